@@ -1,0 +1,109 @@
+import { readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import type { z } from 'zod';
+import { AgentError } from '../errors.ts';
+import { sinkDrivers, sourceDrivers } from '../../drivers/registry.ts';
+import { configSchema, type Config } from './schema.ts';
+
+export interface ConfigIssue {
+  path: string;
+  line: number | undefined;
+  column: number | undefined;
+  message: string;
+}
+
+export interface LoadedConfig {
+  config: Config;
+  /** Directory relative paths in the config are resolved against. */
+  baseDir: string;
+  /** Where the config came from, for messages. */
+  origin: string;
+}
+
+/** `sources[0].interval` */
+export function formatPath(path: readonly PropertyKey[]): string {
+  let out = '';
+  for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
+  return out || '(top level)';
+}
+
+function nodeAt(doc: Document, path: readonly PropertyKey[]): Node | undefined {
+  let node: unknown = doc.contents;
+  for (const key of path) {
+    if (isMap(node)) node = node.items.find((pair) => (pair.key as { value?: unknown })?.value === key)?.value;
+    else if (isSeq(node) && typeof key === 'number') node = node.items[key];
+    else return undefined;
+  }
+  return node as Node | undefined;
+}
+
+/** The YAML key node for `key` inside the map at `path` (to point at an unknown key itself). */
+function keyAt(doc: Document, path: readonly PropertyKey[], key: string): Node | undefined {
+  const map = nodeAt(doc, path);
+  if (!isMap(map)) return undefined;
+  return map.items.find((pair) => (pair.key as { value?: unknown })?.value === key)?.key as Node | undefined;
+}
+
+function issueMessage(issue: z.core.$ZodIssue): string {
+  if (issue.code === 'invalid_union' && (issue as { note?: string }).note === 'No matching discriminator') {
+    const list = issue.path[0] === 'sources' ? sourceDrivers : sinkDrivers;
+    return `unknown type; known types: ${list.map((d) => d.type).join(', ')}`;
+  }
+  return issue.message;
+}
+
+/** Pure: YAML text in, a validated config or every problem found (with path, line and column) out. */
+export function parseConfig(text: string, origin: string, baseDir: string): LoadedConfig {
+  const lines = new LineCounter();
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  if (doc.errors.length > 0) {
+    const issues: ConfigIssue[] = doc.errors.map((e) => {
+      const pos = lines.linePos(e.pos[0]);
+      return { path: '(yaml)', line: pos.line, column: pos.col, message: e.message.split('\n')[0]! };
+    });
+    throw configError(origin, issues);
+  }
+  const data = (doc.toJS() as unknown) ?? {};
+  const result = configSchema.safeParse(data);
+  if (result.success) return { config: result.data as Config, baseDir, origin };
+  const issues: ConfigIssue[] = [];
+  for (const issue of result.error.issues) {
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    for (const key of keys) {
+      const node = key === undefined ? nodeAt(doc, issue.path) : keyAt(doc, issue.path, key);
+      // Missing values have no node of their own: point at the nearest enclosing one that exists.
+      let anchor = node;
+      for (let n = issue.path.length; !anchor?.range && n > 0; n--) anchor = nodeAt(doc, issue.path.slice(0, n - 1));
+      const pos = anchor?.range ? lines.linePos(anchor.range[0]) : undefined;
+      const path = key === undefined ? issue.path : [...issue.path, key];
+      issues.push({ path: formatPath(path), line: pos?.line, column: pos?.col, message: key === undefined ? issueMessage(issue) : 'unknown key' });
+    }
+  }
+  throw configError(origin, issues);
+}
+
+function configError(origin: string, issues: ConfigIssue[]): AgentError {
+  const text = issues.map((i) => `  ${origin}${i.line ? `:${i.line}:${i.column}` : ''} ${i.path}: ${i.message}`).join('\n');
+  return new AgentError('CONFIG_INVALID', `invalid configuration in ${origin}:\n${text}`, { details: { issues } });
+}
+
+export function loadConfigFile(path: string): LoadedConfig {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new AgentError('CONFIG_UNREADABLE', `cannot read config file ${path}`, { cause });
+  }
+  return parseConfig(text, path, dirname(resolve(path)));
+}
+
+/** Checks what `run` needs beyond the schema (a device id, a sink, at least one source). */
+export function requireRunnable(loaded: LoadedConfig): void {
+  const issues: ConfigIssue[] = [];
+  const { config } = loaded;
+  if (!config.device) issues.push({ path: 'device.id', line: undefined, column: undefined, message: 'required to run the agent' });
+  if (!config.sink) issues.push({ path: 'sink', line: undefined, column: undefined, message: 'required to run the agent' });
+  if (config.sources.length === 0) issues.push({ path: 'sources', line: undefined, column: undefined, message: 'at least one source is required to run the agent' });
+  if (issues.length > 0) throw configError(loaded.origin, issues);
+}

@@ -1,0 +1,70 @@
+import { Encoder } from 'cbor-x';
+import zlib from 'node:zlib';
+import type { AgentRecord } from '../sdk/index.ts';
+import { AgentError } from '../errors.ts';
+
+/**
+ * Records are encoded as one plain CBOR (RFC 8949) array: after compression cbor-x's records extension saved
+ * only ~6 % here (8.3 vs 8.8 B/record, 1000 sensor records, deflate 1), not worth making every receiver in
+ * another language understand a private extension.
+ */
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, structuredClone: false });
+
+export const COMPRESSIONS = ['none', 'deflate', 'brotli', 'zstd'] as const;
+export type Compression = (typeof COMPRESSIONS)[number];
+
+/** Wire ids of the compression methods (header byte 3). */
+export const COMPRESSION_ID: Record<Compression, number> = { none: 0, deflate: 1, brotli: 2, zstd: 3 };
+
+export function compressionFromId(id: number): Compression | undefined {
+  return COMPRESSIONS[id];
+}
+
+export interface CodecSettings {
+  compression: Compression;
+  /** Method-specific level; undefined picks a gateway-friendly default (deflate 1, brotli 4, zstd 3). */
+  level: number | undefined;
+}
+
+export function encodeRecords(records: readonly AgentRecord[]): Uint8Array {
+  return cbor.encode(records);
+}
+
+export function decodeRecords(bytes: Uint8Array): AgentRecord[] {
+  const value = cbor.decode(bytes) as unknown;
+  if (!Array.isArray(value)) throw new AgentError('ENVELOPE_MALFORMED', 'batch body is not a CBOR array');
+  return value as AgentRecord[];
+}
+
+export function compress(bytes: Uint8Array, settings: CodecSettings): Uint8Array {
+  switch (settings.compression) {
+    case 'none':
+      return bytes;
+    case 'deflate':
+      return zlib.deflateRawSync(bytes, { level: settings.level ?? 1 });
+    case 'brotli':
+      return zlib.brotliCompressSync(bytes, {
+        params: { [zlib.constants.BROTLI_PARAM_QUALITY]: settings.level ?? 4, [zlib.constants.BROTLI_PARAM_SIZE_HINT]: bytes.length },
+      });
+    case 'zstd':
+      return zlib.zstdCompressSync(bytes, { params: { [zlib.constants.ZSTD_c_compressionLevel]: settings.level ?? 3 } });
+  }
+}
+
+/** Decompresses with an output limit, so a hostile batch cannot inflate into all of the centre's memory. */
+export function decompress(bytes: Uint8Array, compression: Compression, maxOutputLength: number): Uint8Array {
+  try {
+    switch (compression) {
+      case 'none':
+        return bytes;
+      case 'deflate':
+        return zlib.inflateRawSync(bytes, { maxOutputLength });
+      case 'brotli':
+        return zlib.brotliDecompressSync(bytes, { maxOutputLength });
+      case 'zstd':
+        return zlib.zstdDecompressSync(bytes, { maxOutputLength });
+    }
+  } catch (cause) {
+    throw new AgentError('ENVELOPE_MALFORMED', `batch body does not decompress as ${compression}`, { cause });
+  }
+}

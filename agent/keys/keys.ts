@@ -1,0 +1,80 @@
+import { createHash } from 'node:crypto';
+import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { dirname } from 'node:path';
+import type sodiumModule from 'libsodium-wrappers';
+import { AgentError } from '../errors.ts';
+import { KEY_ID_BYTES } from '../envelope/header.ts';
+
+type Sodium = typeof sodiumModule;
+export interface KeyPair {
+  publicKey: Uint8Array;
+  privateKey: Uint8Array;
+}
+
+/** Key id: the first 8 bytes of SHA-256 of the X25519 public key. Lets keys rotate with overlap. */
+export function keyId(publicKey: Uint8Array): Uint8Array {
+  return new Uint8Array(createHash('sha256').update(publicKey).digest().subarray(0, KEY_ID_BYTES));
+}
+
+export function hex(bytes: Uint8Array): string {
+  return Buffer.from(bytes).toString('hex');
+}
+
+// Key files hold one line: "<kind> <base64 of 32 bytes>", so a public key pasted where a private one belongs
+// is caught instead of failing later as an authentication error.
+const PRIVATE = 'x25519-private';
+const PUBLIC = 'x25519-public';
+
+function parseKeyFile(path: string, kind: string): Uint8Array {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (cause) {
+    throw new AgentError('KEY_UNREADABLE', `cannot read key file ${path}`, { cause });
+  }
+  const [label, b64, extra] = text.trim().split(/\s+/);
+  if (label !== kind || !b64 || extra !== undefined) throw new AgentError('KEY_INVALID', `${path} is not an ${kind} key file (expected one line "${kind} <base64>")`);
+  const bytes = Buffer.from(b64, 'base64');
+  if (bytes.length !== 32 || bytes.toString('base64') !== b64) throw new AgentError('KEY_INVALID', `${path}: key must be 32 bytes of base64`);
+  return new Uint8Array(bytes);
+}
+
+/** Loads a private key, refusing a file that anyone but its owner can read or write. */
+export function loadPrivateKey(sodium: Sodium, path: string): KeyPair {
+  let mode: number;
+  try {
+    mode = statSync(path).mode;
+  } catch (cause) {
+    throw new AgentError('KEY_UNREADABLE', `cannot read key file ${path}`, { cause });
+  }
+  if ((mode & 0o077) !== 0) {
+    throw new AgentError('KEY_PERMISSIONS', `private key ${path} is accessible by others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
+  }
+  const privateKey = parseKeyFile(path, PRIVATE);
+  return { privateKey, publicKey: sodium.crypto_scalarmult_base(privateKey) };
+}
+
+export function loadPublicKey(path: string): Uint8Array {
+  return parseKeyFile(path, PUBLIC);
+}
+
+/** Writes `<base>.key` (0600) and `<base>.pub`; refuses to overwrite an existing private key. */
+export function writeKeyPair(sodium: Sodium, basePath: string, pair: KeyPair = sodium.crypto_kx_keypair()): { privatePath: string; publicPath: string } {
+  const privatePath = `${basePath}.key`;
+  const publicPath = `${basePath}.pub`;
+  if (existsSync(privatePath)) throw new AgentError('USAGE', `${privatePath} exists already; refusing to overwrite a private key`);
+  mkdirSync(dirname(basePath), { recursive: true, mode: 0o700 });
+  writeFileSync(privatePath, `${PRIVATE} ${Buffer.from(pair.privateKey).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
+  chmodSync(privatePath, 0o600); // the umask may have narrowed it further, never widened it; make it exact
+  writeFileSync(publicPath, `${PUBLIC} ${Buffer.from(pair.publicKey).toString('base64')}\n`, { mode: 0o644 });
+  return { privatePath, publicPath };
+}
+
+/** Session keys per crypto_kx: the device is the client, the centre the server. Device tx == centre rx. */
+export function deviceSendKey(sodium: Sodium, device: KeyPair, centrePublic: Uint8Array): Uint8Array {
+  return sodium.crypto_kx_client_session_keys(device.publicKey, device.privateKey, centrePublic).sharedTx;
+}
+
+export function centreReceiveKey(sodium: Sodium, centre: KeyPair, devicePublic: Uint8Array): Uint8Array {
+  return sodium.crypto_kx_server_session_keys(centre.publicKey, centre.privateKey, devicePublic).sharedRx;
+}

@@ -1,0 +1,573 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import { AgentError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { AgentRecord, Cursor } from '../sdk/index.ts';
+import { COMPRESSION_ID, compress, compressionFromId, decodeRecords, decompress, encodeRecords, type CodecSettings, type Compression } from '../envelope/codec.ts';
+import { encodeChunks, type EncodedChunk } from './chunking.ts';
+import { migrate } from './schema.ts';
+
+export type FullPolicy = 'drop_oldest' | 'drop_newest' | 'block';
+export type DropReason = 'queue_full' | 'expired' | 'rejected';
+
+export interface QueueOptions {
+  path: string;
+  synchronous: 'full' | 'normal';
+  /** Commit as soon as this many records wait… */
+  commitEveryRecords: number;
+  /** …or when the oldest waiting record has waited this long. */
+  commitIntervalMs: number;
+  maxBytes: number;
+  maxAgeMs: number;
+  fullPolicy: FullPolicy;
+  cacheBytes: number;
+  batchMaxRecords: number;
+  batchMaxBytes: number;
+  codec: CodecSettings;
+  priorities: Readonly<Record<string, number>>;
+  log: Logger;
+  now?: () => number;
+}
+
+/** A batch taken from the queue for sending: recorded (sequence → chunk range) before it is handed out. */
+export interface LeasedBatch {
+  readonly stream: string;
+  readonly seq: number;
+  readonly count: number;
+  readonly created: number;
+  readonly nonce: Uint8Array;
+  readonly compression: Compression;
+  /** Compressed CBOR array of the records, ready to be sealed. */
+  readonly body: Uint8Array;
+  /** Identity of the batch inside this queue (stream and sequence). */
+  readonly key: string;
+}
+
+interface BatchRow {
+  seq: number;
+  firstChunk: number;
+  lastChunk: number;
+  count: number;
+  created: number;
+  nonce: Uint8Array;
+}
+
+interface StreamState {
+  id: number;
+  name: string;
+  priority: number;
+  nextSeq: number;
+  batchedUpto: number;
+  lastChunk: number;
+  records: number;
+  bytes: number;
+  /** Recorded, not yet acknowledged batches, by sequence (insertion order is sequence order). */
+  batches: Map<number, BatchRow>;
+}
+
+interface PendingEmit {
+  stream: string;
+  records: AgentRecord[];
+  cursor: { source: string; value: Cursor } | undefined;
+  resolve: () => void;
+  reject: (err: unknown) => void;
+}
+
+export interface QueueStats {
+  records: number;
+  bytes: number;
+  streams: Record<string, { records: number; bytes: number; pendingBatches: number; nextSeq: number }>;
+  drops: Record<string, Partial<Record<DropReason, number>>>;
+  committed: number;
+  commits: number;
+}
+
+// Per-chunk bookkeeping that is not payload (row header, index entry) counted against max_bytes.
+const CHUNK_OVERHEAD = 48;
+const DEFAULT_PRIORITY = 50;
+
+/**
+ * The durable queue: SQLite in WAL mode. Every record is committed here (with its source's cursor, in the
+ * same transaction) before the source is told it was accepted; rows leave only when the sink acknowledged
+ * the batch that carries them.
+ */
+export class Queue {
+  private readonly db: Database.Database;
+  private readonly opts: QueueOptions;
+  private readonly now: () => number;
+  private readonly streams = new Map<string, StreamState>();
+  private readonly streamsById = new Map<number, StreamState>();
+  private readonly cursors = new Map<string, Cursor>();
+  private readonly drops = new Map<string, Map<DropReason, number>>();
+  private readonly dirtyDrops = new Set<string>();
+  private totalBytes = 0;
+  private totalRecords = 0;
+  private committedRecords = 0;
+  private commitCount = 0;
+
+  private pending: PendingEmit[] = [];
+  private pendingRecords = 0;
+  private pendingAcks: { stream: StreamState; seq: number }[] = [];
+  private readonly ackedKeys = new Set<string>();
+  private commitTimer: NodeJS.Timeout | undefined;
+  private expiryTimer: NodeJS.Timeout | undefined;
+  private spaceWaiters: (() => void)[] = [];
+  private dataListeners = new Set<() => void>();
+  private closed = false;
+
+  private readonly stmt: ReturnType<Queue['prepare']>;
+
+  private constructor(db: Database.Database, opts: QueueOptions) {
+    this.db = db;
+    this.opts = opts;
+    this.now = opts.now ?? Date.now;
+    this.stmt = this.prepare();
+    this.load();
+    const every = Math.max(1_000, Math.min(60_000, Math.floor(opts.maxAgeMs / 4)));
+    this.expiryTimer = setInterval(() => this.expire(), every).unref();
+    this.expire();
+  }
+
+  static open(opts: QueueOptions): Queue {
+    let db: Database.Database | undefined;
+    try {
+      mkdirSync(dirname(opts.path), { recursive: true });
+      db = new Database(opts.path);
+      db.pragma('journal_mode = WAL');
+      db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
+      // better-sqlite3's default cache is 16 MB; a gateway has better uses for that memory.
+      db.pragma(`cache_size = -${Math.max(64, Math.floor(opts.cacheBytes / 1024))}`);
+      migrate(db);
+      return new Queue(db, opts);
+    } catch (cause) {
+      db?.close();
+      if (cause instanceof AgentError) throw cause;
+      throw new AgentError('QUEUE_OPEN_FAILED', `cannot open queue ${opts.path}`, { cause });
+    }
+  }
+
+  private prepare() {
+    const db = this.db;
+    return {
+      insertStream: db.prepare('INSERT INTO streams (name) VALUES (?) RETURNING id, next_seq, batched_upto'),
+      insertChunk: db.prepare('INSERT INTO chunks (stream_id, count, created, codec, payload) VALUES (?, ?, ?, ?, ?)'),
+      upsertCursor: db.prepare('INSERT INTO cursors (source, value) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET value = excluded.value'),
+      deleteRange: db.prepare('DELETE FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
+      deleteBatch: db.prepare('DELETE FROM batches WHERE stream_id = ? AND seq = ?'),
+      oldestChunk: db.prepare('SELECT id, count, created, length(payload) AS size FROM chunks WHERE stream_id = ? ORDER BY id LIMIT 1'),
+      rangeSizes: db.prepare('SELECT coalesce(sum(count), 0) AS records, coalesce(sum(length(payload)), 0) AS bytes, count(*) AS chunks FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
+      unbatched: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id LIMIT ?'),
+      insertBatch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created, nonce) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      updateStream: db.prepare('UPDATE streams SET next_seq = ?, batched_upto = ? WHERE id = ?'),
+      payloads: db.prepare('SELECT codec, payload FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
+      upsertDrops: db.prepare('INSERT INTO drops (stream, reason, records) VALUES (?, ?, ?) ON CONFLICT(stream, reason) DO UPDATE SET records = excluded.records'),
+    };
+  }
+
+  /** Rebuilds the in-memory view (totals, batches, cursors) from the database, which is the truth. */
+  private load(): void {
+    this.streams.clear();
+    this.streamsById.clear();
+    this.totalBytes = 0;
+    this.totalRecords = 0;
+    const rows = this.db.prepare('SELECT id, name, next_seq, batched_upto FROM streams').all() as { id: number; name: string; next_seq: number; batched_upto: number }[];
+    for (const row of rows) this.addStreamState(row.id, row.name, row.next_seq, row.batched_upto);
+    const sizes = this.db
+      .prepare('SELECT stream_id, sum(count) AS records, sum(length(payload)) AS bytes, count(*) AS chunks, max(id) AS last FROM chunks GROUP BY stream_id')
+      .all() as { stream_id: number; records: number; bytes: number; chunks: number; last: number }[];
+    for (const s of sizes) {
+      const state = this.streamsById.get(s.stream_id);
+      if (!state) continue;
+      state.records = s.records;
+      state.bytes = s.bytes + s.chunks * CHUNK_OVERHEAD;
+      state.lastChunk = s.last;
+      this.totalBytes += state.bytes;
+      this.totalRecords += state.records;
+    }
+    const batches = this.db.prepare('SELECT stream_id, seq, first_chunk, last_chunk, count, created, nonce FROM batches ORDER BY stream_id, seq').all() as {
+      stream_id: number; seq: number; first_chunk: number; last_chunk: number; count: number; created: number; nonce: Buffer;
+    }[];
+    for (const b of batches) {
+      this.streamsById.get(b.stream_id)?.batches.set(b.seq, { seq: b.seq, firstChunk: b.first_chunk, lastChunk: b.last_chunk, count: b.count, created: b.created, nonce: new Uint8Array(b.nonce) });
+    }
+    this.cursors.clear();
+    for (const c of this.db.prepare('SELECT source, value FROM cursors').all() as { source: string; value: string }[]) {
+      this.cursors.set(c.source, JSON.parse(c.value) as Cursor);
+    }
+    this.drops.clear();
+    for (const d of this.db.prepare('SELECT stream, reason, records FROM drops').all() as { stream: string; reason: DropReason; records: number }[]) {
+      this.dropsFor(d.stream).set(d.reason, d.records);
+    }
+  }
+
+  private addStreamState(id: number, name: string, nextSeq: number, batchedUpto: number): StreamState {
+    const state: StreamState = { id, name, priority: this.opts.priorities[name] ?? DEFAULT_PRIORITY, nextSeq, batchedUpto, lastChunk: 0, records: 0, bytes: 0, batches: new Map() };
+    this.streams.set(name, state);
+    this.streamsById.set(id, state);
+    return state;
+  }
+
+  private dropsFor(stream: string): Map<DropReason, number> {
+    let map = this.drops.get(stream);
+    if (!map) this.drops.set(stream, (map = new Map()));
+    return map;
+  }
+
+  private countDrop(stream: string, reason: DropReason, records: number): void {
+    if (records <= 0) return;
+    const map = this.dropsFor(stream);
+    map.set(reason, (map.get(reason) ?? 0) + records);
+    this.dirtyDrops.add(stream);
+    this.opts.log.warn({ stream, reason, records }, 'records dropped');
+  }
+
+  cursor(source: string): Cursor | undefined {
+    return this.cursors.get(source);
+  }
+
+  /**
+   * Accepts records (and optionally the source's new cursor). Resolves when both are committed. Records
+   * become the queue's: `ts` (ms) is stamped on those that lack one.
+   */
+  enqueue(stream: string, records: AgentRecord[], cursor?: { source: string; value: Cursor }): Promise<void> {
+    if (this.closed) return Promise.reject(new AgentError('QUEUE_CLOSED', 'queue is closed'));
+    const now = this.now();
+    for (let i = 0; i < records.length; i++) {
+      const r = records[i];
+      if (typeof r !== 'object' || r === null || Array.isArray(r)) {
+        return Promise.reject(new AgentError('RECORD_INVALID', `record ${i} from stream ${stream} is not an object`));
+      }
+      if (r.ts === undefined) r.ts = now;
+    }
+    if (this.opts.fullPolicy === 'block' && this.totalBytes >= this.opts.maxBytes) {
+      return new Promise<void>((resolve) => this.spaceWaiters.push(resolve)).then(() => this.enqueue(stream, records, cursor));
+    }
+    return new Promise<void>((resolve, reject) => {
+      this.pending.push({ stream, records, cursor, resolve, reject });
+      this.pendingRecords += records.length;
+      if (this.pendingRecords >= this.opts.commitEveryRecords) this.scheduleCommit(0);
+      else this.scheduleCommit(this.opts.commitIntervalMs);
+    });
+  }
+
+  private scheduleCommit(inMs: number): void {
+    if (this.commitTimer) {
+      if (inMs > 0) return;
+      clearTimeout(this.commitTimer);
+    }
+    this.commitTimer = setTimeout(() => {
+      this.commitTimer = undefined;
+      this.commit();
+    }, inMs);
+  }
+
+  /** Commits everything waiting (records, cursors, acknowledgements) now. */
+  async flush(): Promise<void> {
+    clearTimeout(this.commitTimer);
+    this.commitTimer = undefined;
+    this.commit();
+  }
+
+  private encodePending(emits: PendingEmit[]): Map<string, { chunks: EncodedChunk[] }> {
+    const byStream = new Map<string, PendingEmit[]>();
+    for (const e of emits) {
+      let list = byStream.get(e.stream);
+      if (!list) byStream.set(e.stream, (list = []));
+      list.push(e);
+    }
+    const out = new Map<string, { chunks: EncodedChunk[] }>();
+    const { batchMaxRecords, batchMaxBytes, codec } = this.opts;
+    for (const [stream, list] of byStream) {
+      const records = list.length === 1 ? list[0]!.records : list.flatMap((e) => e.records);
+      try {
+        out.set(stream, { chunks: encodeChunks(records, batchMaxRecords, batchMaxBytes, codec) });
+      } catch {
+        // One emit holds a value CBOR cannot carry: find it, refuse only it, keep the others.
+        const good: AgentRecord[] = [];
+        for (const e of list) {
+          try {
+            encodeRecords(e.records);
+            good.push(...e.records);
+          } catch (cause) {
+            e.reject(new AgentError('RECORD_INVALID', `records from stream ${stream} cannot be encoded`, { cause }));
+            e.records = [];
+          }
+        }
+        out.set(stream, { chunks: encodeChunks(good, batchMaxRecords, batchMaxBytes, codec) });
+      }
+    }
+    return out;
+  }
+
+  private commit(): void {
+    if (this.closed) return;
+    const emits = this.pending;
+    const acks = this.pendingAcks;
+    if (emits.length === 0 && acks.length === 0 && this.dirtyDrops.size === 0) return;
+    this.pending = [];
+    this.pendingRecords = 0;
+    this.pendingAcks = [];
+    const encoded = this.encodePending(emits);
+    const now = this.now();
+    const codecId = COMPRESSION_ID[this.opts.codec.compression];
+    let accepted = 0;
+    try {
+      this.db.transaction(() => {
+        for (const [name, { chunks }] of encoded) {
+          let stream = this.streams.get(name);
+          if (!stream) {
+            const row = this.stmt.insertStream.get(name) as { id: number; next_seq: number; batched_upto: number };
+            stream = this.addStreamState(row.id, name, row.next_seq, row.batched_upto);
+          }
+          for (const chunk of chunks) {
+            const size = chunk.payload.length + CHUNK_OVERHEAD;
+            if (this.opts.fullPolicy === 'drop_newest' && this.totalBytes + size > this.opts.maxBytes) {
+              this.countDrop(name, 'queue_full', chunk.count);
+              continue;
+            }
+            const id = Number(this.stmt.insertChunk.run(stream.id, chunk.count, now, codecId, chunk.payload).lastInsertRowid);
+            stream.lastChunk = id;
+            stream.records += chunk.count;
+            stream.bytes += size;
+            this.totalBytes += size;
+            this.totalRecords += chunk.count;
+            accepted += chunk.count;
+          }
+        }
+        const lastCursor = new Map<string, Cursor>();
+        for (const e of emits) if (e.cursor) lastCursor.set(e.cursor.source, e.cursor.value);
+        for (const [source, value] of lastCursor) this.stmt.upsertCursor.run(source, JSON.stringify(value));
+        for (const ack of acks) this.removeBatch(ack.stream, ack.seq);
+        if (this.opts.fullPolicy === 'drop_oldest') this.dropOldestUntilFits();
+        this.persistDrops();
+        for (const [source, value] of lastCursor) this.cursors.set(source, value);
+      })();
+    } catch (cause) {
+      // The transaction rolled back; the database is the truth again. Acks are retried with the next commit.
+      this.load();
+      this.pendingAcks.push(...acks);
+      const err = new AgentError('QUEUE_WRITE_FAILED', `queue commit failed: ${(cause as Error).message}`, { cause, retryable: true });
+      for (const e of emits) e.reject(err);
+      this.opts.log.error({ err: err.message, records: emits.reduce((n, e) => n + e.records.length, 0) }, 'queue commit failed');
+      return;
+    }
+    for (const ack of acks) this.ackedKeys.delete(`${ack.stream.name}:${ack.seq}`);
+    this.committedRecords += accepted;
+    this.commitCount++;
+    for (const e of emits) e.resolve();
+    if (accepted > 0) for (const listener of this.dataListeners) listener();
+    if (acks.length > 0) this.wakeSpaceWaiters();
+  }
+
+  /** Deletes a batch and its chunks (inside a transaction). Idempotent: a batch already gone is a no-op. */
+  private removeBatch(stream: StreamState, seq: number): number {
+    const batch = stream.batches.get(seq);
+    if (!batch) return 0;
+    const size = this.stmt.rangeSizes.get(stream.id, batch.firstChunk, batch.lastChunk) as { records: number; bytes: number; chunks: number };
+    this.stmt.deleteRange.run(stream.id, batch.firstChunk, batch.lastChunk);
+    this.stmt.deleteBatch.run(stream.id, seq);
+    stream.batches.delete(seq);
+    const bytes = size.bytes + size.chunks * CHUNK_OVERHEAD;
+    stream.records -= size.records;
+    stream.bytes -= bytes;
+    this.totalRecords -= size.records;
+    this.totalBytes -= bytes;
+    return size.records;
+  }
+
+  /** Removes the oldest chunk of `stream` (with the whole batch it belongs to, if any); returns records removed. */
+  private removeOldest(stream: StreamState, reason: DropReason, olderThan?: number): number {
+    const oldest = this.stmt.oldestChunk.get(stream.id) as { id: number; count: number; created: number; size: number } | undefined;
+    if (!oldest || (olderThan !== undefined && oldest.created >= olderThan)) return 0;
+    let removed: number;
+    if (oldest.id <= stream.batchedUpto) {
+      // The chunk is part of a recorded batch: the batch goes whole, so a re-send never differs from the first.
+      const batch = [...stream.batches.values()].find((b) => b.firstChunk <= oldest.id && oldest.id <= b.lastChunk);
+      if (batch) removed = this.removeBatch(stream, batch.seq);
+      else {
+        this.stmt.deleteRange.run(stream.id, oldest.id, oldest.id);
+        removed = this.account(stream, oldest.count, oldest.size);
+      }
+    } else {
+      this.stmt.deleteRange.run(stream.id, oldest.id, oldest.id);
+      removed = this.account(stream, oldest.count, oldest.size);
+    }
+    this.countDrop(stream.name, reason, removed);
+    return removed;
+  }
+
+  private account(stream: StreamState, records: number, payloadBytes: number): number {
+    const bytes = payloadBytes + CHUNK_OVERHEAD;
+    stream.records -= records;
+    stream.bytes -= bytes;
+    this.totalRecords -= records;
+    this.totalBytes -= bytes;
+    return records;
+  }
+
+  /** drop_oldest: lowest priority first, oldest first within a stream. */
+  private dropOldestUntilFits(): void {
+    while (this.totalBytes > this.opts.maxBytes) {
+      const victim = [...this.streams.values()].filter((s) => s.records > 0).sort((a, b) => a.priority - b.priority || a.id - b.id)[0];
+      if (!victim || this.removeOldest(victim, 'queue_full') === 0) break;
+    }
+  }
+
+  private persistDrops(): void {
+    for (const stream of this.dirtyDrops) {
+      for (const [reason, records] of this.dropsFor(stream)) this.stmt.upsertDrops.run(stream, reason, records);
+    }
+    this.dirtyDrops.clear();
+  }
+
+  /** Removes records older than max_age. */
+  expire(): void {
+    if (this.closed) return;
+    const cutoff = this.now() - this.opts.maxAgeMs;
+    try {
+      this.db.transaction(() => {
+        for (const stream of this.streams.values()) {
+          while (stream.records > 0 && this.removeOldest(stream, 'expired', cutoff) > 0);
+        }
+        this.persistDrops();
+      })();
+    } catch (cause) {
+      this.load();
+      this.opts.log.error({ err: (cause as Error).message }, 'queue expiry failed');
+      return;
+    }
+    this.wakeSpaceWaiters();
+  }
+
+  private wakeSpaceWaiters(): void {
+    if (this.totalBytes >= this.opts.maxBytes || this.spaceWaiters.length === 0) return;
+    const waiters = this.spaceWaiters;
+    this.spaceWaiters = [];
+    for (const wake of waiters) wake();
+  }
+
+  /** Calls `listener` whenever newly committed records may make a batch. Returns an unsubscribe function. */
+  onData(listener: () => void): () => void {
+    this.dataListeners.add(listener);
+    return () => this.dataListeners.delete(listener);
+  }
+
+  /**
+   * The next batch to send, skipping those in `busy` (in flight). Higher-priority streams first; within a
+   * stream, batches recorded earlier (not yet acknowledged, e.g. from before a crash) before new ones.
+   */
+  nextBatch(busy: ReadonlySet<string>): LeasedBatch | undefined {
+    if (this.closed) return undefined;
+    const ordered = [...this.streams.values()].sort((a, b) => b.priority - a.priority || a.id - b.id);
+    for (const stream of ordered) {
+      for (const batch of stream.batches.values()) {
+        const key = `${stream.name}:${batch.seq}`;
+        if (!busy.has(key) && !this.ackedKeys.has(key)) return this.materialise(stream, batch);
+      }
+      if (stream.lastChunk > stream.batchedUpto) {
+        const batch = this.recordBatch(stream);
+        if (batch) return this.materialise(stream, batch);
+      }
+    }
+    return undefined;
+  }
+
+  /** True while some record is neither acknowledged nor waiting for its acknowledgement to be committed. */
+  hasUnsent(): boolean {
+    for (const s of this.streams.values()) {
+      if (s.lastChunk > s.batchedUpto) return true;
+      for (const seq of s.batches.keys()) if (!this.ackedKeys.has(`${s.name}:${seq}`)) return true;
+    }
+    return false;
+  }
+
+  /** Writes down the next batch of a stream (sequence → chunk range, nonce, time) and commits it. */
+  private recordBatch(stream: StreamState): BatchRow | undefined {
+    const { batchMaxRecords, batchMaxBytes } = this.opts;
+    const rows = this.stmt.unbatched.all(stream.id, stream.batchedUpto, batchMaxRecords) as { id: number; count: number; size: number }[];
+    if (rows.length === 0) {
+      stream.batchedUpto = stream.lastChunk; // chunks were dropped; nothing left to batch
+      return undefined;
+    }
+    let count = 0;
+    let bytes = 0;
+    let last = rows[0]!.id;
+    for (const row of rows) {
+      if (count > 0 && (count + row.count > batchMaxRecords || bytes + row.size > batchMaxBytes)) break;
+      count += row.count;
+      bytes += row.size;
+      last = row.id;
+    }
+    const batch: BatchRow = { seq: stream.nextSeq, firstChunk: rows[0]!.id, lastChunk: last, count, created: this.now(), nonce: new Uint8Array(randomBytes(24)) };
+    this.db.transaction(() => {
+      this.stmt.insertBatch.run(stream.id, batch.seq, batch.firstChunk, batch.lastChunk, batch.count, batch.created, batch.nonce);
+      this.stmt.updateStream.run(batch.seq + 1, batch.lastChunk, stream.id);
+    })();
+    stream.nextSeq = batch.seq + 1;
+    stream.batchedUpto = batch.lastChunk;
+    stream.batches.set(batch.seq, batch);
+    return batch;
+  }
+
+  /** Reads a batch's body. A single chunk in the current codec is used as stored: no re-encoding. */
+  private materialise(stream: StreamState, batch: BatchRow): LeasedBatch {
+    const rows = this.stmt.payloads.all(stream.id, batch.firstChunk, batch.lastChunk) as { codec: number; payload: Buffer }[];
+    const current = this.opts.codec;
+    let body: Uint8Array;
+    const only = rows[0];
+    if (rows.length === 1 && only && compressionFromId(only.codec) === current.compression) {
+      body = only.payload;
+    } else {
+      const records: AgentRecord[] = [];
+      for (const row of rows) {
+        const compression = compressionFromId(row.codec);
+        if (!compression) throw new AgentError('QUEUE_OPEN_FAILED', `chunk of ${stream.name} has unknown codec ${row.codec}`);
+        for (const r of decodeRecords(decompress(row.payload, compression, Number.MAX_SAFE_INTEGER))) records.push(r);
+      }
+      body = compress(encodeRecords(records), current);
+    }
+    return { stream: stream.name, seq: batch.seq, count: batch.count, created: batch.created, nonce: batch.nonce, compression: current.compression, body, key: `${stream.name}:${batch.seq}` };
+  }
+
+  /** The sink acknowledged the batch: its rows go with the next commit (a lost ack only means a re-send). */
+  ack(batch: LeasedBatch): void {
+    const stream = this.streams.get(batch.stream);
+    if (!stream || this.closed) return;
+    this.ackedKeys.add(batch.key);
+    this.pendingAcks.push({ stream, seq: batch.seq });
+    this.scheduleCommit(this.opts.commitIntervalMs);
+  }
+
+  /** The sink refused the batch for good (poison): set it aside, counted as dropped. */
+  reject(batch: LeasedBatch): void {
+    const stream = this.streams.get(batch.stream);
+    if (!stream || this.closed) return;
+    this.db.transaction(() => {
+      const removed = this.removeBatch(stream, batch.seq);
+      this.countDrop(stream.name, 'rejected', removed);
+      this.persistDrops();
+    })();
+    this.wakeSpaceWaiters();
+  }
+
+  stats(): QueueStats {
+    const streams: QueueStats['streams'] = {};
+    for (const s of this.streams.values()) streams[s.name] = { records: s.records, bytes: s.bytes, pendingBatches: s.batches.size, nextSeq: s.nextSeq };
+    const drops: QueueStats['drops'] = {};
+    for (const [stream, map] of this.drops) drops[stream] = Object.fromEntries(map);
+    return { records: this.totalRecords, bytes: this.totalBytes, streams, drops, committed: this.committedRecords, commits: this.commitCount };
+  }
+
+  /** Commits what waits, then closes the database. */
+  close(): void {
+    if (this.closed) return;
+    clearTimeout(this.commitTimer);
+    clearInterval(this.expiryTimer);
+    this.commit();
+    this.closed = true;
+    for (const wake of this.spaceWaiters) wake();
+    this.db.close();
+  }
+}

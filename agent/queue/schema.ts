@@ -1,0 +1,56 @@
+import type Database from 'better-sqlite3';
+
+/**
+ * The queue's tables. Records are stored in chunks: one row holds up to `batch.max_records` records of one
+ * stream, CBOR-encoded and compressed at ingest, so a commit writes a few pages rather than a row (and an
+ * index entry) per record, and a full chunk leaves as a batch body without being re-encoded.
+ *
+ * AUTOINCREMENT on chunks: ids must never be reused after the queue drains (a batch names a chunk range);
+ * its cost is per row, and rows here are chunks of up to 1000 records.
+ */
+export const SCHEMA_VERSION = 1;
+
+const DDL = `
+CREATE TABLE IF NOT EXISTS streams (
+  id           INTEGER PRIMARY KEY,
+  name         TEXT NOT NULL UNIQUE,
+  next_seq     INTEGER NOT NULL DEFAULT 1,   -- next batch sequence; never reused
+  batched_upto INTEGER NOT NULL DEFAULT 0    -- chunks with id <= this belong to a recorded batch
+);
+CREATE TABLE IF NOT EXISTS chunks (
+  id        INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream_id INTEGER NOT NULL,
+  count     INTEGER NOT NULL,
+  created   INTEGER NOT NULL,               -- commit time, ms; drives max_age
+  codec     INTEGER NOT NULL,               -- compression id of payload (see envelope/codec.ts)
+  payload   BLOB NOT NULL                   -- compressed CBOR array of records
+);
+CREATE INDEX IF NOT EXISTS chunks_by_stream ON chunks (stream_id, id);
+CREATE TABLE IF NOT EXISTS batches (
+  stream_id   INTEGER NOT NULL,
+  seq         INTEGER NOT NULL,
+  first_chunk INTEGER NOT NULL,
+  last_chunk  INTEGER NOT NULL,
+  count       INTEGER NOT NULL,
+  created     INTEGER NOT NULL,
+  nonce       BLOB NOT NULL,                -- kept so a re-sent batch is byte-identical
+  PRIMARY KEY (stream_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS cursors (
+  source TEXT PRIMARY KEY,
+  value  TEXT NOT NULL                      -- JSON
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS drops (
+  stream  TEXT NOT NULL,
+  reason  TEXT NOT NULL,
+  records INTEGER NOT NULL,
+  PRIMARY KEY (stream, reason)
+) WITHOUT ROWID;
+`;
+
+export function migrate(db: Database.Database): void {
+  const version = db.pragma('user_version', { simple: true }) as number;
+  if (version > SCHEMA_VERSION) throw new Error(`queue schema version ${version} is newer than this build understands (${SCHEMA_VERSION})`);
+  db.exec(DDL);
+  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+}

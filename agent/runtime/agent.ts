@@ -1,0 +1,144 @@
+import { describeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { LoadedConfig } from '../config/load.ts';
+import { sodium as loadSodium } from '../envelope/sodium.ts';
+import { seal } from '../envelope/seal.ts';
+import { deviceSendKey, keyId, loadPrivateKey, loadPublicKey } from '../keys/keys.ts';
+import { generateMissingKeys } from '../keys/provision.ts';
+import { Queue, type QueueStats } from '../queue/queue.ts';
+import { startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded.ts';
+import { startReceiver, type RunningReceiver } from '../receiver/start.ts';
+import type { RecordOutput } from '../receiver/output.ts';
+import type { Sink } from '../sdk/index.ts';
+import { configPaths } from './paths.ts';
+import { Sender, type SenderStats } from './sender.ts';
+import { sinkDriver, sourceDriver, withEmbeddedUrl } from './sinks.ts';
+import { SourceRunner } from './source-runner.ts';
+
+export interface AgentStatus {
+  queue: QueueStats;
+  sender: SenderStats;
+  sources: Record<string, { state: string; counters: Record<string, number> }>;
+}
+
+/** A running agent: sources → queue → sender → sink, and optionally the embedded broker and receiver. */
+export interface RunningAgent {
+  readonly queue: Queue;
+  readonly sender: Sender;
+  readonly receiver: RunningReceiver | undefined;
+  status(): AgentStatus;
+  stop(): Promise<void>;
+}
+
+export async function startAgent(loaded: LoadedConfig, log: Logger, options: { receiverOutput?: RecordOutput } = {}): Promise<RunningAgent> {
+  const { config } = loaded;
+  const paths = configPaths(loaded);
+  const device = config.device!.id;
+  const sodium = await loadSodium();
+
+  if (config.keys.generate_if_missing) generateMissingKeys(sodium, paths, log);
+  const deviceKeys = loadPrivateKey(sodium, paths.devicePrivate);
+  const centrePublic = loadPublicKey(paths.centrePublic);
+  const sendKey = deviceSendKey(sodium, deviceKeys, centrePublic);
+  const deviceKeyId = keyId(deviceKeys.publicKey);
+  const centreKeyId = keyId(centrePublic);
+
+  const cleanups: (() => Promise<void> | void)[] = [];
+  const cleanup = async () => {
+    for (const fn of cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (err) {
+        log.warn({ err: describeError(err) }, 'shutdown step failed');
+      }
+    }
+  };
+
+  try {
+    let broker: EmbeddedBroker | undefined;
+    if (config.broker.embedded) {
+      broker = await startEmbeddedBroker(config.broker.host, config.broker.port);
+      cleanups.push(() => broker!.close());
+      log.info({ url: broker.url }, 'embedded MQTT broker listening');
+    }
+
+    const priorities = Object.fromEntries(Object.entries(config.streams).map(([name, s]) => [name, s.priority]));
+    const queue = Queue.open({
+      path: paths.queue,
+      synchronous: config.queue.synchronous,
+      commitEveryRecords: config.queue.commit_every_records,
+      commitIntervalMs: config.queue.commit_interval,
+      maxBytes: config.queue.max_bytes,
+      maxAgeMs: config.queue.max_age,
+      fullPolicy: config.queue.full_policy,
+      cacheBytes: config.queue.cache_size,
+      batchMaxRecords: config.batch.max_records,
+      batchMaxBytes: config.batch.max_bytes,
+      codec: { compression: config.batch.compression, level: config.batch.level },
+      priorities,
+      log: log.child({ component: 'queue' }),
+    });
+    cleanups.push(() => queue.close());
+
+    let receiver: RunningReceiver | undefined;
+    if (config.receiver?.enabled) {
+      receiver = await startReceiver(sodium, loaded, log, { embeddedUrl: broker?.url, output: options.receiverOutput });
+      cleanups.push(() => receiver!.close());
+    }
+
+    const sinkConfig = withEmbeddedUrl(config.sink!, broker?.url);
+    const sink: Sink = sinkDriver(sinkConfig).create(sinkConfig as never, { log: log.child({ component: 'sink', type: sinkConfig.type }), baseDir: paths.baseDir, device });
+    await sink.connect();
+    cleanups.push(() => sink.close());
+
+    const sender = new Sender(
+      queue,
+      sink,
+      (batch) =>
+        seal(sodium, { device, stream: batch.stream, seq: batch.seq, count: batch.count, created: batch.created, compression: batch.compression, deviceKeyId, centreKeyId, nonce: batch.nonce }, batch.body, sendKey),
+      {
+        device,
+        maxInFlight: config.sender.max_in_flight,
+        writeTimeoutMs: config.sender.write_timeout,
+        retry: { initialMs: config.sender.retry_initial_delay, maxMs: config.sender.retry_max_delay },
+      },
+      log.child({ component: 'sender' }),
+    );
+    sender.start();
+    cleanups.push(() => sender.stop());
+
+    const runners: SourceRunner[] = [];
+    cleanups.push(async () => {
+      await Promise.all(runners.map((r) => r.stop()));
+      await queue.flush();
+    });
+    for (const source of config.sources) {
+      const runner = new SourceRunner(
+        sourceDriver(source),
+        { ...source, stream: source.stream ?? source.name },
+        queue,
+        { log: log.child({ source: source.name }), baseDir: paths.baseDir },
+        { initialMs: 1_000, maxMs: 60_000 },
+        log.child({ source: source.name }),
+      );
+      runners.push(runner);
+      await runner.start();
+    }
+    log.info({ device, sources: runners.length, sink: sinkConfig.type, queue: paths.queue }, 'agent running');
+
+    return {
+      queue,
+      sender,
+      receiver,
+      status: () => ({
+        queue: queue.stats(),
+        sender: sender.stats(),
+        sources: Object.fromEntries(runners.map((r) => [r.name, { state: r.state, counters: r.counters.snapshot() }])),
+      }),
+      stop: cleanup,
+    };
+  } catch (err) {
+    await cleanup();
+    throw err;
+  }
+}

@@ -1,0 +1,196 @@
+import { AgentError, describeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { LeasedBatch, Queue } from '../queue/queue.ts';
+import type { OutgoingBatch, Sink } from '../sdk/index.ts';
+import { backoffDelay, delay, type BackoffPolicy } from './backoff.ts';
+import { Wakeup } from './wakeup.ts';
+
+export interface SenderOptions {
+  device: string;
+  maxInFlight: number;
+  writeTimeoutMs: number;
+  retry: BackoffPolicy;
+}
+
+export interface SenderStats {
+  batchesSent: number;
+  recordsSent: number;
+  bytesSent: number;
+  retries: number;
+  rejected: number;
+  inFlight: number;
+}
+
+/**
+ * Moves batches from the queue to the sink: at most `maxInFlight` writes outstanding, each bounded by a
+ * timeout; a retryable failure pauses sending with jittered backoff and the same batch (same sequence, same
+ * bytes) goes again; a batch the sink refuses for good is set aside and counted.
+ */
+export class Sender {
+  private readonly inFlight = new Set<string>();
+  private readonly wakeup = new Wakeup();
+  private readonly abort = new AbortController();
+  private failures = 0;
+  private loop: Promise<void> | undefined;
+  private readonly unsubscribe: () => void;
+  private readonly counters: SenderStats = { batchesSent: 0, recordsSent: 0, bytesSent: 0, retries: 0, rejected: 0, inFlight: 0 };
+  private drained: (() => void) | undefined;
+  private readonly settled = new Wakeup();
+
+  private readonly queue: Queue;
+
+  private readonly sink: Sink;
+
+  private readonly seal: (batch: LeasedBatch) => Uint8Array;
+
+  private readonly opts: SenderOptions;
+
+  private readonly log: Logger;
+
+
+  constructor(
+
+    queue: Queue,
+
+    sink: Sink,
+
+    seal: (batch: LeasedBatch) => Uint8Array,
+
+    opts: SenderOptions,
+
+    log: Logger,
+
+  ) {
+
+    this.queue = queue;
+
+    this.sink = sink;
+
+    this.seal = seal;
+
+    this.opts = opts;
+
+    this.log = log;
+    this.unsubscribe = queue.onData(() => this.wakeup.notify());
+  }
+
+  start(): void {
+    this.loop ??= this.run().catch((err) => this.log.fatal({ err: describeError(err) }, 'sender stopped unexpectedly'));
+  }
+
+  private async run(): Promise<void> {
+    const signal = this.abort.signal;
+    while (!signal.aborted) {
+      if (!this.sink.connected) {
+        await this.sink.waitConnected(signal);
+        continue;
+      }
+      if (this.inFlight.size >= this.opts.maxInFlight) {
+        await this.wakeup.wait();
+        continue;
+      }
+      let batch: LeasedBatch | undefined;
+      try {
+        batch = this.queue.nextBatch(this.inFlight);
+      } catch (err) {
+        this.log.error({ err: describeError(err) }, 'cannot read next batch from the queue');
+        await delay(backoffDelay(this.opts.retry, this.failures++), signal);
+        continue;
+      }
+      if (!batch) {
+        this.drained?.();
+        await this.wakeup.wait();
+        continue;
+      }
+      this.send(batch);
+      if (this.failures > 0) {
+        // After a failure, probe with one batch at a time until the sink works again.
+        await this.wakeup.wait();
+      }
+    }
+  }
+
+  private send(batch: LeasedBatch): void {
+    this.inFlight.add(batch.key);
+    let bytes: Uint8Array;
+    try {
+      bytes = this.seal(batch);
+    } catch (err) {
+      this.inFlight.delete(batch.key);
+      this.log.error({ err: describeError(err), stream: batch.stream, seq: batch.seq }, 'cannot seal batch; set aside');
+      this.queue.reject(batch);
+      this.counters.rejected++;
+      return;
+    }
+    const outgoing: OutgoingBatch = { device: this.opts.device, stream: batch.stream, seq: batch.seq, count: batch.count, bytes };
+    this.writeWithTimeout(outgoing).then(
+      () => {
+        this.queue.ack(batch);
+        this.failures = 0;
+        this.counters.batchesSent++;
+        this.counters.recordsSent += batch.count;
+        this.counters.bytesSent += bytes.length;
+        this.inFlight.delete(batch.key);
+        this.wakeup.notify();
+        this.settled.notify();
+      },
+      async (err: unknown) => {
+        const retryable = !(err instanceof AgentError) || err.retryable;
+        if (retryable) {
+          this.counters.retries++;
+          const wait = backoffDelay(this.opts.retry, this.failures++);
+          this.log.warn({ err: describeError(err), stream: batch.stream, seq: batch.seq, retryInMs: wait }, 'batch not delivered; will retry');
+          await delay(wait, this.abort.signal);
+        } else {
+          this.counters.rejected++;
+          this.log.error({ err: describeError(err), stream: batch.stream, seq: batch.seq, records: batch.count }, 'batch refused by the sink; set aside');
+          this.queue.reject(batch);
+        }
+        this.inFlight.delete(batch.key);
+        this.wakeup.notify();
+        this.settled.notify();
+      },
+    );
+  }
+
+  private writeWithTimeout(batch: OutgoingBatch): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(
+        () => reject(new AgentError('SINK_TIMEOUT', `no acknowledgement for ${batch.stream}#${batch.seq} within ${this.opts.writeTimeoutMs} ms`, { retryable: true })),
+        this.opts.writeTimeoutMs,
+      );
+    });
+    return Promise.race([this.sink.write(batch), timeout]).finally(() => clearTimeout(timer));
+  }
+
+  /** Resolves when the queue has nothing left to send and nothing is in flight (for tests and `flush`). */
+  async idle(): Promise<void> {
+    for (;;) {
+      if (this.inFlight.size === 0 && !this.queue.hasUnsent()) return;
+      await new Promise<void>((resolve) => {
+        this.drained = resolve;
+        this.wakeup.notify();
+      });
+    }
+  }
+
+  stats(): SenderStats {
+    return { ...this.counters, inFlight: this.inFlight.size };
+  }
+
+  /** Stops taking batches; waits up to `graceMs` for writes in flight to be acknowledged. */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.abort.abort();
+    this.wakeup.notify();
+    this.unsubscribe();
+    await this.loop;
+    const deadline = delay(graceMs);
+    let expired = false;
+    void deadline.then(() => {
+      expired = true;
+      this.settled.notify();
+    });
+    while (this.inFlight.size > 0 && !expired) await this.settled.wait();
+  }
+}

@@ -1,0 +1,180 @@
+import { describeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import type { Queue } from '../queue/queue.ts';
+import type { AgentRecord, Cursor, DriverEnv, PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../sdk/index.ts';
+import type { SourceConfig } from '../config/schema.ts';
+import { backoffDelay, delay, type BackoffPolicy } from './backoff.ts';
+import { CounterSet } from './counters.ts';
+
+function isService(source: Source): source is ServiceSource {
+  return typeof (source as ServiceSource).start === 'function';
+}
+
+/**
+ * Supervises one source: creates it, starts it (with the configured startup-error behaviour), polls it or
+ * lets it push, and restarts a failed service from its last committed cursor with backoff. One source's
+ * trouble never stops the others.
+ */
+export class SourceRunner {
+  readonly counters = new CounterSet();
+  private readonly abort = new AbortController();
+  private running: Promise<void> | undefined;
+  private current: Source | undefined;
+  private restarts = 0;
+  state: 'starting' | 'running' | 'retrying' | 'failed' | 'off' | 'stopped' = 'starting';
+
+  private readonly driver: SourceDriver;
+
+  private readonly config: SourceConfig & { stream: string };
+
+  private readonly queue: Queue;
+
+  private readonly env: DriverEnv;
+
+  private readonly retry: BackoffPolicy;
+
+  private readonly log: Logger;
+
+
+  constructor(
+
+    driver: SourceDriver,
+
+    config: SourceConfig & { stream: string },
+
+    queue: Queue,
+
+    env: DriverEnv,
+
+    retry: BackoffPolicy,
+
+    log: Logger,
+
+  ) {
+
+    this.driver = driver;
+
+    this.config = config;
+
+    this.queue = queue;
+
+    this.env = env;
+
+    this.retry = retry;
+
+    this.log = log;}
+
+  get name(): string {
+    return this.config.name;
+  }
+
+  /** Resolves once the first start attempt settled; rejects only with on_start_error=fail. */
+  async start(): Promise<void> {
+    let firstAttempt!: (err?: unknown) => void;
+    const settled = new Promise<void>((resolve, reject) => (firstAttempt = (err) => (err === undefined ? resolve() : reject(err))));
+    this.running = this.supervise(firstAttempt);
+    return settled;
+  }
+
+  private context(failed: (err: unknown) => void): SourceContext {
+    const { name, stream } = this.config;
+    return {
+      name,
+      log: this.log,
+      cursor: this.queue.cursor(name),
+      signal: this.abort.signal,
+      counters: this.counters,
+      emit: (records: AgentRecord[], cursor?: Cursor) => {
+        this.counters.add('records', records.length);
+        return this.queue.enqueue(stream, records, cursor === undefined ? undefined : { source: name, value: cursor });
+      },
+      fail: failed,
+    };
+  }
+
+  private async supervise(firstAttempt: (err?: unknown) => void): Promise<void> {
+    const signal = this.abort.signal;
+    let first = true;
+    while (!signal.aborted) {
+      let failure: ((err: unknown) => void) | undefined;
+      const failed = new Promise<unknown>((resolve) => (failure = resolve));
+      try {
+        const source = this.driver.create(this.config as never, this.env);
+        this.current = source;
+        const ctx = this.context((err) => failure?.(err));
+        if (isService(source)) await source.start(ctx);
+        this.state = 'running';
+        this.log.info({ restarts: this.restarts }, 'source started');
+        if (first) firstAttempt();
+        first = false;
+        const err = isService(source) ? await Promise.race([failed, this.stopped()]) : await this.poll(source, ctx, failed);
+        if (signal.aborted) break;
+        this.counters.add('failures');
+        this.log.error({ err: describeError(err) }, 'source failed; restarting');
+        await this.close(source);
+      } catch (err) {
+        this.counters.add('start_errors');
+        const behaviour = this.config.on_start_error;
+        if (behaviour === 'fail') {
+          this.state = 'failed';
+          if (first) firstAttempt(err);
+          this.log.error({ err: describeError(err) }, 'source cannot start');
+          return;
+        }
+        if (behaviour === 'ignore') {
+          this.state = 'off';
+          this.log.error({ err: describeError(err) }, 'source cannot start; left off (on_start_error: ignore)');
+          if (first) firstAttempt();
+          return;
+        }
+        this.log.warn({ err: describeError(err) }, 'source cannot start; will retry');
+        if (first) firstAttempt();
+        first = false;
+      }
+      this.state = 'retrying';
+      await delay(backoffDelay(this.retry, this.restarts++), signal);
+    }
+  }
+
+  private stopped(): Promise<undefined> {
+    return new Promise((resolve) => this.abort.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
+  }
+
+  /** Calls gather on the interval until stopped or failed; a failing gather is counted, not fatal. */
+  private async poll(source: PolledSource, ctx: SourceContext, failed: Promise<unknown>): Promise<unknown> {
+    let failure: unknown;
+    let hasFailed = false;
+    void failed.then((err) => {
+      hasFailed = true;
+      failure = err;
+    });
+    while (!this.abort.signal.aborted && !hasFailed) {
+      const started = Date.now();
+      try {
+        await source.gather(ctx);
+        this.counters.add('polls');
+      } catch (err) {
+        this.counters.add('poll_errors');
+        this.log.warn({ err: describeError(err) }, 'poll failed');
+      }
+      await delay(Math.max(0, this.config.interval - (Date.now() - started)), this.abort.signal);
+    }
+    return failure;
+  }
+
+  private async close(source: Source): Promise<void> {
+    try {
+      if (isService(source)) await source.stop();
+      else await source.close?.();
+    } catch (err) {
+      this.log.warn({ err: describeError(err) }, 'source did not stop cleanly');
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+    if (this.current) await this.close(this.current);
+    this.state = 'stopped';
+  }
+}

@@ -1,0 +1,11 @@
+/**
+ * The one place the core learns which drivers exist. A static list (not a directory scan) so that the
+ * single-binary build sees every driver, and the core imports no driver by name anywhere else.
+ */
+import type { SinkDriver, SourceDriver } from '../agent/sdk/index.ts';
+import { systemSource } from './sources/system/index.ts';
+import { syntheticSource } from './sources/synthetic/index.ts';
+import { mqttSink } from './sinks/mqtt/index.ts';
+
+export const sourceDrivers: readonly SourceDriver[] = [systemSource, syntheticSource] as unknown as SourceDriver[];
+export const sinkDrivers: readonly SinkDriver[] = [mqttSink] as unknown as SinkDriver[];

@@ -1,0 +1,82 @@
+import mqtt from 'mqtt';
+import type { MqttClient, IClientOptions } from 'mqtt';
+import { backoffDelay, describeError, type Logger } from '../../../agent/sdk/index.ts';
+
+/**
+ * One mqtt.js client that reconnects with exponential backoff and full jitter (mqtt.js itself only knows a
+ * fixed period), turns Nagle off on every new socket, and lets callers wait for the connection.
+ */
+export class MqttConnection {
+  readonly client: MqttClient;
+  private attempt = 0;
+  private closing = false;
+  private reconnectTimer: NodeJS.Timeout | undefined;
+  private waiters = new Set<() => void>();
+
+  private readonly reconnect: { initialMs: number; maxMs: number };
+
+  private readonly log: Logger;
+
+
+  constructor(
+
+    url: string,
+
+    options: IClientOptions,
+
+    reconnect: { initialMs: number; maxMs: number },
+
+    log: Logger,
+
+  ) {
+
+    this.reconnect = reconnect;
+
+    this.log = log;
+    this.client = mqtt.connect(url, options);
+    this.client.on('connect', () => {
+      this.attempt = 0;
+      const socket = this.client.stream as { setNoDelay?: (on: boolean) => void };
+      socket.setNoDelay?.(true);
+      this.log.info({ url }, 'mqtt connected');
+      for (const wake of this.waiters) wake();
+      this.waiters.clear();
+    });
+    this.client.on('error', (err) => this.log.warn({ err: describeError(err) }, 'mqtt error'));
+    this.client.on('close', () => this.scheduleReconnect());
+  }
+
+  get connected(): boolean {
+    return this.client.connected;
+  }
+
+  private scheduleReconnect(): void {
+    if (this.closing || this.reconnectTimer) return;
+    const wait = backoffDelay(this.reconnect, this.attempt++);
+    this.log.debug({ wait, attempt: this.attempt }, 'mqtt reconnect scheduled');
+    this.reconnectTimer = setTimeout(() => {
+      this.reconnectTimer = undefined;
+      if (!this.closing && !this.client.connected) this.client.reconnect();
+    }, wait);
+  }
+
+  waitConnected(signal: AbortSignal): Promise<void> {
+    if (this.client.connected || signal.aborted) return Promise.resolve();
+    return new Promise((resolve) => {
+      const wake = () => {
+        this.waiters.delete(wake);
+        signal.removeEventListener('abort', wake);
+        resolve();
+      };
+      this.waiters.add(wake);
+      signal.addEventListener('abort', wake, { once: true });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.closing = true;
+    clearTimeout(this.reconnectTimer);
+    for (const wake of this.waiters) wake();
+    await this.client.endAsync(true);
+  }
+}

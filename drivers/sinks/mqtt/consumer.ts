@@ -1,0 +1,69 @@
+import type { IPublishPacket } from 'mqtt';
+import { describeError, type Consumer, type DriverEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
+import { clientOptions } from './client-options.ts';
+import { MqttConnection } from './connection.ts';
+import type { MqttOptions } from './options.ts';
+
+/**
+ * The centre side of the MQTT sink: a persistent-session QoS 1 subscription. A message is acknowledged
+ * (PUBACK) only after the handler resolved, so a receiver that dies mid-message gets it again.
+ */
+export class MqttConsumer implements Consumer {
+  private connection: MqttConnection | undefined;
+
+  private readonly options: MqttOptions;
+
+  private readonly env: DriverEnv & { clientName: string };
+
+
+  constructor(
+
+    options: MqttOptions,
+
+    env: DriverEnv & { clientName: string },
+
+  ) {
+
+    this.options = options;
+
+    this.env = env;}
+
+  async start(handler: (message: IncomingMessage) => Promise<void>): Promise<void> {
+    const base = clientOptions(this.options, this.env.baseDir, this.options.client_id ?? this.env.clientName);
+    const persistent =
+      this.options.protocol_version === 5
+        ? { clean: false, properties: { sessionExpiryInterval: Math.round(this.options.session_expiry / 1000) } }
+        : { clean: false };
+    const connection = new MqttConnection(
+      this.options.url,
+      { ...base, ...persistent, resubscribe: true },
+      { initialMs: this.options.reconnect.initial_delay, maxMs: this.options.reconnect.max_delay },
+      this.env.log,
+    );
+    this.connection = connection;
+    const topic = `${this.options.topic_prefix}/+/+`;
+    connection.client.handleMessage = (packet: IPublishPacket, done) => {
+      const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+      handler({ bytes: payload, origin: packet.topic }).then(
+        () => done(),
+        (err) => {
+          // The handler only throws for failures of our own state (disk, database): leave it unacked so the
+          // broker redelivers it once we are healthy again.
+          this.env.log.error({ err: describeError(err), topic: packet.topic }, 'message not acknowledged');
+        },
+      );
+    };
+    connection.client.on('connect', (connack) => {
+      if (!connack.sessionPresent) {
+        connection.client.subscribe(topic, { qos: 1 }, (err) => {
+          if (err) this.env.log.error({ err: describeError(err), topic }, 'subscribe failed');
+          else this.env.log.info({ topic }, 'subscribed');
+        });
+      }
+    });
+  }
+
+  async close(): Promise<void> {
+    await this.connection?.close();
+  }
+}

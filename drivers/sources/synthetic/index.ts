@@ -1,0 +1,84 @@
+import { z, delay, type AgentRecord, type ServiceSource, type SourceContext, type SourceDriver } from '../../../agent/sdk/index.ts';
+
+const options = z.strictObject({
+  rate: z.number().nonnegative().default(10).describe('Records per second; 0 means as fast as the queue takes them.'),
+  count: z.number().int().nonnegative().default(0).describe('Stop after this many records in total (across restarts); 0 means never stop.'),
+  batch: z.number().int().min(1).max(100_000).default(100).describe('Records handed to the queue per emit.'),
+  sensors: z.number().int().min(1).default(16).describe('Distinct sensor names cycled through.'),
+  max_pending: z.number().int().min(1).default(4).describe('Emits awaiting their commit at once.'),
+});
+
+/**
+ * A generator of typical sensor records for load tests. Its cursor is the number of the last record
+ * committed, so after a crash it continues with the next number: the sequence n = 1, 2, 3… arrives at the
+ * centre with no gap and no repeat.
+ */
+class SyntheticSource implements ServiceSource {
+  private running: Promise<void> | undefined;
+  private readonly abort = new AbortController();
+
+  private readonly config: z.output<typeof options>;
+
+
+  constructor(config: z.output<typeof options>) {
+
+    this.config = config;
+
+  }
+
+  async start(ctx: SourceContext): Promise<void> {
+    this.running = this.run(ctx);
+  }
+
+  private async run(ctx: SourceContext): Promise<void> {
+    const { rate, count, batch, sensors, max_pending } = this.config;
+    const signal = AbortSignal.any([ctx.signal, this.abort.signal]);
+    let n = typeof ctx.cursor === 'number' ? ctx.cursor : 0;
+    const startN = n;
+    const startedAt = performance.now();
+    const pending = new Set<Promise<void>>();
+    while (!signal.aborted && (count === 0 || n < count)) {
+      if (rate > 0) {
+        const due = startN + Math.floor(((performance.now() - startedAt) / 1000) * rate);
+        if (due <= n) {
+          await delay(Math.max(1, Math.ceil((1000 * Math.min(batch, rate)) / rate / 2)), signal);
+          continue;
+        }
+      }
+      const size = Math.min(batch, count === 0 ? batch : count - n, rate > 0 ? Math.max(1, startN + Math.floor(((performance.now() - startedAt) / 1000) * rate) - n) : batch);
+      const records: AgentRecord[] = new Array(size);
+      const now = Date.now();
+      for (let i = 0; i < size; i++) {
+        n++;
+        records[i] = { n, ts: now, sensor: `sensor-${n % sensors}`, value: Math.round((20 + Math.sin(n / 50) * 5 + (n % 7) / 10) * 100) / 100, unit: 'C' };
+      }
+      const emitted = ctx.emit(records, n);
+      pending.add(emitted);
+      emitted.then(
+        () => pending.delete(emitted),
+        (err) => {
+          pending.delete(emitted);
+          // Records after the failed ones may have been numbered already; restart from the committed cursor.
+          this.abort.abort();
+          ctx.fail(err);
+        },
+      );
+      if (pending.size >= max_pending) await Promise.race(pending).catch(() => {});
+    }
+    await Promise.allSettled(pending);
+    if (count > 0 && n >= count) ctx.log.info({ n }, 'synthetic source reached its count');
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    await this.running;
+  }
+}
+
+export const syntheticSource: SourceDriver<typeof options> = {
+  type: 'synthetic',
+  summary: 'Rate-controlled generator of sensor-like records (n, ts, sensor, value, unit) for load and crash tests.',
+  mode: 'service',
+  options,
+  create: (config) => new SyntheticSource(config),
+};
