@@ -45,11 +45,13 @@ function keyAt(doc: Document, path: readonly PropertyKey[], key: string): Node |
   return map.items.find((pair) => (pair.key as { value?: unknown })?.value === key)?.key as Node | undefined;
 }
 
-function issueMessage(issue: z.core.$ZodIssue): string {
+function issueMessage(issue: z.core.$ZodIssue, present: boolean): string {
   if (issue.code === 'invalid_union' && (issue as { note?: string }).note === 'No matching discriminator') {
     const list = issue.path[0] === 'sources' ? sourceDrivers : sinkDrivers;
-    return `unknown type; known types: ${list.map((d) => d.type).join(', ')}`;
+    return `${present ? 'unknown type' : 'missing type'}; known types: ${list.map((d) => d.type).join(', ')}`;
   }
+  // A bad map key (a stream name, say): zod's own text is only "Invalid key in record"; the reason is inside.
+  if (issue.code === 'invalid_key' && issue.issues.length > 0) return `invalid key: ${issue.issues.map((i) => i.message).join('; ')}`;
   return issue.message;
 }
 
@@ -71,13 +73,16 @@ export function parseConfig(text: string, origin: string, baseDir: string): Load
   for (const issue of result.error.issues) {
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
     for (const key of keys) {
-      const node = key === undefined ? nodeAt(doc, issue.path) : keyAt(doc, issue.path, key);
+      // An unknown or invalid key is pointed at on the key's own line, not at its value.
+      const badKey = issue.code === 'invalid_key' ? String(issue.path.at(-1)) : undefined;
+      const node =
+        key !== undefined ? keyAt(doc, issue.path, key) : badKey !== undefined ? keyAt(doc, issue.path.slice(0, -1), badKey) : nodeAt(doc, issue.path);
       // Missing values have no node of their own: point at the nearest enclosing one that exists.
       let anchor = node;
       for (let n = issue.path.length; !anchor?.range && n > 0; n--) anchor = nodeAt(doc, issue.path.slice(0, n - 1));
       const pos = anchor?.range ? lines.linePos(anchor.range[0]) : undefined;
       const path = key === undefined ? issue.path : [...issue.path, key];
-      issues.push({ path: formatPath(path), line: pos?.line, column: pos?.col, message: key === undefined ? issueMessage(issue) : 'unknown key' });
+      issues.push({ path: formatPath(path), line: pos?.line, column: pos?.col, message: key === undefined ? issueMessage(issue, node !== undefined) : 'unknown key' });
     }
   }
   throw configError(origin, issues);

@@ -8,7 +8,9 @@ import { AgentError } from '../errors.ts';
  * only ~6 % here (8.3 vs 8.8 B/record, 1000 sensor records, deflate 1), not worth making every receiver in
  * another language understand a private extension.
  */
-const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, structuredClone: false });
+// tagUint8Array: false writes a Uint8Array as a plain byte string; cbor-x's default under Node wraps it in
+// tag 64 (RFC 8746), which a receiver in another language would have to unwrap. Decoding accepts both.
+const cbor = new Encoder({ useRecords: false, mapsAsObjects: true, structuredClone: false, tagUint8Array: false });
 
 export const COMPRESSIONS = ['none', 'deflate', 'brotli', 'zstd'] as const;
 export type Compression = (typeof COMPRESSIONS)[number];

@@ -41,6 +41,9 @@ function parseKeyFile(path: string, kind: string): Uint8Array {
 
 /** Loads a private key, refusing a file that anyone but its owner can read or write. */
 export function loadPrivateKey(sodium: Sodium, path: string): KeyPair {
+  // Content first: a public key file (written 0644) given here must say so, not ask for a chmod that would
+  // only lead to that error next.
+  const privateKey = parseKeyFile(path, PRIVATE);
   let mode: number;
   try {
     mode = statSync(path).mode;
@@ -50,7 +53,6 @@ export function loadPrivateKey(sodium: Sodium, path: string): KeyPair {
   if ((mode & 0o077) !== 0) {
     throw new AgentError('KEY_PERMISSIONS', `private key ${path} is accessible by others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
   }
-  const privateKey = parseKeyFile(path, PRIVATE);
   return { privateKey, publicKey: sodium.crypto_scalarmult_base(privateKey) };
 }
 

@@ -47,9 +47,11 @@ export class MqttConsumer implements Consumer {
       handler({ bytes: payload, origin: packet.topic }).then(
         () => done(),
         (err) => {
-          // The handler only throws for failures of our own state (disk, database): leave it unacked so the
-          // broker redelivers it once we are healthy again.
-          this.env.log.error({ err: describeError(err), topic: packet.topic }, 'message not acknowledged');
+          // The handler only throws for failures of our own state (disk, database). The message stays
+          // unacknowledged; dropping the connection makes the broker redeliver it when the session resumes
+          // (mqtt.js would otherwise hold every later message behind this one).
+          this.env.log.error({ err: describeError(err), topic: packet.topic }, 'message not acknowledged; reconnecting for redelivery');
+          connection.client.stream.destroy();
         },
       );
     };

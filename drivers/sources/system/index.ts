@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import { z, type AgentRecord, type PolledSource, type SourceContext, type SourceDriver } from '../../../agent/sdk/index.ts';
 import { diskUsage, join, listDir, parseCpuTimes, parseMeminfo, parseNetDev, parseNumber, readText } from './read.ts';
 
@@ -108,5 +109,12 @@ export const systemSource: SourceDriver<typeof options> = {
   summary: 'CPU, load, memory, disk, network counters, thermal zones and hwmon temperatures of this Linux machine.',
   mode: 'polled',
   options,
-  create: (config) => new SystemSource(config),
+  // Relative paths follow the driver contract: they are relative to the config file, not to the working directory.
+  create: (config, env) =>
+    new SystemSource({
+      ...config,
+      proc_root: resolve(env.baseDir, config.proc_root),
+      sys_root: resolve(env.baseDir, config.sys_root),
+      mounts: config.mounts.map((m) => resolve(env.baseDir, m)),
+    }),
 };

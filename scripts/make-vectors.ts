@@ -1,0 +1,205 @@
+/**
+ * Writes test/vectors/envelope-v1.json: fixed keys, nonces, header fields and records, with every
+ * intermediate value (CBOR, compressed body, session key, header) and the final envelope, so that a receiver
+ * or sender written in another language can be checked against this implementation byte for byte.
+ *
+ * Everything is deterministic: keys come from fixed seeds, nonces and times are fixed. Running it twice gives
+ * the same file, except that compressed bodies may change with the zlib / brotli / zstd build (see NOTES).
+ *
+ *   npm run vectors
+ */
+import { writeFileSync, mkdirSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { compress, encodeRecords, type Compression } from '../agent/envelope/codec.ts';
+import { encodeHeader, type EnvelopeHeader } from '../agent/envelope/header.ts';
+import { seal, TAG_BYTES } from '../agent/envelope/seal.ts';
+import { sodium as loadSodium } from '../agent/envelope/sodium.ts';
+import { centreReceiveKey, deviceSendKey, hex, keyId, type KeyPair } from '../agent/keys/keys.ts';
+import type { AgentRecord } from '../agent/sdk/index.ts';
+
+const OUT = resolve(dirname(fileURLToPath(import.meta.url)), '../test/vectors/envelope-v1.json');
+
+/** The levels codec.ts picks when the config gives none; written into each vector so a reader knows. */
+const DEFAULT_LEVEL: Record<Compression, number | null> = { none: null, deflate: 1, brotli: 4, zstd: 3 };
+
+const NOTES = [
+  'All byte strings are lowercase hex unless stated otherwise. Integers in header fields are plain JSON numbers (all below 2^53).',
+  'In records, a CBOR byte string is written as {"$base64": "<standard base64>"}, the same convention as the receiver\'s JSON-lines output. Every other JSON value maps to the CBOR value of the same kind; a JSON number with a fraction or exponent is a float64, and so is an integer of magnitude 2^32 or more (see docs/wire-format.md, "Body").',
+  'The CBOR encoding of records is not canonical (maps carry a 16-bit length, big integers are float64). A decoder must accept any valid RFC 8949 encoding; compare decoded values, not re-encoded bytes, when checking another encoder.',
+  'Compressed bodies (deflate, brotli, zstd) depend on the compressor build and level: another implementation, or another build of the same library, may compress the same CBOR to different bytes. Check a receiver by opening the envelope, decompressing the body and comparing the result with "cbor" (and its decoding with "records"); never by compressing "cbor" again and comparing with "body". For compression "none" the body is the CBOR itself and every byte is reproducible.',
+  'Given the same body, header fields, nonce and key, the envelope is reproducible everywhere: envelope = header || XChaCha20-Poly1305-IETF-encrypt(key = sessionKey, nonce, plaintext = body, associated data = header).',
+  'Nonces here are fixed and distinct per vector only so that the file is reproducible. A real sender draws 24 random bytes per batch and must never reuse a nonce under one session key.',
+];
+
+interface Party {
+  seed: Uint8Array;
+  pair: KeyPair;
+}
+
+function seedOf(first: number): Uint8Array {
+  return Uint8Array.from({ length: 32 }, (_, i) => (first + i) & 0xff);
+}
+
+function nonceFor(index: number): Uint8Array {
+  // 24 bytes: a fixed prefix "edge-agent-v1-vec" plus the vector's index, distinct for every vector.
+  const out = new Uint8Array(24);
+  out.set(new TextEncoder().encode('edge-agent-v1-vec'), 0);
+  out[23] = index;
+  return out;
+}
+
+/** Record values → JSON, bytes as {"$base64": …}. Throws on anything JSON cannot carry exactly. */
+function toJson(value: unknown): unknown {
+  if (value instanceof Uint8Array) return { $base64: Buffer.from(value).toString('base64') };
+  if (Array.isArray(value)) return value.map(toJson);
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
+  if (typeof value === 'number') {
+    if (!Number.isFinite(value) || Object.is(value, -0)) throw new Error(`${value} has no exact JSON form`);
+    return value;
+  }
+  if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, toJson(v)]));
+  }
+  throw new Error(`record value ${String(value)} has no JSON form in the vectors`);
+}
+
+const CREATED = Date.UTC(2026, 0, 1, 0, 0, 0); // 1767225600000
+
+function sensorRecords(n: number, firstTs: number): AgentRecord[] {
+  // Shaped like the synthetic source's records: what a gateway typically sends.
+  return Array.from({ length: n }, (_, i) => {
+    const k = i + 1;
+    return { n: k, ts: firstTs + i * 1000, sensor: `sensor-${k % 4}`, value: Math.round((20 + Math.sin(k / 5) * 5) * 100) / 100, unit: 'C' };
+  });
+}
+
+const EDGE_RECORD: AgentRecord = {
+  bytes: Uint8Array.from([0x00, 0x01, 0x7f, 0x80, 0xfe, 0xff]),
+  empty_bytes: new Uint8Array(0),
+  ints: [0, 1, 23, 24, 255, 256, 65535, 65536, 4294967295],
+  negative_ints: [-1, -24, -25, -256, -257, -65536, -65537, -2147483648, -4294967296],
+  big_ints: [4294967296, 1767225600000, 9007199254740991, -4294967297],
+  floats: [21.5, -0.5, 3.141592653589793, 1e-300, 1.7976931348623157e308],
+  nested: { a: { b: { c: [1, { d: null }] } }, empty_map: {}, empty_array: [] },
+  nothing: null,
+  yes: true,
+  no: false,
+  text: 'Grüße, 温度 ✓ 🌡',
+  empty_text: '',
+};
+
+interface Case {
+  name: string;
+  description: string;
+  stream: string;
+  seq: number;
+  created: number;
+  compression: Compression;
+  records: AgentRecord[];
+}
+
+const CASES: Case[] = [
+  { name: 'sensor-3-none', description: 'Three typical sensor records, no compression: every byte is reproducible.', stream: 'telemetry', seq: 1, created: CREATED, compression: 'none', records: sensorRecords(3, CREATED - 3000) },
+  {
+    name: 'edge-values-none',
+    description: 'One record with byte strings, negative and 64-bit integers, floats, nested maps, null, booleans and non-ASCII text; a sequence number above 2^32 (checks the u64 field).',
+    stream: 'diagnostics',
+    seq: 2 ** 32 + 5,
+    created: CREATED + 1,
+    compression: 'none',
+    records: [EDGE_RECORD],
+  },
+  { name: 'sensor-20-deflate', description: '20 sensor records, raw deflate (RFC 1951) at the default level.', stream: 'telemetry', seq: 2, created: CREATED + 20_000, compression: 'deflate', records: sensorRecords(20, CREATED) },
+  { name: 'sensor-20-brotli', description: '20 sensor records, brotli at the default quality.', stream: 'telemetry', seq: 3, created: CREATED + 40_000, compression: 'brotli', records: sensorRecords(20, CREATED + 20_000) },
+  { name: 'sensor-20-zstd', description: '20 sensor records, zstd (one frame) at the default level.', stream: 'telemetry', seq: 4, created: CREATED + 60_000, compression: 'zstd', records: sensorRecords(20, CREATED + 40_000) },
+];
+
+const DEVICE_ID = 'gw-0001';
+
+export async function makeVectors(): Promise<unknown> {
+  const sodium = await loadSodium();
+  const party = (seed: Uint8Array): Party => ({ seed, pair: sodium.crypto_kx_seed_keypair(seed) });
+  const device = party(seedOf(0x00));
+  const centre = party(seedOf(0x80));
+  const sessionKey = deviceSendKey(sodium, device.pair, centre.pair.publicKey);
+  if (hex(sessionKey) !== hex(centreReceiveKey(sodium, centre.pair, device.pair.publicKey))) throw new Error('crypto_kx keys disagree');
+  const shared = sodium.crypto_scalarmult(device.pair.privateKey, centre.pair.publicKey);
+
+  const keys = {
+    device: { seed: hex(device.seed), privateKey: hex(device.pair.privateKey), publicKey: hex(device.pair.publicKey), keyId: hex(keyId(device.pair.publicKey)) },
+    centre: { seed: hex(centre.seed), privateKey: hex(centre.pair.privateKey), publicKey: hex(centre.pair.publicKey), keyId: hex(keyId(centre.pair.publicKey)) },
+    x25519Shared: hex(shared),
+    sessionKey: hex(sessionKey),
+  };
+
+  const vectors = CASES.map((c, index) => {
+    const nonce = nonceFor(index + 1);
+    const level = DEFAULT_LEVEL[c.compression];
+    const cbor = encodeRecords(c.records);
+    const body = compress(cbor, { compression: c.compression, level: level ?? undefined });
+    const header: EnvelopeHeader = {
+      device: DEVICE_ID,
+      stream: c.stream,
+      seq: c.seq,
+      count: c.records.length,
+      created: c.created,
+      compression: c.compression,
+      deviceKeyId: keyId(device.pair.publicKey),
+      centreKeyId: keyId(centre.pair.publicKey),
+      nonce,
+    };
+    const headerBytes = encodeHeader(header);
+    const envelope = seal(sodium, header, body, sessionKey);
+    return {
+      name: c.name,
+      description: c.description,
+      inputs: {
+        devicePrivateKey: keys.device.privateKey,
+        devicePublicKey: keys.device.publicKey,
+        centrePrivateKey: keys.centre.privateKey,
+        centrePublicKey: keys.centre.publicKey,
+        device: DEVICE_ID,
+        stream: c.stream,
+        seq: c.seq,
+        count: c.records.length,
+        created: c.created,
+        compression: c.compression,
+        level,
+        nonce: hex(nonce),
+        records: toJson(c.records),
+      },
+      intermediate: {
+        deviceKeyId: keys.device.keyId,
+        centreKeyId: keys.centre.keyId,
+        sessionKey: hex(sessionKey),
+        cbor: hex(cbor),
+        body: hex(body),
+        bodyReproducible: c.compression === 'none',
+        header: hex(headerBytes),
+        ciphertext: hex(envelope.subarray(headerBytes.length)),
+        tag: hex(envelope.subarray(envelope.length - TAG_BYTES)),
+      },
+      lengths: { header: headerBytes.length, cbor: cbor.length, body: body.length, envelope: envelope.length },
+      envelope: hex(envelope),
+    };
+  });
+
+  return {
+    format: 'edge-agent envelope',
+    version: 1,
+    spec: 'docs/wire-format.md',
+    generatedBy: 'npm run vectors (scripts/make-vectors.ts)',
+    compressorVersions: { zlib: process.versions.zlib, brotli: process.versions.brotli, zstd: process.versions['zstd'] },
+    notes: NOTES,
+    keys,
+    vectors,
+  };
+}
+
+if (import.meta.main) {
+  const vectors = await makeVectors();
+  mkdirSync(dirname(OUT), { recursive: true });
+  writeFileSync(OUT, JSON.stringify(vectors, null, 2) + '\n');
+  console.log(`wrote ${OUT}`);
+}

@@ -1,0 +1,132 @@
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { silentLogger } from '../../agent/log.ts';
+import { sinkSchema } from '../../agent/config/schema.ts';
+import { isAgentError, type IncomingMessage, type OutgoingBatch, type SinkDriver } from '../../agent/sdk/index.ts';
+
+/** A real broker the contract can stop and start again. */
+export interface ContractBroker {
+  /** The driver options pointing sink and consumer at this broker. */
+  options: Record<string, unknown>;
+  stop(): Promise<void>;
+  restart(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function batch(seq: number, stream = 'contract'): OutgoingBatch {
+  const bytes = new Uint8Array(64 + seq);
+  bytes.fill(seq % 251);
+  return { device: 'gw-contract', stream, seq, count: 1, bytes };
+}
+
+class Inbox {
+  readonly messages: IncomingMessage[] = [];
+  private waiters: (() => void)[] = [];
+  failNext = 0;
+  handler = async (m: IncomingMessage) => {
+    if (this.failNext > 0) {
+      this.failNext--;
+      throw new Error('the receiver\'s own storage failed');
+    }
+    this.messages.push(m);
+    for (const w of this.waiters.splice(0)) w();
+  };
+  async waitFor(n: number, timeoutMs = 20_000): Promise<void> {
+    const deadline = Date.now() + timeoutMs;
+    while (this.messages.length < n) {
+      if (Date.now() > deadline) throw new Error(`only ${this.messages.length} of ${n} messages arrived`);
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, Math.max(0, deadline - Date.now()));
+        this.waiters.push(() => (clearTimeout(t), resolve()));
+      });
+    }
+  }
+}
+
+/** The behaviour every sink driver (and its centre-side consumer) owes the runtime. */
+export function sinkContract(driver: SinkDriver, startBroker: () => Promise<ContractBroker>): void {
+  let broker: ContractBroker;
+  const env = { log: silentLogger, baseDir: process.cwd() };
+  const ready = startBroker().then((b) => (broker = b));
+  after(async () => broker?.close());
+
+  test(`contract(${driver.type}): validates its options strictly`, async () => {
+    await ready;
+    assert.ok(driver.summary.length > 10);
+    assert.equal(sinkSchema.safeParse({ type: driver.type, ...broker.options }).success, true);
+    assert.equal(sinkSchema.safeParse({ type: driver.type, ...broker.options, no_such_option: true }).success, false);
+  });
+
+  test(`contract(${driver.type}): a write resolves once acknowledged and the consumer gets the exact bytes`, async () => {
+    await ready;
+    const options = driver.options.parse(broker.options);
+    const inbox = new Inbox();
+    const consumer = driver.createConsumer(options, { ...env, clientName: 'contract-consumer-1' });
+    await consumer.start(inbox.handler);
+    const sink = driver.create(options, { ...env, device: 'gw-contract' });
+    await sink.connect();
+    await sink.waitConnected(AbortSignal.timeout(10_000));
+    assert.equal(sink.connected, true);
+    // The consumer subscribes once connected; a first message proves the subscription is in place.
+    await sink.write(batch(0, 'warmup'));
+    await inbox.waitFor(1);
+    const sent = [1, 2, 3].map((i) => batch(i));
+    await Promise.all(sent.map((b) => sink.write(b)));
+    await inbox.waitFor(4);
+    const got = inbox.messages.slice(1);
+    assert.deepEqual(got.map((m) => Buffer.from(m.bytes)).sort(Buffer.compare), sent.map((b) => Buffer.from(b.bytes)).sort(Buffer.compare));
+    for (const m of got) assert.match(m.origin, /gw-contract/);
+    await sink.close();
+    await consumer.close();
+  });
+
+  test(`contract(${driver.type}): a consumer failure leaves the message unacknowledged, and it comes again`, async () => {
+    await ready;
+    const options = driver.options.parse(broker.options);
+    const inbox = new Inbox();
+    const consumer = driver.createConsumer(options, { ...env, clientName: 'contract-consumer-2' });
+    await consumer.start(inbox.handler);
+    const sink = driver.create(options, { ...env, device: 'gw-contract' });
+    await sink.connect();
+    await sink.waitConnected(AbortSignal.timeout(10_000));
+    await sink.write(batch(0, 'warmup'));
+    await inbox.waitFor(1);
+    inbox.failNext = 1;
+    await sink.write(batch(7));
+    await inbox.waitFor(2);
+    assert.deepEqual(Buffer.from(inbox.messages[1]!.bytes), Buffer.from(batch(7).bytes));
+    await sink.close();
+    await consumer.close();
+  });
+
+  test(`contract(${driver.type}): with the broker down a write fails as retryable, and the sink reconnects by itself`, async () => {
+    await ready;
+    const options = driver.options.parse(broker.options);
+    const sink = driver.create(options, { ...env, device: 'gw-contract' });
+    await sink.connect();
+    await sink.waitConnected(AbortSignal.timeout(10_000));
+    await broker.stop();
+    const err = await sink.write(batch(9)).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(isAgentError(err), `expected an AgentError, got ${String(err)}`);
+    assert.equal(err.retryable, true);
+    await broker.restart();
+    await sink.waitConnected(AbortSignal.timeout(20_000));
+    assert.equal(sink.connected, true);
+    await sink.write(batch(10));
+    await sink.close();
+  });
+
+  test(`contract(${driver.type}): close returns even while the broker is unreachable`, async () => {
+    await ready;
+    const options = driver.options.parse(broker.options);
+    const sink = driver.create(options, { ...env, device: 'gw-contract' });
+    await sink.connect();
+    await sink.waitConnected(AbortSignal.timeout(10_000));
+    await broker.stop();
+    await sink.close();
+    await broker.restart();
+  });
+}

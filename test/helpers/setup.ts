@@ -1,0 +1,52 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sodium } from '../../agent/envelope/sodium.ts';
+import { writeKeyPair } from '../../agent/keys/keys.ts';
+import { parseConfig, type LoadedConfig } from '../../agent/config/load.ts';
+
+/** A temp directory with a device and a centre key pair, removed by `cleanup`. */
+export async function workspace(prefix = 'edge-test-'): Promise<{ dir: string; cleanup: () => void }> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const na = await sodium();
+  writeKeyPair(na, join(dir, 'keys', 'device'));
+  writeKeyPair(na, join(dir, 'keys', 'centre'));
+  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+}
+
+/** The YAML of an agent + receiver config over an MQTT broker at `url`, with sections overridable. */
+export function agentYaml(url: string, parts: { sources: string; device?: string; extra?: string }): string {
+  const device = parts.device ?? 'gw-test';
+  return `
+device:
+  id: ${device}
+data_dir: data
+log:
+  level: warn
+keys:
+  device_private: keys/device.key
+  centre_public: keys/centre.pub
+sources:
+${parts.sources}
+sink:
+  type: mqtt
+  url: ${url}
+  reconnect: { initial_delay: 50ms, max_delay: 500ms }
+sender:
+  retry_initial_delay: 50ms
+  retry_max_delay: 500ms
+  write_timeout: 5s
+receiver:
+  private_key: keys/centre.key
+  devices:
+    - id: ${device}
+      public_keys: [keys/device.pub]
+  state: receiver.db
+${parts.extra ?? ''}`;
+}
+
+export function writeConfig(dir: string, yaml: string, name = 'agent.yaml'): LoadedConfig & { path: string } {
+  const path = join(dir, name);
+  writeFileSync(path, yaml);
+  return { ...parseConfig(yaml, path, dir), path };
+}
