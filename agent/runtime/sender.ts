@@ -167,11 +167,18 @@ export class Sender {
   /** Resolves when the queue has nothing left to send and nothing is in flight (for tests and `flush`). */
   async idle(): Promise<void> {
     for (;;) {
-      if (this.inFlight.size === 0 && !this.queue.hasUnsent()) return;
+      if (this.inFlight.size > 0) {
+        await this.settled.wait();
+        continue;
+      }
+      if (!this.queue.hasUnsent()) return;
       await new Promise<void>((resolve) => {
         this.drained = resolve;
         this.wakeup.notify();
       });
+      // Let timers and I/O run between checks: the loop may report "nothing to send" while a write is
+      // being retried.
+      await new Promise((resolve) => setImmediate(resolve));
     }
   }
 

@@ -43,11 +43,23 @@ export class MqttConnection {
       this.waiters.clear();
     });
     this.client.on('error', (err) => this.log.warn({ err: describeError(err) }, 'mqtt error'));
-    this.client.on('close', () => this.scheduleReconnect());
+    this.client.on('close', () => {
+      this.failInFlight();
+      this.scheduleReconnect();
+    });
   }
 
   get connected(): boolean {
     return this.client.connected;
+  }
+
+  /**
+   * Publishes awaiting their PUBACK when the connection drops fail now, as retryable. mqtt.js would keep them
+   * in its own store and perhaps re-send them after a reconnect; the runtime owns retries, so the store is
+   * emptied and each write settles at once.
+   */
+  private failInFlight(): void {
+    for (const id of Object.keys(this.client.outgoing)) this.client.removeOutgoingMessage(Number(id));
   }
 
   private scheduleReconnect(): void {
