@@ -11,7 +11,7 @@ const name = (what: string) => z.string().regex(NAME, `${what} must be 1–64 le
 const commonSourceFields = {
   name: name('source name').describe('Unique name; keys the source\'s committed cursor, so keep it stable.'),
   stream: name('stream name').optional().describe('Stream the records go to; defaults to the source name.'),
-  interval: duration().prefault('10s').describe('Polled sources: time between polls.'),
+  interval: duration(10).prefault('10s').describe('Polled sources: time between polls (at least 10ms).'),
   on_start_error: z
     .enum(['fail', 'retry', 'ignore'])
     .default('retry')
@@ -60,7 +60,13 @@ export const configSchema = z
         max_records: z.number().int().min(1).max(100_000).default(1000),
         max_bytes: size().prefault('256KiB').describe('Upper bound of a batch\'s CBOR before compression (one record always fits).'),
         compression: z.enum(COMPRESSIONS).default('deflate'),
-        level: z.number().int().min(0).max(22).optional().describe('Compression level; default deflate 1, brotli 4, zstd 3.'),
+        level: z.number().int().optional().describe('Compression level; default deflate 1, brotli 4, zstd 3. Ranges: deflate 0–9, brotli 0–11, zstd 1–22.'),
+      })
+      .superRefine((batch, ctx) => {
+        const range: readonly [number, number] = ({ none: [0, 0], deflate: [0, 9], brotli: [0, 11], zstd: [1, 22] } as const)[batch.compression];
+        if (batch.level !== undefined && (batch.level < range[0] || batch.level > range[1])) {
+          ctx.addIssue({ code: 'custom', path: ['level'], message: `${batch.compression} takes a level from ${range[0]} to ${range[1]}, got ${batch.level}` });
+        }
       })
       .prefault({}),
     streams: z

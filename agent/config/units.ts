@@ -18,11 +18,15 @@ export function parseSize(value: string | number): number | undefined {
 }
 
 /** A duration written as milliseconds (number) or as "500ms", "10s", "5m", "1h", "7d"; parsed to milliseconds. */
-export function duration() {
+export function duration(minMs = 0) {
   return z.union([z.number(), z.string()]).transform((value, ctx) => {
     const ms = parseDuration(value);
     if (ms === undefined) {
       ctx.issues.push({ code: 'custom', input: value, message: `expected a duration such as 500ms, 10s, 5m, 1h or 7d, got ${JSON.stringify(value)}` });
+      return z.NEVER;
+    }
+    if (ms < minMs) {
+      ctx.issues.push({ code: 'custom', input: value, message: `must be at least ${minMs} ms, got ${JSON.stringify(value)}` });
       return z.NEVER;
     }
     return ms;

@@ -35,6 +35,9 @@ export async function startMosquitto(options: { persistence?: boolean; port?: nu
       'max_inflight_messages 100',
       `persistence ${options.persistence ? 'true' : 'false'}`,
       `persistence_location ${dir}/`,
+      // Started as root, mosquitto drops to user "mosquitto", which cannot read our 0700 temp dir (its
+      // persistence file, test certificates): keep the invoking user instead.
+      ...(process.getuid?.() === 0 ? ['user root'] : []),
       'log_dest none',
       ...(options.extra ?? []),
       '',
