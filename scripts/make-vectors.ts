@@ -3,7 +3,7 @@
  * intermediate value (CBOR, compressed body, session key, header) and the final envelope, so that a receiver
  * or sender written in another language can be checked against this implementation byte for byte.
  *
- * Everything is deterministic: keys come from fixed seeds, nonces and times are fixed. Running it twice gives
+ * Everything is deterministic: keys come from fixed seeds, epochs, nonces and times are fixed. Running it twice gives
  * the same file, except that compressed bodies may change with the zlib / brotli / zstd build (see NOTES).
  *
  *   npm run vectors
@@ -25,11 +25,12 @@ const DEFAULT_LEVEL: Record<Compression, number | null> = { none: null, deflate:
 
 const NOTES = [
   'All byte strings are lowercase hex unless stated otherwise. Integers in header fields are plain JSON numbers (all below 2^53).',
-  'In records, a CBOR byte string is written as {"$base64": "<standard base64>"}, the same convention as the receiver\'s JSON-lines output. Every other JSON value maps to the CBOR value of the same kind; a JSON number with a fraction or exponent is a float64, and so is an integer of magnitude 2^32 or more (see docs/wire-format.md, "Body").',
-  'The CBOR encoding of records is not canonical (maps carry a 16-bit length, big integers are float64). A decoder must accept any valid RFC 8949 encoding; compare decoded values, not re-encoded bytes, when checking another encoder.',
+  'In records, a CBOR byte string is written as {"$base64": "<standard base64>"}, the same convention as the receiver\'s JSON-lines output. Every other JSON value maps to the CBOR value of the same kind: a JSON integer is a CBOR integer (major type 0 or 1, 64-bit arguments included, so a millisecond "ts" is 1b followed by 8 bytes), a JSON number with a fraction or exponent is a float64 (see docs/wire-format.md, "Body").',
+  'The CBOR encoding of records is not canonical (maps carry a 16-bit length even when shorter would do; integers are in shortest form). A decoder must accept any valid RFC 8949 encoding, and a number field in float or integer form alike; compare decoded values, not re-encoded bytes, when checking another encoder.',
   'Compressed bodies (deflate, brotli, zstd) depend on the compressor build and level: another implementation, or another build of the same library, may compress the same CBOR to different bytes. Check a receiver by opening the envelope, decompressing the body and comparing the result with "cbor" (and its decoding with "records"); never by compressing "cbor" again and comparing with "body". For compression "none" the body is the CBOR itself and every byte is reproducible.',
   'Given the same body, header fields, nonce and key, the envelope is reproducible everywhere: envelope = header || XChaCha20-Poly1305-IETF-encrypt(key = sessionKey, nonce, plaintext = body, associated data = header).',
-  'Nonces here are fixed and distinct per vector only so that the file is reproducible. A real sender draws 24 random bytes per batch and must never reuse a nonce under one session key.',
+  'Nonces here are fixed and distinct per vector only so that the file is reproducible. A real sender draws 24 fresh random bytes every time it seals, a re-send of the same batch included, and must never reuse a nonce under one session key.',
+  'Epochs here are fixed so that the file is reproducible. A real queue draws its 8-byte epoch at random when it is created and keeps it for its lifetime; the centre deduplicates by (device, stream, epoch, seq).',
 ];
 
 interface Party {
@@ -40,6 +41,10 @@ interface Party {
 function seedOf(first: number): Uint8Array {
   return Uint8Array.from({ length: 32 }, (_, i) => (first + i) & 0xff);
 }
+
+/** Two queue epochs: the first for most vectors, the second as if the device's queue had been replaced. */
+const EPOCH_A = Uint8Array.from([0x3f, 0x9a, 0x0c, 0x7e, 0x51, 0xd2, 0xb8, 0x64]);
+const EPOCH_B = Uint8Array.from([0xc4, 0x17, 0xe2, 0x5b, 0x08, 0x9d, 0x6f, 0xa3]);
 
 function nonceFor(index: number): Uint8Array {
   // 24 bytes: a fixed prefix "edge-agent-v1-vec" plus the vector's index, distinct for every vector.
@@ -55,7 +60,11 @@ function toJson(value: unknown): unknown {
   if (Array.isArray(value)) return value.map(toJson);
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return value;
   if (typeof value === 'number') {
+    // -0 has no exact JSON form, and CBOR writes it as the integer 0 anyway.
     if (!Number.isFinite(value) || Object.is(value, -0)) throw new Error(`${value} has no exact JSON form`);
+    // A float64 beyond 2^53 that JSON would write without a fraction or exponent (1e20 → "100000000000000000000")
+    // reads as an integer elsewhere, while CBOR carries a float: keep such values out of the vectors.
+    if (!Number.isSafeInteger(value) && /^-?\d+$/.test(JSON.stringify(value))) throw new Error(`${value} would read as an integer in JSON`);
     return value;
   }
   if (typeof value === 'object' && Object.getPrototypeOf(value) === Object.prototype) {
@@ -79,7 +88,7 @@ const EDGE_RECORD: AgentRecord = {
   empty_bytes: new Uint8Array(0),
   ints: [0, 1, 23, 24, 255, 256, 65535, 65536, 4294967295],
   negative_ints: [-1, -24, -25, -256, -257, -65536, -65537, -2147483648, -4294967296],
-  big_ints: [4294967296, 1767225600000, 9007199254740991, -4294967297],
+  big_ints: [4294967296, 1767225600000, 9007199254740991, -4294967297, -9007199254740991],
   floats: [21.5, -0.5, 3.141592653589793, 1e-300, 1.7976931348623157e308],
   nested: { a: { b: { c: [1, { d: null }] } }, empty_map: {}, empty_array: [] },
   nothing: null,
@@ -93,6 +102,7 @@ interface Case {
   name: string;
   description: string;
   stream: string;
+  epoch: Uint8Array;
   seq: number;
   created: number;
   compression: Compression;
@@ -100,19 +110,30 @@ interface Case {
 }
 
 const CASES: Case[] = [
-  { name: 'sensor-3-none', description: 'Three typical sensor records, no compression: every byte is reproducible.', stream: 'telemetry', seq: 1, created: CREATED, compression: 'none', records: sensorRecords(3, CREATED - 3000) },
+  {
+    name: 'sensor-3-none',
+    description: 'Three typical sensor records, no compression: every byte is reproducible. Each "ts" (ms since 1970, above 2^32) is a CBOR integer, 1b and 8 bytes.',
+    stream: 'telemetry',
+    epoch: EPOCH_A,
+    seq: 1,
+    created: CREATED,
+    compression: 'none',
+    records: sensorRecords(3, CREATED - 3000),
+  },
   {
     name: 'edge-values-none',
-    description: 'One record with byte strings, negative and 64-bit integers, floats, nested maps, null, booleans and non-ASCII text; a sequence number above 2^32 (checks the u64 field).',
+    description:
+      'One record with byte strings, negative and 64-bit integers at the 2^32 and 2^53 boundaries, floats, nested maps, null, booleans and non-ASCII text; a sequence number above 2^32 (checks the u64 field); another queue epoch than the other vectors.',
     stream: 'diagnostics',
+    epoch: EPOCH_B,
     seq: 2 ** 32 + 5,
     created: CREATED + 1,
     compression: 'none',
     records: [EDGE_RECORD],
   },
-  { name: 'sensor-20-deflate', description: '20 sensor records, raw deflate (RFC 1951) at the default level.', stream: 'telemetry', seq: 2, created: CREATED + 20_000, compression: 'deflate', records: sensorRecords(20, CREATED) },
-  { name: 'sensor-20-brotli', description: '20 sensor records, brotli at the default quality.', stream: 'telemetry', seq: 3, created: CREATED + 40_000, compression: 'brotli', records: sensorRecords(20, CREATED + 20_000) },
-  { name: 'sensor-20-zstd', description: '20 sensor records, zstd (one frame) at the default level.', stream: 'telemetry', seq: 4, created: CREATED + 60_000, compression: 'zstd', records: sensorRecords(20, CREATED + 40_000) },
+  { name: 'sensor-20-deflate', description: '20 sensor records, raw deflate (RFC 1951) at the default level.', stream: 'telemetry', epoch: EPOCH_A, seq: 2, created: CREATED + 20_000, compression: 'deflate', records: sensorRecords(20, CREATED) },
+  { name: 'sensor-20-brotli', description: '20 sensor records, brotli at the default quality.', stream: 'telemetry', epoch: EPOCH_A, seq: 3, created: CREATED + 40_000, compression: 'brotli', records: sensorRecords(20, CREATED + 20_000) },
+  { name: 'sensor-20-zstd', description: '20 sensor records, zstd (one frame) at the default level.', stream: 'telemetry', epoch: EPOCH_A, seq: 4, created: CREATED + 60_000, compression: 'zstd', records: sensorRecords(20, CREATED + 40_000) },
 ];
 
 const DEVICE_ID = 'gw-0001';
@@ -136,11 +157,14 @@ export async function makeVectors(): Promise<unknown> {
   const vectors = CASES.map((c, index) => {
     const nonce = nonceFor(index + 1);
     const level = DEFAULT_LEVEL[c.compression];
-    const cbor = encodeRecords(c.records);
+    // encodeRecords works in place (integers beyond 2^32 become BigInt): give it a copy, keep the inputs as numbers.
+    const records = toJson(c.records);
+    const cbor = encodeRecords(structuredClone(c.records));
     const body = compress(cbor, { compression: c.compression, level: level ?? undefined });
     const header: EnvelopeHeader = {
       device: DEVICE_ID,
       stream: c.stream,
+      epoch: c.epoch,
       seq: c.seq,
       count: c.records.length,
       created: c.created,
@@ -161,13 +185,14 @@ export async function makeVectors(): Promise<unknown> {
         centrePublicKey: keys.centre.publicKey,
         device: DEVICE_ID,
         stream: c.stream,
+        epoch: hex(c.epoch),
         seq: c.seq,
         count: c.records.length,
         created: c.created,
         compression: c.compression,
         level,
         nonce: hex(nonce),
-        records: toJson(c.records),
+        records,
       },
       intermediate: {
         deviceKeyId: keys.device.keyId,

@@ -28,14 +28,53 @@ export interface CodecSettings {
   level: number | undefined;
 }
 
+/**
+ * cbor-x writes an integer outside ±2^32 (every millisecond timestamp) as a float64. Such a value is turned
+ * into a BigInt here so it goes out as a CBOR integer (major type 0/1) that a typed receiver reads as int64.
+ * Works in place on plain objects and arrays: the records are the queue's by now.
+ */
+function integersAsIntegers(value: unknown): unknown {
+  if (typeof value === 'number') {
+    return (value > 0xffffffff || value < -0x100000000) && Number.isSafeInteger(value) ? BigInt(value) : value;
+  }
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = integersAsIntegers(value[i]);
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    const record = value as Record<string, unknown>;
+    for (const key in record) {
+      const v = record[key];
+      if (typeof v === 'number' ? v > 0xffffffff || v < -0x100000000 : typeof v === 'object' && v !== null) record[key] = integersAsIntegers(v);
+    }
+  }
+  return value;
+}
+
+/** The reverse on decode: cbor-x returns every 64-bit integer as a BigInt; those a number holds exactly become numbers. */
+function safeIntegersAsNumbers(value: unknown): unknown {
+  if (typeof value === 'bigint') return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value;
+  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = safeIntegersAsNumbers(value[i]);
+  } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    const record = value as Record<string, unknown>;
+    for (const key in record) {
+      const v = record[key];
+      if (typeof v === 'bigint' || (typeof v === 'object' && v !== null)) record[key] = safeIntegersAsNumbers(v);
+    }
+  }
+  return value;
+}
+
 export function encodeRecords(records: readonly AgentRecord[]): Uint8Array {
+  for (const record of records) integersAsIntegers(record);
   return cbor.encode(records);
 }
 
 export function decodeRecords(bytes: Uint8Array): AgentRecord[] {
   const value = cbor.decode(bytes) as unknown;
   if (!Array.isArray(value)) throw new AgentError('ENVELOPE_MALFORMED', 'batch body is not a CBOR array');
-  return value as AgentRecord[];
+  return safeIntegersAsNumbers(value) as AgentRecord[];
 }
 
 export function compress(bytes: Uint8Array, settings: CodecSettings): Uint8Array {

@@ -8,6 +8,12 @@ import { COMPRESSION_ID, compressionFromId, type Compression } from './codec.ts'
 export interface EnvelopeHeader {
   device: string;
   stream: string;
+  /**
+   * Identity of the queue that numbered this batch (8 random bytes made with the queue). A queue that is
+   * replaced (new SD card, quarantined file) starts a new epoch, so its sequences 1, 2, 3… are new batches
+   * to the centre, not replays.
+   */
+  epoch: Uint8Array;
   seq: number;
   count: number;
   /** Batch creation time, ms since the epoch. */
@@ -21,6 +27,7 @@ export interface EnvelopeHeader {
 export const MAGIC = [0x45, 0x41] as const; // "EA"
 export const VERSION = 1;
 export const KEY_ID_BYTES = 8;
+export const EPOCH_BYTES = 8;
 export const NONCE_BYTES = 24;
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
@@ -36,7 +43,8 @@ export function encodeHeader(h: EnvelopeHeader): Uint8Array {
   const stream = nameBytes('stream', h.stream);
   if (h.deviceKeyId.length !== KEY_ID_BYTES || h.centreKeyId.length !== KEY_ID_BYTES) throw new AgentError('ENVELOPE_MALFORMED', 'key ids must be 8 bytes');
   if (h.nonce.length !== NONCE_BYTES) throw new AgentError('ENVELOPE_MALFORMED', 'nonce must be 24 bytes');
-  const out = new Uint8Array(4 + 1 + device.length + 1 + stream.length + 8 + 4 + 8 + KEY_ID_BYTES * 2 + NONCE_BYTES);
+  if (h.epoch.length !== EPOCH_BYTES) throw new AgentError('ENVELOPE_MALFORMED', 'epoch must be 8 bytes');
+  const out = new Uint8Array(4 + 1 + device.length + 1 + stream.length + EPOCH_BYTES + 8 + 4 + 8 + KEY_ID_BYTES * 2 + NONCE_BYTES);
   const view = new DataView(out.buffer);
   let o = 0;
   out[o++] = MAGIC[0];
@@ -49,6 +57,8 @@ export function encodeHeader(h: EnvelopeHeader): Uint8Array {
   out[o++] = stream.length;
   out.set(stream, o);
   o += stream.length;
+  out.set(h.epoch, o);
+  o += EPOCH_BYTES;
   view.setBigUint64(o, BigInt(h.seq));
   o += 8;
   view.setUint32(o, h.count);
@@ -93,7 +103,9 @@ export function decodeHeader(bytes: Uint8Array): { header: EnvelopeHeader; lengt
   };
   const device = name('device id');
   const stream = name('stream');
-  need(o, 8 + 4 + 8 + KEY_ID_BYTES * 2 + NONCE_BYTES);
+  need(o, EPOCH_BYTES + 8 + 4 + 8 + KEY_ID_BYTES * 2 + NONCE_BYTES);
+  const epoch = bytes.slice(o, o + EPOCH_BYTES);
+  o += EPOCH_BYTES;
   const seq = view.getBigUint64(o);
   o += 8;
   const count = view.getUint32(o);
@@ -107,5 +119,5 @@ export function decodeHeader(bytes: Uint8Array): { header: EnvelopeHeader; lengt
   o += KEY_ID_BYTES;
   const nonce = bytes.slice(o, o + NONCE_BYTES);
   o += NONCE_BYTES;
-  return { header: { device, stream, seq: Number(seq), count, created: Number(created), compression, deviceKeyId, centreKeyId, nonce }, length: o };
+  return { header: { device, stream, epoch, seq: Number(seq), count, created: Number(created), compression, deviceKeyId, centreKeyId, nonce }, length: o };
 }

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
+import { openDatabase } from './sqlite.ts';
 import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AgentRecord, Cursor } from '../sdk/index.ts';
@@ -37,7 +38,6 @@ export interface LeasedBatch {
   readonly seq: number;
   readonly count: number;
   readonly created: number;
-  readonly nonce: Uint8Array;
   readonly compression: Compression;
   /** Compressed CBOR array of the records, ready to be sealed. */
   readonly body: Uint8Array;
@@ -51,7 +51,6 @@ interface BatchRow {
   lastChunk: number;
   count: number;
   created: number;
-  nonce: Uint8Array;
 }
 
 interface StreamState {
@@ -118,9 +117,12 @@ export class Queue {
   private closed = false;
 
   private readonly stmt: ReturnType<Queue['prepare']>;
+  /** This queue's epoch: batch sequences are unique within it (see envelope header). */
+  readonly epoch: Uint8Array;
 
-  private constructor(db: Database.Database, opts: QueueOptions) {
+  private constructor(db: Database.Database, opts: QueueOptions, epoch: Uint8Array) {
     this.db = db;
+    this.epoch = epoch;
     this.opts = opts;
     this.now = opts.now ?? Date.now;
     this.stmt = this.prepare();
@@ -134,13 +136,13 @@ export class Queue {
     let db: Database.Database | undefined;
     try {
       mkdirSync(dirname(opts.path), { recursive: true });
-      db = new Database(opts.path);
+      db = openDatabase(opts.path);
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       // better-sqlite3's default cache is 16 MB; a gateway has better uses for that memory.
       db.pragma(`cache_size = -${Math.max(64, Math.floor(opts.cacheBytes / 1024))}`);
-      migrate(db);
-      return new Queue(db, opts);
+      const epoch = migrate(db, () => new Uint8Array(randomBytes(8)));
+      return new Queue(db, opts, epoch);
     } catch (cause) {
       db?.close();
       if (cause instanceof AgentError) throw cause;
@@ -159,7 +161,7 @@ export class Queue {
       oldestChunk: db.prepare('SELECT id, count, created, length(payload) AS size FROM chunks WHERE stream_id = ? ORDER BY id LIMIT 1'),
       rangeSizes: db.prepare('SELECT coalesce(sum(count), 0) AS records, coalesce(sum(length(payload)), 0) AS bytes, count(*) AS chunks FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
       unbatched: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id LIMIT ?'),
-      insertBatch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created, nonce) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      insertBatch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created) VALUES (?, ?, ?, ?, ?, ?)'),
       updateStream: db.prepare('UPDATE streams SET next_seq = ?, batched_upto = ? WHERE id = ?'),
       payloads: db.prepare('SELECT codec, payload FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
       upsertDrops: db.prepare('INSERT INTO drops (stream, reason, records) VALUES (?, ?, ?) ON CONFLICT(stream, reason) DO UPDATE SET records = excluded.records'),
@@ -186,11 +188,11 @@ export class Queue {
       this.totalBytes += state.bytes;
       this.totalRecords += state.records;
     }
-    const batches = this.db.prepare('SELECT stream_id, seq, first_chunk, last_chunk, count, created, nonce FROM batches ORDER BY stream_id, seq').all() as {
-      stream_id: number; seq: number; first_chunk: number; last_chunk: number; count: number; created: number; nonce: Buffer;
+    const batches = this.db.prepare('SELECT stream_id, seq, first_chunk, last_chunk, count, created FROM batches ORDER BY stream_id, seq').all() as {
+      stream_id: number; seq: number; first_chunk: number; last_chunk: number; count: number; created: number;
     }[];
     for (const b of batches) {
-      this.streamsById.get(b.stream_id)?.batches.set(b.seq, { seq: b.seq, firstChunk: b.first_chunk, lastChunk: b.last_chunk, count: b.count, created: b.created, nonce: new Uint8Array(b.nonce) });
+      this.streamsById.get(b.stream_id)?.batches.set(b.seq, { seq: b.seq, firstChunk: b.first_chunk, lastChunk: b.last_chunk, count: b.count, created: b.created });
     }
     this.cursors.clear();
     for (const c of this.db.prepare('SELECT source, value FROM cursors').all() as { source: string; value: string }[]) {
@@ -483,7 +485,7 @@ export class Queue {
     return false;
   }
 
-  /** Writes down the next batch of a stream (sequence → chunk range, nonce, time) and commits it. */
+  /** Writes down the next batch of a stream (sequence → chunk range, time) and commits it. */
   private recordBatch(stream: StreamState): BatchRow | undefined {
     const { batchMaxRecords, batchMaxBytes } = this.opts;
     const rows = this.stmt.unbatched.all(stream.id, stream.batchedUpto, batchMaxRecords) as { id: number; count: number; size: number }[];
@@ -500,9 +502,9 @@ export class Queue {
       bytes += row.size;
       last = row.id;
     }
-    const batch: BatchRow = { seq: stream.nextSeq, firstChunk: rows[0]!.id, lastChunk: last, count, created: this.now(), nonce: new Uint8Array(randomBytes(24)) };
+    const batch: BatchRow = { seq: stream.nextSeq, firstChunk: rows[0]!.id, lastChunk: last, count, created: this.now() };
     this.db.transaction(() => {
-      this.stmt.insertBatch.run(stream.id, batch.seq, batch.firstChunk, batch.lastChunk, batch.count, batch.created, batch.nonce);
+      this.stmt.insertBatch.run(stream.id, batch.seq, batch.firstChunk, batch.lastChunk, batch.count, batch.created);
       this.stmt.updateStream.run(batch.seq + 1, batch.lastChunk, stream.id);
     })();
     stream.nextSeq = batch.seq + 1;
@@ -528,7 +530,7 @@ export class Queue {
       }
       body = compress(encodeRecords(records), current);
     }
-    return { stream: stream.name, seq: batch.seq, count: batch.count, created: batch.created, nonce: batch.nonce, compression: current.compression, body, key: `${stream.name}:${batch.seq}` };
+    return { stream: stream.name, seq: batch.seq, count: batch.count, created: batch.created, compression: current.compression, body, key: `${stream.name}:${batch.seq}` };
   }
 
   /** The sink acknowledged the batch: its rows go with the next commit (a lost ack only means a re-send). */

@@ -33,8 +33,11 @@ CREATE TABLE IF NOT EXISTS batches (
   last_chunk  INTEGER NOT NULL,
   count       INTEGER NOT NULL,
   created     INTEGER NOT NULL,
-  nonce       BLOB NOT NULL,                -- kept so a re-sent batch is byte-identical
   PRIMARY KEY (stream_id, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS meta (
+  key   TEXT PRIMARY KEY,
+  value BLOB NOT NULL
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS cursors (
   source TEXT PRIMARY KEY,
@@ -48,9 +51,17 @@ CREATE TABLE IF NOT EXISTS drops (
 ) WITHOUT ROWID;
 `;
 
-export function migrate(db: Database.Database): void {
+/** Creates the tables (and this queue's epoch) if missing; returns the epoch. */
+export function migrate(db: Database.Database, newEpoch: () => Uint8Array): Uint8Array {
   const version = db.pragma('user_version', { simple: true }) as number;
   if (version > SCHEMA_VERSION) throw new Error(`queue schema version ${version} is newer than this build understands (${SCHEMA_VERSION})`);
-  db.exec(DDL);
-  db.pragma(`user_version = ${SCHEMA_VERSION}`);
+  return db.transaction(() => {
+    db.exec(DDL);
+    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    const existing = db.prepare("SELECT value FROM meta WHERE key = 'epoch'").pluck().get() as Buffer | undefined;
+    if (existing) return new Uint8Array(existing);
+    const epoch = newEpoch();
+    db.prepare("INSERT INTO meta (key, value) VALUES ('epoch', ?)").run(epoch);
+    return epoch;
+  })();
 }

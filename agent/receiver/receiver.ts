@@ -80,7 +80,8 @@ export class Receiver {
       this.log.warn({ code, origin: message.origin, bytes: message.bytes.length, err: describeError(err) }, 'batch rejected');
       return;
     }
-    const verdict = this.dedup.check(header.device, header.stream, header.seq);
+    const epoch = hex(header.epoch);
+    const verdict = this.dedup.check(header.device, header.stream, epoch, header.seq);
     if (verdict !== 'new') {
       if (verdict === 'duplicate') this.counters.duplicates++;
       else this.counters.stale++;
@@ -90,7 +91,7 @@ export class Receiver {
     // Output first, then the dedup mark: a crash between the two repeats a batch in the output rather
     // than losing it.
     await this.output.write(header, records);
-    this.dedup.mark(header.device, header.stream, header.seq, records.length);
+    this.dedup.mark(header.device, header.stream, epoch, header.seq, records.length);
     this.counters.accepted++;
     this.counters.records += records.length;
   }

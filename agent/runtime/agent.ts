@@ -94,8 +94,15 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
     const sender = new Sender(
       queue,
       sink,
+      // A fresh random nonce at every seal: a re-sent batch keeps its sequence and records, but the key and
+      // nonce pair is never used twice (the body could differ if, say, the compression setting changed).
       (batch) =>
-        seal(sodium, { device, stream: batch.stream, seq: batch.seq, count: batch.count, created: batch.created, compression: batch.compression, deviceKeyId, centreKeyId, nonce: batch.nonce }, batch.body, sendKey),
+        seal(
+          sodium,
+          { device, stream: batch.stream, epoch: queue.epoch, seq: batch.seq, count: batch.count, created: batch.created, compression: batch.compression, deviceKeyId, centreKeyId, nonce: sodium.randombytes_buf(24) },
+          batch.body,
+          sendKey,
+        ),
       {
         device,
         maxInFlight: config.sender.max_in_flight,

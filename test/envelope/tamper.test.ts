@@ -29,8 +29,12 @@ const centre = seeded(10);
 const otherCentre = seeded(11); // a centre key this receiver does not hold
 const DEDUP_WINDOW = 100;
 // Header length for device "gw-0001" and stream "telemetry", from the table in docs/wire-format.md:
-// magic, version, compression, device length + 7, stream length + 9, seq, count, created, two key ids, nonce.
-const HEADER_LENGTH = 2 + 1 + 1 + (1 + 7) + (1 + 9) + 8 + 4 + 8 + 8 + 8 + 24;
+// magic, version, compression, device length + 7, stream length + 9, epoch, seq, count, created, two key ids, nonce.
+const HEADER_LENGTH = 2 + 1 + 1 + (1 + 7) + (1 + 9) + 8 + 8 + 4 + 8 + 8 + 8 + 24;
+/** The device queue's epoch; EPOCH_2 is the queue that replaced it (new SD card, quarantined file). */
+const EPOCH_1 = Uint8Array.from([0x11, 0x22, 0x33, 0x44, 0x55, 0x66, 0x77, 0x88]);
+const EPOCH_2 = Uint8Array.from([0x8a, 0x01, 0xf3, 0x5c, 0x90, 0x2e, 0xd4, 0x67]);
+const hexOf = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 const MAX_BATCH_BYTES = 1 << 20;
 
 let dir: string;
@@ -69,6 +73,8 @@ after(() => {
 interface Spec {
   device?: string;
   stream?: string;
+  /** Queue epoch; EPOCH_1 unless given. */
+  epoch?: Uint8Array;
   seq: number;
   records?: AgentRecord[];
   /** Header count; defaults to the number of records. */
@@ -90,6 +96,7 @@ function envelope(s: Spec): Uint8Array {
   const header: EnvelopeHeader = {
     device: s.device ?? 'gw-0001',
     stream: s.stream ?? 'telemetry',
+    epoch: s.epoch ?? EPOCH_1,
     seq: s.seq,
     count: s.count ?? records.length,
     created: 1767225600000 + s.seq,
@@ -153,7 +160,8 @@ test('a flipped bit in every header byte is rejected, with the code its field im
   const deviceLen = 7;
   const streamLen = 9;
   const at = { device: 5, streamLength: 5 + deviceLen, stream: 6 + deviceLen } as const;
-  const seqAt = at.stream + streamLen;
+  const epochAt = at.stream + streamLen;
+  const seqAt = epochAt + 8;
   const countAt = seqAt + 8;
   const createdAt = countAt + 4;
   const deviceKeyAt = createdAt + 8;
@@ -171,7 +179,8 @@ test('a flipped bit in every header byte is rejected, with the code its field im
     if (p === 4 || p === at.streamLength) return ['ENVELOPE_MALFORMED', 'ENVELOPE_UNKNOWN_KEY'];
     // ASCII with its top bit set is a lone non-UTF-8 byte; any other flip names another (unknown) device.
     if (p < at.streamLength) return bit === 7 ? 'ENVELOPE_MALFORMED' : 'ENVELOPE_UNKNOWN_KEY';
-    if (p < seqAt) return bit === 7 ? 'ENVELOPE_MALFORMED' : 'ENVELOPE_AUTH_FAILED'; // stream is not part of the key lookup
+    if (p < epochAt) return bit === 7 ? 'ENVELOPE_MALFORMED' : 'ENVELOPE_AUTH_FAILED'; // stream is not part of the key lookup
+    if (p < seqAt) return 'ENVELOPE_AUTH_FAILED'; // epoch: any 8 bytes parse, only the tag can tell
     if (p < countAt) return u64Code(p - seqAt, bit);
     if (p < createdAt) return 'ENVELOPE_AUTH_FAILED';
     if (p < deviceKeyAt) return u64Code(p - createdAt, bit);
@@ -186,6 +195,8 @@ test('a flipped bit in every header byte is rejected, with the code its field im
       seen.set(code, (seen.get(code) ?? 0) + 1);
     }
   }
+  // The epoch bytes in particular: every one of their 64 bits is covered by the tag.
+  for (let p = epochAt; p < seqAt; p++) assert.equal(base[p], EPOCH_1[p - epochAt], 'epoch where the spec puts it');
   // Every class of failure was exercised, not just one.
   assert.deepEqual([...seen.keys()].sort(), ['ENVELOPE_AUTH_FAILED', 'ENVELOPE_MALFORMED', 'ENVELOPE_UNKNOWN_KEY', 'ENVELOPE_UNSUPPORTED']);
 });
@@ -269,6 +280,78 @@ test('a sequence dedup_window or more behind the newest of its stream is counted
   assert.equal(receiver.stats().accepted, before.accepted + 1);
   assert.equal(receiver.stats().stale, before.stale + 2);
   await assertStillAccepts('stale');
+});
+
+test('the same (device, stream, seq) under another queue epoch is a new batch; under the same epoch a duplicate', async () => {
+  const before = receiver.stats();
+  const n = written.length;
+  // The first queue sends seq 1 and 2; then it is replaced and the new one numbers from 1 again.
+  await receiver.handle({ bytes: envelope({ seq: 1, stream: 'epochs', epoch: EPOCH_1 }), origin: 'test' });
+  await receiver.handle({ bytes: envelope({ seq: 2, stream: 'epochs', epoch: EPOCH_1 }), origin: 'test' });
+  await receiver.handle({ bytes: envelope({ seq: 1, stream: 'epochs', epoch: EPOCH_2 }), origin: 'test' });
+  await receiver.handle({ bytes: envelope({ seq: 2, stream: 'epochs', epoch: EPOCH_2 }), origin: 'test' });
+  assert.equal(receiver.stats().accepted, before.accepted + 4, 'a replaced queue restarting at 1 is not taken for replays');
+  assert.equal(receiver.stats().duplicates, before.duplicates);
+  assert.deepEqual(
+    written.slice(n).map((w) => `${hexOf(w.header.epoch)}#${w.header.seq}`),
+    [`${hexOf(EPOCH_1)}#1`, `${hexOf(EPOCH_1)}#2`, `${hexOf(EPOCH_2)}#1`, `${hexOf(EPOCH_2)}#2`],
+  );
+  // Re-sends (fresh nonce each time, as the agent seals) of either epoch's batches are duplicates.
+  for (const epoch of [EPOCH_1, EPOCH_2]) {
+    for (const seq of [1, 2]) await receiver.handle({ bytes: envelope({ seq, stream: 'epochs', epoch }), origin: 'test' });
+  }
+  assert.equal(receiver.stats().duplicates, before.duplicates + 4);
+  assert.equal(receiver.stats().accepted, before.accepted + 4);
+  assert.equal(written.length, n + 4);
+  // The epoch belongs to (device, stream): gw-0002 with the same epoch bytes and seq is its own batch.
+  await receiver.handle({ bytes: envelope({ seq: 1, stream: 'epochs', epoch: EPOCH_1, device: 'gw-0002', sealer: device2 }), origin: 'test' });
+  assert.equal(receiver.stats().accepted, before.accepted + 5);
+  await assertStillAccepts('epochs');
+});
+
+test('the dedup window is per epoch: a new epoch starting at 1 is not stale behind the old one', async () => {
+  await receiver.handle({ bytes: envelope({ seq: 5000, stream: 'epoch-window', epoch: EPOCH_1 }), origin: 'test' });
+  const before = receiver.stats();
+  // Behind the old epoch's newest by more than the window: stale there…
+  await receiver.handle({ bytes: envelope({ seq: 3, stream: 'epoch-window', epoch: EPOCH_1 }), origin: 'test' });
+  assert.equal(receiver.stats().stale, before.stale + 1);
+  // …and new under the new epoch, whose own window starts from its own newest.
+  await receiver.handle({ bytes: envelope({ seq: 3, stream: 'epoch-window', epoch: EPOCH_2 }), origin: 'test' });
+  await receiver.handle({ bytes: envelope({ seq: 1, stream: 'epoch-window', epoch: EPOCH_2 }), origin: 'test' });
+  assert.equal(receiver.stats().accepted, before.accepted + 2);
+  await receiver.handle({ bytes: envelope({ seq: 3 + DEDUP_WINDOW, stream: 'epoch-window', epoch: EPOCH_2 }), origin: 'test' });
+  await receiver.handle({ bytes: envelope({ seq: 2, stream: 'epoch-window', epoch: EPOCH_2 }), origin: 'test' });
+  assert.equal(receiver.stats().stale, before.stale + 2, 'the new epoch has its own window');
+  // The old epoch's window did not move: a late batch inside it is still taken.
+  await receiver.handle({ bytes: envelope({ seq: 5000 - DEDUP_WINDOW + 1, stream: 'epoch-window', epoch: EPOCH_1 }), origin: 'test' });
+  assert.equal(receiver.stats().accepted, before.accepted + 4);
+  await assertStillAccepts('epoch window');
+});
+
+test('dedup state keys on (device, stream, epoch, seq), and keeps the highest per epoch across a restart', () => {
+  const path = join(dir, 'epochs.db');
+  const a = hexOf(EPOCH_1);
+  const b = hexOf(EPOCH_2);
+  const state = new DedupState(path, 10);
+  assert.equal(state.check('gw-0001', 'telemetry', a, 50), 'new');
+  state.mark('gw-0001', 'telemetry', a, 50, 3);
+  assert.equal(state.check('gw-0001', 'telemetry', a, 50), 'duplicate');
+  assert.equal(state.check('gw-0001', 'telemetry', b, 50), 'new');
+  assert.equal(state.check('gw-0001', 'telemetry', a, 40), 'stale');
+  assert.equal(state.check('gw-0001', 'telemetry', b, 1), 'new');
+  state.mark('gw-0001', 'telemetry', b, 1, 1);
+  state.close();
+  const reopened = new DedupState(path, 10);
+  try {
+    assert.equal(reopened.check('gw-0001', 'telemetry', a, 50), 'duplicate');
+    assert.equal(reopened.check('gw-0001', 'telemetry', a, 40), 'stale');
+    assert.equal(reopened.check('gw-0001', 'telemetry', a, 41), 'new');
+    assert.equal(reopened.check('gw-0001', 'telemetry', b, 1), 'duplicate');
+    assert.equal(reopened.check('gw-0001', 'telemetry', b, 2), 'new');
+    assert.equal(reopened.check('gw-0001', 'other', a, 50), 'new');
+  } finally {
+    reopened.close();
+  }
 });
 
 test('a header count that disagrees with the records is rejected', async () => {

@@ -31,6 +31,7 @@ interface Vector {
     centrePublicKey: string;
     device: string;
     stream: string;
+    epoch: string;
     seq: number;
     count: number;
     created: number;
@@ -107,6 +108,7 @@ function specHeader(v: Vector): Uint8Array {
       device,
       Buffer.from([stream.length]),
       stream,
+      Buffer.from(v.inputs.epoch, 'hex'),
       u64(v.inputs.seq),
       u32(v.inputs.count),
       u64(v.inputs.created),
@@ -121,6 +123,7 @@ function headerOf(v: Vector): EnvelopeHeader {
   return {
     device: v.inputs.device,
     stream: v.inputs.stream,
+    epoch: unhex(v.inputs.epoch),
     seq: v.inputs.seq,
     count: v.inputs.count,
     created: v.inputs.created,
@@ -135,6 +138,40 @@ test('the file covers every compression method, with the default levels of the c
   assert.equal(file.version, 1);
   const byMethod = new Map(file.vectors.map((v) => [v.inputs.compression, v.inputs.level]));
   assert.deepEqual(Object.fromEntries(byMethod), { none: null, deflate: 1, brotli: 4, zstd: 3 });
+});
+
+test('the file covers 8-byte epochs (more than one), a sequence above 2^32 and integer timestamps', () => {
+  const epochs = new Set(file.vectors.map((v) => v.inputs.epoch));
+  for (const epoch of epochs) assert.match(epoch, /^[0-9a-f]{16}$/);
+  assert.ok(epochs.size >= 2, 'vectors from more than one queue epoch');
+  assert.ok(file.vectors.some((v) => v.inputs.seq > 2 ** 32));
+  // Every sensor vector's records carry a "ts" above 2^32, and its CBOR has it as a 64-bit integer: "ts" 1b ….
+  const sensors = file.vectors.filter((v) => v.name.startsWith('sensor-'));
+  assert.ok(sensors.length >= 4);
+  for (const v of sensors) {
+    const first = v.inputs.records[0] as { ts: number };
+    assert.ok(Number.isSafeInteger(first.ts) && first.ts > 2 ** 32);
+    const u64 = Buffer.alloc(8);
+    u64.writeBigUInt64BE(BigInt(first.ts));
+    assert.ok(v.intermediate.cbor.includes('627473' + '1b' + u64.toString('hex')), `${v.name}: "ts" as a CBOR integer`);
+    assert.ok(!v.intermediate.cbor.includes('627473fb'), `${v.name}: no "ts" as float64`);
+  }
+});
+
+test('a millisecond timestamp is a CBOR integer (1b + u64), not a float64, and decodes to a number', () => {
+  const ts = 1795257050086; // 2026-11-21T10:30:50.086Z: above 2^32, below 2^53
+  const cbor = encodeRecords([{ ts }]);
+  // array of 1, map of 1 (16-bit length), "ts", then the value.
+  assert.equal(hex(cbor), '81' + 'b90001' + '627473' + '1b000001a1fda8a3e6');
+  assert.equal(hex(cbor).slice(-18), '1b' + ts.toString(16).padStart(16, '0'));
+  assert.ok(!hex(cbor).includes('fb'), 'no float64 anywhere');
+  const [decoded] = decodeRecords(cbor) as [{ ts: unknown }];
+  assert.equal(typeof decoded.ts, 'number');
+  assert.equal(decoded.ts, ts);
+  // And a float64 timestamp from another encoder decodes to the same number.
+  const asFloat = Buffer.alloc(8);
+  asFloat.writeDoubleBE(ts);
+  assert.deepEqual(decodeRecords(unhex('81b90001627473fb' + asFloat.toString('hex'))), [{ ts }]);
 });
 
 test('key pairs derive from the seeds: private = BLAKE2b-256(seed), public = X25519 base-point multiple', () => {
@@ -198,8 +235,10 @@ for (const v of file.vectors) {
       assert.equal(headerBytes.length, v.lengths.header);
       const parsed = decodeHeader(envelope);
       assert.equal(parsed.length, v.lengths.header);
-      assert.deepEqual({ ...parsed.header, deviceKeyId: hex(parsed.header.deviceKeyId), centreKeyId: hex(parsed.header.centreKeyId), nonce: hex(parsed.header.nonce) }, {
+      const { header } = parsed;
+      assert.deepEqual({ ...header, epoch: hex(header.epoch), deviceKeyId: hex(header.deviceKeyId), centreKeyId: hex(header.centreKeyId), nonce: hex(header.nonce) }, {
         ...headerOf(v),
+        epoch: v.inputs.epoch,
         deviceKeyId: v.intermediate.deviceKeyId,
         centreKeyId: v.intermediate.centreKeyId,
         nonce: v.inputs.nonce,

@@ -57,10 +57,22 @@ describe('queue', () => {
     const resent = again.nextBatch(new Set())!;
     assert.equal(resent.seq, first.seq);
     assert.equal(resent.count, first.count);
-    assert.deepEqual(Buffer.from(resent.nonce), Buffer.from(first.nonce));
     assert.equal(resent.created, first.created);
     assert.deepEqual(Buffer.from(resent.body), Buffer.from(first.body));
     again.close();
+  });
+
+  test('the queue epoch is made once and kept across reopenings; a new queue file gets a new one', async () => {
+    const q = Queue.open(options());
+    const epoch = Buffer.from(q.epoch);
+    assert.equal(epoch.length, 8);
+    q.close();
+    const again = Queue.open(options());
+    assert.deepEqual(Buffer.from(again.epoch), epoch);
+    again.close();
+    const other = Queue.open(options({ path: join(dir, 'other.db') }));
+    assert.notDeepEqual(Buffer.from(other.epoch), epoch);
+    other.close();
   });
 
   test('rows leave only on ack; an ack survives only once committed', async () => {
