@@ -1,4 +1,4 @@
-import { createRequire } from 'node:module';
+import pkg from '../package.json' with { type: 'json' };
 
-const require = createRequire(import.meta.url);
-export const VERSION: string = (require('../package.json') as { version: string }).version;
+/** The package.json version; a JSON import so that the bundled executable carries it too. */
+export const VERSION: string = pkg.version;

@@ -25,7 +25,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   keygen: keygenCommand,
 };
 
-async function main(argv: string[]): Promise<number> {
+export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;
   if (first === undefined || first === '--help' || first === '-h' || first === 'help') {
     process.stdout.write(HELP + '\n');
@@ -40,8 +40,9 @@ async function main(argv: string[]): Promise<number> {
   return command(rest);
 }
 
-if (import.meta.main) {
-  main(process.argv.slice(2)).then(
+/** Runs the CLI and sets the exit code: the whole program, for `node agent/cli/main.ts` and for agent/cli/bin.ts. */
+export function runCli(argv: string[]): void {
+  main(argv).then(
     (code) => {
       process.exitCode = code;
     },
@@ -51,3 +52,5 @@ if (import.meta.main) {
     },
   );
 }
+
+if (import.meta.main) runCli(process.argv.slice(2));

@@ -1,0 +1,66 @@
+/**
+ * One CommonJS file from agent/cli/bin.ts, for pkg's SEA bootstrap (which runs a CJS entry directly;
+ * esbuild strips the TypeScript). Every dependency is inlined except:
+ *  - better-sqlite3's addon: loaded at run time from the path agent/queue/sqlite.ts passes as nativeBinding
+ *    (the .node file is a pkg asset, see pkg.config.json);
+ *  - cbor-extract, cbor-x's optional native accelerator: replaced by a module that throws, which cbor-x
+ *    catches and then decodes in JavaScript. package.json already overrides it with such a stub
+ *    (scripts/stubs/cbor-extract); the plugin keeps the executable free of the addon whatever is installed.
+ */
+import { build, type Metafile, type Plugin } from 'esbuild';
+
+const withoutCborExtract: Plugin = {
+  name: 'without-cbor-extract',
+  setup(b) {
+    b.onResolve({ filter: /^cbor-extract$/ }, () => ({ path: 'cbor-extract', namespace: 'edge-agent-stub' }));
+    b.onLoad({ filter: /.*/, namespace: 'edge-agent-stub' }, () => ({
+      contents: "throw new Error('cbor-extract is not part of the edge-agent executable');",
+      loader: 'js',
+    }));
+  },
+};
+
+export interface BundleResult {
+  readonly outfile: string;
+  readonly bytes: number;
+  /** Bytes of bundled output per package (or "agent" / "drivers"), largest first. */
+  readonly byPackage: [string, number][];
+}
+
+function packageOf(input: string): string {
+  const m = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(input);
+  if (m?.[1]) return m[1];
+  return input.split('/')[0] ?? input;
+}
+
+export async function bundle(entry: string, outfile: string): Promise<BundleResult> {
+  const result = await build({
+    entryPoints: [entry],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node24',
+    // Whitespace and syntax only: identifiers stay readable in stack traces.
+    minifyWhitespace: true,
+    minifySyntax: true,
+    legalComments: 'none',
+    logLevel: 'warning',
+    // agent/cli/main.ts runs itself under `import.meta.main`; in the bundle only bin.ts runs it.
+    define: { 'import.meta.main': 'false' },
+    plugins: [withoutCborExtract],
+    metafile: true,
+  });
+  const meta: Metafile = result.metafile;
+  const out = Object.values(meta.outputs)[0];
+  const byPackage = new Map<string, number>();
+  for (const [input, { bytesInOutput }] of Object.entries(out?.inputs ?? {})) {
+    const p = packageOf(input);
+    byPackage.set(p, (byPackage.get(p) ?? 0) + bytesInOutput);
+  }
+  return {
+    outfile,
+    bytes: out?.bytes ?? 0,
+    byPackage: [...byPackage].sort((a, b) => b[1] - a[1]),
+  };
+}

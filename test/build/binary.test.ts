@@ -1,0 +1,171 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+
+// The single executable (scripts/build/build.ts) as an operator runs it. It is rebuilt when any source is
+// newer than it: a build takes ≈5–6 s here (bundle 0.3 s, pkg ≈5 s), well inside the suite's budget.
+const ROOT = resolve(import.meta.dirname, '../..');
+const NODE = join(ROOT, 'node_modules/.bin/node');
+const X64 = join(ROOT, 'dist/edge-agent-linux-x64');
+const ARM64 = join(ROOT, 'dist/edge-agent-linux-arm64');
+const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
+const SOURCES = ['agent', 'drivers', 'scripts/build', 'package.json', 'package-lock.json', 'pkg.config.json'];
+
+function newestMtime(path: string): number {
+  const st = statSync(path);
+  if (!st.isDirectory()) return st.mtimeMs;
+  let newest = st.mtimeMs;
+  for (const name of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, name)));
+  return newest;
+}
+
+const sourcesMtime = (): number => Math.max(...SOURCES.map((s) => newestMtime(join(ROOT, s))));
+const fresh = (bin: string): boolean => existsSync(bin) && statSync(bin).mtimeMs > sourcesMtime();
+
+function which(cmd: string): string | undefined {
+  try {
+    return execFileSync('sh', ['-c', `command -v ${cmd}`], { encoding: 'utf8' }).trim() || undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+let dir: string;
+/** pkg unpacks native addons here instead of ~/.cache/pkg. */
+let nativeCache: string;
+
+function run(bin: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
+  return new Promise((done) => {
+    execFile(bin, args, { cwd: dir, timeout: 60_000, env: { ...process.env, PKG_NATIVE_CACHE_PATH: nativeCache, ...env } }, (err, stdout, stderr) => {
+      const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
+      done({ code, stdout, stderr });
+    });
+  });
+}
+
+const RUN_CONFIG = `device:
+  id: bin-test-gw
+data_dir: data
+keys:
+  device_private: keys/device.key
+  centre_public: keys/centre.pub
+  generate_if_missing: true
+sources:
+  - type: synthetic
+    name: load
+    rate: 0
+    count: 500
+    batch: 50
+sink:
+  type: mqtt
+  url: embedded
+  protocol_version: 4
+broker:
+  embedded: true
+receiver:
+  enabled: true
+  private_key: keys/centre.key
+  devices:
+    - id: bin-test-gw
+      public_keys: [keys/device.pub]
+  output: records.jsonl
+`;
+
+describe('single executable (linux-x64)', { skip: process.arch === 'x64' && process.platform === 'linux' ? false : 'the host is not linux-x64' }, () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'edge-agent-binary-'));
+    nativeCache = join(dir, 'native-cache');
+    if (!fresh(X64)) {
+      const started = performance.now();
+      execFileSync(NODE, ['scripts/build/build.ts', '--targets', 'linux-x64'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+      process.stdout.write(`# built ${X64} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
+    }
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('--version prints the package.json version', async () => {
+    const r = await run(X64, ['--version']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), PACKAGE_VERSION);
+  });
+
+  it('keygen --dir writes key pairs, private keys 0600', async () => {
+    const r = await run(X64, ['keygen', '--dir', 'keys-gen']);
+    assert.equal(r.code, 0, r.stderr);
+    for (const name of ['device', 'centre']) {
+      assert.equal(statSync(join(dir, 'keys-gen', `${name}.key`)).mode & 0o777, 0o600);
+      assert.ok(statSync(join(dir, 'keys-gen', `${name}.pub`)).isFile());
+    }
+  });
+
+  it('check-config accepts the mqtt sink sample', async () => {
+    const r = await run(X64, ['check-config', join(ROOT, 'drivers/sinks/mqtt/sample.yaml')]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ok/);
+  });
+
+  it('run: synthetic → SQLite queue → embedded broker → receiver file, heap capped, SIGTERM exits 0', async () => {
+    writeFileSync(join(dir, 'run.yaml'), RUN_CONFIG);
+    const output = join(dir, 'records.jsonl');
+    const child = spawn(X64, ['run', '--config', 'run.yaml'], {
+      cwd: dir,
+      env: { ...process.env, PKG_NATIVE_CACHE_PATH: nativeCache, EDGE_AGENT_HEAP_REPORT: '1' },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    try {
+      const deadline = Date.now() + 60_000;
+      let lines = 0;
+      while (Date.now() < deadline) {
+        lines = existsSync(output) ? readFileSync(output, 'utf8').split('\n').filter(Boolean).length : 0;
+        if (lines >= 500) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      assert.equal(lines, 500, `records delivered; stderr:\n${stderr}`);
+      const seqs = readFileSync(output, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { record: { n: number } }).record.n);
+      assert.deepEqual(seqs, Array.from({ length: 500 }, (_, i) => i + 1));
+
+      // The caps came from the re-exec (same pid): heap_size_limit ≈ 32 MB old space + young generation.
+      const report = /heap_size_limit=(\d+) pid=(\d+)/.exec(stderr);
+      assert.ok(report, `heap report on stderr:\n${stderr}`);
+      assert.ok(Number(report[1]) <= 40 * 1024 * 1024, `heap_size_limit ${report[1]}`);
+      assert.equal(Number(report[2]), child.pid);
+
+      // better-sqlite3's addon was unpacked from the executable into PKG_NATIVE_CACHE_PATH.
+      const unpacked = readdirSync(join(nativeCache, 'pkg')).flatMap((h) => readdirSync(join(nativeCache, 'pkg', h)));
+      assert.deepEqual(unpacked, ['better-sqlite3-linux-x64.node']);
+
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      child.kill('SIGKILL');
+    }
+  });
+
+  it('linux-arm64 executable --version under qemu-user', async (t) => {
+    const qemu = which('qemu-aarch64') ?? which('qemu-aarch64-static');
+    // The executable is dynamically linked against glibc and libstdc++: qemu needs an aarch64 sysroot.
+    const sysroot = process.env.QEMU_LD_PREFIX ?? (existsSync('/usr/aarch64-linux-gnu/lib/ld-linux-aarch64.so.1') ? '/usr/aarch64-linux-gnu' : undefined);
+    if (!qemu) return t.skip('qemu-aarch64 not installed (apt-get install qemu-user; .ci/run does)');
+    if (!sysroot) return t.skip('no aarch64 sysroot for qemu (apt-get install libc6-arm64-cross libstdc++6-arm64-cross, or set QEMU_LD_PREFIX)');
+    // Where the arm64 executable can be run, build it when it is missing or stale (a few seconds).
+    if (!existsSync(ARM64) || !fresh(ARM64)) {
+      execFileSync(NODE, ['scripts/build/build.ts', '--targets', 'linux-arm64'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+      process.stdout.write(`# built ${ARM64}\n`);
+    }
+    const r = await run(qemu, ['-L', sysroot, ARM64, '--version']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), PACKAGE_VERSION);
+  });
+});
