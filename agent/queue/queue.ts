@@ -460,7 +460,7 @@ export class Queue {
    * The next batch to send, skipping those in `busy` (in flight). Higher-priority streams first; within a
    * stream, batches recorded earlier (not yet acknowledged, e.g. from before a crash) before new ones.
    */
-  nextBatch(busy: ReadonlySet<string>): LeasedBatch | undefined {
+  nextBatch(busy: ReadonlySet<string>, room = 1): LeasedBatch | undefined {
     if (this.closed) return undefined;
     const ordered = [...this.streams.values()].sort((a, b) => b.priority - a.priority || a.id - b.id);
     for (const stream of ordered) {
@@ -469,7 +469,7 @@ export class Queue {
         if (!busy.has(key) && !this.ackedKeys.has(key)) return this.materialise(stream, batch);
       }
       if (stream.lastChunk > stream.batchedUpto) {
-        const batch = this.recordBatch(stream);
+        const batch = this.recordBatches(stream, Math.max(1, room));
         if (batch) return this.materialise(stream, batch);
       }
     }
@@ -485,32 +485,44 @@ export class Queue {
     return false;
   }
 
-  /** Writes down the next batch of a stream (sequence → chunk range, time) and commits it. */
-  private recordBatch(stream: StreamState): BatchRow | undefined {
+  /**
+   * Writes down up to `max` next batches of a stream (sequence → chunk range, time) in one transaction, so
+   * a sender with room for several batches pays one fsync for all of them. Returns the first.
+   */
+  private recordBatches(stream: StreamState, max: number): BatchRow | undefined {
     const { batchMaxRecords, batchMaxBytes } = this.opts;
-    const rows = this.stmt.unbatched.all(stream.id, stream.batchedUpto, batchMaxRecords) as { id: number; count: number; size: number }[];
+    // Every chunk holds at least one record, so max × batchMaxRecords rows always cover `max` batches.
+    const rows = this.stmt.unbatched.all(stream.id, stream.batchedUpto, max * batchMaxRecords) as { id: number; count: number; size: number }[];
     if (rows.length === 0) {
       stream.batchedUpto = stream.lastChunk; // chunks were dropped; nothing left to batch
       return undefined;
     }
-    let count = 0;
-    let bytes = 0;
-    let last = rows[0]!.id;
-    for (const row of rows) {
-      if (count > 0 && (count + row.count > batchMaxRecords || bytes + row.size > batchMaxBytes)) break;
-      count += row.count;
-      bytes += row.size;
-      last = row.id;
+    const made: BatchRow[] = [];
+    const now = this.now();
+    let i = 0;
+    while (i < rows.length && made.length < max) {
+      const first = rows[i]!.id;
+      let count = 0;
+      let bytes = 0;
+      let last = first;
+      for (; i < rows.length; i++) {
+        const row = rows[i]!;
+        if (count > 0 && (count + row.count > batchMaxRecords || bytes + row.size > batchMaxBytes)) break;
+        count += row.count;
+        bytes += row.size;
+        last = row.id;
+      }
+      made.push({ seq: stream.nextSeq + made.length, firstChunk: first, lastChunk: last, count, created: now });
     }
-    const batch: BatchRow = { seq: stream.nextSeq, firstChunk: rows[0]!.id, lastChunk: last, count, created: this.now() };
+    const lastMade = made[made.length - 1]!;
     this.db.transaction(() => {
-      this.stmt.insertBatch.run(stream.id, batch.seq, batch.firstChunk, batch.lastChunk, batch.count, batch.created);
-      this.stmt.updateStream.run(batch.seq + 1, batch.lastChunk, stream.id);
+      for (const b of made) this.stmt.insertBatch.run(stream.id, b.seq, b.firstChunk, b.lastChunk, b.count, b.created);
+      this.stmt.updateStream.run(lastMade.seq + 1, lastMade.lastChunk, stream.id);
     })();
-    stream.nextSeq = batch.seq + 1;
-    stream.batchedUpto = batch.lastChunk;
-    stream.batches.set(batch.seq, batch);
-    return batch;
+    stream.nextSeq = lastMade.seq + 1;
+    stream.batchedUpto = lastMade.lastChunk;
+    for (const b of made) stream.batches.set(b.seq, b);
+    return made[0];
   }
 
   /** Reads a batch's body. A single chunk in the current codec is used as stored: no re-encoding. */

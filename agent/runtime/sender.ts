@@ -91,7 +91,7 @@ export class Sender {
       }
       let batch: LeasedBatch | undefined;
       try {
-        batch = this.queue.nextBatch(this.inFlight);
+        batch = this.queue.nextBatch(this.inFlight, this.opts.maxInFlight - this.inFlight.size);
       } catch (err) {
         this.log.error({ err: describeError(err) }, 'cannot read next batch from the queue');
         await delay(backoffDelay(this.opts.retry, this.failures++), signal);
@@ -192,12 +192,13 @@ export class Sender {
     this.wakeup.notify();
     this.unsubscribe();
     await this.loop;
-    const deadline = delay(graceMs);
+    const grace = new AbortController();
     let expired = false;
-    void deadline.then(() => {
+    void delay(graceMs, grace.signal).then(() => {
       expired = true;
       this.settled.notify();
     });
     while (this.inFlight.size > 0 && !expired) await this.settled.wait();
+    grace.abort(); // do not keep the process alive for the rest of the grace period
   }
 }

@@ -35,6 +35,10 @@ export interface SourceContext {
   /**
    * Hands records to the queue. Resolves once they and `cursor` are committed in one transaction: only then
    * may a source acknowledge upstream. Under the `block` queue policy it waits for space.
+   *
+   * Commits are grouped (queue.commit_every_records or queue.commit_interval, whichever comes first), so a
+   * source that awaits each emit before producing the next gets at most one emit per commit interval.
+   * A fast source keeps several emits in flight (they commit in order) and awaits them for backpressure.
    */
   emit(records: AgentRecord[], cursor?: Cursor): Promise<void>;
   /**

@@ -3,9 +3,14 @@ import { z, delay, type AgentRecord, type ServiceSource, type SourceContext, typ
 const options = z.strictObject({
   rate: z.number().nonnegative().default(10).describe('Records per second; 0 means as fast as the queue takes them.'),
   count: z.number().int().nonnegative().default(0).describe('Stop after this many records in total (across restarts); 0 means never stop.'),
-  batch: z.number().int().min(1).max(100_000).default(100).describe('Records handed to the queue per emit.'),
+  batch: z.number().int().min(1).max(100_000).default(500).describe('Records handed to the queue per emit.'),
   sensors: z.number().int().min(1).default(16).describe('Distinct sensor names cycled through.'),
-  max_pending: z.number().int().min(1).default(4).describe('Emits awaiting their commit at once.'),
+  max_pending: z
+    .number()
+    .int()
+    .min(1)
+    .default(16)
+    .describe('Emits awaiting their commit at once. Keep batch × max_pending above queue.commit_every_records, or every commit waits for queue.commit_interval.'),
 });
 
 /**
