@@ -1,4 +1,5 @@
-import { open, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import type { AgentRecord } from '../sdk/index.ts';
 import type { EnvelopeHeader } from '../envelope/header.ts';
 
@@ -34,6 +35,7 @@ export async function jsonLinesOutput(target: string): Promise<RecordOutput> {
       close: async () => {},
     };
   }
+  await mkdir(dirname(target), { recursive: true });
   const file: FileHandle = await open(target, 'a');
   return {
     async write(header, records) {

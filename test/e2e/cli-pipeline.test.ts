@@ -13,7 +13,19 @@ function run(args: string[]) {
   let stderr = '';
   child.stderr!.on('data', (d) => (stderr += d));
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { child, exited, stderr: () => stderr };
+  const stderrMatches = (pattern: RegExp) =>
+    new Promise<void>((resolve, reject) => {
+      const check = () => {
+        if (pattern.test(stderr)) {
+          child.stderr!.off('data', check);
+          resolve();
+        }
+      };
+      child.stderr!.on('data', check);
+      void exited.then((code) => reject(new Error(`exited (${code}) before ${pattern}: ${stderr}`)));
+      check();
+    });
+  return { child, exited, stderr: () => stderr, stderrMatches };
 }
 
 function lines(path: string): string[] {
@@ -30,11 +42,18 @@ test('edge-agent run → Mosquitto → edge-agent receive: JSON lines in the out
     ws.dir,
     agentYaml(broker.url, { sources: `  - { type: synthetic, name: gen, rate: 5000, batch: 100, count: ${TOTAL} }` }) + `  output: ${out}\n`,
   );
-  const receiver = run(['receive', '--config', config.path]);
+  // As in production, the centre subscribes before gateways publish: a broker discards what it acknowledges
+  // for a topic nobody has subscribed to yet (docs/operations.md). The receiver logs at info to say when.
+  const centre = writeConfig(ws.dir, config.yaml.replace('level: warn', 'level: info'), 'centre.yaml');
+  const receiver = run(['receive', '--config', centre.path]);
+  await receiver.stderrMatches(/"msg":"subscribed"/);
   const agent = run(['run', '--config', config.path]);
   try {
     await new Promise<void>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`only ${lines(out).length} of ${TOTAL} lines; receiver: ${receiver.stderr()} agent: ${agent.stderr()}`)), 60_000);
+      const timer = setTimeout(() => {
+        watcher.close();
+        reject(new Error(`only ${lines(out).length} of ${TOTAL} lines; receiver: ${receiver.stderr()} agent: ${agent.stderr()}`));
+      }, 60_000);
       const check = () => {
         if (lines(out).length >= TOTAL) {
           clearTimeout(timer);

@@ -45,8 +45,8 @@ receiver:
 ${parts.extra ?? ''}`;
 }
 
-export function writeConfig(dir: string, yaml: string, name = 'agent.yaml'): LoadedConfig & { path: string } {
+export function writeConfig(dir: string, yaml: string, name = 'agent.yaml'): LoadedConfig & { path: string; yaml: string } {
   const path = join(dir, name);
   writeFileSync(path, yaml);
-  return { ...parseConfig(yaml, path, dir), path };
+  return { ...parseConfig(yaml, path, dir), path, yaml };
 }

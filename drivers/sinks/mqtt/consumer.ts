@@ -55,14 +55,30 @@ export class MqttConsumer implements Consumer {
         },
       );
     };
+    let subscribed!: () => void;
+    const firstSubscription = new Promise<void>((resolve) => (subscribed = resolve));
     connection.client.on('connect', (connack) => {
-      if (!connack.sessionPresent) {
-        connection.client.subscribe(topic, { qos: 1 }, (err) => {
-          if (err) this.env.log.error({ err: describeError(err), topic }, 'subscribe failed');
-          else this.env.log.info({ topic }, 'subscribed');
-        });
+      if (connack.sessionPresent) {
+        this.env.log.info({ topic }, 'subscribed (session resumed)');
+        subscribed();
+        return;
       }
+      connection.client.subscribe(topic, { qos: 1 }, (err) => {
+        if (err) this.env.log.error({ err: describeError(err), topic }, 'subscribe failed');
+        else {
+          this.env.log.info({ topic }, 'subscribed');
+          subscribed();
+        }
+      });
     });
+    // Resolve once consuming, so a caller can start publishers knowing nothing is published into the void;
+    // but never hang start-up on a broker that is down: then subscription happens when it comes back.
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), this.options.connect_timeout)));
+    if ((await Promise.race([firstSubscription, late])) === 'late') {
+      this.env.log.warn({ topic, url: this.options.url }, 'broker not reachable yet; will subscribe when it is');
+    }
+    clearTimeout(timer);
   }
 
   async close(): Promise<void> {
