@@ -51,6 +51,9 @@ export const configSchema = z
         commit_interval: duration().prefault('100ms').describe('…or when the first waiting record has waited this long.'),
         max_bytes: size().prefault('256MiB').describe('Upper bound of queued data (compressed).'),
         max_age: duration().prefault('30d').describe('Records older than this are dropped (counted as expired).'),
+        min_free_disk: size()
+          .prefault('64MiB')
+          .describe('Below this much free space on the queue\'s file system the queue stops growing and applies full_policy (drops counted as disk_full) until space is back; 0 turns the watermark off.'),
         full_policy: z.enum(['drop_oldest', 'drop_newest', 'block']).default('drop_oldest').describe('What happens when max_bytes is reached.'),
         cache_size: size().prefault('2MiB').describe('SQLite page cache.'),
       })

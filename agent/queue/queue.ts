@@ -8,10 +8,12 @@ import type { Logger } from '../log.ts';
 import type { AgentRecord, Cursor } from '../sdk/index.ts';
 import { COMPRESSION_ID, compress, compressionFromId, decodeRecords, decompress, encodeRecords, type CodecSettings, type Compression } from '../envelope/codec.ts';
 import { encodeChunks, type EncodedChunk } from './chunking.ts';
-import { migrate } from './schema.ts';
+import { DiskWatermark } from './disk.ts';
+import { migrate, SCHEMA_VERSION } from './schema.ts';
+import { checkDatabase, checkWalHeader, quarantine, QueueFileProblem, salvage, type RecoveryReport, type Salvage } from './recovery.ts';
 
 export type FullPolicy = 'drop_oldest' | 'drop_newest' | 'block';
-export type DropReason = 'queue_full' | 'expired' | 'rejected';
+export type DropReason = 'queue_full' | 'disk_full' | 'expired' | 'rejected' | 'corrupt';
 
 export interface QueueOptions {
   path: string;
@@ -21,6 +23,8 @@ export interface QueueOptions {
   /** …or when the oldest waiting record has waited this long. */
   commitIntervalMs: number;
   maxBytes: number;
+  /** Below this much free space on the queue's file system the queue stops growing (0: no watermark). */
+  minFreeDisk?: number;
   maxAgeMs: number;
   fullPolicy: FullPolicy;
   cacheBytes: number;
@@ -81,6 +85,7 @@ export interface QueueStats {
   drops: Record<string, Partial<Record<DropReason, number>>>;
   committed: number;
   commits: number;
+  disk: { free: number; low: boolean };
 }
 
 // Per-chunk bookkeeping that is not payload (row header, index entry) counted against max_bytes.
@@ -119,6 +124,12 @@ export class Queue {
   private readonly stmt: ReturnType<Queue['prepare']>;
   /** This queue's epoch: batch sequences are unique within it (see envelope header). */
   readonly epoch: Uint8Array;
+  /** Set when the file found at open was unusable and was replaced (see `open`). */
+  recovery: RecoveryReport | undefined;
+  private readonly disk: DiskWatermark;
+  /** While the disk is low: the queue may not hold more than it held when space ran low. */
+  private diskCap = Number.POSITIVE_INFINITY;
+  private diskTimer: NodeJS.Timeout | undefined;
 
   private constructor(db: Database.Database, opts: QueueOptions, epoch: Uint8Array) {
     this.db = db;
@@ -127,27 +138,102 @@ export class Queue {
     this.now = opts.now ?? Date.now;
     this.stmt = this.prepare();
     this.load();
+    this.disk = new DiskWatermark(dirname(opts.path), opts.minFreeDisk ?? 0);
+    this.checkDisk();
+    this.diskTimer = setInterval(() => this.checkDisk(), 1_000).unref();
     const every = Math.max(1_000, Math.min(60_000, Math.floor(opts.maxAgeMs / 4)));
     this.expiryTimer = setInterval(() => this.expire(), every).unref();
     this.expire();
   }
 
+  /**
+   * Opens the queue. A file that is corrupt, garbled, foreign, or whose WAL is invalid is quarantined
+   * (renamed, never deleted); what can be read from it is salvaged into a fresh queue and the loss is
+   * counted (drops with reason `corrupt`) and reported in `recovery`. Failures of the environment (no
+   * space, no permission) are thrown: renaming a healthy file because the disk is full would be wrong.
+   */
   static open(opts: QueueOptions): Queue {
-    let db: Database.Database | undefined;
     try {
       mkdirSync(dirname(opts.path), { recursive: true });
+    } catch (cause) {
+      throw new AgentError('QUEUE_OPEN_FAILED', `cannot create the queue directory ${dirname(opts.path)}`, { cause });
+    }
+    let problem = checkWalHeader(opts.path);
+    if (!problem) {
+      try {
+        return Queue.openFile(opts);
+      } catch (cause) {
+        problem = corruptionOf(cause);
+        if (problem === undefined) throw new AgentError('QUEUE_OPEN_FAILED', `cannot open queue ${opts.path}`, { cause });
+      }
+    }
+    const now = (opts.now ?? Date.now)();
+    const quarantinedAs = quarantine(opts.path, now);
+    const saved = salvage(quarantinedAs);
+    let queue: Queue;
+    try {
+      queue = Queue.openFile(opts);
+    } catch (cause) {
+      throw new AgentError('QUEUE_OPEN_FAILED', `cannot create a fresh queue at ${opts.path} after quarantining the old one as ${quarantinedAs}`, { cause });
+    }
+    queue.recovery = queue.adopt(saved, problem, quarantinedAs);
+    opts.log.error({ recovery: queue.recovery }, 'queue file was unusable: quarantined, salvaged what could be read, continuing with a fresh queue');
+    return queue;
+  }
+
+  private static openFile(opts: QueueOptions): Queue {
+    let db: Database.Database | undefined;
+    try {
       db = openDatabase(opts.path);
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       // better-sqlite3's default cache is 16 MB; a gateway has better uses for that memory.
       db.pragma(`cache_size = -${Math.max(64, Math.floor(opts.cacheBytes / 1024))}`);
+      // After a checkpoint the WAL shrinks back to this: one burst must not keep megabytes of disk forever.
+      db.pragma('journal_size_limit = 4194304');
+      // Check the whole file only after an unclean stop: reading every page of a large queue at each
+      // start would cost an SD card seconds.
+      checkDatabase(db, SCHEMA_VERSION, !cleanlyClosed(db));
       const epoch = migrate(db, () => new Uint8Array(randomBytes(8)));
       return new Queue(db, opts, epoch);
     } catch (cause) {
       db?.close();
-      if (cause instanceof AgentError) throw cause;
-      throw new AgentError('QUEUE_OPEN_FAILED', `cannot open queue ${opts.path}`, { cause });
+      throw cause;
     }
+  }
+
+  /** Puts salvaged chunks, cursors and drop counters into this (fresh) queue and counts what was lost. */
+  private adopt(saved: Salvage, reason: string, quarantinedAs: string): RecoveryReport {
+    const now = this.now();
+    this.db.transaction(() => {
+      for (const chunk of saved.chunks) {
+        let stream = this.streams.get(chunk.stream);
+        if (!stream) {
+          const row = this.stmt.insertStream.get(chunk.stream) as { id: number; next_seq: number; batched_upto: number };
+          stream = this.addStreamState(row.id, chunk.stream, row.next_seq, row.batched_upto);
+        }
+        this.stmt.insertChunk.run(stream.id, chunk.count, Math.min(chunk.created, now), chunk.codec, chunk.payload);
+      }
+      for (const c of saved.cursors) this.stmt.upsertCursor.run(c.source, c.value);
+      for (const d of saved.drops) this.dropsFor(d.stream).set(d.reason as DropReason, d.records);
+      for (const d of saved.drops) this.dirtyDrops.add(d.stream);
+      if (saved.lostRecords > 0 || saved.lostChunks > 0) {
+        const map = this.dropsFor('(unknown)');
+        map.set('corrupt', (map.get('corrupt') ?? 0) + saved.lostRecords);
+        this.dirtyDrops.add('(unknown)');
+      }
+      this.persistDrops();
+    })();
+    this.load();
+    return {
+      reason,
+      quarantinedAs,
+      salvagedChunks: saved.chunks.length,
+      salvagedRecords: saved.chunks.reduce((n, c) => n + c.count, 0),
+      lostChunks: saved.lostChunks,
+      lostRecords: saved.lostRecords,
+      salvagedCursors: saved.cursors.length,
+    };
   }
 
   private prepare() {
@@ -243,7 +329,7 @@ export class Queue {
       }
       if (r.ts === undefined) r.ts = now;
     }
-    if (this.opts.fullPolicy === 'block' && this.totalBytes >= this.opts.maxBytes) {
+    if (this.opts.fullPolicy === 'block' && this.totalBytes >= this.limit()) {
       return new Promise<void>((resolve) => this.spaceWaiters.push(resolve)).then(() => this.enqueue(stream, records, cursor));
     }
     return new Promise<void>((resolve, reject) => {
@@ -312,6 +398,7 @@ export class Queue {
     this.pendingRecords = 0;
     this.pendingAcks = [];
     const encoded = this.encodePending(emits);
+    this.checkDisk();
     const now = this.now();
     const codecId = COMPRESSION_ID[this.opts.codec.compression];
     let accepted = 0;
@@ -325,8 +412,8 @@ export class Queue {
           }
           for (const chunk of chunks) {
             const size = chunk.payload.length + CHUNK_OVERHEAD;
-            if (this.opts.fullPolicy === 'drop_newest' && this.totalBytes + size > this.opts.maxBytes) {
-              this.countDrop(name, 'queue_full', chunk.count);
+            if (this.opts.fullPolicy === 'drop_newest' && this.totalBytes + size > this.limit()) {
+              this.countDrop(name, this.fullReason(), chunk.count);
               continue;
             }
             const id = Number(this.stmt.insertChunk.run(stream.id, chunk.count, now, codecId, chunk.payload).lastInsertRowid);
@@ -348,6 +435,7 @@ export class Queue {
       })();
     } catch (cause) {
       // The transaction rolled back; the database is the truth again. Acks are retried with the next commit.
+      if ((cause as { code?: unknown }).code === 'SQLITE_FULL') this.diskFilled();
       this.load();
       this.pendingAcks.push(...acks);
       const err = new AgentError('QUEUE_WRITE_FAILED', `queue commit failed: ${(cause as Error).message}`, { cause, retryable: true });
@@ -411,9 +499,10 @@ export class Queue {
 
   /** drop_oldest: lowest priority first, oldest first within a stream. */
   private dropOldestUntilFits(): void {
-    while (this.totalBytes > this.opts.maxBytes) {
+    const reason = this.fullReason();
+    while (this.totalBytes > this.limit()) {
       const victim = [...this.streams.values()].filter((s) => s.records > 0).sort((a, b) => a.priority - b.priority || a.id - b.id)[0];
-      if (!victim || this.removeOldest(victim, 'queue_full') === 0) break;
+      if (!victim || this.removeOldest(victim, reason) === 0) break;
     }
   }
 
@@ -444,10 +533,45 @@ export class Queue {
   }
 
   private wakeSpaceWaiters(): void {
-    if (this.totalBytes >= this.opts.maxBytes || this.spaceWaiters.length === 0) return;
+    if (this.totalBytes >= this.limit() || this.spaceWaiters.length === 0) return;
     const waiters = this.spaceWaiters;
     this.spaceWaiters = [];
     for (const wake of waiters) wake();
+  }
+
+  /** The byte bound in force: max_bytes, or while the disk is low what the queue held when it ran low. */
+  private limit(): number {
+    return Math.min(this.opts.maxBytes, this.diskCap);
+  }
+
+  private fullReason(): DropReason {
+    return this.diskCap < this.opts.maxBytes && this.totalBytes >= this.diskCap ? 'disk_full' : 'queue_full';
+  }
+
+  /** Re-reads the free disk space now (also done every second and at every commit). */
+  checkDisk(): void {
+    if (!this.disk.check()) return;
+    if (this.disk.low) this.enterDiskLow();
+    else this.leaveDiskLow();
+  }
+
+  /** SQLite reported a full disk: the watermark was too low or something else filled the disk. */
+  private diskFilled(): void {
+    if (!this.disk.low) {
+      this.disk.markLow();
+      this.enterDiskLow();
+    }
+  }
+
+  private enterDiskLow(): void {
+    this.diskCap = this.totalBytes;
+    this.opts.log.error({ free: this.disk.free, minFree: this.opts.minFreeDisk, heldBytes: this.totalBytes, policy: this.opts.fullPolicy }, 'disk space low: the queue stops growing and applies its full policy');
+  }
+
+  private leaveDiskLow(): void {
+    this.diskCap = Number.POSITIVE_INFINITY;
+    this.opts.log.warn({ free: this.disk.free }, 'disk space is back: the queue may grow again');
+    this.wakeSpaceWaiters();
   }
 
   /** Calls `listener` whenever newly committed records may make a batch. Returns an unsubscribe function. */
@@ -571,7 +695,7 @@ export class Queue {
     for (const s of this.streams.values()) streams[s.name] = { records: s.records, bytes: s.bytes, pendingBatches: s.batches.size, nextSeq: s.nextSeq };
     const drops: QueueStats['drops'] = {};
     for (const [stream, map] of this.drops) drops[stream] = Object.fromEntries(map);
-    return { records: this.totalRecords, bytes: this.totalBytes, streams, drops, committed: this.committedRecords, commits: this.commitCount };
+    return { records: this.totalRecords, bytes: this.totalBytes, streams, drops, committed: this.committedRecords, commits: this.commitCount, disk: { free: this.disk.free, low: this.disk.low } };
   }
 
   /** Commits what waits, then closes the database. */
@@ -579,9 +703,32 @@ export class Queue {
     if (this.closed) return;
     clearTimeout(this.commitTimer);
     clearInterval(this.expiryTimer);
+    clearInterval(this.diskTimer);
     this.commit();
     this.closed = true;
     for (const wake of this.spaceWaiters) wake();
+    try {
+      this.db.prepare("INSERT INTO meta (key, value) VALUES ('clean', 1) ON CONFLICT(key) DO UPDATE SET value = 1").run();
+    } catch (err) {
+      this.opts.log.warn({ err: (err as Error).message }, 'could not mark the queue as cleanly closed; it will be checked at the next start');
+    }
     this.db.close();
   }
+}
+
+/** SQLite error codes that mean the file itself is bad (as opposed to the disk, permissions or space). */
+const CORRUPTION_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_CORRUPT_VTAB', 'SQLITE_CORRUPT_SEQUENCE', 'SQLITE_CORRUPT_INDEX']);
+
+function corruptionOf(err: unknown): string | undefined {
+  if (err instanceof QueueFileProblem) return err.message;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && CORRUPTION_CODES.has(code)) return `${code}: ${(err as Error).message}`;
+  return undefined;
+}
+
+/** True when the previous run closed this file (and so wrote everything it meant to). */
+function cleanlyClosed(db: Database.Database): boolean {
+  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").pluck().get();
+  if (!hasMeta) return true; // a new, empty file
+  return db.prepare("SELECT value FROM meta WHERE key = 'clean'").pluck().get() === 1;
 }

@@ -58,6 +58,8 @@ export function migrate(db: Database.Database, newEpoch: () => Uint8Array): Uint
   return db.transaction(() => {
     db.exec(DDL);
     db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // Cleared while running, set by a clean close: the next open checks the whole file after a crash.
+    db.prepare("INSERT INTO meta (key, value) VALUES ('clean', 0) ON CONFLICT(key) DO UPDATE SET value = 0").run();
     const existing = db.prepare("SELECT value FROM meta WHERE key = 'epoch'").pluck().get() as Buffer | undefined;
     if (existing) return new Uint8Array(existing);
     const epoch = newEpoch();

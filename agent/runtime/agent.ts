@@ -69,6 +69,7 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
       commitEveryRecords: config.queue.commit_every_records,
       commitIntervalMs: config.queue.commit_interval,
       maxBytes: config.queue.max_bytes,
+      minFreeDisk: config.queue.min_free_disk,
       maxAgeMs: config.queue.max_age,
       fullPolicy: config.queue.full_policy,
       cacheBytes: config.queue.cache_size,
