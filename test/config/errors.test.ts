@@ -191,6 +191,7 @@ describe('defaults', () => {
       commit_interval: 100,
       max_bytes: 256 * 1024 * 1024,
       max_age: 30 * 86_400_000,
+      min_free_disk: 64 * 1024 * 1024,
       full_policy: 'drop_oldest',
       cache_size: 2 * 1024 * 1024,
     });
