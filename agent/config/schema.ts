@@ -73,8 +73,20 @@ export const configSchema = z
       })
       .prefault({}),
     streams: z
-      .record(name('stream name'), z.strictObject({ priority: z.number().int().min(0).max(100).default(50).describe('Higher leaves first.') }))
-      .default({}),
+      .record(
+        name('stream name'),
+        z.strictObject({
+          priority: z.number().int().min(0).max(100).default(50).describe('Higher leaves first (alarms before telemetry).'),
+          max_bytes: size().optional().describe('Bound of this stream\'s queued data; queue.full_policy applies to it as to the whole queue.'),
+          max_age: duration().optional().describe('Records of this stream older than this expire (default queue.max_age).'),
+          drain: z
+            .enum(['oldest_first', 'live_first'])
+            .default('oldest_first')
+            .describe('oldest_first: a backlog leaves in order. live_first: new records leave first; the backlog drains when nothing newer waits.'),
+        }),
+      )
+      .default({})
+      .describe('Per-stream settings, by stream name (a source\'s stream defaults to its name).'),
     sources: z.array(sourceSchema).default([]),
     sink: sinkSchema.optional().describe('Where batches go. Required by `run`.'),
     sender: z

@@ -13,6 +13,17 @@ import { migrate, SCHEMA_VERSION } from './schema.ts';
 import { checkDatabase, checkWalHeader, quarantine, QueueFileProblem, salvage, type RecoveryReport, type Salvage } from './recovery.ts';
 
 export type FullPolicy = 'drop_oldest' | 'drop_newest' | 'block';
+export type DrainOrder = 'oldest_first' | 'live_first';
+
+export interface StreamOptions {
+  maxBytes?: number;
+  maxAgeMs?: number;
+  /**
+   * oldest_first: a backlog leaves in the order it was taken. live_first: while a backlog waits, the newest
+   * records leave first and the backlog drains whenever nothing new is waiting.
+   */
+  drain?: DrainOrder;
+}
 export type DropReason = 'queue_full' | 'disk_full' | 'expired' | 'rejected' | 'corrupt';
 
 export interface QueueOptions {
@@ -32,6 +43,8 @@ export interface QueueOptions {
   batchMaxBytes: number;
   codec: CodecSettings;
   priorities: Readonly<Record<string, number>>;
+  /** Per-stream bounds and drain order (streams not named use the queue-wide bounds, oldest first). */
+  streams?: Readonly<Record<string, StreamOptions>>;
   log: Logger;
   now?: () => number;
 }
@@ -62,12 +75,15 @@ interface StreamState {
   name: string;
   priority: number;
   nextSeq: number;
-  batchedUpto: number;
-  lastChunk: number;
   records: number;
   bytes: number;
   /** Recorded, not yet acknowledged batches, by sequence (insertion order is sequence order). */
   batches: Map<number, BatchRow>;
+  /** Records in `batches`: the stream's records minus these are waiting to be batched. */
+  batchedRecords: number;
+  maxBytes: number;
+  maxAgeMs: number;
+  drain: DrainOrder;
 }
 
 interface PendingEmit {
@@ -209,8 +225,8 @@ export class Queue {
       for (const chunk of saved.chunks) {
         let stream = this.streams.get(chunk.stream);
         if (!stream) {
-          const row = this.stmt.insertStream.get(chunk.stream) as { id: number; next_seq: number; batched_upto: number };
-          stream = this.addStreamState(row.id, chunk.stream, row.next_seq, row.batched_upto);
+          const row = this.stmt.insertStream.get(chunk.stream) as { id: number; next_seq: number };
+          stream = this.addStreamState(row.id, chunk.stream, row.next_seq);
         }
         this.stmt.insertChunk.run(stream.id, chunk.count, Math.min(chunk.created, now), chunk.codec, chunk.payload);
       }
@@ -239,16 +255,17 @@ export class Queue {
   private prepare() {
     const db = this.db;
     return {
-      insertStream: db.prepare('INSERT INTO streams (name) VALUES (?) RETURNING id, next_seq, batched_upto'),
+      insertStream: db.prepare('INSERT INTO streams (name) VALUES (?) RETURNING id, next_seq'),
       insertChunk: db.prepare('INSERT INTO chunks (stream_id, count, created, codec, payload) VALUES (?, ?, ?, ?, ?)'),
       upsertCursor: db.prepare('INSERT INTO cursors (source, value) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET value = excluded.value'),
       deleteRange: db.prepare('DELETE FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
       deleteBatch: db.prepare('DELETE FROM batches WHERE stream_id = ? AND seq = ?'),
       oldestChunk: db.prepare('SELECT id, count, created, length(payload) AS size FROM chunks WHERE stream_id = ? ORDER BY id LIMIT 1'),
       rangeSizes: db.prepare('SELECT coalesce(sum(count), 0) AS records, coalesce(sum(length(payload)), 0) AS bytes, count(*) AS chunks FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
-      unbatched: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id LIMIT ?'),
+      chunksBetween: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?'),
+      newestAfter: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id DESC LIMIT ?'),
       insertBatch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created) VALUES (?, ?, ?, ?, ?, ?)'),
-      updateStream: db.prepare('UPDATE streams SET next_seq = ?, batched_upto = ? WHERE id = ?'),
+      updateStream: db.prepare('UPDATE streams SET next_seq = ? WHERE id = ?'),
       payloads: db.prepare('SELECT codec, payload FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
       upsertDrops: db.prepare('INSERT INTO drops (stream, reason, records) VALUES (?, ?, ?) ON CONFLICT(stream, reason) DO UPDATE SET records = excluded.records'),
     };
@@ -260,17 +277,16 @@ export class Queue {
     this.streamsById.clear();
     this.totalBytes = 0;
     this.totalRecords = 0;
-    const rows = this.db.prepare('SELECT id, name, next_seq, batched_upto FROM streams').all() as { id: number; name: string; next_seq: number; batched_upto: number }[];
-    for (const row of rows) this.addStreamState(row.id, row.name, row.next_seq, row.batched_upto);
+    const rows = this.db.prepare('SELECT id, name, next_seq FROM streams').all() as { id: number; name: string; next_seq: number }[];
+    for (const row of rows) this.addStreamState(row.id, row.name, row.next_seq);
     const sizes = this.db
-      .prepare('SELECT stream_id, sum(count) AS records, sum(length(payload)) AS bytes, count(*) AS chunks, max(id) AS last FROM chunks GROUP BY stream_id')
-      .all() as { stream_id: number; records: number; bytes: number; chunks: number; last: number }[];
+      .prepare('SELECT stream_id, sum(count) AS records, sum(length(payload)) AS bytes, count(*) AS chunks FROM chunks GROUP BY stream_id')
+      .all() as { stream_id: number; records: number; bytes: number; chunks: number }[];
     for (const s of sizes) {
       const state = this.streamsById.get(s.stream_id);
       if (!state) continue;
       state.records = s.records;
       state.bytes = s.bytes + s.chunks * CHUNK_OVERHEAD;
-      state.lastChunk = s.last;
       this.totalBytes += state.bytes;
       this.totalRecords += state.records;
     }
@@ -278,7 +294,10 @@ export class Queue {
       stream_id: number; seq: number; first_chunk: number; last_chunk: number; count: number; created: number;
     }[];
     for (const b of batches) {
-      this.streamsById.get(b.stream_id)?.batches.set(b.seq, { seq: b.seq, firstChunk: b.first_chunk, lastChunk: b.last_chunk, count: b.count, created: b.created });
+      const stream = this.streamsById.get(b.stream_id);
+      if (!stream) continue;
+      stream.batches.set(b.seq, { seq: b.seq, firstChunk: b.first_chunk, lastChunk: b.last_chunk, count: b.count, created: b.created });
+      stream.batchedRecords += b.count;
     }
     this.cursors.clear();
     for (const c of this.db.prepare('SELECT source, value FROM cursors').all() as { source: string; value: string }[]) {
@@ -290,8 +309,12 @@ export class Queue {
     }
   }
 
-  private addStreamState(id: number, name: string, nextSeq: number, batchedUpto: number): StreamState {
-    const state: StreamState = { id, name, priority: this.opts.priorities[name] ?? DEFAULT_PRIORITY, nextSeq, batchedUpto, lastChunk: 0, records: 0, bytes: 0, batches: new Map() };
+  private addStreamState(id: number, name: string, nextSeq: number): StreamState {
+    const own = this.opts.streams?.[name];
+    const state: StreamState = {
+      id, name, priority: this.opts.priorities[name] ?? DEFAULT_PRIORITY, nextSeq, records: 0, bytes: 0, batches: new Map(), batchedRecords: 0,
+      maxBytes: own?.maxBytes ?? Number.POSITIVE_INFINITY, maxAgeMs: own?.maxAgeMs ?? this.opts.maxAgeMs, drain: own?.drain ?? 'oldest_first',
+    };
     this.streams.set(name, state);
     this.streamsById.set(id, state);
     return state;
@@ -329,7 +352,8 @@ export class Queue {
       }
       if (r.ts === undefined) r.ts = now;
     }
-    if (this.opts.fullPolicy === 'block' && this.totalBytes >= this.limit()) {
+    const target = this.streams.get(stream);
+    if (this.opts.fullPolicy === 'block' && (this.totalBytes >= this.limit() || (target !== undefined && target.bytes >= target.maxBytes))) {
       return new Promise<void>((resolve) => this.spaceWaiters.push(resolve)).then(() => this.enqueue(stream, records, cursor));
     }
     return new Promise<void>((resolve, reject) => {
@@ -407,17 +431,16 @@ export class Queue {
         for (const [name, { chunks }] of encoded) {
           let stream = this.streams.get(name);
           if (!stream) {
-            const row = this.stmt.insertStream.get(name) as { id: number; next_seq: number; batched_upto: number };
-            stream = this.addStreamState(row.id, name, row.next_seq, row.batched_upto);
+            const row = this.stmt.insertStream.get(name) as { id: number; next_seq: number };
+            stream = this.addStreamState(row.id, name, row.next_seq);
           }
           for (const chunk of chunks) {
             const size = chunk.payload.length + CHUNK_OVERHEAD;
-            if (this.opts.fullPolicy === 'drop_newest' && this.totalBytes + size > this.limit()) {
-              this.countDrop(name, this.fullReason(), chunk.count);
+            if (this.opts.fullPolicy === 'drop_newest' && (this.totalBytes + size > this.limit() || stream.bytes + size > stream.maxBytes)) {
+              this.countDrop(name, stream.bytes + size > stream.maxBytes ? 'queue_full' : this.fullReason(), chunk.count);
               continue;
             }
-            const id = Number(this.stmt.insertChunk.run(stream.id, chunk.count, now, codecId, chunk.payload).lastInsertRowid);
-            stream.lastChunk = id;
+            this.stmt.insertChunk.run(stream.id, chunk.count, now, codecId, chunk.payload);
             stream.records += chunk.count;
             stream.bytes += size;
             this.totalBytes += size;
@@ -459,6 +482,7 @@ export class Queue {
     this.stmt.deleteRange.run(stream.id, batch.firstChunk, batch.lastChunk);
     this.stmt.deleteBatch.run(stream.id, seq);
     stream.batches.delete(seq);
+    stream.batchedRecords -= batch.count;
     const bytes = size.bytes + size.chunks * CHUNK_OVERHEAD;
     stream.records -= size.records;
     stream.bytes -= bytes;
@@ -472,14 +496,10 @@ export class Queue {
     const oldest = this.stmt.oldestChunk.get(stream.id) as { id: number; count: number; created: number; size: number } | undefined;
     if (!oldest || (olderThan !== undefined && oldest.created >= olderThan)) return 0;
     let removed: number;
-    if (oldest.id <= stream.batchedUpto) {
-      // The chunk is part of a recorded batch: the batch goes whole, so a re-send never differs from the first.
-      const batch = [...stream.batches.values()].find((b) => b.firstChunk <= oldest.id && oldest.id <= b.lastChunk);
-      if (batch) removed = this.removeBatch(stream, batch.seq);
-      else {
-        this.stmt.deleteRange.run(stream.id, oldest.id, oldest.id);
-        removed = this.account(stream, oldest.count, oldest.size);
-      }
+    // A chunk that is part of a recorded batch goes with its whole batch, so a re-send never differs.
+    const batch = [...stream.batches.values()].find((b) => b.firstChunk <= oldest.id && oldest.id <= b.lastChunk);
+    if (batch) {
+      removed = this.removeBatch(stream, batch.seq);
     } else {
       this.stmt.deleteRange.run(stream.id, oldest.id, oldest.id);
       removed = this.account(stream, oldest.count, oldest.size);
@@ -499,6 +519,9 @@ export class Queue {
 
   /** drop_oldest: lowest priority first, oldest first within a stream. */
   private dropOldestUntilFits(): void {
+    for (const stream of this.streams.values()) {
+      while (stream.bytes > stream.maxBytes && this.removeOldest(stream, 'queue_full') > 0);
+    }
     const reason = this.fullReason();
     while (this.totalBytes > this.limit()) {
       const victim = [...this.streams.values()].filter((s) => s.records > 0).sort((a, b) => a.priority - b.priority || a.id - b.id)[0];
@@ -516,10 +539,11 @@ export class Queue {
   /** Removes records older than max_age. */
   expire(): void {
     if (this.closed) return;
-    const cutoff = this.now() - this.opts.maxAgeMs;
+    const now = this.now();
     try {
       this.db.transaction(() => {
         for (const stream of this.streams.values()) {
+          const cutoff = now - stream.maxAgeMs;
           while (stream.records > 0 && this.removeOldest(stream, 'expired', cutoff) > 0);
         }
         this.persistDrops();
@@ -533,7 +557,8 @@ export class Queue {
   }
 
   private wakeSpaceWaiters(): void {
-    if (this.totalBytes >= this.limit() || this.spaceWaiters.length === 0) return;
+    // Waiters re-check their own stream's bound when they retry.
+    if (this.spaceWaiters.length === 0) return;
     const waiters = this.spaceWaiters;
     this.spaceWaiters = [];
     for (const wake of waiters) wake();
@@ -592,7 +617,7 @@ export class Queue {
         const key = `${stream.name}:${batch.seq}`;
         if (!busy.has(key) && !this.ackedKeys.has(key)) return this.materialise(stream, batch);
       }
-      if (stream.lastChunk > stream.batchedUpto) {
+      if (stream.records > stream.batchedRecords) {
         const batch = this.recordBatches(stream, Math.max(1, room));
         if (batch) return this.materialise(stream, batch);
       }
@@ -603,7 +628,7 @@ export class Queue {
   /** True while some record is neither acknowledged nor waiting for its acknowledgement to be committed. */
   hasUnsent(): boolean {
     for (const s of this.streams.values()) {
-      if (s.lastChunk > s.batchedUpto) return true;
+      if (s.records > s.batchedRecords) return true;
       for (const seq of s.batches.keys()) if (!this.ackedKeys.has(`${s.name}:${seq}`)) return true;
     }
     return false;
@@ -612,41 +637,78 @@ export class Queue {
   /**
    * Writes down up to `max` next batches of a stream (sequence → chunk range, time) in one transaction, so
    * a sender with room for several batches pays one fsync for all of them. Returns the first.
+   *
+   * Chunks not yet in a batch are the gaps between the recorded ranges. Oldest first fills the first gaps;
+   * live first takes the newest chunks (after the last range) first, newest batch first, and fills the older
+   * gaps only when nothing newer waits.
    */
   private recordBatches(stream: StreamState, max: number): BatchRow | undefined {
-    const { batchMaxRecords, batchMaxBytes } = this.opts;
+    type Row = { id: number; count: number; size: number };
+    const { batchMaxRecords } = this.opts;
     // Every chunk holds at least one record, so max × batchMaxRecords rows always cover `max` batches.
-    const rows = this.stmt.unbatched.all(stream.id, stream.batchedUpto, max * batchMaxRecords) as { id: number; count: number; size: number }[];
-    if (rows.length === 0) {
-      stream.batchedUpto = stream.lastChunk; // chunks were dropped; nothing left to batch
-      return undefined;
+    const limit = max * batchMaxRecords;
+    const ranges = [...stream.batches.values()].map((b) => [b.firstChunk, b.lastChunk] as const).sort((a, b) => a[0] - b[0]);
+    const groups: Row[][] = [];
+    if (stream.drain === 'live_first') {
+      const after = ranges.reduce((m, r) => Math.max(m, r[1]), 0);
+      const newestFirst = this.stmt.newestAfter.all(stream.id, after, limit) as Row[];
+      // Cut from the newest end, so the most recent records form the first batch; each batch's chunks are
+      // then put back in ascending order (a batch is a chunk range).
+      for (const group of this.group(newestFirst).slice(0, max)) groups.push([...group].reverse());
+      // The gap scan below must not take these rows (or the rest of the tail) again in this call.
+      if (newestFirst.length > 0) ranges.push([newestFirst[newestFirst.length - 1]!.id, Number.MAX_SAFE_INTEGER]);
     }
-    const made: BatchRow[] = [];
-    const now = this.now();
-    let i = 0;
-    while (i < rows.length && made.length < max) {
-      const first = rows[i]!.id;
-      let count = 0;
-      let bytes = 0;
-      let last = first;
-      for (; i < rows.length; i++) {
-        const row = rows[i]!;
-        if (count > 0 && (count + row.count > batchMaxRecords || bytes + row.size > batchMaxBytes)) break;
-        count += row.count;
-        bytes += row.size;
-        last = row.id;
+    let gapStart = 0;
+    for (const [first, last] of [...ranges, [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] as const]) {
+      if (groups.length >= max) break;
+      if (first > gapStart + 1) {
+        const rows = this.stmt.chunksBetween.all(stream.id, gapStart, first, limit) as Row[];
+        groups.push(...this.group(rows).slice(0, max - groups.length));
       }
-      made.push({ seq: stream.nextSeq + made.length, firstChunk: first, lastChunk: last, count, created: now });
+      gapStart = Math.max(gapStart, last);
     }
-    const lastMade = made[made.length - 1]!;
+    if (groups.length === 0) return undefined;
+    const now = this.now();
+    const made: BatchRow[] = groups.map((g, i) => ({
+      seq: stream.nextSeq + i,
+      firstChunk: g[0]!.id,
+      lastChunk: g[g.length - 1]!.id,
+      count: g.reduce((n, r) => n + r.count, 0),
+      created: now,
+    }));
+    const nextSeq = stream.nextSeq + made.length;
     this.db.transaction(() => {
       for (const b of made) this.stmt.insertBatch.run(stream.id, b.seq, b.firstChunk, b.lastChunk, b.count, b.created);
-      this.stmt.updateStream.run(lastMade.seq + 1, lastMade.lastChunk, stream.id);
+      this.stmt.updateStream.run(nextSeq, stream.id);
     })();
-    stream.nextSeq = lastMade.seq + 1;
-    stream.batchedUpto = lastMade.lastChunk;
-    for (const b of made) stream.batches.set(b.seq, b);
+    stream.nextSeq = nextSeq;
+    for (const b of made) {
+      stream.batches.set(b.seq, b);
+      stream.batchedRecords += b.count;
+    }
     return made[0];
+  }
+
+  /** Cuts consecutive chunk rows into batches of at most batch.max_records records and batch.max_bytes. */
+  private group<R extends { count: number; size: number }>(rows: R[]): R[][] {
+    const { batchMaxRecords, batchMaxBytes } = this.opts;
+    const out: R[][] = [];
+    let current: R[] = [];
+    let count = 0;
+    let bytes = 0;
+    for (const row of rows) {
+      if (current.length > 0 && (count + row.count > batchMaxRecords || bytes + row.size > batchMaxBytes)) {
+        out.push(current);
+        current = [];
+        count = 0;
+        bytes = 0;
+      }
+      current.push(row);
+      count += row.count;
+      bytes += row.size;
+    }
+    if (current.length > 0) out.push(current);
+    return out;
   }
 
   /** Reads a batch's body. A single chunk in the current codec is used as stored: no re-encoding. */

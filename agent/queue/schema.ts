@@ -14,8 +14,7 @@ const DDL = `
 CREATE TABLE IF NOT EXISTS streams (
   id           INTEGER PRIMARY KEY,
   name         TEXT NOT NULL UNIQUE,
-  next_seq     INTEGER NOT NULL DEFAULT 1,   -- next batch sequence; never reused
-  batched_upto INTEGER NOT NULL DEFAULT 0    -- chunks with id <= this belong to a recorded batch
+  next_seq     INTEGER NOT NULL DEFAULT 1    -- next batch sequence; never reused
 );
 CREATE TABLE IF NOT EXISTS chunks (
   id        INTEGER PRIMARY KEY AUTOINCREMENT,

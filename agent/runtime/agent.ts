@@ -77,6 +77,9 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
       batchMaxBytes: config.batch.max_bytes,
       codec: { compression: config.batch.compression, level: config.batch.level },
       priorities,
+      streams: Object.fromEntries(
+        Object.entries(config.streams).map(([name, s]) => [name, { maxBytes: s.max_bytes, maxAgeMs: s.max_age, drain: s.drain }]),
+      ),
       log: log.child({ component: 'queue' }),
     });
     cleanups.push(() => queue.close());
