@@ -146,6 +146,7 @@ export class Queue {
   /** While the disk is low: the queue may not hold more than it held when space ran low. */
   private diskCap = Number.POSITIVE_INFINITY;
   private diskTimer: NodeJS.Timeout | undefined;
+  private damaged = false;
 
   private constructor(db: Database.Database, opts: QueueOptions, epoch: Uint8Array) {
     this.db = db;
@@ -459,6 +460,12 @@ export class Queue {
     } catch (cause) {
       // The transaction rolled back; the database is the truth again. Acks are retried with the next commit.
       if ((cause as { code?: unknown }).code === 'SQLITE_FULL') this.diskFilled();
+      if (corruptionOf(cause) !== undefined) {
+        // Damage found while running: never mark this file clean, so the next start checks, quarantines and
+        // salvages it.
+        this.damaged = true;
+        this.opts.log.fatal({ err: (cause as Error).message }, 'queue file is damaged; restart the agent to quarantine and salvage it');
+      }
       this.load();
       this.pendingAcks.push(...acks);
       const err = new AgentError('QUEUE_WRITE_FAILED', `queue commit failed: ${(cause as Error).message}`, { cause, retryable: true });
@@ -770,7 +777,7 @@ export class Queue {
     this.closed = true;
     for (const wake of this.spaceWaiters) wake();
     try {
-      this.db.prepare("INSERT INTO meta (key, value) VALUES ('clean', 1) ON CONFLICT(key) DO UPDATE SET value = 1").run();
+      if (!this.damaged) this.db.prepare("INSERT INTO meta (key, value) VALUES ('clean', 1) ON CONFLICT(key) DO UPDATE SET value = 1").run();
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, 'could not mark the queue as cleanly closed; it will be checked at the next start');
     }

@@ -6,6 +6,7 @@ import { seal } from '../envelope/seal.ts';
 import { deviceSendKey, keyId, loadPrivateKey, loadPublicKey } from '../keys/keys.ts';
 import { generateMissingKeys } from '../keys/provision.ts';
 import { Queue, type QueueStats } from '../queue/queue.ts';
+import type { RecoveryReport } from '../queue/recovery.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded.ts';
 import { startReceiver, type RunningReceiver } from '../receiver/start.ts';
 import type { RecordOutput } from '../receiver/output.ts';
@@ -17,6 +18,8 @@ import { SourceRunner } from './source-runner.ts';
 
 export interface AgentStatus {
   queue: QueueStats;
+  /** Set when the queue file found at start was unusable and was replaced (quarantined and salvaged). */
+  recovery: RecoveryReport | undefined;
   sender: SenderStats;
   sources: Record<string, { state: string; counters: Record<string, number> }>;
 }
@@ -143,6 +146,7 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
       receiver,
       status: () => ({
         queue: queue.stats(),
+        recovery: queue.recovery,
         sender: sender.stats(),
         sources: Object.fromEntries(runners.map((r) => [r.name, { state: r.state, counters: r.counters.snapshot() }])),
       }),
