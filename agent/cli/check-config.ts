@@ -1,6 +1,6 @@
 import { AgentError } from '../errors.ts';
 import { loadConfigFile } from '../config/load.ts';
-import { sinkDriver } from '../runtime/sinks.ts';
+import { preflightSink } from '../runtime/sinks.ts';
 import { parseArgs } from 'node:util';
 import { usage } from './usage.ts';
 
@@ -14,10 +14,10 @@ export async function checkConfigCommand(args: string[]): Promise<number> {
   for (const [where, sink] of [['sink', config.sink], ['receiver.input', config.receiver?.input]] as const) {
     if (!sink) continue;
     try {
-      await sinkDriver(sink).preflight?.(sink as never);
+      await preflightSink(sink, where);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
-      throw new AgentError('CONFIG_INVALID', `invalid configuration in ${file}:\n  ${file} ${where}: ${message}`, { cause: err });
+      throw new AgentError('CONFIG_INVALID', `invalid configuration in ${file}:\n  ${file} ${message}`, { cause: err });
     }
   }
   const sources = config.sources.map((s) => `${s.name} (${s.type})`).join(', ') || 'none';

@@ -6,7 +6,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import { loadPrivateKey, loadPublicKey } from '../keys/keys.ts';
 import type { Consumer } from '../sdk/index.ts';
 import { configPaths } from '../runtime/paths.ts';
-import { sinkDriver, withEmbeddedUrl } from '../runtime/sinks.ts';
+import { preflightSink, sinkDriver, withEmbeddedUrl } from '../runtime/sinks.ts';
 import { DedupState } from './dedup.ts';
 import { jsonLinesOutput, type RecordOutput } from './output.ts';
 import { Receiver } from './receiver.ts';
@@ -33,6 +33,7 @@ export async function startReceiver(
   const dedup = new DedupState(paths.fromData(section.state), section.dedup_window);
   const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
   const receiver = new Receiver(sodium, centreKeys, devices, dedup, output, log.child({ component: 'receiver' }));
+  await preflightSink(input, section.input ? 'receiver.input' : 'sink (read by the receiver)');
   const inputConfig = withEmbeddedUrl(input, options.embeddedUrl);
   const consumer: Consumer = sinkDriver(inputConfig).createConsumer(inputConfig as never, {
     log: log.child({ component: 'receiver-input', type: inputConfig.type }),

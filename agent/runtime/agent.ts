@@ -13,7 +13,7 @@ import type { RecordOutput } from '../receiver/output.ts';
 import type { Sink } from '../sdk/index.ts';
 import { configPaths } from './paths.ts';
 import { Sender, type SenderStats } from './sender.ts';
-import { sinkDriver, sourceDriver, withEmbeddedUrl } from './sinks.ts';
+import { preflightSink, sinkDriver, sourceDriver, withEmbeddedUrl } from './sinks.ts';
 import { SourceRunner } from './source-runner.ts';
 
 export interface AgentStatus {
@@ -37,6 +37,8 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
   const { config } = loaded;
   const paths = configPaths(loaded);
   const device = config.device!.id;
+  await preflightSink(config.sink!, 'sink');
+  if (config.receiver?.enabled && config.receiver.input) await preflightSink(config.receiver.input, 'receiver.input');
   const sodium = await loadSodium();
 
   if (config.keys.generate_if_missing) generateMissingKeys(sodium, paths, log);
@@ -129,7 +131,7 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
     for (const source of config.sources) {
       const runner = new SourceRunner(
         sourceDriver(source),
-        { ...source, stream: source.stream ?? source.name },
+        { ...withEmbeddedUrl(source, broker?.url), stream: source.stream ?? source.name },
         queue,
         { log: log.child({ source: source.name }), baseDir: paths.baseDir },
         { initialMs: 1_000, maxMs: 60_000 },
