@@ -19,7 +19,13 @@ const commonSourceFields = {
 };
 
 function driverUnion<D extends { type: string; options: z.ZodObject }>(drivers: readonly D[], extra: z.ZodRawShape) {
-  const variants = drivers.map((d) => z.strictObject({ type: z.literal(d.type), ...extra, ...d.options.shape }));
+  const variants = drivers.map((d) => {
+    const variant = z.strictObject({ type: z.literal(d.type), ...extra, ...d.options.shape });
+    // Spreading the shape would drop the driver's object-level checks (one option excludes another, say):
+    // carry them over, so check-config reports them like any other config error.
+    const checks = (d.options as unknown as { _zod: { def: { checks?: z.core.$ZodCheck<never>[] } } })._zod.def.checks ?? [];
+    return checks.length > 0 ? variant.check(...(checks as z.core.$ZodCheck<Record<string, unknown>>[])) : variant;
+  });
   return z.discriminatedUnion('type', variants as unknown as [z.ZodObject, ...z.ZodObject[]]);
 }
 

@@ -1,0 +1,169 @@
+import type { SerialPort } from 'serialport';
+import {
+  AgentError,
+  backoffDelay,
+  delay,
+  describeError,
+  type AgentRecord,
+  type ServiceSource,
+  type SourceContext,
+} from '../../../agent/sdk/index.ts';
+import { BadInputLog, sample } from './bad-input-log.ts';
+import { createDecoder, isEmptyLine, type Decoder } from './decode.ts';
+import { createFramer, type Framer } from './framer.ts';
+import { RecordGroups } from './groups.ts';
+import type { SerialOptions } from './options.ts';
+import { closePort, describeSpec, openPort, resolvePath, type DeviceSpec, type ListPorts } from './port.ts';
+
+/**
+ * One serial port as a service source. Bytes are cut into frames, frames decoded into records, records
+ * handed to the queue in small groups. Bad input is counted and logged at a bounded rate and never stops the
+ * source. When the device vanishes (unplugged adapter, closed pty) the source stays up and reopens it with
+ * backoff; the cursor (bytes consumed, across restarts) is informational, since a serial line cannot replay.
+ */
+export class SerialSource implements ServiceSource {
+  private readonly config: SerialOptions;
+  private readonly spec: DeviceSpec;
+  private readonly list: ListPorts;
+  private readonly abort = new AbortController();
+  private readonly decoder: Decoder;
+  private ctx!: SourceContext;
+  private signal!: AbortSignal;
+  private framer!: Framer;
+  private groups!: RecordGroups;
+  private badLog!: BadInputLog;
+  private cursorBase = 0;
+  private port: SerialPort | undefined;
+  private portPath = '';
+  private paused = false;
+  private reopening: Promise<void> | undefined;
+
+  constructor(config: SerialOptions, spec: DeviceSpec, list: ListPorts) {
+    this.config = config;
+    this.spec = spec;
+    this.list = list;
+    this.decoder = createDecoder(config.framing);
+  }
+
+  async start(ctx: SourceContext): Promise<void> {
+    this.ctx = ctx;
+    this.signal = AbortSignal.any([ctx.signal, this.abort.signal]);
+    this.badLog = new BadInputLog(ctx.log);
+    this.cursorBase = typeof ctx.cursor === 'number' ? ctx.cursor : 0;
+    this.framer = createFramer(this.config.framing, this.config.max_frame_bytes, {
+      frame: (bytes, consumed) => this.onFrame(bytes, consumed),
+      discard: (reason, bytes) => this.reject(reason, sample(bytes), 'discarded bad bytes from the serial line'),
+    });
+    this.groups = new RecordGroups(
+      { batchRecords: this.config.batch_records, flushMs: this.config.flush_interval, maxPending: this.config.max_pending },
+      {
+        emit: (records, cursor) => ctx.emit(records, cursor),
+        backpressure: (full) => this.setPaused(full),
+        failed: (err) => {
+          this.abort.abort();
+          ctx.fail(err);
+        },
+      },
+    );
+    try {
+      await this.open();
+    } catch (err) {
+      throw new AgentError('SOURCE_FAILED', `serial source ${ctx.name}: cannot open ${describeSpec(this.spec)}: ${describeError(err)}`, {
+        cause: err,
+        retryable: true,
+      });
+    }
+  }
+
+  private async open(): Promise<void> {
+    const path = await resolvePath(this.spec, this.list);
+    const port = await openPort(path, this.config);
+    if (this.signal.aborted) {
+      await closePort(port);
+      return;
+    }
+    this.port = port;
+    this.portPath = path;
+    this.framer.reopened();
+    // Keep a listener for the port's whole life: an 'error' without one would crash the process.
+    port.on('error', (err) => this.gone(port, err));
+    port.on('close', (err: unknown) => this.gone(port, err));
+    port.on('data', (chunk: Buffer) => this.onBytes(chunk));
+    if (this.paused) port.pause();
+    this.ctx.log.info({ port: path }, 'serial port open');
+  }
+
+  private onBytes(chunk: Buffer): void {
+    this.ctx.counters.add('bytes', chunk.length);
+    this.framer.push(chunk);
+  }
+
+  private onFrame(bytes: Buffer, consumed: number): void {
+    if (isEmptyLine(this.config.framing, bytes)) return;
+    const decoded = this.decoder(bytes);
+    if (!decoded.ok) {
+      this.reject(decoded.reason, { detail: decoded.detail, ...sample(bytes) }, 'rejected a bad frame from the serial line');
+      return;
+    }
+    const ts = Date.now();
+    // The source's own ts and port win over same-named fields from the device, so every record has both.
+    const record: AgentRecord = { ts, port: this.portPath, ...decoded.fields };
+    record.ts = ts;
+    record.port = this.portPath;
+    this.ctx.counters.add('frames');
+    this.groups.add(record, this.cursorBase + consumed);
+  }
+
+  private reject(reason: string, fields: Record<string, unknown>, message: string): void {
+    this.ctx.counters.add('bad_frames');
+    this.ctx.counters.add(reason);
+    this.badLog.report(reason, { port: this.portPath, ...fields }, message);
+  }
+
+  private setPaused(paused: boolean): void {
+    this.paused = paused;
+    if (paused) this.port?.pause();
+    else this.port?.resume();
+  }
+
+  /** The port closed or failed under us: keep what was framed, and reopen in the background. */
+  private gone(port: SerialPort, err: unknown): void {
+    if (this.port !== port) return;
+    this.port = undefined;
+    port.removeAllListeners('data');
+    void closePort(port);
+    if (this.signal.aborted) return;
+    this.ctx.counters.add('disconnects');
+    this.ctx.log.warn({ port: this.portPath, err: err === undefined || err === null ? 'closed' : describeError(err) }, 'serial port lost; reopening');
+    this.groups.flush();
+    this.reopening = this.reopen();
+  }
+
+  private async reopen(): Promise<void> {
+    const policy = { initialMs: this.config.reopen_initial_delay, maxMs: this.config.reopen_max_delay };
+    for (let attempt = 0; !this.signal.aborted; attempt++) {
+      await delay(backoffDelay(policy, attempt), this.signal);
+      if (this.signal.aborted) return;
+      try {
+        await this.open();
+        if (this.port) {
+          this.ctx.counters.add('reconnects');
+          this.ctx.log.info({ port: this.portPath, attempts: attempt + 1 }, 'serial port back');
+        }
+        return;
+      } catch (err) {
+        this.ctx.counters.add('reopen_errors');
+        this.badLog.report('reopen', { device: describeSpec(this.spec), attempt: attempt + 1, err: describeError(err) }, 'serial port still gone');
+      }
+    }
+  }
+
+  async stop(): Promise<void> {
+    this.abort.abort();
+    const port = this.port;
+    this.port = undefined;
+    if (port) await closePort(port);
+    await this.reopening;
+    await this.groups?.drain();
+  }
+}
