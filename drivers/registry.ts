@@ -6,8 +6,9 @@ import type { SinkDriver, SourceDriver } from '../agent/sdk/index.ts';
 import { systemSource } from './sources/system/index.ts';
 import { syntheticSource } from './sources/synthetic/index.ts';
 import { serialSource } from './sources/serial/index.ts';
+import { mqttSource } from './sources/mqtt/index.ts';
 import { sensorsSource } from './sources/sensors/index.ts';
 import { mqttSink } from './sinks/mqtt/index.ts';
 
-export const sourceDrivers: readonly SourceDriver[] = [sensorsSource, systemSource, syntheticSource, serialSource] as unknown as SourceDriver[];
+export const sourceDrivers: readonly SourceDriver[] = [sensorsSource, systemSource, syntheticSource, mqttSource, serialSource] as unknown as SourceDriver[];
 export const sinkDrivers: readonly SinkDriver[] = [mqttSink] as unknown as SinkDriver[];

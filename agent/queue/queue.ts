@@ -406,6 +406,8 @@ export class Queue {
           } catch (cause) {
             e.reject(new AgentError('RECORD_INVALID', `records from stream ${stream} cannot be encoded`, { cause }));
             e.records = [];
+            // Its cursor must not be committed either: the source would resume past records never stored.
+            e.cursor = undefined;
           }
         }
         out.set(stream, { chunks: encodeChunks(good, batchMaxRecords, batchMaxBytes, codec) });
@@ -546,6 +548,8 @@ export class Queue {
   /** Removes records older than max_age. */
   expire(): void {
     if (this.closed) return;
+    // Acknowledged batches leave first: expiring them would count delivered records as dropped.
+    if (this.pendingAcks.length > 0) this.commit();
     const now = this.now();
     try {
       this.db.transaction(() => {

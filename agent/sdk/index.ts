@@ -39,6 +39,9 @@ export interface SourceContext {
    * Commits are grouped (queue.commit_every_records or queue.commit_interval, whichever comes first), so a
    * source that awaits each emit before producing the next gets at most one emit per commit interval.
    * A fast source keeps several emits in flight (they commit in order) and awaits them for backpressure.
+   *
+   * The records are handed over: the queue stamps and normalises them in place (large integers become
+   * BigInt for encoding), so a source must not read or reuse them after the call.
    */
   emit(records: AgentRecord[], cursor?: Cursor): Promise<void>;
   /**

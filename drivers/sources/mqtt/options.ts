@@ -1,0 +1,74 @@
+import { z, duration } from '../../../agent/sdk/index.ts';
+
+/** An MQTT topic filter: `+` fills one whole level, `#` only the whole last level. */
+function isTopicFilter(filter: string): boolean {
+  if (filter.length === 0 || filter.includes('\u0000')) return false;
+  const levels = filter.split('/');
+  return levels.every((level, i) => {
+    if (level.includes('#')) return level === '#' && i === levels.length - 1;
+    return !level.includes('+') || level === '+';
+  });
+}
+
+const topic = z.strictObject({
+  filter: z
+    .string()
+    .refine(isTopicFilter, 'must be an MQTT topic filter: `+` and `#` only as whole levels, `#` only last')
+    .describe('Topic filter, e.g. `site/+/telemetry` or `sensors/#`.'),
+  qos: z
+    .union([z.literal(0), z.literal(1)])
+    .default(1)
+    .describe('1: the broker keeps a message until the gateway committed it (acknowledged after the commit); 0: at most once.'),
+});
+
+export const mqttSourceOptions = z.strictObject({
+  url: z
+    .string()
+    .min(1)
+    .describe('Broker URL: mqtt://127.0.0.1:1883, mqtts://host:8883 (TLS), or `embedded` for the agent\'s in-process broker.'),
+  topics: z.array(topic).min(1).describe('Subscriptions: topic filters, each with its QoS.'),
+  protocol_version: z.union([z.literal(5), z.literal(4)]).default(5).describe('MQTT 5 (5) or MQTT 3.1.1 (4; the embedded broker speaks 4).'),
+  client_id: z.string().min(1).optional().describe('Client id, the key of the persistent session on the broker; default `edge-agent-source-<source name>`.'),
+  session: z
+    .enum(['persistent', 'clean'])
+    .default('persistent')
+    .describe('persistent: the broker queues QoS 1 messages for this client while the agent is down; clean: start afresh at every connect.'),
+  session_expiry: duration()
+    .default(604_800_000)
+    .describe('MQTT 5, persistent session: how long the broker keeps the session while the agent is away.'),
+  payload: z
+    .enum(['auto', 'json', 'text', 'bytes'])
+    .default('auto')
+    .describe('json: a JSON object becomes the record\'s fields (other JSON values go to `payload`), bad JSON is counted and dropped; text: `payload` string; bytes: `payload` bytes; auto: JSON, else UTF-8 text, else bytes.'),
+  mqtt5_properties: z
+    .boolean()
+    .default(false)
+    .describe('MQTT 5: add `user_properties`, `message_expiry` (s) and `content_type` to records whose message carries them.'),
+  max_pending: z
+    .number()
+    .int()
+    .min(1)
+    .max(65_535)
+    .default(1000)
+    .describe('Messages received but not yet committed. Advertised as MQTT 5 Receive Maximum (the broker\'s window of unacknowledged QoS 1 messages); beyond it reading pauses.'),
+  batch_max: z.number().int().min(1).default(500).describe('Messages handed to the queue in one emit at most.'),
+  batch_wait: duration().default(5).describe('Messages arriving within this time of the first go to the queue in one emit.'),
+  username: z.string().optional().describe('User name for the broker.'),
+  password_file: z.string().optional().describe('File holding the password (the password itself is never written in config).'),
+  password_env: z.string().optional().describe('Environment variable holding the password.'),
+  keepalive: duration().default(30_000).describe('MQTT keepalive.'),
+  connect_timeout: duration().default(10_000).describe('How long the first connection and subscription may take before start-up fails (then on_start_error applies).'),
+  reconnect_delay: duration(10).default(1_000).describe('Wait between reconnection attempts after the connection dropped (the session keeps messages meanwhile).'),
+  tls: z
+    .strictObject({
+      ca: z.string().optional().describe('PEM file of the CA(s) that signed the broker certificate.'),
+      cert: z.string().optional().describe('PEM client certificate file, for client-certificate authentication.'),
+      key: z.string().optional().describe('PEM private key file of the client certificate.'),
+      reject_unauthorized: z.boolean().default(true).describe('Verify the broker certificate. Turn off only for tests.'),
+      servername: z.string().optional().describe('TLS SNI / name to verify, when it differs from the URL host.'),
+    })
+    .optional()
+    .describe('TLS settings; used with mqtts:// URLs.'),
+});
+
+export type MqttSourceOptions = z.output<typeof mqttSourceOptions>;

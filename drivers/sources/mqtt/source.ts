@@ -1,0 +1,224 @@
+import mqtt from 'mqtt';
+import type { IPublishPacket, MqttClient } from 'mqtt';
+import { AgentError, describeError, type AgentRecord, type DriverEnv, type ServiceSource, type SourceContext } from '../../../agent/sdk/index.ts';
+import { AckAfterCommit, type HeldAck } from './ack-after-commit.ts';
+import { subscriberClientOptions } from './client-options.ts';
+import type { MqttSourceOptions } from './options.ts';
+import { decodePayload } from './payload.ts';
+
+/** How long `stop` waits for received messages to commit (and be acknowledged) before it just disconnects. */
+const STOP_GRACE_MS = 5_000;
+
+/** Messages received close together, handed to the queue in one emit; acknowledged together after its commit. */
+interface Batch {
+  records: AgentRecord[];
+  acks: HeldAck[];
+  messages: number;
+}
+
+/**
+ * Subscribes on a local broker and turns each message into a record (`topic`, `qos`, `retain`, `ts` and the
+ * payload's fields). QoS 1 messages are acknowledged only after their records are committed (see
+ * ack-after-commit.ts), so a message is either in the queue or still on the broker, whatever crashes.
+ */
+export class MqttSource implements ServiceSource {
+  private client: MqttClient | undefined;
+  private acks: AckAfterCommit | undefined;
+  private ctx: SourceContext | undefined;
+  private batch: Batch | undefined;
+  private batchTimer: NodeJS.Timeout | undefined;
+  /** Settles when the last batch's PUBACKs are written: batches release in arrival order. */
+  private lastRelease: Promise<void> = Promise.resolve();
+  /** Messages received whose batch is not yet released. */
+  private uncommitted = 0;
+  /** The completion of the one message mqtt.js waits on while too many are uncommitted (it reads no further). */
+  private paused: (() => void) | undefined;
+  private stopping = false;
+  private failed = false;
+  private readonly badPayloads = new Map<string, number>();
+
+  private readonly config: MqttSourceOptions & { name: string };
+  private readonly env: DriverEnv;
+
+  constructor(config: MqttSourceOptions & { name: string }, env: DriverEnv) {
+    this.config = config;
+    this.env = env;
+  }
+
+  /** The live mqtt.js client, for diagnostics and tests (they watch which PUBACKs leave and when). */
+  get mqttClient(): MqttClient | undefined {
+    return this.client;
+  }
+
+  async start(ctx: SourceContext): Promise<void> {
+    const { url, name } = this.config;
+    if (url === 'embedded') {
+      throw new AgentError('CONFIG_INVALID', `source ${name}: url \`embedded\` was not replaced by the embedded broker's address (is broker.embedded on?)`);
+    }
+    this.ctx = ctx;
+    // Not `edge-agent-<device>`: that is the sink's, and both may use the same (embedded) broker.
+    const clientId = this.config.client_id ?? `edge-agent-source-${name}`;
+    const client = mqtt.connect(url, subscriberClientOptions(this.config, this.env.baseDir, clientId));
+    this.client = client;
+    this.acks = new AckAfterCommit(client);
+    // mqtt.js has emitted 'message' already; handleMessage is where it waits for us before acknowledging.
+    client.handleMessage = (packet, done) => this.onPublish(packet, done);
+    client.on('reconnect', () => ctx.counters.add('reconnects'));
+    client.on('error', (err) => ctx.log.warn({ err: describeError(err), url }, 'mqtt error'));
+    client.on('offline', () => ctx.log.warn({ url }, 'mqtt connection lost; the broker keeps the session while reconnecting'));
+
+    let subscribed!: () => void;
+    let refused!: (err: unknown) => void;
+    const firstSubscription = new Promise<void>((resolve, reject) => ((subscribed = resolve), (refused = reject)));
+    client.on('connect', (connack) => {
+      // Small PUBACKs must not wait for Nagle (and the broker's delayed ACK).
+      (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
+      this.subscribe(connack.sessionPresent).then(subscribed, (err) => {
+        ctx.counters.add('subscribe_errors');
+        ctx.log.error({ err: describeError(err), url }, 'subscription refused');
+        refused(err);
+      });
+    });
+    const failedToConnect = (err: Error) => refused(err);
+    client.once('error', failedToConnect);
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`no connection and subscription within ${this.config.connect_timeout} ms`)), this.config.connect_timeout);
+    });
+    try {
+      await Promise.race([firstSubscription, late]);
+    } catch (cause) {
+      this.stopping = true;
+      await client.endAsync(true).catch(() => {});
+      throw new AgentError('SOURCE_FAILED', `source ${name}: cannot subscribe at MQTT broker ${url}`, { cause, retryable: true });
+    } finally {
+      clearTimeout(timer);
+      client.removeListener('error', failedToConnect);
+    }
+    ctx.log.info({ url, clientId, topics: this.config.topics.map((t) => t.filter) }, 'mqtt source subscribed');
+  }
+
+  /**
+   * Subscribes at every connect, so a changed topic list takes effect even on a resumed session. On a resumed
+   * MQTT 5 session, retained messages are not sent again for subscriptions that already exist (retain handling 1).
+   */
+  private subscribe(sessionPresent: boolean): Promise<unknown> {
+    const resumed = sessionPresent && this.config.protocol_version === 5;
+    const map = Object.fromEntries(this.config.topics.map((t) => [t.filter, { qos: t.qos, ...(resumed ? { rh: 1 } : {}) }]));
+    return this.client!.subscribeAsync(map);
+  }
+
+  private onPublish(packet: IPublishPacket, done: () => void): void {
+    const ctx = this.ctx!;
+    // Stopping or failed: no record, no PUBACK. The broker delivers the message again to the next session.
+    if (this.stopping || this.failed || ctx.signal.aborted) return;
+    const held = packet.qos === 1 ? this.acks!.receive(packet) : undefined;
+    if (packet.dup) ctx.counters.add('redelivered');
+    const record = this.toRecord(packet);
+    const batch = (this.batch ??= { records: [], acks: [], messages: 0 });
+    if (record) batch.records.push(record);
+    if (held) batch.acks.push(held);
+    batch.messages++;
+    this.uncommitted++;
+    if (batch.messages >= this.config.batch_max) this.flush();
+    else this.batchTimer ??= setTimeout(() => this.flush(), this.config.batch_wait);
+
+    const complete = () => {
+      try {
+        if (held) this.acks!.complete(held, done);
+        else done();
+      } catch (err) {
+        this.fail(err);
+      }
+    };
+    // Backpressure: with too many messages awaiting their commit, mqtt.js reads nothing more (and TCP pushes
+    // back on the broker) until a commit makes room. QoS 1 rarely gets here, the broker's window holds it first.
+    if (this.uncommitted >= this.config.max_pending) this.paused = complete;
+    else complete();
+  }
+
+  private toRecord(packet: IPublishPacket): AgentRecord | undefined {
+    const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    const decoded = decodePayload(payload, this.config.payload);
+    if (!decoded.ok) {
+      this.countBad(decoded.reason, packet.topic);
+      return undefined;
+    }
+    const record = decoded.fields;
+    // The payload's own `ts` (ms since epoch) is the reading's time; otherwise the time it arrived here.
+    const ts = typeof record.ts === 'number' && Number.isFinite(record.ts) ? record.ts : Date.now();
+    // Topic aliases are never sent to us (we advertise no Topic Alias Maximum), so packet.topic is complete.
+    record.topic = packet.topic;
+    record.qos = packet.qos;
+    record.retain = packet.retain;
+    record.ts = ts;
+    const props = packet.properties;
+    if (this.config.mqtt5_properties && props) {
+      if (props.userProperties) record.user_properties = { ...props.userProperties }; // mqtt.js gives a null-prototype object
+      if (props.messageExpiryInterval !== undefined) record.message_expiry = props.messageExpiryInterval;
+      if (props.contentType !== undefined) record.content_type = props.contentType;
+    }
+    return record;
+  }
+
+  /** Counted always; logged at the 1st, 2nd, 4th, 8th… occurrence so a misbehaving device cannot flood the log. */
+  private countBad(reason: string, topic: string): void {
+    const ctx = this.ctx!;
+    ctx.counters.add(reason);
+    const n = (this.badPayloads.get(reason) ?? 0) + 1;
+    this.badPayloads.set(reason, n);
+    if ((n & (n - 1)) === 0) ctx.log.warn({ reason, topic, count: n }, 'message payload not accepted; dropped and acknowledged');
+  }
+
+  /** Hands the current batch to the queue; its PUBACKs go out after its commit and after every earlier batch's. */
+  private flush(): void {
+    clearTimeout(this.batchTimer);
+    this.batchTimer = undefined;
+    const batch = this.batch;
+    if (!batch) return;
+    this.batch = undefined;
+    const committed = batch.records.length > 0 ? this.ctx!.emit(batch.records) : Promise.resolve();
+    committed.catch(() => {}); // observed below; avoids an unhandled rejection while an earlier batch is pending
+    this.lastRelease = Promise.all([this.lastRelease, committed])
+      .then(
+        () => {
+          if (!this.failed) this.acks!.release(batch.acks);
+        },
+        (err) => this.fail(err),
+      )
+      .finally(() => {
+        this.uncommitted -= batch.messages;
+        const resume = this.paused;
+        if (resume && this.uncommitted < this.config.max_pending) {
+          this.paused = undefined;
+          resume();
+        }
+      });
+  }
+
+  /**
+   * Records could not be committed (or acknowledgements cannot be held back). Nothing more is acknowledged;
+   * the runtime restarts the source, and the broker redelivers every unacknowledged message to the new session.
+   */
+  private fail(cause: unknown): void {
+    if (this.failed || this.stopping) return;
+    this.failed = true;
+    this.ctx!.fail(new AgentError('SOURCE_FAILED', `source ${this.config.name}: messages from ${this.config.url} not committed; they stay on the broker`, { cause, retryable: true }));
+  }
+
+  async stop(): Promise<void> {
+    const client = this.client;
+    if (!client || this.stopping) return;
+    this.stopping = true;
+    // What was received is committed and acknowledged before leaving, so a clean stop leaves no duplicates.
+    if (!this.failed) this.flush();
+    let timer: NodeJS.Timeout | undefined;
+    const grace = new Promise<void>((resolve) => (timer = setTimeout(resolve, STOP_GRACE_MS)));
+    await Promise.race([this.lastRelease, grace]);
+    clearTimeout(timer);
+    this.paused = undefined;
+    // A clean DISCONNECT goes out after the PUBACKs just written; on a dead connection there is nothing to flush.
+    await client.endAsync(!client.connected).catch(() => {});
+    if (this.acks && this.acks.dropped > 0) this.ctx?.log.info({ dropped: this.acks.dropped }, 'acknowledgements dropped with their connection; the broker redelivers those messages');
+  }
+}
