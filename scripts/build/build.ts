@@ -59,6 +59,12 @@ function stageNativeAddon(arch: Arch): void {
   mkdirSync(NATIVE_DIR, { recursive: true });
   // better-sqlite3 13 ships prebuilt addons for every supported platform in its npm package.
   copyFileSync(join(REPO, 'node_modules', 'better-sqlite3', 'prebuilds', `linux-${arch}.node`), join(NATIVE_DIR, `better-sqlite3-linux-${arch}.node`));
+  // So does serialport's binding (glibc builds; the executable needs glibc anyway). The bundle loads it by
+  // this name instead of through node-gyp-build, which cannot search inside the executable (bundle.ts).
+  const prebuilds = join(REPO, 'node_modules', '@serialport', 'bindings-cpp', 'prebuilds', `linux-${arch}`);
+  const glibc = readdirSync(prebuilds).find((f) => f.endsWith('.glibc.node'));
+  if (!glibc) throw new Error(`no glibc serialport binding in ${prebuilds}`);
+  copyFileSync(join(prebuilds, glibc), join(NATIVE_DIR, `serialport-linux-${arch}.node`));
 }
 
 function runPkg(target: string, version: string, out: string): void {

@@ -3,6 +3,7 @@
  * esbuild strips the TypeScript). Every dependency is inlined except:
  *  - better-sqlite3's addon: loaded at run time from the path agent/queue/sqlite.ts passes as nativeBinding
  *    (the .node file is a pkg asset, see pkg.config.json);
+ *  - serialport's addon: likewise a pkg asset, loaded by a replacement for its node-gyp-build lookup;
  *  - cbor-extract, cbor-x's optional native accelerator: replaced by a module that throws, which cbor-x
  *    catches and then decodes in JavaScript. package.json already overrides it with such a stub
  *    (scripts/stubs/cbor-extract); the plugin keeps the executable free of the addon whatever is installed.
@@ -13,8 +14,28 @@ const withoutCborExtract: Plugin = {
   name: 'without-cbor-extract',
   setup(b) {
     b.onResolve({ filter: /^cbor-extract$/ }, () => ({ path: 'cbor-extract', namespace: 'edge-agent-stub' }));
-    b.onLoad({ filter: /.*/, namespace: 'edge-agent-stub' }, () => ({
+    b.onLoad({ filter: /^cbor-extract$/, namespace: 'edge-agent-stub' }, () => ({
       contents: "throw new Error('cbor-extract is not part of the edge-agent executable');",
+      loader: 'js',
+    }));
+  },
+};
+
+/**
+ * serialport's binding is found by node-gyp-build, which searches the package's folders on disk: inside
+ * the executable there are none. Its loader is replaced by one that requires the prebuilt addon the build
+ * staged next to the bundle (pkg unpacks it at the first load, as for better-sqlite3).
+ */
+const serialportBindingFromAssets: Plugin = {
+  name: 'serialport-binding-from-assets',
+  setup(b) {
+    b.onResolve({ filter: /^node-gyp-build$/ }, (args) =>
+      /@serialport[\\/]bindings-cpp/.test(args.importer) ? { path: 'serialport-binding', namespace: 'edge-agent-stub' } : undefined,
+    );
+    b.onLoad({ filter: /^serialport-binding$/, namespace: 'edge-agent-stub' }, () => ({
+      contents:
+        "const { join, dirname } = require('node:path');\n" +
+        "module.exports = () => require(join(dirname(process.pkg ? process.pkg.entrypoint : __filename), 'native', 'serialport-' + process.platform + '-' + process.arch + '.node'));",
       loader: 'js',
     }));
   },
@@ -48,7 +69,7 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
     logLevel: 'warning',
     // agent/cli/main.ts runs itself under `import.meta.main`; in the bundle only bin.ts runs it.
     define: { 'import.meta.main': 'false' },
-    plugins: [withoutCborExtract],
+    plugins: [withoutCborExtract, serialportBindingFromAssets],
     metafile: true,
   });
   const meta: Metafile = result.metafile;

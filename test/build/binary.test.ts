@@ -4,6 +4,7 @@ import { execFile, execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { startPtyPair } from '../helpers/socat.ts';
 
 // The single executable (scripts/build/build.ts) as an operator runs it. It is rebuilt when any source is
 // newer than it: a build takes ≈5–6 s here (bundle 0.3 s, pkg ≈5 s), well inside the suite's budget.
@@ -150,6 +151,44 @@ describe('single executable (linux-x64)', { skip: process.arch === 'x64' && proc
       assert.equal(await exited, 0, stderr);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it('run: a serial source on a real pseudo-terminal works inside the executable (its native binding is packed)', async () => {
+    const pty = await startPtyPair(dir, 'bin-tty');
+    const output = join(dir, 'serial.jsonl');
+    writeFileSync(
+      join(dir, 'serial.yaml'),
+      RUN_CONFIG.replace(/sources:[\s\S]*?sink:/, `sources:\n  - { type: serial, name: tty, path: ${pty.device}, framing: { mode: json_lines } }\nsink:`)
+        .replace('data_dir: data', 'data_dir: data-serial')
+        .replace('output: records.jsonl', `output: ${output}`),
+    );
+    const child = spawn(X64, ['run', '--config', 'serial.yaml'], { cwd: dir, env: { ...process.env, PKG_NATIVE_CACHE_PATH: nativeCache }, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    const started = new Promise<void>((resolve, reject) => {
+      child.stderr.on('data', (d: Buffer) => {
+        stderr += d.toString();
+        if (stderr.includes('"msg":"source started"')) resolve();
+      });
+      child.once('exit', (code) => reject(new Error(`exited ${code}: ${stderr}`)));
+    });
+    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
+    try {
+      await started;
+      // The line before the first delimiter after opening counts as partial: a leading newline keeps all 20.
+      await pty.write('\n' + Array.from({ length: 20 }, (_, i) => JSON.stringify({ i: i + 1, temp: 21.5 })).join('\n') + '\n');
+      const deadline = Date.now() + 30_000;
+      let lines: string[] = [];
+      while (Date.now() < deadline && lines.length < 20) {
+        lines = existsSync(output) ? readFileSync(output, 'utf8').split('\n').filter(Boolean) : [];
+        if (lines.length < 20) await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.deepEqual(lines.map((l) => (JSON.parse(l) as { record: { i: number } }).record.i), Array.from({ length: 20 }, (_, i) => i + 1), stderr);
+      child.kill('SIGTERM');
+      assert.equal(await exited, 0, stderr);
+    } finally {
+      child.kill('SIGKILL');
+      await pty.stop();
     }
   });
 

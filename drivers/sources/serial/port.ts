@@ -1,6 +1,5 @@
-import { SerialPort } from 'serialport';
+import type { SerialPort } from 'serialport';
 import { AgentError } from '../../../agent/sdk/index.ts';
-import { hangupAwareBinding } from './hangup-read.ts';
 import type { SerialOptions } from './options.ts';
 
 /** Which device to open: a fixed path, or a USB adapter found by its ids wherever the kernel put it. */
@@ -16,7 +15,20 @@ export interface PortListing {
 
 export type ListPorts = () => Promise<PortListing[]>;
 
-export const listSerialPorts: ListPorts = () => SerialPort.list();
+/**
+ * serialport loads its native binding when imported: load it on first use, so an agent (or the single
+ * executable) without any serial source never touches it, and a missing binding fails only this source.
+ */
+async function native(): Promise<{ SerialPort: typeof SerialPort; binding: object }> {
+  try {
+    const [{ SerialPort: Port }, { hangupAwareBinding }] = await Promise.all([import('serialport'), import('./hangup-read.ts')]);
+    return { SerialPort: Port, binding: hangupAwareBinding };
+  } catch (cause) {
+    throw new AgentError('SOURCE_FAILED', `the serial port library cannot load its native binding on ${process.platform}-${process.arch}`, { cause });
+  }
+}
+
+export const listSerialPorts: ListPorts = async () => (await native()).SerialPort.list();
 
 /**
  * Path or USB ids, exactly one of them. The driver's options are spread into the config schema as a plain
@@ -58,11 +70,12 @@ export async function resolvePath(spec: DeviceSpec, list: ListPorts): Promise<st
   return match.path;
 }
 
-export function openPort(path: string, config: SerialOptions): Promise<SerialPort> {
-  const port = new SerialPort({
+export async function openPort(path: string, config: SerialOptions): Promise<SerialPort> {
+  const { SerialPort: Port, binding } = await native();
+  const port = new Port({
     path,
     // SerialPort's typings leave `binding` out of its options, but it takes one (it spreads the options over its default).
-    ...({ binding: hangupAwareBinding } as object),
+    ...({ binding } as object),
     autoOpen: false,
     baudRate: config.baud_rate,
     dataBits: config.data_bits,
