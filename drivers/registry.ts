@@ -8,7 +8,10 @@ import { syntheticSource } from './sources/synthetic/index.ts';
 import { serialSource } from './sources/serial/index.ts';
 import { mqttSource } from './sources/mqtt/index.ts';
 import { sensorsSource } from './sources/sensors/index.ts';
+import { sqliteSource } from './sources/sqlite/index.ts';
+import { postgresSource } from './sources/postgres/index.ts';
+import { mysqlSource } from './sources/mysql/index.ts';
 import { mqttSink } from './sinks/mqtt/index.ts';
 
-export const sourceDrivers: readonly SourceDriver[] = [sensorsSource, systemSource, syntheticSource, mqttSource, serialSource] as unknown as SourceDriver[];
+export const sourceDrivers: readonly SourceDriver[] = [sensorsSource, systemSource, syntheticSource, mqttSource, serialSource, sqliteSource, postgresSource, mysqlSource] as unknown as SourceDriver[];
 export const sinkDrivers: readonly SinkDriver[] = [mqttSink] as unknown as SinkDriver[];

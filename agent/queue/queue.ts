@@ -24,7 +24,7 @@ export interface StreamOptions {
    */
   drain?: DrainOrder;
 }
-export type DropReason = 'queue_full' | 'disk_full' | 'expired' | 'rejected' | 'corrupt';
+export type DropReason = 'queue_full' | 'disk_full' | 'expired' | 'rejected' | 'corrupt' | 'invalid';
 
 export interface QueueOptions {
   path: string;
@@ -349,7 +349,11 @@ export class Queue {
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
       if (typeof r !== 'object' || r === null || Array.isArray(r)) {
-        return Promise.reject(new AgentError('RECORD_INVALID', `record ${i} from stream ${stream} is not an object`));
+        // A driver bug, not the data's fault: drop what is not a record, count it, keep the rest.
+        const kept = records.filter((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
+        this.countDrop(stream, 'invalid', records.length - kept.length);
+        this.opts.log.error({ stream, records: records.length - kept.length }, 'values that are not records (plain objects) were dropped');
+        return this.enqueue(stream, kept, cursor);
       }
       if (r.ts === undefined) r.ts = now;
     }
@@ -397,19 +401,22 @@ export class Queue {
       try {
         out.set(stream, { chunks: encodeChunks(records, batchMaxRecords, batchMaxBytes, codec) });
       } catch {
-        // One emit holds a value CBOR cannot carry: find it, refuse only it, keep the others.
+        // Some record holds a value CBOR cannot carry (a function, a symbol…): that record alone is dropped
+        // and counted; the rest, and the source's cursor, go on. A source must never stall on one bad row.
         const good: AgentRecord[] = [];
-        for (const e of list) {
+        let bad = 0;
+        let example: unknown;
+        for (const record of records) {
           try {
-            encodeRecords(e.records);
-            good.push(...e.records);
-          } catch (cause) {
-            e.reject(new AgentError('RECORD_INVALID', `records from stream ${stream} cannot be encoded`, { cause }));
-            e.records = [];
-            // Its cursor must not be committed either: the source would resume past records never stored.
-            e.cursor = undefined;
+            encodeRecords([record]);
+            good.push(record);
+          } catch (err) {
+            bad++;
+            example ??= err;
           }
         }
+        this.countDrop(stream, 'invalid', bad);
+        this.opts.log.error({ stream, records: bad, err: (example as Error)?.message }, 'records that cannot be encoded were dropped');
         out.set(stream, { chunks: encodeChunks(good, batchMaxRecords, batchMaxBytes, codec) });
       }
     }

@@ -83,17 +83,18 @@ test('records acknowledged by the sink are not counted as expired when max_age p
   }
 });
 
-test('the cursor of an emit refused as RECORD_INVALID is not committed', async () => {
+test('a record that cannot be encoded is dropped and counted alone: its neighbours and the cursor are committed', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edge-queue-repro-'));
   const q = Queue.open(reproOptions(dir, { now: 1_000_000 }));
   try {
-    const good = q.enqueue('s', [{ n: 1 }], { source: 'src', value: 1 });
-    const refused = q.enqueue('s', [{ n: 2 }, { n: 3, f: () => 3 } as AgentRecord], { source: 'src', value: 3 });
+    const first = q.enqueue('s', [{ n: 1 }], { source: 'src', value: 1 });
+    const mixed = q.enqueue('s', [{ n: 2 }, { n: 3, f: () => 3 } as AgentRecord], { source: 'src', value: 3 });
+    const later = q.enqueue('s', [{ n: 4 }], { source: 'src', value: 4 });
     await q.flush();
-    await good;
-    await assert.rejects(refused, { code: 'RECORD_INVALID' });
-    assert.equal(q.stats().records, 1, 'only the good emit is queued');
-    assert.equal(q.cursor('src'), 1, 'the cursor must stay with the last emit whose records were taken');
+    await Promise.all([first, mixed, later]);
+    assert.equal(q.stats().records, 3, 'n 1, 2 and 4 are queued');
+    assert.equal(q.stats().drops.s?.invalid, 1, 'the bad record is counted');
+    assert.equal(q.cursor('src'), 4, 'the source goes on: no valid record is skipped, none stalls it');
   } finally {
     q.close();
     rmSync(dir, { recursive: true, force: true });

@@ -1,0 +1,29 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { AgentError } from '../../../agent/sdk/index.ts';
+
+export interface PasswordSource {
+  password_file?: string | undefined;
+  password_env?: string | undefined;
+}
+
+/**
+ * The password from a file or the environment, read when a connection is made (never kept in config text,
+ * never logged). Undefined when neither is configured. Errors name the file or variable, never the value.
+ */
+export function readPassword(source: PasswordSource, baseDir: string, what: string): string | undefined {
+  if (source.password_file !== undefined) {
+    const path = resolve(baseDir, source.password_file);
+    try {
+      return readFileSync(path, 'utf8').split(/\r?\n/, 1)[0] ?? '';
+    } catch (cause) {
+      throw new AgentError('SOURCE_FAILED', `${what}: cannot read password_file ${path}`, { cause, retryable: true });
+    }
+  }
+  if (source.password_env !== undefined) {
+    const value = process.env[source.password_env];
+    if (value === undefined) throw new AgentError('SOURCE_FAILED', `${what}: environment variable ${source.password_env} (password_env) is not set`, { retryable: true });
+    return value;
+  }
+  return undefined;
+}

@@ -1,0 +1,182 @@
+import { AgentError, isAgentError, type AgentRecord, type PolledSource, type SourceContext } from '../../../agent/sdk/index.ts';
+import type { SqlCursorConfig } from './options.ts';
+import { decodePosition, encodePosition, positionOf, type Position } from './position.ts';
+
+/**
+ * What the source saw at one instant: the highest cursor position visible, and the dialect's evidence of which
+ * writers might still commit rows below it (PostgreSQL: the in-progress transaction ids of the snapshot;
+ * MariaDB/MySQL: the open InnoDB write transactions; SQLite: none, it has one writer at a time).
+ */
+export interface Observation<Fence> {
+  readonly max: Position | undefined;
+  readonly fence: Fence;
+  readonly at: number;
+}
+
+/** A failure sorted out: the error to report, the counter it adds to, and whether the connection is gone. */
+export interface Failure {
+  error: AgentError;
+  counter: string;
+  reconnect: boolean;
+}
+
+/** The database-specific half of a SQL source. */
+export interface SqlDialect<Fence> {
+  /** "PostgreSQL database x at host:port": for messages; never holds a password. */
+  readonly where: string;
+  readonly connected: boolean;
+  connect(): Promise<void>;
+  observe(): Promise<Observation<Fence>>;
+  /** True when no writer that was open at `earlier` can still commit (it finished, or none was open). */
+  settled(earlier: Observation<Fence>, now: Observation<Fence>): boolean;
+  read(after: Position | undefined, upTo: Position, limit: number): Promise<Record<string, unknown>[]>;
+  disconnect(): Promise<void>;
+  classify(err: unknown, doing: string): Failure;
+}
+
+/** Observations waiting for their writers; beyond this the newest is replaced (only delays settling, never unsafe). */
+const MAX_WAITING = 64;
+/** Emits of one poll awaiting their commit at once. */
+const MAX_PENDING_EMITS = 4;
+/** Waiting this long for open writers is worth a warning (a transaction left open holds the source back). */
+const SLOW_SETTLE_MS = 60_000;
+
+/**
+ * Incremental polling shared by the SQL sources. Each poll observes the highest position and reads only up to
+ * the highest position whose writers have all finished ("settled"), so a row whose transaction commits late
+ * (a lower id becoming visible after a higher one) is still ahead of the cursor when it appears: it is read
+ * once, never skipped. Rows go out with their position as the cursor; the next poll resumes from the last
+ * committed cursor, so a crash neither skips nor repeats a row.
+ */
+export class SqlPolledSource<Fence> implements PolledSource {
+  private readonly config: SqlCursorConfig;
+  private readonly dialect: SqlDialect<Fence>;
+  private readonly input: string;
+  private loaded = false;
+  /** The last position committed with records (what a restart resumes from). */
+  private committed: Position | undefined;
+  private settledUpTo: Position | undefined;
+  private waiting: Observation<Fence>[] = [];
+  private warnedSlowSince: number | undefined;
+  /** start: end found the table empty: everything that comes later is new. */
+  private startedEmpty = false;
+
+  constructor(config: SqlCursorConfig, dialect: SqlDialect<Fence>, input: string) {
+    this.config = config;
+    this.dialect = dialect;
+    this.input = input;
+  }
+
+  async gather(ctx: SourceContext): Promise<void> {
+    const where = `${this.dialect.where}, ${this.input}`;
+    if (!this.loaded) {
+      this.committed = decodePosition(ctx.cursor, this.config.timestamp_column !== undefined, where);
+      this.loaded = true;
+    }
+    try {
+      if (!this.dialect.connected) {
+        await this.dialect.connect();
+        ctx.counters.add('connects');
+      }
+      const { upTo, empty } = await this.settle(ctx);
+      const atEnd = this.committed === undefined && this.config.start === 'end' && !this.startedEmpty;
+      if (atEnd && empty) this.startedEmpty = true;
+      if (upTo === undefined) return;
+      if (atEnd) {
+        // Commit the starting point at once, so a restart does not start again "at the end" and skip rows.
+        await ctx.emit([], encodePosition(upTo));
+        this.committed = upTo;
+        ctx.log.info({ position: encodePosition(upTo) }, 'SQL source starts after the rows already present');
+        return;
+      }
+      await this.readUpTo(ctx, upTo, where);
+    } catch (err) {
+      if (isAgentError(err) && err.code !== 'SOURCE_FAILED') throw err; // the queue's own errors (closed, full…)
+      const failure = isAgentError(err) ? { error: err, counter: 'errors', reconnect: false } : this.dialect.classify(err, 'polling');
+      ctx.counters.add(failure.counter);
+      if (failure.reconnect) await this.dialect.disconnect().catch(() => {});
+      throw failure.error;
+    }
+  }
+
+  /** Observes, and returns the highest position all of whose writers have finished (undefined: nothing yet). */
+  private async settle(ctx: SourceContext): Promise<{ upTo: Position | undefined; empty: boolean }> {
+    const now = await this.dialect.observe();
+    this.waiting.push(now);
+    while (this.waiting.length > 0 && this.dialect.settled(this.waiting[0]!, now)) {
+      const settled = this.waiting.shift()!;
+      if (settled.max) this.settledUpTo = settled.max;
+    }
+    if (this.waiting.length > MAX_WAITING) this.waiting.splice(MAX_WAITING - 1, this.waiting.length - MAX_WAITING);
+    const oldest = this.waiting[0];
+    if (oldest && now.at - oldest.at > SLOW_SETTLE_MS) {
+      if (this.warnedSlowSince !== oldest.at) {
+        this.warnedSlowSince = oldest.at;
+        ctx.counters.add('slow_settles');
+        ctx.log.warn({ waiting_ms: now.at - oldest.at }, 'SQL source waits for a write transaction left open; rows after it are held back until it ends');
+      }
+    }
+    return { upTo: this.settledUpTo, empty: now.max === undefined };
+  }
+
+  private async readUpTo(ctx: SourceContext, upTo: Position, where: string): Promise<void> {
+    const { batch_size, max_rows_per_poll, id_column, timestamp_column } = this.config;
+    const json = this.config.json_columns;
+    let after = this.committed;
+    let total = 0;
+    const pending: Promise<void>[] = [];
+    let emitError: unknown;
+    try {
+      while (total < max_rows_per_poll && emitError === undefined) {
+        const limit = Math.min(batch_size, max_rows_per_poll - total);
+        const rows = await this.dialect.read(after, upTo, limit);
+        if (rows.length === 0) break;
+        for (const row of rows) if (json.length > 0) parseJsonColumns(row, json, ctx);
+        const last = positionOf(rows[rows.length - 1]!, id_column, timestamp_column, where);
+        after = last;
+        total += rows.length;
+        const cursor = encodePosition(last);
+        const emitted = ctx.emit(rows as AgentRecord[], cursor).then(
+          () => {
+            this.committed = last;
+          },
+          (err: unknown) => {
+            emitError ??= err;
+          },
+        );
+        pending.push(emitted);
+        if (pending.length >= MAX_PENDING_EMITS) await pending.shift();
+        if (rows.length < limit) break;
+      }
+    } finally {
+      // Emits commit in order; waiting for all of them leaves `committed` at what the queue holds.
+      await Promise.all(pending);
+    }
+    if (emitError !== undefined) throw emitError;
+    if (total > 0) ctx.counters.add('rows', total);
+  }
+
+  async close(): Promise<void> {
+    await this.dialect.disconnect();
+  }
+}
+
+function parseJsonColumns(row: Record<string, unknown>, columns: string[], ctx: SourceContext): void {
+  for (const column of columns) {
+    const text = row[column];
+    if (typeof text !== 'string') continue;
+    try {
+      row[column] = JSON.parse(text) as unknown;
+    } catch {
+      ctx.counters.add('json_invalid');
+      ctx.log.warn({ column }, 'SQL source: a json_columns value is not JSON; delivered as text');
+    }
+  }
+}
+
+/** The config check a schema-level refinement cannot carry (driver options are merged by shape). */
+export function checkInput(config: SqlCursorConfig, driver: string): void {
+  if ((config.table === undefined) === (config.query === undefined)) {
+    throw new AgentError('CONFIG_INVALID', `${driver} source: give exactly one of table or query`);
+  }
+}

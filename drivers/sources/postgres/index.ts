@@ -1,0 +1,33 @@
+import { z, duration, type SourceDriver } from '../../../agent/sdk/index.ts';
+import { sqlCredentialOptions, sqlCursorOptions } from '../../common/sql/options.ts';
+import { readPassword } from '../../common/sql/credentials.ts';
+import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
+import { inputName } from '../../common/sql/statements.ts';
+import { PostgresDialect } from './dialect.ts';
+
+const options = z.strictObject({
+  host: z.string().min(1).default('127.0.0.1').describe('Server host name or address (or a Unix socket directory).'),
+  port: z.number().int().min(1).max(65535).default(5432).describe('Server port.'),
+  database: z.string().min(1).describe('Database to read.'),
+  user: z.string().min(1).default('postgres').describe('Role to connect as (read access to the table is enough).'),
+  ...sqlCredentialOptions,
+  connect_timeout: duration(1).prefault('10s').describe('Longest a connection attempt may take.'),
+  ...sqlCursorOptions,
+});
+
+export const postgresSource: SourceDriver<typeof options> = {
+  type: 'postgres',
+  summary: 'Polls a PostgreSQL table or query by an increasing id or (timestamp, id) cursor, never skipping rows whose transaction commits late.',
+  mode: 'polled',
+  options,
+  create: (config, env) => {
+    checkInput(config, 'postgres');
+    const where = `PostgreSQL database ${config.database} at ${config.host}:${config.port}`;
+    const dialect = new PostgresDialect(
+      { ...config, password: () => readPassword(config, env.baseDir, where) },
+      config,
+      env.log,
+    );
+    return new SqlPolledSource(config, dialect, inputName(config));
+  },
+};

@@ -1,0 +1,106 @@
+import Database from 'better-sqlite3';
+import { AgentError } from '../../../agent/sdk/index.ts';
+import type { Failure, Observation, SqlDialect } from '../../common/sql/poller.ts';
+import { positionOf, type Position } from '../../common/sql/position.ts';
+import { maxStatement, readStatement, type SqlSyntax } from '../../common/sql/statements.ts';
+import type { SqlCursorConfig } from '../../common/sql/options.ts';
+
+const syntax: SqlSyntax = {
+  quote: (identifier) => `"${identifier.replaceAll('"', '""')}"`,
+  bind: (value, values) => {
+    values.push(value);
+    return '?';
+  },
+};
+
+/** INTEGER beyond 2^53 stays a BigInt, the rest become numbers; BLOB becomes a plain Uint8Array. */
+function mapRow(row: Record<string, unknown>): Record<string, unknown> {
+  for (const key in row) {
+    const v = row[key];
+    if (typeof v === 'bigint') {
+      if (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)) row[key] = Number(v);
+    } else if (Buffer.isBuffer(v)) row[key] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  }
+  return row;
+}
+
+/**
+ * SQLite through better-sqlite3, read-only: the file belongs to another program, which keeps writing it (WAL
+ * mode lets this reader run beside its writer). SQLite has one writer at a time and ids are taken inside the
+ * write transaction, so rows become visible in id order: there are no late commits to wait for.
+ */
+export class SqliteDialect implements SqlDialect<null> {
+  readonly where: string;
+  private db: Database.Database | undefined;
+  private readonly path: string;
+  private readonly config: SqlCursorConfig;
+  private readonly statements = new Map<string, Database.Statement>();
+
+  constructor(path: string, config: SqlCursorConfig) {
+    this.path = path;
+    this.config = config;
+    this.where = `SQLite database ${path}`;
+  }
+
+  get connected(): boolean {
+    return this.db !== undefined;
+  }
+
+  async connect(): Promise<void> {
+    // timeout is SQLite's busy_timeout: how long a read waits for a lock (a checkpoint, a rollback journal writer).
+    const db = new Database(this.path, { readonly: true, fileMustExist: true, timeout: this.config.query_timeout });
+    this.db = db;
+  }
+
+  private all(text: string, values: unknown[] = []): Record<string, unknown>[] {
+    const db = this.db;
+    if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
+    let statement = this.statements.get(text);
+    if (!statement) {
+      statement = db.prepare(text).safeIntegers(true);
+      this.statements.set(text, statement);
+    }
+    return (statement.all(...values) as Record<string, unknown>[]).map(mapRow);
+  }
+
+  async observe(): Promise<Observation<null>> {
+    const [row] = this.all(maxStatement(this.config, syntax));
+    return { max: row ? positionOf(row, this.config.id_column, this.config.timestamp_column, this.where) : undefined, fence: null, at: Date.now() };
+  }
+
+  settled(): boolean {
+    return true;
+  }
+
+  async read(after: Position | undefined, upTo: Position, limit: number): Promise<Record<string, unknown>[]> {
+    const { text, values } = readStatement(this.config, syntax, after, upTo, limit);
+    return this.all(text, values);
+  }
+
+  async disconnect(): Promise<void> {
+    const db = this.db;
+    this.db = undefined;
+    this.statements.clear();
+    db?.close();
+  }
+
+  classify(err: unknown, doing: string): Failure {
+    const code = String((err as { code?: unknown }).code ?? '');
+    const message = err instanceof Error ? err.message : String(err);
+    const input = this.config.table !== undefined ? `table ${this.config.table}` : 'the configured query';
+    const fail = (counter: string, what: string, retryable: boolean, reconnect: boolean): Failure => ({
+      error: new AgentError('SOURCE_FAILED', `${this.where}: ${what}`, { cause: err, retryable }),
+      counter,
+      reconnect,
+    });
+    // A table dropped by the writer: prepared statements die with it, so forget them (reopen).
+    if (/no such table/i.test(message)) return fail('missing_table', `${input} does not exist (dropped or renamed?) while ${doing}; retrying every poll`, true, true);
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return fail('busy', `database stayed locked longer than query_timeout (${this.config.query_timeout} ms) while ${doing}`, true, false);
+    if (code === 'SQLITE_CANTOPEN' || /directory does not exist|unable to open/i.test(message)) return fail('open_errors', `cannot open the file (${message}); retrying every poll`, true, true);
+    if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR')) {
+      return fail('open_errors', `the file is unreadable (${message}); reopening at the next poll`, true, true);
+    }
+    if (/no such column|syntax error/i.test(message)) return fail('query_errors', `${input}: ${message} (check id_column, timestamp_column and query)`, false, true);
+    return fail('query_errors', `${doing} ${input} failed: ${message}`, true, true);
+  }
+}

@@ -1,0 +1,188 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { sqliteSource } from '../../drivers/sources/sqlite/index.ts';
+import { sourceContract } from '../contract/source-contract.ts';
+import { isAgentError, type SourceDriver } from '../../agent/sdk/index.ts';
+import { pollUntil, polledSource, recordingContext } from '../helpers/db.ts';
+
+const driver = sqliteSource as unknown as SourceDriver;
+const dir = mkdtempSync(join(tmpdir(), 'edge-db-sqlite-'));
+after(() => rmSync(dir, { recursive: true, force: true }));
+
+/** A database file as another program would keep it: WAL mode, a readings table. */
+function writerDb(path: string): Database.Database {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE IF NOT EXISTS readings (id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, device TEXT, value REAL, payload TEXT)');
+  return db;
+}
+
+describe('sqlite source: contract', () => {
+  const path = join(dir, 'contract.db');
+  before(() => {
+    const db = writerDb(path);
+    const insert = db.prepare("INSERT INTO readings (ts, device, value) VALUES ('2024-01-01T00:00:00Z', ?, ?)");
+    db.transaction(() => {
+      for (let i = 1; i <= 300; i++) insert.run(`dev-${i % 3}`, i / 10);
+    })();
+    db.close();
+  });
+  // The table's own `ts` is text and the contract wants the agent's numeric ts, so a query renames it. A poll
+  // reads at most 20 rows so that the 300 rows last across the contract's stop and restart.
+  sourceContract(driver, {
+    options: { path, query: 'SELECT id, ts AS time, device, value FROM readings', batch_size: 10, max_rows_per_poll: 20 },
+    identity: (r) => r.id as number,
+  });
+});
+
+describe('sqlite source', () => {
+  it('maps SQLite values: integers beyond 2^53 as BigInt, BLOB as bytes, NULL, REAL, text, json_columns parsed', async () => {
+    const path = join(dir, 'types.db');
+    const db = writerDb(path);
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, big INTEGER, small INTEGER, r REAL, s TEXT, b BLOB, j TEXT, bad TEXT, n TEXT)');
+    db.prepare("INSERT INTO t VALUES (1, ?, 7, 1.25, 'héllo', x'00ff', '{\"a\":[1,2.5,null]}', '{not json', NULL)").run(9007199254740993n);
+    db.close();
+    const src = polledSource(driver, { path, table: 't', json_columns: ['j', 'bad'] });
+    const { ctx, emits, counts } = recordingContext();
+    await src.gather(ctx);
+    await src.close!();
+    assert.equal(emits.length, 1);
+    assert.deepEqual(emits[0]!.records, [
+      { id: 1, big: 9007199254740993n, small: 7, r: 1.25, s: 'héllo', b: new Uint8Array([0, 255]), j: { a: [1, 2.5, null] }, bad: '{not json', n: null },
+    ]);
+    assert.equal(Object.getPrototypeOf(emits[0]!.records[0]!.b), Uint8Array.prototype, 'a plain Uint8Array, not a Buffer');
+    assert.deepEqual(emits[0]!.cursor, { id: 1 });
+    assert.equal(counts.get('json_invalid'), 1);
+  });
+
+  it('reads every row exactly once while another process writes the file (WAL), across a restart from the committed cursor', async () => {
+    const path = join(dir, 'live.db');
+    writerDb(path).close();
+    const total = 3000;
+    // The writer: its own process and connection, committing 1–20 rows at a time as fast as it can.
+    const writer = spawn(
+      process.execPath,
+      [
+        '--input-type=module',
+        '-e',
+        `import Database from 'better-sqlite3';
+         const db = new Database(${JSON.stringify(path)});
+         db.pragma('journal_mode = WAL');
+         db.pragma('busy_timeout = 5000');
+         const insert = db.prepare('INSERT INTO readings (ts, device, value, payload) VALUES (?, ?, ?, ?)');
+         let n = 0;
+         while (n < ${total}) {
+           const k = Math.min(1 + (n % 20), ${total} - n);
+           db.transaction(() => { for (let i = 0; i < k; i++) { n++; insert.run(new Date().toISOString(), 'dev-' + (n % 5), n / 7, JSON.stringify({ n })); } })();
+         }
+         db.close();
+         process.stdout.write('done');`,
+      ],
+      { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
+    );
+    const writerExit = new Promise<number | null>((resolve) => writer.on('exit', resolve));
+    try {
+      const options = { path, table: 'readings', batch_size: 100, json_columns: ['payload'] };
+      const first = recordingContext();
+      let src = polledSource(driver, options);
+      // Poll until a part has arrived, then "crash": a new source resumes from the committed cursor.
+      await pollUntil(src, first.ctx, () => first.records().length >= total / 3, 'a third of the rows');
+      await src.close!();
+      const second = recordingContext(first.ctx.committed);
+      src = polledSource(driver, options);
+      await pollUntil(src, second.ctx, () => first.records().length + second.records().length >= total, 'all rows', 30_000);
+      await src.close!();
+      assert.equal(await writerExit, 0, 'the writer finished cleanly');
+      const ids = [...first.records(), ...second.records()].map((r) => r.id as number);
+      assert.equal(ids.length, total);
+      assert.deepEqual(ids, Array.from({ length: total }, (_, i) => i + 1), 'every id once, in order');
+      assert.deepEqual(second.records().at(-1)!.payload, { n: total });
+    } finally {
+      writer.kill('SIGKILL');
+    }
+  });
+
+  it('timestamp cursor: rows with equal timestamps are ordered and resumed by id', async () => {
+    const path = join(dir, 'ts.db');
+    const db = writerDb(path);
+    db.exec('CREATE TABLE events (id INTEGER PRIMARY KEY, at TEXT NOT NULL, v INTEGER)');
+    // Ids out of time order, and ties on the timestamp.
+    const insert = db.prepare('INSERT INTO events (id, at, v) VALUES (?, ?, ?)');
+    for (const [id, at] of [[5, '2024-01-01T00:00:01'], [2, '2024-01-01T00:00:01'], [9, '2024-01-01T00:00:00'], [7, '2024-01-01T00:00:02'], [1, '2024-01-01T00:00:02']] as const) insert.run(id, at, id);
+    const options = { path, table: 'events', timestamp_column: 'at', batch_size: 2 };
+    const first = recordingContext();
+    let src = polledSource(driver, options);
+    await src.gather(first.ctx);
+    await src.close!();
+    assert.deepEqual(first.records().map((r) => r.id), [9, 2, 5, 1, 7]);
+    assert.deepEqual(first.ctx.committed, { id: 7, ts: '2024-01-01T00:00:02' });
+    // New rows: one tying the last timestamp with a higher id, one later; one tying it with a lower id is behind the cursor.
+    insert.run(4, '2024-01-01T00:00:02', 4);
+    insert.run(8, '2024-01-01T00:00:02', 8);
+    insert.run(3, '2024-01-01T00:00:03', 3);
+    db.close();
+    const second = recordingContext(first.ctx.committed);
+    src = polledSource(driver, options);
+    await src.gather(second.ctx);
+    await src.close!();
+    assert.deepEqual(second.records().map((r) => r.id), [8, 3]);
+  });
+
+  it('a dropped table is a clear, retryable SOURCE_FAILED, counted; the source goes on once it is back', async () => {
+    const path = join(dir, 'drop.db');
+    const db = writerDb(path);
+    db.prepare("INSERT INTO readings (ts, device, value) VALUES ('t', 'a', 1)").run();
+    const src = polledSource(driver, { path, table: 'readings' });
+    const { ctx, counts, records } = recordingContext();
+    await src.gather(ctx);
+    db.exec('DROP TABLE readings');
+    await assert.rejects(src.gather(ctx), (err) => {
+      assert.ok(isAgentError(err, 'SOURCE_FAILED'));
+      assert.equal(err.retryable, true);
+      assert.match(err.message, new RegExp(`SQLite database ${path.replaceAll('/', '\\/')}: table readings does not exist`));
+      return true;
+    });
+    assert.equal(counts.get('missing_table'), 1);
+    db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, device TEXT, value REAL, payload TEXT)');
+    db.prepare("INSERT INTO readings (id, ts, device, value) VALUES (2, 't', 'b', 2)").run();
+    db.close();
+    await src.gather(ctx);
+    await src.close!();
+    assert.deepEqual(records().map((r) => r.device), ['a', 'b']);
+  });
+
+  it('a missing file is a retryable SOURCE_FAILED naming the file (the source never creates it)', async () => {
+    const path = join(dir, 'nope', 'missing.db');
+    const src = polledSource(driver, { path, table: 'readings' });
+    const { ctx, counts } = recordingContext();
+    await assert.rejects(src.gather(ctx), (err) => isAgentError(err, 'SOURCE_FAILED') && err.retryable && err.message.includes(path));
+    assert.equal(counts.get('open_errors'), 1);
+  });
+
+  it('start: end skips the rows present at the first poll and commits that point at once', async () => {
+    const path = join(dir, 'end.db');
+    const db = writerDb(path);
+    const insert = db.prepare("INSERT INTO readings (ts, device, value) VALUES ('t', ?, 0)");
+    insert.run('old-1');
+    insert.run('old-2');
+    const src = polledSource(driver, { path, table: 'readings', start: 'end' });
+    const { ctx, emits, records } = recordingContext();
+    await src.gather(ctx);
+    assert.deepEqual(emits, [{ records: [], cursor: { id: 2 } }]);
+    insert.run('new-3');
+    db.close();
+    await src.gather(ctx);
+    await src.close!();
+    assert.deepEqual(records().map((r) => r.device), ['new-3']);
+  });
+
+  it('rejects a config with both or neither of table and query', () => {
+    assert.throws(() => polledSource(driver, { path: 'x.db' }), /exactly one of table or query/);
+    assert.throws(() => polledSource(driver, { path: 'x.db', table: 't', query: 'SELECT 1' }), /exactly one of table or query/);
+  });
+});
