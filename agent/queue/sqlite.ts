@@ -19,7 +19,7 @@ export function nativeBindingPath(): string | undefined {
 }
 
 /** Opens (creating if needed) a SQLite database file, loading the native addon the way this runtime needs. */
-export function openDatabase(path: string): Database.Database {
+export function openDatabase(path: string, options: Database.Options = {}): Database.Database {
   const nativeBinding = nativeBindingPath();
-  return nativeBinding === undefined ? new Database(path) : new Database(path, { nativeBinding });
+  return nativeBinding === undefined ? new Database(path, options) : new Database(path, { ...options, nativeBinding });
 }

@@ -12,6 +12,11 @@ export type { ErrorCode } from '../errors.ts';
 export { backoffDelay, delay } from '../runtime/backoff.ts';
 export type { BackoffPolicy } from '../runtime/backoff.ts';
 export type { Logger } from '../log.ts';
+/**
+ * Opens a SQLite file with better-sqlite3 the way this runtime loads its native addon (inside the single
+ * executable it is unpacked from the executable): drivers use this, never `new Database()` themselves.
+ */
+export { openDatabase as openSqlite } from '../queue/sqlite.ts';
 
 /** One record: a plain object of CBOR-encodable values. The queue stamps `ts` (ms since epoch) if absent. */
 export type AgentRecord = { [field: string]: unknown };

@@ -1,5 +1,5 @@
-import Database from 'better-sqlite3';
-import { AgentError } from '../../../agent/sdk/index.ts';
+import type Database from 'better-sqlite3';
+import { AgentError, openSqlite } from '../../../agent/sdk/index.ts';
 import type { Failure, Observation, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
 import { maxStatement, readStatement, type SqlSyntax } from '../../common/sql/statements.ts';
@@ -48,7 +48,7 @@ export class SqliteDialect implements SqlDialect<null> {
 
   async connect(): Promise<void> {
     // timeout is SQLite's busy_timeout: how long a read waits for a lock (a checkpoint, a rollback journal writer).
-    const db = new Database(this.path, { readonly: true, fileMustExist: true, timeout: this.config.query_timeout });
+    const db = openSqlite(this.path, { readonly: true, fileMustExist: true, timeout: this.config.query_timeout });
     this.db = db;
   }
 
