@@ -1,4 +1,6 @@
 import { z, duration } from '../../../agent/sdk/index.ts';
+import { passwordOptions } from '../../common/secrets.ts';
+import { tlsOptions } from '../../common/tls.ts';
 
 export const mqttOptions = z.strictObject({
   url: z
@@ -12,8 +14,7 @@ export const mqttOptions = z.strictObject({
     .default('edge-agent/v1')
     .describe('Batches are published to `<topic_prefix>/<device>/<stream>`; the receiver subscribes to `<topic_prefix>/+/+`.'),
   username: z.string().optional(),
-  password_file: z.string().optional().describe('File holding the password (the password itself is never written in config).'),
-  password_env: z.string().optional().describe('Environment variable holding the password.'),
+  ...passwordOptions,
   keepalive: duration().default(30_000).describe('MQTT keepalive.'),
   connect_timeout: duration().default(10_000),
   reconnect: z
@@ -23,16 +24,7 @@ export const mqttOptions = z.strictObject({
     })
     .default({ initial_delay: 500, max_delay: 60_000 })
     .describe('Reconnect backoff with full jitter between 0 and min(max_delay, initial_delay·2^attempt).'),
-  tls: z
-    .strictObject({
-      ca: z.string().optional().describe('PEM file of the CA(s) that signed the broker certificate.'),
-      cert: z.string().optional().describe('PEM client certificate file, for client-certificate authentication.'),
-      key: z.string().optional().describe('PEM private key file of the client certificate.'),
-      reject_unauthorized: z.boolean().default(true).describe('Verify the broker certificate. Turn off only for tests.'),
-      servername: z.string().optional().describe('TLS SNI / name to verify, when it differs from the URL host.'),
-    })
-    .optional()
-    .describe('TLS settings; used with mqtts:// URLs.'),
+  tls: tlsOptions('mqtts://'),
   session_expiry: duration()
     .default(86_400_000)
     .describe('Consumer only: how long the broker keeps the receiver\'s session (and queues for it) while it is away.'),

@@ -1,26 +1,7 @@
-import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
 import type { IClientOptions } from 'mqtt';
-import { AgentError } from '../../../agent/sdk/index.ts';
+import { readPassword } from '../../common/secrets.ts';
+import { tlsConnectionOptions } from '../../common/tls.ts';
 import type { MqttSourceOptions } from './options.ts';
-
-function readFile(baseDir: string, path: string, what: string): Buffer {
-  try {
-    return readFileSync(resolve(baseDir, path));
-  } catch (cause) {
-    throw new AgentError('CONFIG_INVALID', `cannot read MQTT ${what} file ${path}`, { cause });
-  }
-}
-
-function password(options: MqttSourceOptions, baseDir: string): string | undefined {
-  if (options.password_file) return readFile(baseDir, options.password_file, 'password').toString('utf8').trim();
-  if (options.password_env) {
-    const value = process.env[options.password_env];
-    if (value === undefined) throw new AgentError('CONFIG_INVALID', `environment variable ${options.password_env} (MQTT password) is not set`);
-    return value;
-  }
-  return undefined;
-}
 
 /** Translates the source's config into mqtt.js options for a subscriber whose session outlives the agent. */
 export function subscriberClientOptions(options: MqttSourceOptions, baseDir: string, clientId: string): IClientOptions {
@@ -35,7 +16,7 @@ export function subscriberClientOptions(options: MqttSourceOptions, baseDir: str
     // Subscriptions are (re)made by the source at every connect, so a changed topic list takes effect.
     resubscribe: false,
     username: options.username,
-    password: password(options, baseDir),
+    password: readPassword(options, baseDir, 'mqtt source', 'CONFIG_INVALID'),
   };
   if (options.protocol_version === 5) {
     result.properties = {
@@ -46,13 +27,6 @@ export function subscriberClientOptions(options: MqttSourceOptions, baseDir: str
       ...(persistent ? { sessionExpiryInterval: Math.round(options.session_expiry / 1000) } : {}),
     };
   }
-  const tls = options.tls;
-  if (tls) {
-    result.rejectUnauthorized = tls.reject_unauthorized;
-    if (tls.ca) result.ca = readFile(baseDir, tls.ca, 'TLS CA');
-    if (tls.cert) result.cert = readFile(baseDir, tls.cert, 'TLS certificate');
-    if (tls.key) result.key = readFile(baseDir, tls.key, 'TLS key');
-    if (tls.servername) result.servername = tls.servername;
-  }
+  if (options.tls) Object.assign(result, tlsConnectionOptions(options.tls, baseDir, 'mqtt source'));
   return result;
 }

@@ -1,4 +1,6 @@
 import { z, duration } from '../../../agent/sdk/index.ts';
+import { passwordOptions } from '../../common/secrets.ts';
+import { tlsOptions } from '../../common/tls.ts';
 
 /** An MQTT topic filter: `+` fills one whole level, `#` only the whole last level. */
 function isTopicFilter(filter: string): boolean {
@@ -54,21 +56,11 @@ export const mqttSourceOptions = z.strictObject({
   batch_max: z.number().int().min(1).default(500).describe('Messages handed to the queue in one emit at most.'),
   batch_wait: duration().default(5).describe('Messages arriving within this time of the first go to the queue in one emit.'),
   username: z.string().optional().describe('User name for the broker.'),
-  password_file: z.string().optional().describe('File holding the password (the password itself is never written in config).'),
-  password_env: z.string().optional().describe('Environment variable holding the password.'),
+  ...passwordOptions,
   keepalive: duration().default(30_000).describe('MQTT keepalive.'),
   connect_timeout: duration().default(10_000).describe('How long the first connection and subscription may take before start-up fails (then on_start_error applies).'),
   reconnect_delay: duration(10).default(1_000).describe('Wait between reconnection attempts after the connection dropped (the session keeps messages meanwhile).'),
-  tls: z
-    .strictObject({
-      ca: z.string().optional().describe('PEM file of the CA(s) that signed the broker certificate.'),
-      cert: z.string().optional().describe('PEM client certificate file, for client-certificate authentication.'),
-      key: z.string().optional().describe('PEM private key file of the client certificate.'),
-      reject_unauthorized: z.boolean().default(true).describe('Verify the broker certificate. Turn off only for tests.'),
-      servername: z.string().optional().describe('TLS SNI / name to verify, when it differs from the URL host.'),
-    })
-    .optional()
-    .describe('TLS settings; used with mqtts:// URLs.'),
+  tls: tlsOptions('mqtts://'),
 });
 
 export type MqttSourceOptions = z.output<typeof mqttSourceOptions>;
