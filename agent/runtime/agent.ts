@@ -6,6 +6,7 @@ import { seal } from '../envelope/seal.ts';
 import { deviceSendKey, keyId, loadPrivateKey, loadPublicKey } from '../keys/keys.ts';
 import { generateMissingKeys } from '../keys/provision.ts';
 import { Queue, type QueueStats } from '../queue/queue.ts';
+import { queueOptions } from './queue-options.ts';
 import type { RecoveryReport } from '../queue/recovery.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded.ts';
 import { startReceiver, type RunningReceiver } from '../receiver/start.ts';
@@ -67,26 +68,7 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
       log.info({ url: broker.url }, 'embedded MQTT broker listening');
     }
 
-    const priorities = Object.fromEntries(Object.entries(config.streams).map(([name, s]) => [name, s.priority]));
-    const queue = Queue.open({
-      path: paths.queue,
-      synchronous: config.queue.synchronous,
-      commitEveryRecords: config.queue.commit_every_records,
-      commitIntervalMs: config.queue.commit_interval,
-      maxBytes: config.queue.max_bytes,
-      minFreeDisk: config.queue.min_free_disk,
-      maxAgeMs: config.queue.max_age,
-      fullPolicy: config.queue.full_policy,
-      cacheBytes: config.queue.cache_size,
-      batchMaxRecords: config.batch.max_records,
-      batchMaxBytes: config.batch.max_bytes,
-      codec: { compression: config.batch.compression, level: config.batch.level },
-      priorities,
-      streams: Object.fromEntries(
-        Object.entries(config.streams).map(([name, s]) => [name, { maxBytes: s.max_bytes, maxAgeMs: s.max_age, drain: s.drain }]),
-      ),
-      log: log.child({ component: 'queue' }),
-    });
+    const queue = Queue.open(queueOptions(config, paths.queue, log.child({ component: 'queue' })));
     cleanups.push(() => queue.close());
 
     let receiver: RunningReceiver | undefined;
