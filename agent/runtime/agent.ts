@@ -96,6 +96,7 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
         ),
       {
         device,
+        epoch: Buffer.from(queue.epoch).toString('hex'),
         maxInFlight: config.sender.max_in_flight,
         writeTimeoutMs: config.sender.write_timeout,
         retry: { initialMs: config.sender.retry_initial_delay, maxMs: config.sender.retry_max_delay },

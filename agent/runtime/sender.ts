@@ -7,6 +7,8 @@ import { Wakeup } from './wakeup.ts';
 
 export interface SenderOptions {
   device: string;
+  /** The queue's epoch, hex. */
+  epoch: string;
   maxInFlight: number;
   writeTimeoutMs: number;
   retry: BackoffPolicy;
@@ -122,7 +124,7 @@ export class Sender {
       this.counters.rejected++;
       return;
     }
-    const outgoing: OutgoingBatch = { device: this.opts.device, stream: batch.stream, seq: batch.seq, count: batch.count, bytes };
+    const outgoing: OutgoingBatch = { device: this.opts.device, stream: batch.stream, epoch: this.opts.epoch, seq: batch.seq, count: batch.count, bytes };
     this.writeWithTimeout(outgoing).then(
       () => {
         this.queue.ack(batch);

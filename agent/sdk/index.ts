@@ -101,6 +101,11 @@ export interface CommonSourceConfig {
 export interface OutgoingBatch {
   readonly device: string;
   readonly stream: string;
+  /**
+   * The queue epoch (hex) the sequence belongs to: (device, stream, epoch, seq) names a batch for good. A
+   * re-send carries the same four; a replaced queue starts a new epoch (docs/wire-format.md).
+   */
+  readonly epoch: string;
   readonly seq: number;
   readonly count: number;
   readonly bytes: Uint8Array;

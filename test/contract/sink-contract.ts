@@ -1,4 +1,5 @@
 import { test, after } from 'node:test';
+import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../agent/log.ts';
 import { sinkSchema } from '../../agent/config/schema.ts';
@@ -13,10 +14,14 @@ export interface ContractBroker {
   close(): Promise<void>;
 }
 
+// Each call site's batches belong to a fresh epoch: a sink with broker-side deduplication must not take a
+// later test's warm-up batch for a repeat of an earlier one.
+let epoch = randomBytes(8).toString('hex');
 function batch(seq: number, stream = 'contract'): OutgoingBatch {
   const bytes = new Uint8Array(64 + seq);
   bytes.fill(seq % 251);
-  return { device: 'gw-contract', stream, seq, count: 1, bytes };
+  if (seq === 0) epoch = randomBytes(8).toString('hex');
+  return { device: 'gw-contract', stream, epoch, seq, count: 1, bytes };
 }
 
 class Inbox {

@@ -45,7 +45,7 @@ test('mqtt sink over TLS with a client certificate: the batch is acknowledged an
   assert.equal(sink.connected, true);
   // The consumer may still be subscribing; write until one arrives (each write is itself acknowledged).
   for (let seq = 1; got.length === 0 && seq < 50; seq++) {
-    await sink.write({ device: 'gw-tls', stream: 's', seq, count: 1, bytes: new Uint8Array([seq]) });
+    await sink.write({ device: 'gw-tls', stream: 's', epoch: '00', seq, count: 1, bytes: new Uint8Array([seq]) });
     await Promise.race([arrival, new Promise((r) => setTimeout(r, 100))]);
   }
   assert.ok(got.length > 0, 'a batch came through the TLS broker');
@@ -59,7 +59,7 @@ test('mqtt sink over TLS without a client certificate never connects, and writes
   await sink.connect();
   await sink.waitConnected(AbortSignal.timeout(1_500)); // gives the handshake time to be refused
   assert.equal(sink.connected, false);
-  await assert.rejects(sink.write({ device: 'gw-tls', stream: 's', seq: 1, count: 1, bytes: new Uint8Array([1]) }), (err: { code?: string; retryable?: boolean }) => err.code === 'SINK_UNAVAILABLE' && err.retryable === true);
+  await assert.rejects(sink.write({ device: 'gw-tls', stream: 's', epoch: '00', seq: 1, count: 1, bytes: new Uint8Array([1]) }), (err: { code?: string; retryable?: boolean }) => err.code === 'SINK_UNAVAILABLE' && err.retryable === true);
   await sink.close();
 });
 

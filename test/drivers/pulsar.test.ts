@@ -1,0 +1,88 @@
+import { describe, test } from 'node:test';
+import assert from 'node:assert/strict';
+import { pulsarSink } from '../../drivers/sinks/pulsar/index.ts';
+import { SeriesOrder } from '../../drivers/sinks/pulsar/series-order.ts';
+import { topicFor, topicPattern } from '../../drivers/sinks/pulsar/naming.ts';
+import { startPulsar } from '../../scripts/lib/pulsar.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { isAgentError } from '../../agent/sdk/index.ts';
+import { sinkContract } from '../contract/sink-contract.ts';
+
+describe('pulsar sink, websocket transport (real Pulsar standalone)', () => {
+  sinkContract(pulsarSink as never, async () => {
+    const broker = await startPulsar();
+    return {
+      options: { url: broker.wsUrl, reconnect: { initial_delay: '20ms', max_delay: '300ms' } },
+      stop: () => broker.stop(),
+      restart: () => broker.restart(),
+      close: () => broker.close(),
+    };
+  });
+});
+
+describe('pulsar sink, native transport (pulsar-client is not installed here)', () => {
+  const options = pulsarSink.options.parse({ transport: 'native', url: 'pulsar://127.0.0.1:6650' });
+  const isClear = (err: unknown) => isAgentError(err, 'CONFIG_INVALID') && /pulsar-client/.test(err.message) && /transport: websocket/.test(err.message);
+
+  test('preflight (check-config) names the missing package and the transport to use instead', async () => {
+    await assert.rejects(pulsarSink.preflight!(options), isClear);
+  });
+
+  test('creating the sink or the consumer fails at once with the same error, not at the first send', () => {
+    assert.throws(() => pulsarSink.create(options, { log: silentLogger, baseDir: '/', device: 'gw' }), isClear);
+    assert.throws(() => pulsarSink.createConsumer(options, { log: silentLogger, baseDir: '/', clientName: 'r' }), isClear);
+  });
+
+  test('the websocket transport needs no preflight', async () => {
+    await pulsarSink.preflight!(pulsarSink.options.parse({ url: 'ws://127.0.0.1:8080' }));
+  });
+});
+
+describe('pulsar topic mapping and sequence order', () => {
+  test('the template fills device and stream; the receiver pattern matches exactly what it can produce', () => {
+    const options = pulsarSink.options.parse({ url: 'ws://x:8080', tenant: 'acme', namespace: 'edge', topic: 'gw.{device}.{stream}' });
+    const topic = topicFor(options, 'site-1', 'health');
+    assert.equal(topic, 'persistent://acme/edge/gw.site-1.health');
+    const pattern = new RegExp(`^${topicPattern(options)}$`);
+    assert.ok(pattern.test(topic));
+    assert.ok(!pattern.test('persistent://acme/edge/gwXsite-1.health'), 'dots are literal');
+    assert.ok(!pattern.test('persistent://acme/other/gw.site-1.health'));
+  });
+
+  test('a session continues only with the next sequence; a reopen keeps the name when nothing lower is unconfirmed', () => {
+    const order = new SeriesOrder('p');
+    order.attempt(1);
+    assert.deepEqual(order.plan(1), { open: true, producerName: 'p', initialSequenceId: 0 });
+    order.attempt(2);
+    assert.deepEqual(order.plan(2), { open: false });
+    order.confirmed(1);
+    order.confirmed(2);
+    order.sessionEnded();
+    order.attempt(5); // 3 and 4 were dropped by the queue, never attempted
+    assert.deepEqual(order.plan(5), { open: true, producerName: 'p', initialSequenceId: 4 });
+  });
+
+  test('a batch that failed is never overtaken on the same producer name: the series moves to a fresh name', () => {
+    const order = new SeriesOrder('p');
+    order.attempt(1);
+    order.plan(1);
+    order.attempt(2);
+    order.plan(2);
+    order.sessionEnded(); // 1 and 2 failed with the connection
+    order.attempt(2); // the runtime resends 2 while 1 waits for its retry
+    const plan = order.plan(2);
+    assert.equal(plan.open, true);
+    assert.notEqual(plan.open && plan.producerName, 'p', 'a stored 2 under p would make a resent 1 look like a duplicate');
+  });
+
+  test('a resend below what was already sent, without a gap, reuses the name (the broker stored in order)', () => {
+    const order = new SeriesOrder('p');
+    for (const seq of [1, 2, 3]) {
+      order.attempt(seq);
+      order.plan(seq);
+    }
+    order.sessionEnded();
+    order.attempt(1);
+    assert.deepEqual(order.plan(1), { open: true, producerName: 'p', initialSequenceId: 0 });
+  });
+});
