@@ -1,0 +1,98 @@
+import { readFileSync } from 'node:fs';
+
+/** Fields of /proc/<pid>/io (bytes); zeros where the kernel does not expose them. */
+export interface IoCounters {
+  rchar: number;
+  wchar: number;
+  syscw: number;
+  write_bytes: number;
+  cancelled_write_bytes: number;
+}
+
+export function readIo(pid: number | 'self' = 'self'): IoCounters {
+  const out: IoCounters = { rchar: 0, wchar: 0, syscw: 0, write_bytes: 0, cancelled_write_bytes: 0 };
+  try {
+    for (const line of readFileSync(`/proc/${pid}/io`, 'utf8').split('\n')) {
+      const [key, value] = line.split(':');
+      if (key && value && key in out) out[key as keyof IoCounters] = Number(value.trim());
+    }
+  } catch {
+    // not Linux, or no permission: leave zeros
+  }
+  return out;
+}
+
+export function ioDelta(before: IoCounters, after: IoCounters): IoCounters {
+  return {
+    rchar: after.rchar - before.rchar,
+    wchar: after.wchar - before.wchar,
+    syscw: after.syscw - before.syscw,
+    write_bytes: after.write_bytes - before.write_bytes,
+    cancelled_write_bytes: after.cancelled_write_bytes - before.cancelled_write_bytes,
+  };
+}
+
+export interface Memory {
+  /** VmHWM: peak resident set since the process image started (an execve starts it again). */
+  hwm: number;
+  rss: number;
+  anon: number;
+  /** RssFile: resident file-backed pages (the executable's code and its mapped blob, shared libraries). */
+  file: number;
+}
+
+/** VmHWM, VmRSS, RssAnon and RssFile from /proc/<pid>/status, in bytes; zeros once the process is gone. */
+export function readMemory(pid: number | 'self' = 'self'): Memory {
+  const out: Memory = { hwm: 0, rss: 0, anon: 0, file: 0 };
+  try {
+    const text = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const kb = (field: string) => Number(new RegExp(`${field}:\\s+(\\d+) kB`).exec(text)?.[1] ?? 0) * 1024;
+    out.hwm = kb('VmHWM');
+    out.rss = kb('VmRSS');
+    out.anon = kb('RssAnon');
+    out.file = kb('RssFile');
+  } catch {
+    // leave zeros
+  }
+  return out;
+}
+
+/** User plus system CPU seconds of another process, from /proc/<pid>/stat (clock ticks of 1/100 s on Linux). */
+export function readCpuSeconds(pid: number): number {
+  try {
+    // The command name (field 2) may contain spaces: split after its closing parenthesis.
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100;
+  } catch {
+    return 0;
+  }
+}
+
+/** Parses `--name value` pairs (and bare `--flag`) into a map. */
+export function parseArgs(argv: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
+    const next = argv[i + 1];
+    if (next === undefined || next.startsWith('--')) out.set(arg.slice(2), 'true');
+    else {
+      out.set(arg.slice(2), next);
+      i++;
+    }
+  }
+  return out;
+}
+
+export function numberArg(args: Map<string, string>, name: string, fallback: number): number {
+  const raw = args.get(name);
+  if (raw === undefined) return fallback;
+  const value = Number(raw);
+  if (!Number.isFinite(value)) throw new Error(`--${name} must be a number, got ${raw}`);
+  return value;
+}
+
+/** Workers print exactly one line of JSON on stdout: their result. */
+export function report(result: unknown): void {
+  process.stdout.write(`${JSON.stringify(result)}\n`);
+}

@@ -1,0 +1,73 @@
+import Database from 'better-sqlite3';
+import { parseConfig, type LoadedConfig } from '../../agent/config/load.ts';
+import type { Logger } from '../../agent/log.ts';
+import type { QueueOptions } from '../../agent/queue/queue.ts';
+import type { AgentRecord } from '../../agent/sdk/index.ts';
+
+/** The queue options startAgent would build from `loaded` (kept in step with agent/runtime/agent.ts). */
+export function queueOptions(loaded: LoadedConfig, path: string, log: Logger): QueueOptions {
+  const { config } = loaded;
+  return {
+    path,
+    synchronous: config.queue.synchronous,
+    commitEveryRecords: config.queue.commit_every_records,
+    commitIntervalMs: config.queue.commit_interval,
+    maxBytes: config.queue.max_bytes,
+    minFreeDisk: config.queue.min_free_disk,
+    maxAgeMs: config.queue.max_age,
+    fullPolicy: config.queue.full_policy,
+    cacheBytes: config.queue.cache_size,
+    batchMaxRecords: config.batch.max_records,
+    batchMaxBytes: config.batch.max_bytes,
+    codec: { compression: config.batch.compression, level: config.batch.level },
+    priorities: Object.fromEntries(Object.entries(config.streams).map(([name, s]) => [name, s.priority])),
+    log,
+  };
+}
+
+/** The settings that shape the figures, as the worker actually ran them. */
+export function describeSettings(loaded: LoadedConfig, source: Record<string, unknown>) {
+  const { config } = loaded;
+  return {
+    synchronous: config.queue.synchronous,
+    commitEveryRecords: config.queue.commit_every_records,
+    commitIntervalMs: config.queue.commit_interval,
+    cacheBytes: config.queue.cache_size,
+    batchMaxRecords: config.batch.max_records,
+    batchMaxBytes: config.batch.max_bytes,
+    compression: config.batch.compression,
+    level: config.batch.level ?? null,
+    maxInFlight: config.sender.max_in_flight,
+    source,
+  };
+}
+
+export function parseBenchConfig(yaml: string, baseDir: string): LoadedConfig {
+  return parseConfig(yaml, 'bench', baseDir);
+}
+
+export function sqliteVersion(): string {
+  const db = new Database(':memory:');
+  try {
+    return (db.prepare('SELECT sqlite_version() AS v').get() as { v: string }).v;
+  } finally {
+    db.close();
+  }
+}
+
+/** JSON bytes of records seen, sampled cheaply (one record per emit) so sampling does not load the measured run. */
+export class JsonSizeSampler {
+  private bytes = 0;
+  private samples = 0;
+
+  sample(records: readonly AgentRecord[]): void {
+    const r = records[records.length >> 1];
+    if (r === undefined) return;
+    this.bytes += Buffer.byteLength(JSON.stringify(r));
+    this.samples++;
+  }
+
+  get mean(): number {
+    return this.samples === 0 ? 0 : this.bytes / this.samples;
+  }
+}
