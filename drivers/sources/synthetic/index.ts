@@ -1,4 +1,6 @@
-import { z, delay, type AgentRecord, type ServiceSource, type SourceContext, type SourceDriver } from '../../../agent/sdk/index.ts';
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { z, delay, AgentError, type AgentRecord, type ServiceSource, type SourceContext, type SourceDriver } from '../../../agent/sdk/index.ts';
 
 const options = z.strictObject({
   rate: z.number().nonnegative().default(10).describe('Records per second; 0 means as fast as the queue takes them.'),
@@ -11,6 +13,12 @@ const options = z.strictObject({
     .min(1)
     .default(16)
     .describe('Emits awaiting their commit at once. Keep batch × max_pending above queue.commit_every_records, or every commit waits for queue.commit_interval.'),
+  commit_log: z
+    .string()
+    .optional()
+    .describe(
+      'Test and diagnostic use: a file (relative to the config file; keep it off the queue\'s disk) to which the last record number of each emit is appended as a line, synced, once the emit is committed: what the source was told is durable, for power-loss tests to compare the queue against.',
+    ),
 });
 
 /**
@@ -23,15 +31,23 @@ class SyntheticSource implements ServiceSource {
   private readonly abort = new AbortController();
 
   private readonly config: z.output<typeof options>;
+  private readonly commitLogPath: string | undefined;
+  private commitLog: number | undefined;
 
-
-  constructor(config: z.output<typeof options>) {
-
+  constructor(config: z.output<typeof options>, baseDir: string) {
     this.config = config;
-
+    this.commitLogPath = config.commit_log === undefined ? undefined : resolve(baseDir, config.commit_log);
   }
 
   async start(ctx: SourceContext): Promise<void> {
+    if (this.commitLogPath !== undefined) {
+      try {
+        // O_SYNC: each line is on disk when its write returns, so the log never claims less than was acked.
+        this.commitLog = openSync(this.commitLogPath, 'as');
+      } catch (cause) {
+        throw new AgentError('SOURCE_FAILED', `synthetic source ${ctx.name}: cannot open commit_log ${this.commitLogPath}`, { cause });
+      }
+    }
     this.running = this.run(ctx);
   }
 
@@ -58,9 +74,14 @@ class SyntheticSource implements ServiceSource {
         records[i] = { n, ts: now, sensor: `sensor-${n % sensors}`, value: Math.round((20 + Math.sin(n / 50) * 5 + (n % 7) / 10) * 100) / 100, unit: 'C' };
       }
       const emitted = ctx.emit(records, n);
+      const last = n;
       pending.add(emitted);
       emitted.then(
-        () => pending.delete(emitted),
+        () => {
+          pending.delete(emitted);
+          // Emits resolve in commit order, so the lines only grow.
+          if (this.commitLog !== undefined) writeSync(this.commitLog, `${last}\n`);
+        },
         (err) => {
           pending.delete(emitted);
           // Records after the failed ones may have been numbered already; restart from the committed cursor.
@@ -77,6 +98,8 @@ class SyntheticSource implements ServiceSource {
   async stop(): Promise<void> {
     this.abort.abort();
     await this.running;
+    if (this.commitLog !== undefined) closeSync(this.commitLog);
+    this.commitLog = undefined;
   }
 }
 
@@ -85,5 +108,5 @@ export const syntheticSource: SourceDriver<typeof options> = {
   summary: 'Rate-controlled generator of sensor-like records (n, ts, sensor, value, unit) for load and crash tests.',
   mode: 'service',
   options,
-  create: (config) => new SyntheticSource(config),
+  create: (config, env) => new SyntheticSource(config, env.baseDir),
 };
