@@ -52,7 +52,13 @@ export const configSchema = z
     queue: z
       .strictObject({
         path: z.string().default('queue.db').describe('SQLite file, relative to data_dir.'),
-        synchronous: z.enum(['full', 'normal']).default('full').describe('full: no committed record is lost on power loss; normal: faster, may lose the last commits.'),
+        synchronous: z
+          .enum(['full', 'normal'])
+          .default('full')
+          .describe('full: every commit is on disk before sources are told (no acknowledged record is lost on power loss; 0 lost in 170 simulated cuts). normal: commits are synced only at checkpoints, at least every sync_interval; a power cut loses what was committed since (docs/power-loss.md). A process crash loses nothing in either mode.'),
+        sync_interval: duration(10)
+          .prefault('1s')
+          .describe('With synchronous: normal, the write-ahead log is synced (checkpointed) at least this often, which bounds what a power cut can take.'),
         commit_every_records: z.number().int().min(1).default(1000).describe('Group commit: commit as soon as this many records wait…'),
         commit_interval: duration().prefault('100ms').describe('…or when the first waiting record has waited this long.'),
         max_bytes: size().prefault('256MiB').describe('Upper bound of queued data (compressed).'),

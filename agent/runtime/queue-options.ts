@@ -7,6 +7,7 @@ export function queueOptions(config: Config, path: string, log: Logger): QueueOp
   return {
     path,
     synchronous: config.queue.synchronous,
+    syncIntervalMs: config.queue.sync_interval,
     commitEveryRecords: config.queue.commit_every_records,
     commitIntervalMs: config.queue.commit_interval,
     maxBytes: config.queue.max_bytes,

@@ -192,6 +192,7 @@ describe('defaults', () => {
       max_bytes: 256 * 1024 * 1024,
       max_age: 30 * 86_400_000,
       min_free_disk: 64 * 1024 * 1024,
+      sync_interval: 1000,
       full_policy: 'drop_oldest',
       cache_size: 2 * 1024 * 1024,
     });
