@@ -51,3 +51,13 @@ export const sqlCredentialOptions = {
   password_file: z.string().optional().describe('File holding the password (first line; relative to the config file). Read at every connect, so it can rotate.'),
   password_env: z.string().optional().describe('Environment variable holding the password.'),
 };
+
+/**
+ * Object-level rule of every SQL source's options: exactly one of `table` and `query`. Declared in the
+ * schema (not only when the source starts) so check-config reports it with its line.
+ */
+export function exactlyOneInput(o: { table?: string | undefined; query?: string | undefined }, ctx: { addIssue(issue: { code: 'custom'; path: string[]; message: string }): void }): void {
+  if ((o.table === undefined) === (o.query === undefined)) {
+    ctx.addIssue({ code: 'custom', path: [o.table === undefined ? 'table' : 'query'], message: 'give exactly one of table or query' });
+  }
+}

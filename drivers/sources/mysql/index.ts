@@ -1,5 +1,5 @@
 import { z, duration, type SourceDriver } from '../../../agent/sdk/index.ts';
-import { sqlCredentialOptions, sqlCursorOptions } from '../../common/sql/options.ts';
+import { sqlCredentialOptions, sqlCursorOptions, exactlyOneInput } from '../../common/sql/options.ts';
 import { readPassword } from '../../common/sql/credentials.ts';
 import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
@@ -16,7 +16,7 @@ const options = z.strictObject({
     .prefault('10s')
     .describe('Only without the PROCESS privilege: rows are read once they have been visible this long, so a transaction committing later than this can be skipped.'),
   ...sqlCursorOptions,
-});
+}).superRefine(exactlyOneInput);
 
 export const mysqlSource: SourceDriver<typeof options> = {
   type: 'mysql',

@@ -1,5 +1,5 @@
 import { z, duration, type SourceDriver } from '../../../agent/sdk/index.ts';
-import { sqlCredentialOptions, sqlCursorOptions } from '../../common/sql/options.ts';
+import { sqlCredentialOptions, sqlCursorOptions, exactlyOneInput } from '../../common/sql/options.ts';
 import { readPassword } from '../../common/sql/credentials.ts';
 import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
@@ -13,7 +13,7 @@ const options = z.strictObject({
   ...sqlCredentialOptions,
   connect_timeout: duration(1).prefault('10s').describe('Longest a connection attempt may take.'),
   ...sqlCursorOptions,
-});
+}).superRefine(exactlyOneInput);
 
 export const postgresSource: SourceDriver<typeof options> = {
   type: 'postgres',

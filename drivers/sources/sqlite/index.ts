@@ -1,6 +1,6 @@
 import { resolve } from 'node:path';
 import { z, type SourceDriver } from '../../../agent/sdk/index.ts';
-import { sqlCursorOptions } from '../../common/sql/options.ts';
+import { sqlCursorOptions, exactlyOneInput } from '../../common/sql/options.ts';
 import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
 import { SqliteDialect } from './dialect.ts';
@@ -8,7 +8,7 @@ import { SqliteDialect } from './dialect.ts';
 const options = z.strictObject({
   path: z.string().min(1).describe('The SQLite database file another program writes (relative to the config file); opened read-only.'),
   ...sqlCursorOptions,
-});
+}).superRefine(exactlyOneInput);
 
 export const sqliteSource: SourceDriver<typeof options> = {
   type: 'sqlite',
