@@ -3,7 +3,7 @@ import { sqlCredentialOptions, sqlCursorOptions, exactlyOneInput } from '../../c
 import { readPassword } from '../../common/sql/credentials.ts';
 import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
-import { MysqlDialect } from './dialect.ts';
+import { lazyDialect } from '../../common/sql/lazy.ts';
 
 const options = z.strictObject({
   host: z.string().min(1).default('127.0.0.1').describe('Server host name or address.'),
@@ -26,7 +26,10 @@ export const mysqlSource: SourceDriver<typeof options> = {
   create: (config, env) => {
     checkInput(config, 'mysql');
     const where = `MariaDB/MySQL database ${config.database} at ${config.host}:${config.port}`;
-    const dialect = new MysqlDialect({ ...config, password: () => readPassword(config, env.baseDir, where) }, config, env.log);
+    const dialect = lazyDialect(where, async () => {
+      const { MysqlDialect } = await import('./dialect.ts');
+      return new MysqlDialect({ ...config, password: () => readPassword(config, env.baseDir, where) }, config, env.log);
+    });
     return new SqlPolledSource(config, dialect, inputName(config));
   },
 };

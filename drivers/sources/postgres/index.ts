@@ -3,7 +3,7 @@ import { sqlCredentialOptions, sqlCursorOptions, exactlyOneInput } from '../../c
 import { readPassword } from '../../common/sql/credentials.ts';
 import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
-import { PostgresDialect } from './dialect.ts';
+import { lazyDialect } from '../../common/sql/lazy.ts';
 
 const options = z.strictObject({
   host: z.string().min(1).default('127.0.0.1').describe('Server host name or address (or a Unix socket directory).'),
@@ -23,11 +23,10 @@ export const postgresSource: SourceDriver<typeof options> = {
   create: (config, env) => {
     checkInput(config, 'postgres');
     const where = `PostgreSQL database ${config.database} at ${config.host}:${config.port}`;
-    const dialect = new PostgresDialect(
-      { ...config, password: () => readPassword(config, env.baseDir, where) },
-      config,
-      env.log,
-    );
+    const dialect = lazyDialect(where, async () => {
+      const { PostgresDialect } = await import('./dialect.ts');
+      return new PostgresDialect({ ...config, password: () => readPassword(config, env.baseDir, where) }, config, env.log);
+    });
     return new SqlPolledSource(config, dialect, inputName(config));
   },
 };
