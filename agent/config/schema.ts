@@ -60,7 +60,9 @@ export const configSchema = z
           .prefault('1s')
           .describe('With synchronous: normal, the write-ahead log is synced (checkpointed) at least this often, which bounds what a power cut can take.'),
         commit_every_records: z.number().int().min(1).default(1000).describe('Group commit: commit as soon as this many records wait…'),
-        commit_interval: duration().prefault('100ms').describe('…or when the first waiting record has waited this long.'),
+        commit_interval: duration()
+          .prefault('250ms')
+          .describe('…or when the first waiting record has waited this long. The wear knob at low rates: every commit writes a few pages whatever it holds (at 1k rec/s, 250ms writes 0.84× the records\' JSON size, 100ms 1.9×).'),
         max_bytes: size().prefault('256MiB').describe('Upper bound of queued data (compressed).'),
         max_age: duration().prefault('30d').describe('Records older than this are dropped (counted as expired).'),
         min_free_disk: size()

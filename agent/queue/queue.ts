@@ -34,6 +34,8 @@ export interface QueueOptions {
   /** …or when the oldest waiting record has waited this long. */
   commitIntervalMs: number;
   maxBytes: number;
+  /** SQLite page size of a new queue file (default 1024). */
+  pageSize?: number;
   /** With synchronous `normal`: how often the WAL is synced at the latest (a passive checkpoint). */
   syncIntervalMs?: number;
   /** Below this much free space on the queue's file system the queue stops growing (0: no watermark). */
@@ -149,6 +151,8 @@ export class Queue {
   private diskCap = Number.POSITIVE_INFINITY;
   private diskTimer: NodeJS.Timeout | undefined;
   private damaged = false;
+  /** Batches the sender asked for while a commit was due: recorded inside that commit. */
+  private batchDemand = 0;
   private syncTimer: NodeJS.Timeout | undefined;
 
   private constructor(db: Database.Database, opts: QueueOptions, epoch: Uint8Array) {
@@ -211,6 +215,10 @@ export class Queue {
     let db: Database.Database | undefined;
     try {
       db = openDatabase(opts.path);
+      // 1 KiB pages for a new file (an existing one keeps its size): a small commit appends fewer bytes of
+      // WAL frames, the cost that dominates flash wear at low ingest rates (measured: half the bytes written
+      // per record at 1k rec/s). Only takes effect before the first table exists.
+      db.pragma(`page_size = ${opts.pageSize ?? 1024}`);
       db.pragma('journal_mode = WAL');
       db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
       // better-sqlite3's default cache is 16 MB; a gateway has better uses for that memory.
@@ -441,6 +449,9 @@ export class Queue {
     this.pendingRecords = 0;
     this.pendingAcks = [];
     const encoded = this.encodePending(emits);
+    const demand = this.batchDemand;
+    this.batchDemand = 0;
+    let recorded = 0;
     this.checkDisk();
     const now = this.now();
     const codecId = COMPRESSION_ID[this.opts.codec.compression];
@@ -472,6 +483,7 @@ export class Queue {
         for (const [source, value] of lastCursor) this.stmt.upsertCursor.run(source, JSON.stringify(value));
         for (const ack of acks) this.removeBatch(ack.stream, ack.seq);
         if (this.opts.fullPolicy === 'drop_oldest') this.dropOldestUntilFits();
+        if (demand > 0) recorded = this.recordDemandedBatches(demand);
         this.persistDrops();
         for (const [source, value] of lastCursor) this.cursors.set(source, value);
       })();
@@ -495,7 +507,7 @@ export class Queue {
     this.committedRecords += accepted;
     this.commitCount++;
     for (const e of emits) e.resolve();
-    if (accepted > 0) for (const listener of this.dataListeners) listener();
+    if (accepted > 0 || recorded > 0) for (const listener of this.dataListeners) listener();
     if (acks.length > 0) this.wakeSpaceWaiters();
   }
 
@@ -654,11 +666,31 @@ export class Queue {
         if (!busy.has(key) && !this.ackedKeys.has(key)) return this.materialise(stream, batch);
       }
       if (stream.records > stream.batchedRecords) {
+        if (this.pending.length > 0) {
+          // A commit is coming anyway (records wait for it): record the batches in that transaction rather
+          // than in one of their own. At low ingest rates this halves the commits, and so the bytes written.
+          this.batchDemand = Math.max(this.batchDemand, Math.max(1, room));
+          return undefined;
+        }
         const batch = this.recordBatches(stream, Math.max(1, room));
         if (batch) return this.materialise(stream, batch);
       }
     }
     return undefined;
+  }
+
+  /** Records up to `max` batches, highest-priority streams first (inside the commit's transaction). */
+  private recordDemandedBatches(max: number): number {
+    let made = 0;
+    const ordered = [...this.streams.values()].sort((a, b) => b.priority - a.priority || a.id - b.id);
+    for (const stream of ordered) {
+      while (made < max && stream.records > stream.batchedRecords) {
+        const before = stream.batches.size;
+        if (!this.recordBatches(stream, max - made)) break;
+        made += stream.batches.size - before;
+      }
+    }
+    return made;
   }
 
   /** True while some record is neither acknowledged nor waiting for its acknowledgement to be committed. */

@@ -177,6 +177,12 @@ export class QueueModel {
         this.removeOldest(victim, 'queue_full');
       }
     }
+    const demand = this.batchDemand;
+    this.batchDemand = 0;
+    let made = 0;
+    for (const stream of [...this.streams.values()].sort((a, b) => b.priority - a.priority || a.order - b.order)) {
+      while (made < demand && stream.chunks.some((c) => c.id > stream.batchedUpto)) made += this.recordFor(stream, demand - made, now).length;
+    }
   }
 
   private removeBatch(stream: ModelStream, seq: number): number {
@@ -212,7 +218,11 @@ export class QueueModel {
     }
   }
 
-  /** What nextBatch must hand out: a recorded, idle batch of the highest-priority stream first, else new batches. */
+  /**
+   * What nextBatch must hand out: a recorded, idle batch of the highest-priority stream first, else new
+   * batches — unless records wait for a commit: then nothing, and the next commit records the batches
+   * (up to the largest room asked for) inside its own transaction.
+   */
   lease(busy: ReadonlySet<string>, room: number, now: number): { stream: string; batch: ModelBatch; isNew: boolean } | undefined {
     const ordered = [...this.streams.values()].sort((a, b) => b.priority - a.priority || a.order - b.order);
     for (const stream of ordered) {
@@ -220,35 +230,49 @@ export class QueueModel {
         const key = batchKey(stream.name, batch.seq);
         if (!busy.has(key) && !this.ackedKeys.has(key)) return { stream: stream.name, batch, isNew: false };
       }
-      const unbatched = stream.chunks.filter((c) => c.id > stream.batchedUpto);
-      if (unbatched.length === 0) continue;
-      const made: ModelBatch[] = [];
-      let i = 0;
-      while (i < unbatched.length && made.length < Math.max(1, room)) {
-        const first = unbatched[i]!.id;
-        let count = 0;
-        let bytes = 0;
-        let last = first;
-        for (; i < unbatched.length; i++) {
-          const c = unbatched[i]!;
-          if (count > 0 && (count + c.records.length > this.config.batchMaxRecords || bytes + c.payloadBytes > this.config.batchMaxBytes)) break;
-          count += c.records.length;
-          bytes += c.payloadBytes;
-          last = c.id;
-        }
-        made.push({ seq: stream.nextSeq + made.length, firstChunk: first, lastChunk: last, count, created: now });
+      if (!stream.chunks.some((c) => c.id > stream.batchedUpto)) continue;
+      if (this.pending.length > 0) {
+        this.batchDemand = Math.max(this.batchDemand, Math.max(1, room));
+        return undefined;
       }
-      const seen = this.seqsEverRecorded.get(stream.name) ?? new Set<number>();
-      this.seqsEverRecorded.set(stream.name, seen);
-      for (const b of made) {
-        stream.batches.set(b.seq, b);
-        seen.add(b.seq);
-      }
-      stream.nextSeq = made[made.length - 1]!.seq + 1;
-      stream.batchedUpto = made[made.length - 1]!.lastChunk;
+      const made = this.recordFor(stream, Math.max(1, room), now);
       return { stream: stream.name, batch: made[0]!, isNew: true };
     }
     return undefined;
+  }
+
+  /** Largest room the sender asked for while a commit was due. */
+  batchDemand = 0;
+
+  /** Records up to `max` next batches of `stream` (oldest unbatched chunks first). */
+  private recordFor(stream: ModelStream, max: number, now: number): ModelBatch[] {
+    const unbatched = stream.chunks.filter((c) => c.id > stream.batchedUpto);
+    const made: ModelBatch[] = [];
+    let i = 0;
+    while (i < unbatched.length && made.length < max) {
+      const first = unbatched[i]!.id;
+      let count = 0;
+      let bytes = 0;
+      let last = first;
+      for (; i < unbatched.length; i++) {
+        const c = unbatched[i]!;
+        if (count > 0 && (count + c.records.length > this.config.batchMaxRecords || bytes + c.payloadBytes > this.config.batchMaxBytes)) break;
+        count += c.records.length;
+        bytes += c.payloadBytes;
+        last = c.id;
+      }
+      made.push({ seq: stream.nextSeq + made.length, firstChunk: first, lastChunk: last, count, created: now });
+    }
+    if (made.length === 0) return made;
+    const seen = this.seqsEverRecorded.get(stream.name) ?? new Set<number>();
+    this.seqsEverRecorded.set(stream.name, seen);
+    for (const b of made) {
+      stream.batches.set(b.seq, b);
+      seen.add(b.seq);
+    }
+    stream.nextSeq = made[made.length - 1]!.seq + 1;
+    stream.batchedUpto = made[made.length - 1]!.lastChunk;
+    return made;
   }
 
   recordsOf(stream: string, batch: ModelBatch): TestRecord[] {
@@ -282,6 +306,7 @@ export class QueueModel {
     this.pending = [];
     this.pendingRecords = 0;
     this.pendingAcks = [];
+    this.batchDemand = 0;
     this.ackedKeys.clear();
     this.expire(now);
   }
