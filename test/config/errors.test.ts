@@ -188,7 +188,7 @@ describe('defaults', () => {
       path: 'queue.db',
       synchronous: 'full',
       commit_every_records: 1000,
-      commit_interval: 250,
+      commit_interval: 500,
       max_bytes: 256 * 1024 * 1024,
       max_age: 30 * 86_400_000,
       min_free_disk: 64 * 1024 * 1024,
