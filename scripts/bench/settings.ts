@@ -2,27 +2,12 @@ import Database from 'better-sqlite3';
 import { parseConfig, type LoadedConfig } from '../../agent/config/load.ts';
 import type { Logger } from '../../agent/log.ts';
 import type { QueueOptions } from '../../agent/queue/queue.ts';
+import { queueOptions as runtimeQueueOptions } from '../../agent/runtime/queue-options.ts';
 import type { AgentRecord } from '../../agent/sdk/index.ts';
 
-/** The queue options startAgent would build from `loaded` (kept in step with agent/runtime/agent.ts). */
+/** The queue options startAgent builds from `loaded` (the runtime's own function, so they cannot drift). */
 export function queueOptions(loaded: LoadedConfig, path: string, log: Logger): QueueOptions {
-  const { config } = loaded;
-  return {
-    path,
-    synchronous: config.queue.synchronous,
-    commitEveryRecords: config.queue.commit_every_records,
-    commitIntervalMs: config.queue.commit_interval,
-    maxBytes: config.queue.max_bytes,
-    minFreeDisk: config.queue.min_free_disk,
-    maxAgeMs: config.queue.max_age,
-    fullPolicy: config.queue.full_policy,
-    cacheBytes: config.queue.cache_size,
-    batchMaxRecords: config.batch.max_records,
-    batchMaxBytes: config.batch.max_bytes,
-    codec: { compression: config.batch.compression, level: config.batch.level },
-    priorities: Object.fromEntries(Object.entries(config.streams).map(([name, s]) => [name, s.priority])),
-    log,
-  };
+  return runtimeQueueOptions(loaded.config, path, log);
 }
 
 /** The settings that shape the figures, as the worker actually ran them. */
