@@ -1,6 +1,7 @@
 import mqtt from 'mqtt';
 import type { MqttClient, IClientOptions } from 'mqtt';
 import { backoffDelay, describeError, type Logger } from '../../../agent/sdk/index.ts';
+import { ConnectionWaiters } from '../../common/connection-waiters.ts';
 
 /**
  * One mqtt.js client that reconnects with exponential backoff and full jitter (mqtt.js itself only knows a
@@ -11,7 +12,7 @@ export class MqttConnection {
   private attempt = 0;
   private closing = false;
   private reconnectTimer: NodeJS.Timeout | undefined;
-  private waiters = new Set<() => void>();
+  private readonly waiters = new ConnectionWaiters();
 
   private readonly reconnect: { initialMs: number; maxMs: number };
 
@@ -39,8 +40,7 @@ export class MqttConnection {
       const socket = this.client.stream as { setNoDelay?: (on: boolean) => void };
       socket.setNoDelay?.(true);
       this.log.info({ url }, 'mqtt connected');
-      for (const wake of this.waiters) wake();
-      this.waiters.clear();
+      this.waiters.wakeAll();
     });
     this.client.on('error', (err) => this.log.warn({ err: describeError(err) }, 'mqtt error'));
     this.client.on('close', () => {
@@ -73,22 +73,13 @@ export class MqttConnection {
   }
 
   waitConnected(signal: AbortSignal): Promise<void> {
-    if (this.client.connected || signal.aborted) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.waiters.delete(wake);
-        signal.removeEventListener('abort', wake);
-        resolve();
-      };
-      this.waiters.add(wake);
-      signal.addEventListener('abort', wake, { once: true });
-    });
+    return this.waiters.wait(this.client.connected || this.closing, signal);
   }
 
   async close(): Promise<void> {
     this.closing = true;
     clearTimeout(this.reconnectTimer);
-    for (const wake of this.waiters) wake();
+    this.waiters.wakeAll();
     await this.client.endAsync(true);
   }
 }

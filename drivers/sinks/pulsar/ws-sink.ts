@@ -5,6 +5,7 @@ import type { PulsarOptions } from './options.ts';
 import { SeriesOrder } from './series-order.ts';
 import { isUnreachable, openWebSocket, probe, wsEndpoint } from './ws-connect.ts';
 import { WsProducerSession } from './ws-producer.ts';
+import { ConnectionWaiters } from '../../common/connection-waiters.ts';
 
 /** One batch series (device, stream, queue epoch) on its topic: its sequence bookkeeping and open session. */
 interface Series {
@@ -30,7 +31,7 @@ export class PulsarWsSink implements Sink {
   private attempt = 0;
   private probeTimer: NodeJS.Timeout | undefined;
   private probing = false;
-  private waiters = new Set<() => void>();
+  private readonly waiters = new ConnectionWaiters();
   private pendingTotal = 0;
 
   constructor(options: PulsarOptions, env: DriverEnv & { device: string }) {
@@ -48,16 +49,7 @@ export class PulsarWsSink implements Sink {
   }
 
   waitConnected(signal: AbortSignal): Promise<void> {
-    if (this.isConnected || signal.aborted || this.closing) return Promise.resolve();
-    return new Promise((resolve) => {
-      const wake = () => {
-        this.waiters.delete(wake);
-        signal.removeEventListener('abort', wake);
-        resolve();
-      };
-      this.waiters.add(wake);
-      signal.addEventListener('abort', wake, { once: true });
-    });
+    return this.waiters.wait(this.isConnected || this.closing, signal);
   }
 
   private setConnected(up: boolean): void {
@@ -66,8 +58,7 @@ export class PulsarWsSink implements Sink {
     if (up) {
       this.attempt = 0;
       this.env.log.info({ url: this.options.url }, 'pulsar reachable');
-      for (const wake of this.waiters) wake();
-      this.waiters.clear();
+      this.waiters.wakeAll();
     } else {
       this.env.log.warn({ url: this.options.url }, 'pulsar not reachable; probing with backoff, batches stay queued');
       this.attempt = 1;
@@ -218,8 +209,7 @@ export class PulsarWsSink implements Sink {
   async close(): Promise<void> {
     this.closing = true;
     clearTimeout(this.probeTimer);
-    for (const wake of this.waiters) wake();
-    this.waiters.clear();
+    this.waiters.wakeAll();
     for (const series of this.series.values()) series.session?.close();
   }
 }
