@@ -62,19 +62,27 @@ export function sinkContract(driver: SinkDriver, startBroker: () => Promise<Cont
     assert.equal(sinkSchema.safeParse({ type: driver.type, ...broker.options, no_such_option: true }).success, false);
   });
 
-  test(`contract(${driver.type}): a write resolves once acknowledged and the consumer gets the exact bytes`, async () => {
+  /**
+   * A consumer and a connected sink, with one warm-up batch through: the consumer subscribes once connected,
+   * and a first message proves the subscription is in place.
+   */
+  async function connectedPair(clientName: string) {
     await ready;
     const options = driver.options.parse(broker.options);
     const inbox = new Inbox();
-    const consumer = driver.createConsumer(options, { ...env, clientName: 'contract-consumer-1' });
+    const consumer = driver.createConsumer(options, { ...env, clientName });
     await consumer.start(inbox.handler);
     const sink = driver.create(options, { ...env, device: 'gw-contract' });
     await sink.connect();
     await sink.waitConnected(AbortSignal.timeout(10_000));
     assert.equal(sink.connected, true);
-    // The consumer subscribes once connected; a first message proves the subscription is in place.
     await sink.write(batch(0, 'warmup'));
     await inbox.waitFor(1);
+    return { inbox, consumer, sink };
+  }
+
+  test(`contract(${driver.type}): a write resolves once acknowledged and the consumer gets the exact bytes`, async () => {
+    const { inbox, consumer, sink } = await connectedPair('contract-consumer-1');
     const sent = [1, 2, 3].map((i) => batch(i));
     await Promise.all(sent.map((b) => sink.write(b)));
     await inbox.waitFor(4);
@@ -86,16 +94,7 @@ export function sinkContract(driver: SinkDriver, startBroker: () => Promise<Cont
   });
 
   test(`contract(${driver.type}): a consumer failure leaves the message unacknowledged, and it comes again`, async () => {
-    await ready;
-    const options = driver.options.parse(broker.options);
-    const inbox = new Inbox();
-    const consumer = driver.createConsumer(options, { ...env, clientName: 'contract-consumer-2' });
-    await consumer.start(inbox.handler);
-    const sink = driver.create(options, { ...env, device: 'gw-contract' });
-    await sink.connect();
-    await sink.waitConnected(AbortSignal.timeout(10_000));
-    await sink.write(batch(0, 'warmup'));
-    await inbox.waitFor(1);
+    const { inbox, consumer, sink } = await connectedPair('contract-consumer-2');
     inbox.failNext = 1;
     await sink.write(batch(7));
     await inbox.waitFor(2);
