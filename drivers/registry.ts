@@ -14,5 +14,14 @@ import { mysqlSource } from './sources/mysql/index.ts';
 import { mqttSink } from './sinks/mqtt/index.ts';
 import { pulsarSink } from './sinks/pulsar/index.ts';
 
-export const sourceDrivers: readonly SourceDriver[] = [sensorsSource, systemSource, syntheticSource, mqttSource, serialSource, sqliteSource, postgresSource, mysqlSource] as unknown as SourceDriver[];
+export const sourceDrivers: readonly SourceDriver[] = [
+  sensorsSource,
+  systemSource,
+  syntheticSource,
+  mqttSource,
+  serialSource,
+  sqliteSource,
+  postgresSource,
+  mysqlSource,
+] as unknown as SourceDriver[];
 export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink] as unknown as SinkDriver[];

@@ -89,6 +89,7 @@ const EDGE_RECORD: AgentRecord = {
   ints: [0, 1, 23, 24, 255, 256, 65535, 65536, 4294967295],
   negative_ints: [-1, -24, -25, -256, -257, -65536, -65537, -2147483648, -4294967296],
   big_ints: [4294967296, 1767225600000, 9007199254740991, -4294967297, -9007199254740991],
+  // biome-ignore lint/suspicious/noApproximativeNumericConstant: a fixed test-vector value, not meant as π
   floats: [21.5, -0.5, 3.141592653589793, 1e-300, 1.7976931348623157e308],
   nested: { a: { b: { c: [1, { d: null }] } }, empty_map: {}, empty_array: [] },
   nothing: null,
@@ -112,7 +113,8 @@ interface Case {
 const CASES: Case[] = [
   {
     name: 'sensor-3-none',
-    description: 'Three typical sensor records, no compression: every byte is reproducible. Each "ts" (ms since 1970, above 2^32) is a CBOR integer, 1b and 8 bytes.',
+    description:
+      'Three typical sensor records, no compression: every byte is reproducible. Each "ts" (ms since 1970, above 2^32) is a CBOR integer, 1b and 8 bytes.',
     stream: 'telemetry',
     epoch: EPOCH_A,
     seq: 1,
@@ -131,9 +133,36 @@ const CASES: Case[] = [
     compression: 'none',
     records: [EDGE_RECORD],
   },
-  { name: 'sensor-20-deflate', description: '20 sensor records, raw deflate (RFC 1951) at the default level.', stream: 'telemetry', epoch: EPOCH_A, seq: 2, created: CREATED + 20_000, compression: 'deflate', records: sensorRecords(20, CREATED) },
-  { name: 'sensor-20-brotli', description: '20 sensor records, brotli at the default quality.', stream: 'telemetry', epoch: EPOCH_A, seq: 3, created: CREATED + 40_000, compression: 'brotli', records: sensorRecords(20, CREATED + 20_000) },
-  { name: 'sensor-20-zstd', description: '20 sensor records, zstd (one frame) at the default level.', stream: 'telemetry', epoch: EPOCH_A, seq: 4, created: CREATED + 60_000, compression: 'zstd', records: sensorRecords(20, CREATED + 40_000) },
+  {
+    name: 'sensor-20-deflate',
+    description: '20 sensor records, raw deflate (RFC 1951) at the default level.',
+    stream: 'telemetry',
+    epoch: EPOCH_A,
+    seq: 2,
+    created: CREATED + 20_000,
+    compression: 'deflate',
+    records: sensorRecords(20, CREATED),
+  },
+  {
+    name: 'sensor-20-brotli',
+    description: '20 sensor records, brotli at the default quality.',
+    stream: 'telemetry',
+    epoch: EPOCH_A,
+    seq: 3,
+    created: CREATED + 40_000,
+    compression: 'brotli',
+    records: sensorRecords(20, CREATED + 20_000),
+  },
+  {
+    name: 'sensor-20-zstd',
+    description: '20 sensor records, zstd (one frame) at the default level.',
+    stream: 'telemetry',
+    epoch: EPOCH_A,
+    seq: 4,
+    created: CREATED + 60_000,
+    compression: 'zstd',
+    records: sensorRecords(20, CREATED + 40_000),
+  },
 ];
 
 const DEVICE_ID = 'gw-0001';
@@ -148,8 +177,18 @@ export async function makeVectors(): Promise<unknown> {
   const shared = sodium.crypto_scalarmult(device.pair.privateKey, centre.pair.publicKey);
 
   const keys = {
-    device: { seed: hex(device.seed), privateKey: hex(device.pair.privateKey), publicKey: hex(device.pair.publicKey), keyId: hex(keyId(device.pair.publicKey)) },
-    centre: { seed: hex(centre.seed), privateKey: hex(centre.pair.privateKey), publicKey: hex(centre.pair.publicKey), keyId: hex(keyId(centre.pair.publicKey)) },
+    device: {
+      seed: hex(device.seed),
+      privateKey: hex(device.pair.privateKey),
+      publicKey: hex(device.pair.publicKey),
+      keyId: hex(keyId(device.pair.publicKey)),
+    },
+    centre: {
+      seed: hex(centre.seed),
+      privateKey: hex(centre.pair.privateKey),
+      publicKey: hex(centre.pair.publicKey),
+      keyId: hex(keyId(centre.pair.publicKey)),
+    },
     x25519Shared: hex(shared),
     sessionKey: hex(sessionKey),
   };
@@ -215,7 +254,7 @@ export async function makeVectors(): Promise<unknown> {
     version: 1,
     spec: 'docs/wire-format.md',
     generatedBy: 'npm run vectors (scripts/make-vectors.ts)',
-    compressorVersions: { zlib: process.versions.zlib, brotli: process.versions.brotli, zstd: process.versions['zstd'] },
+    compressorVersions: { zlib: process.versions.zlib, brotli: process.versions.brotli, zstd: process.versions.zstd },
     notes: NOTES,
     keys,
     vectors,
@@ -225,6 +264,6 @@ export async function makeVectors(): Promise<unknown> {
 if (import.meta.main) {
   const vectors = await makeVectors();
   mkdirSync(dirname(OUT), { recursive: true });
-  writeFileSync(OUT, JSON.stringify(vectors, null, 2) + '\n');
+  writeFileSync(OUT, `${JSON.stringify(vectors, null, 2)}\n`);
   console.log(`wrote ${OUT}`);
 }

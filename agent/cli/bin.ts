@@ -85,7 +85,7 @@ function applyHeapCaps(): void {
     process.stderr.write(`edge-agent: running without heap caps: ${why}\n`);
     return;
   }
-  const caps = `--max-old-space-size=${oldSpaceMb}` + (semiSpaceMb > 0 ? ` --max-semi-space-size=${semiSpaceMb}` : '');
+  const caps = `--max-old-space-size=${oldSpaceMb}${semiSpaceMb > 0 ? ` --max-semi-space-size=${semiSpaceMb}` : ''}`;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   env[MARKER] = '1';

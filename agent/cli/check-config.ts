@@ -11,7 +11,10 @@ export async function checkConfigCommand(args: string[]): Promise<number> {
   const file = positionals[0];
   if (!file) throw new AgentError('USAGE', 'check-config needs a FILE');
   const { config } = loadConfigFile(file);
-  for (const [where, sink] of [['sink', config.sink], ['receiver.input', config.receiver?.input]] as const) {
+  for (const [where, sink] of [
+    ['sink', config.sink],
+    ['receiver.input', config.receiver?.input],
+  ] as const) {
     if (!sink) continue;
     try {
       await preflightSink(sink, where);

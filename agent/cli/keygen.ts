@@ -12,7 +12,8 @@ export async function keygenCommand(args: string[]): Promise<number> {
   const names = values.name && values.name.length > 0 ? values.name : ['device', 'centre'];
   // Refuse before writing anything: stopping half-way would leave a new device key beside an old centre key.
   const existing = names.map((name) => `${resolve(values.dir, name)}.key`).filter((path) => existsSync(path));
-  if (existing.length > 0) throw new AgentError('USAGE', `${existing.join(', ')} exist${existing.length === 1 ? 's' : ''} already; refusing to overwrite a private key`);
+  if (existing.length > 0)
+    throw new AgentError('USAGE', `${existing.join(', ')} exist${existing.length === 1 ? 's' : ''} already; refusing to overwrite a private key`);
   const na = await sodium();
   for (const name of names) {
     const { privatePath, publicPath } = writeKeyPair(na, resolve(values.dir, name));

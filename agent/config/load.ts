@@ -82,7 +82,12 @@ export function parseConfig(text: string, origin: string, baseDir: string): Load
       for (let n = issue.path.length; !anchor?.range && n > 0; n--) anchor = nodeAt(doc, issue.path.slice(0, n - 1));
       const pos = anchor?.range ? lines.linePos(anchor.range[0]) : undefined;
       const path = key === undefined ? issue.path : [...issue.path, key];
-      issues.push({ path: formatPath(path), line: pos?.line, column: pos?.col, message: key === undefined ? issueMessage(issue, node !== undefined) : 'unknown key' });
+      issues.push({
+        path: formatPath(path),
+        line: pos?.line,
+        column: pos?.col,
+        message: key === undefined ? issueMessage(issue, node !== undefined) : 'unknown key',
+      });
     }
   }
   throw configError(origin, issues);
@@ -109,6 +114,7 @@ export function requireRunnable(loaded: LoadedConfig): void {
   const { config } = loaded;
   if (!config.device) issues.push({ path: 'device.id', line: undefined, column: undefined, message: 'required to run the agent' });
   if (!config.sink) issues.push({ path: 'sink', line: undefined, column: undefined, message: 'required to run the agent' });
-  if (config.sources.length === 0) issues.push({ path: 'sources', line: undefined, column: undefined, message: 'at least one source is required to run the agent' });
+  if (config.sources.length === 0)
+    issues.push({ path: 'sources', line: undefined, column: undefined, message: 'at least one source is required to run the agent' });
   if (issues.length > 0) throw configError(loaded.origin, issues);
 }

@@ -9,7 +9,7 @@ const name = (what: string) => z.string().regex(NAME, `${what} must be 1–64 le
 
 /** Fields every source has, whatever its driver. */
 const commonSourceFields = {
-  name: name('source name').describe('Unique name; keys the source\'s committed cursor, so keep it stable.'),
+  name: name('source name').describe("Unique name; keys the source's committed cursor, so keep it stable."),
   stream: name('stream name').optional().describe('Stream the records go to; defaults to the source name.'),
   interval: duration(10).prefault('10s').describe('Polled sources: time between polls (at least 10ms).'),
   on_start_error: z
@@ -35,17 +35,15 @@ export const sinkSchema = driverUnion(sinkDrivers, {});
 export const configSchema = z
   .strictObject({
     device: z
-      .strictObject({ id: name('device id').describe('This gateway\'s id; the centre knows it by this id and its public key.') })
+      .strictObject({ id: name('device id').describe("This gateway's id; the centre knows it by this id and its public key.") })
       .optional()
       .describe('Required by `run`.'),
     data_dir: z.string().default('./data').describe('Directory for the queue and the receiver state (relative to the config file).'),
-    log: z
-      .strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') })
-      .prefault({}),
+    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
     keys: z
       .strictObject({
-        device_private: z.string().default('keys/device.key').describe('This device\'s X25519 private key (mode 0600), from `edge-agent keygen`.'),
-        centre_public: z.string().default('keys/centre.pub').describe('The centre\'s X25519 public key.'),
+        device_private: z.string().default('keys/device.key').describe("This device's X25519 private key (mode 0600), from `edge-agent keygen`."),
+        centre_public: z.string().default('keys/centre.pub').describe("The centre's X25519 public key."),
         generate_if_missing: z.boolean().default(false).describe('Create missing device and centre key pairs at start (demo and tests only).'),
       })
       .prefault({}),
@@ -55,19 +53,25 @@ export const configSchema = z
         synchronous: z
           .enum(['full', 'normal'])
           .default('full')
-          .describe('full: every commit is on disk before sources are told (no acknowledged record is lost on power loss; 0 lost in 170 simulated cuts). normal: commits are synced only at checkpoints, at least every sync_interval; a power cut loses what was committed since (docs/power-loss.md). A process crash loses nothing in either mode.'),
+          .describe(
+            'full: every commit is on disk before sources are told (no acknowledged record is lost on power loss; 0 lost in 170 simulated cuts). normal: commits are synced only at checkpoints, at least every sync_interval; a power cut loses what was committed since (docs/power-loss.md). A process crash loses nothing in either mode.',
+          ),
         sync_interval: duration(10)
           .prefault('1s')
           .describe('With synchronous: normal, the write-ahead log is synced (checkpointed) at least this often, which bounds what a power cut can take.'),
         commit_every_records: z.number().int().min(1).default(1000).describe('Group commit: commit as soon as this many records wait…'),
         commit_interval: duration()
           .prefault('500ms')
-          .describe('…or when the first waiting record has waited this long. The flash-wear knob at low rates: every commit writes a few pages whatever it holds (shipped executable at 1k rec/s: 100ms writes 1.42× the records\' JSON size, 250ms 1.04×, 1s 0.38×; docs/benchmarks.md).'),
+          .describe(
+            "…or when the first waiting record has waited this long. The flash-wear knob at low rates: every commit writes a few pages whatever it holds (shipped executable at 1k rec/s: 100ms writes 1.42× the records' JSON size, 250ms 1.04×, 1s 0.38×; docs/benchmarks.md).",
+          ),
         max_bytes: size().prefault('256MiB').describe('Upper bound of queued data (compressed).'),
         max_age: duration().prefault('30d').describe('Records older than this are dropped (counted as expired).'),
         min_free_disk: size()
           .prefault('64MiB')
-          .describe('Below this much free space on the queue\'s file system the queue stops growing and applies full_policy (drops counted as disk_full) until space is back; 0 turns the watermark off.'),
+          .describe(
+            "Below this much free space on the queue's file system the queue stops growing and applies full_policy (drops counted as disk_full) until space is back; 0 turns the watermark off.",
+          ),
         full_policy: z.enum(['drop_oldest', 'drop_newest', 'block']).default('drop_oldest').describe('What happens when max_bytes is reached.'),
         cache_size: size().prefault('2MiB').describe('SQLite page cache.'),
       })
@@ -75,7 +79,7 @@ export const configSchema = z
     batch: z
       .strictObject({
         max_records: z.number().int().min(1).max(100_000).default(1000),
-        max_bytes: size().prefault('256KiB').describe('Upper bound of a batch\'s CBOR before compression (one record always fits).'),
+        max_bytes: size().prefault('256KiB').describe("Upper bound of a batch's CBOR before compression (one record always fits)."),
         compression: z.enum(COMPRESSIONS).default('deflate'),
         level: z.number().int().optional().describe('Compression level; default deflate 1, brotli 4, zstd 3. Ranges: deflate 0–9, brotli 0–11, zstd 1–22.'),
       })
@@ -91,7 +95,7 @@ export const configSchema = z
         name('stream name'),
         z.strictObject({
           priority: z.number().int().min(0).max(100).default(50).describe('Higher leaves first (alarms before telemetry).'),
-          max_bytes: size().optional().describe('Bound of this stream\'s queued data; queue.full_policy applies to it as to the whole queue.'),
+          max_bytes: size().optional().describe("Bound of this stream's queued data; queue.full_policy applies to it as to the whole queue."),
           max_age: duration().optional().describe('Records of this stream older than this expire (default queue.max_age).'),
           drain: z
             .enum(['oldest_first', 'live_first'])
@@ -100,7 +104,7 @@ export const configSchema = z
         }),
       )
       .default({})
-      .describe('Per-stream settings, by stream name (a source\'s stream defaults to its name).'),
+      .describe("Per-stream settings, by stream name (a source's stream defaults to its name)."),
     sources: z.array(sourceSchema).default([]),
     sink: sinkSchema.optional().describe('Where batches go. Required by `run`.'),
     sender: z
@@ -122,14 +126,19 @@ export const configSchema = z
       .strictObject({
         enabled: z.boolean().default(false).describe('`run` also runs the receiver in the same process (demo); `receive` always does.'),
         input: sinkSchema.optional().describe('Where to read batches; defaults to the `sink` section.'),
-        private_key: z.string().default('keys/centre.key').describe('The centre\'s X25519 private key.'),
+        private_key: z.string().default('keys/centre.key').describe("The centre's X25519 private key."),
         extra_private_keys: z.array(z.string()).default([]).describe('Older centre keys still accepted while devices rotate to the new one.'),
         devices: z
-          .array(z.strictObject({ id: name('device id'), public_keys: z.array(z.string()).min(1).describe('Files of the device\'s X25519 public keys.') }))
+          .array(z.strictObject({ id: name('device id'), public_keys: z.array(z.string()).min(1).describe("Files of the device's X25519 public keys.") }))
           .default([]),
         state: z.string().default('receiver.db').describe('Dedup state (SQLite), relative to data_dir.'),
         output: z.string().default('-').describe('`-` for stdout, or a file that JSON lines are appended to.'),
-        dedup_window: z.number().int().min(1).default(1_000_000).describe('Batches more than this many sequences behind the newest of their stream are refused as replays.'),
+        dedup_window: z
+          .number()
+          .int()
+          .min(1)
+          .default(1_000_000)
+          .describe('Batches more than this many sequences behind the newest of their stream are refused as replays.'),
       })
       .optional(),
   })

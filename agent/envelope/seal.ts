@@ -20,11 +20,7 @@ export function seal(sodium: Sodium, header: EnvelopeHeader, body: Uint8Array, k
  * Authenticates and decrypts. `keyFor` maps the header to the session key (device and centre key ids), or
  * throws ENVELOPE_UNKNOWN_KEY. Any change to header or ciphertext fails here with ENVELOPE_AUTH_FAILED.
  */
-export function open(
-  sodium: Sodium,
-  bytes: Uint8Array,
-  keyFor: (header: EnvelopeHeader) => Uint8Array,
-): { header: EnvelopeHeader; body: Uint8Array } {
+export function open(sodium: Sodium, bytes: Uint8Array, keyFor: (header: EnvelopeHeader) => Uint8Array): { header: EnvelopeHeader; body: Uint8Array } {
   const { header, length } = decodeHeader(bytes);
   if (bytes.length - length < TAG_BYTES) throw new AgentError('ENVELOPE_MALFORMED', 'envelope truncated: no room for the authentication tag');
   const key = keyFor(header);
@@ -32,7 +28,11 @@ export function open(
   try {
     body = sodium.crypto_aead_xchacha20poly1305_ietf_decrypt(null, bytes.subarray(length), bytes.subarray(0, length), header.nonce, key);
   } catch (cause) {
-    throw new AgentError('ENVELOPE_AUTH_FAILED', `batch ${header.device}/${header.stream}#${header.seq} failed authentication (tampered, truncated or sealed for another key)`, { cause });
+    throw new AgentError(
+      'ENVELOPE_AUTH_FAILED',
+      `batch ${header.device}/${header.stream}#${header.seq} failed authentication (tampered, truncated or sealed for another key)`,
+      { cause },
+    );
   }
   return { header, body };
 }

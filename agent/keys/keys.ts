@@ -33,7 +33,8 @@ function parseKeyFile(path: string, kind: string): Uint8Array {
     throw new AgentError('KEY_UNREADABLE', `cannot read key file ${path}`, { cause });
   }
   const [label, b64, extra] = text.trim().split(/\s+/);
-  if (label !== kind || !b64 || extra !== undefined) throw new AgentError('KEY_INVALID', `${path} is not an ${kind} key file (expected one line "${kind} <base64>")`);
+  if (label !== kind || !b64 || extra !== undefined)
+    throw new AgentError('KEY_INVALID', `${path} is not an ${kind} key file (expected one line "${kind} <base64>")`);
   const bytes = Buffer.from(b64, 'base64');
   if (bytes.length !== 32 || bytes.toString('base64') !== b64) throw new AgentError('KEY_INVALID', `${path}: key must be 32 bytes of base64`);
   return new Uint8Array(bytes);

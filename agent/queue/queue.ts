@@ -1,12 +1,21 @@
 import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { openDatabase } from './sqlite.ts';
 import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { AgentRecord, Cursor } from '../sdk/index.ts';
-import { COMPRESSION_ID, compress, compressionFromId, decodeRecords, decompress, encodeRecords, type CodecSettings, type Compression } from '../envelope/codec.ts';
+import {
+  COMPRESSION_ID,
+  compress,
+  compressionFromId,
+  decodeRecords,
+  decompress,
+  encodeRecords,
+  type CodecSettings,
+  type Compression,
+} from '../envelope/codec.ts';
 import { encodeChunks, type EncodedChunk } from './chunking.ts';
 import { DiskWatermark } from './disk.ts';
 import { migrate, SCHEMA_VERSION } from './schema.ts';
@@ -279,13 +288,17 @@ export class Queue {
       deleteRange: db.prepare('DELETE FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
       deleteBatch: db.prepare('DELETE FROM batches WHERE stream_id = ? AND seq = ?'),
       oldestChunk: db.prepare('SELECT id, count, created, length(payload) AS size FROM chunks WHERE stream_id = ? ORDER BY id LIMIT 1'),
-      rangeSizes: db.prepare('SELECT coalesce(sum(count), 0) AS records, coalesce(sum(length(payload)), 0) AS bytes, count(*) AS chunks FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
+      rangeSizes: db.prepare(
+        'SELECT coalesce(sum(count), 0) AS records, coalesce(sum(length(payload)), 0) AS bytes, count(*) AS chunks FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?',
+      ),
       chunksBetween: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?'),
       newestAfter: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id DESC LIMIT ?'),
       insertBatch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created) VALUES (?, ?, ?, ?, ?, ?)'),
       updateStream: db.prepare('UPDATE streams SET next_seq = ? WHERE id = ?'),
       payloads: db.prepare('SELECT codec, payload FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
-      upsertDrops: db.prepare('INSERT INTO drops (stream, reason, records) VALUES (?, ?, ?) ON CONFLICT(stream, reason) DO UPDATE SET records = excluded.records'),
+      upsertDrops: db.prepare(
+        'INSERT INTO drops (stream, reason, records) VALUES (?, ?, ?) ON CONFLICT(stream, reason) DO UPDATE SET records = excluded.records',
+      ),
     };
   }
 
@@ -309,7 +322,12 @@ export class Queue {
       this.totalRecords += state.records;
     }
     const batches = this.db.prepare('SELECT stream_id, seq, first_chunk, last_chunk, count, created FROM batches ORDER BY stream_id, seq').all() as {
-      stream_id: number; seq: number; first_chunk: number; last_chunk: number; count: number; created: number;
+      stream_id: number;
+      seq: number;
+      first_chunk: number;
+      last_chunk: number;
+      count: number;
+      created: number;
     }[];
     for (const b of batches) {
       const stream = this.streamsById.get(b.stream_id);
@@ -330,8 +348,17 @@ export class Queue {
   private addStreamState(id: number, name: string, nextSeq: number): StreamState {
     const own = this.opts.streams?.[name];
     const state: StreamState = {
-      id, name, priority: this.opts.priorities[name] ?? DEFAULT_PRIORITY, nextSeq, records: 0, bytes: 0, batches: new Map(), batchedRecords: 0,
-      maxBytes: own?.maxBytes ?? Number.POSITIVE_INFINITY, maxAgeMs: own?.maxAgeMs ?? this.opts.maxAgeMs, drain: own?.drain ?? 'oldest_first',
+      id,
+      name,
+      priority: this.opts.priorities[name] ?? DEFAULT_PRIORITY,
+      nextSeq,
+      records: 0,
+      bytes: 0,
+      batches: new Map(),
+      batchedRecords: 0,
+      maxBytes: own?.maxBytes ?? Number.POSITIVE_INFINITY,
+      maxAgeMs: own?.maxAgeMs ?? this.opts.maxAgeMs,
+      drain: own?.drain ?? 'oldest_first',
     };
     this.streams.set(name, state);
     this.streamsById.set(id, state);
@@ -638,7 +665,10 @@ export class Queue {
 
   private enterDiskLow(): void {
     this.diskCap = this.totalBytes;
-    this.opts.log.error({ free: this.disk.free, minFree: this.opts.minFreeDisk, heldBytes: this.totalBytes, policy: this.opts.fullPolicy }, 'disk space low: the queue stops growing and applies its full policy');
+    this.opts.log.error(
+      { free: this.disk.free, minFree: this.opts.minFreeDisk, heldBytes: this.totalBytes, policy: this.opts.fullPolicy },
+      'disk space low: the queue stops growing and applies its full policy',
+    );
   }
 
   private leaveDiskLow(): void {
@@ -796,7 +826,15 @@ export class Queue {
       }
       body = compress(encodeRecords(records), current);
     }
-    return { stream: stream.name, seq: batch.seq, count: batch.count, created: batch.created, compression: current.compression, body, key: `${stream.name}:${batch.seq}` };
+    return {
+      stream: stream.name,
+      seq: batch.seq,
+      count: batch.count,
+      created: batch.created,
+      compression: current.compression,
+      body,
+      key: `${stream.name}:${batch.seq}`,
+    };
   }
 
   /** The sink acknowledged the batch: its rows go with the next commit (a lost ack only means a re-send). */
@@ -825,7 +863,15 @@ export class Queue {
     for (const s of this.streams.values()) streams[s.name] = { records: s.records, bytes: s.bytes, pendingBatches: s.batches.size, nextSeq: s.nextSeq };
     const drops: QueueStats['drops'] = {};
     for (const [stream, map] of this.drops) drops[stream] = Object.fromEntries(map);
-    return { records: this.totalRecords, bytes: this.totalBytes, streams, drops, committed: this.committedRecords, commits: this.commitCount, disk: { free: this.disk.free, low: this.disk.low } };
+    return {
+      records: this.totalRecords,
+      bytes: this.totalBytes,
+      streams,
+      drops,
+      committed: this.committedRecords,
+      commits: this.commitCount,
+      disk: { free: this.disk.free, low: this.disk.low },
+    };
   }
 
   /** Commits what waits, then closes the database. */

@@ -197,7 +197,13 @@ function salvageFrom(path: string): Salvage {
       try {
         if (!compression) throw new Error('unknown codec');
         const records = decodeRecords(decompress(row.payload, compression, 256 * 1024 * 1024));
-        result.chunks.push({ stream: names.get(row.stream_id) ?? `salvaged-${row.stream_id}`, count: records.length, created: row.created, codec: row.codec, payload: row.payload });
+        result.chunks.push({
+          stream: names.get(row.stream_id) ?? `salvaged-${row.stream_id}`,
+          count: records.length,
+          created: row.created,
+          codec: row.codec,
+          payload: row.payload,
+        });
       } catch {
         result.lostChunks++;
         result.lostRecords += Number.isInteger(row.count) && row.count > 0 ? row.count : 0;

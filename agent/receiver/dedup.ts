@@ -1,6 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
 import { openDatabase } from '../queue/sqlite.ts';
 import { AgentError } from '../errors.ts';
 
@@ -30,7 +30,12 @@ export class DedupState {
     } catch (cause) {
       throw new AgentError('QUEUE_OPEN_FAILED', `cannot open receiver state ${path}`, { cause });
     }
-    for (const row of this.db.prepare('SELECT device, stream, epoch, max(seq) AS seq FROM seen GROUP BY device, stream, epoch').all() as { device: string; stream: string; epoch: string; seq: number }[]) {
+    for (const row of this.db.prepare('SELECT device, stream, epoch, max(seq) AS seq FROM seen GROUP BY device, stream, epoch').all() as {
+      device: string;
+      stream: string;
+      epoch: string;
+      seq: number;
+    }[]) {
       this.highest.set(`${row.device}\u0000${row.stream}\u0000${row.epoch}`, row.seq);
     }
     this.stmt = {

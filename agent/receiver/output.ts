@@ -21,7 +21,7 @@ function replacer(this: Record<string, unknown>, key: string, value: unknown): u
 export function toJsonLines(header: EnvelopeHeader, records: AgentRecord[]): string {
   let out = '';
   for (const record of records) {
-    out += JSON.stringify({ device: header.device, stream: header.stream, seq: header.seq, record }, replacer) + '\n';
+    out += `${JSON.stringify({ device: header.device, stream: header.stream, seq: header.seq, record }, replacer)}\n`;
   }
   return out;
 }

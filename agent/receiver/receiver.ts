@@ -5,7 +5,7 @@ import { decodeRecords, decompress } from '../envelope/codec.ts';
 import type { EnvelopeHeader } from '../envelope/header.ts';
 import { open } from '../envelope/seal.ts';
 import { centreReceiveKey, hex, keyId, type KeyPair } from '../keys/keys.ts';
-import type { IncomingMessage } from '../sdk/index.ts';
+import type { AgentRecord, IncomingMessage } from '../sdk/index.ts';
 import type { DedupState } from './dedup.ts';
 import type { RecordOutput } from './output.ts';
 
@@ -37,7 +37,15 @@ export class Receiver {
   private readonly log: Logger;
   private readonly maxBatchBytes: number;
 
-  constructor(sodium: typeof sodiumModule, centreKeys: KeyPair[], devices: KnownDevice[], dedup: DedupState, output: RecordOutput, log: Logger, maxBatchBytes = 64 * 1024 * 1024) {
+  constructor(
+    sodium: typeof sodiumModule,
+    centreKeys: KeyPair[],
+    devices: KnownDevice[],
+    dedup: DedupState,
+    output: RecordOutput,
+    log: Logger,
+    maxBatchBytes = 64 * 1024 * 1024,
+  ) {
     this.sodium = sodium;
     this.dedup = dedup;
     this.output = output;
@@ -59,20 +67,26 @@ export class Receiver {
   private keyFor = (h: EnvelopeHeader): Uint8Array => {
     const key = this.keys.get(this.keyIndex(h.device, h.deviceKeyId, h.centreKeyId));
     if (!key) {
-      throw new AgentError('ENVELOPE_UNKNOWN_KEY', `no key for device ${JSON.stringify(h.device)} with device key ${hex(h.deviceKeyId)} and centre key ${hex(h.centreKeyId)}`);
+      throw new AgentError(
+        'ENVELOPE_UNKNOWN_KEY',
+        `no key for device ${JSON.stringify(h.device)} with device key ${hex(h.deviceKeyId)} and centre key ${hex(h.centreKeyId)}`,
+      );
     }
     return key;
   };
 
   async handle(message: IncomingMessage): Promise<void> {
     let header: EnvelopeHeader;
-    let records;
+    let records: AgentRecord[];
     try {
       const opened = open(this.sodium, message.bytes, this.keyFor);
       header = opened.header;
       records = decodeRecords(decompress(opened.body, header.compression, this.maxBatchBytes));
       if (records.length !== header.count) {
-        throw new AgentError('ENVELOPE_MALFORMED', `batch ${header.device}/${header.stream}#${header.seq} declares ${header.count} records but holds ${records.length}`);
+        throw new AgentError(
+          'ENVELOPE_MALFORMED',
+          `batch ${header.device}/${header.stream}#${header.seq} declares ${header.count} records but holds ${records.length}`,
+        );
       }
     } catch (err) {
       const code = isAgentError(err) ? err.code : 'ENVELOPE_MALFORMED';

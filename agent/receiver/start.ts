@@ -25,7 +25,8 @@ export async function startReceiver(
 ): Promise<RunningReceiver> {
   const section = loaded.config.receiver;
   const input = section?.input ?? loaded.config.sink;
-  if (!section || !input) throw new AgentError('CONFIG_INVALID', `${loaded.origin}: receiver: needs a receiver section with an input (or a sink section to read from)`);
+  if (!section || !input)
+    throw new AgentError('CONFIG_INVALID', `${loaded.origin}: receiver: needs a receiver section with an input (or a sink section to read from)`);
   const paths = configPaths(loaded);
   const centreKeys = [section.private_key, ...section.extra_private_keys].map((p) => loadPrivateKey(sodium, paths.fromBase(p)));
   const devices = section.devices.map((d) => ({ id: d.id, publicKeys: d.public_keys.map((p) => loadPublicKey(paths.fromBase(p))) }));

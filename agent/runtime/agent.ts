@@ -78,7 +78,11 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
     }
 
     const sinkConfig = withEmbeddedUrl(config.sink!, broker?.url);
-    const sink: Sink = sinkDriver(sinkConfig).create(sinkConfig as never, { log: log.child({ component: 'sink', type: sinkConfig.type }), baseDir: paths.baseDir, device });
+    const sink: Sink = sinkDriver(sinkConfig).create(sinkConfig as never, {
+      log: log.child({ component: 'sink', type: sinkConfig.type }),
+      baseDir: paths.baseDir,
+      device,
+    });
     await sink.connect();
     cleanups.push(() => sink.close());
 
@@ -90,7 +94,18 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
       (batch) =>
         seal(
           sodium,
-          { device, stream: batch.stream, epoch: queue.epoch, seq: batch.seq, count: batch.count, created: batch.created, compression: batch.compression, deviceKeyId, centreKeyId, nonce: sodium.randombytes_buf(24) },
+          {
+            device,
+            stream: batch.stream,
+            epoch: queue.epoch,
+            seq: batch.seq,
+            count: batch.count,
+            created: batch.created,
+            compression: batch.compression,
+            deviceKeyId,
+            centreKeyId,
+            nonce: sodium.randombytes_buf(24),
+          },
           batch.body,
           sendKey,
         ),

@@ -49,9 +49,7 @@ export class Sender {
 
   private readonly log: Logger;
 
-
   constructor(
-
     queue: Queue,
 
     sink: Sink,
@@ -61,9 +59,7 @@ export class Sender {
     opts: SenderOptions,
 
     log: Logger,
-
   ) {
-
     this.queue = queue;
 
     this.sink = sink;
@@ -159,7 +155,10 @@ export class Sender {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
       timer = setTimeout(
-        () => reject(new AgentError('SINK_TIMEOUT', `no acknowledgement for ${batch.stream}#${batch.seq} within ${this.opts.writeTimeoutMs} ms`, { retryable: true })),
+        () =>
+          reject(
+            new AgentError('SINK_TIMEOUT', `no acknowledgement for ${batch.stream}#${batch.seq} within ${this.opts.writeTimeoutMs} ms`, { retryable: true }),
+          ),
         this.opts.writeTimeoutMs,
       );
     });

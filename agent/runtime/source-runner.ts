@@ -35,9 +35,7 @@ export class SourceRunner {
 
   private readonly log: Logger;
 
-
   constructor(
-
     driver: SourceDriver,
 
     config: SourceConfig & { stream: string },
@@ -49,9 +47,7 @@ export class SourceRunner {
     retry: BackoffPolicy,
 
     log: Logger,
-
   ) {
-
     this.driver = driver;
 
     this.config = config;
@@ -62,7 +58,8 @@ export class SourceRunner {
 
     this.retry = retry;
 
-    this.log = log;}
+    this.log = log;
+  }
 
   get name(): string {
     return this.config.name;

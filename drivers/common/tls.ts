@@ -19,7 +19,11 @@ export function tlsOptions(usedWith: string) {
 export type TlsOptions = NonNullable<z.output<ReturnType<typeof tlsOptions>>>;
 
 /** Node's TLS connection options from the config: the PEM files read, relative paths from the config's folder. */
-export function tlsConnectionOptions(tls: TlsOptions, baseDir: string, what: string): { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string } {
+export function tlsConnectionOptions(
+  tls: TlsOptions,
+  baseDir: string,
+  what: string,
+): { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string } {
   const read = (path: string, which: string) => {
     try {
       return readFileSync(resolve(baseDir, path));

@@ -14,7 +14,18 @@ import { sqliteSource } from '../../drivers/sources/sqlite/index.ts';
 import { postgresSource } from '../../drivers/sources/postgres/index.ts';
 import { mysqlSource } from '../../drivers/sources/mysql/index.ts';
 import type { SourceDriver } from '../../agent/sdk/index.ts';
-import { createMariadbDatabase, createPostgresDatabase, mariadbConnection, mariadbUnavailable, pgClient, polledSource, postgresUnavailable, recordingContext, MARIADB, PG } from '../../test/helpers/db.ts';
+import {
+  createMariadbDatabase,
+  createPostgresDatabase,
+  mariadbConnection,
+  mariadbUnavailable,
+  pgClient,
+  polledSource,
+  postgresUnavailable,
+  recordingContext,
+  MARIADB,
+  PG,
+} from '../../test/helpers/db.ts';
 
 const ROWS = Number(process.argv[2] ?? 10_000);
 const RUNS = Number(process.argv[3] ?? 5);
@@ -45,7 +56,9 @@ async function measure(label: string, driver: SourceDriver, options: Record<stri
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
   const ms = median(results.map((r) => r.ms));
   const cpu = median(results.map((r) => r.cpu));
-  console.log(`${label.padEnd(10)} ${String(Math.round((ROWS / ms) * 1000)).padStart(8)} rows/s   ${ms.toFixed(1).padStart(7)} ms wall   ${cpu.toFixed(1).padStart(7)} ms CPU   per ${ROWS}-row poll (median of ${RUNS})`);
+  console.log(
+    `${label.padEnd(10)} ${String(Math.round((ROWS / ms) * 1000)).padStart(8)} rows/s   ${ms.toFixed(1).padStart(7)} ms wall   ${cpu.toFixed(1).padStart(7)} ms CPU   per ${ROWS}-row poll (median of ${RUNS})`,
+  );
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-db-bench-'));
@@ -56,12 +69,23 @@ try {
   db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, device TEXT, value TEXT, payload TEXT)');
   const insert = db.prepare('INSERT INTO readings (ts, device, value, payload) VALUES (?, ?, ?, ?)');
   const fillSqlite = db.transaction(() => {
-    for (let i = 1; i <= ROWS; i++) insert.run(new Date(1_700_000_000_000 + i * 1000).toISOString(), `dev-${i % 16}`, (i * 0.125).toFixed(3), JSON.stringify({ seq: i, ok: true, temp: 21.5 }));
+    for (let i = 1; i <= ROWS; i++)
+      insert.run(
+        new Date(1_700_000_000_000 + i * 1000).toISOString(),
+        `dev-${i % 16}`,
+        (i * 0.125).toFixed(3),
+        JSON.stringify({ seq: i, ok: true, temp: 21.5 }),
+      );
   });
-  await measure('sqlite', sqliteSource as unknown as SourceDriver, { path, table: 'readings', json_columns: ['payload'] }, {
-    empty: async () => void db.exec('DELETE FROM readings'),
-    fill: async () => void fillSqlite(),
-  });
+  await measure(
+    'sqlite',
+    sqliteSource as unknown as SourceDriver,
+    { path, table: 'readings', json_columns: ['payload'] },
+    {
+      empty: async () => void db.exec('DELETE FROM readings'),
+      fill: async () => void fillSqlite(),
+    },
+  );
   db.close();
 
   const pgDown = await postgresUnavailable();
@@ -71,11 +95,19 @@ try {
     try {
       const c = await pgClient(pgdb.name);
       await c.query('CREATE TABLE readings (id bigserial PRIMARY KEY, ts timestamptz NOT NULL, device text, value numeric, payload jsonb)');
-      await measure('postgres', postgresSource as unknown as SourceDriver, { ...PG, database: pgdb.name, table: 'readings' }, {
-        empty: async () => void (await c.query('TRUNCATE readings')),
-        fill: async () =>
-          void (await c.query(`INSERT INTO readings (ts, device, value, payload) SELECT to_timestamp(1700000000 + n), 'dev-' || (n % 16), n * 0.125, jsonb_build_object('seq', n, 'ok', true, 'temp', 21.5) FROM generate_series(1, $1::int) n`, [ROWS])),
-      });
+      await measure(
+        'postgres',
+        postgresSource as unknown as SourceDriver,
+        { ...PG, database: pgdb.name, table: 'readings' },
+        {
+          empty: async () => void (await c.query('TRUNCATE readings')),
+          fill: async () =>
+            void (await c.query(
+              `INSERT INTO readings (ts, device, value, payload) SELECT to_timestamp(1700000000 + n), 'dev-' || (n % 16), n * 0.125, jsonb_build_object('seq', n, 'ok', true, 'temp', 21.5) FROM generate_series(1, $1::int) n`,
+              [ROWS],
+            )),
+        },
+      );
       await c.end();
     } finally {
       await pgdb.drop();
@@ -88,14 +120,26 @@ try {
     const mydb = await createMariadbDatabase();
     try {
       const c = await mariadbConnection(mydb.name);
-      await c.query('CREATE TABLE readings (id bigint AUTO_INCREMENT PRIMARY KEY, ts timestamp(6) NOT NULL, device varchar(32), value decimal(20,6), payload json)');
-      const rows = Array.from({ length: ROWS }, (_, k) => [new Date(1_700_000_000_000 + k * 1000).toISOString().slice(0, 23).replace('T', ' '), `dev-${k % 16}`, (k * 0.125).toFixed(3), JSON.stringify({ seq: k, ok: true, temp: 21.5 })]);
-      await measure('mysql', mysqlSource as unknown as SourceDriver, { ...MARIADB, database: mydb.name, table: 'readings' }, {
-        empty: async () => void (await c.query('TRUNCATE readings')),
-        fill: async () => {
-          for (let i = 0; i < rows.length; i += 2000) await c.query('INSERT INTO readings (ts, device, value, payload) VALUES ?', [rows.slice(i, i + 2000)]);
+      await c.query(
+        'CREATE TABLE readings (id bigint AUTO_INCREMENT PRIMARY KEY, ts timestamp(6) NOT NULL, device varchar(32), value decimal(20,6), payload json)',
+      );
+      const rows = Array.from({ length: ROWS }, (_, k) => [
+        new Date(1_700_000_000_000 + k * 1000).toISOString().slice(0, 23).replace('T', ' '),
+        `dev-${k % 16}`,
+        (k * 0.125).toFixed(3),
+        JSON.stringify({ seq: k, ok: true, temp: 21.5 }),
+      ]);
+      await measure(
+        'mysql',
+        mysqlSource as unknown as SourceDriver,
+        { ...MARIADB, database: mydb.name, table: 'readings' },
+        {
+          empty: async () => void (await c.query('TRUNCATE readings')),
+          fill: async () => {
+            for (let i = 0; i < rows.length; i += 2000) await c.query('INSERT INTO readings (ts, device, value, payload) VALUES ?', [rows.slice(i, i + 2000)]);
+          },
         },
-      });
+      );
       await c.end();
     } finally {
       await mydb.drop();

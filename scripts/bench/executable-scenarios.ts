@@ -63,7 +63,13 @@ async function settleWrites(agent: AgentProcess, quietMs = 300, maxMs = 3_000): 
   }
 }
 
-function result(scenario: string, agent: AgentProcess, c: AgentConfig, heapEnv: Record<string, string>, m: { records: number; complete: boolean; seconds: number; afterFirst: number; io: IoCounters; batches: number; envelopeBytes: number }): ExeResult {
+function result(
+  scenario: string,
+  agent: AgentProcess,
+  c: AgentConfig,
+  heapEnv: Record<string, string>,
+  m: { records: number; complete: boolean; seconds: number; afterFirst: number; io: IoCounters; batches: number; envelopeBytes: number },
+): ExeResult {
   const mem = agent.memory();
   return {
     kind: 'exe',
@@ -94,20 +100,43 @@ function result(scenario: string, agent: AgentProcess, c: AgentConfig, heapEnv: 
  * `count: records, rate: 0`: the clock runs from spawn until the subscriber has counted every record. Disk
  * bytes: the process's whole write_bytes once the writes settled (the deletions after the last acks included).
  */
-export async function fullRate(ctx: ExeContext, o: { records: number; commitInterval?: string; batch?: number; maxPending?: number; heapEnv?: Record<string, string>; timeoutMs?: number }): Promise<ExeResult> {
+export async function fullRate(
+  ctx: ExeContext,
+  o: { records: number; commitInterval?: string; batch?: number; maxPending?: number; heapEnv?: Record<string, string>; timeoutMs?: number },
+): Promise<ExeResult> {
   const { url, subscriber } = await ctx.broker();
-  const c: AgentConfig = { device: nextDevice('full'), url, rate: 0, count: o.records, commitInterval: o.commitInterval, batch: o.batch, maxPending: o.maxPending };
+  const c: AgentConfig = {
+    device: nextDevice('full'),
+    url,
+    rate: 0,
+    count: o.records,
+    commitInterval: o.commitInterval,
+    batch: o.batch,
+    maxPending: o.maxPending,
+  };
   const dir = mkdtempSync(join(ctx.workDir, 'exe-'));
   const agent = new AgentProcess(ctx.executable, writeAgentConfig(dir, c), ctx.core, o.heapEnv ?? {});
   try {
     const io0 = agent.io();
-    const complete = await subscriber.until(() => subscriber.device(c.device).records >= o.records, o.timeoutMs ?? 120_000, () => !agent.running);
+    const complete = await subscriber.until(
+      () => subscriber.device(c.device).records >= o.records,
+      o.timeoutMs ?? 120_000,
+      () => !agent.running,
+    );
     const tDone = performance.now();
     if (!agent.running) throw new Error(`the executable exited during the run (${agent.failure})`);
     await settleWrites(agent);
     const a = subscriber.device(c.device);
     const afterFirst = a.messages > 1 ? (a.records - a.records / a.messages) / ((a.last - a.first) / 1000) : 0;
-    return result('full rate', agent, c, o.heapEnv ?? {}, { records: a.records, complete, seconds: (tDone - agent.spawnedAt) / 1000, afterFirst, io: ioDelta(io0, agent.io()), batches: a.messages, envelopeBytes: a.bytes });
+    return result('full rate', agent, c, o.heapEnv ?? {}, {
+      records: a.records,
+      complete,
+      seconds: (tDone - agent.spawnedAt) / 1000,
+      afterFirst,
+      io: ioDelta(io0, agent.io()),
+      batches: a.messages,
+      envelopeBytes: a.bytes,
+    });
   } finally {
     await agent.stop();
   }
@@ -134,7 +163,21 @@ export async function fixedRate(ctx: ExeContext, o: { rate: number; seconds: num
     const seconds = (performance.now() - t0) / 1000;
     if (!agent.running) throw new Error(`the executable exited during the run (${agent.failure})`);
     const records = a1.records - a0.records;
-    return result(`${o.rate} rec/s`, agent, c, {}, { records, complete: true, seconds, afterFirst: records / seconds, io: ioDelta(io0, io1), batches: a1.messages - a0.messages, envelopeBytes: a1.bytes - a0.bytes });
+    return result(
+      `${o.rate} rec/s`,
+      agent,
+      c,
+      {},
+      {
+        records,
+        complete: true,
+        seconds,
+        afterFirst: records / seconds,
+        io: ioDelta(io0, io1),
+        batches: a1.messages - a0.messages,
+        envelopeBytes: a1.bytes - a0.bytes,
+      },
+    );
   } finally {
     await agent.stop();
   }
@@ -172,7 +215,7 @@ export async function backlogRss(ctx: ExeContext, o: { dir: string; rate: number
   const config = writeAgentConfig(o.dir, c);
   const queuedAtStart = queuedRecordsIfAny(queueFile);
   const agent = new AgentProcess(ctx.executable, config, ctx.core);
-  let m;
+  let m: ReturnType<AgentProcess['memory']>;
   try {
     await wait(o.seconds * 1000);
     if (!agent.running) throw new Error(`the executable exited during the run (${agent.failure})`);
@@ -180,7 +223,17 @@ export async function backlogRss(ctx: ExeContext, o: { dir: string; rate: number
   } finally {
     await agent.stop();
   }
-  return { kind: 'backlog-rss', queuedAtStart, queuedAtEnd: queuedRecords(queueFile), seconds: o.seconds, peakRss: m.hwm, peakAnon: agent.peakAnon, rssAtEnd: m.rss, rssAnonAtEnd: m.anon, rssFileAtEnd: m.file };
+  return {
+    kind: 'backlog-rss',
+    queuedAtStart,
+    queuedAtEnd: queuedRecords(queueFile),
+    seconds: o.seconds,
+    peakRss: m.hwm,
+    peakAnon: agent.peakAnon,
+    rssAtEnd: m.rss,
+    rssAnonAtEnd: m.anon,
+    rssFileAtEnd: m.file,
+  };
 }
 
 function queuedRecordsIfAny(queueFile: string): number {
@@ -222,7 +275,11 @@ export async function drain(ctx: ExeContext, o: { dir: string; rate: number; tim
   let r: DrainResult;
   try {
     const io0 = agent.io();
-    const complete = await subscriber.until(() => subscriber.device(c.device).records >= backlog, o.timeoutMs ?? 120_000, () => !agent.running);
+    const complete = await subscriber.until(
+      () => subscriber.device(c.device).records >= backlog,
+      o.timeoutMs ?? 120_000,
+      () => !agent.running,
+    );
     const tDone = performance.now();
     if (!agent.running) throw new Error(`the executable exited during the drain (${agent.failure})`);
     const a = subscriber.device(c.device);

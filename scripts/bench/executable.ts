@@ -23,12 +23,28 @@ function newestMtime(path: string): number {
 /** `--version` exits 0: the executable starts and loads every registered driver. */
 function starts(path: string): { ok: boolean; why: string } {
   const r = spawnSync(path, ['--version'], { encoding: 'utf8', timeout: 30_000 });
-  return { ok: r.status === 0, why: (r.stderr || r.error?.message || '').trim().split('\n').filter((l) => /Error/.test(l)).pop() ?? `exit ${r.status}` };
+  return {
+    ok: r.status === 0,
+    why:
+      (r.stderr || r.error?.message || '')
+        .trim()
+        .split('\n')
+        .filter((l) => /Error/.test(l))
+        .pop() ?? `exit ${r.status}`,
+  };
 }
 
 function build(repo: string): { ok: boolean; why: string } {
   const r = spawnSync(process.execPath, [join(repo, 'scripts', 'build', 'build.ts')], { cwd: repo, encoding: 'utf8' });
-  return { ok: r.status === 0, why: `${r.stderr}\n${r.stdout}`.trim().split('\n').filter((l) => /Error/.test(l)).pop() ?? `exit ${r.status}` };
+  return {
+    ok: r.status === 0,
+    why:
+      `${r.stderr}\n${r.stdout}`
+        .trim()
+        .split('\n')
+        .filter((l) => /Error/.test(l))
+        .pop() ?? `exit ${r.status}`,
+  };
 }
 
 /**
@@ -66,7 +82,11 @@ export function ensureExecutable(root: string, scratch: string, override?: strin
   const checkAgain = again.ok ? starts(fallback) : again;
   if (!checkAgain.ok) throw new Error(`neither the working tree nor HEAD (${head}) builds a working executable: ${checkAgain.why}`);
   process.stderr.write(`${((performance.now() - t) / 1000).toFixed(1)} s\n`);
-  return { path: fallback, root: dir, note: `the working tree's executable does not build or start (${check.why}); measured the committed revision ${head} instead (git archive HEAD), the executable and the node workers alike` };
+  return {
+    path: fallback,
+    root: dir,
+    note: `the working tree's executable does not build or start (${check.why}); measured the committed revision ${head} instead (git archive HEAD), the executable and the node workers alike`,
+  };
 }
 
 export interface AgentConfig {
@@ -129,7 +149,10 @@ export class AgentProcess {
 
   constructor(executable: string, config: string, core: string, env: Record<string, string> = {}) {
     this.spawnedAt = performance.now();
-    this.child = spawn('taskset', ['-c', core, executable, 'run', '--config', config], { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, ...env } });
+    this.child = spawn('taskset', ['-c', core, executable, 'run', '--config', config], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      env: { ...process.env, ...env },
+    });
     if (this.child.pid === undefined) throw new Error(`could not start ${executable}`);
     this.pid = this.child.pid;
     this.child.stderr!.on('data', (d) => (this.stderr = (this.stderr + d).slice(-4000)));

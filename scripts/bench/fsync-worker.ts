@@ -32,4 +32,12 @@ try {
 }
 ms.sort((a, b) => a - b);
 const at = (q: number) => ms[Math.min(ms.length - 1, Math.floor(q * ms.length))]!;
-report({ kind: 'fsync', count, p50: at(0.5), p90: at(0.9), p99: at(0.99), mean: ms.reduce((a, b) => a + b, 0) / ms.length, perSecond: 1000 / (ms.reduce((a, b) => a + b, 0) / ms.length) });
+report({
+  kind: 'fsync',
+  count,
+  p50: at(0.5),
+  p90: at(0.9),
+  p99: at(0.99),
+  mean: ms.reduce((a, b) => a + b, 0) / ms.length,
+  perSecond: 1000 / (ms.reduce((a, b) => a + b, 0) / ms.length),
+});

@@ -45,7 +45,10 @@ const dbPath = keptQueue === undefined ? join(dir, 'queue.db') : resolve(keptQue
 
 try {
   const queue = Queue.open(queueOptions(loaded, dbPath, silentLogger));
-  const source = syntheticSource.create({ ...sourceOptions, name: 'synthetic', interval: 10_000, on_start_error: 'fail' } as never, { log: silentLogger, baseDir: dir }) as ServiceSource;
+  const source = syntheticSource.create({ ...sourceOptions, name: 'synthetic', interval: 10_000, on_start_error: 'fail' } as never, {
+    log: silentLogger,
+    baseDir: dir,
+  }) as ServiceSource;
   const json = new JsonSizeSampler();
   let committed = 0;
   let finish!: () => void;

@@ -37,9 +37,19 @@ interface WorkerResult {
 async function worker(args: Map<string, string>): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-mqtt-bench-'));
   const queue = Queue.open({
-    path: join(dir, 'q.db'), synchronous: 'full', commitEveryRecords: 1000, commitIntervalMs: 100, maxBytes: 1 << 28, maxAgeMs: 86_400_000,
-    fullPolicy: 'drop_oldest', cacheBytes: 2_000 * 1024, batchMaxRecords: 500, batchMaxBytes: 1 << 20, codec: { compression: 'deflate', level: 1 },
-    priorities: {}, log: silentLogger,
+    path: join(dir, 'q.db'),
+    synchronous: 'full',
+    commitEveryRecords: 1000,
+    commitIntervalMs: 100,
+    maxBytes: 1 << 28,
+    maxAgeMs: 86_400_000,
+    fullPolicy: 'drop_oldest',
+    cacheBytes: 2_000 * 1024,
+    batchMaxRecords: 500,
+    batchMaxBytes: 1 << 20,
+    codec: { compression: 'deflate', level: 1 },
+    priorities: {},
+    log: silentLogger,
   });
   const config = mqttSource.options.parse({
     url: args.get('url'),
@@ -48,7 +58,10 @@ async function worker(args: Map<string, string>): Promise<void> {
     topics: [{ filter: TOPIC, qos: Number(args.get('qos')) }],
     payload: 'json',
   });
-  const source = mqttSource.create({ ...config, type: 'mqtt', name: 'bench', stream: 'bench', interval: 1000, on_start_error: 'fail' }, { log: silentLogger, baseDir: '.' }) as ServiceSource;
+  const source = mqttSource.create(
+    { ...config, type: 'mqtt', name: 'bench', stream: 'bench', interval: 1000, on_start_error: 'fail' },
+    { log: silentLogger, baseDir: '.' },
+  ) as ServiceSource;
   const expected = Number(args.get('expect'));
   const lags: number[] = [];
   let committed = 0;
@@ -111,9 +124,13 @@ async function main(args: Map<string, string>): Promise<void> {
   const total = Math.round(rate * seconds);
   const broker = await startMosquitto();
   try {
-    const child = spawn(process.execPath, [fileURLToPath(import.meta.url), '--worker', '--url', broker.url, '--protocol', String(protocol), '--qos', String(qos), '--expect', String(total)], {
-      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
-    });
+    const child = spawn(
+      process.execPath,
+      [fileURLToPath(import.meta.url), '--worker', '--url', broker.url, '--protocol', String(protocol), '--qos', String(qos), '--expect', String(total)],
+      {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+      },
+    );
     const messages: unknown[] = [];
     let wake: (() => void) | undefined;
     child.on('message', (m) => {

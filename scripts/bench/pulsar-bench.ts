@@ -86,7 +86,9 @@ if (args.has('worker-url')) {
   const broker = await startPulsar();
   try {
     const line = await new Promise<string>((resolve, reject) => {
-      const child = spawn('taskset', ['-c', '0', process.execPath, import.meta.filename, ...process.argv.slice(2), '--worker-url', broker.wsUrl], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const child = spawn('taskset', ['-c', '0', process.execPath, import.meta.filename, ...process.argv.slice(2), '--worker-url', broker.wsUrl], {
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
       let out = '';
       child.stdout.on('data', (d) => (out += d));
       child.on('exit', (code) => (code === 0 ? resolve(out.trim()) : reject(new Error(`worker exited ${code}: ${out}`))));

@@ -55,7 +55,11 @@ const args = parseArgs(argv);
 /** queue.commit_interval as the config schema defaults it, so the figures follow the product's default. */
 const DEFAULT_COMMIT_INTERVAL = `${parseConfig('{}', '(defaults)', '/').config.queue.commit_interval}ms`;
 if (args.has('help')) {
-  process.stdout.write(readFileSync(fileURLToPath(import.meta.url), 'utf8').split('*/')[0]!.replace(/^\/\*\*?|^ \* ?/gm, '') + '\n');
+  process.stdout.write(
+    `${readFileSync(fileURLToPath(import.meta.url), 'utf8')
+      .split('*/')[0]!
+      .replace(/^\/\*\*?|^ \* ?/gm, '')}\n`,
+  );
   process.exit(0);
 }
 const records = numberArg(args, 'records', 1_000_000);
@@ -64,7 +68,10 @@ const cap = numberArg(args, 'seconds', 5);
 const waSeconds = numberArg(args, 'wa-seconds', 20);
 const writeAmplification = !args.has('no-wa');
 const backlog = args.has('backlog');
-const backlogSizes = (args.get('backlog-records') ?? '1000000,10000000').split(',').map(Number).filter((n) => n > 0);
+const backlogSizes = (args.get('backlog-records') ?? '1000000,10000000')
+  .split(',')
+  .map(Number)
+  .filter((n) => n > 0);
 const rssSeconds = numberArg(args, 'rss-seconds', 15);
 const profile = args.has('profile');
 const baseline = !args.has('no-baseline');
@@ -90,14 +97,28 @@ const full = ['--records', String(records), '--seconds', '120'];
 const scenarios: Scenario[] = [
   { id: 'ingest', title: 'ingest, defaults', worker: 'ingest', args: full, heapFlags: true, runs: repeat },
   { id: 'e2e', title: 'end to end (node, .ts), defaults', worker: 'e2e', args: full, heapFlags: true, runs: repeat },
-  { id: 'ingest-small', title: 'ingest, small-batch source (100 × 4)', worker: 'ingest', args: ['--records', String(records), '--seconds', String(cap), '--batch', '100', '--max-pending', '4'], heapFlags: true, runs: 1 },
+  {
+    id: 'ingest-small',
+    title: 'ingest, small-batch source (100 × 4)',
+    worker: 'ingest',
+    args: ['--records', String(records), '--seconds', String(cap), '--batch', '100', '--max-pending', '4'],
+    heapFlags: true,
+    runs: 1,
+  },
   ...(baseline
     ? ([
         { id: 'ingest-noflags', title: 'ingest, no heap caps', worker: 'ingest', args: full, heapFlags: false, runs: 1 },
         { id: 'e2e-noflags', title: 'end to end (node, .ts), no heap caps', worker: 'e2e', args: full, heapFlags: false, runs: 1 },
         // Not the product setting: what waiting for fsync costs, by taking most of it away.
         { id: 'ingest-normal', title: 'ingest, synchronous=normal', worker: 'ingest', args: [...full, '--synchronous', 'normal'], heapFlags: true, runs: 1 },
-        { id: 'e2e-normal', title: 'end to end (node, .ts), synchronous=normal', worker: 'e2e', args: [...full, '--synchronous', 'normal'], heapFlags: true, runs: 1 },
+        {
+          id: 'e2e-normal',
+          title: 'end to end (node, .ts), synchronous=normal',
+          worker: 'e2e',
+          args: [...full, '--synchronous', 'normal'],
+          heapFlags: true,
+          runs: 1,
+        },
       ] satisfies Scenario[])
     : []),
 ];
@@ -165,7 +186,18 @@ function machine() {
   const dirty = spawnSync('git', ['status', '--porcelain', '--untracked-files=no'], { cwd: ROOT, encoding: 'utf8' }).stdout.trim() !== '';
   const revision = `${head}${dirty ? ' + uncommitted changes' : ''}`;
   const load = readFileSync('/proc/loadavg', 'utf8').split(' ').slice(0, 3).join(' ');
-  return { revision, cpu, cores: availableParallelism(), kernel: release(), tmpdir: tmpdir(), filesystem: fs, mosquitto, node: process.version, nodePath: relative(ROOT, process.execPath) || process.execPath, load };
+  return {
+    revision,
+    cpu,
+    cores: availableParallelism(),
+    kernel: release(),
+    tmpdir: tmpdir(),
+    filesystem: fs,
+    mosquitto,
+    node: process.version,
+    nodePath: relative(ROOT, process.execPath) || process.execPath,
+    load,
+  };
 }
 
 async function main(): Promise<void> {
@@ -193,7 +225,22 @@ async function main(): Promise<void> {
 
   let broker: Mosquitto | undefined;
   let subscriber: Subscriber | undefined;
-  const out: BenchResults = { ...out0, info, records, repeat, cap, scenarios, workers: new Map(), arrivals: new Map(), exe: new Map(), writeAmplification: [], backlogRss: [], drains: [], fsync: [], notes: [] };
+  const out: BenchResults = {
+    ...out0,
+    info,
+    records,
+    repeat,
+    cap,
+    scenarios,
+    workers: new Map(),
+    arrivals: new Map(),
+    exe: new Map(),
+    writeAmplification: [],
+    backlogRss: [],
+    drains: [],
+    fsync: [],
+    notes: [],
+  };
   if (exe.note) out.notes.push(exe.note);
   const push = <T>(map: Map<string, T[]>, id: string, value: T) => map.set(id, [...(map.get(id) ?? []), value]);
   const fsyncProbe = async (when: string) => {
@@ -245,7 +292,11 @@ async function main(): Promise<void> {
         process.stderr.write(`${show(r)}\n`);
         return r;
       } catch (err) {
-        const why = (err as Error).message.split('\n').filter((l) => /error|failed|exited/i.test(l)).slice(0, 3).join(' / ');
+        const why = (err as Error).message
+          .split('\n')
+          .filter((l) => /error|failed|exited/i.test(l))
+          .slice(0, 3)
+          .join(' / ');
         process.stderr.write(`FAILED: ${why}\n`);
         out.notes.push(`${title} FAILED: ${why}`);
         return undefined;
@@ -254,7 +305,8 @@ async function main(): Promise<void> {
     const keep = <T>(map: Map<string, T[]>, id: string, value: T | undefined) => {
       if (value !== undefined) push(map, id, value);
     };
-    const exeShow = (r: ExeResult) => `${fmtInt(r.recordsPerSecond)} rec/s, VmHWM ${(r.peakRss / 2 ** 20).toFixed(1)} MiB, ${r.writeBytesPerRecord.toFixed(1)} B/rec written${r.complete ? '' : ' (INCOMPLETE)'}`;
+    const exeShow = (r: ExeResult) =>
+      `${fmtInt(r.recordsPerSecond)} rec/s, VmHWM ${(r.peakRss / 2 ** 20).toFixed(1)} MiB, ${r.writeBytesPerRecord.toFixed(1)} B/rec written${r.complete ? '' : ' (INCOMPLETE)'}`;
 
     // The executable unpacks its SQLite addon on first use; a short run first keeps that out of the figures.
     await step('executable warm-up (20,000 records)', () => fullRate(ctx, { records: 20_000 }), exeShow);
@@ -262,7 +314,11 @@ async function main(): Promise<void> {
     for (const s of scenarios) {
       for (let i = 0; i < s.runs; i++) {
         const flags = s.heapFlags ? HEAP_FLAGS : [];
-        const r = await step(`${s.title} (${i + 1}/${s.runs})`, () => (s.worker === 'e2e' ? runE2e(s.args, flags) : runWorker('ingest', s.args, flags)), (r) => `${fmtInt(r.recordsPerSecond)} rec/s${r.complete ? '' : ` (stopped after ${r.seconds.toFixed(1)} s: ${fmtInt(r.records)} records)`}`);
+        const r = await step(
+          `${s.title} (${i + 1}/${s.runs})`,
+          () => (s.worker === 'e2e' ? runE2e(s.args, flags) : runWorker('ingest', s.args, flags)),
+          (r) => `${fmtInt(r.recordsPerSecond)} rec/s${r.complete ? '' : ` (stopped after ${r.seconds.toFixed(1)} s: ${fmtInt(r.records)} records)`}`,
+        );
         if (r === undefined) continue;
         if (s.worker === 'e2e') {
           await subscriber!.waitFor(r.records);
@@ -272,11 +328,16 @@ async function main(): Promise<void> {
       }
       // The shipped executable's main runs right after the node worker's, under the same disk conditions.
       if (s.id === 'e2e') {
-        for (let i = 0; i < repeat; i++) keep(out.exe, 'exe', await step(`end to end, shipped executable (${i + 1}/${repeat})`, () => fullRate(ctx, { records }), exeShow));
+        for (let i = 0; i < repeat; i++)
+          keep(out.exe, 'exe', await step(`end to end, shipped executable (${i + 1}/${repeat})`, () => fullRate(ctx, { records }), exeShow));
       }
     }
     if (baseline) {
-      keep(out.exe, 'exe-nocaps', await step('end to end, shipped executable, no heap caps', () => fullRate(ctx, { records, heapEnv: { EDGE_AGENT_MAX_OLD_SPACE_MB: '0' } }), exeShow));
+      keep(
+        out.exe,
+        'exe-nocaps',
+        await step('end to end, shipped executable, no heap caps', () => fullRate(ctx, { records, heapEnv: { EDGE_AGENT_MAX_OLD_SPACE_MB: '0' } }), exeShow),
+      );
     }
 
     const wa = new Map<string, ExeResult[]>();
@@ -284,10 +345,23 @@ async function main(): Promise<void> {
       // The default first (its full-rate figure is the main executable run above), then a shorter and a longer one.
       for (const commitInterval of [DEFAULT_COMMIT_INTERVAL, '100ms', '1s']) {
         for (const rate of [1_000, 10_000]) {
-          keep(wa, 'wa', await step(`write amplification, ${fmtK(rate)} rec/s, commit_interval ${commitInterval} (${waSeconds} s)`, () => fixedRate(ctx, { rate, seconds: waSeconds, commitInterval }), (r) => `${r.writeBytesPerRecord.toFixed(1)} B/rec`));
+          keep(
+            wa,
+            'wa',
+            await step(
+              `write amplification, ${fmtK(rate)} rec/s, commit_interval ${commitInterval} (${waSeconds} s)`,
+              () => fixedRate(ctx, { rate, seconds: waSeconds, commitInterval }),
+              (r) => `${r.writeBytesPerRecord.toFixed(1)} B/rec`,
+            ),
+          );
         }
         // Full rate with the default interval is the main executable run above.
-        if (commitInterval !== DEFAULT_COMMIT_INTERVAL) keep(wa, 'wa', await step(`write amplification, full rate, commit_interval ${commitInterval}`, () => fullRate(ctx, { records, commitInterval }), exeShow));
+        if (commitInterval !== DEFAULT_COMMIT_INTERVAL)
+          keep(
+            wa,
+            'wa',
+            await step(`write amplification, full rate, commit_interval ${commitInterval}`, () => fullRate(ctx, { records, commitInterval }), exeShow),
+          );
       }
     }
 
@@ -297,16 +371,45 @@ async function main(): Promise<void> {
       const unreachableUrl = `mqtt://127.0.0.1:${await freePort()}`;
       const dir = mkdtempSync(join(workDir, 'backlog-'));
       mkdirSync(join(dir, 'data'), { recursive: true });
-      keep(lists, 'rss', await step('RSS, nothing queued, 1k rec/s, sink unreachable', () => backlogRss(ctx, { dir, rate: 1_000, seconds: rssSeconds, unreachableUrl }), (r: BacklogRssResult) => `VmHWM ${(r.peakRss / 2 ** 20).toFixed(1)} MiB`));
+      keep(
+        lists,
+        'rss',
+        await step(
+          'RSS, nothing queued, 1k rec/s, sink unreachable',
+          () => backlogRss(ctx, { dir, rate: 1_000, seconds: rssSeconds, unreachableUrl }),
+          (r: BacklogRssResult) => `VmHWM ${(r.peakRss / 2 ** 20).toFixed(1)} MiB`,
+        ),
+      );
       rmSync(dir, { recursive: true, force: true });
       for (const [i, size] of backlogSizes.entries()) {
         const dir = mkdtempSync(join(workDir, 'backlog-'));
         mkdirSync(join(dir, 'data'), { recursive: true });
-        const built = await step(`building a backlog of ${fmtInt(size)} records (full-rate ingest)`, () => runWorker('ingest', ['--records', String(size), '--seconds', '600', '--queue', join(dir, 'data', 'queue.db')], HEAP_FLAGS), (r) => `${fmtInt(r.recordsPerSecond)} rec/s, ${(r.dbBytes as number / 2 ** 20).toFixed(0)} MiB file`);
+        const built = await step(
+          `building a backlog of ${fmtInt(size)} records (full-rate ingest)`,
+          () => runWorker('ingest', ['--records', String(size), '--seconds', '600', '--queue', join(dir, 'data', 'queue.db')], HEAP_FLAGS),
+          (r) => `${fmtInt(r.recordsPerSecond)} rec/s, ${((r.dbBytes as number) / 2 ** 20).toFixed(0)} MiB file`,
+        );
         if (built === undefined) continue;
         push(out.workers, `backlog-${size}`, built);
-        keep(lists, 'rss', await step(`RSS, ${fmtInt(size)} queued, 1k rec/s, sink unreachable`, () => backlogRss(ctx, { dir, rate: 1_000, seconds: rssSeconds, unreachableUrl }), (r: BacklogRssResult) => `VmHWM ${(r.peakRss / 2 ** 20).toFixed(1)} MiB`));
-        if (i === 0) keep(lists, 'drain', await step(`drain of the ${fmtInt(size)}-record backlog, 1k rec/s continuing`, () => drain(ctx, { dir, rate: 1_000 }), (r: DrainResult) => `${fmtInt(r.recordsPerSecond)} rec/s`));
+        keep(
+          lists,
+          'rss',
+          await step(
+            `RSS, ${fmtInt(size)} queued, 1k rec/s, sink unreachable`,
+            () => backlogRss(ctx, { dir, rate: 1_000, seconds: rssSeconds, unreachableUrl }),
+            (r: BacklogRssResult) => `VmHWM ${(r.peakRss / 2 ** 20).toFixed(1)} MiB`,
+          ),
+        );
+        if (i === 0)
+          keep(
+            lists,
+            'drain',
+            await step(
+              `drain of the ${fmtInt(size)}-record backlog, 1k rec/s continuing`,
+              () => drain(ctx, { dir, rate: 1_000 }),
+              (r: DrainResult) => `${fmtInt(r.recordsPerSecond)} rec/s`,
+            ),
+          );
         rmSync(dir, { recursive: true, force: true });
       }
     }
@@ -315,7 +418,11 @@ async function main(): Promise<void> {
     out.drains = (lists.get('drain') ?? []) as DrainResult[];
     if (profile) {
       const dir = mkdtempSync(join(workDir, 'prof-'));
-      const r = await step('end to end (node, .ts) with --cpu-prof', () => runE2e(full, [...HEAP_FLAGS, '--cpu-prof', `--cpu-prof-dir=${dir}`]), (r) => `${fmtInt(r.recordsPerSecond)} rec/s`);
+      const r = await step(
+        'end to end (node, .ts) with --cpu-prof',
+        () => runE2e(full, [...HEAP_FLAGS, '--cpu-prof', `--cpu-prof-dir=${dir}`]),
+        (r) => `${fmtInt(r.recordsPerSecond)} rec/s`,
+      );
       keep(out.workers, 'profile', r);
       const file = readdirSync(dir).find((f) => f.endsWith('.cpuprofile'));
       if (file) out.profile = summariseProfile(join(dir, file), codeRoot, 14) satisfies ProfileSummary;

@@ -53,7 +53,14 @@ const warmup = numberArg(args, 'warmup', 200);
 const root = mkdtempSync(join(tmpdir(), 'edge-agent-sensors-bench-'));
 try {
   writeTree(root, TREE);
-  const config = { ...sensorsSource.options.parse({ sys_root: root }), type: 'sensors', name: 'bench', stream: 'bench', interval: 1000, on_start_error: 'retry' as const };
+  const config = {
+    ...sensorsSource.options.parse({ sys_root: root }),
+    type: 'sensors',
+    name: 'bench',
+    stream: 'bench',
+    interval: 1000,
+    on_start_error: 'retry' as const,
+  };
   const source = sensorsSource.create(config, { log: silentLogger, baseDir: root }) as SensorsSource;
   let records = 0;
   const problems = new Map<string, number>();

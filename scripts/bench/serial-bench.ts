@@ -57,7 +57,10 @@ try {
   const loaded = parseBenchConfig('data_dir: .\nqueue:\n  path: queue.db\n', dir);
   const queue = Queue.open(queueOptions(loaded, join(dir, 'queue.db'), silentLogger));
   const config = serialSource.options.parse({ path: pair.device, baud_rate: 115200, framing: { mode: 'nmea' } });
-  const source = serialSource.create({ ...config, type: 'serial', name: 'gps', stream: 'gps', interval: 10_000, on_start_error: 'fail' }, { log: silentLogger, baseDir: dir }) as ServiceSource;
+  const source = serialSource.create(
+    { ...config, type: 'serial', name: 'gps', stream: 'gps', interval: 10_000, on_start_error: 'fail' },
+    { log: silentLogger, baseDir: dir },
+  ) as ServiceSource;
   const counters = new CounterSet();
   let committed = 0;
   const ctx: SourceContext = {
@@ -78,7 +81,9 @@ try {
 
   const cpuBefore = process.cpuUsage();
   const t0 = performance.now();
-  const writer = spawn(process.execPath, ['--input-type=module', '-e', WRITER, pair.host, String(bytesPerSecond), String(seconds), block], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const writer = spawn(process.execPath, ['--input-type=module', '-e', WRITER, pair.host, String(bytesPerSecond), String(seconds), block], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   let written = '';
   writer.stdout.on('data', (d: Buffer) => (written += d.toString()));
   await new Promise<void>((resolve) => writer.once('exit', () => resolve()));

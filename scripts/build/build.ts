@@ -49,7 +49,10 @@ function checkPkgConfig(version: string): void {
 
 function parseTargets(): string[] {
   const { values } = parseArgs({ options: { targets: { type: 'string', default: 'linux-x64' }, target: { type: 'string' } } });
-  const list = (values.target ?? values.targets).split(',').map((s) => s.trim()).filter(Boolean);
+  const list = (values.target ?? values.targets)
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
   for (const t of list) if (!(t in TARGETS)) throw new Error(`unknown target ${t}; known: ${Object.keys(TARGETS).join(', ')}`);
   return [...new Set(list)];
 }
@@ -88,7 +91,12 @@ async function main(): Promise<void> {
 
   let t = performance.now();
   const b = await bundle(join(REPO, 'agent', 'cli', 'bin.ts'), BUNDLE);
-  log(`bundle ${relative(REPO, b.outfile)} ${mb(b.bytes)} in ${secs(performance.now() - t)}; largest: ${b.byPackage.slice(0, 6).map(([p, n]) => `${p} ${mb(n)}`).join(', ')}`);
+  log(
+    `bundle ${relative(REPO, b.outfile)} ${mb(b.bytes)} in ${secs(performance.now() - t)}; largest: ${b.byPackage
+      .slice(0, 6)
+      .map(([p, n]) => `${p} ${mb(n)}`)
+      .join(', ')}`,
+  );
 
   const results: { target: string; out: string; bytes: number; ms: number }[] = [];
   for (const target of targets) {

@@ -139,7 +139,7 @@ export class PowerCutMount {
 
   /** Last-resort cleanup: lazy unmount and kill the daemon. */
   async forceUnmount(): Promise<void> {
-    const [cmd, args] = unmountCommand(this.mountpoint);
+    const [cmd, _args] = unmountCommand(this.mountpoint);
     spawnSync(cmd, cmd === 'umount' ? ['-l', this.mountpoint] : ['-u', '-z', this.mountpoint]);
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;

@@ -196,7 +196,20 @@ batch: { compression: ${options.compression} }
     const check = checkQueue(join(this.backing, 'queue.db'), { source: SOURCE, stream: SOURCE, lastAcked, previousCursor: this.previousCursor });
     this.previousCursor = Math.max(this.previousCursor, check.cursor);
     this.mount = await PowerCutMount.mount(this.backing, this.mountpoint);
-    return { index, delayMs, lastAcked, cursor: check.cursor, records: check.records, lost: check.lost, integrity: check.integrity, problems: check.problems, fs, ms: Date.now() - started, startMs, checkMs: Date.now() - killed };
+    return {
+      index,
+      delayMs,
+      lastAcked,
+      cursor: check.cursor,
+      records: check.records,
+      lost: check.lost,
+      integrity: check.integrity,
+      problems: check.problems,
+      fs,
+      ms: Date.now() - started,
+      startMs,
+      checkMs: Date.now() - killed,
+    };
   }
 
   async close(): Promise<void> {

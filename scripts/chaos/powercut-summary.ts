@@ -27,7 +27,13 @@ export function summarise(results: readonly CutResult[]): CutSummary {
     broken: results.filter((r) => r.problems.length > 0).length,
     lossyCuts: results.filter((r) => r.lost > 0).length,
     lostTotal,
-    lost: { min: lost[0] ?? 0, median: quantile(lost, 0.5), p90: quantile(lost, 0.9), max: lost[lost.length - 1] ?? 0, mean: results.length ? lostTotal / results.length : 0 },
+    lost: {
+      min: lost[0] ?? 0,
+      median: quantile(lost, 0.5),
+      p90: quantile(lost, 0.9),
+      max: lost[lost.length - 1] ?? 0,
+      mean: results.length ? lostTotal / results.length : 0,
+    },
     finalRecords: results[results.length - 1]?.records ?? 0,
     problems: results.flatMap((r) => r.problems.map((p) => `cut ${r.index}: ${p}`)),
   };

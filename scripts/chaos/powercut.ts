@@ -63,7 +63,7 @@ for (const synchronous of modes) {
     await session.close();
   }
   const summary = summarise(results);
-  process.stdout.write(formatSummary(synchronous, summary, Date.now() - started, session.options) + '\n');
+  process.stdout.write(`${formatSummary(synchronous, summary, Date.now() - started, session.options)}\n`);
   if (summary.broken > 0 || (synchronous === 'full' && summary.lossyCuts > 0)) failed = true;
 }
 process.exit(failed ? 1 : 0);

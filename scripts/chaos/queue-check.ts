@@ -61,7 +61,7 @@ export function checkQueue(dbPath: string, opts: { source: string; stream: strin
 function inspect(db: Database.Database, opts: { source: string; stream: string; lastAcked: number; previousCursor: number }, problems: string[]): QueueCheck {
   const integrity = (db.pragma('integrity_check') as { integrity_check: string }[]).map((r) => r.integrity_check).join('; ');
   if (integrity !== 'ok') problems.push(`integrity_check: ${integrity}`);
-  const tables = new Set((db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]));
+  const tables = new Set(db.prepare("SELECT name FROM sqlite_master WHERE type = 'table'").pluck().all() as string[]);
   if (!tables.has('chunks') || !tables.has('cursors')) {
     // Nothing of the queue reached the disk yet (synchronous=normal before its first checkpoint): a loss,
     // counted as such, but a consistent state, unless an earlier cut had already found data here.

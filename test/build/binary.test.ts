@@ -134,8 +134,14 @@ describe('single executable (linux-x64)', { skip: process.arch === 'x64' && proc
         await new Promise((r) => setTimeout(r, 200));
       }
       assert.equal(lines, 500, `records delivered; stderr:\n${stderr}`);
-      const seqs = readFileSync(output, 'utf8').split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { record: { n: number } }).record.n);
-      assert.deepEqual(seqs, Array.from({ length: 500 }, (_, i) => i + 1));
+      const seqs = readFileSync(output, 'utf8')
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { record: { n: number } }).record.n);
+      assert.deepEqual(
+        seqs,
+        Array.from({ length: 500 }, (_, i) => i + 1),
+      );
 
       // The caps came from the re-exec (same pid): heap_size_limit ≈ 32 MB old space + young generation.
       const report = /heap_size_limit=(\d+) pid=(\d+)/.exec(stderr);
@@ -163,7 +169,11 @@ describe('single executable (linux-x64)', { skip: process.arch === 'x64' && proc
         .replace('data_dir: data', 'data_dir: data-serial')
         .replace('output: records.jsonl', `output: ${output}`),
     );
-    const child = spawn(X64, ['run', '--config', 'serial.yaml'], { cwd: dir, env: { ...process.env, PKG_NATIVE_CACHE_PATH: nativeCache }, stdio: ['ignore', 'ignore', 'pipe'] });
+    const child = spawn(X64, ['run', '--config', 'serial.yaml'], {
+      cwd: dir,
+      env: { ...process.env, PKG_NATIVE_CACHE_PATH: nativeCache },
+      stdio: ['ignore', 'ignore', 'pipe'],
+    });
     let stderr = '';
     const started = new Promise<void>((resolve, reject) => {
       child.stderr.on('data', (d: Buffer) => {
@@ -176,14 +186,18 @@ describe('single executable (linux-x64)', { skip: process.arch === 'x64' && proc
     try {
       await started;
       // The line before the first delimiter after opening counts as partial: a leading newline keeps all 20.
-      await pty.write('\n' + Array.from({ length: 20 }, (_, i) => JSON.stringify({ i: i + 1, temp: 21.5 })).join('\n') + '\n');
+      await pty.write(`\n${Array.from({ length: 20 }, (_, i) => JSON.stringify({ i: i + 1, temp: 21.5 })).join('\n')}\n`);
       const deadline = Date.now() + 30_000;
       let lines: string[] = [];
       while (Date.now() < deadline && lines.length < 20) {
         lines = existsSync(output) ? readFileSync(output, 'utf8').split('\n').filter(Boolean) : [];
         if (lines.length < 20) await new Promise((r) => setTimeout(r, 100));
       }
-      assert.deepEqual(lines.map((l) => (JSON.parse(l) as { record: { i: number } }).record.i), Array.from({ length: 20 }, (_, i) => i + 1), stderr);
+      assert.deepEqual(
+        lines.map((l) => (JSON.parse(l) as { record: { i: number } }).record.i),
+        Array.from({ length: 20 }, (_, i) => i + 1),
+        stderr,
+      );
       child.kill('SIGTERM');
       assert.equal(await exited, 0, stderr);
     } finally {

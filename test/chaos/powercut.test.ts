@@ -34,8 +34,14 @@ test(`synchronous=full: ${FULL_CUTS} power cuts lose no acked record and never c
     [],
     'no acked record is lost',
   );
-  assert.ok(results.every((r) => r.integrity === 'ok'), 'SQLite finds the queue intact');
-  assert.ok(results.filter((r) => r.index % 5 !== 0).every((r) => r.lastAcked > 0), 'cuts landed while records flowed');
+  assert.ok(
+    results.every((r) => r.integrity === 'ok'),
+    'SQLite finds the queue intact',
+  );
+  assert.ok(
+    results.filter((r) => r.index % 5 !== 0).every((r) => r.lastAcked > 0),
+    'cuts landed while records flowed',
+  );
   assert.ok(summary.finalRecords >= results[results.length - 1]!.lastAcked);
 });
 

@@ -79,7 +79,7 @@ describe('edge-agent CLI', () => {
 
   it('check-config on a bad file exits 2 with file:line:col path: message on stderr', async () => {
     const file = join(dir, 'bad.yaml');
-    writeFileSync(file, GOOD.replace('    name: sys\n', '    name: sys\n    interval: 10 parsecs\n') + 'queue:\n  full_policy: explode\n');
+    writeFileSync(file, `${GOOD.replace('    name: sys\n', '    name: sys\n    interval: 10 parsecs\n')}queue:\n  full_policy: explode\n`);
     const r = await cli('check-config', file);
     assert.equal(r.code, 2);
     assert.equal(r.stdout, '');
@@ -123,7 +123,7 @@ describe('edge-agent CLI', () => {
 
   it('run with an invalid config exits 2 without a stack trace', async () => {
     const file = join(dir, 'run-bad.yaml');
-    writeFileSync(file, GOOD + 'sender:\n  max_in_flight: 0\n');
+    writeFileSync(file, `${GOOD}sender:\n  max_in_flight: 0\n`);
     const r = await cli('run', '--config', file);
     assert.equal(r.code, 2);
     assert.ok(r.stderr.includes(`${file}:12:18 sender.max_in_flight:`), r.stderr);

@@ -15,7 +15,7 @@ describe('docs/configuration.md', () => {
     }
     // A plain equality so the failure says what to do rather than dumping a long diff first.
     if (committed !== renderConfigDocs()) {
-      assert.fail('docs/configuration.md is out of date with the config schema or a driver\'s options: run `npm run docs:config` and commit the result');
+      assert.fail("docs/configuration.md is out of date with the config schema or a driver's options: run `npm run docs:config` and commit the result");
     }
   });
 

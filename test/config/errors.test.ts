@@ -127,12 +127,27 @@ describe('config errors name the path, the line and the column', () => {
 
   it('duplicate YAML keys are an error at the second key', () => {
     const issues = issuesOf('device:\n  id: gw\ndevice:\n  id: other\n');
-    assert.deepEqual(issues.map((i) => [i.path, i.line, i.column]), [['(yaml)', 3, 1]]);
+    assert.deepEqual(
+      issues.map((i) => [i.path, i.line, i.column]),
+      [['(yaml)', 3, 1]],
+    );
     assert.match(issues[0]!.message, /unique/i);
   });
 
   it('several errors at once are all reported', () => {
-    const text = ['device:', '  id: "a b"', 'queue:', '  full_policy: nope', '  max_bytes: huge', 'extra: 1', 'sources:', '  - type: system', '    name: s', '    interval: soon', ''].join('\n');
+    const text = [
+      'device:',
+      '  id: "a b"',
+      'queue:',
+      '  full_policy: nope',
+      '  max_bytes: huge',
+      'extra: 1',
+      'sources:',
+      '  - type: system',
+      '    name: s',
+      '    interval: soon',
+      '',
+    ].join('\n');
     const issues = issuesOf(text);
     const got = issues.map((i) => `${i.line}:${i.column} ${i.path}`).sort();
     assert.deepEqual(got, ['10:15 sources[0].interval', '2:7 device.id', '4:16 queue.full_policy', '5:14 queue.max_bytes', '6:1 extra'].sort());

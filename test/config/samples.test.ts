@@ -36,7 +36,11 @@ describe('driver samples', () => {
       const loaded = parseConfig(readFileSync(file, 'utf8'), file, dirname(file));
       requireRunnable(loaded);
       const [kind, type] = name.split('/') as [string, string];
-      if (kind === 'sources') assert.ok(loaded.config.sources.some((s) => s.type === type), `a ${type} source in ${name}`);
+      if (kind === 'sources')
+        assert.ok(
+          loaded.config.sources.some((s) => s.type === type),
+          `a ${type} source in ${name}`,
+        );
       else assert.equal(loaded.config.sink?.type, type, `the sink of ${name} is ${type}`);
     });
   }

@@ -31,7 +31,7 @@ class Inbox {
   handler = async (m: IncomingMessage) => {
     if (this.failNext > 0) {
       this.failNext--;
-      throw new Error('the receiver\'s own storage failed');
+      throw new Error("the receiver's own storage failed");
     }
     this.messages.push(m);
     for (const w of this.waiters.splice(0)) w();

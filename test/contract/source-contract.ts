@@ -20,9 +20,19 @@ export interface SourceContractOptions {
 
 function openQueue(dir: string): Queue {
   return Queue.open({
-    path: join(dir, 'q.db'), synchronous: 'full', commitEveryRecords: 100, commitIntervalMs: 5, maxBytes: 1 << 26, maxAgeMs: 86_400_000,
-    fullPolicy: 'drop_oldest', cacheBytes: 1 << 20, batchMaxRecords: 1000, batchMaxBytes: 1 << 20, codec: { compression: 'none', level: undefined },
-    priorities: {}, log: silentLogger,
+    path: join(dir, 'q.db'),
+    synchronous: 'full',
+    commitEveryRecords: 100,
+    commitIntervalMs: 5,
+    maxBytes: 1 << 26,
+    maxAgeMs: 86_400_000,
+    fullPolicy: 'drop_oldest',
+    cacheBytes: 1 << 20,
+    batchMaxRecords: 1000,
+    batchMaxBytes: 1 << 20,
+    codec: { compression: 'none', level: undefined },
+    priorities: {},
+    log: silentLogger,
   });
 }
 
@@ -37,7 +47,14 @@ function allRecords(queue: Queue): AgentRecord[] {
 }
 
 async function runUntil(driver: SourceDriver, config: SourceConfig, queue: Queue, enough: () => boolean): Promise<SourceRunner> {
-  const runner = new SourceRunner(driver, { ...config, stream: config.name }, queue, { log: silentLogger, baseDir: process.cwd() }, { initialMs: 10, maxMs: 100 }, silentLogger);
+  const runner = new SourceRunner(
+    driver,
+    { ...config, stream: config.name },
+    queue,
+    { log: silentLogger, baseDir: process.cwd() },
+    { initialMs: 10, maxMs: 100 },
+    silentLogger,
+  );
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`${driver.type}: no records within 20 s`)), 20_000);
     const stop = queue.onData(() => {

@@ -59,7 +59,10 @@ test('mqtt sink over TLS without a client certificate never connects, and writes
   await sink.connect();
   await sink.waitConnected(AbortSignal.timeout(1_500)); // gives the handshake time to be refused
   assert.equal(sink.connected, false);
-  await assert.rejects(sink.write({ device: 'gw-tls', stream: 's', epoch: '00', seq: 1, count: 1, bytes: new Uint8Array([1]) }), (err: { code?: string; retryable?: boolean }) => err.code === 'SINK_UNAVAILABLE' && err.retryable === true);
+  await assert.rejects(
+    sink.write({ device: 'gw-tls', stream: 's', epoch: '00', seq: 1, count: 1, bytes: new Uint8Array([1]) }),
+    (err: { code?: string; retryable?: boolean }) => err.code === 'SINK_UNAVAILABLE' && err.retryable === true,
+  );
   await sink.close();
 });
 

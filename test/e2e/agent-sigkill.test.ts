@@ -27,7 +27,10 @@ test(`agent SIGKILLed ${KILLS} times mid-stream: the receiver's output is exactl
   const broker = await startMosquitto();
   const loaded = writeConfig(
     ws.dir,
-    agentYaml(broker.url, { sources: `  - { type: synthetic, name: gen, rate: 25000, batch: 250, count: ${TOTAL} }`, extra: 'queue: { commit_interval: 20ms }\nbatch: { max_records: 500 }' }),
+    agentYaml(broker.url, {
+      sources: `  - { type: synthetic, name: gen, rate: 25000, batch: 250, count: ${TOTAL} }`,
+      extra: 'queue: { commit_interval: 20ms }\nbatch: { max_records: 500 }',
+    }),
   );
   const output = new CollectingOutput();
   const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output });
@@ -59,7 +62,11 @@ test(`agent SIGKILLed ${KILLS} times mid-stream: the receiver's output is exactl
     const dupes = sorted.filter((n, i) => i > 0 && sorted[i - 1] === n).length;
     assert.equal(dupes, 0, 'no record reaches the output twice');
     assert.equal(numbers.length, TOTAL);
-    assert.deepEqual(sorted, Array.from({ length: TOTAL }, (_, i) => i + 1), 'no record lost');
+    assert.deepEqual(
+      sorted,
+      Array.from({ length: TOTAL }, (_, i) => i + 1),
+      'no record lost',
+    );
     const stats = receiver.receiver.stats();
     assert.ok(stats.duplicates >= 0);
     process.stdout.write(`# ${kills} SIGKILLs: ${TOTAL} records delivered exactly once; receiver dropped ${stats.duplicates} duplicate batches\n`);

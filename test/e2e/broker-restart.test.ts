@@ -31,7 +31,10 @@ test('broker stopped and restarted mid-stream: every record arrives, none twice'
     await agent.queue.flush(); // acknowledged rows leave with the next group commit
     const numbers = output.numbers();
     assert.equal(numbers.length, TOTAL, 'no record twice in the output');
-    assert.deepEqual([...numbers].sort((a, b) => a - b), Array.from({ length: TOTAL }, (_, i) => i + 1));
+    assert.deepEqual(
+      [...numbers].sort((a, b) => a - b),
+      Array.from({ length: TOTAL }, (_, i) => i + 1),
+    );
     assert.equal(agent.status().queue.records, 0, 'the queue drained');
   } finally {
     await agent.stop();

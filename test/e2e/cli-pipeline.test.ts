@@ -40,7 +40,7 @@ test('edge-agent run → Mosquitto → edge-agent receive: JSON lines in the out
   const out = join(ws.dir, 'received.jsonl');
   const config = writeConfig(
     ws.dir,
-    agentYaml(broker.url, { sources: `  - { type: synthetic, name: gen, rate: 5000, batch: 100, count: ${TOTAL} }` }) + `  output: ${out}\n`,
+    `${agentYaml(broker.url, { sources: `  - { type: synthetic, name: gen, rate: 5000, batch: 100, count: ${TOTAL} }` })}  output: ${out}\n`,
   );
   // As in production, the centre subscribes before gateways publish: a broker discards what it acknowledges
   // for a topic nobody has subscribed to yet (docs/operations.md). The receiver logs at info to say when.
@@ -66,7 +66,10 @@ test('edge-agent run → Mosquitto → edge-agent receive: JSON lines in the out
     });
     const parsed = lines(out).map((l) => JSON.parse(l) as { device: string; stream: string; seq: number; record: { n: number; ts: number } });
     assert.equal(parsed.length, TOTAL);
-    assert.deepEqual(parsed.map((p) => p.record.n).sort((a, b) => a - b), Array.from({ length: TOTAL }, (_, i) => i + 1));
+    assert.deepEqual(
+      parsed.map((p) => p.record.n).sort((a, b) => a - b),
+      Array.from({ length: TOTAL }, (_, i) => i + 1),
+    );
     assert.ok(parsed.every((p) => p.device === 'gw-test' && p.stream === 'gen' && Number.isInteger(p.record.ts)));
   } finally {
     agent.child.kill('SIGTERM');

@@ -84,7 +84,10 @@ process.env.PULSAR_TEST_WRONG_TOKEN = jwt('admin', randomBytes(32));
 function assertExactlyOnce(output: CollectingOutput, total: number): void {
   const numbers = output.numbers();
   assert.equal(numbers.length, total, 'no record twice in the output');
-  assert.deepEqual([...numbers].sort((a, b) => a - b), Array.from({ length: total }, (_, i) => i + 1));
+  assert.deepEqual(
+    [...numbers].sort((a, b) => a - b),
+    Array.from({ length: total }, (_, i) => i + 1),
+  );
 }
 
 /** A logger that keeps its lines, to check that a failure is reported with its reason. */
@@ -174,7 +177,7 @@ async function queuedUntilFixed(name: string, bad: SinkParts, reason: RegExp, fi
   }
 }
 
-test('a namespace that does not exist: logged with the broker\'s reason, data stays queued, delivered once it exists', async () => {
+test("a namespace that does not exist: logged with the broker's reason, data stays queued, delivered once it exists", async () => {
   await queuedUntilFixed('nons', { namespace: 'no-such-ns' }, /HTTP 404.*Namespace not found/, async () => {
     const created = await broker.admin('PUT', '/admin/v2/namespaces/public/no-such-ns');
     assert.equal(created.status, 204, created.text);

@@ -37,7 +37,7 @@ function cborInt(n: bigint): string {
 function float64(n: number): string {
   const b = Buffer.alloc(8);
   b.writeDoubleBE(n);
-  return 'fb' + b.toString('hex');
+  return `fb${b.toString('hex')}`;
 }
 
 /** Major type of the first byte, and the additional information (the argument's size). */
@@ -120,7 +120,10 @@ test('integers are found in nested maps and arrays, at any depth', () => {
     ts: 1767225600000,
     small: 7,
     nested: { a: { b: [2 ** 40, { c: -(2 ** 33) }, 1.5] }, list: [[2 ** 32]] },
-    readings: [{ at: 1767225601000, value: 21.5 }, { at: 1767225602000, value: 22 }],
+    readings: [
+      { at: 1767225601000, value: 21.5 },
+      { at: 1767225602000, value: 22 },
+    ],
   };
   const cbor = hex(encodeRecords([structuredClone(record)]));
   assert.ok(!cbor.includes(float64(1767225600000).slice(2)), 'no float64 timestamp');
@@ -141,7 +144,7 @@ test('byte strings go through untouched', () => {
   const cbor = hex(encodeRecords([record]));
   assert.ok(cbor.includes('63726177' + '45' + '0001ff1bfb'), '"raw": a 5-byte byte string (major type 2), no tag');
   assert.ok(cbor.includes('65656d707479' + '40'), '"empty": a 0-byte byte string');
-  assert.deepEqual([...bytes], [0x00, 0x01, 0xff, 0x1b, 0xfb], 'the caller\'s bytes are not changed');
+  assert.deepEqual([...bytes], [0x00, 0x01, 0xff, 0x1b, 0xfb], "the caller's bytes are not changed");
   assert.equal(record.raw, bytes, 'nor replaced');
   const [back] = decodeRecords(unhex(cbor)) as [{ raw: Uint8Array; ts: number; empty: Uint8Array }];
   assert.ok(back.raw instanceof Uint8Array);
@@ -153,8 +156,8 @@ test('byte strings go through untouched', () => {
 test('a receiver takes an integer field in float64 form too (another encoder may send it so)', () => {
   // [{"v": 1767225600000.0}] as float64, and the same value as a 4-byte float of a small integer.
   assert.deepEqual(decodeRecords(unhex(PREFIX + float64(1767225600000))), [{ v: 1767225600000 }]);
-  assert.deepEqual(decodeRecords(unhex(PREFIX + 'fa41a80000')), [{ v: 21 }]);
+  assert.deepEqual(decodeRecords(unhex(`${PREFIX}fa41a80000`)), [{ v: 21 }]);
   // And a 64-bit argument for a small integer (not shortest form) is still that integer, as a number.
-  assert.deepEqual(decodeRecords(unhex(PREFIX + '1b0000000000000015')), [{ v: 21 }]);
-  assert.deepEqual(decodeRecords(unhex(PREFIX + '3b0000000000000014')), [{ v: -21 }]);
+  assert.deepEqual(decodeRecords(unhex(`${PREFIX}1b0000000000000015`)), [{ v: 21 }]);
+  assert.deepEqual(decodeRecords(unhex(`${PREFIX}3b0000000000000014`)), [{ v: -21 }]);
 });

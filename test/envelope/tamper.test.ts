@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import zlib from 'node:zlib';
 import { compress, decompress, encodeRecords, type Compression } from '../../agent/envelope/codec.ts';
-import { type EnvelopeHeader } from '../../agent/envelope/header.ts';
+import type { EnvelopeHeader } from '../../agent/envelope/header.ts';
 import { open, seal, TAG_BYTES } from '../../agent/envelope/seal.ts';
 import { sodium as loadSodium } from '../../agent/envelope/sodium.ts';
 import { isAgentError, type ErrorCode } from '../../agent/errors.ts';
@@ -131,7 +131,11 @@ async function assertRejected(bytes: Uint8Array, codes: ErrorCode | ErrorCode[],
   await receiver.handle({ bytes, origin: 'test' });
   const after = receiver.stats();
   const changed = Object.keys(after.rejected).filter((code) => after.rejected[code] !== before.rejected[code]);
-  assert.equal(changed.length, 1, `${what}: expected one rejection among ${allowed.join('/')}, stats went from ${JSON.stringify(before)} to ${JSON.stringify(after)}`);
+  assert.equal(
+    changed.length,
+    1,
+    `${what}: expected one rejection among ${allowed.join('/')}, stats went from ${JSON.stringify(before)} to ${JSON.stringify(after)}`,
+  );
   const code = changed[0] as ErrorCode;
   assert.ok(allowed.includes(code), `${what}: rejected as ${code}, expected ${allowed.join(' or ')}`);
   assert.equal(after.rejected[code], (before.rejected[code] ?? 0) + 1);
@@ -187,7 +191,11 @@ test('a flipped bit in every header byte is rejected, with the code its field im
     if (p < nonceAt) return 'ENVELOPE_UNKNOWN_KEY'; // device or centre key id
     return 'ENVELOPE_AUTH_FAILED'; // nonce
   };
-  assert.equal(open(na, base, () => deviceSendKey(na, device1, centre.publicKey)).body.length + TAG_BYTES, base.length - headerLength, 'header length as the spec computes it');
+  assert.equal(
+    open(na, base, () => deviceSendKey(na, device1, centre.publicKey)).body.length + TAG_BYTES,
+    base.length - headerLength,
+    'header length as the spec computes it',
+  );
   const seen = new Map<ErrorCode, number>();
   for (let p = 0; p < headerLength; p++) {
     for (let bit = 0; bit < 8; bit++) {
@@ -362,9 +370,17 @@ test('a header count that disagrees with the records is rejected', async () => {
 });
 
 test('an authentic body that is not a CBOR array of records, or not in the named compression, is rejected', async () => {
-  await assertRejected(envelope({ seq: 710, compression: 'none', body: new Uint8Array([0xa1, 0x61, 0x61, 0x01]), count: 1 }), 'ENVELOPE_MALFORMED', 'CBOR map body');
+  await assertRejected(
+    envelope({ seq: 710, compression: 'none', body: new Uint8Array([0xa1, 0x61, 0x61, 0x01]), count: 1 }),
+    'ENVELOPE_MALFORMED',
+    'CBOR map body',
+  );
   await assertRejected(envelope({ seq: 711, compression: 'none', body: new Uint8Array([0x82, 0x01]), count: 2 }), 'ENVELOPE_MALFORMED', 'truncated CBOR');
-  await assertRejected(envelope({ seq: 712, compression: 'zstd', body: compress(encodeRecords([{ n: 1 }]), { compression: 'deflate', level: undefined }) }), 'ENVELOPE_MALFORMED', 'deflate body labelled zstd');
+  await assertRejected(
+    envelope({ seq: 712, compression: 'zstd', body: compress(encodeRecords([{ n: 1 }]), { compression: 'deflate', level: undefined }) }),
+    'ENVELOPE_MALFORMED',
+    'deflate body labelled zstd',
+  );
 });
 
 /** A raw deflate stream of `mib` MiB of zeros, built from one flushed MiB repeated: ~1 KiB per MiB. */

@@ -1,6 +1,19 @@
 import { test, describe, beforeEach, afterEach } from 'node:test';
 import assert from 'node:assert/strict';
-import { copyFileSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, truncateSync, writeFileSync, statSync, openSync, writeSync, closeSync } from 'node:fs';
+import {
+  copyFileSync,
+  existsSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  truncateSync,
+  writeFileSync,
+  statSync,
+  openSync,
+  writeSync,
+  closeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
@@ -16,9 +29,20 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 const path = () => join(dir, 'queue.db');
 function options(over: Partial<QueueOptions> = {}): QueueOptions {
   return {
-    path: path(), synchronous: 'full', commitEveryRecords: 100, commitIntervalMs: 5, maxBytes: 1 << 28, maxAgeMs: 86_400_000 * 30,
-    fullPolicy: 'drop_oldest', cacheBytes: 1 << 20, batchMaxRecords: 100, batchMaxBytes: 1 << 20,
-    codec: { compression: 'none', level: undefined }, priorities: {}, log: silentLogger, ...over,
+    path: path(),
+    synchronous: 'full',
+    commitEveryRecords: 100,
+    commitIntervalMs: 5,
+    maxBytes: 1 << 28,
+    maxAgeMs: 86_400_000 * 30,
+    fullPolicy: 'drop_oldest',
+    cacheBytes: 1 << 20,
+    batchMaxRecords: 100,
+    batchMaxBytes: 1 << 20,
+    codec: { compression: 'none', level: undefined },
+    priorities: {},
+    log: silentLogger,
+    ...over,
   };
 }
 // Random-ish payloads so chunks do not compress into a page or two.
@@ -63,7 +87,7 @@ describe('queue file corruption', () => {
 
   test('a foreign SQLite database is quarantined, not wiped, and nothing is salvaged from it', () => {
     const foreign = new Database(path());
-    foreign.exec("CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5)");
+    foreign.exec('CREATE TABLE invoices (id INTEGER PRIMARY KEY, total REAL); INSERT INTO invoices VALUES (1, 9.5)');
     foreign.close();
     const q = Queue.open(options());
     assert.match(q.recovery!.reason, /not an edge-agent queue.*invoices/);

@@ -28,11 +28,16 @@ async function runUntilKilled(path: string, lines: number, seen: Reported): Prom
   const child: ChildProcess = spawn(process.execPath, [CHILD, path], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => (stderr += d.toString()));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('exit', (code, signal) => resolve({ code, signal })),
+  );
   try {
     await new Promise<void>((resolve, reject) => {
       let counted = -1;
-      const deadline = setTimeout(() => reject(new Error(`child printed ${counted} of ${lines} lines within ${LINE_DEADLINE_MS} ms; stderr: ${stderr}`)), LINE_DEADLINE_MS);
+      const deadline = setTimeout(
+        () => reject(new Error(`child printed ${counted} of ${lines} lines within ${LINE_DEADLINE_MS} ms; stderr: ${stderr}`)),
+        LINE_DEADLINE_MS,
+      );
       void exited.then(({ code, signal }) => {
         clearTimeout(deadline);
         reject(new Error(`child exited by itself (code ${code}, signal ${signal}); stderr: ${stderr}`));
@@ -118,9 +123,19 @@ test(`records and acks reported committed survive ${KILLS} SIGKILLs at random po
     assert.equal(integrity, 'ok', 'integrity_check after the kills');
 
     const queue = Queue.open({
-      path, synchronous: 'full', commitEveryRecords: 100, commitIntervalMs: 5, maxBytes: 1 << 30, maxAgeMs: 30 * 86_400_000,
-      fullPolicy: 'drop_oldest', cacheBytes: 1 << 20, batchMaxRecords: 25, batchMaxBytes: 1 << 20, codec: { compression: 'deflate', level: 1 },
-      priorities: {}, log: silentLogger,
+      path,
+      synchronous: 'full',
+      commitEveryRecords: 100,
+      commitIntervalMs: 5,
+      maxBytes: 1 << 30,
+      maxAgeMs: 30 * 86_400_000,
+      fullPolicy: 'drop_oldest',
+      cacheBytes: 1 << 20,
+      batchMaxRecords: 25,
+      batchMaxBytes: 1 << 20,
+      codec: { compression: 'deflate', level: 1 },
+      priorities: {},
+      log: silentLogger,
     });
     try {
       const cursor = queue.cursor('gen');
@@ -133,7 +148,14 @@ test(`records and acks reported committed survive ${KILLS} SIGKILLs at random po
       const acked = idsOf(seen.ackCommitted);
       const maybeAcked = idsOf([...seen.ackIntended].filter((s) => !seen.ackCommitted.has(s)));
       const stored = new Set(ids);
-      assert.equal(stored.size, ids.length, `duplicate records in the queue: ${ids.filter((id, i) => ids.indexOf(id) !== i).slice(0, 10).join(', ')}`);
+      assert.equal(
+        stored.size,
+        ids.length,
+        `duplicate records in the queue: ${ids
+          .filter((id, i) => ids.indexOf(id) !== i)
+          .slice(0, 10)
+          .join(', ')}`,
+      );
       const beyond = ids.filter((id) => id > upTo);
       assert.deepEqual(beyond, [], `records beyond the committed cursor ${upTo} (records and cursor must commit together)`);
       const back = [...acked].filter((id) => stored.has(id));
@@ -150,9 +172,15 @@ test(`records and acks reported committed survive ${KILLS} SIGKILLs at random po
         const before = seen.leased.get(batch.seq);
         if (!before) continue;
         recovered++;
-        assert.deepEqual(decodeRecords(decompress(batch.body, batch.compression, 1 << 26)).map((r) => r.n), before, `batch ${batch.seq} after the kills`);
+        assert.deepEqual(
+          decodeRecords(decompress(batch.body, batch.compression, 1 << 26)).map((r) => r.n),
+          before,
+          `batch ${batch.seq} after the kills`,
+        );
       }
-      console.log(`crash test: ${KILLS} kills, cursor ${upTo}, ${ids.length} records queued, ${acked.size} acked, ${seen.leased.size} batches leased, ${recovered} re-leased after the last kill`);
+      console.log(
+        `crash test: ${KILLS} kills, cursor ${upTo}, ${ids.length} records queued, ${acked.size} acked, ${seen.leased.size} batches leased, ${recovered} re-leased after the last kill`,
+      );
       assert.ok(seen.ackCommitted.size > 0 && upTo > 100, 'the children did real work between kills');
     } finally {
       queue.close();

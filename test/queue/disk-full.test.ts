@@ -37,9 +37,20 @@ const recs = (n: number): AgentRecord[] => Array.from({ length: n }, () => ({ bl
 
 function options(name: string, over: Partial<QueueOptions>): QueueOptions {
   return {
-    path: join(mnt, name, 'queue.db'), synchronous: 'full', commitEveryRecords: 100, commitIntervalMs: 5, maxBytes: 1 << 30, maxAgeMs: 86_400_000,
-    fullPolicy: 'drop_oldest', cacheBytes: 1 << 20, batchMaxRecords: 100, batchMaxBytes: 1 << 20, codec: { compression: 'none', level: undefined },
-    priorities: {}, log: silentLogger, ...over,
+    path: join(mnt, name, 'queue.db'),
+    synchronous: 'full',
+    commitEveryRecords: 100,
+    commitIntervalMs: 5,
+    maxBytes: 1 << 30,
+    maxAgeMs: 86_400_000,
+    fullPolicy: 'drop_oldest',
+    cacheBytes: 1 << 20,
+    batchMaxRecords: 100,
+    batchMaxBytes: 1 << 20,
+    codec: { compression: 'none', level: undefined },
+    priorities: {},
+    log: silentLogger,
+    ...over,
   };
 }
 

@@ -57,9 +57,20 @@ test('the queue behaves like its model under random enqueue/lease/ack/nack/rejec
 // Findings of the model, kept as small fixed reproductions of the two queue bugs it found (both fixed).
 function reproOptions(dir: string, clock: { now: number }): QueueOptions {
   return {
-    path: join(dir, 'q.db'), synchronous: 'normal', commitEveryRecords: 1000, commitIntervalMs: 3_600_000, maxBytes: 1 << 30,
-    maxAgeMs: 60_000, fullPolicy: 'drop_oldest', cacheBytes: 1 << 20, batchMaxRecords: 100, batchMaxBytes: 1 << 20,
-    codec: { compression: 'none', level: undefined }, priorities: {}, log: silentLogger, now: () => clock.now,
+    path: join(dir, 'q.db'),
+    synchronous: 'normal',
+    commitEveryRecords: 1000,
+    commitIntervalMs: 3_600_000,
+    maxBytes: 1 << 30,
+    maxAgeMs: 60_000,
+    fullPolicy: 'drop_oldest',
+    cacheBytes: 1 << 20,
+    batchMaxRecords: 100,
+    batchMaxBytes: 1 << 20,
+    codec: { compression: 'none', level: undefined },
+    priorities: {},
+    log: silentLogger,
+    now: () => clock.now,
   };
 }
 

@@ -32,7 +32,8 @@ function options(over: Partial<QueueOptions> = {}): QueueOptions {
   };
 }
 
-const recs = (from: number, count: number): AgentRecord[] => Array.from({ length: count }, (_, i) => ({ n: from + i, ts: 1_700_000_000_000 + from + i, v: (from + i) * 0.5 }));
+const recs = (from: number, count: number): AgentRecord[] =>
+  Array.from({ length: count }, (_, i) => ({ n: from + i, ts: 1_700_000_000_000 + from + i, v: (from + i) * 0.5 }));
 const bodyRecords = (b: { body: Uint8Array; compression: 'deflate' | 'none' | 'brotli' | 'zstd' }) => decodeRecords(decompress(b.body, b.compression, 1 << 26));
 
 describe('queue', () => {
@@ -44,7 +45,10 @@ describe('queue', () => {
     assert.equal(again.cursor('src'), 10);
     assert.equal(again.stats().records, 10);
     const batch = again.nextBatch(new Set())!;
-    assert.deepEqual(bodyRecords(batch).map((r) => r.n), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    assert.deepEqual(
+      bodyRecords(batch).map((r) => r.n),
+      [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+    );
     again.close();
   });
 
@@ -109,7 +113,10 @@ describe('queue', () => {
     const db = new Database(join(dir, 'q.db'));
     const ids = db.prepare('SELECT id FROM chunks').pluck().all() as number[];
     db.close();
-    assert.ok(ids.every((id) => id > idsBefore), `new chunk ids ${ids} must be above ${idsBefore}`);
+    assert.ok(
+      ids.every((id) => id > idsBefore),
+      `new chunk ids ${ids} must be above ${idsBefore}`,
+    );
   });
 
   test('group commit: many small emits share one commit', async () => {
@@ -154,7 +161,7 @@ describe('queue', () => {
     const blocked = q.enqueue('s', recs(999, 10)).then(() => (released = true));
     await q.flush();
     assert.equal(released, false, 'must wait while full');
-    let batch;
+    let batch: ReturnType<typeof q.nextBatch>;
     while (!released && (batch = q.nextBatch(new Set()))) {
       q.ack(batch);
       await q.flush();
@@ -191,7 +198,10 @@ describe('queue', () => {
     for (let i = 0; i < 6; i++) await q.enqueue('s', recs(i * 10 + 1, 10));
     const batch = q.nextBatch(new Set())!;
     assert.equal(batch.count, 20, 'two chunks of 10 fit in 25, a third does not');
-    assert.deepEqual(bodyRecords(batch).map((r) => r.n), Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.deepEqual(
+      bodyRecords(batch).map((r) => r.n),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
     q.close();
   });
 
@@ -202,7 +212,10 @@ describe('queue', () => {
     const bad = q.enqueue('s', [{ n: 4, f: () => 1 } as AgentRecord]);
     const good2 = q.enqueue('s', recs(5, 2));
     await Promise.all([good, bad, good2]);
-    assert.deepEqual(bodyRecords(q.nextBatch(new Set())!).map((r) => r.n), [0, 1, 2, 3, 5, 6]);
+    assert.deepEqual(
+      bodyRecords(q.nextBatch(new Set())!).map((r) => r.n),
+      [0, 1, 2, 3, 5, 6],
+    );
     assert.equal(q.stats().drops.s?.invalid, 2);
     q.close();
   });
@@ -210,7 +223,10 @@ describe('queue', () => {
   test('ts is stamped on records that lack one', async () => {
     const q = Queue.open(options({ now: () => 1234 }));
     await q.enqueue('s', [{ a: 1 }, { a: 2, ts: 7 }]);
-    assert.deepEqual(bodyRecords(q.nextBatch(new Set())!), [{ a: 1, ts: 1234 }, { a: 2, ts: 7 }]);
+    assert.deepEqual(bodyRecords(q.nextBatch(new Set())!), [
+      { a: 1, ts: 1234 },
+      { a: 2, ts: 7 },
+    ]);
     q.close();
   });
 });

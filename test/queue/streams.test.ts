@@ -14,9 +14,20 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 function options(over: Partial<QueueOptions> = {}): QueueOptions {
   return {
-    path: join(dir, 'q.db'), synchronous: 'normal', commitEveryRecords: 10, commitIntervalMs: 5, maxBytes: 1 << 30, maxAgeMs: 86_400_000,
-    fullPolicy: 'drop_oldest', cacheBytes: 1 << 20, batchMaxRecords: 10, batchMaxBytes: 1 << 20, codec: { compression: 'none', level: undefined },
-    priorities: {}, log: silentLogger, ...over,
+    path: join(dir, 'q.db'),
+    synchronous: 'normal',
+    commitEveryRecords: 10,
+    commitIntervalMs: 5,
+    maxBytes: 1 << 30,
+    maxAgeMs: 86_400_000,
+    fullPolicy: 'drop_oldest',
+    cacheBytes: 1 << 20,
+    batchMaxRecords: 10,
+    batchMaxBytes: 1 << 20,
+    codec: { compression: 'none', level: undefined },
+    priorities: {},
+    log: silentLogger,
+    ...over,
   };
 }
 const recs = (from: number, n: number): AgentRecord[] => Array.from({ length: n }, (_, i) => ({ n: from + i, pad: 'x'.repeat(50) }));
@@ -35,7 +46,7 @@ describe('per-stream bounds and drain order', () => {
     q.close();
   });
 
-  test('a stream\'s own max_age expires it sooner than the queue-wide one', async () => {
+  test("a stream's own max_age expires it sooner than the queue-wide one", async () => {
     let now = 1_000_000;
     const q = Queue.open(options({ now: () => now, streams: { fresh: { maxAgeMs: 10_000 } } }));
     await q.enqueue('fresh', recs(1, 10));
@@ -48,7 +59,7 @@ describe('per-stream bounds and drain order', () => {
     q.close();
   });
 
-  test('drop_newest honours a stream\'s own bound too', async () => {
+  test("drop_newest honours a stream's own bound too", async () => {
     const q = Queue.open(options({ fullPolicy: 'drop_newest', streams: { s: { maxBytes: 2_000 } } }));
     for (let i = 0; i < 20; i++) await q.enqueue('s', recs(i * 10 + 1, 10));
     const s = q.stats();
@@ -73,7 +84,11 @@ describe('per-stream bounds and drain order', () => {
       busy.add(b.key);
       rest.push(...numbers(b));
     }
-    assert.deepEqual(rest, Array.from({ length: 40 }, (_, i) => i + 1), 'then the backlog, oldest first');
+    assert.deepEqual(
+      rest,
+      Array.from({ length: 40 }, (_, i) => i + 1),
+      'then the backlog, oldest first',
+    );
     assert.ok(second.seq > first.seq, 'sequences still increase in the order batches are made');
     q.close();
   });
@@ -94,7 +109,11 @@ describe('per-stream bounds and drain order', () => {
       busy.add(b.key);
       all.push(...numbers(b));
     }
-    assert.deepEqual([...all].sort((a, b) => a - b), Array.from({ length: 30 }, (_, i) => i + 1), 'every record once');
+    assert.deepEqual(
+      [...all].sort((a, b) => a - b),
+      Array.from({ length: 30 }, (_, i) => i + 1),
+      'every record once',
+    );
     again.close();
   });
 });

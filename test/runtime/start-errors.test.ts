@@ -76,12 +76,14 @@ describe('a source that cannot start never stops the others', () => {
     });
   }
 
-  test('on_start_error: fail stops the agent at start with the source\'s error', async () => {
+  test("on_start_error: fail stops the agent at start with the source's error", async () => {
     const ws = await workspace();
     const broker = await startMosquitto();
     const loaded = writeConfig(
       ws.dir,
-      agentYaml(broker.url, { sources: `  - { type: serial, name: gps, path: ${join(ws.dir, 'nothing-here')}, framing: { mode: lines }, on_start_error: fail }` }),
+      agentYaml(broker.url, {
+        sources: `  - { type: serial, name: gps, path: ${join(ws.dir, 'nothing-here')}, framing: { mode: lines }, on_start_error: fail }`,
+      }),
     );
     try {
       await assert.rejects(startAgent(loaded, silentLogger), (err: Error) => /nothing-here/.test(err.message));

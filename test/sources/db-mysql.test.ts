@@ -7,7 +7,18 @@ import type mysql from 'mysql2/promise';
 import { mysqlSource } from '../../drivers/sources/mysql/index.ts';
 import { sourceContract } from '../contract/source-contract.ts';
 import { isAgentError, type SourceDriver } from '../../agent/sdk/index.ts';
-import { capturingLogger, createMariadbDatabase, freshName, mariadbConnection, mariadbUnavailable, pollUntil, polledSource, recordingContext, MARIADB, type TestDatabase } from '../helpers/db.ts';
+import {
+  capturingLogger,
+  createMariadbDatabase,
+  freshName,
+  mariadbConnection,
+  mariadbUnavailable,
+  pollUntil,
+  polledSource,
+  recordingContext,
+  MARIADB,
+  type TestDatabase,
+} from '../helpers/db.ts';
 
 const driver = mysqlSource as unknown as SourceDriver;
 const unavailable = await mariadbUnavailable();
@@ -22,7 +33,9 @@ before(async () => {
   if (unavailable) return;
   db = await createMariadbDatabase(name);
   admin = await mariadbConnection(name);
-  await admin.query(`CREATE TABLE readings (id bigint AUTO_INCREMENT PRIMARY KEY, ts timestamp(6) NOT NULL DEFAULT current_timestamp(6), device varchar(32), value decimal(20,6), payload json)`);
+  await admin.query(
+    `CREATE TABLE readings (id bigint AUTO_INCREMENT PRIMARY KEY, ts timestamp(6) NOT NULL DEFAULT current_timestamp(6), device varchar(32), value decimal(20,6), payload json)`,
+  );
   const rows = Array.from({ length: 300 }, (_, i) => [`dev-${i % 4}`, (i * 1.5).toFixed(1), JSON.stringify({ n: i + 1 })]);
   await admin.query('INSERT INTO readings (device, value, payload) VALUES ?', [rows]);
 });
@@ -53,9 +66,21 @@ describe('mysql source', { skip: unavailable }, () => {
     await src.close!();
     assert.deepEqual(records(), [
       {
-        id: 1, ts: '2024-03-01T10:34:56.789123Z', dt: '2024-03-01T12:34:56.789123', d: '2024-03-01', num: '12345678901234567890.123456789',
-        big: 9223372036854775807n, ubig: 18446744073709551615n, small: -42, f: 0.1, vb: new Uint8Array([0, 255, 16]), bl: new Uint8Array([1, 2]),
-        j: { b: [1, 'x', null] }, t: 'héllo', tm: '12:34:56', nothing: null,
+        id: 1,
+        ts: '2024-03-01T10:34:56.789123Z',
+        dt: '2024-03-01T12:34:56.789123',
+        d: '2024-03-01',
+        num: '12345678901234567890.123456789',
+        big: 9223372036854775807n,
+        ubig: 18446744073709551615n,
+        small: -42,
+        f: 0.1,
+        vb: new Uint8Array([0, 255, 16]),
+        bl: new Uint8Array([1, 2]),
+        j: { b: [1, 'x', null] },
+        t: 'héllo',
+        tm: '12:34:56',
+        nothing: null,
       },
     ]);
   });
@@ -66,7 +91,10 @@ describe('mysql source', { skip: unavailable }, () => {
     const src = polledSource(driver, { ...base, table: 'late' });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
-    assert.deepEqual(records().map((r) => r.v), ['a', 'b']);
+    assert.deepEqual(
+      records().map((r) => r.v),
+      ['a', 'b'],
+    );
     const t1 = await mariadbConnection(name);
     const t2 = await mariadbConnection(name);
     try {
@@ -78,11 +106,18 @@ describe('mysql source', { skip: unavailable }, () => {
       assert.ok(earlyId > lateId);
       await src.gather(ctx);
       await src.gather(ctx);
-      assert.deepEqual(records().map((r) => r.v), ['a', 'b'], 'nothing is read past a transaction still open');
+      assert.deepEqual(
+        records().map((r) => r.v),
+        ['a', 'b'],
+        'nothing is read past a transaction still open',
+      );
       await t1.commit();
       await pollUntil(src, ctx, () => records().length >= 4, 'the late and the early row');
       await src.gather(ctx);
-      assert.deepEqual(records().map((r) => r.v), ['a', 'b', 'late', 'early']);
+      assert.deepEqual(
+        records().map((r) => r.v),
+        ['a', 'b', 'late', 'early'],
+      );
       assert.deepEqual(ctx.committed, { id: earlyId });
     } finally {
       await t1.end();
@@ -113,13 +148,22 @@ describe('mysql source', { skip: unavailable }, () => {
       await t1.commit();
       await pollUntil(src, ctx, () => records().length >= 2, 'both rows after the lag');
       assert.ok(Date.now() - started >= 400, 'not before the lag');
-      assert.deepEqual(records().map((r) => r.v), ['late', 'early']);
+      assert.deepEqual(
+        records().map((r) => r.v),
+        ['late', 'early'],
+      );
       await src.close!();
-      assert.ok(lines.some((l) => l.includes('grant PROCESS')), 'the fallback is logged');
+      assert.ok(
+        lines.some((l) => l.includes('grant PROCESS')),
+        'the fallback is logged',
+      );
       // A wrong password: a clear, retryable error that does not carry the password.
       writeFileSync(join(dir, 'pw'), 'wrong\n');
       const denied = polledSource(driver, { ...base, user, password_file: 'pw', table: 'lagged' }, { baseDir: dir, log });
-      const err = await denied.gather(recordingContext().ctx).then(() => undefined, (e: unknown) => e);
+      const err = await denied.gather(recordingContext().ctx).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(isAgentError(err, 'SOURCE_FAILED') && err.retryable, String(err));
       assert.match(err.message, new RegExp(`MariaDB/MySQL database ${name} at 127.0.0.1:3306: access denied for user ${user}`));
       assert.ok(![...lines, String(err)].join('\n').includes(secret), 'the password appears nowhere');
@@ -149,7 +193,10 @@ describe('mysql source', { skip: unavailable }, () => {
       await admin.query('INSERT INTO lost (v) VALUES (6),(7),(8),(9),(10)');
       // The kill reaches the idle connection as an 'error' event or the next query as an error: either way
       // one poll fails clearly, or the connection was already forgotten and the poll simply reconnects.
-      const failure = await src.gather(ctx).then(() => undefined, (e: unknown) => e);
+      const failure = await src.gather(ctx).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       if (failure !== undefined) {
         assert.ok(isAgentError(failure, 'SOURCE_FAILED'), String(failure));
         assert.equal(failure.retryable, true);
@@ -158,7 +205,10 @@ describe('mysql source', { skip: unavailable }, () => {
       }
       await pollUntil(src, ctx, () => records().length >= 10, 'the rows after the reconnect');
       assert.equal(counts.get('connects'), 2, 'one reconnect');
-      assert.deepEqual(records().map((r) => r.v), [1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+      assert.deepEqual(
+        records().map((r) => r.v),
+        [1, 2, 3, 4, 5, 6, 7, 8, 9, 10],
+      );
     } finally {
       await src.close!();
     }
@@ -195,7 +245,10 @@ describe('mysql source', { skip: unavailable }, () => {
     await admin.query('INSERT INTO dropped (id, v) VALUES (2, 2)');
     await src.gather(ctx);
     await src.close!();
-    assert.deepEqual(records().map((r) => r.v), [1, 2]);
+    assert.deepEqual(
+      records().map((r) => r.v),
+      [1, 2],
+    );
   });
 
   it('timestamp cursor over DATETIME(6): ties resume by id', async () => {
@@ -204,11 +257,17 @@ describe('mysql source', { skip: unavailable }, () => {
     const src = polledSource(driver, { ...base, table: 'ev', timestamp_column: 'at', batch_size: 2 });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
-    assert.deepEqual(records().map((r) => r.id), [9, 2, 5]);
+    assert.deepEqual(
+      records().map((r) => r.id),
+      [9, 2, 5],
+    );
     assert.deepEqual(ctx.committed, { id: 5, ts: '2024-01-01T00:00:01.500000' });
     await admin.query(`INSERT INTO ev VALUES (3, '2024-01-01 00:00:01.5', 3), (7, '2024-01-01 00:00:01.5', 7), (1, '2024-01-01 00:00:02', 1)`);
     await src.gather(ctx);
     await src.close!();
-    assert.deepEqual(records().map((r) => r.id), [9, 2, 5, 7, 1]);
+    assert.deepEqual(
+      records().map((r) => r.id),
+      [9, 2, 5, 7, 1],
+    );
   });
 });

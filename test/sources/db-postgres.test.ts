@@ -7,7 +7,18 @@ import type pg from 'pg';
 import { postgresSource } from '../../drivers/sources/postgres/index.ts';
 import { sourceContract } from '../contract/source-contract.ts';
 import { isAgentError, type PolledSource, type SourceDriver } from '../../agent/sdk/index.ts';
-import { capturingLogger, createPostgresDatabase, freshName, pgClient, pollUntil, polledSource, postgresUnavailable, recordingContext, PG, type TestDatabase } from '../helpers/db.ts';
+import {
+  capturingLogger,
+  createPostgresDatabase,
+  freshName,
+  pgClient,
+  pollUntil,
+  polledSource,
+  postgresUnavailable,
+  recordingContext,
+  PG,
+  type TestDatabase,
+} from '../helpers/db.ts';
 
 const driver = postgresSource as unknown as SourceDriver;
 const unavailable = await postgresUnavailable();
@@ -23,7 +34,9 @@ before(async () => {
   db = await createPostgresDatabase(name);
   admin = await pgClient(name);
   await admin.query(`CREATE TABLE readings (id bigserial PRIMARY KEY, ts timestamptz NOT NULL DEFAULT now(), device text, value numeric, payload jsonb)`);
-  await admin.query(`INSERT INTO readings (device, value, payload) SELECT 'dev-' || (n % 4), n * 1.5, jsonb_build_object('n', n) FROM generate_series(1, 300) n`);
+  await admin.query(
+    `INSERT INTO readings (device, value, payload) SELECT 'dev-' || (n % 4), n * 1.5, jsonb_build_object('n', n) FROM generate_series(1, 300) n`,
+  );
 });
 after(async () => {
   await admin?.end();
@@ -59,10 +72,25 @@ describe('postgres source', { skip: unavailable }, () => {
     await src.close!();
     assert.deepEqual(records(), [
       {
-        id: 1, tz: '2024-03-01T10:34:56.789123Z', naive: '2024-03-01T12:34:56.789123', d: '2024-03-01', num: '12345678901234567890.123456789',
-        big: 9223372036854775807n, small: -42, i4: 7, f8: 0.1, b: new Uint8Array([0, 255, 16]), j: { a: 1 }, jb: { b: [1, 'x', null] },
-        iv: 'P1Y2M3DT4H5M6.5S', u: '0b6e7a2c-52d6-4b3f-9f5e-6a7d8c9e0f11', ok: true, nums: [1, 9007199254740993n], tzs: ['2024-01-01T00:00:00Z'],
-        t: 'héllo', nothing: null,
+        id: 1,
+        tz: '2024-03-01T10:34:56.789123Z',
+        naive: '2024-03-01T12:34:56.789123',
+        d: '2024-03-01',
+        num: '12345678901234567890.123456789',
+        big: 9223372036854775807n,
+        small: -42,
+        i4: 7,
+        f8: 0.1,
+        b: new Uint8Array([0, 255, 16]),
+        j: { a: 1 },
+        jb: { b: [1, 'x', null] },
+        iv: 'P1Y2M3DT4H5M6.5S',
+        u: '0b6e7a2c-52d6-4b3f-9f5e-6a7d8c9e0f11',
+        ok: true,
+        nums: [1, 9007199254740993n],
+        tzs: ['2024-01-01T00:00:00Z'],
+        t: 'héllo',
+        nothing: null,
       },
     ]);
   });
@@ -73,7 +101,10 @@ describe('postgres source', { skip: unavailable }, () => {
     const src = polledSource(driver, { ...base, table: 'late' });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
-    assert.deepEqual(records().map((r) => r.v), ['a', 'b']);
+    assert.deepEqual(
+      records().map((r) => r.v),
+      ['a', 'b'],
+    );
     const t1 = await pgClient(name);
     const t2 = await pgClient(name);
     try {
@@ -84,11 +115,18 @@ describe('postgres source', { skip: unavailable }, () => {
       // The higher id is visible, the lower one is not yet: a naive cursor would move past the lower id here.
       await src.gather(ctx);
       await src.gather(ctx);
-      assert.deepEqual(records().map((r) => r.v), ['a', 'b'], 'nothing is read past a transaction still open');
+      assert.deepEqual(
+        records().map((r) => r.v),
+        ['a', 'b'],
+        'nothing is read past a transaction still open',
+      );
       await t1.query('COMMIT');
       await pollUntil(src, ctx, () => records().length >= 4, 'the late and the early row');
       await src.gather(ctx);
-      assert.deepEqual(records().map((r) => r.v), ['a', 'b', 'late', 'early']);
+      assert.deepEqual(
+        records().map((r) => r.v),
+        ['a', 'b', 'late', 'early'],
+      );
       assert.deepEqual(ctx.committed, { id: Number(earlyId) });
     } finally {
       await t1.end();
@@ -114,11 +152,17 @@ describe('postgres source', { skip: unavailable }, () => {
       assert.deepEqual(records(), []);
       await t1.query('COMMIT');
       await pollUntil(src, ctx, () => records().length >= 2, 'both rows');
-      assert.deepEqual(records().map((r) => r.v), ['late', 'early']);
+      assert.deepEqual(
+        records().map((r) => r.v),
+        ['late', 'early'],
+      );
       assert.deepEqual(ctx.committed, { id: 2, ts: '2024-01-01T00:00:02Z' });
       await t2.query(`INSERT INTO late_ts (at, v) VALUES ('2024-01-01 00:00:02+00', 'tie')`);
       await pollUntil(src, ctx, () => records().length >= 3, 'the row tying the timestamp');
-      assert.deepEqual(records().map((r) => r.v), ['late', 'early', 'tie']);
+      assert.deepEqual(
+        records().map((r) => r.v),
+        ['late', 'early', 'tie'],
+      );
     } finally {
       await reader.query('ROLLBACK');
       for (const c of [t1, t2, reader]) await c.end();
@@ -154,7 +198,10 @@ describe('postgres source', { skip: unavailable }, () => {
     await pollUntil(src, ctx, () => records().length >= 20, 'the rows after the reconnect');
     await src.close!();
     assert.equal(counts.get('connects'), 2, 'one reconnect');
-    assert.deepEqual(records().map((r) => r.v), Array.from({ length: 20 }, (_, i) => i + 1));
+    assert.deepEqual(
+      records().map((r) => r.v),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
   });
 
   it('query_timeout cancels a slow query on the server: a retryable SOURCE_FAILED naming it, counted', async () => {
@@ -188,7 +235,10 @@ describe('postgres source', { skip: unavailable }, () => {
     await admin.query('INSERT INTO dropped (id, v) VALUES (2, 2)');
     await src.gather(ctx);
     await src.close!();
-    assert.deepEqual(records().map((r) => r.v), [1, 2]);
+    assert.deepEqual(
+      records().map((r) => r.v),
+      [1, 2],
+    );
   });
 
   it('credentials: password_file and password_env are read at connect and never appear in errors or logs', async () => {
@@ -207,7 +257,10 @@ describe('postgres source', { skip: unavailable }, () => {
       process.env.EDGE_TEST_PG_PASSWORD = secret;
       src = polledSource(driver, { ...base, port: 1, table: 'readings', password_env: 'EDGE_TEST_PG_PASSWORD', connect_timeout: '2s' }, { baseDir: dir, log });
       const refused = recordingContext();
-      const err = await src.gather(refused.ctx).then(() => undefined, (e: unknown) => e);
+      const err = await src.gather(refused.ctx).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(isAgentError(err, 'SOURCE_FAILED') && err.retryable, String(err));
       assert.match(err.message, /PostgreSQL database edge_test_\w+ at 127\.0\.0\.1:1: connection lost or refused/);
       const missing = polledSource(driver, { ...base, table: 'readings', password_env: 'EDGE_TEST_NO_SUCH_VARIABLE' }, { baseDir: dir, log });

@@ -100,7 +100,11 @@ describe('sqlite source', () => {
       assert.equal(await writerExit, 0, 'the writer finished cleanly');
       const ids = [...first.records(), ...second.records()].map((r) => r.id as number);
       assert.equal(ids.length, total);
-      assert.deepEqual(ids, Array.from({ length: total }, (_, i) => i + 1), 'every id once, in order');
+      assert.deepEqual(
+        ids,
+        Array.from({ length: total }, (_, i) => i + 1),
+        'every id once, in order',
+      );
       assert.deepEqual(second.records().at(-1)!.payload, { n: total });
     } finally {
       writer.kill('SIGKILL');
@@ -113,13 +117,23 @@ describe('sqlite source', () => {
     db.exec('CREATE TABLE events (id INTEGER PRIMARY KEY, at TEXT NOT NULL, v INTEGER)');
     // Ids out of time order, and ties on the timestamp.
     const insert = db.prepare('INSERT INTO events (id, at, v) VALUES (?, ?, ?)');
-    for (const [id, at] of [[5, '2024-01-01T00:00:01'], [2, '2024-01-01T00:00:01'], [9, '2024-01-01T00:00:00'], [7, '2024-01-01T00:00:02'], [1, '2024-01-01T00:00:02']] as const) insert.run(id, at, id);
+    for (const [id, at] of [
+      [5, '2024-01-01T00:00:01'],
+      [2, '2024-01-01T00:00:01'],
+      [9, '2024-01-01T00:00:00'],
+      [7, '2024-01-01T00:00:02'],
+      [1, '2024-01-01T00:00:02'],
+    ] as const)
+      insert.run(id, at, id);
     const options = { path, table: 'events', timestamp_column: 'at', batch_size: 2 };
     const first = recordingContext();
     let src = polledSource(driver, options);
     await src.gather(first.ctx);
     await src.close!();
-    assert.deepEqual(first.records().map((r) => r.id), [9, 2, 5, 1, 7]);
+    assert.deepEqual(
+      first.records().map((r) => r.id),
+      [9, 2, 5, 1, 7],
+    );
     assert.deepEqual(first.ctx.committed, { id: 7, ts: '2024-01-01T00:00:02' });
     // New rows: one tying the last timestamp with a higher id, one later; one tying it with a lower id is behind the cursor.
     insert.run(4, '2024-01-01T00:00:02', 4);
@@ -130,7 +144,10 @@ describe('sqlite source', () => {
     src = polledSource(driver, options);
     await src.gather(second.ctx);
     await src.close!();
-    assert.deepEqual(second.records().map((r) => r.id), [8, 3]);
+    assert.deepEqual(
+      second.records().map((r) => r.id),
+      [8, 3],
+    );
   });
 
   it('a dropped table is a clear, retryable SOURCE_FAILED, counted; the source goes on once it is back', async () => {
@@ -153,7 +170,10 @@ describe('sqlite source', () => {
     db.close();
     await src.gather(ctx);
     await src.close!();
-    assert.deepEqual(records().map((r) => r.device), ['a', 'b']);
+    assert.deepEqual(
+      records().map((r) => r.device),
+      ['a', 'b'],
+    );
   });
 
   it('a missing file is a retryable SOURCE_FAILED naming the file (the source never creates it)', async () => {
@@ -178,7 +198,10 @@ describe('sqlite source', () => {
     db.close();
     await src.gather(ctx);
     await src.close!();
-    assert.deepEqual(records().map((r) => r.device), ['new-3']);
+    assert.deepEqual(
+      records().map((r) => r.device),
+      ['new-3'],
+    );
   });
 
   it('rejects a config with both or neither of table and query', () => {

@@ -22,9 +22,19 @@ const COMMIT_INTERVAL_MS = 250; // wide enough that a kill lands between receipt
 
 function openQueue(dir: string): Queue {
   return Queue.open({
-    path: join(dir, 'q.db'), synchronous: 'full', commitEveryRecords: 1000, commitIntervalMs: COMMIT_INTERVAL_MS, maxBytes: 1 << 26, maxAgeMs: 86_400_000,
-    fullPolicy: 'drop_oldest', cacheBytes: 1 << 20, batchMaxRecords: 1000, batchMaxBytes: 1 << 20, codec: { compression: 'none', level: undefined },
-    priorities: {}, log: silentLogger,
+    path: join(dir, 'q.db'),
+    synchronous: 'full',
+    commitEveryRecords: 1000,
+    commitIntervalMs: COMMIT_INTERVAL_MS,
+    maxBytes: 1 << 26,
+    maxAgeMs: 86_400_000,
+    fullPolicy: 'drop_oldest',
+    cacheBytes: 1 << 20,
+    batchMaxRecords: 1000,
+    batchMaxBytes: 1 << 20,
+    codec: { compression: 'none', level: undefined },
+    priorities: {},
+    log: silentLogger,
   });
 }
 
@@ -34,7 +44,10 @@ type WorkerMessage = { started: true } | { received: number[] } | { committed: n
 async function worker(): Promise<void> {
   const queue = openQueue(process.env.QUEUE_DIR!);
   const config = mqttSource.options.parse({ url: process.env.BROKER_URL!, client_id: 'crash-test', topics: [{ filter: TOPIC, qos: 1 }] });
-  const source = mqttSource.create({ ...config, type: 'mqtt', name: 'crash', stream: 'crash', interval: 1000, on_start_error: 'fail' }, { log: silentLogger, baseDir: '.' }) as ServiceSource;
+  const source = mqttSource.create(
+    { ...config, type: 'mqtt', name: 'crash', stream: 'crash', interval: 1000, on_start_error: 'fail' },
+    { log: silentLogger, baseDir: '.' },
+  ) as ServiceSource;
   const abort = new AbortController();
   const send = (m: WorkerMessage) => process.send!(m);
   await source.start({
@@ -97,7 +110,10 @@ class Gateway {
   waitFor(test: () => boolean, what: string, timeoutMs = 30_000): Promise<void> {
     if (test()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (received ${this.received}, committed ${this.committed})`)), timeoutMs);
+      const timer = setTimeout(
+        () => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (received ${this.received}, committed ${this.committed})`)),
+        timeoutMs,
+      );
       this.waiters.push({ test, resolve: () => (clearTimeout(timer), resolve()) });
     });
   }
@@ -122,7 +138,9 @@ if (process.env.MQTT_SOURCE_WORKER) {
       const broker = await startMosquitto({ persistence: true });
       const dir = mkdtempSync(join(tmpdir(), 'edge-mqtt-crash-'));
       // One long-lived publisher: the site's device, unaware of the gateway's crashes.
-      const publisher = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.port), '-t', TOPIC, '-q', '1', '-l'], { stdio: ['pipe', 'ignore', 'inherit'] });
+      const publisher = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.port), '-t', TOPIC, '-q', '1', '-l'], {
+        stdio: ['pipe', 'ignore', 'inherit'],
+      });
       let next = 0;
       const publish = (n: number) => {
         const lines = Array.from({ length: n }, () => `{"id":${next++}}\n`).join('');
@@ -166,7 +184,9 @@ if (process.env.MQTT_SOURCE_WORKER) {
         const distinct = new Set(ids);
         const missing = Array.from({ length: next }, (_, i) => i).filter((i) => !distinct.has(i));
         const duplicates = ids.length - distinct.size;
-        console.log(`# ${next} published, ${ids.length} queued, ${duplicates} duplicates (of ${committedByKilled.size} committed by killed gateways), ${killedWithUncommitted} messages uncommitted at the kills`);
+        console.log(
+          `# ${next} published, ${ids.length} queued, ${duplicates} duplicates (of ${committedByKilled.size} committed by killed gateways), ${killedWithUncommitted} messages uncommitted at the kills`,
+        );
         assert.deepEqual(missing, [], 'no published message is lost');
         assert.ok(killedWithUncommitted > 0, 'the kills did land between receipt and commit');
         // A duplicate is a message committed by a gateway that was killed before the broker had read its PUBACK

@@ -18,7 +18,9 @@ import { isAgentError, type AgentRecord, type SourceContext } from '../../agent/
 /** Runs `mosquitto_pub` against the broker; `lines` go to stdin with -l (one message per line). */
 function mosquittoPub(broker: Mosquitto, args: string[], lines?: string[]): Promise<void> {
   return new Promise((resolve, reject) => {
-    const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.port), ...args, ...(lines ? ['-l'] : [])], { stdio: ['pipe', 'ignore', 'pipe'] });
+    const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(broker.port), ...args, ...(lines ? ['-l'] : [])], {
+      stdio: ['pipe', 'ignore', 'pipe'],
+    });
     let stderr = '';
     child.stderr.on('data', (d) => (stderr += d));
     child.once('error', reject);
@@ -42,7 +44,15 @@ class Collected {
   waitFor(test: () => boolean, what: string, timeoutMs = 20_000): Promise<void> {
     if (test()) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms waiting for ${what} (have ${this.records.length} records, counters ${JSON.stringify([...this.counts])})`)), timeoutMs);
+      const timer = setTimeout(
+        () =>
+          reject(
+            new Error(
+              `timed out after ${timeoutMs} ms waiting for ${what} (have ${this.records.length} records, counters ${JSON.stringify([...this.counts])})`,
+            ),
+          ),
+        timeoutMs,
+      );
       this.waiters.push({ test, resolve: () => (clearTimeout(timer), resolve()) });
     });
   }
@@ -103,9 +113,19 @@ async function startSource(
 
 function openQueue(dir: string, commitIntervalMs: number): Queue {
   return Queue.open({
-    path: join(dir, 'q.db'), synchronous: 'full', commitEveryRecords: 1000, commitIntervalMs, maxBytes: 1 << 26, maxAgeMs: 86_400_000,
-    fullPolicy: 'drop_oldest', cacheBytes: 1 << 20, batchMaxRecords: 1000, batchMaxBytes: 1 << 20, codec: { compression: 'none', level: undefined },
-    priorities: {}, log: silentLogger,
+    path: join(dir, 'q.db'),
+    synchronous: 'full',
+    commitEveryRecords: 1000,
+    commitIntervalMs,
+    maxBytes: 1 << 26,
+    maxAgeMs: 86_400_000,
+    fullPolicy: 'drop_oldest',
+    cacheBytes: 1 << 20,
+    batchMaxRecords: 1000,
+    batchMaxBytes: 1 << 20,
+    codec: { compression: 'none', level: undefined },
+    priorities: {},
+    log: silentLogger,
   });
 }
 
@@ -148,13 +168,20 @@ describe('mqtt source: payloads', () => {
       await mosquittoPub(broker, ['-t', 'site/a/x', '-q', '1', '-m', '[1,2]']);
       await mosquittoPub(broker, ['-t', 'site/a/x', '-q', '1', '-m', 'plain words']);
       await mosquittoPub(broker, ['-t', 'site/a/x', '-q', '1', '-f', binary]);
-      await sources.json.collected.waitFor(() => sources.json.collected.records.length === 3 && sources.json.collected.counts.get('bad_json') === 2, 'two JSON messages and two bad ones');
+      await sources.json.collected.waitFor(
+        () => sources.json.collected.records.length === 3 && sources.json.collected.counts.get('bad_json') === 2,
+        'two JSON messages and two bad ones',
+      );
       for (const s of [sources.text, sources.bytes, sources.auto]) await s.collected.waitFor(() => s.collected.records.length === 4, 'four messages');
 
       const now = Date.now();
       const json = sources.json.collected;
       assert.deepEqual(json.records[0], { state: 'on', topic: 'site/retained', qos: 1, retain: true, ts: json.records[0]!.ts });
-      assert.deepEqual(json.records[1], { temp: 21.5, ok: true, ts: 1700000000000, topic: 'site/a/x', qos: 1, retain: false }, 'a numeric ts in the payload is kept');
+      assert.deepEqual(
+        json.records[1],
+        { temp: 21.5, ok: true, ts: 1700000000000, topic: 'site/a/x', qos: 1, retain: false },
+        'a numeric ts in the payload is kept',
+      );
       assert.deepEqual(json.records[2], { payload: [1, 2], topic: 'site/a/x', qos: 1, retain: false, ts: json.records[2]!.ts });
       assert.equal(json.records.length, 3, 'text and binary are not JSON: dropped');
       assert.equal(json.counts.get('bad_json'), 2, 'bad JSON is counted');
@@ -162,8 +189,15 @@ describe('mqtt source: payloads', () => {
       for (const r of [json.records[0]!, json.records[2]!]) assert.ok((r.ts as number) >= started && (r.ts as number) <= now, 'receipt time');
 
       const text = sources.text.collected.records;
-      assert.deepEqual(text.map((r) => r.payload), ['{"temp":21.5,"ok":true,"ts":1700000000000}', '[1,2]', 'plain words', '\ufffd\u0000\ufffd\ufffd']);
-      assert.deepEqual(text.map((r) => [r.topic, r.qos, r.retain]), Array(4).fill(['site/a/x', 0, false]), 'granted QoS 0 shows as qos 0');
+      assert.deepEqual(
+        text.map((r) => r.payload),
+        ['{"temp":21.5,"ok":true,"ts":1700000000000}', '[1,2]', 'plain words', '\ufffd\u0000\ufffd\ufffd'],
+      );
+      assert.deepEqual(
+        text.map((r) => [r.topic, r.qos, r.retain]),
+        Array(4).fill(['site/a/x', 0, false]),
+        'granted QoS 0 shows as qos 0',
+      );
 
       const bytes = sources.bytes.collected.records;
       assert.ok(bytes.every((r) => r.payload instanceof Uint8Array));
@@ -185,7 +219,29 @@ describe('mqtt source: payloads', () => {
   it('MQTT 5 user properties, message expiry and content type, when asked for', async () => {
     const running = await startSource(broker, { client_id: 'p-props', session: 'clean', mqtt5_properties: true, topics: [{ filter: 'site/props' }] });
     try {
-      await mosquittoPub(broker, ['-V', 'mqttv5', '-t', 'site/props', '-q', '1', '-m', '{"v":1}', '-D', 'publish', 'user-property', 'unit', 'kPa', '-D', 'publish', 'message-expiry-interval', '600', '-D', 'publish', 'content-type', 'application/json']);
+      await mosquittoPub(broker, [
+        '-V',
+        'mqttv5',
+        '-t',
+        'site/props',
+        '-q',
+        '1',
+        '-m',
+        '{"v":1}',
+        '-D',
+        'publish',
+        'user-property',
+        'unit',
+        'kPa',
+        '-D',
+        'publish',
+        'message-expiry-interval',
+        '600',
+        '-D',
+        'publish',
+        'content-type',
+        'application/json',
+      ]);
       await mosquittoPub(broker, ['-t', 'site/props', '-q', '1', '-m', '{"v":2}']);
       await running.collected.waitFor(() => running.collected.records.length === 2, 'two messages');
       const [first, second] = running.collected.records;
@@ -212,7 +268,11 @@ describe('mqtt source: acknowledgement after commit', () => {
         for (const r of records) committed.add(r.id as number);
       };
       const topic = `site/ack/${protocol_version}`;
-      const running = await startSource(broker, { client_id: `ack-${protocol_version}`, session: 'clean', protocol_version, topics: [{ filter: topic }] }, commit);
+      const running = await startSource(
+        broker,
+        { client_id: `ack-${protocol_version}`, session: 'clean', protocol_version, topics: [{ filter: topic }] },
+        commit,
+      );
       const client = running.source.mqttClient!;
       // Which message each packet id stands for right now (ids are reused once acknowledged).
       const idOf = new Map<number, number>();
@@ -235,7 +295,11 @@ describe('mqtt source: acknowledgement after commit', () => {
       });
       const total = 2000;
       try {
-        await mosquittoPub(broker, ['-t', topic, '-q', '1'], Array.from({ length: total }, (_, id) => JSON.stringify({ id })));
+        await mosquittoPub(
+          broker,
+          ['-t', topic, '-q', '1'],
+          Array.from({ length: total }, (_, id) => JSON.stringify({ id })),
+        );
         await running.collected.waitFor(() => acked >= total, `${total} PUBACKs`, 60_000);
         assert.deepEqual(early, [], 'messages acknowledged before their commit');
         assert.equal(acked, total, 'one PUBACK per message');
@@ -276,7 +340,10 @@ describe('mqtt source: acknowledgement after commit', () => {
     const second = await startSource(broker, { client_id: 'fail-session', topics: [{ filter: topic }] }, commit);
     try {
       await second.collected.waitFor(() => second.collected.records.length === 3, 'redelivery of the three messages');
-      assert.deepEqual(second.collected.records.map((r) => r.id), [1, 2, 3]);
+      assert.deepEqual(
+        second.collected.records.map((r) => r.id),
+        [1, 2, 3],
+      );
       assert.ok((second.collected.counts.get('redelivered') ?? 0) >= 1, 'flagged as redelivered by the broker');
     } finally {
       await second.stop();
@@ -298,7 +365,11 @@ describe('mqtt source: bounded waiting', () => {
       waiting -= records.length;
       for (const r of records) committed.add(r.id as number);
     };
-    const running = await startSource(broker, { client_id: 'bounded', session: 'clean', protocol_version: 4, max_pending: 5, topics: [{ filter: topic }] }, commit);
+    const running = await startSource(
+      broker,
+      { client_id: 'bounded', session: 'clean', protocol_version: 4, max_pending: 5, topics: [{ filter: topic }] },
+      commit,
+    );
     const idOf = new Map<number, number>();
     const early: number[] = [];
     let acked = 0;
@@ -312,9 +383,17 @@ describe('mqtt source: bounded waiting', () => {
       running.collected.changed();
     });
     try {
-      await mosquittoPub(broker as Mosquitto, ['-t', topic, '-q', '1'], Array.from({ length: 300 }, (_, id) => JSON.stringify({ id })));
+      await mosquittoPub(
+        broker as Mosquitto,
+        ['-t', topic, '-q', '1'],
+        Array.from({ length: 300 }, (_, id) => JSON.stringify({ id })),
+      );
       await running.collected.waitFor(() => acked >= 300, '300 PUBACKs', 60_000);
-      assert.deepEqual(running.collected.records.map((r) => r.id), Array.from({ length: 300 }, (_, i) => i), 'all, in order, once');
+      assert.deepEqual(
+        running.collected.records.map((r) => r.id),
+        Array.from({ length: 300 }, (_, i) => i),
+        'all, in order, once',
+      );
       assert.deepEqual(early, []);
       assert.ok(peakWaiting <= 5, `${peakWaiting} messages awaited their commit at once`);
     } finally {
@@ -324,7 +403,7 @@ describe('mqtt source: bounded waiting', () => {
 });
 
 describe('mqtt source: embedded broker', () => {
-  it('subscribes on the agent\'s in-process broker (MQTT 3.1.1) and acknowledges after commit there too', async () => {
+  it("subscribes on the agent's in-process broker (MQTT 3.1.1) and acknowledges after commit there too", async () => {
     const embedded = await startEmbeddedBroker('127.0.0.1', 0);
     const committed = new Set<number>();
     const commit = async (records: AgentRecord[]) => {
@@ -344,7 +423,10 @@ describe('mqtt source: embedded broker', () => {
     try {
       await Promise.all(Array.from({ length: 200 }, (_, id) => device.publishAsync('site/pump-3/telemetry', JSON.stringify({ id }), { qos: 1 })));
       await running.collected.waitFor(() => running.collected.records.length === 200, '200 messages');
-      assert.deepEqual(running.collected.records.map((r) => r.id), Array.from({ length: 200 }, (_, i) => i));
+      assert.deepEqual(
+        running.collected.records.map((r) => r.id),
+        Array.from({ length: 200 }, (_, i) => i),
+      );
       assert.deepEqual(early, []);
       assert.ok(running.collected.emits < 100, `${running.collected.emits} emits for 200 messages: batched`);
     } finally {
@@ -365,14 +447,22 @@ describe('mqtt source: persistent session', () => {
       await first.collected.waitFor(() => first.collected.records.length === 1, 'the first message');
       await first.stop();
 
-      await mosquittoPub(broker, ['-t', topic, '-q', '1'], Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i + 1 })));
+      await mosquittoPub(
+        broker,
+        ['-t', topic, '-q', '1'],
+        Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: i + 1 })),
+      );
       await broker.stop(); // SIGTERM: Mosquitto saves sessions and queued messages to its persistence file
       await broker.restart();
 
       const second = await startSource(broker, options);
       try {
         await second.collected.waitFor(() => second.collected.records.length === 50, '50 messages queued for the session');
-        assert.deepEqual(second.collected.records.map((r) => r.id), Array.from({ length: 50 }, (_, i) => i + 1), 'all, in order, none twice');
+        assert.deepEqual(
+          second.collected.records.map((r) => r.id),
+          Array.from({ length: 50 }, (_, i) => i + 1),
+          'all, in order, none twice',
+        );
       } finally {
         await second.stop();
       }
@@ -389,7 +479,10 @@ describe('mqtt source: persistent session', () => {
     try {
       await mosquittoPub(broker, ['-t', topic, '-q', '1', '-m', '{"id":2}']);
       await second.collected.waitFor(() => second.collected.records.length >= 1, 'the live message');
-      assert.deepEqual(second.collected.records.map((r) => r.id), [2]);
+      assert.deepEqual(
+        second.collected.records.map((r) => r.id),
+        [2],
+      );
     } finally {
       await second.stop();
     }
@@ -399,16 +492,44 @@ describe('mqtt source: persistent session', () => {
 describe('mqtt source: start-up', () => {
   it('no broker: start fails with a retryable SOURCE_FAILED naming the URL', async () => {
     const config = mqttSource.options.parse({ url: 'mqtt://127.0.0.1:1', topics: [{ filter: 'a' }], connect_timeout: '2s' });
-    const source = mqttSource.create({ ...config, type: 'mqtt', name: 'nobroker', stream: 's', interval: 1000, on_start_error: 'retry' }, { log: silentLogger, baseDir: '.' }) as MqttSource;
-    const ctx = { name: 'nobroker', log: silentLogger, cursor: undefined, signal: new AbortController().signal, counters: { add() {} }, emit: async () => {}, fail() {} };
-    await assert.rejects(source.start(ctx), (err: unknown) => isAgentError(err) && err.code === 'SOURCE_FAILED' && err.retryable && err.message.includes('mqtt://127.0.0.1:1'));
+    const source = mqttSource.create(
+      { ...config, type: 'mqtt', name: 'nobroker', stream: 's', interval: 1000, on_start_error: 'retry' },
+      { log: silentLogger, baseDir: '.' },
+    ) as MqttSource;
+    const ctx = {
+      name: 'nobroker',
+      log: silentLogger,
+      cursor: undefined,
+      signal: new AbortController().signal,
+      counters: { add() {} },
+      emit: async () => {},
+      fail() {},
+    };
+    await assert.rejects(
+      source.start(ctx),
+      (err: unknown) => isAgentError(err) && err.code === 'SOURCE_FAILED' && err.retryable && err.message.includes('mqtt://127.0.0.1:1'),
+    );
   });
 
   it('`embedded` that the runtime did not replace is a configuration error, not a connection attempt', async () => {
     const config = mqttSource.options.parse({ url: 'embedded', topics: [{ filter: 'a' }] });
-    const source = mqttSource.create({ ...config, type: 'mqtt', name: 'emb', stream: 's', interval: 1000, on_start_error: 'retry' }, { log: silentLogger, baseDir: '.' });
-    const ctx = { name: 'emb', log: silentLogger, cursor: undefined, signal: new AbortController().signal, counters: { add() {} }, emit: async () => {}, fail() {} };
-    await assert.rejects((source as MqttSource).start(ctx), (err: unknown) => isAgentError(err) && err.code === 'CONFIG_INVALID' && /embedded/.test(err.message));
+    const source = mqttSource.create(
+      { ...config, type: 'mqtt', name: 'emb', stream: 's', interval: 1000, on_start_error: 'retry' },
+      { log: silentLogger, baseDir: '.' },
+    );
+    const ctx = {
+      name: 'emb',
+      log: silentLogger,
+      cursor: undefined,
+      signal: new AbortController().signal,
+      counters: { add() {} },
+      emit: async () => {},
+      fail() {},
+    };
+    await assert.rejects(
+      (source as MqttSource).start(ctx),
+      (err: unknown) => isAgentError(err) && err.code === 'CONFIG_INVALID' && /embedded/.test(err.message),
+    );
   });
 
   it('options: topic filters are checked, QoS 2 is refused, defaults apply', () => {

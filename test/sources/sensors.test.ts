@@ -43,7 +43,14 @@ function fakeContext() {
 
 /** Through the options schema so defaults apply, and through the driver's create unless an io is injected. */
 function source(opts: Record<string, unknown> = {}, io?: SysfsIo): SensorsSource {
-  const config = { ...sensorsOptions.parse({ sys_root: root, ...opts }), type: 'sensors', name: 'sensors', stream: 'sensors', interval: 10_000, on_start_error: 'retry' as const };
+  const config = {
+    ...sensorsOptions.parse({ sys_root: root, ...opts }),
+    type: 'sensors',
+    name: 'sensors',
+    stream: 'sensors',
+    interval: 10_000,
+    on_start_error: 'retry' as const,
+  };
   if (io) return new SensorsSource(config, io);
   return sensorsSource.create(config, { log: silentLogger, baseDir: root }) as SensorsSource;
 }
@@ -133,7 +140,11 @@ describe('sensors source: readings', () => {
 
   it('kelvin, millicelsius, µV, µA and µW keep the kernel’s integers', async () => {
     const { ctx, emits } = fakeContext();
-    const records = await poll(source({ units: { temperature: 'kelvin', voltage: 'uV', current: 'uA', power: 'uW' }, devices: ['hwmon/ina226', 'thermal/*'] }), ctx, emits);
+    const records = await poll(
+      source({ units: { temperature: 'kelvin', voltage: 'uV', current: 'uA', power: 'uW' }, devices: ['hwmon/ina226', 'thermal/*'] }),
+      ctx,
+      emits,
+    );
     assert.deepEqual(records, [
       r('current', 'hwmon/ina226/VBUS', 250000, 'uA'),
       r('voltage', 'hwmon/ina226/VBUS', 12040000, 'uV'),
@@ -245,7 +256,14 @@ describe('sensors source: readings', () => {
 
   it('relative sys_root is resolved against the config directory; a sys_root that is not there is a retryable start error', async () => {
     const { ctx, emits } = fakeContext();
-    const config = { ...sensorsOptions.parse({ sys_root: 'fixture-sys', include: ['thermal'] }), type: 'sensors', name: 's', stream: 's', interval: 1000, on_start_error: 'retry' as const };
+    const config = {
+      ...sensorsOptions.parse({ sys_root: 'fixture-sys', include: ['thermal'] }),
+      type: 'sensors',
+      name: 's',
+      stream: 's',
+      interval: 1000,
+      on_start_error: 'retry' as const,
+    };
     writeTree(join(root, 'fixture-sys'), { 'class/thermal/thermal_zone0/type': 'soc-thermal\n', 'class/thermal/thermal_zone0/temp': '61000\n' });
     assert.notEqual(process.cwd(), root);
     const src = sensorsSource.create(config, { log: silentLogger, baseDir: root }) as SensorsSource;
@@ -286,9 +304,20 @@ describe('sensors source: bad input', () => {
     unlinkSync(join(root, 'class/power_supply/BAT0/status'));
 
     const records = await poll(source(), ctx, emits);
-    const without = new Set(['hwmon/coretemp/Core 0', 'hwmon/sht3x/temp1', 'thermal/cpu-thermal', 'thermal/x86_pkg_temp', 'iio/ads1015/voltage0', 'iio/ads1015/voltage1']);
+    const without = new Set([
+      'hwmon/coretemp/Core 0',
+      'hwmon/sht3x/temp1',
+      'thermal/cpu-thermal',
+      'thermal/x86_pkg_temp',
+      'iio/ads1015/voltage0',
+      'iio/ads1015/voltage1',
+    ]);
     const expected = ALL.filter((x) => !without.has(x.sensor)).map((x) =>
-      x.sensor === 'hwmon/coretemp/Core 1' ? { ...x, sensor: 'hwmon/coretemp/temp3' } : x.family === 'capacity' ? r('capacity', 'power_supply/BAT0', 87, 'percent') : x,
+      x.sensor === 'hwmon/coretemp/Core 1'
+        ? { ...x, sensor: 'hwmon/coretemp/temp3' }
+        : x.family === 'capacity'
+          ? r('capacity', 'power_supply/BAT0', 87, 'percent')
+          : x,
     );
     assert.deepEqual(records, expected);
     assert.deepEqual(Object.fromEntries(counts), { unreadable_value: 3, read_error: 1, missing_file: 1, bad_crc: 1 });
@@ -352,7 +381,9 @@ describe('sensors source: bad input', () => {
     await poll(src, logged, emits);
     writeFileSync(file, '45500\n');
     assert.deepEqual(await poll(src, logged, emits), THERMAL);
-    const WARN = 40, INFO = 30, DEBUG = 20;
+    const WARN = 40,
+      INFO = 30,
+      DEBUG = 20;
     assert.deepEqual(
       lines.map((l) => [l.level, l.msg, l.kind, l.path]),
       [
@@ -409,11 +440,14 @@ describe('sensors source: devices that come and go', () => {
     const { ctx, emits } = fakeContext();
     const abort = new AbortController();
     const read: string[] = [];
-    const io = { ...nodeIo, readFile: async (path: string) => {
-      read.push(path);
-      abort.abort(); // the agent stops while the first probe converts
-      return nodeIo.readFile(path);
-    } };
+    const io = {
+      ...nodeIo,
+      readFile: async (path: string) => {
+        read.push(path);
+        abort.abort(); // the agent stops while the first probe converts
+        return nodeIo.readFile(path);
+      },
+    };
     assert.deepEqual(await poll(source({ include: ['w1'] }, io), { ...ctx, signal: abort.signal }, emits), [W1[0]]);
     assert.deepEqual(read, [join(root, 'bus/w1/devices/28-0316a2794dff/w1_slave')]);
   });
@@ -468,9 +502,12 @@ describe('sensors source: devices that come and go', () => {
     const { ctx, emits, counts } = fakeContext();
     const dev = join(root, 'class/hwmon/hwmon0');
     // Its name was read and its channels listed; it goes as the first channel read starts, so all six fail.
-    const io = hookedIo(() => {}, (path) => {
-      if (path === join(dev, 'temp1_input')) rmSync(dev, { recursive: true });
-    });
+    const io = hookedIo(
+      () => {},
+      (path) => {
+        if (path === join(dev, 'temp1_input')) rmSync(dev, { recursive: true });
+      },
+    );
     assert.deepEqual(await poll(source({ include: ['hwmon'] }, io), ctx, emits), HWMON.slice(3));
     assert.deepEqual(Object.fromEntries(counts), { device_vanished: 1 });
   });
@@ -485,7 +522,10 @@ describe('sensors source: devices that come and go', () => {
         unlinkSync(join(dev, 'temp2_input'));
       }
     });
-    assert.deepEqual(await poll(source({ include: ['hwmon'] }, io), ctx, emits), HWMON.filter((x) => x.sensor !== 'hwmon/coretemp/Core 0'));
+    assert.deepEqual(
+      await poll(source({ include: ['hwmon'] }, io), ctx, emits),
+      HWMON.filter((x) => x.sensor !== 'hwmon/coretemp/Core 0'),
+    );
     assert.deepEqual(Object.fromEntries(counts), { missing_file: 1 });
   });
 });

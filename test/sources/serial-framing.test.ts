@@ -95,7 +95,10 @@ describe('serial framers', () => {
       assert.deepEqual(whole.frames, s.frames);
       assert.deepEqual(whole.discards, s.discards);
       assert.equal(whole.consumed, s.bytes.length, 'every byte is framed or discarded');
-      const byteByByte = run(f, [...s.bytes].map((b) => Buffer.of(b)));
+      const byteByByte = run(
+        f,
+        [...s.bytes].map((b) => Buffer.of(b)),
+      );
       assert.deepEqual(byteByByte, whole);
       fc.assert(
         fc.property(fc.array(fc.nat(), { maxLength: 12 }), (points) => {
@@ -195,29 +198,76 @@ describe('NMEA 0183 sentences', () => {
 
   it('GGA', () => {
     assert.deepEqual(fields('$GPGGA,123519,4807.038,N,01131.000,E,1,08,0.9,545.4,M,46.9,M,,*47'), {
-      talker: 'GP', sentence: 'GGA', time: '12:35:19', lat: 48.1173, lon: 11.51666667, quality: 1, satellites: 8, hdop: 0.9, altitude: 545.4, geoid_separation: 46.9,
+      talker: 'GP',
+      sentence: 'GGA',
+      time: '12:35:19',
+      lat: 48.1173,
+      lon: 11.51666667,
+      quality: 1,
+      satellites: 8,
+      hdop: 0.9,
+      altitude: 545.4,
+      geoid_separation: 46.9,
     });
   });
 
   it('RMC, southern and western hemispheres', () => {
     assert.deepEqual(fields(nmea('GNRMC,081836.50,A,3751.65,S,14507.36,W,000.0,360.0,130998,011.3,E,A')), {
-      talker: 'GN', sentence: 'RMC', time: '08:18:36.50', date: '2098-09-13', datetime: '2098-09-13T08:18:36.50Z', valid: true,
-      lat: -37.86083333, lon: -145.12266667, speed_knots: 0, course: 360, magnetic_variation: 11.3, mode: 'A',
+      talker: 'GN',
+      sentence: 'RMC',
+      time: '08:18:36.50',
+      date: '2098-09-13',
+      datetime: '2098-09-13T08:18:36.50Z',
+      valid: true,
+      lat: -37.86083333,
+      lon: -145.12266667,
+      speed_knots: 0,
+      course: 360,
+      magnetic_variation: 11.3,
+      mode: 'A',
     });
   });
 
   it('VTG, GSA, GLL, ZDA', () => {
     assert.deepEqual(fields(nmea('GPVTG,054.7,T,034.4,M,005.5,N,010.2,K,A')), {
-      talker: 'GP', sentence: 'VTG', course_true: 54.7, course_magnetic: 34.4, speed_knots: 5.5, speed_kmh: 10.2, mode: 'A',
+      talker: 'GP',
+      sentence: 'VTG',
+      course_true: 54.7,
+      course_magnetic: 34.4,
+      speed_knots: 5.5,
+      speed_kmh: 10.2,
+      mode: 'A',
     });
     assert.deepEqual(fields(nmea('GNGSA,A,3,04,05,,09,12,,,24,,,,,2.5,1.3,2.1,1')), {
-      talker: 'GN', sentence: 'GSA', selection: 'A', fix_type: 3, satellite_ids: [4, 5, 9, 12, 24], pdop: 2.5, hdop: 1.3, vdop: 2.1, system_id: 1,
+      talker: 'GN',
+      sentence: 'GSA',
+      selection: 'A',
+      fix_type: 3,
+      satellite_ids: [4, 5, 9, 12, 24],
+      pdop: 2.5,
+      hdop: 1.3,
+      vdop: 2.1,
+      system_id: 1,
     });
     assert.deepEqual(fields(nmea('GPGLL,4916.45,N,12311.12,W,225444,A,A')), {
-      talker: 'GP', sentence: 'GLL', lat: 49.27416667, lon: -123.18533333, time: '22:54:44', valid: true, mode: 'A',
+      talker: 'GP',
+      sentence: 'GLL',
+      lat: 49.27416667,
+      lon: -123.18533333,
+      time: '22:54:44',
+      valid: true,
+      mode: 'A',
     });
     assert.deepEqual(fields(nmea('GPZDA,201530.00,04,07,2002,00,00')), {
-      talker: 'GP', sentence: 'ZDA', time: '20:15:30.00', day: 4, month: 7, year: 2002, datetime: '2002-07-04T20:15:30.00Z', zone_hours: 0, zone_minutes: 0,
+      talker: 'GP',
+      sentence: 'ZDA',
+      time: '20:15:30.00',
+      day: 4,
+      month: 7,
+      year: 2002,
+      datetime: '2002-07-04T20:15:30.00Z',
+      zone_hours: 0,
+      zone_minutes: 0,
     });
   });
 
@@ -225,7 +275,9 @@ describe('NMEA 0183 sentences', () => {
     assert.deepEqual(fields(nmea('GPGSV,3,1,11,03,03,111,00')), { talker: 'GP', sentence: 'GSV', fields: ['3', '1', '11', '03', '03', '111', '00'] });
     assert.deepEqual(fields(nmea('PGRME,15.0,M,45.0,M,25.0,M')), { talker: 'P', sentence: 'GRME', fields: ['15.0', 'M', '45.0', 'M', '25.0', 'M'] });
     assert.deepEqual(fields('!AIVDM,1,1,,B,177KQJ5000G?tO`K>RA1wUbN0TKH,0*5C'), {
-      talker: 'AI', sentence: 'VDM', fields: ['1', '1', '', 'B', '177KQJ5000G?tO`K>RA1wUbN0TKH', '0'],
+      talker: 'AI',
+      sentence: 'VDM',
+      fields: ['1', '1', '', 'B', '177KQJ5000G?tO`K>RA1wUbN0TKH', '0'],
     });
   });
 
@@ -287,7 +339,15 @@ describe('serial helpers', () => {
       },
     );
     for (let n = 1; n <= 7; n++) groups.add({ n }, n);
-    assert.deepEqual(emitted, [[1, 2], [3, 4], [5, 6]], 'three emits in flight before any commit');
+    assert.deepEqual(
+      emitted,
+      [
+        [1, 2],
+        [3, 4],
+        [5, 6],
+      ],
+      'three emits in flight before any commit',
+    );
     assert.deepEqual(pressure, [true]);
     releases[0]!();
     await Promise.resolve();

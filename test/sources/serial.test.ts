@@ -77,7 +77,9 @@ function fakeContext(cursor?: Cursor) {
       };
       const timer = setTimeout(() => {
         waiters.delete(check);
-        reject(new Error(`timed out waiting for ${what}; last records ${JSON.stringify(records.slice(-3))}, counters ${JSON.stringify(Object.fromEntries(counts))}`));
+        reject(
+          new Error(`timed out waiting for ${what}; last records ${JSON.stringify(records.slice(-3))}, counters ${JSON.stringify(Object.fromEntries(counts))}`),
+        );
       }, ms);
       waiters.add(check);
       check();
@@ -114,7 +116,10 @@ describe('serial source on a real pty: lines', () => {
     await pair.write(stream);
     await s.until('three lines', () => s.records.length >= 3);
     await stop(s.source);
-    assert.deepEqual(s.records.map((r) => r.line), ['first', 'second', 'third']);
+    assert.deepEqual(
+      s.records.map((r) => r.line),
+      ['first', 'second', 'third'],
+    );
     for (const r of s.records) {
       assert.equal(typeof r.ts, 'number');
       assert.equal(r.port, pair.device);
@@ -134,7 +139,10 @@ describe('serial source on a real pty: lines', () => {
     await pair.write(';a;b;');
     await s.until('two records', () => s.records.length >= 2);
     await stop(s.source);
-    assert.deepEqual(s.records.map((r) => r.line), ['a', 'b']);
+    assert.deepEqual(
+      s.records.map((r) => r.line),
+      ['a', 'b'],
+    );
     assert.equal(s.cursors.at(-1), 1005);
   });
 });
@@ -146,7 +154,13 @@ describe('serial source on a real pty: regex', () => {
     await pair.write('\r\nboiler T=71.5C\r\n!!noise!!\r\nroom T=-2C\r\n');
     await s.until('two records and one miss', () => s.records.length >= 2 && s.count('no_match') >= 1);
     await stop(s.source);
-    assert.deepEqual(s.records.map(({ sensor, temp }) => ({ sensor, temp })), [{ sensor: 'boiler', temp: 71.5 }, { sensor: 'room', temp: -2 }]);
+    assert.deepEqual(
+      s.records.map(({ sensor, temp }) => ({ sensor, temp })),
+      [
+        { sensor: 'boiler', temp: 71.5 },
+        { sensor: 'room', temp: -2 },
+      ],
+    );
     assert.equal(s.count('bad_frames'), 1);
   });
 });
@@ -158,8 +172,11 @@ describe('serial source on a real pty: json_lines', () => {
     await pair.write(`\n{"a":1,"ts":"device time"}\n{"a":\n[1,2]\n{"b":"${'y'.repeat(200)}"}\n{"a":2,"nested":{"ok":true}}\n`);
     await s.until('two records', () => s.records.length >= 2);
     await stop(s.source);
-    assert.deepEqual(s.records.map((r) => r.a), [1, 2]);
-    assert.equal(typeof s.records[0]!.ts, 'number', 'the source\'s ts wins over a device field named ts');
+    assert.deepEqual(
+      s.records.map((r) => r.a),
+      [1, 2],
+    );
+    assert.equal(typeof s.records[0]!.ts, 'number', "the source's ts wins over a device field named ts");
     assert.deepEqual(s.records[1]!.nested, { ok: true });
     assert.equal(s.count('invalid_json'), 2);
     assert.equal(s.count('overlong'), 1);
@@ -174,7 +191,10 @@ describe('serial source on a real pty: fixed', () => {
     await pair.write(Buffer.from('0203' + 'aa55010203' + 'ffee' + 'aa55040506' + 'aa55ff0011', 'hex'));
     await s.until('three frames', () => s.records.length >= 3);
     await stop(s.source);
-    assert.deepEqual(s.records.map((r) => r.data), ['aa55010203', 'aa55040506', 'aa55ff0011']);
+    assert.deepEqual(
+      s.records.map((r) => r.data),
+      ['aa55010203', 'aa55040506', 'aa55ff0011'],
+    );
     assert.equal(s.count('partial_at_open'), 1);
     assert.equal(s.count('garbage'), 1);
   });
@@ -185,7 +205,10 @@ describe('serial source on a real pty: fixed', () => {
     await pair.write(Buffer.from('00111300ff0d0a7f', 'hex'));
     await s.until('two frames', () => s.records.length >= 2);
     await stop(s.source);
-    assert.deepEqual(s.records.map((r) => Buffer.from(r.data as Uint8Array).toString('hex')), ['00111300', 'ff0d0a7f']);
+    assert.deepEqual(
+      s.records.map((r) => Buffer.from(r.data as Uint8Array).toString('hex')),
+      ['00111300', 'ff0d0a7f'],
+    );
   });
 });
 
@@ -196,7 +219,10 @@ describe('serial source on a real pty: length_prefixed', () => {
     await pair.write(Buffer.from('00' + 'c0de0300616263' + 'c0deff7f00' + 'c0de0100ff' + 'c0de0000', 'hex'));
     await s.until('three frames', () => s.records.length >= 3);
     await stop(s.source);
-    assert.deepEqual(s.records.map((r) => r.data), ['616263', 'ff', '']);
+    assert.deepEqual(
+      s.records.map((r) => r.data),
+      ['616263', 'ff', ''],
+    );
     assert.equal(s.count('overlong'), 1);
     assert.equal(s.count('partial_at_open'), 1);
   });
@@ -236,7 +262,10 @@ describe('serial source on a real pty: nmea', () => {
     await pair.write(stream);
     await s.until('eight sentences', () => s.records.length >= 8);
     await stop(s.source);
-    assert.deepEqual(s.records.map((r) => `${r.talker}${r.sentence}`), ['GPGGA', 'GPRMC', 'GPVTG', 'GNGSA', 'GPGLL', 'GPZDA', 'GPGSV', 'AIVDM']);
+    assert.deepEqual(
+      s.records.map((r) => `${r.talker}${r.sentence}`),
+      ['GPGGA', 'GPRMC', 'GPVTG', 'GNGSA', 'GPGLL', 'GPZDA', 'GPGSV', 'AIVDM'],
+    );
     const [gga, rmc] = s.records;
     assert.equal(gga!.lat, 48.1173);
     assert.equal(gga!.satellites, 8);
@@ -274,14 +303,20 @@ describe('serial source: unplug and replug', () => {
     await pair.write('\nafter-1\nafter-2\n');
     await s.until('records after the replug', () => s.records.length >= 4);
     await stop(s.source);
-    assert.deepEqual(s.records.map((r) => r.line), ['before-1', 'before-2', 'after-1', 'after-2']);
+    assert.deepEqual(
+      s.records.map((r) => r.line),
+      ['before-1', 'before-2', 'after-1', 'after-2'],
+    );
     assert.equal(s.records[3]!.port, pair.device);
     assert.deepEqual(s.failures, []);
   });
 
   it('finds a device by USB ids again on every reopen, wherever it reappears', async () => {
     const first = await pty('usb-a');
-    let listing: PortListing[] = [{ path: first.device, vendorId: '0403', productId: '6001', serialNumber: 'A1' }, { path: '/dev/null', vendorId: '1a86', productId: '7523' }];
+    let listing: PortListing[] = [
+      { path: first.device, vendorId: '0403', productId: '6001', serialNumber: 'A1' },
+      { path: '/dev/null', vendorId: '1a86', productId: '7523' },
+    ];
     const opts = serialOptions.parse({ vendor_id: '0403', product_id: '6001', reopen_initial_delay: '20ms', reopen_max_delay: '100ms', flush_interval: '5ms' });
     const source = new SerialSource(opts, deviceSpec(opts, 'usb'), async () => listing);
     const fake = fakeContext();
@@ -301,7 +336,13 @@ describe('serial source: unplug and replug', () => {
     await second.write('\nfrom-b\n');
     await fake.until('a record from the second port', () => fake.records.length >= 2);
     await stop(source);
-    assert.deepEqual(fake.records.map((r) => [r.line, r.port]), [['from-a', first.device], ['from-b', second.device]]);
+    assert.deepEqual(
+      fake.records.map((r) => [r.line, r.port]),
+      [
+        ['from-a', first.device],
+        ['from-b', second.device],
+      ],
+    );
   });
 });
 
@@ -333,7 +374,10 @@ describe('serial source: start errors and configuration', () => {
     assert.deepEqual(issues({ vendor_id: '0403', product_id: '6001' }), []);
     // The driver still refuses such a config if it is handed one without validation.
     const unvalidated = { ...config({ path: '/dev/x' }), path: undefined };
-    assert.throws(() => serialSource.create(unvalidated as never, { log: silentLogger, baseDir: dir }), (err) => isAgentError(err, 'CONFIG_INVALID'));
+    assert.throws(
+      () => serialSource.create(unvalidated as never, { log: silentLogger, baseDir: dir }),
+      (err) => isAgentError(err, 'CONFIG_INVALID'),
+    );
     assert.equal(sourceSchema.safeParse({ type: 'serial', name: 'x', path: '/dev/x', framing: { mode: 'morse' } }).success, false);
     assert.equal(sourceSchema.safeParse({ type: 'serial', name: 'x', vendor_id: 'xyz', product_id: '6001' }).success, false);
   });

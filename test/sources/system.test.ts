@@ -144,7 +144,10 @@ describe('system source', () => {
     rmSync(join(proc, 'loadavg'));
     rmSync(join(proc, 'meminfo'));
     const records = await poll(source(), ctx, emits);
-    assert.deepEqual(records.map((r) => r.metric), ['cpu', 'network', 'network', 'temperature', 'temperature']);
+    assert.deepEqual(
+      records.map((r) => r.metric),
+      ['cpu', 'network', 'network', 'temperature', 'temperature'],
+    );
     assert.deepEqual(Object.fromEntries(counts), { unreadable_load: 1, unreadable_memory: 1 });
   });
 
@@ -163,7 +166,10 @@ describe('system source', () => {
     writeFileSync(join(sys, 'class/hwmon/hwmon0/temp1_input'), '\n');
     writeFileSync(join(proc, 'loadavg'), 'x y z 1/2 3\n');
     const records = await poll(source(), ctx, emits);
-    assert.deepEqual(records.map((r) => r.metric), ['cpu', 'memory', 'network', 'network']);
+    assert.deepEqual(
+      records.map((r) => r.metric),
+      ['cpu', 'memory', 'network', 'network'],
+    );
     assert.deepEqual(Object.fromEntries(counts), { unreadable_thermal: 1, unreadable_hwmon: 1, unreadable_load: 1 });
   });
 
@@ -215,7 +221,12 @@ describe('system source', () => {
 
   it('the options schema applies its defaults', () => {
     const config = systemSource.options.parse({});
-    assert.deepEqual(config, { proc_root: '/proc', sys_root: '/sys', mounts: ['/'], include: ['cpu', 'load', 'memory', 'disk', 'network', 'thermal', 'hwmon'] });
+    assert.deepEqual(config, {
+      proc_root: '/proc',
+      sys_root: '/sys',
+      mounts: ['/'],
+      include: ['cpu', 'load', 'memory', 'disk', 'network', 'thermal', 'hwmon'],
+    });
     assert.throws(() => systemSource.options.parse({ include: ['gpu'] }));
   });
 });

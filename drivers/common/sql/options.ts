@@ -17,15 +17,24 @@ export const sqlCursorOptions = {
     .describe(
       'A SELECT (no ORDER BY, no LIMIT) to poll instead of a table. The source wraps it as a derived table and adds the cursor condition, the order and the limit itself; it must return the cursor column(s).',
     ),
-  id_column: z.string().min(1).default('id').describe('Integer column that increases with every new row (unique); the cursor, or its tie-break in timestamp mode.'),
+  id_column: z
+    .string()
+    .min(1)
+    .default('id')
+    .describe('Integer column that increases with every new row (unique); the cursor, or its tie-break in timestamp mode.'),
   timestamp_column: z
     .string()
     .min(1)
     .optional()
-    .describe('When set, the cursor is (timestamp_column, id_column): for tables whose ids are not in insertion order but whose rows carry a non-decreasing time.'),
+    .describe(
+      'When set, the cursor is (timestamp_column, id_column): for tables whose ids are not in insertion order but whose rows carry a non-decreasing time.',
+    ),
   batch_size: z.number().int().min(1).max(100_000).default(1000).describe('Rows per query (and per emit).'),
   max_rows_per_poll: z.number().int().min(1).default(100_000).describe('Upper bound of rows one poll reads; the rest waits for the next poll.'),
-  json_columns: z.array(z.string().min(1)).default([]).describe('Text columns holding JSON documents, delivered parsed (a value that does not parse is delivered as text and counted).'),
+  json_columns: z
+    .array(z.string().min(1))
+    .default([])
+    .describe('Text columns holding JSON documents, delivered parsed (a value that does not parse is delivered as text and counted).'),
   start: z
     .enum(['beginning', 'end'])
     .default('beginning')
@@ -48,7 +57,10 @@ export interface SqlCursorConfig {
 
 /** Connection credentials that never sit in the config text. */
 export const sqlCredentialOptions = {
-  password_file: z.string().optional().describe('File holding the password (first line; relative to the config file). Read at every connect, so it can rotate.'),
+  password_file: z
+    .string()
+    .optional()
+    .describe('File holding the password (first line; relative to the config file). Read at every connect, so it can rotate.'),
   password_env: z.string().optional().describe('Environment variable holding the password.'),
 };
 
@@ -56,7 +68,10 @@ export const sqlCredentialOptions = {
  * Object-level rule of every SQL source's options: exactly one of `table` and `query`. Declared in the
  * schema (not only when the source starts) so check-config reports it with its line.
  */
-export function exactlyOneInput(o: { table?: string | undefined; query?: string | undefined }, ctx: { addIssue(issue: { code: 'custom'; path: string[]; message: string }): void }): void {
+export function exactlyOneInput(
+  o: { table?: string | undefined; query?: string | undefined },
+  ctx: { addIssue(issue: { code: 'custom'; path: string[]; message: string }): void },
+): void {
   if ((o.table === undefined) === (o.query === undefined)) {
     ctx.addIssue({ code: 'custom', path: [o.table === undefined ? 'table' : 'query'], message: 'give exactly one of table or query' });
   }

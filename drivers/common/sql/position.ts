@@ -24,7 +24,10 @@ export function encodePosition(p: Position): Cursor {
 export function decodePosition(cursor: Cursor | undefined, timestampMode: boolean, where: string): Position | undefined {
   if (cursor === undefined || cursor === null) return undefined;
   const bad = () =>
-    new AgentError('SOURCE_FAILED', `${where}: the committed cursor ${JSON.stringify(cursor)} does not fit the configured cursor (${timestampMode ? 'timestamp_column + id_column' : 'id_column'}); give the source a new name to start over`);
+    new AgentError(
+      'SOURCE_FAILED',
+      `${where}: the committed cursor ${JSON.stringify(cursor)} does not fit the configured cursor (${timestampMode ? 'timestamp_column + id_column' : 'id_column'}); give the source a new name to start over`,
+    );
   if (typeof cursor !== 'object' || Array.isArray(cursor)) throw bad();
   const id = cursor.id;
   let idValue: IntegerValue;
@@ -45,12 +48,18 @@ export function decodePosition(cursor: Cursor | undefined, timestampMode: boolea
 export function positionOf(row: Record<string, unknown>, idColumn: string, tsColumn: string | undefined, where: string): Position {
   const id = row[idColumn];
   if (!(typeof id === 'bigint' || (typeof id === 'number' && Number.isInteger(id)))) {
-    throw new AgentError('SOURCE_FAILED', `${where}: cursor column ${idColumn} is ${id === undefined ? 'missing from the result' : `${JSON.stringify(String(id))}, not an integer`}`);
+    throw new AgentError(
+      'SOURCE_FAILED',
+      `${where}: cursor column ${idColumn} is ${id === undefined ? 'missing from the result' : `${JSON.stringify(String(id))}, not an integer`}`,
+    );
   }
   if (tsColumn === undefined) return { id };
   const ts = row[tsColumn];
   if (!(typeof ts === 'string' || typeof ts === 'number' || typeof ts === 'bigint')) {
-    throw new AgentError('SOURCE_FAILED', `${where}: cursor column ${tsColumn} is ${ts === undefined ? 'missing from the result' : ts === null ? 'NULL' : 'not a timestamp'} in the row with ${idColumn} ${String(id)}`);
+    throw new AgentError(
+      'SOURCE_FAILED',
+      `${where}: cursor column ${tsColumn} is ${ts === undefined ? 'missing from the result' : ts === null ? 'NULL' : 'not a timestamp'} in the row with ${idColumn} ${String(id)}`,
+    );
   }
   return { id, ts };
 }

@@ -15,7 +15,10 @@ export interface Statement {
 
 function source(config: SqlCursorConfig, syntax: SqlSyntax): string {
   if (config.query !== undefined) return `(${config.query.trim().replace(/;\s*$/, '')}) AS edge_source`;
-  return config.table!.split('.').map((part) => syntax.quote(part)).join('.');
+  return config
+    .table!.split('.')
+    .map((part) => syntax.quote(part))
+    .join('.');
 }
 
 /** `key > p` (after) or `key <= p` (not after), by id or by (timestamp, id) written out for index use everywhere. */
@@ -25,7 +28,9 @@ function compare(config: SqlCursorConfig, syntax: SqlSyntax, p: Position, after:
   const ts = syntax.quote(config.timestamp_column);
   const t1 = syntax.bind(p.ts!, values);
   const t2 = syntax.bind(p.ts!, values);
-  return after ? `(${ts} > ${t1} OR (${ts} = ${t2} AND ${id} > ${syntax.bind(p.id, values)}))` : `(${ts} < ${t1} OR (${ts} = ${t2} AND ${id} <= ${syntax.bind(p.id, values)}))`;
+  return after
+    ? `(${ts} > ${t1} OR (${ts} = ${t2} AND ${id} > ${syntax.bind(p.id, values)}))`
+    : `(${ts} < ${t1} OR (${ts} = ${t2} AND ${id} <= ${syntax.bind(p.id, values)}))`;
 }
 
 function order(config: SqlCursorConfig, syntax: SqlSyntax, direction: '' | ' DESC'): string {

@@ -18,9 +18,7 @@ export class MqttConnection {
 
   private readonly log: Logger;
 
-
   constructor(
-
     url: string,
 
     options: IClientOptions,
@@ -28,9 +26,7 @@ export class MqttConnection {
     reconnect: { initialMs: number; maxMs: number },
 
     log: Logger,
-
   ) {
-
     this.reconnect = reconnect;
 
     this.log = log;

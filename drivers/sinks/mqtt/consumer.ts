@@ -15,18 +15,15 @@ export class MqttConsumer implements Consumer {
 
   private readonly env: DriverEnv & { clientName: string };
 
-
   constructor(
-
     options: MqttOptions,
 
     env: DriverEnv & { clientName: string },
-
   ) {
-
     this.options = options;
 
-    this.env = env;}
+    this.env = env;
+  }
 
   async start(handler: (message: IncomingMessage) => Promise<void>): Promise<void> {
     const base = clientOptions(this.options, this.env.baseDir, this.options.client_id ?? this.env.clientName);

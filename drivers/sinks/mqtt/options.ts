@@ -3,10 +3,11 @@ import { passwordOptions } from '../../common/secrets.ts';
 import { tlsOptions } from '../../common/tls.ts';
 
 export const mqttOptions = z.strictObject({
-  url: z
-    .string()
-    .describe('Broker URL: mqtt://host:1883, mqtts://host:8883 (TLS), or `embedded` for the agent\'s in-process broker.'),
-  protocol_version: z.union([z.literal(5), z.literal(4)]).default(5).describe('MQTT 5 (5) or MQTT 3.1.1 (4).'),
+  url: z.string().describe("Broker URL: mqtt://host:1883, mqtts://host:8883 (TLS), or `embedded` for the agent's in-process broker."),
+  protocol_version: z
+    .union([z.literal(5), z.literal(4)])
+    .default(5)
+    .describe('MQTT 5 (5) or MQTT 3.1.1 (4).'),
   client_id: z.string().min(1).optional().describe('Client id; default `edge-agent-<device id>` (sink) or `edge-receiver` (consumer).'),
   topic_prefix: z
     .string()
@@ -27,7 +28,7 @@ export const mqttOptions = z.strictObject({
   tls: tlsOptions('mqtts://'),
   session_expiry: duration()
     .default(86_400_000)
-    .describe('Consumer only: how long the broker keeps the receiver\'s session (and queues for it) while it is away.'),
+    .describe("Consumer only: how long the broker keeps the receiver's session (and queues for it) while it is away."),
 });
 
 export type MqttOptions = z.output<typeof mqttOptions>;

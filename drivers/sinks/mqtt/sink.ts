@@ -13,18 +13,15 @@ export class MqttSink implements Sink {
 
   private readonly env: DriverEnv & { device: string };
 
-
   constructor(
-
     options: MqttOptions,
 
     env: DriverEnv & { device: string },
-
   ) {
-
     this.options = options;
 
-    this.env = env;}
+    this.env = env;
+  }
 
   async connect(): Promise<void> {
     const clientId = this.options.client_id ?? `edge-agent-${this.env.device}`;

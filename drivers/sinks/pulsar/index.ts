@@ -6,7 +6,7 @@ import { loadNative, PulsarNativeConsumer, PulsarNativeSink } from './native.ts'
 
 export const pulsarSink: SinkDriver<typeof pulsarOptions> = {
   type: 'pulsar',
-  summary: 'Sends each sealed batch to a Pulsar topic (WebSocket API, or the native client); deletes it from the queue on the broker\'s send receipt.',
+  summary: "Sends each sealed batch to a Pulsar topic (WebSocket API, or the native client); deletes it from the queue on the broker's send receipt.",
   options: pulsarOptions,
   async preflight(config) {
     if (config.transport === 'native') await loadNative();

@@ -14,7 +14,7 @@ import { SeriesOrder } from './series-order.ts';
 // Kept in a variable so that neither the type checker nor the single-binary bundler resolves it.
 const PACKAGE = 'pulsar-client';
 
-/* eslint-disable @typescript-eslint/no-explicit-any */
+// biome-ignore lint/suspicious/noExplicitAny: the optional native client ships no types we can depend on
 type Loose = any;
 
 export function nativeUnavailable(cause?: unknown): AgentError {
@@ -188,7 +188,10 @@ export class PulsarNativeConsumer implements Consumer {
         }
         const props = message.getProperties?.() ?? {};
         try {
-          await handler({ bytes: message.getData(), origin: `${this.options.tenant}/${this.options.namespace} ${props.device ?? '?'}/${props.stream ?? '?'}#${props.seq ?? '?'}` });
+          await handler({
+            bytes: message.getData(),
+            origin: `${this.options.tenant}/${this.options.namespace} ${props.device ?? '?'}/${props.stream ?? '?'}#${props.seq ?? '?'}`,
+          });
           await this.consumer.acknowledge(message);
         } catch (err) {
           this.env.log.error({ err: describeError(err) }, 'message not acknowledged; asking for redelivery');

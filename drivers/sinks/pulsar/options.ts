@@ -4,19 +4,36 @@ export const pulsarOptions = z.strictObject({
   transport: z
     .enum(['websocket', 'native'])
     .default('websocket')
-    .describe('`websocket`: pure JS over the broker\'s WebSocket API (works everywhere, including the single binary). `native`: the optional `pulsar-client` npm package (needs its native library).'),
+    .describe(
+      "`websocket`: pure JS over the broker's WebSocket API (works everywhere, including the single binary). `native`: the optional `pulsar-client` npm package (needs its native library).",
+    ),
   url: z
     .string()
     .regex(/^(wss?|pulsar(\+ssl)?):\/\//, 'must start with ws://, wss://, pulsar:// or pulsar+ssl://')
-    .describe('websocket: the broker\'s web service, ws://host:8080 or wss://host:8443. native: its binary protocol, pulsar://host:6650 or pulsar+ssl://host:6651.'),
-  tenant: z.string().regex(/^[\w.-]+$/).default('public').describe('Pulsar tenant of the topics.'),
-  namespace: z.string().regex(/^[\w.-]+$/).default('default').describe('Pulsar namespace (inside the tenant) of the topics.'),
+    .describe(
+      "websocket: the broker's web service, ws://host:8080 or wss://host:8443. native: its binary protocol, pulsar://host:6650 or pulsar+ssl://host:6651.",
+    ),
+  tenant: z
+    .string()
+    .regex(/^[\w.-]+$/)
+    .default('public')
+    .describe('Pulsar tenant of the topics.'),
+  namespace: z
+    .string()
+    .regex(/^[\w.-]+$/)
+    .default('default')
+    .describe('Pulsar namespace (inside the tenant) of the topics.'),
   topic: z
     .string()
     .regex(/^([\w.-]|\{device\}|\{stream\})+$/, 'letters, digits, `.`, `_`, `-`, and the placeholders {device} and {stream}')
     .default('edge-agent-{device}')
-    .describe('Topic name template; `{device}` and `{stream}` are replaced. Full topic: persistent://<tenant>/<namespace>/<topic>. The receiver subscribes to every topic the template can produce (a regex subscription).'),
-  token_file: z.string().optional().describe('File holding the authentication token (a JWT), sent as `Authorization: Bearer`. Never write the token itself in the config.'),
+    .describe(
+      'Topic name template; `{device}` and `{stream}` are replaced. Full topic: persistent://<tenant>/<namespace>/<topic>. The receiver subscribes to every topic the template can produce (a regex subscription).',
+    ),
+  token_file: z
+    .string()
+    .optional()
+    .describe('File holding the authentication token (a JWT), sent as `Authorization: Bearer`. Never write the token itself in the config.'),
   token_env: z.string().optional().describe('Environment variable holding the authentication token.'),
   tls: z
     .strictObject({
@@ -29,8 +46,18 @@ export const pulsarOptions = z.strictObject({
     .describe('TLS settings; used with wss:// and pulsar+ssl:// URLs.'),
   connect_timeout: duration().default(10_000).describe('How long opening a producer or consumer may take.'),
   send_timeout: duration().default(30_000).describe('How long the broker-side client keeps trying to store a message before reporting a send error.'),
-  max_pending: z.number().int().min(1).max(10_000).default(1000).describe('Most messages awaiting their receipt per producer (the runtime\'s sender.max_in_flight bounds it too).'),
-  max_frame_size: size().default(1_048_576).describe('websocket: the broker\'s webSocketMaxTextFrameSize. A batch whose frame (base64 payload in JSON) exceeds it is refused at once instead of breaking the connection.'),
+  max_pending: z
+    .number()
+    .int()
+    .min(1)
+    .max(10_000)
+    .default(1000)
+    .describe("Most messages awaiting their receipt per producer (the runtime's sender.max_in_flight bounds it too)."),
+  max_frame_size: size()
+    .default(1_048_576)
+    .describe(
+      "websocket: the broker's webSocketMaxTextFrameSize. A batch whose frame (base64 payload in JSON) exceeds it is refused at once instead of breaking the connection.",
+    ),
   reconnect: z
     .strictObject({
       initial_delay: duration().default(500),
@@ -38,7 +65,11 @@ export const pulsarOptions = z.strictObject({
     })
     .default({ initial_delay: 500, max_delay: 60_000 })
     .describe('Reconnect backoff with full jitter between 0 and min(max_delay, initial_delay·2^attempt).'),
-  subscription: z.string().regex(/^[\w.-]+$/).default('edge-receiver').describe('Consumer only: durable subscription name. It keeps the receiver\'s position while it is away.'),
+  subscription: z
+    .string()
+    .regex(/^[\w.-]+$/)
+    .default('edge-receiver')
+    .describe("Consumer only: durable subscription name. It keeps the receiver's position while it is away."),
   subscription_type: z
     .enum(['Exclusive', 'Failover', 'Shared', 'Key_Shared'])
     .default('Exclusive')

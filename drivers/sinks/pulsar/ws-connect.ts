@@ -43,12 +43,15 @@ function handshakeError(status: number, body: string, what: string): AgentError 
   const reason = brokerReason(body);
   const explain: Record<number, string> = {
     401: 'authentication refused (check token_file / token_env)',
-    403: 'not authorized (grant the token\'s role produce/consume on the namespace)',
+    403: "not authorized (grant the token's role produce/consume on the namespace)",
     404: 'not found (does the tenant and namespace exist?)',
     409: 'busy (another producer or consumer with this name is still connected)',
   };
   const code = status === 401 || status === 403 || status === 404 ? 'SINK_REJECTED' : 'SINK_UNAVAILABLE';
-  return new AgentError(code, `Pulsar refused ${what}: HTTP ${status} ${explain[status] ?? 'broker error'}: ${reason}`, { retryable: true, details: { status } });
+  return new AgentError(code, `Pulsar refused ${what}: HTTP ${status} ${explain[status] ?? 'broker error'}: ${reason}`, {
+    retryable: true,
+    details: { status },
+  });
 }
 
 /** True for errors that mean the broker cannot be reached at all (as opposed to refusing us). */
@@ -84,7 +87,13 @@ export function openWebSocket(endpoint: WsEndpoint, path: string, what: string):
       response.on('error', () => fail(handshakeError(response.statusCode ?? 0, body, what)));
     });
     socket.once('error', (cause) =>
-      fail(new AgentError('SINK_UNAVAILABLE', `cannot reach Pulsar at ${endpoint.base} for ${what}: ${cause.message}`, { cause, retryable: true, details: { unreachable: true } })),
+      fail(
+        new AgentError('SINK_UNAVAILABLE', `cannot reach Pulsar at ${endpoint.base} for ${what}: ${cause.message}`, {
+          cause,
+          retryable: true,
+          details: { unreachable: true },
+        }),
+      ),
     );
   });
 }

@@ -67,7 +67,8 @@ export class PulsarWsConsumer implements Consumer {
       socket = await openWebSocket(wsEndpoint(this.options, this.env.baseDir), this.path(), `subscription ${this.options.subscription} to ${pattern}`);
     } catch (err) {
       const message = describeError(err);
-      if (message !== this.lastError) this.env.log.error({ err: message, subscription: this.options.subscription }, 'pulsar consumer cannot subscribe; retrying');
+      if (message !== this.lastError)
+        this.env.log.error({ err: message, subscription: this.options.subscription }, 'pulsar consumer cannot subscribe; retrying');
       this.lastError = message;
       this.scheduleReconnect();
       return false;
@@ -89,11 +90,13 @@ export class PulsarWsConsumer implements Consumer {
       } catch {
         return;
       }
-      chain = chain.then(() => (alive ? this.deliver(socket, delivery) : undefined)).catch((err) => {
-        alive = false;
-        this.env.log.error({ err: describeError(err), subscription: this.options.subscription }, 'message not acknowledged; reconnecting for redelivery');
-        socket.terminate();
-      });
+      chain = chain
+        .then(() => (alive ? this.deliver(socket, delivery) : undefined))
+        .catch((err) => {
+          alive = false;
+          this.env.log.error({ err: describeError(err), subscription: this.options.subscription }, 'message not acknowledged; reconnecting for redelivery');
+          socket.terminate();
+        });
     });
     socket.on('error', () => {});
     socket.on('close', () => {

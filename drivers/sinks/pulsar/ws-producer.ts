@@ -33,7 +33,10 @@ export class WsProducerSession {
     socket.on('error', () => {}); // 'close' follows and carries the outcome
     socket.on('close', (code, reason) => {
       const unexpected = !this.ended;
-      this.end(new AgentError('SINK_UNAVAILABLE', `Pulsar producer connection for ${topic} closed (${code}${reason.length ? ` ${reason}` : ''})`, { retryable: true }), unexpected);
+      this.end(
+        new AgentError('SINK_UNAVAILABLE', `Pulsar producer connection for ${topic} closed (${code}${reason.length ? ` ${reason}` : ''})`, { retryable: true }),
+        unexpected,
+      );
     });
   }
 
@@ -72,7 +75,11 @@ export class WsProducerSession {
     }
     const reason = `${message.result ?? 'no result'}: ${message.errorMsg ?? 'no reason given'}`;
     const fatal = FATAL_SEND_ERROR.test(reason);
-    waiter.reject(new AgentError(fatal ? 'SINK_REJECTED' : 'SINK_UNAVAILABLE', `Pulsar did not store message ${message.context} on ${this.topic}: ${reason}`, { retryable: !fatal }));
+    waiter.reject(
+      new AgentError(fatal ? 'SINK_REJECTED' : 'SINK_UNAVAILABLE', `Pulsar did not store message ${message.context} on ${this.topic}: ${reason}`, {
+        retryable: !fatal,
+      }),
+    );
     this.end(new AgentError('SINK_UNAVAILABLE', `Pulsar producer session for ${this.topic} ended after a send error (${reason})`, { retryable: true }), false);
   }
 

@@ -116,7 +116,10 @@ export class PulsarWsSink implements Sink {
     });
     if (frame.length > this.options.max_frame_size) {
       series.order.refused(batch.seq);
-      throw new AgentError('SINK_REJECTED', `batch ${batch.stream}#${batch.seq} makes a ${frame.length}-byte WebSocket frame, above max_frame_size ${this.options.max_frame_size} (the broker's webSocketMaxTextFrameSize); lower batch.max_bytes`);
+      throw new AgentError(
+        'SINK_REJECTED',
+        `batch ${batch.stream}#${batch.seq} makes a ${frame.length}-byte WebSocket frame, above max_frame_size ${this.options.max_frame_size} (the broker's webSocketMaxTextFrameSize); lower batch.max_bytes`,
+      );
     }
     this.pendingTotal++;
     try {

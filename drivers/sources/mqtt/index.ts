@@ -4,7 +4,8 @@ import { MqttSource } from './source.ts';
 
 export const mqttSource: SourceDriver<typeof mqttSourceOptions> = {
   type: 'mqtt',
-  summary: 'Subscribes on a local MQTT broker (or the embedded one) so site devices can publish to the gateway; QoS 1 messages are acknowledged only after their commit.',
+  summary:
+    'Subscribes on a local MQTT broker (or the embedded one) so site devices can publish to the gateway; QoS 1 messages are acknowledged only after their commit.',
   mode: 'service',
   options: mqttSourceOptions,
   create: (config, env) => new MqttSource(config, env),

@@ -24,24 +24,24 @@ const topic = z.strictObject({
 });
 
 export const mqttSourceOptions = z.strictObject({
-  url: z
-    .string()
-    .min(1)
-    .describe('Broker URL: mqtt://127.0.0.1:1883, mqtts://host:8883 (TLS), or `embedded` for the agent\'s in-process broker.'),
+  url: z.string().min(1).describe("Broker URL: mqtt://127.0.0.1:1883, mqtts://host:8883 (TLS), or `embedded` for the agent's in-process broker."),
   topics: z.array(topic).min(1).describe('Subscriptions: topic filters, each with its QoS.'),
-  protocol_version: z.union([z.literal(5), z.literal(4)]).default(5).describe('MQTT 5 (5) or MQTT 3.1.1 (4; the embedded broker speaks 4).'),
+  protocol_version: z
+    .union([z.literal(5), z.literal(4)])
+    .default(5)
+    .describe('MQTT 5 (5) or MQTT 3.1.1 (4; the embedded broker speaks 4).'),
   client_id: z.string().min(1).optional().describe('Client id, the key of the persistent session on the broker; default `edge-agent-source-<source name>`.'),
   session: z
     .enum(['persistent', 'clean'])
     .default('persistent')
     .describe('persistent: the broker queues QoS 1 messages for this client while the agent is down; clean: start afresh at every connect.'),
-  session_expiry: duration()
-    .default(604_800_000)
-    .describe('MQTT 5, persistent session: how long the broker keeps the session while the agent is away.'),
+  session_expiry: duration().default(604_800_000).describe('MQTT 5, persistent session: how long the broker keeps the session while the agent is away.'),
   payload: z
     .enum(['auto', 'json', 'text', 'bytes'])
     .default('auto')
-    .describe('json: a JSON object becomes the record\'s fields (other JSON values go to `payload`), bad JSON is counted and dropped; text: `payload` string; bytes: `payload` bytes; auto: JSON, else UTF-8 text, else bytes.'),
+    .describe(
+      "json: a JSON object becomes the record's fields (other JSON values go to `payload`), bad JSON is counted and dropped; text: `payload` string; bytes: `payload` bytes; auto: JSON, else UTF-8 text, else bytes.",
+    ),
   mqtt5_properties: z
     .boolean()
     .default(false)
@@ -52,14 +52,20 @@ export const mqttSourceOptions = z.strictObject({
     .min(1)
     .max(65_535)
     .default(1000)
-    .describe('Messages received but not yet committed. Advertised as MQTT 5 Receive Maximum (the broker\'s window of unacknowledged QoS 1 messages); beyond it reading pauses.'),
+    .describe(
+      "Messages received but not yet committed. Advertised as MQTT 5 Receive Maximum (the broker's window of unacknowledged QoS 1 messages); beyond it reading pauses.",
+    ),
   batch_max: z.number().int().min(1).default(500).describe('Messages handed to the queue in one emit at most.'),
   batch_wait: duration().default(5).describe('Messages arriving within this time of the first go to the queue in one emit.'),
   username: z.string().optional().describe('User name for the broker.'),
   ...passwordOptions,
   keepalive: duration().default(30_000).describe('MQTT keepalive.'),
-  connect_timeout: duration().default(10_000).describe('How long the first connection and subscription may take before start-up fails (then on_start_error applies).'),
-  reconnect_delay: duration(10).default(1_000).describe('Wait between reconnection attempts after the connection dropped (the session keeps messages meanwhile).'),
+  connect_timeout: duration()
+    .default(10_000)
+    .describe('How long the first connection and subscription may take before start-up fails (then on_start_error applies).'),
+  reconnect_delay: duration(10)
+    .default(1_000)
+    .describe('Wait between reconnection attempts after the connection dropped (the session keeps messages meanwhile).'),
   tls: tlsOptions('mqtts://'),
 });
 

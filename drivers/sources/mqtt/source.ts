@@ -67,17 +67,18 @@ export class MqttSource implements ServiceSource {
     client.on('error', (err) => ctx.log.warn({ err: describeError(err), url }, 'mqtt error'));
     client.on('offline', () => ctx.log.warn({ url }, 'mqtt connection lost; the broker keeps the session while reconnecting'));
 
-    let subscribed!: () => void;
-    let refused!: (err: unknown) => void;
-    const firstSubscription = new Promise<void>((resolve, reject) => ((subscribed = resolve), (refused = reject)));
+    const { promise: firstSubscription, resolve: subscribed, reject: refused } = Promise.withResolvers<void>();
     client.on('connect', (connack) => {
       // Small PUBACKs must not wait for Nagle (and the broker's delayed ACK).
       (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-      this.subscribe(connack.sessionPresent).then(subscribed, (err) => {
-        ctx.counters.add('subscribe_errors');
-        ctx.log.error({ err: describeError(err), url }, 'subscription refused');
-        refused(err);
-      });
+      this.subscribe(connack.sessionPresent).then(
+        () => subscribed(),
+        (err) => {
+          ctx.counters.add('subscribe_errors');
+          ctx.log.error({ err: describeError(err), url }, 'subscription refused');
+          refused(err);
+        },
+      );
     });
     const failedToConnect = (err: Error) => refused(err);
     client.once('error', failedToConnect);
@@ -203,7 +204,12 @@ export class MqttSource implements ServiceSource {
   private fail(cause: unknown): void {
     if (this.failed || this.stopping) return;
     this.failed = true;
-    this.ctx!.fail(new AgentError('SOURCE_FAILED', `source ${this.config.name}: messages from ${this.config.url} not committed; they stay on the broker`, { cause, retryable: true }));
+    this.ctx!.fail(
+      new AgentError('SOURCE_FAILED', `source ${this.config.name}: messages from ${this.config.url} not committed; they stay on the broker`, {
+        cause,
+        retryable: true,
+      }),
+    );
   }
 
   async stop(): Promise<void> {
@@ -219,6 +225,7 @@ export class MqttSource implements ServiceSource {
     this.paused = undefined;
     // A clean DISCONNECT goes out after the PUBACKs just written; on a dead connection there is nothing to flush.
     await client.endAsync(!client.connected).catch(() => {});
-    if (this.acks && this.acks.dropped > 0) this.ctx?.log.info({ dropped: this.acks.dropped }, 'acknowledgements dropped with their connection; the broker redelivers those messages');
+    if (this.acks && this.acks.dropped > 0)
+      this.ctx?.log.info({ dropped: this.acks.dropped }, 'acknowledgements dropped with their connection; the broker redelivers those messages');
   }
 }

@@ -42,7 +42,17 @@ const OPEN_WRITERS = `SELECT trx_id FROM information_schema.innodb_trx WHERE trx
  */
 const TRANSACTION_LIST_STALENESS_MS = 150;
 
-const CONNECTION_CODES = new Set(['PROTOCOL_CONNECTION_LOST', 'ECONNRESET', 'ECONNREFUSED', 'EPIPE', 'ETIMEDOUT', 'EHOSTUNREACH', 'ER_CONNECTION_KILLED', 'ER_SERVER_SHUTDOWN', 'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR']);
+const CONNECTION_CODES = new Set([
+  'PROTOCOL_CONNECTION_LOST',
+  'ECONNRESET',
+  'ECONNREFUSED',
+  'EPIPE',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ER_CONNECTION_KILLED',
+  'ER_SERVER_SHUTDOWN',
+  'PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR',
+]);
 
 /**
  * MariaDB/MySQL through mysql2: one connection per source, typeCast per connection, the session in UTC, the
@@ -174,11 +184,13 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
       counter,
       reconnect,
     });
-    if (code === 'ER_NO_SUCH_TABLE') return fail('missing_table', `${input} does not exist (dropped or renamed?) while ${doing}; retrying every poll`, true, false);
+    if (code === 'ER_NO_SUCH_TABLE')
+      return fail('missing_table', `${input} does not exist (dropped or renamed?) while ${doing}; retrying every poll`, true, false);
     if (code === 'ER_STATEMENT_TIMEOUT' || code === 'ER_QUERY_TIMEOUT' || /max_statement_time|maximum statement execution time/i.test(message)) {
       return fail('query_timeouts', `query on ${input} cancelled after query_timeout (${this.config.query_timeout} ms) while ${doing}`, true, false);
     }
-    if (code === 'ER_BAD_FIELD_ERROR' || code === 'ER_PARSE_ERROR') return fail('query_errors', `${input}: ${message} (check id_column, timestamp_column and query)`, false, false);
+    if (code === 'ER_BAD_FIELD_ERROR' || code === 'ER_PARSE_ERROR')
+      return fail('query_errors', `${input}: ${message} (check id_column, timestamp_column and query)`, false, false);
     if (code === 'ER_ACCESS_DENIED_ERROR') return fail('auth_errors', `access denied for user ${this.connection.user}`, true, true);
     if (code === 'ER_BAD_DB_ERROR') return fail('connection_errors', `database ${this.connection.database} does not exist`, true, true);
     if (fatal || CONNECTION_CODES.has(code) || !this.conn) {

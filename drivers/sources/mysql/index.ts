@@ -5,18 +5,22 @@ import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
 import { lazyDialect } from '../../common/sql/lazy.ts';
 
-const options = z.strictObject({
-  host: z.string().min(1).default('127.0.0.1').describe('Server host name or address.'),
-  port: z.number().int().min(1).max(65535).default(3306).describe('Server port.'),
-  database: z.string().min(1).describe('Database (schema) to read.'),
-  user: z.string().min(1).describe('Account to connect as (SELECT on the table; PROCESS lets the source see open transactions).'),
-  ...sqlCredentialOptions,
-  connect_timeout: duration(1).prefault('10s').describe('Longest a connection attempt may take.'),
-  late_commit_lag: duration()
-    .prefault('10s')
-    .describe('Only without the PROCESS privilege: rows are read once they have been visible this long, so a transaction committing later than this can be skipped.'),
-  ...sqlCursorOptions,
-}).superRefine(exactlyOneInput);
+const options = z
+  .strictObject({
+    host: z.string().min(1).default('127.0.0.1').describe('Server host name or address.'),
+    port: z.number().int().min(1).max(65535).default(3306).describe('Server port.'),
+    database: z.string().min(1).describe('Database (schema) to read.'),
+    user: z.string().min(1).describe('Account to connect as (SELECT on the table; PROCESS lets the source see open transactions).'),
+    ...sqlCredentialOptions,
+    connect_timeout: duration(1).prefault('10s').describe('Longest a connection attempt may take.'),
+    late_commit_lag: duration()
+      .prefault('10s')
+      .describe(
+        'Only without the PROCESS privilege: rows are read once they have been visible this long, so a transaction committing later than this can be skipped.',
+      ),
+    ...sqlCursorOptions,
+  })
+  .superRefine(exactlyOneInput);
 
 export const mysqlSource: SourceDriver<typeof options> = {
   type: 'mysql',

@@ -44,7 +44,7 @@ export const typeCast: TypeCastFunction = (field, next) => {
       return Buffer.isBuffer(value) ? bytes(value) : value;
     }
   }
-}
+};
 
 /** A cursor timestamp as the record carries it → the literal the server compares with DATETIME/TIMESTAMP. */
 export function timeParam(value: string): string {

@@ -35,6 +35,7 @@ const syntax: SqlSyntax = {
 export function parseSnapshot(text: string): SnapshotFence {
   const [xmin, , xip] = text.split(':');
   const running = xip ? xip.split(',').filter(Boolean).map(BigInt) : [];
+  // biome-ignore lint/complexity/useMathMinMax: bigints, which Math.max does not take
   return { xmin: BigInt(xmin!), newestRunning: running.length > 0 ? running.reduce((a, b) => (b > a ? b : a)) : undefined };
 }
 
@@ -139,8 +140,10 @@ export class PostgresDialect implements SqlDialect<SnapshotFence> {
       reconnect,
     });
     if (code === '42P01') return fail('missing_table', `${input} does not exist (dropped or renamed?) while ${doing}; retrying every poll`, true, false);
-    if (code === '57014') return fail('query_timeouts', `query on ${input} cancelled after query_timeout (${this.config.query_timeout} ms) while ${doing}`, true, false);
-    if (code === '42703' || code === '42601' || code === '42883') return fail('query_errors', `${input}: ${message} (check id_column, timestamp_column and query)`, false, false);
+    if (code === '57014')
+      return fail('query_timeouts', `query on ${input} cancelled after query_timeout (${this.config.query_timeout} ms) while ${doing}`, true, false);
+    if (code === '42703' || code === '42601' || code === '42883')
+      return fail('query_errors', `${input}: ${message} (check id_column, timestamp_column and query)`, false, false);
     if (code === '28P01' || code === '28000') return fail('auth_errors', `authentication failed for user ${this.connection.user}`, true, true);
     if (code === '3D000') return fail('connection_errors', `database ${this.connection.database} does not exist`, true, true);
     if ((typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P'))) || CONNECTION_LOST.test(message) || !this.client) {

@@ -39,7 +39,8 @@ export class ProblemLog {
   /** Called after every poll: what was wrong before and is fine now gets one line. */
   endPoll(): void {
     for (const [key, kind] of this.previous) {
-      if (!this.current.has(key) && kind !== 'device_lost' && kind !== 'device_vanished') this.log.info({ kind, path: key.split('\u0000')[1] }, 'sensor problem cleared');
+      if (!this.current.has(key) && kind !== 'device_lost' && kind !== 'device_vanished')
+        this.log.info({ kind, path: key.split('\u0000')[1] }, 'sensor problem cleared');
     }
     this.previous = this.current;
     this.current = new Map();

@@ -48,7 +48,8 @@ export function createDecoder(framing: Framing): Decoder {
         } catch (err) {
           return { ok: false, reason: 'invalid_json', detail: (err as Error).message };
         }
-        if (!isPlainObject(value)) return { ok: false, reason: 'invalid_json', detail: `a JSON ${Array.isArray(value) ? 'array' : typeof value}, not an object` };
+        if (!isPlainObject(value))
+          return { ok: false, reason: 'invalid_json', detail: `a JSON ${Array.isArray(value) ? 'array' : typeof value}, not an object` };
         return { ok: true, fields: value };
       };
     case 'fixed':

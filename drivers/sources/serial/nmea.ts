@@ -92,7 +92,10 @@ const PARSERS: Record<string, Parser> = {
   GSA: (f) => ({
     selection: text(f[0]),
     fix_type: int(f[1]),
-    satellite_ids: f.slice(2, 14).filter((s) => s !== '').map((s) => int(s)!),
+    satellite_ids: f
+      .slice(2, 14)
+      .filter((s) => s !== '')
+      .map((s) => int(s)!),
     pdop: num(f[14]),
     hdop: num(f[15]),
     vdop: num(f[16]),

@@ -1,13 +1,5 @@
 import type { SerialPort } from 'serialport';
-import {
-  AgentError,
-  backoffDelay,
-  delay,
-  describeError,
-  type AgentRecord,
-  type ServiceSource,
-  type SourceContext,
-} from '../../../agent/sdk/index.ts';
+import { AgentError, backoffDelay, delay, describeError, type AgentRecord, type ServiceSource, type SourceContext } from '../../../agent/sdk/index.ts';
 import { BadInputLog, sample } from './bad-input-log.ts';
 import { createDecoder, isEmptyLine, type Decoder } from './decode.ts';
 import { createFramer, type Framer } from './framer.ts';

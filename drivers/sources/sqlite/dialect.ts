@@ -94,13 +94,17 @@ export class SqliteDialect implements SqlDialect<null> {
       reconnect,
     });
     // A table dropped by the writer: prepared statements die with it, so forget them (reopen).
-    if (/no such table/i.test(message)) return fail('missing_table', `${input} does not exist (dropped or renamed?) while ${doing}; retrying every poll`, true, true);
-    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') return fail('busy', `database stayed locked longer than query_timeout (${this.config.query_timeout} ms) while ${doing}`, true, false);
-    if (code === 'SQLITE_CANTOPEN' || /directory does not exist|unable to open/i.test(message)) return fail('open_errors', `cannot open the file (${message}); retrying every poll`, true, true);
+    if (/no such table/i.test(message))
+      return fail('missing_table', `${input} does not exist (dropped or renamed?) while ${doing}; retrying every poll`, true, true);
+    if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED')
+      return fail('busy', `database stayed locked longer than query_timeout (${this.config.query_timeout} ms) while ${doing}`, true, false);
+    if (code === 'SQLITE_CANTOPEN' || /directory does not exist|unable to open/i.test(message))
+      return fail('open_errors', `cannot open the file (${message}); retrying every poll`, true, true);
     if (code === 'SQLITE_NOTADB' || code === 'SQLITE_CORRUPT' || code === 'SQLITE_IOERR' || code.startsWith('SQLITE_IOERR')) {
       return fail('open_errors', `the file is unreadable (${message}); reopening at the next poll`, true, true);
     }
-    if (/no such column|syntax error/i.test(message)) return fail('query_errors', `${input}: ${message} (check id_column, timestamp_column and query)`, false, true);
+    if (/no such column|syntax error/i.test(message))
+      return fail('query_errors', `${input}: ${message} (check id_column, timestamp_column and query)`, false, true);
     return fail('query_errors', `${doing} ${input} failed: ${message}`, true, true);
   }
 }

@@ -5,10 +5,12 @@ import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
 import { SqliteDialect } from './dialect.ts';
 
-const options = z.strictObject({
-  path: z.string().min(1).describe('The SQLite database file another program writes (relative to the config file); opened read-only.'),
-  ...sqlCursorOptions,
-}).superRefine(exactlyOneInput);
+const options = z
+  .strictObject({
+    path: z.string().min(1).describe('The SQLite database file another program writes (relative to the config file); opened read-only.'),
+    ...sqlCursorOptions,
+  })
+  .superRefine(exactlyOneInput);
 
 export const sqliteSource: SourceDriver<typeof options> = {
   type: 'sqlite',

@@ -12,12 +12,14 @@ const options = z.strictObject({
     .int()
     .min(1)
     .default(16)
-    .describe('Emits awaiting their commit at once. Keep batch × max_pending above queue.commit_every_records, or every commit waits for queue.commit_interval.'),
+    .describe(
+      'Emits awaiting their commit at once. Keep batch × max_pending above queue.commit_every_records, or every commit waits for queue.commit_interval.',
+    ),
   commit_log: z
     .string()
     .optional()
     .describe(
-      'Test and diagnostic use: a file (relative to the config file; keep it off the queue\'s disk) to which the last record number of each emit is appended as a line, synced, once the emit is committed: what the source was told is durable, for power-loss tests to compare the queue against.',
+      "Test and diagnostic use: a file (relative to the config file; keep it off the queue's disk) to which the last record number of each emit is appended as a line, synced, once the emit is committed: what the source was told is durable, for power-loss tests to compare the queue against.",
     ),
 });
 
@@ -66,7 +68,11 @@ class SyntheticSource implements ServiceSource {
           continue;
         }
       }
-      const size = Math.min(batch, count === 0 ? batch : count - n, rate > 0 ? Math.max(1, startN + Math.floor(((performance.now() - startedAt) / 1000) * rate) - n) : batch);
+      const size = Math.min(
+        batch,
+        count === 0 ? batch : count - n,
+        rate > 0 ? Math.max(1, startN + Math.floor(((performance.now() - startedAt) / 1000) * rate) - n) : batch,
+      );
       const records: AgentRecord[] = new Array(size);
       const now = Date.now();
       for (let i = 0; i < size; i++) {

@@ -8,7 +8,10 @@ const options = z.strictObject({
   proc_root: z.string().default('/proc').describe('Where procfs is mounted (tests point it at a fixture tree).'),
   sys_root: z.string().default('/sys').describe('Where sysfs is mounted (tests point it at a fixture tree).'),
   mounts: z.array(z.string()).default(['/']).describe('File systems whose usage is reported.'),
-  include: z.array(z.enum(GROUPS)).default([...GROUPS]).describe('Which readings to take.'),
+  include: z
+    .array(z.enum(GROUPS))
+    .default([...GROUPS])
+    .describe('Which readings to take.'),
 });
 type Options = z.output<typeof options>;
 
@@ -22,11 +25,8 @@ class SystemSource implements PolledSource {
 
   private readonly config: Options;
 
-
   constructor(config: Options) {
-
     this.config = config;
-
   }
 
   async gather(ctx: SourceContext): Promise<void> {
@@ -59,7 +59,15 @@ class SystemSource implements PolledSource {
     if (want.has('memory')) {
       const m = parseMeminfo((await readText(join(proc, 'meminfo'))) ?? '');
       if (m.MemTotal === undefined) missing('memory');
-      else records.push({ ts, metric: 'memory', total: m.MemTotal, available: m.MemAvailable ?? m.MemFree, swap_total: m.SwapTotal ?? 0, swap_free: m.SwapFree ?? 0 });
+      else
+        records.push({
+          ts,
+          metric: 'memory',
+          total: m.MemTotal,
+          available: m.MemAvailable ?? m.MemFree,
+          swap_total: m.SwapTotal ?? 0,
+          swap_free: m.SwapFree ?? 0,
+        });
     }
     if (want.has('disk')) {
       for (const mount of this.config.mounts) {
@@ -78,7 +86,14 @@ class SystemSource implements PolledSource {
       for (const zone of (await listDir(base)).filter((d) => d.startsWith('thermal_zone'))) {
         const milli = parseNumber(await readText(join(base, zone, 'temp')));
         if (milli === undefined) missing('thermal');
-        else records.push({ ts, metric: 'temperature', source: 'thermal', sensor: (await readText(join(base, zone, 'type')))?.trim() ?? zone, celsius: milli / 1000 });
+        else
+          records.push({
+            ts,
+            metric: 'temperature',
+            source: 'thermal',
+            sensor: (await readText(join(base, zone, 'type')))?.trim() ?? zone,
+            celsius: milli / 1000,
+          });
       }
     }
     if (want.has('hwmon')) {

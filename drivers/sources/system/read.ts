@@ -47,7 +47,9 @@ export function parseMeminfo(text: string): Record<string, number> {
 }
 
 /** /proc/net/dev: per interface counters. */
-export function parseNetDev(text: string): { iface: string; rx_bytes: number; rx_packets: number; rx_errors: number; tx_bytes: number; tx_packets: number; tx_errors: number }[] {
+export function parseNetDev(
+  text: string,
+): { iface: string; rx_bytes: number; rx_packets: number; rx_errors: number; tx_bytes: number; tx_packets: number; tx_errors: number }[] {
   const out = [];
   for (const line of text.split('\n').slice(2)) {
     const m = /^\s*([^:]+):\s*(.*)$/.exec(line);

@@ -48,8 +48,20 @@ class EnqueueCommand implements QueueCommand {
       return { id, ts: TS_BASE + id, p };
     });
     const cursor = this.cursorSource ? { source: this.cursorSource, value: cursorValue(this.cursorSource, m.nextId - 1) } : undefined;
-    const commitDue = m.model.enqueue(this.stream, records.map((x) => ({ ...x })), cursor);
-    r.waiting.push(watch(r.queue.enqueue(this.stream, records.map((x) => ({ ...x })), cursor)));
+    const commitDue = m.model.enqueue(
+      this.stream,
+      records.map((x) => ({ ...x })),
+      cursor,
+    );
+    r.waiting.push(
+      watch(
+        r.queue.enqueue(
+          this.stream,
+          records.map((x) => ({ ...x })),
+          cursor,
+        ),
+      ),
+    );
     if (commitDue) {
       // Reaching commitEveryRecords commits at once (next turn of the event loop): every waiting emit resolves.
       const waiting = r.waiting;
@@ -105,7 +117,10 @@ class LeaseCommand implements QueueCommand {
       if (expected.isNew) {
         const seen = everBefore.get(batch.stream) ?? new Set<number>();
         assert.ok(!seen.has(batch.seq), `sequence ${batch.seq} of ${batch.stream} was used before`);
-        assert.ok([...seen].every((s) => s < batch.seq), `sequence ${batch.seq} of ${batch.stream} is not above all earlier ones`);
+        assert.ok(
+          [...seen].every((s) => s < batch.seq),
+          `sequence ${batch.seq} of ${batch.stream} is not above all earlier ones`,
+        );
       }
       assert.equal(batch.seq, expected.batch.seq, 'batch sequence');
       assert.equal(batch.key, batchKey(batch.stream, batch.seq));

@@ -115,7 +115,15 @@ export class QueueModel {
   private streamFor(name: string): ModelStream {
     let s = this.streams.get(name);
     if (!s) {
-      s = { name, priority: this.config.priorities[name] ?? DEFAULT_PRIORITY, order: this.streams.size, nextSeq: 1, batchedUpto: 0, chunks: [], batches: new Map() };
+      s = {
+        name,
+        priority: this.config.priorities[name] ?? DEFAULT_PRIORITY,
+        order: this.streams.size,
+        nextSeq: 1,
+        batchedUpto: 0,
+        chunks: [],
+        batches: new Map(),
+      };
       this.streams.set(name, s);
     }
     return s;

@@ -126,7 +126,12 @@ export function readStored(path: string): StoredState {
   try {
     const streamRows = db.prepare('SELECT id, name, next_seq FROM streams ORDER BY id').all() as { id: number; name: string; next_seq: number }[];
     const chunkRows = db.prepare('SELECT id, stream_id, count, created, codec, payload FROM chunks ORDER BY id').all() as {
-      id: number; stream_id: number; count: number; created: number; codec: number; payload: Buffer;
+      id: number;
+      stream_id: number;
+      count: number;
+      created: number;
+      codec: number;
+      payload: Buffer;
     }[];
     const names = new Map(streamRows.map((s) => [s.id, s.name]));
     const streams = streamRows.map((s) => ({
@@ -134,11 +139,30 @@ export function readStored(path: string): StoredState {
       nextSeq: s.next_seq,
       chunks: chunkRows
         .filter((c) => c.stream_id === s.id)
-        .map((c) => ({ id: c.id, created: c.created, count: c.count, records: decodeRecords(decompress(c.payload, compressionFromId(c.codec) ?? 'none', 1 << 26)) })),
+        .map((c) => ({
+          id: c.id,
+          created: c.created,
+          count: c.count,
+          records: decodeRecords(decompress(c.payload, compressionFromId(c.codec) ?? 'none', 1 << 26)),
+        })),
     }));
-    const batches = (db.prepare('SELECT stream_id, seq, first_chunk, last_chunk, count, created FROM batches ORDER BY stream_id, seq').all() as {
-      stream_id: number; seq: number; first_chunk: number; last_chunk: number; count: number; created: number;
-    }[]).map((b) => ({ stream: names.get(b.stream_id) ?? `?${b.stream_id}`, seq: b.seq, firstChunk: b.first_chunk, lastChunk: b.last_chunk, count: b.count, created: b.created }));
+    const batches = (
+      db.prepare('SELECT stream_id, seq, first_chunk, last_chunk, count, created FROM batches ORDER BY stream_id, seq').all() as {
+        stream_id: number;
+        seq: number;
+        first_chunk: number;
+        last_chunk: number;
+        count: number;
+        created: number;
+      }[]
+    ).map((b) => ({
+      stream: names.get(b.stream_id) ?? `?${b.stream_id}`,
+      seq: b.seq,
+      firstChunk: b.first_chunk,
+      lastChunk: b.last_chunk,
+      count: b.count,
+      created: b.created,
+    }));
     const cursors: Record<string, unknown> = {};
     for (const c of db.prepare('SELECT source, value FROM cursors').all() as { source: string; value: string }[]) cursors[c.source] = JSON.parse(c.value);
     const drops: Record<string, Record<string, number>> = {};
@@ -185,8 +209,16 @@ export function assertMatchesModel(m: ModelWorld, r: RealWorld): void {
   for (const [name, ms] of model.streams) {
     const st = stats.streams[name];
     assert.ok(st, `stats() lists stream ${name}`);
-    assert.equal(st.records, ms.chunks.reduce((n, c) => n + c.records.length, 0), `stats().streams.${name}.records`);
-    assert.equal(st.bytes, ms.chunks.reduce((n, c) => n + c.payloadBytes + CHUNK_OVERHEAD, 0), `stats().streams.${name}.bytes`);
+    assert.equal(
+      st.records,
+      ms.chunks.reduce((n, c) => n + c.records.length, 0),
+      `stats().streams.${name}.records`,
+    );
+    assert.equal(
+      st.bytes,
+      ms.chunks.reduce((n, c) => n + c.payloadBytes + CHUNK_OVERHEAD, 0),
+      `stats().streams.${name}.bytes`,
+    );
     assert.equal(st.pendingBatches, ms.batches.size, `stats().streams.${name}.pendingBatches`);
     assert.equal(st.nextSeq, ms.nextSeq, `stats().streams.${name}.nextSeq`);
   }
@@ -196,5 +228,9 @@ export function assertMatchesModel(m: ModelWorld, r: RealWorld): void {
   let dropped = 0;
   for (const byReason of Object.values(stats.drops)) for (const n of Object.values(byReason)) dropped += n ?? 0;
   assert.equal(stats.records + dropped + model.delivered, model.accepted, 'kept + dropped + delivered = accepted');
-  assert.deepEqual(r.leases.map((l) => l.key), m.leases.map((l) => batchKey(l.stream, l.seq)), 'leases held');
+  assert.deepEqual(
+    r.leases.map((l) => l.key),
+    m.leases.map((l) => batchKey(l.stream, l.seq)),
+    'leases held',
+  );
 }
