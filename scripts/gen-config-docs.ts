@@ -6,9 +6,11 @@
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z } from 'zod';
-import { configSchema } from '../agent/config/schema.ts';
-import { parseConfig, requireRunnable } from '../agent/config/load.ts';
+import { configSchemas } from '../agent/app.ts';
+import { parseConfig } from '../agent/app.ts';
+import { requireRunnable } from '../agent/config/load.ts';
 import { sinkDrivers, sourceDrivers } from '../drivers/registry.ts';
+const { configSchema } = configSchemas();
 
 export const DOCS_PATH = resolve(import.meta.dirname, '../docs/configuration.md');
 

@@ -1,6 +1,6 @@
 import { AgentError } from '../errors.ts';
-import { loadConfigFile } from '../config/load.ts';
-import { preflightSink } from '../runtime/sinks.ts';
+import { drivers, loadConfigFile } from '../app.ts';
+import { preflightSink } from '../runtime/driver-setup.ts';
 import { parseArgs } from 'node:util';
 import { usage } from './usage.ts';
 
@@ -17,7 +17,7 @@ export async function checkConfigCommand(args: string[]): Promise<number> {
   ] as const) {
     if (!sink) continue;
     try {
-      await preflightSink(sink, where);
+      await preflightSink(drivers, sink, where);
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       throw new AgentError('CONFIG_INVALID', `invalid configuration in ${file}:\n  ${file} ${message}`, { cause: err });

@@ -1,5 +1,5 @@
 import { AgentError } from '../errors.ts';
-import { loadConfigFile } from '../config/load.ts';
+import { loadConfigFile } from '../app.ts';
 import { sodium } from '../envelope/sodium.ts';
 import { createLogger } from '../log.ts';
 import { startReceiver } from '../receiver/start.ts';

@@ -1,5 +1,6 @@
 import { EMBEDDED_DEFAULTS } from '../config/defaults.ts';
-import { loadConfigFile, parseConfig, requireRunnable } from '../config/load.ts';
+import { loadConfigFile, parseConfig } from '../app.ts';
+import { requireRunnable } from '../config/load.ts';
 import { createLogger } from '../log.ts';
 import { startAgent } from '../runtime/agent.ts';
 import { parseArgs } from 'node:util';

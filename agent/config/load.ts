@@ -3,8 +3,8 @@ import { dirname, resolve } from 'node:path';
 import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import type { z } from 'zod';
 import { AgentError } from '../errors.ts';
-import { sinkDrivers, sourceDrivers } from '../../drivers/registry.ts';
-import { configSchema, type Config } from './schema.ts';
+import type { DriverCatalog } from './catalog.ts';
+import type { Config } from './schema.ts';
 
 export interface ConfigIssue {
   path: string;
@@ -19,6 +19,8 @@ export interface LoadedConfig {
   baseDir: string;
   /** Where the config came from, for messages. */
   origin: string;
+  /** The drivers it was validated against: the runtime creates its sources and sinks from these. */
+  drivers: DriverCatalog;
 }
 
 /** `sources[0].interval` */
@@ -45,9 +47,9 @@ function keyAt(doc: Document, path: readonly PropertyKey[], key: string): Node |
   return map.items.find((pair) => (pair.key as { value?: unknown })?.value === key)?.key as Node | undefined;
 }
 
-function issueMessage(issue: z.core.$ZodIssue, present: boolean): string {
+function issueMessage(drivers: DriverCatalog, issue: z.core.$ZodIssue, present: boolean): string {
   if (issue.code === 'invalid_union' && (issue as { note?: string }).note === 'No matching discriminator') {
-    const list = issue.path[0] === 'sources' ? sourceDrivers : sinkDrivers;
+    const list = issue.path[0] === 'sources' ? drivers.sources : drivers.sinks;
     return `${present ? 'unknown type' : 'missing type'}; known types: ${list.map((d) => d.type).join(', ')}`;
   }
   // A bad map key (a stream name, say): zod's own text is only "Invalid key in record"; the reason is inside.
@@ -56,7 +58,7 @@ function issueMessage(issue: z.core.$ZodIssue, present: boolean): string {
 }
 
 /** Pure: YAML text in, a validated config or every problem found (with path, line and column) out. */
-export function parseConfig(text: string, origin: string, baseDir: string): LoadedConfig {
+export function parseConfig(drivers: DriverCatalog, text: string, origin: string, baseDir: string): LoadedConfig {
   const lines = new LineCounter();
   const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
   if (doc.errors.length > 0) {
@@ -67,8 +69,8 @@ export function parseConfig(text: string, origin: string, baseDir: string): Load
     throw configError(origin, issues);
   }
   const data = (doc.toJS() as unknown) ?? {};
-  const result = configSchema.safeParse(data);
-  if (result.success) return { config: result.data as Config, baseDir, origin };
+  const result = drivers.schemas.configSchema.safeParse(data);
+  if (result.success) return { config: result.data as Config, baseDir, origin, drivers };
   const issues: ConfigIssue[] = [];
   for (const issue of result.error.issues) {
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
@@ -86,7 +88,7 @@ export function parseConfig(text: string, origin: string, baseDir: string): Load
         path: formatPath(path),
         line: pos?.line,
         column: pos?.col,
-        message: key === undefined ? issueMessage(issue, node !== undefined) : 'unknown key',
+        message: key === undefined ? issueMessage(drivers, issue, node !== undefined) : 'unknown key',
       });
     }
   }
@@ -98,14 +100,14 @@ function configError(origin: string, issues: ConfigIssue[]): AgentError {
   return new AgentError('CONFIG_INVALID', `invalid configuration in ${origin}:\n${text}`, { details: { issues } });
 }
 
-export function loadConfigFile(path: string): LoadedConfig {
+export function loadConfigFile(drivers: DriverCatalog, path: string): LoadedConfig {
   let text: string;
   try {
     text = readFileSync(path, 'utf8');
   } catch (cause) {
     throw new AgentError('CONFIG_UNREADABLE', `cannot read config file ${path}`, { cause });
   }
-  return parseConfig(text, path, dirname(resolve(path)));
+  return parseConfig(drivers, text, path, dirname(resolve(path)));
 }
 
 /** Checks what `run` needs beyond the schema (a device id, a sink, at least one source). */

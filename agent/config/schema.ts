@@ -1,8 +1,8 @@
 import { z } from 'zod';
-import { sinkDrivers, sourceDrivers } from '../../drivers/registry.ts';
 import { COMPRESSIONS } from '../envelope/codec.ts';
-import { duration, size } from './units.ts';
-import type { CommonSourceConfig } from '../sdk/index.ts';
+import { duration, size } from '../util/units.ts';
+import type { SinkDriver } from '../contracts/sink.ts';
+import type { CommonSourceConfig, SourceDriver } from '../contracts/source.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const name = (what: string) => z.string().regex(NAME, `${what} must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
@@ -19,144 +19,152 @@ const commonSourceFields = {
 };
 
 function driverUnion<D extends { type: string; options: z.ZodObject }>(drivers: readonly D[], extra: z.ZodRawShape) {
-  const variants = drivers.map((d) => {
-    const variant = z.strictObject({ type: z.literal(d.type), ...extra, ...d.options.shape });
-    // Spreading the shape would drop the driver's object-level checks (one option excludes another, say):
-    // carry them over, so check-config reports them like any other config error.
-    const checks = (d.options as unknown as { _zod: { def: { checks?: z.core.$ZodCheck<never>[] } } })._zod.def.checks ?? [];
-    return checks.length > 0 ? variant.check(...(checks as z.core.$ZodCheck<Record<string, unknown>>[])) : variant;
-  });
+  // safeExtend keeps the driver's object-level checks (one option excludes another, say), so check-config
+  // reports them like any other config error; strict, because an unknown key is an error wherever it is.
+  const variants = drivers.map((d) => d.options.safeExtend({ type: z.literal(d.type), ...extra }).strict());
   return z.discriminatedUnion('type', variants as unknown as [z.ZodObject, ...z.ZodObject[]]);
 }
 
-export const sourceSchema = driverUnion(sourceDrivers, commonSourceFields);
-export const sinkSchema = driverUnion(sinkDrivers, {});
-
-export const configSchema = z
-  .strictObject({
-    device: z
-      .strictObject({ id: name('device id').describe("This gateway's id; the centre knows it by this id and its public key.") })
-      .optional()
-      .describe('Required by `run`.'),
-    data_dir: z.string().default('./data').describe('Directory for the queue and the receiver state (relative to the config file).'),
-    log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
-    keys: z
-      .strictObject({
-        device_private: z.string().default('keys/device.key').describe("This device's X25519 private key (mode 0600), from `edge-agent keygen`."),
-        centre_public: z.string().default('keys/centre.pub').describe("The centre's X25519 public key."),
-        generate_if_missing: z.boolean().default(false).describe('Create missing device and centre key pairs at start (demo and tests only).'),
-      })
-      .prefault({}),
-    queue: z
-      .strictObject({
-        path: z.string().default('queue.db').describe('SQLite file, relative to data_dir.'),
-        synchronous: z
-          .enum(['full', 'normal'])
-          .default('full')
-          .describe(
-            'full: every commit is on disk before sources are told (no acknowledged record is lost on power loss; 0 lost in 170 simulated cuts). normal: commits are synced only at checkpoints, at least every sync_interval; a power cut loses what was committed since (docs/power-loss.md). A process crash loses nothing in either mode.',
-          ),
-        sync_interval: duration(10)
-          .prefault('1s')
-          .describe('With synchronous: normal, the write-ahead log is synced (checkpointed) at least this often, which bounds what a power cut can take.'),
-        commit_every_records: z.number().int().min(1).default(1000).describe('Group commit: commit as soon as this many records wait…'),
-        commit_interval: duration()
-          .prefault('500ms')
-          .describe(
-            "…or when the first waiting record has waited this long. The flash-wear knob at low rates: every commit writes a few pages whatever it holds (shipped executable at 1k rec/s: 100ms writes 1.42× the records' JSON size, 250ms 1.04×, 1s 0.38×; docs/benchmarks.md).",
-          ),
-        max_bytes: size().prefault('256MiB').describe('Upper bound of queued data (compressed).'),
-        max_age: duration().prefault('30d').describe('Records older than this are dropped (counted as expired).'),
-        min_free_disk: size()
-          .prefault('64MiB')
-          .describe(
-            "Below this much free space on the queue's file system the queue stops growing and applies full_policy (drops counted as disk_full) until space is back; 0 turns the watermark off.",
-          ),
-        full_policy: z.enum(['drop_oldest', 'drop_newest', 'block']).default('drop_oldest').describe('What happens when max_bytes is reached.'),
-        cache_size: size().prefault('2MiB').describe('SQLite page cache.'),
-      })
-      .prefault({}),
-    batch: z
-      .strictObject({
-        max_records: z.number().int().min(1).max(100_000).default(1000),
-        max_bytes: size().prefault('256KiB').describe("Upper bound of a batch's CBOR before compression (one record always fits)."),
-        compression: z.enum(COMPRESSIONS).default('deflate'),
-        level: z.number().int().optional().describe('Compression level; default deflate 1, brotli 4, zstd 3. Ranges: deflate 0–9, brotli 0–11, zstd 1–22.'),
-      })
-      .superRefine((batch, ctx) => {
-        const range: readonly [number, number] = ({ none: [0, 0], deflate: [0, 9], brotli: [0, 11], zstd: [1, 22] } as const)[batch.compression];
-        if (batch.level !== undefined && (batch.level < range[0] || batch.level > range[1])) {
-          ctx.addIssue({ code: 'custom', path: ['level'], message: `${batch.compression} takes a level from ${range[0]} to ${range[1]}, got ${batch.level}` });
-        }
-      })
-      .prefault({}),
-    streams: z
-      .record(
-        name('stream name'),
-        z.strictObject({
-          priority: z.number().int().min(0).max(100).default(50).describe('Higher leaves first (alarms before telemetry).'),
-          max_bytes: size().optional().describe("Bound of this stream's queued data; queue.full_policy applies to it as to the whole queue."),
-          max_age: duration().optional().describe('Records of this stream older than this expire (default queue.max_age).'),
-          drain: z
-            .enum(['oldest_first', 'live_first'])
-            .default('oldest_first')
-            .describe('oldest_first: a backlog leaves in order. live_first: new records leave first; the backlog drains when nothing newer waits.'),
-        }),
-      )
-      .default({})
-      .describe("Per-stream settings, by stream name (a source's stream defaults to its name)."),
-    sources: z.array(sourceSchema).default([]),
-    sink: sinkSchema.optional().describe('Where batches go. Required by `run`.'),
-    sender: z
-      .strictObject({
-        max_in_flight: z.number().int().min(1).max(1000).default(16).describe('Batches awaiting their acknowledgement at once.'),
-        write_timeout: duration().prefault('30s'),
-        retry_initial_delay: duration().prefault('500ms'),
-        retry_max_delay: duration().prefault('60s'),
-      })
-      .prefault({}),
-    broker: z
-      .strictObject({
-        embedded: z.boolean().default(false).describe('Run an in-process MQTT broker; sinks and inputs with url `embedded` use it.'),
-        host: z.string().default('127.0.0.1'),
-        port: z.number().int().min(0).max(65535).default(0).describe('0 picks a free port.'),
-      })
-      .prefault({}),
-    receiver: z
-      .strictObject({
-        enabled: z.boolean().default(false).describe('`run` also runs the receiver in the same process (demo); `receive` always does.'),
-        input: sinkSchema.optional().describe('Where to read batches; defaults to the `sink` section.'),
-        private_key: z.string().default('keys/centre.key').describe("The centre's X25519 private key."),
-        extra_private_keys: z.array(z.string()).default([]).describe('Older centre keys still accepted while devices rotate to the new one.'),
-        devices: z
-          .array(z.strictObject({ id: name('device id'), public_keys: z.array(z.string()).min(1).describe("Files of the device's X25519 public keys.") }))
-          .default([]),
-        state: z.string().default('receiver.db').describe('Dedup state (SQLite), relative to data_dir.'),
-        output: z.string().default('-').describe('`-` for stdout, or a file that JSON lines are appended to.'),
-        dedup_window: z
-          .number()
-          .int()
-          .min(1)
-          .default(1_000_000)
-          .describe('Batches more than this many sequences behind the newest of their stream are refused as replays.'),
-      })
-      .optional(),
-  })
-  .superRefine((config, ctx) => {
-    const seen = new Set<string>();
-    (config.sources as { name: string }[]).forEach((s, i) => {
-      if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `duplicate source name ${JSON.stringify(s.name)}` });
-      seen.add(s.name);
+/**
+ * The config file's schema for a given set of drivers: built by the composition root from the driver list it
+ * holds (agent/app.ts), never from a list the config layer would import itself.
+ */
+export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; sinks: readonly SinkDriver[] }) {
+  const sourceSchema = driverUnion(drivers.sources, commonSourceFields);
+  const sinkSchema = driverUnion(drivers.sinks, {});
+  const configSchema = z
+    .strictObject({
+      device: z
+        .strictObject({ id: name('device id').describe("This gateway's id; the centre knows it by this id and its public key.") })
+        .optional()
+        .describe('Required by `run`.'),
+      data_dir: z.string().default('./data').describe('Directory for the queue and the receiver state (relative to the config file).'),
+      log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+      keys: z
+        .strictObject({
+          device_private: z.string().default('keys/device.key').describe("This device's X25519 private key (mode 0600), from `edge-agent keygen`."),
+          centre_public: z.string().default('keys/centre.pub').describe("The centre's X25519 public key."),
+          generate_if_missing: z.boolean().default(false).describe('Create missing device and centre key pairs at start (demo and tests only).'),
+        })
+        .prefault({}),
+      queue: z
+        .strictObject({
+          path: z.string().default('queue.db').describe('SQLite file, relative to data_dir.'),
+          synchronous: z
+            .enum(['full', 'normal'])
+            .default('full')
+            .describe(
+              'full: every commit is on disk before sources are told (no acknowledged record is lost on power loss; 0 lost in 170 simulated cuts). normal: commits are synced only at checkpoints, at least every sync_interval; a power cut loses what was committed since (docs/power-loss.md). A process crash loses nothing in either mode.',
+            ),
+          sync_interval: duration(10)
+            .prefault('1s')
+            .describe('With synchronous: normal, the write-ahead log is synced (checkpointed) at least this often, which bounds what a power cut can take.'),
+          commit_every_records: z.number().int().min(1).default(1000).describe('Group commit: commit as soon as this many records wait…'),
+          commit_interval: duration()
+            .prefault('500ms')
+            .describe(
+              "…or when the first waiting record has waited this long. The flash-wear knob at low rates: every commit writes a few pages whatever it holds (shipped executable at 1k rec/s: 100ms writes 1.42× the records' JSON size, 250ms 1.04×, 1s 0.38×; docs/benchmarks.md).",
+            ),
+          max_bytes: size().prefault('256MiB').describe('Upper bound of queued data (compressed).'),
+          max_age: duration().prefault('30d').describe('Records older than this are dropped (counted as expired).'),
+          min_free_disk: size()
+            .prefault('64MiB')
+            .describe(
+              "Below this much free space on the queue's file system the queue stops growing and applies full_policy (drops counted as disk_full) until space is back; 0 turns the watermark off.",
+            ),
+          full_policy: z.enum(['drop_oldest', 'drop_newest', 'block']).default('drop_oldest').describe('What happens when max_bytes is reached.'),
+          cache_size: size().prefault('2MiB').describe('SQLite page cache.'),
+        })
+        .prefault({}),
+      batch: z
+        .strictObject({
+          max_records: z.number().int().min(1).max(100_000).default(1000),
+          max_bytes: size().prefault('256KiB').describe("Upper bound of a batch's CBOR before compression (one record always fits)."),
+          compression: z.enum(COMPRESSIONS).default('deflate'),
+          level: z.number().int().optional().describe('Compression level; default deflate 1, brotli 4, zstd 3. Ranges: deflate 0–9, brotli 0–11, zstd 1–22.'),
+        })
+        .superRefine((batch, ctx) => {
+          const range: readonly [number, number] = ({ none: [0, 0], deflate: [0, 9], brotli: [0, 11], zstd: [1, 22] } as const)[batch.compression];
+          if (batch.level !== undefined && (batch.level < range[0] || batch.level > range[1])) {
+            ctx.addIssue({
+              code: 'custom',
+              path: ['level'],
+              message: `${batch.compression} takes a level from ${range[0]} to ${range[1]}, got ${batch.level}`,
+            });
+          }
+        })
+        .prefault({}),
+      streams: z
+        .record(
+          name('stream name'),
+          z.strictObject({
+            priority: z.number().int().min(0).max(100).default(50).describe('Higher leaves first (alarms before telemetry).'),
+            max_bytes: size().optional().describe("Bound of this stream's queued data; queue.full_policy applies to it as to the whole queue."),
+            max_age: duration().optional().describe('Records of this stream older than this expire (default queue.max_age).'),
+            drain: z
+              .enum(['oldest_first', 'live_first'])
+              .default('oldest_first')
+              .describe('oldest_first: a backlog leaves in order. live_first: new records leave first; the backlog drains when nothing newer waits.'),
+          }),
+        )
+        .default({})
+        .describe("Per-stream settings, by stream name (a source's stream defaults to its name)."),
+      sources: z.array(sourceSchema).default([]),
+      sink: sinkSchema.optional().describe('Where batches go. Required by `run`.'),
+      sender: z
+        .strictObject({
+          max_in_flight: z.number().int().min(1).max(1000).default(16).describe('Batches awaiting their acknowledgement at once.'),
+          write_timeout: duration().prefault('30s'),
+          retry_initial_delay: duration().prefault('500ms'),
+          retry_max_delay: duration().prefault('60s'),
+        })
+        .prefault({}),
+      broker: z
+        .strictObject({
+          embedded: z.boolean().default(false).describe('Run an in-process MQTT broker; sinks and inputs with url `embedded` use it.'),
+          host: z.string().default('127.0.0.1'),
+          port: z.number().int().min(0).max(65535).default(0).describe('0 picks a free port.'),
+        })
+        .prefault({}),
+      receiver: z
+        .strictObject({
+          enabled: z.boolean().default(false).describe('`run` also runs the receiver in the same process (demo); `receive` always does.'),
+          input: sinkSchema.optional().describe('Where to read batches; defaults to the `sink` section.'),
+          private_key: z.string().default('keys/centre.key').describe("The centre's X25519 private key."),
+          extra_private_keys: z.array(z.string()).default([]).describe('Older centre keys still accepted while devices rotate to the new one.'),
+          devices: z
+            .array(z.strictObject({ id: name('device id'), public_keys: z.array(z.string()).min(1).describe("Files of the device's X25519 public keys.") }))
+            .default([]),
+          state: z.string().default('receiver.db').describe('Dedup state (SQLite), relative to data_dir.'),
+          output: z.string().default('-').describe('`-` for stdout, or a file that JSON lines are appended to.'),
+          dedup_window: z
+            .number()
+            .int()
+            .min(1)
+            .default(1_000_000)
+            .describe('Batches more than this many sequences behind the newest of their stream are refused as replays.'),
+        })
+        .optional(),
+    })
+    .superRefine((config, ctx) => {
+      const seen = new Set<string>();
+      (config.sources as { name: string }[]).forEach((s, i) => {
+        if (seen.has(s.name)) ctx.addIssue({ code: 'custom', path: ['sources', i, 'name'], message: `duplicate source name ${JSON.stringify(s.name)}` });
+        seen.add(s.name);
+      });
     });
-  });
+  return { configSchema, sourceSchema, sinkSchema };
+}
+
+export type ConfigSchemas = ReturnType<typeof buildConfigSchemas>;
 
 /**
  * Source and sink entries are typed by their drivers; the core sees only the common fields. (The union is
- * built from the registry at run time, so TypeScript cannot name each variant here.)
+ * built from the driver list at run time, so TypeScript cannot name each variant here.)
  */
 export type SourceConfig = CommonSourceConfig & { stream: string | undefined; [option: string]: unknown };
 export type SinkConfig = { type: string; [option: string]: unknown };
-type RawConfig = z.output<typeof configSchema>;
+type RawConfig = z.output<ConfigSchemas['configSchema']>;
 export type Config = Omit<RawConfig, 'sources' | 'sink' | 'receiver'> & {
   sources: SourceConfig[];
   sink: SinkConfig | undefined;

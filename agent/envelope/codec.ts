@@ -1,6 +1,6 @@
 import { Encoder } from 'cbor-x';
 import zlib from 'node:zlib';
-import type { AgentRecord } from '../sdk/index.ts';
+import type { AgentRecord } from '../domain/record.ts';
 import { AgentError } from '../errors.ts';
 
 /**

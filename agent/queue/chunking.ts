@@ -1,4 +1,4 @@
-import type { AgentRecord } from '../sdk/index.ts';
+import type { AgentRecord } from '../domain/record.ts';
 import { compress, encodeRecords, type CodecSettings } from '../envelope/codec.ts';
 
 export interface EncodedChunk {

@@ -2,10 +2,10 @@ import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openDatabase } from './sqlite.ts';
+import { openDatabase } from '../util/sqlite.ts';
 import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import type { AgentRecord, Cursor } from '../sdk/index.ts';
+import type { AgentRecord, Cursor } from '../domain/record.ts';
 import {
   COMPRESSION_ID,
   compress,

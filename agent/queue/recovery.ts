@@ -1,6 +1,6 @@
 import { copyFileSync, existsSync, openSync, readSync, closeSync, renameSync, rmSync, statSync, truncateSync } from 'node:fs';
 import Database from 'better-sqlite3';
-import { openDatabase, nativeBindingPath } from './sqlite.ts';
+import { openDatabase, nativeBindingPath } from '../util/sqlite.ts';
 import { compressionFromId, decodeRecords, decompress } from '../envelope/codec.ts';
 
 /** What was found wrong with a queue file, and what could be saved from it. */

@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../queue/sqlite.ts';
+import { openDatabase } from '../util/sqlite.ts';
 import { AgentError } from '../errors.ts';
 
 export type Verdict = 'new' | 'duplicate' | 'stale';

@@ -1,6 +1,6 @@
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import type { AgentRecord } from '../sdk/index.ts';
+import type { AgentRecord } from '../domain/record.ts';
 import type { EnvelopeHeader } from '../envelope/header.ts';
 
 export interface RecordOutput {

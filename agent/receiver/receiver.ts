@@ -5,7 +5,8 @@ import { decodeRecords, decompress } from '../envelope/codec.ts';
 import type { EnvelopeHeader } from '../envelope/header.ts';
 import { open } from '../envelope/seal.ts';
 import { centreReceiveKey, hex, keyId, type KeyPair } from '../keys/keys.ts';
-import type { AgentRecord, IncomingMessage } from '../sdk/index.ts';
+import type { IncomingMessage } from '../domain/batch.ts';
+import type { AgentRecord } from '../domain/record.ts';
 import type { DedupState } from './dedup.ts';
 import type { RecordOutput } from './output.ts';
 

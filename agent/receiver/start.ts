@@ -4,9 +4,11 @@ import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { loadPrivateKey, loadPublicKey } from '../keys/keys.ts';
-import type { Consumer } from '../sdk/index.ts';
+import type { Consumer } from '../contracts/sink.ts';
 import { configPaths } from '../runtime/paths.ts';
-import { preflightSink, sinkDriver, withEmbeddedUrl } from '../runtime/sinks.ts';
+import { preflightSink, withEmbeddedUrl } from '../runtime/driver-setup.ts';
+import { driverEnv } from '../runtime/driver-env.ts';
+import type { Telemetry } from '../telemetry/registry.ts';
 import { DedupState } from './dedup.ts';
 import { jsonLinesOutput, type RecordOutput } from './output.ts';
 import { Receiver } from './receiver.ts';
@@ -21,7 +23,7 @@ export async function startReceiver(
   sodium: typeof sodiumModule,
   loaded: LoadedConfig,
   log: Logger,
-  options: { embeddedUrl?: string; output?: RecordOutput } = {},
+  options: { embeddedUrl?: string; output?: RecordOutput; telemetry?: Telemetry } = {},
 ): Promise<RunningReceiver> {
   const section = loaded.config.receiver;
   const input = section?.input ?? loaded.config.sink;
@@ -34,13 +36,14 @@ export async function startReceiver(
   const dedup = new DedupState(paths.fromData(section.state), section.dedup_window);
   const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
   const receiver = new Receiver(sodium, centreKeys, devices, dedup, output, log.child({ component: 'receiver' }));
-  await preflightSink(input, section.input ? 'receiver.input' : 'sink (read by the receiver)');
+  await preflightSink(loaded.drivers, input, section.input ? 'receiver.input' : 'sink (read by the receiver)');
   const inputConfig = withEmbeddedUrl(input, options.embeddedUrl);
-  const consumer: Consumer = sinkDriver(inputConfig).createConsumer(inputConfig as never, {
-    log: log.child({ component: 'receiver-input', type: inputConfig.type }),
-    baseDir: paths.baseDir,
-    clientName: 'edge-receiver',
-  });
+  const inputEnv = driverEnv(
+    { log: log.child({ component: 'receiver-input', type: inputConfig.type }), baseDir: paths.baseDir },
+    { kind: 'receiver_input', name: inputConfig.type },
+    options.telemetry,
+  );
+  const consumer: Consumer = loaded.drivers.sink(inputConfig.type).createConsumer(inputConfig, { ...inputEnv, clientName: 'edge-receiver' });
   await consumer.start((message) => receiver.handle(message));
   return {
     receiver,

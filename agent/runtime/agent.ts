@@ -11,10 +11,12 @@ import type { RecoveryReport } from '../queue/recovery.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded.ts';
 import { startReceiver, type RunningReceiver } from '../receiver/start.ts';
 import type { RecordOutput } from '../receiver/output.ts';
-import type { Sink } from '../sdk/index.ts';
+import type { Sink } from '../contracts/sink.ts';
 import { configPaths } from './paths.ts';
 import { Sender, type SenderStats } from './sender.ts';
-import { preflightSink, sinkDriver, sourceDriver, withEmbeddedUrl } from './sinks.ts';
+import { preflightSink, withEmbeddedUrl } from './driver-setup.ts';
+import { driverEnv } from './driver-env.ts';
+import { Telemetry } from '../telemetry/registry.ts';
 import { SourceRunner } from './source-runner.ts';
 
 export interface AgentStatus {
@@ -30,16 +32,23 @@ export interface RunningAgent {
   readonly queue: Queue;
   readonly sender: Sender;
   readonly receiver: RunningReceiver | undefined;
+  /** The registry every part of this agent reports into. */
+  readonly telemetry: Telemetry;
   status(): AgentStatus;
   stop(): Promise<void>;
 }
 
-export async function startAgent(loaded: LoadedConfig, log: Logger, options: { receiverOutput?: RecordOutput } = {}): Promise<RunningAgent> {
-  const { config } = loaded;
+export async function startAgent(
+  loaded: LoadedConfig,
+  log: Logger,
+  options: { receiverOutput?: RecordOutput; telemetry?: Telemetry } = {},
+): Promise<RunningAgent> {
+  const { config, drivers } = loaded;
+  const telemetry = options.telemetry ?? new Telemetry();
   const paths = configPaths(loaded);
   const device = config.device!.id;
-  await preflightSink(config.sink!, 'sink');
-  if (config.receiver?.enabled && config.receiver.input) await preflightSink(config.receiver.input, 'receiver.input');
+  await preflightSink(drivers, config.sink!, 'sink');
+  if (config.receiver?.enabled && config.receiver.input) await preflightSink(drivers, config.receiver.input, 'receiver.input');
   const sodium = await loadSodium();
 
   if (config.keys.generate_if_missing) generateMissingKeys(sodium, paths, log);
@@ -73,16 +82,17 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
 
     let receiver: RunningReceiver | undefined;
     if (config.receiver?.enabled) {
-      receiver = await startReceiver(sodium, loaded, log, { embeddedUrl: broker?.url, output: options.receiverOutput });
+      receiver = await startReceiver(sodium, loaded, log, { embeddedUrl: broker?.url, output: options.receiverOutput, telemetry });
       cleanups.push(() => receiver!.close());
     }
 
     const sinkConfig = withEmbeddedUrl(config.sink!, broker?.url);
-    const sink: Sink = sinkDriver(sinkConfig).create(sinkConfig as never, {
-      log: log.child({ component: 'sink', type: sinkConfig.type }),
-      baseDir: paths.baseDir,
-      device,
-    });
+    const sinkEnv = driverEnv(
+      { log: log.child({ component: 'sink', type: sinkConfig.type }), baseDir: paths.baseDir },
+      { kind: 'sink', name: sinkConfig.type },
+      telemetry,
+    );
+    const sink: Sink = drivers.sink(sinkConfig.type).create(sinkConfig, { ...sinkEnv, device });
     await sink.connect();
     cleanups.push(() => sink.close());
 
@@ -117,6 +127,7 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
         retry: { initialMs: config.sender.retry_initial_delay, maxMs: config.sender.retry_max_delay },
       },
       log.child({ component: 'sender' }),
+      telemetry,
     );
     sender.start();
     cleanups.push(() => sender.stop());
@@ -128,12 +139,13 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
     });
     for (const source of config.sources) {
       const runner = new SourceRunner(
-        sourceDriver(source),
+        drivers.source(source.type),
         { ...withEmbeddedUrl(source, broker?.url), stream: source.stream ?? source.name },
         queue,
         { log: log.child({ source: source.name }), baseDir: paths.baseDir },
         { initialMs: 1_000, maxMs: 60_000 },
         log.child({ source: source.name }),
+        telemetry,
       );
       runners.push(runner);
       await runner.start();
@@ -144,6 +156,7 @@ export async function startAgent(loaded: LoadedConfig, log: Logger, options: { r
       queue,
       sender,
       receiver,
+      telemetry,
       status: () => ({
         queue: queue.stats(),
         recovery: queue.recovery,

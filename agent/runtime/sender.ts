@@ -1,9 +1,30 @@
 import { AgentError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { LeasedBatch, Queue } from '../queue/queue.ts';
-import type { OutgoingBatch, Sink } from '../sdk/index.ts';
-import { backoffDelay, delay, type BackoffPolicy } from './backoff.ts';
-import { Wakeup } from './wakeup.ts';
+import type { OutgoingBatch } from '../domain/batch.ts';
+import type { Sink } from '../contracts/sink.ts';
+import { backoffDelay, delay, type BackoffPolicy } from '../util/backoff.ts';
+import { Wakeup } from '../util/wakeup.ts';
+import { type Counter, Telemetry } from '../telemetry/registry.ts';
+
+interface SenderMetrics {
+  batchesSent: Counter;
+  recordsSent: Counter;
+  bytesSent: Counter;
+  retries: Counter;
+  rejected: Counter;
+}
+
+function senderMetrics(telemetry: Telemetry, inFlight: () => number): SenderMetrics {
+  telemetry.gauge('edge_sender_in_flight_batches', 'Batches written to the sink and not yet acknowledged', [], (g) => g.set(undefined, inFlight()));
+  return {
+    batchesSent: telemetry.counter('edge_sender_batches_sent_total', 'Batches the sink acknowledged'),
+    recordsSent: telemetry.counter('edge_sender_records_sent_total', 'Records in batches the sink acknowledged'),
+    bytesSent: telemetry.counter('edge_sender_bytes_sent_total', 'Envelope bytes of batches the sink acknowledged'),
+    retries: telemetry.counter('edge_sender_retries_total', 'Batch writes that failed and will be retried'),
+    rejected: telemetry.counter('edge_sender_batches_rejected_total', 'Batches set aside: refused by the sink for good, or unsealable'),
+  };
+}
 
 export interface SenderOptions {
   device: string;
@@ -35,40 +56,23 @@ export class Sender {
   private failures = 0;
   private loop: Promise<void> | undefined;
   private readonly unsubscribe: () => void;
-  private readonly counters: SenderStats = { batchesSent: 0, recordsSent: 0, bytesSent: 0, retries: 0, rejected: 0, inFlight: 0 };
+  private readonly metrics: SenderMetrics;
   private drained: (() => void) | undefined;
   private readonly settled = new Wakeup();
-
   private readonly queue: Queue;
-
   private readonly sink: Sink;
-
   private readonly seal: (batch: LeasedBatch) => Uint8Array;
-
   private readonly opts: SenderOptions;
-
   private readonly log: Logger;
 
-  constructor(
-    queue: Queue,
-
-    sink: Sink,
-
-    seal: (batch: LeasedBatch) => Uint8Array,
-
-    opts: SenderOptions,
-
-    log: Logger,
-  ) {
+  /** `telemetry` is the agent's registry; a sender on its own (a test, a benchmark) gets one of its own. */
+  constructor(queue: Queue, sink: Sink, seal: (batch: LeasedBatch) => Uint8Array, opts: SenderOptions, log: Logger, telemetry: Telemetry = new Telemetry()) {
     this.queue = queue;
-
     this.sink = sink;
-
     this.seal = seal;
-
     this.opts = opts;
-
     this.log = log;
+    this.metrics = senderMetrics(telemetry, () => this.inFlight.size);
     this.unsubscribe = queue.onData(() => this.wakeup.notify());
   }
 
@@ -117,7 +121,7 @@ export class Sender {
       this.inFlight.delete(batch.key);
       this.log.error({ err: describeError(err), stream: batch.stream, seq: batch.seq }, 'cannot seal batch; set aside');
       this.queue.reject(batch);
-      this.counters.rejected++;
+      this.metrics.rejected.inc();
       return;
     }
     const outgoing: OutgoingBatch = { device: this.opts.device, stream: batch.stream, epoch: this.opts.epoch, seq: batch.seq, count: batch.count, bytes };
@@ -125,9 +129,9 @@ export class Sender {
       () => {
         this.queue.ack(batch);
         this.failures = 0;
-        this.counters.batchesSent++;
-        this.counters.recordsSent += batch.count;
-        this.counters.bytesSent += bytes.length;
+        this.metrics.batchesSent.inc();
+        this.metrics.recordsSent.inc(undefined, batch.count);
+        this.metrics.bytesSent.inc(undefined, bytes.length);
         this.inFlight.delete(batch.key);
         this.wakeup.notify();
         this.settled.notify();
@@ -135,12 +139,12 @@ export class Sender {
       async (err: unknown) => {
         const retryable = !(err instanceof AgentError) || err.retryable;
         if (retryable) {
-          this.counters.retries++;
+          this.metrics.retries.inc();
           const wait = backoffDelay(this.opts.retry, this.failures++);
           this.log.warn({ err: describeError(err), stream: batch.stream, seq: batch.seq, retryInMs: wait }, 'batch not delivered; will retry');
           await delay(wait, this.abort.signal);
         } else {
-          this.counters.rejected++;
+          this.metrics.rejected.inc();
           this.log.error({ err: describeError(err), stream: batch.stream, seq: batch.seq, records: batch.count }, 'batch refused by the sink; set aside');
           this.queue.reject(batch);
         }
@@ -184,7 +188,15 @@ export class Sender {
   }
 
   stats(): SenderStats {
-    return { ...this.counters, inFlight: this.inFlight.size };
+    const m = this.metrics;
+    return {
+      batchesSent: m.batchesSent.value(),
+      recordsSent: m.recordsSent.value(),
+      bytesSent: m.bytesSent.value(),
+      retries: m.retries.value(),
+      rejected: m.rejected.value(),
+      inFlight: this.inFlight.size,
+    };
   }
 
   /** Stops taking batches; waits up to `graceMs` for writes in flight to be acknowledged. */

@@ -1,10 +1,15 @@
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Queue } from '../queue/queue.ts';
-import type { AgentRecord, Cursor, DriverEnv, PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../sdk/index.ts';
+import type { AgentRecord, Cursor } from '../domain/record.ts';
+import type { DriverEnv } from '../contracts/driver.ts';
+import type { PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../contracts/source.ts';
 import type { SourceConfig } from '../config/schema.ts';
-import { backoffDelay, delay, type BackoffPolicy } from './backoff.ts';
-import { CounterSet } from './counters.ts';
+import { backoffDelay, delay, type BackoffPolicy } from '../util/backoff.ts';
+import type { ComponentCounters } from '../telemetry/counters.ts';
+import type { ProblemReporter } from '../telemetry/problems.ts';
+import { driverEnv } from './driver-env.ts';
+import { Telemetry } from '../telemetry/registry.ts';
 
 function isService(source: Source): source is ServiceSource {
   return typeof (source as ServiceSource).start === 'function';
@@ -16,48 +21,37 @@ function isService(source: Source): source is ServiceSource {
  * trouble never stops the others.
  */
 export class SourceRunner {
-  readonly counters = new CounterSet();
+  readonly counters: ComponentCounters;
+  private readonly problems: ProblemReporter;
   private readonly abort = new AbortController();
   private running: Promise<void> | undefined;
   private current: Source | undefined;
   private restarts = 0;
   state: 'starting' | 'running' | 'retrying' | 'failed' | 'off' | 'stopped' = 'starting';
-
   private readonly driver: SourceDriver;
-
   private readonly config: SourceConfig & { stream: string };
-
   private readonly queue: Queue;
-
-  private readonly env: DriverEnv;
-
+  private readonly env: DriverEnv & { counters: ComponentCounters };
   private readonly retry: BackoffPolicy;
-
   private readonly log: Logger;
 
+  /** `telemetry` is the agent's registry; a runner on its own (a test) gets one of its own. */
   constructor(
     driver: SourceDriver,
-
     config: SourceConfig & { stream: string },
-
     queue: Queue,
-
-    env: DriverEnv,
-
+    env: Pick<DriverEnv, 'log' | 'baseDir'>,
     retry: BackoffPolicy,
-
     log: Logger,
+    telemetry: Telemetry = new Telemetry(),
   ) {
     this.driver = driver;
-
     this.config = config;
-
     this.queue = queue;
-
-    this.env = env;
-
+    this.env = driverEnv(env, { kind: 'source', name: config.name }, telemetry);
+    this.counters = this.env.counters;
+    this.problems = this.env.problems;
     this.retry = retry;
-
     this.log = log;
   }
 
@@ -81,6 +75,7 @@ export class SourceRunner {
       cursor: this.queue.cursor(name),
       signal: this.abort.signal,
       counters: this.counters,
+      problems: this.problems,
       emit: (records: AgentRecord[], cursor?: Cursor) => {
         this.counters.add('records', records.length);
         return this.queue.enqueue(stream, records, cursor === undefined ? undefined : { source: name, value: cursor });

@@ -15,11 +15,11 @@ import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { silentLogger } from '../../agent/log.ts';
 import { Queue } from '../../agent/queue/queue.ts';
-import { CounterSet } from '../../agent/runtime/counters.ts';
 import type { AgentRecord, Cursor, ServiceSource, SourceContext } from '../../agent/sdk/index.ts';
 import { syntheticSource } from '../../drivers/sources/synthetic/index.ts';
 import { ioDelta, numberArg, parseArgs, readIo, readMemory, report } from './proc.ts';
 import { describeSettings, JsonSizeSampler, parseBenchConfig, queueOptions, sqliteVersion } from './settings.ts';
+import { driverEnv, problemReporter } from '../../agent/runtime/driver-env.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const records = numberArg(args, 'records', 1_000_000);
@@ -45,10 +45,10 @@ const dbPath = keptQueue === undefined ? join(dir, 'queue.db') : resolve(keptQue
 
 try {
   const queue = Queue.open(queueOptions(loaded, dbPath, silentLogger));
-  const source = syntheticSource.create({ ...sourceOptions, name: 'synthetic', interval: 10_000, on_start_error: 'fail' } as never, {
-    log: silentLogger,
-    baseDir: dir,
-  }) as ServiceSource;
+  const source = syntheticSource.create(
+    { ...sourceOptions, name: 'synthetic', interval: 10_000, on_start_error: 'fail' } as never,
+    driverEnv({ log: silentLogger, baseDir: dir }),
+  ) as ServiceSource;
   const json = new JsonSizeSampler();
   let committed = 0;
   let finish!: () => void;
@@ -59,7 +59,8 @@ try {
     log: silentLogger,
     cursor: undefined,
     signal: abort.signal,
-    counters: new CounterSet(),
+    counters: { add() {} },
+    problems: problemReporter(() => ctx.counters, silentLogger),
     emit: (batch: AgentRecord[], cursor?: Cursor) => {
       json.sample(batch);
       const n = batch.length;

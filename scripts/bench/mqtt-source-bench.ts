@@ -20,6 +20,7 @@ import { silentLogger } from '../../agent/log.ts';
 import type { ServiceSource } from '../../agent/sdk/index.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
 import { numberArg, parseArgs } from './proc.ts';
+import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
 
 const TOPIC = 'site/bench/reading';
 
@@ -60,7 +61,7 @@ async function worker(args: Map<string, string>): Promise<void> {
   });
   const source = mqttSource.create(
     { ...config, type: 'mqtt', name: 'bench', stream: 'bench', interval: 1000, on_start_error: 'fail' },
-    { log: silentLogger, baseDir: '.' },
+    driverEnv({ log: silentLogger, baseDir: '.' }),
   ) as ServiceSource;
   const expected = Number(args.get('expect'));
   const lags: number[] = [];
@@ -78,6 +79,7 @@ async function worker(args: Map<string, string>): Promise<void> {
     cursor: undefined,
     signal: abort.signal,
     counters: { add() {} },
+    problems: problemReporter(() => ({ add() {} }), silentLogger),
     emit: async (records) => {
       // Read before the enqueue: records become the queue's (it may rewrite large integers for the wire).
       const sent = records.map((r) => r.sent as number);

@@ -1,6 +1,6 @@
 /** The bench's printed report: tables of what run.ts measured, with the product goals beside the figures. */
 import type { BacklogRssResult, DrainResult, ExeResult } from './executable-scenarios.ts';
-import { parseConfig } from '../../agent/config/load.ts';
+import { parseConfig } from '../../agent/app.ts';
 import { fmtB, fmtInt, fmtK, fmtMiB, fmtMiBn, fmtMs, median, mid, spread, table } from './format.ts';
 import type { ProfileSummary } from './profile.ts';
 import type { Scenario } from './run.ts';

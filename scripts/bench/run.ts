@@ -37,7 +37,7 @@ import { fileURLToPath } from 'node:url';
 import { startMosquitto, type Mosquitto } from '../lib/mosquitto.ts';
 import { freePort } from '../lib/ports.ts';
 import { ensureExecutable } from './executable.ts';
-import { parseConfig } from '../../agent/config/load.ts';
+import { parseConfig } from '../../agent/app.ts';
 import { backlogRss, drain, fixedRate, fullRate, type BacklogRssResult, type DrainResult, type ExeContext, type ExeResult } from './executable-scenarios.ts';
 import { fmtInt, fmtK } from './format.ts';
 import { numberArg, parseArgs } from './proc.ts';

@@ -16,6 +16,7 @@ import { SensorsSource } from '../../drivers/sources/sensors/source.ts';
 import { nodeIo, type SysfsIo } from '../../drivers/sources/sensors/sysfs.ts';
 import { GATEWAY, w1Slave, writeTree, type Tree } from '../../test/fixtures/sysfs/tree.ts';
 import { numberArg, parseArgs } from './proc.ts';
+import { driverEnv, problemReporter } from '../../agent/runtime/driver-env.ts';
 
 const pick = (prefixes: string[]): Tree => Object.fromEntries(Object.entries(GATEWAY).filter(([p]) => prefixes.some((x) => p.startsWith(x))));
 
@@ -61,7 +62,7 @@ try {
     interval: 1000,
     on_start_error: 'retry' as const,
   };
-  const source = sensorsSource.create(config, { log: silentLogger, baseDir: root }) as SensorsSource;
+  const source = sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: root })) as SensorsSource;
   let records = 0;
   const problems = new Map<string, number>();
   const ctx: SourceContext = {
@@ -70,6 +71,7 @@ try {
     cursor: undefined,
     signal: new AbortController().signal,
     counters: { add: (name, n = 1) => problems.set(name, (problems.get(name) ?? 0) + n) },
+    problems: problemReporter(() => ctx.counters, silentLogger),
     emit: async (batch) => {
       records += batch.length;
     },

@@ -14,13 +14,13 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { silentLogger } from '../../agent/log.ts';
 import { Queue } from '../../agent/queue/queue.ts';
-import { CounterSet } from '../../agent/runtime/counters.ts';
 import type { AgentRecord, Cursor, ServiceSource, SourceContext } from '../../agent/sdk/index.ts';
 import { serialSource } from '../../drivers/sources/serial/index.ts';
 import { checksum } from '../../drivers/sources/serial/nmea.ts';
 import { startPtyPair } from '../../test/helpers/socat.ts';
 import { numberArg, parseArgs, readMemory, report } from './proc.ts';
 import { parseBenchConfig, queueOptions } from './settings.ts';
+import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const seconds = numberArg(args, 'seconds', 10);
@@ -59,9 +59,9 @@ try {
   const config = serialSource.options.parse({ path: pair.device, baud_rate: 115200, framing: { mode: 'nmea' } });
   const source = serialSource.create(
     { ...config, type: 'serial', name: 'gps', stream: 'gps', interval: 10_000, on_start_error: 'fail' },
-    { log: silentLogger, baseDir: dir },
+    driverEnv({ log: silentLogger, baseDir: dir }),
   ) as ServiceSource;
-  const counters = new CounterSet();
+  const counters = driverEnv({ log: silentLogger, baseDir: dir }).counters;
   let committed = 0;
   const ctx: SourceContext = {
     name: 'gps',
@@ -69,6 +69,7 @@ try {
     cursor: undefined,
     signal: new AbortController().signal,
     counters,
+    problems: problemReporter(() => ctx.counters, silentLogger),
     emit: (records: AgentRecord[], cursor?: Cursor) =>
       queue.enqueue('gps', records, cursor === undefined ? undefined : { source: 'gps', value: cursor }).then(() => {
         committed += records.length;

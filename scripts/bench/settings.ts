@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
-import { parseConfig, type LoadedConfig } from '../../agent/config/load.ts';
+import { parseConfig } from '../../agent/app.ts';
+import type { LoadedConfig } from '../../agent/config/load.ts';
 import type { Logger } from '../../agent/log.ts';
 import type { QueueOptions } from '../../agent/queue/queue.ts';
 import { queueOptions as runtimeQueueOptions } from '../../agent/runtime/queue-options.ts';

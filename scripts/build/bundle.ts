@@ -1,7 +1,7 @@
 /**
  * One CommonJS file from agent/cli/bin.ts, for pkg's SEA bootstrap (which runs a CJS entry directly;
  * esbuild strips the TypeScript). Every dependency is inlined except:
- *  - better-sqlite3's addon: loaded at run time from the path agent/queue/sqlite.ts passes as nativeBinding
+ *  - better-sqlite3's addon: loaded at run time from the path agent/util/sqlite.ts passes as nativeBinding
  *    (the .node file is a pkg asset, see pkg.config.json);
  *  - serialport's addon: likewise a pkg asset, loaded by a replacement for its node-gyp-build lookup;
  *  - cbor-extract, cbor-x's optional native accelerator: replaced by a module that throws, which cbor-x

@@ -2,8 +2,9 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { DOCS_PATH, renderConfigDocs } from '../../scripts/gen-config-docs.ts';
-import { configSchema } from '../../agent/config/schema.ts';
+import { configSchemas } from '../../agent/app.ts';
 import { sinkDrivers, sourceDrivers } from '../../drivers/registry.ts';
+const { configSchema } = configSchemas();
 
 describe('docs/configuration.md', () => {
   it('is up to date with the schema', () => {

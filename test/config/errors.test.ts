@@ -1,7 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { isAgentError } from '../../agent/errors.ts';
-import { parseConfig, requireRunnable, type ConfigIssue } from '../../agent/config/load.ts';
+import { parseConfig } from '../../agent/app.ts';
+import { requireRunnable, type ConfigIssue } from '../../agent/config/load.ts';
 import { EMBEDDED_DEFAULTS } from '../../agent/config/defaults.ts';
 import { sinkDrivers, sourceDrivers } from '../../drivers/registry.ts';
 

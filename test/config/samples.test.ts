@@ -2,7 +2,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
-import { parseConfig, requireRunnable } from '../../agent/config/load.ts';
+import { parseConfig } from '../../agent/app.ts';
+import { requireRunnable } from '../../agent/config/load.ts';
 import { sinkDrivers, sourceDrivers } from '../../drivers/registry.ts';
 
 const DRIVERS = resolve(import.meta.dirname, '../../drivers');

@@ -2,8 +2,10 @@ import { test, after } from 'node:test';
 import { randomBytes } from 'node:crypto';
 import assert from 'node:assert/strict';
 import { silentLogger } from '../../agent/log.ts';
-import { sinkSchema } from '../../agent/config/schema.ts';
+import { configSchemas } from '../../agent/app.ts';
 import { isAgentError, type IncomingMessage, type OutgoingBatch, type SinkDriver } from '../../agent/sdk/index.ts';
+import { driverEnv } from '../../agent/runtime/driver-env.ts';
+const { sinkSchema } = configSchemas();
 
 /** A real broker the contract can stop and start again. */
 export interface ContractBroker {
@@ -51,7 +53,7 @@ class Inbox {
 /** The behaviour every sink driver (and its centre-side consumer) owes the runtime. */
 export function sinkContract(driver: SinkDriver, startBroker: () => Promise<ContractBroker>): void {
   let broker: ContractBroker;
-  const env = { log: silentLogger, baseDir: process.cwd() };
+  const env = driverEnv({ log: silentLogger, baseDir: process.cwd() });
   const ready = startBroker().then((b) => (broker = b));
   after(async () => broker?.close());
 

@@ -6,10 +6,11 @@ import { join } from 'node:path';
 import { Queue } from '../../agent/queue/queue.ts';
 import { SourceRunner } from '../../agent/runtime/source-runner.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { sourceSchema } from '../../agent/config/schema.ts';
+import { configSchemas } from '../../agent/app.ts';
 import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import type { AgentRecord, SourceDriver } from '../../agent/sdk/index.ts';
 import type { SourceConfig } from '../../agent/config/schema.ts';
+const { sourceSchema } = configSchemas();
 
 export interface SourceContractOptions {
   /** Driver options (without the common fields) that make the source produce records here. */

@@ -8,6 +8,7 @@ import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { makeCertificates } from '../helpers/certs.ts';
 import type { IncomingMessage } from '../../agent/sdk/index.ts';
+import { driverEnv } from '../../agent/runtime/driver-env.ts';
 
 let dir: string;
 let broker: Mosquitto;
@@ -26,7 +27,7 @@ after(async () => {
   rmSync(dir, { recursive: true, force: true });
 });
 
-const env = { log: silentLogger, baseDir: '/' };
+const env = driverEnv({ log: silentLogger, baseDir: '/' });
 const url = () => `mqtts://127.0.0.1:${broker.port}`;
 
 test('mqtt sink over TLS with a client certificate: the batch is acknowledged and read back over TLS', async () => {

@@ -7,6 +7,7 @@ import { startPulsar } from '../../scripts/lib/pulsar.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { isAgentError } from '../../agent/sdk/index.ts';
 import { sinkContract } from '../contract/sink-contract.ts';
+import { driverEnv } from '../../agent/runtime/driver-env.ts';
 
 describe('pulsar sink, websocket transport (real Pulsar standalone)', () => {
   sinkContract(pulsarSink as never, async () => {
@@ -29,8 +30,8 @@ describe('pulsar sink, native transport (pulsar-client is not installed here)', 
   });
 
   test('creating the sink or the consumer fails at once with the same error, not at the first send', () => {
-    assert.throws(() => pulsarSink.create(options, { log: silentLogger, baseDir: '/', device: 'gw' }), isClear);
-    assert.throws(() => pulsarSink.createConsumer(options, { log: silentLogger, baseDir: '/', clientName: 'r' }), isClear);
+    assert.throws(() => pulsarSink.create(options, { ...driverEnv({ log: silentLogger, baseDir: '/' }), device: 'gw' }), isClear);
+    assert.throws(() => pulsarSink.createConsumer(options, { ...driverEnv({ log: silentLogger, baseDir: '/' }), clientName: 'r' }), isClear);
   });
 
   test('the websocket transport needs no preflight', async () => {

@@ -4,6 +4,7 @@ import mysql from 'mysql2/promise';
 import { pino } from 'pino';
 import { silentLogger } from '../../agent/log.ts';
 import type { AgentRecord, Cursor, Logger, PolledSource, SourceContext, SourceDriver } from '../../agent/sdk/index.ts';
+import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
 
 /** The real servers the database tests run against (CI provides them; see the preamble of each test). */
 export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };
@@ -111,6 +112,7 @@ export function recordingContext(cursor?: Cursor) {
     committed: cursor,
     signal: new AbortController().signal,
     counters: { add: (name, n = 1) => void counts.set(name, (counts.get(name) ?? 0) + n) },
+    problems: problemReporter(() => ctx.counters, silentLogger),
     emit: async (records, next) => {
       // A JSON round trip, as the queue stores cursors: a cursor that does not survive it fails here.
       const stored = next === undefined ? undefined : (JSON.parse(JSON.stringify(next)) as Cursor);
@@ -128,7 +130,7 @@ export function recordingContext(cursor?: Cursor) {
 export function polledSource(driver: SourceDriver, options: Record<string, unknown>, env: { baseDir?: string; log?: Logger } = {}): PolledSource {
   const config = driver.options.parse(options) as Record<string, unknown>;
   const common = { type: driver.type, name: 'db', stream: 'db', interval: 1000, on_start_error: 'retry' as const };
-  return driver.create({ ...config, ...common } as never, { log: env.log ?? silentLogger, baseDir: env.baseDir ?? process.cwd() }) as PolledSource;
+  return driver.create({ ...config, ...common } as never, driverEnv({ log: env.log ?? silentLogger, baseDir: env.baseDir ?? process.cwd() })) as PolledSource;
 }
 
 /** A logger whose every line is kept as text, to check what is (and is not) logged. */

@@ -3,7 +3,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sodium } from '../../agent/envelope/sodium.ts';
 import { writeKeyPair } from '../../agent/keys/keys.ts';
-import { parseConfig, type LoadedConfig } from '../../agent/config/load.ts';
+import { parseConfig } from '../../agent/app.ts';
+import type { LoadedConfig } from '../../agent/config/load.ts';
 
 /** A temp directory with a device and a centre key pair, removed by `cleanup`. */
 export async function workspace(prefix = 'edge-test-'): Promise<{ dir: string; cleanup: () => void }> {

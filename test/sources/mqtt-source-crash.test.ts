@@ -16,6 +16,7 @@ import { Queue } from '../../agent/queue/queue.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import type { AgentRecord, ServiceSource } from '../../agent/sdk/index.ts';
+import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
 
 const TOPIC = 'site/crash';
 const COMMIT_INTERVAL_MS = 250; // wide enough that a kill lands between receipt and commit
@@ -46,7 +47,7 @@ async function worker(): Promise<void> {
   const config = mqttSource.options.parse({ url: process.env.BROKER_URL!, client_id: 'crash-test', topics: [{ filter: TOPIC, qos: 1 }] });
   const source = mqttSource.create(
     { ...config, type: 'mqtt', name: 'crash', stream: 'crash', interval: 1000, on_start_error: 'fail' },
-    { log: silentLogger, baseDir: '.' },
+    driverEnv({ log: silentLogger, baseDir: '.' }),
   ) as ServiceSource;
   const abort = new AbortController();
   const send = (m: WorkerMessage) => process.send!(m);
@@ -56,6 +57,7 @@ async function worker(): Promise<void> {
     cursor: undefined,
     signal: abort.signal,
     counters: { add() {} },
+    problems: problemReporter(() => ({ add() {} }), silentLogger),
     emit: (records) => {
       const ids = records.map((r) => r.id as number);
       send({ received: ids });

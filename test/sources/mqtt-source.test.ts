@@ -14,6 +14,7 @@ import { startEmbeddedBroker } from '../../agent/broker/embedded.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import { isAgentError, type AgentRecord, type SourceContext } from '../../agent/sdk/index.ts';
+import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
 
 /** Runs `mosquitto_pub` against the broker; `lines` go to stdin with -l (one message per line). */
 function mosquittoPub(broker: Mosquitto, args: string[], lines?: string[]): Promise<void> {
@@ -77,7 +78,7 @@ async function startSource(
 ): Promise<Running> {
   const config = mqttSource.options.parse({ url: broker.url, topics: [{ filter: 'site/#' }], ...options });
   const common = { type: 'mqtt', name: 'devices', stream: 'devices', interval: 10_000, on_start_error: 'retry' as const };
-  const source = mqttSource.create({ ...config, ...common }, { log: silentLogger, baseDir: process.cwd() }) as MqttSource;
+  const source = mqttSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir: process.cwd() })) as MqttSource;
   const abort = new AbortController();
   const failures: unknown[] = [];
   const ctx: SourceContext = {
@@ -91,6 +92,7 @@ async function startSource(
         collected.changed();
       },
     },
+    problems: problemReporter(() => ctx.counters, silentLogger),
     emit: async (records) => {
       collected.emits++;
       await commit(records);
@@ -494,7 +496,7 @@ describe('mqtt source: start-up', () => {
     const config = mqttSource.options.parse({ url: 'mqtt://127.0.0.1:1', topics: [{ filter: 'a' }], connect_timeout: '2s' });
     const source = mqttSource.create(
       { ...config, type: 'mqtt', name: 'nobroker', stream: 's', interval: 1000, on_start_error: 'retry' },
-      { log: silentLogger, baseDir: '.' },
+      driverEnv({ log: silentLogger, baseDir: '.' }),
     ) as MqttSource;
     const ctx = {
       name: 'nobroker',
@@ -502,6 +504,7 @@ describe('mqtt source: start-up', () => {
       cursor: undefined,
       signal: new AbortController().signal,
       counters: { add() {} },
+      problems: problemReporter(() => ({ add() {} }), silentLogger),
       emit: async () => {},
       fail() {},
     };
@@ -515,7 +518,7 @@ describe('mqtt source: start-up', () => {
     const config = mqttSource.options.parse({ url: 'embedded', topics: [{ filter: 'a' }] });
     const source = mqttSource.create(
       { ...config, type: 'mqtt', name: 'emb', stream: 's', interval: 1000, on_start_error: 'retry' },
-      { log: silentLogger, baseDir: '.' },
+      driverEnv({ log: silentLogger, baseDir: '.' }),
     );
     const ctx = {
       name: 'emb',
@@ -523,6 +526,7 @@ describe('mqtt source: start-up', () => {
       cursor: undefined,
       signal: new AbortController().signal,
       counters: { add() {} },
+      problems: problemReporter(() => ({ add() {} }), silentLogger),
       emit: async () => {},
       fail() {},
     };

@@ -13,6 +13,7 @@ import { nodeIo, readAttribute, type SysfsIo } from '../../drivers/sources/senso
 import { silentLogger } from '../../agent/log.ts';
 import { isAgentError, type AgentRecord, type SourceContext } from '../../agent/sdk/index.ts';
 import { GATEWAY, w1Slave, writeTree } from '../fixtures/sysfs/tree.ts';
+import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
 
 let root: string;
 
@@ -31,6 +32,7 @@ function fakeContext() {
     cursor: undefined,
     signal: new AbortController().signal,
     counters: { add: (name, n = 1) => counts.set(name, (counts.get(name) ?? 0) + n) },
+    problems: problemReporter(() => ctx.counters, silentLogger),
     emit: async (records) => {
       emits.push(records);
     },
@@ -52,7 +54,7 @@ function source(opts: Record<string, unknown> = {}, io?: SysfsIo): SensorsSource
     on_start_error: 'retry' as const,
   };
   if (io) return new SensorsSource(config, io);
-  return sensorsSource.create(config, { log: silentLogger, baseDir: root }) as SensorsSource;
+  return sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: root })) as SensorsSource;
 }
 
 /** One poll: checks every record has the poll's single timestamp, then returns them without it. */
@@ -266,10 +268,10 @@ describe('sensors source: readings', () => {
     };
     writeTree(join(root, 'fixture-sys'), { 'class/thermal/thermal_zone0/type': 'soc-thermal\n', 'class/thermal/thermal_zone0/temp': '61000\n' });
     assert.notEqual(process.cwd(), root);
-    const src = sensorsSource.create(config, { log: silentLogger, baseDir: root }) as SensorsSource;
+    const src = sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: root })) as SensorsSource;
     assert.deepEqual(await poll(src, ctx, emits), [r('temperature', 'thermal/soc-thermal', 61, 'celsius')]);
     assert.throws(
-      () => sensorsSource.create(config, { log: silentLogger, baseDir: join(root, 'class') }),
+      () => sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: join(root, 'class') })),
       (err) => isAgentError(err, 'SOURCE_FAILED') && err.retryable && err.message.includes(join(root, 'class', 'fixture-sys')),
     );
   });

@@ -8,10 +8,13 @@ import { SerialSource } from '../../drivers/sources/serial/source.ts';
 import { deviceSpec, type PortListing } from '../../drivers/sources/serial/port.ts';
 import { options as serialOptions } from '../../drivers/sources/serial/options.ts';
 import { checksum } from '../../drivers/sources/serial/nmea.ts';
-import { sourceSchema, type SourceConfig } from '../../agent/config/schema.ts';
+import type { SourceConfig } from '../../agent/config/schema.ts';
+import { configSchemas } from '../../agent/app.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { isAgentError, type AgentRecord, type Cursor, type ServiceSource, type SourceContext } from '../../agent/sdk/index.ts';
 import { startPtyPair, type PtyPair } from '../helpers/socat.ts';
+import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
+const { sourceSchema } = configSchemas();
 
 // Every test here runs the driver on a real pseudo-terminal pair: the test writes bytes into the host side
 // as a device would, and the source reads the other side through the serial port library.
@@ -56,6 +59,7 @@ function fakeContext(cursor?: Cursor) {
         changed();
       },
     },
+    problems: problemReporter(() => ctx.counters, silentLogger),
     emit: async (rs, c) => {
       records.push(...rs);
       cursors.push(c as Cursor);
@@ -92,7 +96,7 @@ function config(driverOptions: Record<string, unknown>): SourceConfig {
 }
 
 async function started(driverOptions: Record<string, unknown>, cursor?: Cursor) {
-  const source = serialSource.create(config(driverOptions) as never, { log: silentLogger, baseDir: dir }) as ServiceSource;
+  const source = serialSource.create(config(driverOptions) as never, driverEnv({ log: silentLogger, baseDir: dir })) as ServiceSource;
   const fake = fakeContext(cursor);
   await source.start(fake.ctx);
   sources.add(source);
@@ -348,7 +352,7 @@ describe('serial source: unplug and replug', () => {
 
 describe('serial source: start errors and configuration', () => {
   it('start() throws a retryable SOURCE_FAILED naming the device when it cannot open at all', async () => {
-    const source = serialSource.create(config({ path: join(dir, 'no-such-tty') }) as never, { log: silentLogger, baseDir: dir }) as ServiceSource;
+    const source = serialSource.create(config({ path: join(dir, 'no-such-tty') }) as never, driverEnv({ log: silentLogger, baseDir: dir })) as ServiceSource;
     await assert.rejects(source.start(fakeContext().ctx), (err: unknown) => {
       assert.ok(isAgentError(err, 'SOURCE_FAILED'));
       assert.equal(err.retryable, true);
@@ -375,7 +379,7 @@ describe('serial source: start errors and configuration', () => {
     // The driver still refuses such a config if it is handed one without validation.
     const unvalidated = { ...config({ path: '/dev/x' }), path: undefined };
     assert.throws(
-      () => serialSource.create(unvalidated as never, { log: silentLogger, baseDir: dir }),
+      () => serialSource.create(unvalidated as never, driverEnv({ log: silentLogger, baseDir: dir })),
       (err) => isAgentError(err, 'CONFIG_INVALID'),
     );
     assert.equal(sourceSchema.safeParse({ type: 'serial', name: 'x', path: '/dev/x', framing: { mode: 'morse' } }).success, false);

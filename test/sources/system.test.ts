@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { systemSource } from '../../drivers/sources/system/index.ts';
 import { silentLogger } from '../../agent/log.ts';
 import type { AgentRecord, Cursor, PolledSource, SourceContext } from '../../agent/sdk/index.ts';
+import { driverEnv, problemReporter } from '../../agent/runtime/driver-env.ts';
 
 // Fixture files in the kernel's own formats, so the parsers are tested against what a gateway really shows.
 const STAT_1 = `cpu  100 0 50 800 50 0 0 0 0 0
@@ -76,6 +77,7 @@ function fakeContext() {
     cursor: undefined,
     signal: new AbortController().signal,
     counters: { add: (name, n = 1) => counts.set(name, (counts.get(name) ?? 0) + n) },
+    problems: problemReporter(() => ctx.counters, silentLogger),
     emit: async (records, cursor) => {
       emits.push({ records, cursor });
     },
@@ -90,7 +92,7 @@ function fakeContext() {
 function source(options: Record<string, unknown> = {}, baseDir = root): PolledSource {
   const config = systemSource.options.parse({ proc_root: proc, sys_root: sys, include: ['cpu', 'load', 'memory', 'network', 'thermal', 'hwmon'], ...options });
   const common = { type: 'system', name: 'sys', stream: 'sys', interval: 10_000, on_start_error: 'retry' as const };
-  return systemSource.create({ ...config, ...common }, { log: silentLogger, baseDir }) as PolledSource;
+  return systemSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir })) as PolledSource;
 }
 
 /** One poll's records, all stamped with one time taken during the poll; the stamp is checked and removed. */

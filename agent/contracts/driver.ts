@@ -1,0 +1,26 @@
+/**
+ * What the runtime hands every driver when it creates one, and what every driver declares about itself.
+ * The runtime knows drivers only through these contracts and the catalog the composition root gives it.
+ */
+import type { z } from 'zod';
+import type { Logger } from '../log.ts';
+import type { Counters } from '../telemetry/counters.ts';
+import type { ProblemReporter } from '../telemetry/problems.ts';
+
+export interface DriverEnv {
+  readonly log: Logger;
+  /** Absolute directory that relative paths in this driver's config are resolved against. */
+  readonly baseDir: string;
+  /** This instance's counters in the telemetry registry (reconnects, bad frames…). */
+  readonly counters: Counters;
+  /** Rate-limited problem reports (counted in `counters`, logged without flooding). */
+  readonly problems: ProblemReporter;
+}
+
+/** What every driver declares: its type name (the `type:` in config), a one-line summary and its options schema. */
+export interface DriverInfo<O extends z.ZodObject = z.ZodObject> {
+  readonly type: string;
+  readonly summary: string;
+  /** The driver's own config, declared once: its types, validation, defaults and reference docs all come from it. */
+  readonly options: O;
+}

@@ -1,0 +1,34 @@
+/** The sink contract, and the matching consumer the centre's receiver reads what the sink wrote with. */
+import type { z } from 'zod';
+import type { IncomingMessage, OutgoingBatch } from '../domain/batch.ts';
+import type { DriverEnv, DriverInfo } from './driver.ts';
+
+/**
+ * A sink. `write` resolves only when the broker has acknowledged the batch; it rejects with an AgentError
+ * whose `retryable` flag tells the runtime whether to try again (connection lost, timeout) or to set the
+ * batch aside (the broker refused it). The runtime owns retries, pacing and the in-flight window.
+ */
+export interface Sink {
+  /** Starts connecting; resolves once the first connection attempt has been made (it may have failed). */
+  connect(): Promise<void>;
+  readonly connected: boolean;
+  /** Resolves when connected, or when the signal aborts. */
+  waitConnected(signal: AbortSignal): Promise<void>;
+  write(batch: OutgoingBatch): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface Consumer {
+  start(handler: (message: IncomingMessage) => Promise<void>): Promise<void>;
+  close(): Promise<void>;
+}
+
+export interface SinkDriver<O extends z.ZodObject = z.ZodObject> extends DriverInfo<O> {
+  /**
+   * Effectful checks that belong to `check-config` but not to pure validation (an optional native module
+   * that is not installed, say). Throws an AgentError with a message that says what to do instead.
+   */
+  preflight?(config: z.output<O>): Promise<void>;
+  create(config: z.output<O>, env: DriverEnv & { device: string }): Sink;
+  createConsumer(config: z.output<O>, env: DriverEnv & { clientName: string }): Consumer;
+}

@@ -1,0 +1,63 @@
+/** The source contract: polled (`gather` on an interval) or service (`start`/`stop`, pushes records). */
+import type { z } from 'zod';
+import type { AgentRecord, Cursor } from '../domain/record.ts';
+import type { Logger } from '../log.ts';
+import type { Counters } from '../telemetry/counters.ts';
+import type { ProblemReporter } from '../telemetry/problems.ts';
+import type { DriverEnv, DriverInfo } from './driver.ts';
+
+export interface SourceContext {
+  readonly name: string;
+  readonly log: Logger;
+  /** The cursor committed with this source's last records, or undefined on first start. */
+  readonly cursor: Cursor | undefined;
+  /** Aborted when the source must stop. */
+  readonly signal: AbortSignal;
+  readonly counters: Counters;
+  readonly problems: ProblemReporter;
+  /**
+   * Hands records to the queue. Resolves once they and `cursor` are committed in one transaction: only then
+   * may a source acknowledge upstream. Under the `block` queue policy it waits for space.
+   *
+   * Commits are grouped (queue.commit_every_records or queue.commit_interval, whichever comes first), so a
+   * source that awaits each emit before producing the next gets at most one emit per commit interval.
+   * A fast source keeps several emits in flight (they commit in order) and awaits them for backpressure.
+   *
+   * The records are handed over: the queue stamps and normalises them in place (large integers become
+   * BigInt for encoding), so a source must not read or reuse them after the call.
+   */
+  emit(records: AgentRecord[], cursor?: Cursor): Promise<void>;
+  /**
+   * A running service source reports that it cannot go on (its device vanished, an emit failed). The
+   * runtime stops it and starts it again with backoff, from the last committed cursor.
+   */
+  fail(err: unknown): void;
+}
+
+/** Polled: the runtime calls `gather` on the configured interval. */
+export interface PolledSource {
+  gather(ctx: SourceContext): Promise<void>;
+  close?(): Promise<void>;
+}
+
+/** Service: started once, pushes records until stopped. `start` resolves when it runs (or throws if it cannot). */
+export interface ServiceSource {
+  start(ctx: SourceContext): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export type Source = PolledSource | ServiceSource;
+
+/** Fields the runtime adds around every source driver's own options. */
+export interface CommonSourceConfig {
+  type: string;
+  name: string;
+  stream: string;
+  interval: number;
+  on_start_error: 'fail' | 'retry' | 'ignore';
+}
+
+export interface SourceDriver<O extends z.ZodObject = z.ZodObject> extends DriverInfo<O> {
+  readonly mode: 'polled' | 'service';
+  create(config: z.output<O> & CommonSourceConfig, env: DriverEnv): Source;
+}
