@@ -1,6 +1,6 @@
 import { AgentError } from '../errors.ts';
 import { drivers, loadConfigFile } from '../app.ts';
-import { preflightSink } from '../runtime/driver-setup.ts';
+import { preflightSink } from '../hosting/driver-setup.ts';
 import { parseArgs } from 'node:util';
 import { usage } from './usage.ts';
 

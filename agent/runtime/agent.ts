@@ -12,10 +12,10 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded.ts'
 import { startReceiver, type RunningReceiver } from '../receiver/start.ts';
 import type { RecordOutput } from '../receiver/output.ts';
 import type { Sink } from '../contracts/sink.ts';
-import { configPaths } from './paths.ts';
+import { configPaths } from '../config/paths.ts';
 import { Sender, type SenderStats } from './sender.ts';
-import { preflightSink, withEmbeddedUrl } from './driver-setup.ts';
-import { driverEnv } from './driver-env.ts';
+import { preflightSink, withEmbeddedUrl } from '../hosting/driver-setup.ts';
+import { driverEnv } from '../hosting/driver-env.ts';
 import { Telemetry } from '../telemetry/registry.ts';
 import { SourceRunner } from './source-runner.ts';
 

@@ -8,7 +8,7 @@ import type { SourceConfig } from '../config/schema.ts';
 import { backoffDelay, delay, type BackoffPolicy } from '../util/backoff.ts';
 import type { ComponentCounters } from '../telemetry/counters.ts';
 import type { ProblemReporter } from '../telemetry/problems.ts';
-import { driverEnv } from './driver-env.ts';
+import { driverEnv } from '../hosting/driver-env.ts';
 import { Telemetry } from '../telemetry/registry.ts';
 
 function isService(source: Source): source is ServiceSource {

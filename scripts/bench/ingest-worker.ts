@@ -19,7 +19,7 @@ import type { AgentRecord, Cursor, ServiceSource, SourceContext } from '../../ag
 import { syntheticSource } from '../../drivers/sources/synthetic/index.ts';
 import { ioDelta, numberArg, parseArgs, readIo, readMemory, report } from './proc.ts';
 import { describeSettings, JsonSizeSampler, parseBenchConfig, queueOptions, sqliteVersion } from './settings.ts';
-import { driverEnv, problemReporter } from '../../agent/runtime/driver-env.ts';
+import { driverEnv, problemReporter } from '../../agent/hosting/driver-env.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const records = numberArg(args, 'records', 1_000_000);

@@ -20,7 +20,7 @@ import { silentLogger } from '../../agent/log.ts';
 import type { ServiceSource } from '../../agent/sdk/index.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
 import { numberArg, parseArgs } from './proc.ts';
-import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
+import { problemReporter, driverEnv } from '../../agent/hosting/driver-env.ts';
 
 const TOPIC = 'site/bench/reading';
 

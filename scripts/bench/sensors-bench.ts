@@ -16,7 +16,7 @@ import { SensorsSource } from '../../drivers/sources/sensors/source.ts';
 import { nodeIo, type SysfsIo } from '../../drivers/sources/sensors/sysfs.ts';
 import { GATEWAY, w1Slave, writeTree, type Tree } from '../../test/fixtures/sysfs/tree.ts';
 import { numberArg, parseArgs } from './proc.ts';
-import { driverEnv, problemReporter } from '../../agent/runtime/driver-env.ts';
+import { driverEnv, problemReporter } from '../../agent/hosting/driver-env.ts';
 
 const pick = (prefixes: string[]): Tree => Object.fromEntries(Object.entries(GATEWAY).filter(([p]) => prefixes.some((x) => p.startsWith(x))));
 

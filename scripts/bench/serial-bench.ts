@@ -20,7 +20,7 @@ import { checksum } from '../../drivers/sources/serial/nmea.ts';
 import { startPtyPair } from '../../test/helpers/socat.ts';
 import { numberArg, parseArgs, readMemory, report } from './proc.ts';
 import { parseBenchConfig, queueOptions } from './settings.ts';
-import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
+import { problemReporter, driverEnv } from '../../agent/hosting/driver-env.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const seconds = numberArg(args, 'seconds', 10);

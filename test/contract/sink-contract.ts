@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { silentLogger } from '../../agent/log.ts';
 import { configSchemas } from '../../agent/app.ts';
 import { isAgentError, type IncomingMessage, type OutgoingBatch, type SinkDriver } from '../../agent/sdk/index.ts';
-import { driverEnv } from '../../agent/runtime/driver-env.ts';
+import { driverEnv } from '../../agent/hosting/driver-env.ts';
 const { sinkSchema } = configSchemas();
 
 /** A real broker the contract can stop and start again. */

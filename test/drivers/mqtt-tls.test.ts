@@ -8,7 +8,7 @@ import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { makeCertificates } from '../helpers/certs.ts';
 import type { IncomingMessage } from '../../agent/sdk/index.ts';
-import { driverEnv } from '../../agent/runtime/driver-env.ts';
+import { driverEnv } from '../../agent/hosting/driver-env.ts';
 
 let dir: string;
 let broker: Mosquitto;

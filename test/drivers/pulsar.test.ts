@@ -7,7 +7,7 @@ import { startPulsar } from '../../scripts/lib/pulsar.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { isAgentError } from '../../agent/sdk/index.ts';
 import { sinkContract } from '../contract/sink-contract.ts';
-import { driverEnv } from '../../agent/runtime/driver-env.ts';
+import { driverEnv } from '../../agent/hosting/driver-env.ts';
 
 describe('pulsar sink, websocket transport (real Pulsar standalone)', () => {
   sinkContract(pulsarSink as never, async () => {

@@ -4,7 +4,7 @@ import mysql from 'mysql2/promise';
 import { pino } from 'pino';
 import { silentLogger } from '../../agent/log.ts';
 import type { AgentRecord, Cursor, Logger, PolledSource, SourceContext, SourceDriver } from '../../agent/sdk/index.ts';
-import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
+import { problemReporter, driverEnv } from '../../agent/hosting/driver-env.ts';
 
 /** The real servers the database tests run against (CI provides them; see the preamble of each test). */
 export const PG = { host: '127.0.0.1', port: 5432, user: 'postgres' };

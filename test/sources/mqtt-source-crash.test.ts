@@ -16,7 +16,7 @@ import { Queue } from '../../agent/queue/queue.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import type { AgentRecord, ServiceSource } from '../../agent/sdk/index.ts';
-import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
+import { problemReporter, driverEnv } from '../../agent/hosting/driver-env.ts';
 
 const TOPIC = 'site/crash';
 const COMMIT_INTERVAL_MS = 250; // wide enough that a kill lands between receipt and commit

@@ -14,7 +14,7 @@ import { startEmbeddedBroker } from '../../agent/broker/embedded.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import { isAgentError, type AgentRecord, type SourceContext } from '../../agent/sdk/index.ts';
-import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
+import { problemReporter, driverEnv } from '../../agent/hosting/driver-env.ts';
 
 /** Runs `mosquitto_pub` against the broker; `lines` go to stdin with -l (one message per line). */
 function mosquittoPub(broker: Mosquitto, args: string[], lines?: string[]): Promise<void> {

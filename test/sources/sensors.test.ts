@@ -13,7 +13,7 @@ import { nodeIo, readAttribute, type SysfsIo } from '../../drivers/sources/senso
 import { silentLogger } from '../../agent/log.ts';
 import { isAgentError, type AgentRecord, type SourceContext } from '../../agent/sdk/index.ts';
 import { GATEWAY, w1Slave, writeTree } from '../fixtures/sysfs/tree.ts';
-import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
+import { problemReporter, driverEnv } from '../../agent/hosting/driver-env.ts';
 
 let root: string;
 

@@ -13,7 +13,7 @@ import { configSchemas } from '../../agent/app.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { isAgentError, type AgentRecord, type Cursor, type ServiceSource, type SourceContext } from '../../agent/sdk/index.ts';
 import { startPtyPair, type PtyPair } from '../helpers/socat.ts';
-import { problemReporter, driverEnv } from '../../agent/runtime/driver-env.ts';
+import { problemReporter, driverEnv } from '../../agent/hosting/driver-env.ts';
 const { sourceSchema } = configSchemas();
 
 // Every test here runs the driver on a real pseudo-terminal pair: the test writes bytes into the host side

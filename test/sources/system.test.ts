@@ -6,7 +6,7 @@ import { dirname, join } from 'node:path';
 import { systemSource } from '../../drivers/sources/system/index.ts';
 import { silentLogger } from '../../agent/log.ts';
 import type { AgentRecord, Cursor, PolledSource, SourceContext } from '../../agent/sdk/index.ts';
-import { driverEnv, problemReporter } from '../../agent/runtime/driver-env.ts';
+import { driverEnv, problemReporter } from '../../agent/hosting/driver-env.ts';
 
 // Fixture files in the kernel's own formats, so the parsers are tested against what a gateway really shows.
 const STAT_1 = `cpu  100 0 50 800 50 0 0 0 0 0

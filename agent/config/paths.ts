@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { LoadedConfig } from '../config/load.ts';
+import type { LoadedConfig } from './load.ts';
 
 /** Where relative paths of a config land: config-relative, data files inside data_dir. */
 export function configPaths(loaded: LoadedConfig) {

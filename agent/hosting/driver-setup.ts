@@ -1,3 +1,4 @@
+/** How the core prepares a driver's config before creating it: the embedded broker's URL, and the driver's own preflight. */
 import type { DriverCatalog } from '../config/catalog.ts';
 import type { SinkConfig } from '../config/schema.ts';
 import { AgentError } from '../errors.ts';
