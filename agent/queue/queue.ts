@@ -4,76 +4,15 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { openDatabase } from './sqlite.ts';
 import { AgentError } from '../errors.ts';
-import type { Logger } from '../log.ts';
 import type { AgentRecord, Cursor } from '../sdk/index.ts';
-import {
-  COMPRESSION_ID,
-  compress,
-  compressionFromId,
-  decodeRecords,
-  decompress,
-  encodeRecords,
-  type CodecSettings,
-  type Compression,
-} from '../envelope/codec.ts';
+import { COMPRESSION_ID, compress, compressionFromId, decodeRecords, decompress, encodeRecords } from '../envelope/codec.ts';
 import { encodeChunks, type EncodedChunk } from './chunking.ts';
 import { DiskWatermark } from './disk.ts';
 import { migrate, SCHEMA_VERSION } from './schema.ts';
+import type { DrainOrder, DropReason, LeasedBatch, QueueOptions, QueueStats } from './types.ts';
 import { checkDatabase, checkWalHeader, quarantine, QueueFileProblem, salvage, type RecoveryReport, type Salvage } from './recovery.ts';
 
-export type FullPolicy = 'drop_oldest' | 'drop_newest' | 'block';
-export type DrainOrder = 'oldest_first' | 'live_first';
-
-export interface StreamOptions {
-  maxBytes?: number;
-  maxAgeMs?: number;
-  /**
-   * oldest_first: a backlog leaves in the order it was taken. live_first: while a backlog waits, the newest
-   * records leave first and the backlog drains whenever nothing new is waiting.
-   */
-  drain?: DrainOrder;
-}
-export type DropReason = 'queue_full' | 'disk_full' | 'expired' | 'rejected' | 'corrupt' | 'invalid';
-
-export interface QueueOptions {
-  path: string;
-  synchronous: 'full' | 'normal';
-  /** Commit as soon as this many records wait… */
-  commitEveryRecords: number;
-  /** …or when the oldest waiting record has waited this long. */
-  commitIntervalMs: number;
-  maxBytes: number;
-  /** SQLite page size of a new queue file (default 1024). */
-  pageSize?: number;
-  /** With synchronous `normal`: how often the WAL is synced at the latest (a passive checkpoint). */
-  syncIntervalMs?: number;
-  /** Below this much free space on the queue's file system the queue stops growing (0: no watermark). */
-  minFreeDisk?: number;
-  maxAgeMs: number;
-  fullPolicy: FullPolicy;
-  cacheBytes: number;
-  batchMaxRecords: number;
-  batchMaxBytes: number;
-  codec: CodecSettings;
-  priorities: Readonly<Record<string, number>>;
-  /** Per-stream bounds and drain order (streams not named use the queue-wide bounds, oldest first). */
-  streams?: Readonly<Record<string, StreamOptions>>;
-  log: Logger;
-  now?: () => number;
-}
-
-/** A batch taken from the queue for sending: recorded (sequence → chunk range) before it is handed out. */
-export interface LeasedBatch {
-  readonly stream: string;
-  readonly seq: number;
-  readonly count: number;
-  readonly created: number;
-  readonly compression: Compression;
-  /** Compressed CBOR array of the records, ready to be sealed. */
-  readonly body: Uint8Array;
-  /** Identity of the batch inside this queue (stream and sequence). */
-  readonly key: string;
-}
+export type { DrainOrder, DropReason, FullPolicy, LeasedBatch, QueueOptions, QueueStats, StreamOptions } from './types.ts';
 
 interface BatchRow {
   seq: number;
@@ -105,16 +44,6 @@ interface PendingEmit {
   cursor: { source: string; value: Cursor } | undefined;
   resolve: () => void;
   reject: (err: unknown) => void;
-}
-
-export interface QueueStats {
-  records: number;
-  bytes: number;
-  streams: Record<string, { records: number; bytes: number; pendingBatches: number; nextSeq: number }>;
-  drops: Record<string, Partial<Record<DropReason, number>>>;
-  committed: number;
-  commits: number;
-  disk: { free: number; low: boolean };
 }
 
 // Per-chunk bookkeeping that is not payload (row header, index entry) counted against max_bytes.
