@@ -1,26 +1,26 @@
-import { randomBytes } from 'node:crypto';
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { openDatabase } from './sqlite.ts';
 import { AgentError } from '../errors.ts';
 import type { AgentRecord, Cursor } from '../sdk/index.ts';
 import { COMPRESSION_ID, compress, compressionFromId, decodeRecords, decompress, encodeRecords } from '../envelope/codec.ts';
 import { encodeChunks, type EncodedChunk } from './chunking.ts';
 import { DiskWatermark } from './disk.ts';
-import { migrate, SCHEMA_VERSION } from './schema.ts';
 import type { DrainOrder, DropReason, LeasedBatch, QueueOptions, QueueStats } from './types.ts';
-import { checkDatabase, checkWalHeader, quarantine, QueueFileProblem, salvage, type RecoveryReport, type Salvage } from './recovery.ts';
+import { checkWalHeader, quarantine, salvage, type RecoveryReport, type Salvage } from './recovery.ts';
+import {
+  type BatchRow,
+  CHUNK_OVERHEAD,
+  checkpointWal,
+  corruptionOf,
+  markClean,
+  openStore,
+  prepareStatements,
+  readStoredView,
+  type Statements,
+} from './storage.ts';
 
 export type { DrainOrder, DropReason, FullPolicy, LeasedBatch, QueueOptions, QueueStats, StreamOptions } from './types.ts';
-
-interface BatchRow {
-  seq: number;
-  firstChunk: number;
-  lastChunk: number;
-  count: number;
-  created: number;
-}
 
 interface StreamState {
   id: number;
@@ -46,8 +46,6 @@ interface PendingEmit {
   reject: (err: unknown) => void;
 }
 
-// Per-chunk bookkeeping that is not payload (row header, index entry) counted against max_bytes.
-const CHUNK_OVERHEAD = 48;
 const DEFAULT_PRIORITY = 50;
 
 /**
@@ -79,7 +77,7 @@ export class Queue {
   private dataListeners = new Set<() => void>();
   private closed = false;
 
-  private readonly stmt: ReturnType<Queue['prepare']>;
+  private readonly stmt: Statements;
   /** This queue's epoch: batch sequences are unique within it (see envelope header). */
   readonly epoch: Uint8Array;
   /** Set when the file found at open was unusable and was replaced (see `open`). */
@@ -98,7 +96,7 @@ export class Queue {
     this.epoch = epoch;
     this.opts = opts;
     this.now = opts.now ?? Date.now;
-    this.stmt = this.prepare();
+    this.stmt = prepareStatements(db);
     this.load();
     this.disk = new DiskWatermark(dirname(opts.path), opts.minFreeDisk ?? 0);
     this.checkDisk();
@@ -150,26 +148,11 @@ export class Queue {
   }
 
   private static openFile(opts: QueueOptions): Queue {
-    let db: Database.Database | undefined;
+    const { db, epoch } = openStore(opts);
     try {
-      db = openDatabase(opts.path);
-      // 1 KiB pages for a new file (an existing one keeps its size): a small commit appends fewer bytes of
-      // WAL frames, the cost that dominates flash wear at low ingest rates (measured: half the bytes written
-      // per record at 1k rec/s). Only takes effect before the first table exists.
-      db.pragma(`page_size = ${opts.pageSize ?? 1024}`);
-      db.pragma('journal_mode = WAL');
-      db.pragma(`synchronous = ${opts.synchronous === 'full' ? 'FULL' : 'NORMAL'}`);
-      // better-sqlite3's default cache is 16 MB; a gateway has better uses for that memory.
-      db.pragma(`cache_size = -${Math.max(64, Math.floor(opts.cacheBytes / 1024))}`);
-      // After a checkpoint the WAL shrinks back to this: one burst must not keep megabytes of disk forever.
-      db.pragma('journal_size_limit = 4194304');
-      // Check the whole file only after an unclean stop: reading every page of a large queue at each
-      // start would cost an SD card seconds.
-      checkDatabase(db, SCHEMA_VERSION, !cleanlyClosed(db));
-      const epoch = migrate(db, () => new Uint8Array(randomBytes(8)));
       return new Queue(db, opts, epoch);
     } catch (cause) {
-      db?.close();
+      db.close();
       throw cause;
     }
   }
@@ -208,41 +191,15 @@ export class Queue {
     };
   }
 
-  private prepare() {
-    const db = this.db;
-    return {
-      insertStream: db.prepare('INSERT INTO streams (name) VALUES (?) RETURNING id, next_seq'),
-      insertChunk: db.prepare('INSERT INTO chunks (stream_id, count, created, codec, payload) VALUES (?, ?, ?, ?, ?)'),
-      upsertCursor: db.prepare('INSERT INTO cursors (source, value) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET value = excluded.value'),
-      deleteRange: db.prepare('DELETE FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
-      deleteBatch: db.prepare('DELETE FROM batches WHERE stream_id = ? AND seq = ?'),
-      oldestChunk: db.prepare('SELECT id, count, created, length(payload) AS size FROM chunks WHERE stream_id = ? ORDER BY id LIMIT 1'),
-      rangeSizes: db.prepare(
-        'SELECT coalesce(sum(count), 0) AS records, coalesce(sum(length(payload)), 0) AS bytes, count(*) AS chunks FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?',
-      ),
-      chunksBetween: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?'),
-      newestAfter: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id DESC LIMIT ?'),
-      insertBatch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created) VALUES (?, ?, ?, ?, ?, ?)'),
-      updateStream: db.prepare('UPDATE streams SET next_seq = ? WHERE id = ?'),
-      payloads: db.prepare('SELECT codec, payload FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
-      upsertDrops: db.prepare(
-        'INSERT INTO drops (stream, reason, records) VALUES (?, ?, ?) ON CONFLICT(stream, reason) DO UPDATE SET records = excluded.records',
-      ),
-    };
-  }
-
   /** Rebuilds the in-memory view (totals, batches, cursors) from the database, which is the truth. */
   private load(): void {
+    const view = readStoredView(this.db);
     this.streams.clear();
     this.streamsById.clear();
     this.totalBytes = 0;
     this.totalRecords = 0;
-    const rows = this.db.prepare('SELECT id, name, next_seq FROM streams').all() as { id: number; name: string; next_seq: number }[];
-    for (const row of rows) this.addStreamState(row.id, row.name, row.next_seq);
-    const sizes = this.db
-      .prepare('SELECT stream_id, sum(count) AS records, sum(length(payload)) AS bytes, count(*) AS chunks FROM chunks GROUP BY stream_id')
-      .all() as { stream_id: number; records: number; bytes: number; chunks: number }[];
-    for (const s of sizes) {
+    for (const row of view.streams) this.addStreamState(row.id, row.name, row.next_seq);
+    for (const s of view.sizes) {
       const state = this.streamsById.get(s.stream_id);
       if (!state) continue;
       state.records = s.records;
@@ -250,28 +207,16 @@ export class Queue {
       this.totalBytes += state.bytes;
       this.totalRecords += state.records;
     }
-    const batches = this.db.prepare('SELECT stream_id, seq, first_chunk, last_chunk, count, created FROM batches ORDER BY stream_id, seq').all() as {
-      stream_id: number;
-      seq: number;
-      first_chunk: number;
-      last_chunk: number;
-      count: number;
-      created: number;
-    }[];
-    for (const b of batches) {
+    for (const b of view.batches) {
       const stream = this.streamsById.get(b.stream_id);
       if (!stream) continue;
       stream.batches.set(b.seq, { seq: b.seq, firstChunk: b.first_chunk, lastChunk: b.last_chunk, count: b.count, created: b.created });
       stream.batchedRecords += b.count;
     }
     this.cursors.clear();
-    for (const c of this.db.prepare('SELECT source, value FROM cursors').all() as { source: string; value: string }[]) {
-      this.cursors.set(c.source, JSON.parse(c.value) as Cursor);
-    }
+    for (const c of view.cursors) this.cursors.set(c.source, JSON.parse(c.value) as Cursor);
     this.drops.clear();
-    for (const d of this.db.prepare('SELECT stream, reason, records FROM drops').all() as { stream: string; reason: DropReason; records: number }[]) {
-      this.dropsFor(d.stream).set(d.reason, d.records);
-    }
+    for (const d of view.drops) this.dropsFor(d.stream).set(d.reason, d.records);
   }
 
   private addStreamState(id: number, name: string, nextSeq: number): StreamState {
@@ -571,7 +516,7 @@ export class Queue {
   private syncWal(): void {
     if (this.closed) return;
     try {
-      this.db.pragma('wal_checkpoint(PASSIVE)');
+      checkpointWal(this.db);
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, 'periodic WAL sync failed; the next one retries');
     }
@@ -814,27 +759,10 @@ export class Queue {
     this.closed = true;
     for (const wake of this.spaceWaiters) wake();
     try {
-      if (!this.damaged) this.db.prepare("INSERT INTO meta (key, value) VALUES ('clean', 1) ON CONFLICT(key) DO UPDATE SET value = 1").run();
+      if (!this.damaged) markClean(this.db);
     } catch (err) {
       this.opts.log.warn({ err: (err as Error).message }, 'could not mark the queue as cleanly closed; it will be checked at the next start');
     }
     this.db.close();
   }
-}
-
-/** SQLite error codes that mean the file itself is bad (as opposed to the disk, permissions or space). */
-const CORRUPTION_CODES = new Set(['SQLITE_CORRUPT', 'SQLITE_NOTADB', 'SQLITE_CORRUPT_VTAB', 'SQLITE_CORRUPT_SEQUENCE', 'SQLITE_CORRUPT_INDEX']);
-
-function corruptionOf(err: unknown): string | undefined {
-  if (err instanceof QueueFileProblem) return err.message;
-  const code = (err as { code?: unknown }).code;
-  if (typeof code === 'string' && CORRUPTION_CODES.has(code)) return `${code}: ${(err as Error).message}`;
-  return undefined;
-}
-
-/** True when the previous run closed this file (and so wrote everything it meant to). */
-function cleanlyClosed(db: Database.Database): boolean {
-  const hasMeta = db.prepare("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta'").pluck().get();
-  if (!hasMeta) return true; // a new, empty file
-  return db.prepare("SELECT value FROM meta WHERE key = 'clean'").pluck().get() === 1;
 }
