@@ -8,8 +8,8 @@ import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { AgentError } from '../errors.ts';
 import type { AgentRecord, Cursor } from '../sdk/index.ts';
-import { COMPRESSION_ID, encodeRecords } from '../envelope/codec.ts';
-import { encodeChunks, type EncodedChunk } from './chunking.ts';
+import { COMPRESSION_ID } from '../envelope/codec.ts';
+import { encodeByStream } from './chunking.ts';
 import { quarantine, salvage, checkWalHeader, type RecoveryReport } from './recovery.ts';
 import { checkpointWal, corruptionOf, markClean, openStore, prepareStatements } from './storage.ts';
 import { Ledger, type StreamState } from './ledger.ts';
@@ -189,42 +189,6 @@ export class Queue {
     this.commit();
   }
 
-  private encodePending(emits: PendingEmit[]): Map<string, { chunks: EncodedChunk[] }> {
-    const byStream = new Map<string, PendingEmit[]>();
-    for (const e of emits) {
-      let list = byStream.get(e.stream);
-      if (!list) byStream.set(e.stream, (list = []));
-      list.push(e);
-    }
-    const out = new Map<string, { chunks: EncodedChunk[] }>();
-    const { batchMaxRecords, batchMaxBytes, codec } = this.opts;
-    for (const [stream, list] of byStream) {
-      const records = list.length === 1 ? list[0]!.records : list.flatMap((e) => e.records);
-      try {
-        out.set(stream, { chunks: encodeChunks(records, batchMaxRecords, batchMaxBytes, codec) });
-      } catch {
-        // Some record holds a value CBOR cannot carry (a function, a symbol…): that record alone is dropped
-        // and counted; the rest, and the source's cursor, go on. A source must never stall on one bad row.
-        const good: AgentRecord[] = [];
-        let bad = 0;
-        let example: unknown;
-        for (const record of records) {
-          try {
-            encodeRecords([record]);
-            good.push(record);
-          } catch (err) {
-            bad++;
-            example ??= err;
-          }
-        }
-        this.ledger.countDrop(stream, 'invalid', bad);
-        this.opts.log.error({ stream, records: bad, err: (example as Error)?.message }, 'records that cannot be encoded were dropped');
-        out.set(stream, { chunks: encodeChunks(good, batchMaxRecords, batchMaxBytes, codec) });
-      }
-    }
-    return out;
-  }
-
   private commit(): void {
     if (this.closed) return;
     const emits = this.pending;
@@ -233,7 +197,7 @@ export class Queue {
     this.pending = [];
     this.pendingRecords = 0;
     this.pendingAcks = [];
-    const encoded = this.encodePending(emits);
+    const encoded = encodeByStream(emits, this.opts, this.ledger);
     const demand = this.batchDemand;
     this.batchDemand = 0;
     let recorded = 0;
