@@ -1,0 +1,156 @@
+/**
+ * The batch planner: which chunks make the next batches of a stream (the gaps between recorded ranges,
+ * oldest first or live first, cut at batch.max_records and batch.max_bytes), writing them down, and reading
+ * a batch's body. Separate because the drain order is the queue's most intricate logic and depends only on
+ * the ledger's view, not on when commits happen.
+ */
+import type Database from 'better-sqlite3';
+import { AgentError } from '../errors.ts';
+import type { AgentRecord } from '../domain/record.ts';
+import { compress, compressionFromId, decodeRecords, decompress, encodeRecords } from '../envelope/codec.ts';
+import type { Ledger, StreamState } from './ledger.ts';
+import type { BatchRow, ChunkRow, Statements } from './storage.ts';
+import type { LeasedBatch, QueueOptions } from './types.ts';
+
+export class BatchPlanner {
+  private readonly db: Database.Database;
+  private readonly stmt: Statements;
+  private readonly opts: QueueOptions;
+  private readonly ledger: Ledger;
+  private readonly now: () => number;
+
+  constructor(db: Database.Database, stmt: Statements, opts: QueueOptions, ledger: Ledger) {
+    this.db = db;
+    this.stmt = stmt;
+    this.opts = opts;
+    this.ledger = ledger;
+    this.now = opts.now ?? Date.now;
+  }
+
+  /** The streams, higher priority first (then the order they were first seen). */
+  byPriority(): StreamState[] {
+    return [...this.ledger.streams.values()].sort((a, b) => b.priority - a.priority || a.id - b.id);
+  }
+
+  /** Records up to `max` batches, highest-priority streams first (inside the commit's transaction). */
+  recordDemanded(max: number): number {
+    let made = 0;
+    for (const stream of this.byPriority()) {
+      while (made < max && stream.records > stream.batchedRecords) {
+        const before = stream.batches.size;
+        if (!this.record(stream, max - made)) break;
+        made += stream.batches.size - before;
+      }
+    }
+    return made;
+  }
+
+  /**
+   * Writes down up to `max` next batches of a stream (sequence → chunk range, time) in one transaction, so
+   * a sender with room for several batches pays one fsync for all of them. Returns the first.
+   */
+  record(stream: StreamState, max: number): BatchRow | undefined {
+    const groups = this.plan(stream, max);
+    if (groups.length === 0) return undefined;
+    const now = this.now();
+    const made: BatchRow[] = groups.map((g, i) => ({
+      seq: stream.nextSeq + i,
+      firstChunk: g[0]!.id,
+      lastChunk: g[g.length - 1]!.id,
+      count: g.reduce((n, r) => n + r.count, 0),
+      created: now,
+    }));
+    const nextSeq = stream.nextSeq + made.length;
+    this.db.transaction(() => {
+      for (const b of made) this.stmt.insertBatch.run(stream.id, b.seq, b.firstChunk, b.lastChunk, b.count, b.created);
+      this.stmt.updateStream.run(nextSeq, stream.id);
+    })();
+    stream.nextSeq = nextSeq;
+    for (const b of made) {
+      stream.batches.set(b.seq, b);
+      stream.batchedRecords += b.count;
+    }
+    return made[0];
+  }
+
+  /**
+   * The chunks of up to `max` next batches. Chunks not yet in a batch are the gaps between the recorded
+   * ranges. Oldest first fills the first gaps; live first takes the newest chunks (after the last range)
+   * first, newest batch first, and fills the older gaps only when nothing newer waits.
+   */
+  private plan(stream: StreamState, max: number): ChunkRow[][] {
+    // Every chunk holds at least one record, so max × batchMaxRecords rows always cover `max` batches.
+    const limit = max * this.opts.batchMaxRecords;
+    const ranges = [...stream.batches.values()].map((b) => [b.firstChunk, b.lastChunk] as const).sort((a, b) => a[0] - b[0]);
+    const groups: ChunkRow[][] = [];
+    if (stream.drain === 'live_first') {
+      const after = ranges.reduce((m, r) => Math.max(m, r[1]), 0);
+      const newestFirst = this.stmt.newestAfter.all(stream.id, after, limit) as ChunkRow[];
+      // Cut from the newest end, so the most recent records form the first batch; each batch's chunks are
+      // then put back in ascending order (a batch is a chunk range).
+      for (const group of this.group(newestFirst).slice(0, max)) groups.push([...group].reverse());
+      // The gap scan below must not take these rows (or the rest of the tail) again in this call.
+      if (newestFirst.length > 0) ranges.push([newestFirst[newestFirst.length - 1]!.id, Number.MAX_SAFE_INTEGER]);
+    }
+    let gapStart = 0;
+    for (const [first, last] of [...ranges, [Number.MAX_SAFE_INTEGER, Number.MAX_SAFE_INTEGER] as const]) {
+      if (groups.length >= max) break;
+      if (first > gapStart + 1) {
+        const rows = this.stmt.chunksBetween.all(stream.id, gapStart, first, limit) as ChunkRow[];
+        groups.push(...this.group(rows).slice(0, max - groups.length));
+      }
+      gapStart = Math.max(gapStart, last);
+    }
+    return groups;
+  }
+
+  /** Cuts consecutive chunk rows into batches of at most batch.max_records records and batch.max_bytes. */
+  private group(rows: ChunkRow[]): ChunkRow[][] {
+    const { batchMaxRecords, batchMaxBytes } = this.opts;
+    const out: ChunkRow[][] = [];
+    let current: ChunkRow[] = [];
+    let count = 0;
+    let bytes = 0;
+    for (const row of rows) {
+      if (current.length > 0 && (count + row.count > batchMaxRecords || bytes + row.size > batchMaxBytes)) {
+        out.push(current);
+        current = [];
+        count = 0;
+        bytes = 0;
+      }
+      current.push(row);
+      count += row.count;
+      bytes += row.size;
+    }
+    if (current.length > 0) out.push(current);
+    return out;
+  }
+
+  /** Reads a batch's body. A single chunk in the current codec is used as stored: no re-encoding. */
+  materialise(stream: StreamState, batch: BatchRow): LeasedBatch {
+    const rows = this.stmt.payloads.all(stream.id, batch.firstChunk, batch.lastChunk) as { codec: number; payload: Buffer }[];
+    const current = this.opts.codec;
+    let body: Uint8Array;
+    const only = rows[0];
+    if (rows.length === 1 && only && compressionFromId(only.codec) === current.compression) {
+      body = only.payload;
+    } else {
+      const records: AgentRecord[] = [];
+      for (const row of rows) {
+        const compression = compressionFromId(row.codec);
+        if (!compression) throw new AgentError('QUEUE_OPEN_FAILED', `chunk of ${stream.name} has unknown codec ${row.codec}`);
+        for (const r of decodeRecords(decompress(row.payload, compression, Number.MAX_SAFE_INTEGER))) records.push(r);
+      }
+      body = compress(encodeRecords(records), current);
+    }
+    return {
+      stream: stream.name,
+      seq: batch.seq,
+      count: batch.count,
+      created: batch.created,
+      compression: current.compression,
+      body,
+      key: `${stream.name}:${batch.seq}`,
+    };
+  }
+}
