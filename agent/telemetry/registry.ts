@@ -182,15 +182,15 @@ export class Telemetry {
   private readonly metrics = new Map<string, AnyMetric>();
 
   counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
-    return this.declare(name, 'counter', labelNames, () => new Counter(name, help, labelNames));
+    return this.register(name, 'counter', labelNames, () => new Counter(name, help, labelNames));
   }
 
   gauge(name: string, help: string, labelNames: readonly string[] = [], collect?: (gauge: Gauge) => void): Gauge {
-    return this.declare(name, 'gauge', labelNames, () => new Gauge(name, help, labelNames, collect));
+    return this.register(name, 'gauge', labelNames, () => new Gauge(name, help, labelNames, collect));
   }
 
   histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram {
-    return this.declare(name, 'histogram', labelNames, () => new Histogram(name, help, labelNames, buckets));
+    return this.register(name, 'histogram', labelNames, () => new Histogram(name, help, labelNames, buckets));
   }
 
   get(name: string): AnyMetric | undefined {
@@ -209,7 +209,7 @@ export class Telemetry {
     }));
   }
 
-  private declare<M extends AnyMetric>(name: string, type: MetricType, labelNames: readonly string[], make: () => M): M {
+  private register<M extends AnyMetric>(name: string, type: MetricType, labelNames: readonly string[], make: () => M): M {
     const existing = this.metrics.get(name);
     if (existing) {
       if (existing.type !== type || existing.labelNames.join() !== labelNames.join()) {
