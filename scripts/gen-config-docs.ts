@@ -1,202 +1,59 @@
 /**
- * Writes docs/configuration.md from the config schema and the drivers' option schemas, so the reference
- * cannot drift from what the agent accepts (test/config/docs.test.ts fails when the file is stale).
+ * Writes docs/configuration.md and docs/config.schema.json from the config schema and the drivers' option
+ * schemas, so neither can drift from what the agent accepts (test/config/docs.test.ts and
+ * test/config/json-schema.test.ts fail when a file is stale). Both come from zod's JSON Schema export of the
+ * input side: keys as the user writes them, durations and sizes as text, defaults before any transform.
  * Run: npm run docs:config
  */
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
 import { z } from 'zod';
-import { configSchemas } from '../agent/app.ts';
-import { parseConfig } from '../agent/app.ts';
+import { configSchemas, parseConfig } from '../agent/app.ts';
 import { requireRunnable } from '../agent/config/load.ts';
 import { sinkDrivers, sourceDrivers } from '../drivers/registry.ts';
-const { configSchema } = configSchemas();
+import { asWritten, code, type JsonSchema, prose, type Row, rows, table, variantsOf } from './config-docs/rows.ts';
 
 export const DOCS_PATH = resolve(import.meta.dirname, '../docs/configuration.md');
-
-type Schema = z.ZodType;
-interface Def {
-  type: string;
-  innerType?: Schema;
-  defaultValue?: unknown;
-  in?: Schema;
-  out?: Schema;
-  shape?: Record<string, Schema>;
-  element?: Schema;
-  keyType?: Schema;
-  valueType?: Schema;
-  options?: Schema[];
-  discriminator?: string;
-  entries?: Record<string, string | number>;
-  values?: unknown[];
-}
-const defOf = (s: Schema): Def => (s as unknown as { _zod: { def: Def } })._zod.def;
-
-interface Row {
-  key: string;
-  type: string;
-  default: string;
-  description: string;
-}
-
-/** Peels default / prefault / optional wrappers, keeping the first description and the default met on the way. */
-function unwrap(schema: Schema): { inner: Schema; description: string | undefined; default: { value: unknown } | undefined; optional: boolean } {
-  let inner = schema;
-  let description: string | undefined;
-  let dflt: { value: unknown } | undefined;
-  let optional = false;
-  for (;;) {
-    description ??= inner.description;
-    const def = defOf(inner);
-    if (def.type === 'default' || def.type === 'prefault') dflt ??= { value: def.defaultValue };
-    else if (def.type === 'optional' || def.type === 'nullable') optional = true;
-    else return { inner, description, default: dflt, optional };
-    inner = def.innerType!;
-  }
-}
+export const SCHEMA_PATH = resolve(import.meta.dirname, '../docs/config.schema.json');
+/** An identifier, not a download address: editors find the file through the association the user writes. */
+const SCHEMA_ID = 'urn:edge-agent:config';
 
 /**
- * Durations and sizes are both "number or string, transformed", so their shape alone does not say which one a
- * field is; parsing a sample value does, without the schema having to carry extra markers.
+ * zod leaves out the input side's default of a field whose schema transforms (`duration().default(30_000)`, a
+ * list of source entries), since the default is an output value. Put it back as one would write it, when
+ * writing it in the file means the same: parsing it again gives the same value.
  */
-function unitOf(schema: Schema): 'duration' | 'size' | undefined {
-  const d = schema.safeParse('2s');
-  if (d.success && d.data === 2000) return 'duration';
-  const s = schema.safeParse('2KiB');
-  if (s.success && s.data === 2048) return 'size';
-  return undefined;
+function restoreDefault({ zodSchema, jsonSchema }: { zodSchema: z.core.$ZodType; jsonSchema: z.core.JSONSchema.BaseSchema }): void {
+  if ('default' in jsonSchema) return;
+  const parsed = z.safeParse(zodSchema, undefined);
+  if (!parsed.success || parsed.data === undefined) return;
+  const written = asWritten(jsonSchema as JsonSchema, parsed.data);
+  const again = z.safeParse(zodSchema, written);
+  if (again.success && isDeepStrictEqual(again.data, parsed.data)) jsonSchema.default = written;
 }
 
-const NAME_PATTERN = '^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$';
-const SAFE = Number.MAX_SAFE_INTEGER;
-
-function code(value: unknown): string {
-  return `\`${typeof value === 'string' ? value : JSON.stringify(value)}\``;
+/** The config file's JSON Schema, as committed in docs/config.schema.json. */
+export function configJsonSchema(): JsonSchema & Record<string, unknown> {
+  const { configSchema } = configSchemas();
+  const { $schema, ...schema } = z.toJSONSchema(configSchema, {
+    target: 'draft-2020-12',
+    io: 'input',
+    // A part JSON Schema cannot express at all should stop the generation, not quietly accept anything.
+    unrepresentable: 'throw',
+    override: restoreDefault,
+  }) as JsonSchema & Record<string, unknown>; // no boolean sub-schemas here, so the narrower type holds
+  return {
+    $schema,
+    $id: SCHEMA_ID,
+    title: 'edge-agent configuration',
+    description: 'The YAML file read by `edge-agent run`, `receive` and `check-config`; docs/configuration.md explains every key.',
+    ...schema,
+  };
 }
 
-/** A leaf's type in words, with its constraints, from its JSON Schema (the public way to read zod checks). */
-function leafType(schema: Schema): string {
-  const unit = unitOf(schema);
-  if (unit === 'duration') return 'duration';
-  if (unit === 'size') return 'size';
-  const js = z.toJSONSchema(schema, { io: 'input', unrepresentable: 'any' }) as Record<string, unknown>;
-  return jsonType(js);
-}
-
-function jsonType(js: Record<string, unknown>): string {
-  if (Array.isArray(js.enum)) return `one of ${js.enum.map(code).join(', ')}`;
-  if ('const' in js) return code(js.const);
-  const alternatives = (js.anyOf ?? js.oneOf) as Record<string, unknown>[] | undefined;
-  if (alternatives) {
-    if (alternatives.every((a) => 'const' in a)) return `one of ${alternatives.map((a) => code(a.const)).join(', ')}`;
-    return alternatives.map(jsonType).join(' or ');
-  }
-  if (js.type === 'array') return `list of ${jsonType((js.items ?? {}) as Record<string, unknown>)}`;
-  if (js.type === 'string') {
-    if (js.pattern === NAME_PATTERN) return 'name';
-    const parts = ['string'];
-    if (js.minLength === 1) parts.unshift('non-empty');
-    else if (typeof js.minLength === 'number' && js.minLength > 1) parts.push(`(at least ${js.minLength} characters)`);
-    if (typeof js.pattern === 'string') parts.push(`matching \`${js.pattern}\``);
-    return parts.join(' ');
-  }
-  if (js.type === 'integer' || js.type === 'number') {
-    const min = typeof js.minimum === 'number' && js.minimum > -SAFE ? js.minimum : undefined;
-    const max = typeof js.maximum === 'number' && js.maximum < SAFE ? js.maximum : undefined;
-    const word = js.type === 'integer' ? 'integer' : 'number';
-    if (min !== undefined && max !== undefined) return `${word} ${min}–${max}`;
-    if (min !== undefined) return `${word} ≥ ${min}`;
-    if (max !== undefined) return `${word} ≤ ${max}`;
-    return word;
-  }
-  if (typeof js.type === 'string') return js.type;
-  return 'any';
-}
-
-function formatMs(ms: number): string {
-  for (const [unit, size] of [
-    ['d', 86_400_000],
-    ['h', 3_600_000],
-    ['m', 60_000],
-    ['s', 1_000],
-  ] as const)
-    if (ms >= size && ms % size === 0) return `${ms / size}${unit}`;
-  return `${ms}ms`;
-}
-
-function formatBytes(bytes: number): string {
-  for (const [unit, size] of [
-    ['GiB', 1024 ** 3],
-    ['MiB', 1024 ** 2],
-    ['KiB', 1024],
-  ] as const)
-    if (bytes >= size && bytes % size === 0) return `${bytes / size}${unit}`;
-  return String(bytes);
-}
-
-function defaultText(leaf: Schema, found: { value: unknown } | undefined, optional: boolean, isObject: boolean): string {
-  if (found === undefined) return optional ? '—' : '**required**';
-  // An object section defaults to its fields' defaults; repeating `{}` in the table says nothing.
-  if (isObject) return '—';
-  const value = found.value;
-  // Defaults given after the transform are already milliseconds or bytes: show them as one would write them.
-  if (typeof value === 'number') {
-    const unit = unitOf(leaf);
-    if (unit === 'duration') return code(formatMs(value));
-    if (unit === 'size') return code(formatBytes(value));
-  }
-  return code(value);
-}
-
-/** Markdown-safe prose: `<placeholders>` outside code spans would be taken for HTML tags and vanish. */
-function prose(text: string): string {
-  return text
-    .split('`')
-    .map((part, i) => (i % 2 === 0 ? part.replace(/</g, '&lt;').replace(/>/g, '&gt;') : part))
-    .join('`');
-}
-
-function cell(text: string): string {
-  return prose(text.replace(/\s*\n\s*/g, ' ')).replace(/\|/g, '\\|');
-}
-
-/** Rows for every key of an object schema, nested objects flattened to dotted keys. */
-function rows(shape: Record<string, Schema>, prefix = ''): Row[] {
-  const out: Row[] = [];
-  for (const [name, field] of Object.entries(shape)) {
-    const key = `${prefix}${name}`;
-    const { inner, description, default: dflt, optional } = unwrap(field);
-    const def = defOf(inner);
-    const isObject = def.type === 'object';
-    const row = (type: string) => out.push({ key, type, default: defaultText(inner, dflt, optional, isObject), description: description ?? '' });
-
-    if (def.type === 'union' && def.discriminator === 'type') {
-      // The only single driver-typed entries are sinks (`sink`, `receiver.input`); sources come as a list.
-      row('sink entry, see [Sinks](#sinks)');
-    } else if (isObject) {
-      row('object');
-      out.push(...rows(def.shape!, `${key}.`));
-    } else if (def.type === 'array' && defOf(unwrap(def.element!).inner).type === 'union' && defOf(unwrap(def.element!).inner).discriminator === 'type') {
-      row('list of source entries, see [Sources](#sources)');
-    } else if (def.type === 'array' && defOf(unwrap(def.element!).inner).type === 'object') {
-      row('list of objects');
-      out.push(...rows(defOf(unwrap(def.element!).inner).shape!, `${key}[].`));
-    } else if (def.type === 'record') {
-      const value = unwrap(def.valueType!).inner;
-      if (defOf(value).type === 'object') {
-        row(`map of ${leafType(def.keyType!)} → object`);
-        out.push(...rows(defOf(value).shape!, `${key}.<${leafType(def.keyType!)}>.`));
-      } else row(`map of ${leafType(def.keyType!)} → ${leafType(value)}`);
-    } else {
-      row(leafType(inner));
-    }
-  }
-  return out;
-}
-
-function table(list: Row[]): string {
-  const head = '| Key | Type | Default | Description |\n|---|---|---|---|\n';
-  return `${head + list.map((r) => `| \`${r.key}\` | ${cell(r.type)} | ${cell(r.default)} | ${cell(r.description)} |`).join('\n')}\n`;
+export function renderJsonSchema(): string {
+  return `${JSON.stringify(configJsonSchema(), null, 2)}\n`;
 }
 
 const EXAMPLE = `device:
@@ -238,19 +95,27 @@ export function renderConfigDocs(): string {
   // The example must stay valid; fail the generation (and its test) rather than publish a broken one.
   requireRunnable(parseConfig(EXAMPLE, 'docs example', '/'));
 
-  const top = configSchema.shape;
+  const schema = configJsonSchema();
+  const top = schema.properties!;
   const general: Row[] = [];
   const sections: string[] = [];
   for (const [name, field] of Object.entries(top)) {
-    const type = defOf(unwrap(field).inner).type;
-    if (type === 'object' || type === 'record') sections.push(`### \`${name}\`\n\n${table(rows({ [name]: field }))}`);
-    else general.push(...rows({ [name]: field }));
+    const one = { properties: { [name]: field }, required: schema.required };
+    if (field.type === 'object') sections.push(`### \`${name}\`\n\n${table(rows(one))}`);
+    else general.push(...rows(one));
   }
 
-  const sourceCommon = unwrap(configSchema.shape.sources).inner;
-  const firstVariant = defOf(defOf(defOf(sourceCommon).element!).options![0]!).shape!;
-  const ownOptions = new Set(Object.keys(sourceDrivers[0]!.options.shape));
-  const commonShape = Object.fromEntries(Object.entries(firstVariant).filter(([k]) => k !== 'type' && !ownOptions.has(k)));
+  // Each source entry is its driver's options, the common fields and `type`; a driver's own keys say which is which.
+  const sourceVariants = variantsOf(top.sources!.items!)!.variants;
+  const variantOf = (variants: JsonSchema[], type: string) => variants.find((v) => v.properties!.type!.const === type)!;
+  const only = (variant: JsonSchema, keep: (key: string) => boolean): JsonSchema => ({
+    properties: Object.fromEntries(Object.entries(variant.properties!).filter(([k]) => keep(k))),
+    required: variant.required,
+  });
+  const firstOwn = new Set(Object.keys(sourceDrivers[0]!.options.shape));
+  const common = only(variantOf(sourceVariants, sourceDrivers[0]!.type), (k) => k !== 'type' && !firstOwn.has(k));
+  const sourceTypes = sourceDrivers.map((d) => code(d.type)).join(', ');
+  const sinkVariants = variantsOf(top.sink!)!.variants;
 
   const out: string[] = [];
   out.push(`# Configuration reference
@@ -266,6 +131,21 @@ edge-agent reads one YAML file: \`edge-agent run --config FILE\`, \`edge-agent r
 Relative paths are resolved against the directory of the config file; the queue and receiver state files are
 relative to \`data_dir\`. Secrets are never written in the file itself: they come from files or environment
 variables (\`password_file\`, \`password_env\`).
+
+## Editor support
+
+[config.schema.json](config.schema.json) is the same schema as a JSON Schema, generated with this page. A YAML
+editor with schema support validates and completes a config file associated with it, for example by a first
+line in the file that gives the schema's path (relative to the config file) or URL:
+
+\`\`\`yaml
+# yaml-language-server: $schema=./config.schema.json
+\`\`\`
+
+It checks keys, types, enums, ranges and the duration and size syntax. The rules the schema states as code are
+not in it and are left to \`edge-agent check-config\`: unique source names, each compression algorithm's level
+range, exactly one of \`table\` or \`query\` (SQL sources), a serial port given by path or by USB ids, a valid
+\`framing.pattern\`, the MQTT topic filter syntax, and a duration written as text below a field's minimum.
 
 ## Units
 
@@ -287,19 +167,20 @@ ${table(general)}
 ${sections.join('\n')}
 ## Sources
 
-\`sources\` is a list; each entry has \`type\` (one of ${sourceDrivers.map((d) => code(d.type)).join(', ')}), the
+\`sources\` is a list; each entry has \`type\` (one of ${sourceTypes}), the
 common fields below, and the options of its driver.
 
 ### Common fields
 
-${table([{ key: 'type', type: `one of ${sourceDrivers.map((d) => code(d.type)).join(', ')}`, default: '**required**', description: 'The source driver.' }, ...rows(commonShape)])}`);
+${table([{ key: 'type', type: `one of ${sourceTypes}`, default: '**required**', description: 'The source driver.' }, ...rows(common)])}`);
 
   for (const d of sourceDrivers) {
+    const own = only(variantOf(sourceVariants, d.type), (k) => k in d.options.shape);
     out.push(`### Source \`${d.type}\`
 
 ${prose(d.summary)} ${d.mode === 'polled' ? 'Polled every `interval`.' : 'A service: it pushes records as they come; `interval` is not used.'} See [drivers/sources/${d.type}](../drivers/sources/${d.type}/README.md).
 
-${table(rows(d.options.shape))}`);
+${table(rows(own))}`);
   }
 
   out.push(`## Sinks
@@ -308,16 +189,18 @@ ${table(rows(d.options.shape))}`);
 options of its driver.
 `);
   for (const d of sinkDrivers) {
+    const own = only(variantOf(sinkVariants, d.type), (k) => k !== 'type');
     out.push(`### Sink \`${d.type}\`
 
 ${prose(d.summary)} See [drivers/sinks/${d.type}](../drivers/sinks/${d.type}/README.md).
 
-${table([{ key: 'type', type: code(d.type), default: '**required**', description: 'The sink driver.' }, ...rows(d.options.shape)])}`);
+${table([{ key: 'type', type: code(d.type), default: '**required**', description: 'The sink driver.' }, ...rows(own)])}`);
   }
   return out.join('\n');
 }
 
 if (import.meta.main) {
   writeFileSync(DOCS_PATH, renderConfigDocs());
-  process.stdout.write(`wrote ${DOCS_PATH}\n`);
+  writeFileSync(SCHEMA_PATH, renderJsonSchema());
+  process.stdout.write(`wrote ${DOCS_PATH}\nwrote ${SCHEMA_PATH}\n`);
 }
