@@ -12,6 +12,8 @@ import { COMPRESSION_ID } from '../envelope/codec.ts';
 import { encodeByStream } from './chunking.ts';
 import { quarantine, salvage, checkWalHeader, type RecoveryReport } from './recovery.ts';
 import { checkpointWal, corruptionOf, markClean, openStore, prepareStatements } from './storage.ts';
+import { queueMetrics, type QueueMetrics } from './metrics.ts';
+import { Telemetry } from '../telemetry/registry.ts';
 import { Ledger, type StreamState } from './ledger.ts';
 import { Bounds } from './bounds.ts';
 import { BatchPlanner } from './planner.ts';
@@ -39,8 +41,7 @@ export class Queue {
   private readonly ledger: Ledger;
   private readonly bounds: Bounds;
   private readonly planner: BatchPlanner;
-  private committedRecords = 0;
-  private commitCount = 0;
+  private readonly metrics: QueueMetrics;
 
   private pending: PendingEmit[] = [];
   private pendingRecords = 0;
@@ -71,6 +72,7 @@ export class Queue {
     this.ledger = new Ledger(db, stmt, opts);
     this.bounds = new Bounds(this.ledger, opts, dirname(opts.path));
     this.planner = new BatchPlanner(db, stmt, opts, this.ledger);
+    this.metrics = queueMetrics(opts.telemetry ?? new Telemetry(), this.ledger, () => this.bounds.disk);
     this.checkDisk();
     this.diskTimer = setInterval(() => this.checkDisk(), 1_000).unref();
     if (opts.synchronous === 'normal') {
@@ -206,6 +208,7 @@ export class Queue {
     const codecId = COMPRESSION_ID[this.opts.codec.compression];
     let accepted = 0;
     const { ledger, bounds } = this;
+    const started = performance.now();
     try {
       this.db.transaction(() => {
         for (const [name, { chunks }] of encoded) {
@@ -231,15 +234,21 @@ export class Queue {
         this.opts.log.fatal({ err: (cause as Error).message }, 'queue file is damaged; restart the agent to quarantine and salvage it');
       }
       ledger.load();
-      this.pendingAcks.push(...acks);
+      // The reload made new stream states: acks kept for the retry must point at them, or the retry deletes
+      // the rows in the file while the in-memory view keeps the batch (and offers it again, empty).
+      for (const ack of acks) {
+        const stream = ledger.streams.get(ack.stream.name);
+        if (stream) this.pendingAcks.push({ stream, seq: ack.seq });
+      }
       const err = new AgentError('QUEUE_WRITE_FAILED', `queue commit failed: ${(cause as Error).message}`, { cause, retryable: true });
       for (const e of emits) e.reject(err);
       this.opts.log.error({ err: err.message, records: emits.reduce((n, e) => n + e.records.length, 0) }, 'queue commit failed');
       return;
     }
     for (const ack of acks) this.ackedKeys.delete(`${ack.stream.name}:${ack.seq}`);
-    this.committedRecords += accepted;
-    this.commitCount++;
+    this.metrics.commitSeconds.observe(undefined, (performance.now() - started) / 1000);
+    this.metrics.committedRecords.inc(undefined, accepted);
+    this.metrics.commits.inc();
     for (const e of emits) e.resolve();
     if (accepted > 0 || recorded > 0) for (const listener of this.dataListeners) listener();
     if (acks.length > 0) this.wakeSpaceWaiters();
@@ -356,8 +365,8 @@ export class Queue {
       bytes: this.ledger.totalBytes,
       streams,
       drops: this.ledger.dropStats(),
-      committed: this.committedRecords,
-      commits: this.commitCount,
+      committed: this.metrics.committedRecords.value(),
+      commits: this.metrics.commits.value(),
       disk: { free: disk.free, low: disk.low },
     };
   }

@@ -4,6 +4,7 @@
  * imports them): the dependency order stays one-way. `queue.ts` re-exports them for the rest of the agent.
  */
 import type { Logger } from '../log.ts';
+import type { Telemetry } from '../telemetry/registry.ts';
 import type { CodecSettings, Compression } from '../envelope/codec.ts';
 
 export type FullPolicy = 'drop_oldest' | 'drop_newest' | 'block';
@@ -44,6 +45,8 @@ export interface QueueOptions {
   /** Per-stream bounds and drain order (streams not named use the queue-wide bounds, oldest first). */
   streams?: Readonly<Record<string, StreamOptions>>;
   log: Logger;
+  /** The registry the queue reports into (one of its own when absent: a queue opened by a tool or a test). */
+  telemetry?: Telemetry;
   now?: () => number;
 }
 

@@ -77,7 +77,7 @@ export async function startAgent(
       log.info({ url: broker.url }, 'embedded MQTT broker listening');
     }
 
-    const queue = Queue.open(queueOptions(config, paths.queue, log.child({ component: 'queue' })));
+    const queue = Queue.open({ ...queueOptions(config, paths.queue, log.child({ component: 'queue' })), telemetry });
     cleanups.push(() => queue.close());
 
     let receiver: RunningReceiver | undefined;

@@ -84,9 +84,25 @@ abstract class Metric<S> {
   }
 }
 
-/** A value that only goes up (records committed, batches sent, drops by reason). */
+/**
+ * A value that only goes up (records committed, batches sent, drops by reason). Most are counted as things
+ * happen (`inc`); a total whose truth is kept durably elsewhere (the queue's drop counts live in the queue file,
+ * so they survive restarts) is read from its owner at collection time through `collect`.
+ */
 export class Counter extends Metric<{ value: number }> {
   readonly type = 'counter';
+  collectFn: ((total: (labels: Labels | undefined, value: number) => void) => void) | undefined;
+
+  constructor(name: string, help: string, labelNames: readonly string[], collect?: (total: (labels: Labels | undefined, value: number) => void) => void) {
+    super(name, help, labelNames);
+    this.collectFn = collect;
+  }
+
+  private collect(): void {
+    this.collectFn?.((labels, value) => {
+      this.entry(labels, () => ({ value: 0 })).state.value = value;
+    });
+  }
 
   inc(labels?: Labels, n = 1): void {
     if (!(n >= 0)) throw new RangeError(`counter ${this.name} cannot go down (inc by ${n})`);
@@ -94,11 +110,13 @@ export class Counter extends Metric<{ value: number }> {
   }
 
   value(labels?: Labels): number {
+    this.collect();
     return this.series.get(this.key(labels))?.state.value ?? 0;
   }
 
   /** Every series' value, keyed by one label's value (for status views: drops by reason, say). */
   by(label: string, match: Labels = {}): Record<string, number> {
+    this.collect();
     const out: Record<string, number> = {};
     for (const { labels, state } of this.series.values()) {
       if (Object.entries(match).every(([k, v]) => labels[k] === v)) out[labels[label]!] = (out[labels[label]!] ?? 0) + state.value;
@@ -107,6 +125,7 @@ export class Counter extends Metric<{ value: number }> {
   }
 
   samples(): Sample[] {
+    this.collect();
     return [...this.series.values()].map(({ labels, state }) => ({ labels, value: state.value }));
   }
 }
@@ -114,7 +133,7 @@ export class Counter extends Metric<{ value: number }> {
 /** A value that goes up and down, set by its owner or read at collection time from the truth (queue depth). */
 export class Gauge extends Metric<{ value: number }> {
   readonly type = 'gauge';
-  private readonly collectFn: ((gauge: Gauge) => void) | undefined;
+  collectFn: ((gauge: Gauge) => void) | undefined;
 
   constructor(name: string, help: string, labelNames: readonly string[], collect?: (gauge: Gauge) => void) {
     super(name, help, labelNames);
@@ -175,18 +194,28 @@ type AnyMetric = Counter | Gauge | Histogram;
 
 /**
  * The registry. `counter`, `gauge` and `histogram` return the existing metric of that name when it was
- * already declared the same way, so a component rebuilt after a config change reports into the same series;
- * a second declaration with another type or other labels is a programming error and throws.
+ * already declared the same way, so a component rebuilt after a config change reports into the same series
+ * (and a collect callback given again replaces the old one: the newest owner is read); a second declaration
+ * with another type or other labels is a programming error and throws.
  */
 export class Telemetry {
   private readonly metrics = new Map<string, AnyMetric>();
 
-  counter(name: string, help: string, labelNames: readonly string[] = []): Counter {
-    return this.register(name, 'counter', labelNames, () => new Counter(name, help, labelNames));
+  counter(
+    name: string,
+    help: string,
+    labelNames: readonly string[] = [],
+    collect?: (total: (labels: Labels | undefined, value: number) => void) => void,
+  ): Counter {
+    const counter = this.register(name, 'counter', labelNames, () => new Counter(name, help, labelNames, collect));
+    if (collect) counter.collectFn = collect;
+    return counter;
   }
 
   gauge(name: string, help: string, labelNames: readonly string[] = [], collect?: (gauge: Gauge) => void): Gauge {
-    return this.register(name, 'gauge', labelNames, () => new Gauge(name, help, labelNames, collect));
+    const gauge = this.register(name, 'gauge', labelNames, () => new Gauge(name, help, labelNames, collect));
+    if (collect) gauge.collectFn = collect;
+    return gauge;
   }
 
   histogram(name: string, help: string, labelNames: readonly string[], buckets: readonly number[]): Histogram {
