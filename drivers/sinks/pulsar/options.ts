@@ -1,4 +1,5 @@
 import { z, duration, size } from '../../../agent/sdk/index.ts';
+import { reconnectOptions } from '../../common/reconnect.ts';
 
 export const pulsarOptions = z.strictObject({
   transport: z
@@ -58,13 +59,7 @@ export const pulsarOptions = z.strictObject({
     .describe(
       "websocket: the broker's webSocketMaxTextFrameSize. A batch whose frame (base64 payload in JSON) exceeds it is refused at once instead of breaking the connection.",
     ),
-  reconnect: z
-    .strictObject({
-      initial_delay: duration().default(500),
-      max_delay: duration().default(60_000),
-    })
-    .default({ initial_delay: 500, max_delay: 60_000 })
-    .describe('Reconnect backoff with full jitter between 0 and min(max_delay, initial_delay·2^attempt).'),
+  reconnect: reconnectOptions(),
   subscription: z
     .string()
     .regex(/^[\w.-]+$/)
