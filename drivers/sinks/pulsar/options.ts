@@ -1,5 +1,7 @@
 import { z, duration, size } from '../../../agent/sdk/index.ts';
 import { reconnectOptions } from '../../common/reconnect.ts';
+import { tokenOptions } from '../../common/secrets.ts';
+import { tlsOptions } from '../../common/tls.ts';
 
 export const pulsarOptions = z.strictObject({
   transport: z
@@ -31,20 +33,13 @@ export const pulsarOptions = z.strictObject({
     .describe(
       'Topic name template; `{device}` and `{stream}` are replaced. Full topic: persistent://<tenant>/<namespace>/<topic>. The receiver subscribes to every topic the template can produce (a regex subscription).',
     ),
-  token_file: z
-    .string()
-    .optional()
-    .describe('File holding the authentication token (a JWT), sent as `Authorization: Bearer`. Never write the token itself in the config.'),
-  token_env: z.string().optional().describe('Environment variable holding the authentication token.'),
-  tls: z
-    .strictObject({
-      ca: z.string().optional().describe('PEM file of the CA(s) that signed the broker certificate.'),
-      cert: z.string().optional().describe('PEM client certificate file (websocket transport), for client-certificate TLS.'),
-      key: z.string().optional().describe('PEM private key of the client certificate.'),
-      reject_unauthorized: z.boolean().default(true).describe('Verify the broker certificate. Turn off only for tests.'),
-    })
-    .optional()
-    .describe('TLS settings; used with wss:// and pulsar+ssl:// URLs.'),
+  ...tokenOptions,
+  tls: tlsOptions('wss:// and pulsar+ssl://', {
+    peer: 'broker',
+    servername: false,
+    cert: 'PEM client certificate file (websocket transport), for client-certificate TLS.',
+    key: 'PEM private key of the client certificate.',
+  }),
   connect_timeout: duration().default(10_000).describe('How long opening a producer or consumer may take.'),
   send_timeout: duration().default(30_000).describe('How long the broker-side client keeps trying to store a message before reporting a send error.'),
   max_pending: z

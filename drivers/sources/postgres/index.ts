@@ -1,6 +1,6 @@
 import { z, duration, type SourceDriver } from '../../../agent/sdk/index.ts';
 import { sqlCredentialOptions, sqlCursorOptions, exactlyOneInput } from '../../common/sql/options.ts';
-import { readPassword } from '../../common/sql/credentials.ts';
+import { readPassword } from '../../common/secrets.ts';
 import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
 import { lazyDialect } from '../../common/sql/lazy.ts';
