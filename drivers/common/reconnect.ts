@@ -75,9 +75,8 @@ export class Reconnector {
     this.timer = setTimeout(() => {
       this.timer = undefined;
       if (this.cancelled) return;
-      void Promise.resolve()
-        .then(attempt)
-        .catch(() => {});
+      const result = attempt();
+      if (result instanceof Promise) result.catch(() => {});
     }, wait);
     return wait;
   }

@@ -11,7 +11,7 @@ import { sinkContract } from '../contract/sink-contract.ts';
 import { driverEnv } from '../../agent/runtime/driver-env.ts';
 
 describe('pulsar sink, websocket transport (real Pulsar standalone)', () => {
-  sinkContract(pulsarSink as never, async () => {
+  sinkContract(pulsarSink, async () => {
     const broker = await startPulsar();
     return {
       options: { url: broker.wsUrl, reconnect: { initial_delay: '20ms', max_delay: '300ms' } },
