@@ -129,7 +129,6 @@ export class SerialSource implements ServiceSource {
     this.ctx.counters.add('disconnects');
     this.ctx.log.warn({ port: this.portPath, err: err === undefined || err === null ? 'closed' : describeError(err) }, 'serial port lost; reopening');
     this.groups.flush();
-    this.reconnector.succeeded();
     this.scheduleReopen();
   }
 
@@ -148,6 +147,7 @@ export class SerialSource implements ServiceSource {
     try {
       await this.open();
       if (this.port) {
+        this.reconnector.succeeded(); // a later loss starts again from reopen_initial_delay
         this.ctx.counters.add('reconnects');
         this.ctx.log.info({ port: this.portPath, attempts }, 'serial port back');
       }
