@@ -23,5 +23,5 @@ export const sourceDrivers: readonly SourceDriver[] = [
   sqliteSource,
   postgresSource,
   mysqlSource,
-] as unknown as SourceDriver[];
-export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink] as unknown as SinkDriver[];
+];
+export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink];

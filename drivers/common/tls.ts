@@ -1,22 +1,48 @@
+/**
+ * TLS for every driver's client connections: the `tls:` config block declared once, and Node's TLS options
+ * built from it with the PEM files read (relative paths from the config's folder) when a connection is made.
+ */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AgentError, z } from '../../agent/sdk/index.ts';
 
-/** TLS settings of a client connection, as every driver's config spells them. */
-export function tlsOptions(usedWith: string) {
-  return z
-    .strictObject({
-      ca: z.string().optional().describe('PEM file of the CA(s) that signed the server certificate.'),
-      cert: z.string().optional().describe('PEM client certificate file, for client-certificate authentication.'),
-      key: z.string().optional().describe('PEM private key file of the client certificate.'),
-      reject_unauthorized: z.boolean().default(true).describe('Verify the server certificate. Turn off only for tests.'),
-      servername: z.string().optional().describe('TLS SNI / name to verify, when it differs from the URL host.'),
-    })
-    .optional()
-    .describe(`TLS settings; used with ${usedWith} URLs.`);
+export interface TlsVariant {
+  /** What the driver connects to, in the reference text: "server" (default) or "broker". */
+  readonly peer?: string;
+  /** Offer `servername` (SNI); off where the driver's client library cannot honour it. Default on. */
+  readonly servername?: boolean;
+  /** Reference text for `cert` and `key` where the driver has something to add. */
+  readonly cert?: string;
+  readonly key?: string;
 }
 
-export type TlsOptions = NonNullable<z.output<ReturnType<typeof tlsOptions>>>;
+/** The `tls:` block of a driver's options; `usedWith` names the URL schemes it applies to. */
+export function tlsOptions(usedWith: string, variant: TlsVariant = {}) {
+  const peer = variant.peer ?? 'server';
+  const shape = {
+    ca: z.string().optional().describe(`PEM file of the CA(s) that signed the ${peer} certificate.`),
+    cert: z
+      .string()
+      .optional()
+      .describe(variant.cert ?? 'PEM client certificate file, for client-certificate authentication.'),
+    key: z
+      .string()
+      .optional()
+      .describe(variant.key ?? 'PEM private key file of the client certificate.'),
+    reject_unauthorized: z.boolean().default(true).describe(`Verify the ${peer} certificate. Turn off only for tests.`),
+  };
+  const servername = z.string().optional().describe('TLS SNI / name to verify, when it differs from the URL host.');
+  const block = variant.servername === false ? z.strictObject(shape) : z.strictObject({ ...shape, servername });
+  return block.optional().describe(`TLS settings; used with ${usedWith} URLs.`);
+}
+
+export interface TlsOptions {
+  ca?: string | undefined;
+  cert?: string | undefined;
+  key?: string | undefined;
+  reject_unauthorized: boolean;
+  servername?: string | undefined;
+}
 
 /** Node's TLS connection options from the config: the PEM files read, relative paths from the config's folder. */
 export function tlsConnectionOptions(

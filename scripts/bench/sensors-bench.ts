@@ -13,6 +13,7 @@ import { silentLogger } from '../../agent/log.ts';
 import type { SourceContext } from '../../agent/sdk/index.ts';
 import { sensorsSource } from '../../drivers/sources/sensors/index.ts';
 import { SensorsSource } from '../../drivers/sources/sensors/source.ts';
+import { options as sensorsOptions } from '../../drivers/sources/sensors/options.ts';
 import { nodeIo, type SysfsIo } from '../../drivers/sources/sensors/sysfs.ts';
 import { GATEWAY, w1Slave, writeTree, type Tree } from '../../test/fixtures/sysfs/tree.ts';
 import { numberArg, parseArgs } from './proc.ts';
@@ -55,7 +56,7 @@ const root = mkdtempSync(join(tmpdir(), 'edge-agent-sensors-bench-'));
 try {
   writeTree(root, TREE);
   const config = {
-    ...sensorsSource.options.parse({ sys_root: root }),
+    ...sensorsOptions.parse({ sys_root: root }),
     type: 'sensors',
     name: 'bench',
     stream: 'bench',

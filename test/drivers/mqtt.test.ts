@@ -6,7 +6,7 @@ import { sinkContract } from '../contract/sink-contract.ts';
 describe('mqtt sink (real Mosquitto)', () => {
   for (const protocol_version of [5, 4] as const) {
     describe(`MQTT ${protocol_version === 5 ? '5' : '3.1.1'}`, () => {
-      sinkContract(mqttSink as never, async () => {
+      sinkContract(mqttSink, async () => {
         const broker = await startMosquitto({ persistence: true });
         return {
           options: { url: broker.url, protocol_version, reconnect: { initial_delay: '20ms', max_delay: '200ms' } },

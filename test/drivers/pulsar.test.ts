@@ -1,6 +1,7 @@
 import { describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pulsarSink } from '../../drivers/sinks/pulsar/index.ts';
+import { pulsarOptions } from '../../drivers/sinks/pulsar/options.ts';
 import { SeriesOrder } from '../../drivers/sinks/pulsar/series-order.ts';
 import { topicFor, topicPattern } from '../../drivers/sinks/pulsar/naming.ts';
 import { startPulsar } from '../../scripts/lib/pulsar.ts';
@@ -10,7 +11,7 @@ import { sinkContract } from '../contract/sink-contract.ts';
 import { driverEnv } from '../../agent/hosting/driver-env.ts';
 
 describe('pulsar sink, websocket transport (real Pulsar standalone)', () => {
-  sinkContract(pulsarSink as never, async () => {
+  sinkContract(pulsarSink, async () => {
     const broker = await startPulsar();
     return {
       options: { url: broker.wsUrl, reconnect: { initial_delay: '20ms', max_delay: '300ms' } },
@@ -22,7 +23,7 @@ describe('pulsar sink, websocket transport (real Pulsar standalone)', () => {
 });
 
 describe('pulsar sink, native transport (pulsar-client is not installed here)', () => {
-  const options = pulsarSink.options.parse({ transport: 'native', url: 'pulsar://127.0.0.1:6650' });
+  const options = pulsarOptions.parse({ transport: 'native', url: 'pulsar://127.0.0.1:6650' });
   const isClear = (err: unknown) => isAgentError(err, 'CONFIG_INVALID') && /pulsar-client/.test(err.message) && /transport: websocket/.test(err.message);
 
   test('preflight (check-config) names the missing package and the transport to use instead', async () => {
@@ -35,13 +36,13 @@ describe('pulsar sink, native transport (pulsar-client is not installed here)', 
   });
 
   test('the websocket transport needs no preflight', async () => {
-    await pulsarSink.preflight!(pulsarSink.options.parse({ url: 'ws://127.0.0.1:8080' }));
+    await pulsarSink.preflight!(pulsarOptions.parse({ url: 'ws://127.0.0.1:8080' }));
   });
 });
 
 describe('pulsar topic mapping and sequence order', () => {
   test('the template fills device and stream; the receiver pattern matches exactly what it can produce', () => {
-    const options = pulsarSink.options.parse({ url: 'ws://x:8080', tenant: 'acme', namespace: 'edge', topic: 'gw.{device}.{stream}' });
+    const options = pulsarOptions.parse({ url: 'ws://x:8080', tenant: 'acme', namespace: 'edge', topic: 'gw.{device}.{stream}' });
     const topic = topicFor(options, 'site-1', 'health');
     assert.equal(topic, 'persistent://acme/edge/gw.site-1.health');
     const pattern = new RegExp(`^${topicPattern(options)}$`);

@@ -3,5 +3,5 @@ import { syntheticSource } from '../../drivers/sources/synthetic/index.ts';
 import { sourceContract } from '../contract/source-contract.ts';
 
 describe('synthetic source', () => {
-  sourceContract(syntheticSource as never, { options: { rate: 5000, batch: 10 }, identity: (r) => r.n as number });
+  sourceContract(syntheticSource, { options: { rate: 5000, batch: 10 }, identity: (r) => r.n as number });
 });

@@ -23,7 +23,7 @@ after(async () => {
 });
 
 describe('mqtt source', () => {
-  sourceContract(mqttSource as never, {
+  sourceContract(mqttSource, {
     options: { url: broker.url, topics: [{ filter: 'site/contract/#', qos: 1 }], payload: 'json' },
     identity: (record) => record.n as number,
   });

@@ -12,5 +12,5 @@ writeTree(root, GATEWAY);
 after(() => rmSync(root, { recursive: true, force: true }));
 
 describe('sensors source', () => {
-  sourceContract(sensorsSource as never, { options: { sys_root: root } });
+  sourceContract(sensorsSource, { options: { sys_root: root } });
 });

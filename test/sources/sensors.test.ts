@@ -375,7 +375,9 @@ describe('sensors source: bad input', () => {
     const lines: { level: number; msg: string; kind?: string; path?: string }[] = [];
     const sink = new Writable({ write: (chunk, _enc, done) => (lines.push(JSON.parse(String(chunk))), done()) });
     const { ctx, emits, counts } = fakeContext();
-    const logged = { ...ctx, log: pino({ level: 'debug' }, sink) };
+    const log = pino({ level: 'debug' }, sink);
+    // The source warns through its problem reporter and notes persisting and cleared problems on its logger.
+    const logged: SourceContext = { ...ctx, log, problems: problemReporter(() => ctx.counters, log) };
     const src = source({ include: ['thermal'] });
     const file = join(root, 'class/thermal/thermal_zone1/temp');
     writeFileSync(file, 'abc\n');

@@ -5,7 +5,7 @@ import { pino } from 'pino';
 import { createFramer, type DiscardReason } from '../../drivers/sources/serial/framer.ts';
 import { createDecoder } from '../../drivers/sources/serial/decode.ts';
 import { checksum, parseNmea } from '../../drivers/sources/serial/nmea.ts';
-import { BadInputLog } from '../../drivers/sources/serial/bad-input-log.ts';
+import { RateLimitedProblems } from '../../agent/telemetry/problems.ts';
 import { RecordGroups } from '../../drivers/sources/serial/groups.ts';
 import { options, type Framing } from '../../drivers/sources/serial/options.ts';
 
@@ -308,7 +308,9 @@ describe('serial helpers', () => {
     try {
       const lines: Record<string, unknown>[] = [];
       const log = pino({ level: 'warn' }, { write: (line: string) => lines.push(JSON.parse(line)) });
-      const bad = new BadInputLog(log, 10_000);
+      // The serial source reports bad input through the runtime's problem reporter (kind, message, fields).
+      const problems = new RateLimitedProblems({ add() {} }, log, { intervalMs: 10_000, now: () => Date.now() });
+      const bad = { report: (kind: string, fields: Record<string, unknown>, message: string) => problems.report(kind, message, fields) };
       for (let i = 0; i < 1000; i++) bad.report('overlong', { n: i }, 'discarded');
       bad.report('bad_checksum', {}, 'rejected');
       assert.equal(lines.length, 2, 'one line per kind within the interval');

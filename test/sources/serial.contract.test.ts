@@ -27,5 +27,5 @@ describe('serial source', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  sourceContract(serialSource as never, { options: { path: join(dir, 'contract-dev'), baud_rate: 115200, framing: { mode: 'nmea' } } });
+  sourceContract(serialSource, { options: { path: join(dir, 'contract-dev'), baud_rate: 115200, framing: { mode: 'nmea' } } });
 });

@@ -1,4 +1,5 @@
 import { z, duration } from '../../../agent/sdk/index.ts';
+import { databasePasswordOptions } from '../secrets.ts';
 
 /**
  * The options every SQL source shares: what to read and how the cursor walks it. Each driver spreads these
@@ -55,14 +56,8 @@ export interface SqlCursorConfig {
   query_timeout: number;
 }
 
-/** Connection credentials that never sit in the config text. */
-export const sqlCredentialOptions = {
-  password_file: z
-    .string()
-    .optional()
-    .describe('File holding the password (first line; relative to the config file). Read at every connect, so it can rotate.'),
-  password_env: z.string().optional().describe('Environment variable holding the password.'),
-};
+/** Connection credentials that never sit in the config text (drivers/common/secrets.ts). */
+export const sqlCredentialOptions = databasePasswordOptions;
 
 /**
  * Object-level rule of every SQL source's options: exactly one of `table` and `query`. Declared in the

@@ -168,8 +168,8 @@ function parseJsonColumns(row: Record<string, unknown>, columns: string[], ctx: 
     try {
       row[column] = JSON.parse(text) as unknown;
     } catch {
-      ctx.counters.add('json_invalid');
-      ctx.log.warn({ column }, 'SQL source: a json_columns value is not JSON; delivered as text');
+      // Counted every time, logged at a bounded rate per column: one bad writer must not flood the log.
+      ctx.problems.report('json_invalid', 'SQL source: a json_columns value is not JSON; delivered as text', { column }, { key: column });
     }
   }
 }

@@ -1,7 +1,8 @@
 import mqtt from 'mqtt';
 import type { MqttClient, IClientOptions } from 'mqtt';
-import { backoffDelay, describeError, type Logger } from '../../../agent/sdk/index.ts';
+import { describeError, type BackoffPolicy, type Logger } from '../../../agent/sdk/index.ts';
 import { ConnectionWaiters } from '../../common/connection-waiters.ts';
+import { Reconnector } from '../../common/reconnect.ts';
 
 /**
  * One mqtt.js client that reconnects with exponential backoff and full jitter (mqtt.js itself only knows a
@@ -9,30 +10,17 @@ import { ConnectionWaiters } from '../../common/connection-waiters.ts';
  */
 export class MqttConnection {
   readonly client: MqttClient;
-  private attempt = 0;
   private closing = false;
-  private reconnectTimer: NodeJS.Timeout | undefined;
+  private readonly reconnector: Reconnector;
   private readonly waiters = new ConnectionWaiters();
-
-  private readonly reconnect: { initialMs: number; maxMs: number };
-
   private readonly log: Logger;
 
-  constructor(
-    url: string,
-
-    options: IClientOptions,
-
-    reconnect: { initialMs: number; maxMs: number },
-
-    log: Logger,
-  ) {
-    this.reconnect = reconnect;
-
+  constructor(url: string, options: IClientOptions, reconnect: BackoffPolicy, log: Logger) {
+    this.reconnector = new Reconnector(reconnect);
     this.log = log;
     this.client = mqtt.connect(url, options);
     this.client.on('connect', () => {
-      this.attempt = 0;
+      this.reconnector.succeeded();
       const socket = this.client.stream as { setNoDelay?: (on: boolean) => void };
       socket.setNoDelay?.(true);
       this.log.info({ url }, 'mqtt connected');
@@ -59,13 +47,11 @@ export class MqttConnection {
   }
 
   private scheduleReconnect(): void {
-    if (this.closing || this.reconnectTimer) return;
-    const wait = backoffDelay(this.reconnect, this.attempt++);
-    this.log.debug({ wait, attempt: this.attempt }, 'mqtt reconnect scheduled');
-    this.reconnectTimer = setTimeout(() => {
-      this.reconnectTimer = undefined;
+    if (this.closing) return;
+    const wait = this.reconnector.schedule(() => {
       if (!this.closing && !this.client.connected) this.client.reconnect();
-    }, wait);
+    });
+    if (wait !== undefined) this.log.debug({ wait, attempt: this.reconnector.attempt }, 'mqtt reconnect scheduled');
   }
 
   waitConnected(signal: AbortSignal): Promise<void> {
@@ -74,7 +60,7 @@ export class MqttConnection {
 
   async close(): Promise<void> {
     this.closing = true;
-    clearTimeout(this.reconnectTimer);
+    this.reconnector.cancel();
     this.waiters.wakeAll();
     await this.client.endAsync(true);
   }

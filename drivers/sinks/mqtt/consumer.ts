@@ -2,6 +2,7 @@ import type { IPublishPacket } from 'mqtt';
 import { describeError, type Consumer, type DriverEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
 import { clientOptions } from './client-options.ts';
 import { MqttConnection } from './connection.ts';
+import { backoffPolicy } from '../../common/reconnect.ts';
 import type { MqttOptions } from './options.ts';
 
 /**
@@ -31,12 +32,7 @@ export class MqttConsumer implements Consumer {
       this.options.protocol_version === 5
         ? { clean: false, properties: { sessionExpiryInterval: Math.round(this.options.session_expiry / 1000) } }
         : { clean: false };
-    const connection = new MqttConnection(
-      this.options.url,
-      { ...base, ...persistent, resubscribe: true },
-      { initialMs: this.options.reconnect.initial_delay, maxMs: this.options.reconnect.max_delay },
-      this.env.log,
-    );
+    const connection = new MqttConnection(this.options.url, { ...base, ...persistent, resubscribe: true }, backoffPolicy(this.options.reconnect), this.env.log);
     this.connection = connection;
     const topic = `${this.options.topic_prefix}/+/+`;
     connection.client.handleMessage = (packet: IPublishPacket, done) => {

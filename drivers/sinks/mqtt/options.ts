@@ -1,6 +1,7 @@
 import { z, duration } from '../../../agent/sdk/index.ts';
 import { passwordOptions } from '../../common/secrets.ts';
 import { tlsOptions } from '../../common/tls.ts';
+import { reconnectOptions } from '../../common/reconnect.ts';
 
 export const mqttOptions = z.strictObject({
   url: z.string().describe("Broker URL: mqtt://host:1883, mqtts://host:8883 (TLS), or `embedded` for the agent's in-process broker."),
@@ -18,13 +19,7 @@ export const mqttOptions = z.strictObject({
   ...passwordOptions,
   keepalive: duration().default(30_000).describe('MQTT keepalive.'),
   connect_timeout: duration().default(10_000),
-  reconnect: z
-    .strictObject({
-      initial_delay: duration().default(500),
-      max_delay: duration().default(60_000),
-    })
-    .default({ initial_delay: 500, max_delay: 60_000 })
-    .describe('Reconnect backoff with full jitter between 0 and min(max_delay, initial_delay·2^attempt).'),
+  reconnect: reconnectOptions(),
   tls: tlsOptions('mqtts://'),
   session_expiry: duration()
     .default(86_400_000)

@@ -1,6 +1,7 @@
 import { AgentError, type DriverEnv, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
 import { clientOptions } from './client-options.ts';
 import { MqttConnection } from './connection.ts';
+import { backoffPolicy } from '../../common/reconnect.ts';
 import type { MqttOptions } from './options.ts';
 
 // MQTT 5 PUBACK reason codes that no retry can fix: the batch is refused for what it is or where it goes.
@@ -28,7 +29,7 @@ export class MqttSink implements Sink {
     this.connection = new MqttConnection(
       this.options.url,
       clientOptions(this.options, this.env.baseDir, clientId),
-      { initialMs: this.options.reconnect.initial_delay, maxMs: this.options.reconnect.max_delay },
+      backoffPolicy(this.options.reconnect),
       this.env.log,
     );
   }

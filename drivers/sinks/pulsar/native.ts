@@ -6,7 +6,7 @@
  */
 import { createRequire } from 'node:module';
 import { AgentError, describeError, type Consumer, type DriverEnv, type IncomingMessage, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
-import { readToken } from './credentials.ts';
+import { readToken } from '../../common/secrets.ts';
 import { seriesName, topicFor, topicPattern } from './naming.ts';
 import type { PulsarOptions } from './options.ts';
 import { SeriesOrder } from './series-order.ts';
@@ -47,7 +47,7 @@ export async function loadNative(): Promise<Loose> {
 }
 
 function clientConfig(Pulsar: Loose, options: PulsarOptions, baseDir: string): Loose {
-  const token = readToken(options, baseDir);
+  const token = readToken(options, baseDir, 'Pulsar');
   return {
     serviceUrl: options.url,
     operationTimeoutSeconds: Math.max(1, Math.round(options.connect_timeout / 1000)),

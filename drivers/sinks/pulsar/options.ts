@@ -1,4 +1,7 @@
 import { z, duration, size } from '../../../agent/sdk/index.ts';
+import { reconnectOptions } from '../../common/reconnect.ts';
+import { tokenOptions } from '../../common/secrets.ts';
+import { tlsOptions } from '../../common/tls.ts';
 
 export const pulsarOptions = z.strictObject({
   transport: z
@@ -30,20 +33,13 @@ export const pulsarOptions = z.strictObject({
     .describe(
       'Topic name template; `{device}` and `{stream}` are replaced. Full topic: persistent://<tenant>/<namespace>/<topic>. The receiver subscribes to every topic the template can produce (a regex subscription).',
     ),
-  token_file: z
-    .string()
-    .optional()
-    .describe('File holding the authentication token (a JWT), sent as `Authorization: Bearer`. Never write the token itself in the config.'),
-  token_env: z.string().optional().describe('Environment variable holding the authentication token.'),
-  tls: z
-    .strictObject({
-      ca: z.string().optional().describe('PEM file of the CA(s) that signed the broker certificate.'),
-      cert: z.string().optional().describe('PEM client certificate file (websocket transport), for client-certificate TLS.'),
-      key: z.string().optional().describe('PEM private key of the client certificate.'),
-      reject_unauthorized: z.boolean().default(true).describe('Verify the broker certificate. Turn off only for tests.'),
-    })
-    .optional()
-    .describe('TLS settings; used with wss:// and pulsar+ssl:// URLs.'),
+  ...tokenOptions,
+  tls: tlsOptions('wss:// and pulsar+ssl://', {
+    peer: 'broker',
+    servername: false,
+    cert: 'PEM client certificate file (websocket transport), for client-certificate TLS.',
+    key: 'PEM private key of the client certificate.',
+  }),
   connect_timeout: duration().default(10_000).describe('How long opening a producer or consumer may take.'),
   send_timeout: duration().default(30_000).describe('How long the broker-side client keeps trying to store a message before reporting a send error.'),
   max_pending: z
@@ -58,13 +54,7 @@ export const pulsarOptions = z.strictObject({
     .describe(
       "websocket: the broker's webSocketMaxTextFrameSize. A batch whose frame (base64 payload in JSON) exceeds it is refused at once instead of breaking the connection.",
     ),
-  reconnect: z
-    .strictObject({
-      initial_delay: duration().default(500),
-      max_delay: duration().default(60_000),
-    })
-    .default({ initial_delay: 500, max_delay: 60_000 })
-    .describe('Reconnect backoff with full jitter between 0 and min(max_delay, initial_delay·2^attempt).'),
+  reconnect: reconnectOptions(),
   subscription: z
     .string()
     .regex(/^[\w.-]+$/)

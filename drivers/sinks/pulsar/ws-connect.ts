@@ -2,29 +2,24 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import WebSocket from 'ws';
 import { AgentError } from '../../../agent/sdk/index.ts';
-import { readConfigFile, readToken } from './credentials.ts';
+import { readToken } from '../../common/secrets.ts';
+import { tlsConnectionOptions } from '../../common/tls.ts';
 import type { PulsarOptions } from './options.ts';
 
 /** How to reach the broker's web service: base URL, headers and TLS material, resolved once per connection. */
 export interface WsEndpoint {
   base: string;
   headers: Record<string, string>;
-  tls: { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean };
+  tls: ReturnType<typeof tlsConnectionOptions>;
   timeoutMs: number;
 }
 
 export function wsEndpoint(options: PulsarOptions, baseDir: string): WsEndpoint {
-  const token = readToken(options, baseDir);
-  const tls = options.tls;
+  const token = readToken(options, baseDir, 'Pulsar');
   return {
     base: options.url.replace(/\/+$/, ''),
     headers: token ? { Authorization: `Bearer ${token}` } : {},
-    tls: {
-      ca: tls?.ca ? readConfigFile(baseDir, tls.ca, 'TLS CA') : undefined,
-      cert: tls?.cert ? readConfigFile(baseDir, tls.cert, 'TLS certificate') : undefined,
-      key: tls?.key ? readConfigFile(baseDir, tls.key, 'TLS key') : undefined,
-      rejectUnauthorized: tls?.reject_unauthorized ?? true,
-    },
+    tls: tlsConnectionOptions(options.tls ?? { reject_unauthorized: true }, baseDir, 'Pulsar'),
     timeoutMs: options.connect_timeout,
   };
 }

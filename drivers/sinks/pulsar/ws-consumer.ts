@@ -1,8 +1,9 @@
 import type WebSocket from 'ws';
-import { backoffDelay, describeError, type Consumer, type DriverEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
+import { describeError, type Consumer, type DriverEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
 import { topicPattern } from './naming.ts';
 import type { PulsarOptions } from './options.ts';
 import { openWebSocket, wsEndpoint } from './ws-connect.ts';
+import { backoffPolicy, Reconnector } from '../../common/reconnect.ts';
 
 interface Delivery {
   messageId?: string;
@@ -21,14 +22,14 @@ export class PulsarWsConsumer implements Consumer {
   private readonly env: DriverEnv & { clientName: string };
   private socket: WebSocket | undefined;
   private closing = false;
-  private attempt = 0;
-  private timer: NodeJS.Timeout | undefined;
+  private readonly reconnector: Reconnector;
   private handler: ((message: IncomingMessage) => Promise<void>) | undefined;
   private lastError: string | undefined;
 
   constructor(options: PulsarOptions, env: DriverEnv & { clientName: string }) {
     this.options = options;
     this.env = env;
+    this.reconnector = new Reconnector(backoffPolicy(options.reconnect));
   }
 
   /**
@@ -78,7 +79,7 @@ export class PulsarWsConsumer implements Consumer {
       return false;
     }
     this.lastError = undefined;
-    this.attempt = 0;
+    this.reconnector.succeeded();
     this.socket = socket;
     this.env.log.info({ pattern, subscription: this.options.subscription }, 'subscribed');
     let chain = Promise.resolve();
@@ -119,17 +120,13 @@ export class PulsarWsConsumer implements Consumer {
   }
 
   private scheduleReconnect(): void {
-    if (this.closing || this.timer) return;
-    const wait = backoffDelay({ initialMs: this.options.reconnect.initial_delay, maxMs: this.options.reconnect.max_delay }, this.attempt++);
-    this.timer = setTimeout(() => {
-      this.timer = undefined;
-      if (!this.closing) void this.connect();
-    }, wait);
+    if (this.closing) return;
+    this.reconnector.schedule(() => this.connect());
   }
 
   async close(): Promise<void> {
     this.closing = true;
-    clearTimeout(this.timer);
+    this.reconnector.cancel();
     this.socket?.close();
     this.socket?.terminate();
   }

@@ -1,11 +1,12 @@
 import type WebSocket from 'ws';
-import { AgentError, backoffDelay, delay, describeError, type DriverEnv, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
+import { AgentError, delay, describeError, type DriverEnv, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
 import { seriesName, topicFor, topicPath } from './naming.ts';
 import type { PulsarOptions } from './options.ts';
 import { SeriesOrder } from './series-order.ts';
 import { isUnreachable, openWebSocket, probe, wsEndpoint } from './ws-connect.ts';
 import { WsProducerSession } from './ws-producer.ts';
 import { ConnectionWaiters } from '../../common/connection-waiters.ts';
+import { backoffPolicy, Reconnector } from '../../common/reconnect.ts';
 
 /** One batch series (device, stream, queue epoch) on its topic: its sequence bookkeeping and open session. */
 interface Series {
@@ -28,8 +29,8 @@ export class PulsarWsSink implements Sink {
   private readonly series = new Map<string, Series>();
   private isConnected = false;
   private closing = false;
-  private attempt = 0;
-  private probeTimer: NodeJS.Timeout | undefined;
+  /** Probes the broker again with backoff while it is unreachable. */
+  private readonly reconnector: Reconnector;
   private probing = false;
   private readonly waiters = new ConnectionWaiters();
   private pendingTotal = 0;
@@ -37,6 +38,7 @@ export class PulsarWsSink implements Sink {
   constructor(options: PulsarOptions, env: DriverEnv & { device: string }) {
     this.options = options;
     this.env = env;
+    this.reconnector = new Reconnector(backoffPolicy(options.reconnect));
   }
 
   async connect(): Promise<void> {
@@ -56,12 +58,11 @@ export class PulsarWsSink implements Sink {
     if (up === this.isConnected) return;
     this.isConnected = up;
     if (up) {
-      this.attempt = 0;
+      this.reconnector.succeeded();
       this.env.log.info({ url: this.options.url }, 'pulsar reachable');
       this.waiters.wakeAll();
     } else {
       this.env.log.warn({ url: this.options.url }, 'pulsar not reachable; probing with backoff, batches stay queued');
-      this.attempt = 1;
       this.scheduleProbe();
     }
   }
@@ -78,19 +79,16 @@ export class PulsarWsSink implements Sink {
     if (this.closing) return;
     if (reachable) this.setConnected(true);
     else {
-      if (this.attempt === 0) this.env.log.warn({ url: this.options.url }, 'pulsar not reachable; probing with backoff, batches stay queued');
+      // Warned once per outage: at the first failed probe, or when a lost connection was noticed.
+      if (this.reconnector.attempt === 0) this.env.log.warn({ url: this.options.url }, 'pulsar not reachable; probing with backoff, batches stay queued');
       this.isConnected = false;
       this.scheduleProbe();
     }
   }
 
   private scheduleProbe(): void {
-    if (this.closing || this.probeTimer || this.probing) return;
-    const wait = backoffDelay({ initialMs: this.options.reconnect.initial_delay, maxMs: this.options.reconnect.max_delay }, this.attempt++);
-    this.probeTimer = setTimeout(() => {
-      this.probeTimer = undefined;
-      void this.probeOnce();
-    }, wait);
+    if (this.closing || this.probing) return;
+    this.reconnector.schedule(() => this.probeOnce());
   }
 
   async write(batch: OutgoingBatch): Promise<void> {
@@ -211,7 +209,7 @@ export class PulsarWsSink implements Sink {
 
   async close(): Promise<void> {
     this.closing = true;
-    clearTimeout(this.probeTimer);
+    this.reconnector.cancel();
     this.waiters.wakeAll();
     for (const series of this.series.values()) series.session?.close();
   }

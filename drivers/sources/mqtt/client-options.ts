@@ -12,7 +12,8 @@ export function subscriberClientOptions(options: MqttSourceOptions, baseDir: str
     clean: !persistent,
     keepalive: Math.max(1, Math.round(options.keepalive / 1000)),
     connectTimeout: options.connect_timeout,
-    reconnectPeriod: options.reconnect_delay,
+    // Reconnects are driven by the source (drivers/common/reconnect.ts), not by mqtt.js.
+    reconnectPeriod: 0,
     // Subscriptions are (re)made by the source at every connect, so a changed topic list takes effect.
     resubscribe: false,
     username: options.username,

@@ -1,12 +1,12 @@
-import type { SourceDriver } from '../../../agent/sdk/index.ts';
+import { defineSourceDriver } from '../../../agent/sdk/index.ts';
 import { mqttSourceOptions } from './options.ts';
 import { MqttSource } from './source.ts';
 
-export const mqttSource: SourceDriver<typeof mqttSourceOptions> = {
+export const mqttSource = defineSourceDriver({
   type: 'mqtt',
   summary:
     'Subscribes on a local MQTT broker (or the embedded one) so site devices can publish to the gateway; QoS 1 messages are acknowledged only after their commit.',
   mode: 'service',
   options: mqttSourceOptions,
   create: (config, env) => new MqttSource(config, env),
-};
+});

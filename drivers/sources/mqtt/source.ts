@@ -5,6 +5,7 @@ import { AckAfterCommit, type HeldAck } from './ack-after-commit.ts';
 import { subscriberClientOptions } from './client-options.ts';
 import type { MqttSourceOptions } from './options.ts';
 import { decodePayload } from './payload.ts';
+import { fixedDelay, Reconnector } from '../../common/reconnect.ts';
 
 /** How long `stop` waits for received messages to commit (and be acknowledged) before it just disconnects. */
 const STOP_GRACE_MS = 5_000;
@@ -35,7 +36,7 @@ export class MqttSource implements ServiceSource {
   private paused: (() => void) | undefined;
   private stopping = false;
   private failed = false;
-  private readonly badPayloads = new Map<string, number>();
+  private reconnector: Reconnector | undefined;
 
   private readonly config: MqttSourceOptions & { name: string };
   private readonly env: DriverEnv;
@@ -60,15 +61,27 @@ export class MqttSource implements ServiceSource {
     const clientId = this.config.client_id ?? `edge-agent-source-${name}`;
     const client = mqtt.connect(url, subscriberClientOptions(this.config, this.env.baseDir, clientId));
     this.client = client;
+    // mqtt.js reconnects on its own only when given a period; it is given none, and the one shared policy
+    // drives it instead, at the fixed reconnect_delay this source's config promises.
+    const reconnector = new Reconnector(fixedDelay(this.config.reconnect_delay));
+    this.reconnector = reconnector;
     this.acks = new AckAfterCommit(client);
     // mqtt.js has emitted 'message' already; handleMessage is where it waits for us before acknowledging.
     client.handleMessage = (packet, done) => this.onPublish(packet, done);
     client.on('reconnect', () => ctx.counters.add('reconnects'));
     client.on('error', (err) => ctx.log.warn({ err: describeError(err), url }, 'mqtt error'));
-    client.on('offline', () => ctx.log.warn({ url }, 'mqtt connection lost; the broker keeps the session while reconnecting'));
+    client.on('close', () => {
+      if (this.stopping) return;
+      // Once per outage (the first failure since the last connect), as mqtt.js's own 'offline' was.
+      if (reconnector.attempt === 0) ctx.log.warn({ url }, 'mqtt connection lost; the broker keeps the session while reconnecting');
+      reconnector.schedule(() => {
+        if (!this.stopping && !client.connected) client.reconnect();
+      });
+    });
 
     const { promise: firstSubscription, resolve: subscribed, reject: refused } = Promise.withResolvers<void>();
     client.on('connect', (connack) => {
+      reconnector.succeeded();
       // Small PUBACKs must not wait for Nagle (and the broker's delayed ACK).
       (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
       this.subscribe(connack.sessionPresent).then(
@@ -90,6 +103,7 @@ export class MqttSource implements ServiceSource {
       await Promise.race([firstSubscription, late]);
     } catch (cause) {
       this.stopping = true;
+      reconnector.cancel();
       await client.endAsync(true).catch(() => {});
       throw new AgentError('SOURCE_FAILED', `source ${name}: cannot subscribe at MQTT broker ${url}`, { cause, retryable: true });
     } finally {
@@ -162,13 +176,9 @@ export class MqttSource implements ServiceSource {
     return record;
   }
 
-  /** Counted always; logged at the 1st, 2nd, 4th, 8th… occurrence so a misbehaving device cannot flood the log. */
+  /** Counted always; logged through the rate-limited reporter so a misbehaving device cannot flood the log. */
   private countBad(reason: string, topic: string): void {
-    const ctx = this.ctx!;
-    ctx.counters.add(reason);
-    const n = (this.badPayloads.get(reason) ?? 0) + 1;
-    this.badPayloads.set(reason, n);
-    if ((n & (n - 1)) === 0) ctx.log.warn({ reason, topic, count: n }, 'message payload not accepted; dropped and acknowledged');
+    this.ctx!.problems.report(reason, 'message payload not accepted; dropped and acknowledged', { reason, topic });
   }
 
   /** Hands the current batch to the queue; its PUBACKs go out after its commit and after every earlier batch's. */
@@ -216,6 +226,7 @@ export class MqttSource implements ServiceSource {
     const client = this.client;
     if (!client || this.stopping) return;
     this.stopping = true;
+    this.reconnector?.cancel();
     // What was received is committed and acknowledged before leaving, so a clean stop leaves no duplicates.
     if (!this.failed) this.flush();
     let timer: NodeJS.Timeout | undefined;

@@ -1,6 +1,6 @@
-import { z, duration, type SourceDriver } from '../../../agent/sdk/index.ts';
+import { z, duration, defineSourceDriver } from '../../../agent/sdk/index.ts';
 import { sqlCredentialOptions, sqlCursorOptions, exactlyOneInput } from '../../common/sql/options.ts';
-import { readPassword } from '../../common/sql/credentials.ts';
+import { readPassword } from '../../common/secrets.ts';
 import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
 import { lazyDialect } from '../../common/sql/lazy.ts';
@@ -17,7 +17,7 @@ const options = z
   })
   .superRefine(exactlyOneInput);
 
-export const postgresSource: SourceDriver<typeof options> = {
+export const postgresSource = defineSourceDriver({
   type: 'postgres',
   summary: 'Polls a PostgreSQL table or query by an increasing id or (timestamp, id) cursor, never skipping rows whose transaction commits late.',
   mode: 'polled',
@@ -31,4 +31,4 @@ export const postgresSource: SourceDriver<typeof options> = {
     });
     return new SqlPolledSource(config, dialect, inputName(config));
   },
-};
+});

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import type { ProblemLog } from './problems.ts';
+import type { SensorProblems } from './problems.ts';
 import { exists, listDirectory, parseNumber, readAttribute, type SysfsIo } from './sysfs.ts';
 
 /**
@@ -11,12 +11,12 @@ import { exists, listDirectory, parseNumber, readAttribute, type SysfsIo } from 
 export class DeviceFiles {
   readonly dir: string;
   readonly io: SysfsIo;
-  readonly problems: ProblemLog;
+  readonly problems: SensorProblems;
   private goneCheck: Promise<boolean> | undefined;
   private gone = false;
   private listing: Promise<string[] | undefined> | undefined;
 
-  constructor(dir: string, io: SysfsIo, problems: ProblemLog) {
+  constructor(dir: string, io: SysfsIo, problems: SensorProblems) {
     this.dir = dir;
     this.io = io;
     this.problems = problems;

@@ -1,10 +1,10 @@
 import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AgentError, type SourceDriver } from '../../../agent/sdk/index.ts';
+import { AgentError, defineSourceDriver } from '../../../agent/sdk/index.ts';
 import { options } from './options.ts';
 import { SensorsSource } from './source.ts';
 
-export const sensorsSource: SourceDriver<typeof options> = {
+export const sensorsSource = defineSourceDriver({
   type: 'sensors',
   summary: 'Attached sensors through Linux sysfs: hwmon, thermal zones, IIO, 1-wire thermometers and power supplies, in declared units.',
   mode: 'polled',
@@ -19,4 +19,4 @@ export const sensorsSource: SourceDriver<typeof options> = {
     }
     return new SensorsSource({ ...config, sys_root: sysRoot });
   },
-};
+});

@@ -1,4 +1,4 @@
-import type { Counters, Logger } from '../../../agent/sdk/index.ts';
+import type { Counters, Logger, ProblemReporter } from '../../../agent/sdk/index.ts';
 
 /** The kinds of trouble a poll counts; each is a counter of the same name in the source's status. */
 export type ProblemKind =
@@ -10,30 +10,37 @@ export type ProblemKind =
   | 'device_lost'; // a device reported by the previous poll is no longer listed
 
 /**
- * Counts problems and logs them without flooding: a problem at a path is a warning the first poll it appears
- * and debug while it persists; when it clears, that is logged once too.
+ * Per-path problem state across polls, on top of the source's problem reporter: a problem at a path is
+ * reported (counted, and warned through the reporter's rate limit per kind and path, so a flapping sensor
+ * cannot flood the log) the poll it appears; while it persists it is counted with a debug line per poll;
+ * when it clears, that is logged once.
  */
-export class ProblemLog {
+export class SensorProblems {
   private previous = new Map<string, ProblemKind>();
   private current = new Map<string, ProblemKind>();
-
+  private readonly problems: ProblemReporter;
   private readonly counters: Counters;
-
   private readonly log: Logger;
 
-  constructor(counters: Counters, log: Logger) {
+  constructor(problems: ProblemReporter, counters: Counters, log: Logger) {
+    this.problems = problems;
     this.counters = counters;
     this.log = log;
   }
 
   report(kind: ProblemKind, path: string, detail?: string): void {
-    this.counters.add(kind);
     const key = `${kind}\u0000${path}`;
-    if (this.current.has(key)) return;
+    const fields = detail === undefined ? { path } : { path, detail };
+    if (this.current.has(key)) {
+      this.counters.add(kind); // the same problem again within this poll: counted, already logged
+      return;
+    }
     this.current.set(key, kind);
-    const fields = detail === undefined ? { kind, path } : { kind, path, detail };
-    if (this.previous.has(key)) this.log.debug(fields, 'sensor problem persists');
-    else this.log.warn(fields, 'sensor problem; reading skipped');
+    if (this.previous.has(key)) {
+      // Still there since the last poll: the reporter was told when it appeared; count it and note it at debug.
+      this.counters.add(kind);
+      this.log.debug({ kind, ...fields }, 'sensor problem persists');
+    } else this.problems.report(kind, 'sensor problem; reading skipped', fields, { key: path });
   }
 
   /** Called after every poll: what was wrong before and is fine now gets one line. */

@@ -1,6 +1,6 @@
 import { basename, join } from 'node:path';
 import { DeviceFiles } from './device-files.ts';
-import type { ProblemLog } from './problems.ts';
+import type { SensorProblems } from './problems.ts';
 import { listDirectory, type SysfsIo } from './sysfs.ts';
 import type { Family } from './units.ts';
 
@@ -24,7 +24,7 @@ export interface DeviceResult {
 
 export interface ScanContext {
   readonly io: SysfsIo;
-  readonly problems: ProblemLog;
+  readonly problems: SensorProblems;
   readonly sysRoot: string;
   /** Stops a slow one-at-a-time scan (1-wire) when the source is stopped. */
   readonly signal: AbortSignal;

@@ -2,7 +2,7 @@ import { matchesGlob } from 'node:path';
 import type { AgentRecord, PolledSource, SourceContext } from '../../../agent/sdk/index.ts';
 import { DeviceFilter } from './filter.ts';
 import type { Options, Override, Subsystem } from './options.ts';
-import { ProblemLog } from './problems.ts';
+import { SensorProblems } from './problems.ts';
 import { scanDevices, type DeviceKind, type DeviceResult, type ScanContext } from './scan.ts';
 import { hwmon } from './subsystems/hwmon.ts';
 import { iio } from './subsystems/iio.ts';
@@ -27,7 +27,7 @@ export class SensorsSource implements PolledSource {
   private readonly filter: DeviceFilter;
   private readonly subsystems: Subsystem[];
   private readonly overrideCache = new Map<string, Override | undefined>();
-  private problems: ProblemLog | undefined;
+  private problems: SensorProblems | undefined;
   /** Directory → id of the devices the previous poll read. */
   private previousDevices: Map<string, string> | undefined;
 
@@ -39,7 +39,7 @@ export class SensorsSource implements PolledSource {
   }
 
   async gather(ctx: SourceContext): Promise<void> {
-    const problems = (this.problems ??= new ProblemLog(ctx.counters, ctx.log));
+    const problems = (this.problems ??= new SensorProblems(ctx.problems, ctx.counters, ctx.log));
     const ts = Date.now();
     const scan: ScanContext = { io: this.io, problems, sysRoot: this.config.sys_root, signal: ctx.signal, wanted: (id) => this.filter.device(id) };
     const devices = (await Promise.all(this.subsystems.map((s) => scanDevices(scan, KINDS[s])))).flat();
@@ -81,7 +81,7 @@ export class SensorsSource implements PolledSource {
    * another directory number. One that vanished in the middle of a poll was counted then: its directory
    * was listed, so it is not counted again. A device that appears is read from its first poll on.
    */
-  private trackDevices(devices: DeviceResult[], problems: ProblemLog, ctx: SourceContext): void {
+  private trackDevices(devices: DeviceResult[], problems: SensorProblems, ctx: SourceContext): void {
     const listedDirs = new Set(devices.map((d) => d.dir));
     const present = devices.filter((d) => !d.vanished);
     const presentIds = new Set(present.map((d) => d.id));

@@ -1,6 +1,7 @@
 import type { SerialPort } from 'serialport';
-import { AgentError, backoffDelay, delay, describeError, type AgentRecord, type ServiceSource, type SourceContext } from '../../../agent/sdk/index.ts';
-import { BadInputLog, sample } from './bad-input-log.ts';
+import { AgentError, describeError, type AgentRecord, type ServiceSource, type SourceContext } from '../../../agent/sdk/index.ts';
+import { sample } from './sample.ts';
+import { Reconnector } from '../../common/reconnect.ts';
 import { createDecoder, isEmptyLine, type Decoder } from './decode.ts';
 import { createFramer, type Framer } from './framer.ts';
 import { RecordGroups } from './groups.ts';
@@ -23,7 +24,7 @@ export class SerialSource implements ServiceSource {
   private signal!: AbortSignal;
   private framer!: Framer;
   private groups!: RecordGroups;
-  private badLog!: BadInputLog;
+  private reconnector!: Reconnector;
   private cursorBase = 0;
   private port: SerialPort | undefined;
   private portPath = '';
@@ -40,7 +41,7 @@ export class SerialSource implements ServiceSource {
   async start(ctx: SourceContext): Promise<void> {
     this.ctx = ctx;
     this.signal = AbortSignal.any([ctx.signal, this.abort.signal]);
-    this.badLog = new BadInputLog(ctx.log);
+    this.reconnector = new Reconnector({ initialMs: this.config.reopen_initial_delay, maxMs: this.config.reopen_max_delay });
     this.cursorBase = typeof ctx.cursor === 'number' ? ctx.cursor : 0;
     this.framer = createFramer(this.config.framing, this.config.max_frame_bytes, {
       frame: (bytes, consumed) => this.onFrame(bytes, consumed),
@@ -106,10 +107,10 @@ export class SerialSource implements ServiceSource {
     this.groups.add(record, this.cursorBase + consumed);
   }
 
+  /** Bad input: `bad_frames` and its reason counted, logged at a bounded rate (the reporter counts the reason). */
   private reject(reason: string, fields: Record<string, unknown>, message: string): void {
     this.ctx.counters.add('bad_frames');
-    this.ctx.counters.add(reason);
-    this.badLog.report(reason, { port: this.portPath, ...fields }, message);
+    this.ctx.problems.report(reason, message, { port: this.portPath, ...fields });
   }
 
   private setPaused(paused: boolean): void {
@@ -128,30 +129,37 @@ export class SerialSource implements ServiceSource {
     this.ctx.counters.add('disconnects');
     this.ctx.log.warn({ port: this.portPath, err: err === undefined || err === null ? 'closed' : describeError(err) }, 'serial port lost; reopening');
     this.groups.flush();
-    this.reopening = this.reopen();
+    this.scheduleReopen();
   }
 
+  private scheduleReopen(): void {
+    if (this.signal.aborted) return;
+    this.reconnector.schedule(() => {
+      this.reopening = this.reopen();
+      return this.reopening;
+    });
+  }
+
+  /** One reopen attempt; another is scheduled with backoff while the device stays away. */
   private async reopen(): Promise<void> {
-    const policy = { initialMs: this.config.reopen_initial_delay, maxMs: this.config.reopen_max_delay };
-    for (let attempt = 0; !this.signal.aborted; attempt++) {
-      await delay(backoffDelay(policy, attempt), this.signal);
-      if (this.signal.aborted) return;
-      try {
-        await this.open();
-        if (this.port) {
-          this.ctx.counters.add('reconnects');
-          this.ctx.log.info({ port: this.portPath, attempts: attempt + 1 }, 'serial port back');
-        }
-        return;
-      } catch (err) {
-        this.ctx.counters.add('reopen_errors');
-        this.badLog.report('reopen', { device: describeSpec(this.spec), attempt: attempt + 1, err: describeError(err) }, 'serial port still gone');
+    if (this.signal.aborted) return;
+    const attempts = this.reconnector.attempt;
+    try {
+      await this.open();
+      if (this.port) {
+        this.reconnector.succeeded(); // a later loss starts again from reopen_initial_delay
+        this.ctx.counters.add('reconnects');
+        this.ctx.log.info({ port: this.portPath, attempts }, 'serial port back');
       }
+    } catch (err) {
+      this.ctx.problems.report('reopen_errors', 'serial port still gone', { device: describeSpec(this.spec), attempt: attempts, err: describeError(err) });
+      this.scheduleReopen();
     }
   }
 
   async stop(): Promise<void> {
     this.abort.abort();
+    this.reconnector?.cancel();
     const port = this.port;
     this.port = undefined;
     if (port) await closePort(port);

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { z, type SourceDriver } from '../../../agent/sdk/index.ts';
+import { z, defineSourceDriver } from '../../../agent/sdk/index.ts';
 import { sqlCursorOptions, exactlyOneInput } from '../../common/sql/options.ts';
 import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
@@ -12,7 +12,7 @@ const options = z
   })
   .superRefine(exactlyOneInput);
 
-export const sqliteSource: SourceDriver<typeof options> = {
+export const sqliteSource = defineSourceDriver({
   type: 'sqlite',
   summary: 'Polls a table or query of a SQLite file written by another program (read-only) by an increasing id or (timestamp, id) cursor.',
   mode: 'polled',
@@ -22,4 +22,4 @@ export const sqliteSource: SourceDriver<typeof options> = {
     const path = resolve(env.baseDir, config.path);
     return new SqlPolledSource(config, new SqliteDialect(path, config), inputName(config));
   },
-};
+});

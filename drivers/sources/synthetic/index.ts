@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { z, delay, AgentError, type AgentRecord, type ServiceSource, type SourceContext, type SourceDriver } from '../../../agent/sdk/index.ts';
+import { z, delay, AgentError, type AgentRecord, type ServiceSource, type SourceContext, defineSourceDriver } from '../../../agent/sdk/index.ts';
 
 const options = z.strictObject({
   rate: z.number().nonnegative().default(10).describe('Records per second; 0 means as fast as the queue takes them.'),
@@ -109,10 +109,10 @@ class SyntheticSource implements ServiceSource {
   }
 }
 
-export const syntheticSource: SourceDriver<typeof options> = {
+export const syntheticSource = defineSourceDriver({
   type: 'synthetic',
   summary: 'Rate-controlled generator of sensor-like records (n, ts, sensor, value, unit) for load and crash tests.',
   mode: 'service',
   options,
   create: (config, env) => new SyntheticSource(config, env.baseDir),
-};
+});

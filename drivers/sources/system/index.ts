@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { z, type AgentRecord, type PolledSource, type SourceContext, type SourceDriver } from '../../../agent/sdk/index.ts';
+import { z, type AgentRecord, type PolledSource, type SourceContext, defineSourceDriver } from '../../../agent/sdk/index.ts';
 import { diskUsage, join, listDir, parseCpuTimes, parseMeminfo, parseNetDev, parseNumber, readText } from './read.ts';
 
 const GROUPS = ['cpu', 'load', 'memory', 'disk', 'network', 'thermal', 'hwmon'] as const;
@@ -119,7 +119,7 @@ function round(v: number): number {
   return Math.round(v * 100) / 100;
 }
 
-export const systemSource: SourceDriver<typeof options> = {
+export const systemSource = defineSourceDriver({
   type: 'system',
   summary: 'CPU, load, memory, disk, network counters, thermal zones and hwmon temperatures of this Linux machine.',
   mode: 'polled',
@@ -132,4 +132,4 @@ export const systemSource: SourceDriver<typeof options> = {
       sys_root: resolve(env.baseDir, config.sys_root),
       mounts: config.mounts.map((m) => resolve(env.baseDir, m)),
     }),
-};
+});

@@ -1,0 +1,69 @@
+/** The shared reconnect policy of drivers/common/reconnect.ts: one pending attempt, backoff that resets, cancel for good. */
+import { describe, it, mock } from 'node:test';
+import assert from 'node:assert/strict';
+import { backoffPolicy, fixedDelay, reconnectOptions, Reconnector } from '../../../drivers/common/reconnect.ts';
+
+describe('Reconnector', () => {
+  it('waits backoffDelay(policy, n) for the n-th attempt, keeps one pending, and starts over after a success', () => {
+    mock.timers.enable({ apis: ['setTimeout'] });
+    try {
+      const r = new Reconnector({ initialMs: 100, maxMs: 1000 }, () => 1);
+      let runs = 0;
+      assert.equal(
+        r.schedule(() => runs++),
+        100,
+      );
+      assert.equal(
+        r.schedule(() => runs++),
+        undefined,
+        'one attempt pending at a time',
+      );
+      mock.timers.tick(100);
+      assert.equal(runs, 1);
+      assert.deepEqual(
+        [1, 2, 3, 4].map(() => {
+          const wait = r.schedule(() => runs++);
+          mock.timers.tick(wait!);
+          return wait;
+        }),
+        [200, 400, 800, 1000],
+      );
+      r.succeeded();
+      assert.equal(r.attempt, 0);
+      assert.equal(
+        r.schedule(() => runs++),
+        100,
+      );
+      r.cancel();
+      mock.timers.tick(1000);
+      assert.equal(runs, 5, 'a cancelled attempt never runs');
+      assert.equal(
+        r.schedule(() => runs++),
+        undefined,
+        'nothing is scheduled after cancel',
+      );
+    } finally {
+      mock.timers.reset();
+    }
+  });
+
+  it('full jitter stays within [0, ceiling]; a fixed delay has neither growth nor jitter', () => {
+    const jittered = new Reconnector({ initialMs: 100, maxMs: 1000 }, () => 0.5);
+    assert.equal(
+      jittered.schedule(() => {}),
+      50,
+    );
+    jittered.cancel();
+    const fixed = new Reconnector(fixedDelay(1000));
+    assert.equal(
+      fixed.schedule(() => {}),
+      1000,
+    );
+    fixed.cancel();
+  });
+
+  it('reconnectOptions declares initial_delay 500ms and max_delay 1m unless given', () => {
+    assert.deepEqual(backoffPolicy(reconnectOptions().parse(undefined)), { initialMs: 500, maxMs: 60_000 });
+    assert.deepEqual(backoffPolicy(reconnectOptions().parse({ initial_delay: '1s' })), { initialMs: 1000, maxMs: 60_000 });
+  });
+});
