@@ -64,26 +64,34 @@ describe('sqlite source', () => {
     const path = join(dir, 'live.db');
     writerDb(path).close();
     const total = 3000;
-    // The writer: its own process and connection, committing 1–20 rows at a time as fast as it can.
+    // The writer: its own process and connection, committing 1–20 rows at a time as fast as it can. It writes
+    // the first half, then waits for a byte on stdin before the rest, so the restart below happens while rows
+    // are still being written however fast or slow this machine is today.
     const writer = spawn(
       process.execPath,
       [
         '--input-type=module',
         '-e',
         `import Database from 'better-sqlite3';
+         import { readSync } from 'node:fs';
          const db = new Database(${JSON.stringify(path)});
          db.pragma('journal_mode = WAL');
          db.pragma('busy_timeout = 5000');
          const insert = db.prepare('INSERT INTO readings (ts, device, value, payload) VALUES (?, ?, ?, ?)');
          let n = 0;
+         let paused = false;
          while (n < ${total}) {
+           if (!paused && n >= ${total / 2}) {
+             paused = true;
+             for (;;) { try { readSync(0, Buffer.alloc(1)); break; } catch (err) { if (err.code !== 'EAGAIN') throw err; } }
+           }
            const k = Math.min(1 + (n % 20), ${total} - n);
            db.transaction(() => { for (let i = 0; i < k; i++) { n++; insert.run(new Date().toISOString(), 'dev-' + (n % 5), n / 7, JSON.stringify({ n })); } })();
          }
          db.close();
          process.stdout.write('done');`,
       ],
-      { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'inherit'] },
+      { cwd: process.cwd(), stdio: ['pipe', 'pipe', 'inherit'] },
     );
     const writerExit = new Promise<number | null>((resolve) => writer.on('exit', resolve));
     try {
@@ -93,6 +101,7 @@ describe('sqlite source', () => {
       // Poll until a part has arrived, then "crash": a new source resumes from the committed cursor.
       await pollUntil(src, first.ctx, () => first.records().length >= total / 3, 'a third of the rows');
       await src.close!();
+      writer.stdin!.write('+');
       const second = recordingContext(first.ctx.committed);
       src = polledSource(driver, options);
       await pollUntil(src, second.ctx, () => first.records().length + second.records().length >= total, 'all rows', 30_000);
