@@ -81,7 +81,7 @@ function fieldValue(key: string, value: unknown): string {
   if ((key === 'err' || key === 'error') && value !== null && typeof value === 'object' && 'message' in value) {
     // pino's error serializer: the message (and code) for a person; the stack only in the JSON format.
     const { message, code } = value as { message: unknown; code?: unknown };
-    return JSON.stringify(typeof code === 'string' ? `${code}: ${String(message)}` : String(message));
+    return JSON.stringify(typeof code === 'string' && !String(message).includes(code) ? `${code}: ${String(message)}` : String(message));
   }
   if (typeof value === 'string') return /^[\w.:/@+-]+$/.test(value) ? value : JSON.stringify(value);
   return JSON.stringify(value) ?? String(value);
