@@ -38,6 +38,8 @@ export function buildProgram(exit: Exit): Command {
     .helpOption('-h, --help', 'print help and exit')
     .helpCommand('help [COMMAND]', 'print help for a command')
     .usage('COMMAND [options]')
+    // Program options (--version) only before the command: a command may give -v its own meaning.
+    .enablePositionalOptions()
     .configureHelp(fullCommandTerms())
     .configureOutput({
       writeOut: (text) => void process.stdout.write(text),
