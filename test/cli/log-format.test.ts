@@ -41,6 +41,12 @@ function config(name: string, extra = ''): string {
 }
 
 /**
+ * The sink's first failed connection: logged from an I/O callback, so after `run` has installed its signal
+ * handlers ('agent running' is logged before that, and a SIGTERM then would kill it outright).
+ */
+const STARTED = /mqtt error/;
+
+/**
  * Starts `command args`, waits until its output (stdout of `script`, or stderr) shows `until`, stops it with
  * SIGTERM and returns what it wrote and its exit code.
  */
@@ -54,9 +60,9 @@ function runUntil(command: string, args: string[], until: RegExp, read: 'stdout'
     if (!stopping && until.test(output)) stopping = child.kill('SIGTERM');
   });
   return new Promise((done) =>
-    child.once('close', (code) => {
+    child.once('close', (code, signal) => {
       clearTimeout(timer);
-      done({ code, output });
+      done({ code, output: signal ? `${output}(killed by ${signal})` : output });
     }),
   );
 }
@@ -65,14 +71,14 @@ describe('log format', () => {
   it('on a terminal: text lines with local ISO time and offset, level name, component, message, fields', { skip: !hasScript() && 'no script(1)' }, async () => {
     const file = config('tty');
     // script -e: its exit status is the command's; -f: output as it comes; the log file is thrown away.
-    const r = await runUntil('script', ['-qfec', `${NODE} ${MAIN} run --config ${file}`, '/dev/null'], /agent running/, 'stdout');
+    const r = await runUntil('script', ['-qfec', `${NODE} ${MAIN} run --config ${file}`, '/dev/null'], STARTED, 'stdout');
     assert.match(r.output, TEXT_STARTED);
     assert.match(r.output, /^\S+ INFO {2}agent running device=gw-log sources=1 sink=mqtt queue=\S+queue\.db\r?$/m);
     assert.doesNotMatch(r.output, /"level"/, 'no JSON on a terminal');
   });
 
   it('on a pipe: JSON lines with the level by name and an ISO time', async () => {
-    const r = await runUntil(NODE, [MAIN, 'run', '--config', config('pipe')], /agent running/, 'stderr');
+    const r = await runUntil(NODE, [MAIN, 'run', '--config', config('pipe')], STARTED, 'stderr');
     assert.equal(r.code, 0, r.output);
     const lines = r.output.trim().split('\n');
     for (const line of lines) {
@@ -87,7 +93,7 @@ describe('log format', () => {
   });
 
   it('--log-format text on a pipe gives text lines', async () => {
-    const r = await runUntil(NODE, [MAIN, 'run', '--config', config('flag'), '--log-format', 'text'], /agent running/, 'stderr');
+    const r = await runUntil(NODE, [MAIN, 'run', '--config', config('flag'), '--log-format', 'text'], STARTED, 'stderr');
     assert.equal(r.code, 0, r.output);
     assert.match(r.output, TEXT_STARTED);
     assert.match(r.output, /^\S+ INFO {2}stopping signal=SIGTERM$/m);
@@ -95,9 +101,9 @@ describe('log format', () => {
 
   it('log.format: text in the config gives text lines; --log-format json overrides it', async () => {
     const file = config('conf', 'log:\n  format: text\n');
-    const text = await runUntil(NODE, [MAIN, 'run', '--config', file], /agent running/, 'stderr');
+    const text = await runUntil(NODE, [MAIN, 'run', '--config', file], STARTED, 'stderr');
     assert.match(text.output, TEXT_STARTED);
-    const json = await runUntil(NODE, [MAIN, 'run', '--config', file, '--log-format', 'json'], /agent running/, 'stderr');
+    const json = await runUntil(NODE, [MAIN, 'run', '--config', file, '--log-format', 'json'], STARTED, 'stderr');
     assert.match(json.output, /^\{"level":"info","time":"[^"]+Z","source":"gen","restarts":0,"msg":"source started"\}$/m);
   });
 
