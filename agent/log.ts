@@ -1,23 +1,99 @@
+import { isatty } from 'node:tty';
 import { pino } from 'pino';
 
 /** The logging surface the agent and its drivers use: pino's, fields first (`log.info({ batch }, 'sent')`). */
 export type Logger = pino.Logger;
 export type LogLevel = 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+/** `text`: lines for a person; `json`: JSON lines for a collector; `auto`: text when the destination is a terminal. */
+export const LOG_FORMATS = ['auto', 'text', 'json'] as const;
+export type LogFormat = (typeof LOG_FORMATS)[number];
+
+export interface LoggerOptions {
+  /** Default `auto`. */
+  format?: LogFormat;
+  /** A file descriptor or a file path (appended to); default 2, stderr. */
+  destination?: number | string;
+}
 
 /**
- * Logs go to stderr as JSON lines, so stdout stays free for data (the receiver's records). Secrets are
- * redacted by key name wherever they appear in a logged object.
+ * Logs go to stderr, so stdout stays free for data (the receiver's records), and are written synchronously:
+ * a killed process has written every line it logged. JSON lines carry the level's name and an ISO time in
+ * UTC; text lines read `<local time with offset> <LEVEL> [component/type] message key=value …`. Secrets are
+ * redacted by key name wherever they appear in a logged object, in both formats.
  */
-export function createLogger(level: LogLevel = 'info', destination: number | string = 2): Logger {
+export function createLogger(level: LogLevel = 'info', options: LoggerOptions = {}): Logger {
+  const dest = options.destination ?? 2;
+  const file = pino.destination({ dest, sync: true });
+  const text = options.format === 'text' || ((options.format ?? 'auto') === 'auto' && typeof dest === 'number' && isatty(dest));
   return pino(
     {
       level,
       base: undefined,
+      formatters: { level: (label) => ({ level: label }) },
+      timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ['password', '*.password', 'token', '*.token', 'private_key', '*.private_key', 'key', '*.key'], censor: '[redacted]' },
     },
-    pino.destination({ dest: destination, sync: true }),
+    text ? { write: (line: string) => void file.write(textLine(line)) } : file,
   );
 }
 
 /** A logger that drops everything: for tests and for library use. */
 export const silentLogger: Logger = pino({ level: 'silent' });
+
+/** One of the JSON lines createLogger's pino writes, as a line of text; a line it cannot read passes unchanged. */
+export function textLine(json: string): string {
+  let entry: Record<string, unknown>;
+  try {
+    entry = JSON.parse(json) as Record<string, unknown>;
+  } catch {
+    return json;
+  }
+  const { time, level, msg, ...fields } = entry;
+  const when = typeof time === 'string' || typeof time === 'number' ? localIsoTime(new Date(time)) : '-';
+  // The child loggers' bindings say where a line comes from: `[sink/mqtt]`, `[queue]`, `[source/gen]`.
+  const where: string[] = [];
+  if (typeof fields.component === 'string') {
+    where.push(fields.component);
+    delete fields.component;
+    if (typeof fields.type === 'string') {
+      where.push(fields.type);
+      delete fields.type;
+    }
+  }
+  if (typeof fields.source === 'string') {
+    where.push('source', fields.source);
+    delete fields.source;
+  }
+  const parts = [
+    when,
+    String(level ?? '-')
+      .toUpperCase()
+      .padEnd(5),
+  ];
+  if (where.length > 0) parts.push(`[${where.join('/')}]`);
+  if (msg !== undefined) parts.push(String(msg));
+  for (const [key, value] of Object.entries(fields)) parts.push(`${key}=${fieldValue(key, value)}`);
+  return `${parts.join(' ')}\n`;
+}
+
+/** Plain words stay bare; anything else (spaces, quotes, objects) is JSON, so that a line splits unambiguously. */
+function fieldValue(key: string, value: unknown): string {
+  if ((key === 'err' || key === 'error') && value !== null && typeof value === 'object' && 'message' in value) {
+    // pino's error serializer: the message (and code) for a person; the stack only in the JSON format.
+    const { message, code } = value as { message: unknown; code?: unknown };
+    return JSON.stringify(typeof code === 'string' && !String(message).includes(code) ? `${code}: ${String(message)}` : String(message));
+  }
+  if (typeof value === 'string') return /^[\w.:/@+-]+$/.test(value) ? value : JSON.stringify(value);
+  return JSON.stringify(value) ?? String(value);
+}
+
+/** `2025-06-01T14:03:07.123+02:00`: the local time, with the offset that says which. */
+export function localIsoTime(date: Date): string {
+  const pad = (n: number, width = 2) => String(n).padStart(width, '0');
+  const offset = -date.getTimezoneOffset();
+  const sign = offset >= 0 ? '+' : '-';
+  return (
+    `${date.getFullYear()}-${pad(date.getMonth() + 1)}-${pad(date.getDate())}T${pad(date.getHours())}:${pad(date.getMinutes())}:${pad(date.getSeconds())}` +
+    `.${pad(date.getMilliseconds(), 3)}${sign}${pad(Math.floor(Math.abs(offset) / 60))}:${pad(Math.abs(offset) % 60)}`
+  );
+}

@@ -1,15 +1,23 @@
+import type { Command } from 'commander';
 import { AgentError } from '../errors.ts';
 import { drivers, loadConfigFile } from '../app.ts';
 import { preflightSink } from '../hosting/driver-setup.ts';
-import { parseArgs } from 'node:util';
-import { usage } from './usage.ts';
+import type { DefineCommand } from './command.ts';
+
+export const checkConfig: DefineCommand = (parent: Command, exit) => {
+  parent
+    .command('check-config')
+    .summary('validate a config file and exit')
+    .description(
+      "Validate a config file: the schema (errors give file:line:column and the setting's path), then each sink's own checks. Prints a one-line summary.",
+    )
+    .usage('FILE')
+    .argument('<FILE>', 'config file (YAML)')
+    .action(async (file: string) => exit(await checkConfigCommand(file)));
+};
 
 /** Validates a config (schema, then each sink driver's preflight) and prints a one-line summary. */
-export async function checkConfigCommand(args: string[]): Promise<number> {
-  const { positionals } = usage(() => parseArgs({ args, options: {}, allowPositionals: true }));
-  if (positionals.length > 1) throw new AgentError('USAGE', `check-config takes one FILE, got ${positionals.length}`);
-  const file = positionals[0];
-  if (!file) throw new AgentError('USAGE', 'check-config needs a FILE');
+export async function checkConfigCommand(file: string): Promise<number> {
   const { config } = loadConfigFile(file);
   for (const [where, sink] of [
     ['sink', config.sink],

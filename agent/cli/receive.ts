@@ -1,17 +1,32 @@
-import { AgentError } from '../errors.ts';
+import type { Command } from 'commander';
 import { loadConfigFile } from '../app.ts';
 import { sodium } from '../envelope/sodium.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, type LogFormat } from '../log.ts';
 import { startReceiver } from '../receiver/start.ts';
-import { parseArgs } from 'node:util';
-import { usage } from './usage.ts';
+import { type DefineCommand, logFormatOption } from './command.ts';
 import { untilSignal } from './signals.ts';
 
-export async function receiveCommand(args: string[]): Promise<number> {
-  const { values } = usage(() => parseArgs({ args, options: { config: { type: 'string', short: 'c' } } }));
-  if (!values.config) throw new AgentError('USAGE', 'receive needs --config FILE');
+export const receive: DefineCommand = (parent: Command, exit) => {
+  parent
+    .command('receive')
+    .summary('run the centre-side receiver')
+    .description(
+      'Run the centre-side receiver: verify, decrypt, decode and deduplicate batches, and write each record as a JSON line to stdout or receiver.output.',
+    )
+    .usage('--config FILE [--log-format FORMAT]')
+    .requiredOption('-c, --config <FILE>', 'config file (YAML) with a receiver section')
+    .addOption(logFormatOption())
+    .action(async (options: ReceiveOptions) => exit(await receiveCommand(options)));
+};
+
+export interface ReceiveOptions {
+  config: string;
+  logFormat?: LogFormat;
+}
+
+export async function receiveCommand(values: ReceiveOptions): Promise<number> {
   const loaded = loadConfigFile(values.config);
-  const log = createLogger(loaded.config.log.level);
+  const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
   const running = await startReceiver(await sodium(), loaded, log);
   log.info('receiver running');
   const statusTimer = setInterval(() => log.info({ stats: running.receiver.stats() }, 'status'), 60_000).unref();

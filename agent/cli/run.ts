@@ -1,17 +1,32 @@
+import type { Command } from 'commander';
 import { EMBEDDED_DEFAULTS } from '../config/defaults.ts';
 import { loadConfigFile, parseConfig } from '../app.ts';
 import { requireRunnable } from '../config/load.ts';
-import { createLogger } from '../log.ts';
+import { createLogger, type LogFormat } from '../log.ts';
 import { startAgent } from '../runtime/agent.ts';
-import { parseArgs } from 'node:util';
-import { usage } from './usage.ts';
+import { type DefineCommand, logFormatOption } from './command.ts';
 import { untilSignal } from './signals.ts';
 
-export async function runCommand(args: string[]): Promise<number> {
-  const { values } = usage(() => parseArgs({ args, options: { config: { type: 'string', short: 'c' } } }));
+export const run: DefineCommand = (parent: Command, exit) => {
+  parent
+    .command('run')
+    .summary('run the agent (no FILE: the embedded demo defaults)')
+    .description('Run the agent: sources → durable queue → encrypted batches → sink, until SIGINT or SIGTERM.')
+    .usage('[--config FILE] [--log-format FORMAT]')
+    .option('-c, --config <FILE>', 'config file (YAML); without it, the embedded demo defaults')
+    .addOption(logFormatOption())
+    .action(async (options: RunOptions) => exit(await runCommand(options)));
+};
+
+export interface RunOptions {
+  config?: string;
+  logFormat?: LogFormat;
+}
+
+export async function runCommand(values: RunOptions): Promise<number> {
   const loaded = values.config ? loadConfigFile(values.config) : parseConfig(EMBEDDED_DEFAULTS, '(embedded defaults)', process.cwd());
   requireRunnable(loaded);
-  const log = createLogger(loaded.config.log.level);
+  const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
   if (!values.config) log.info('no --config given: running the embedded demo defaults (system source → queue → embedded broker → receiver on stdout)');
   const agent = await startAgent(loaded, log);
   const statusTimer = setInterval(() => log.info({ status: agent.status() }, 'status'), 60_000).unref();

@@ -39,7 +39,17 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
         .optional()
         .describe('Required by `run`.'),
       data_dir: z.string().default('./data').describe('Directory for the queue and the receiver state (relative to the config file).'),
-      log: z.strictObject({ level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info') }).prefault({}),
+      log: z
+        .strictObject({
+          level: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+          format: z
+            .enum(['auto', 'text', 'json'])
+            .default('auto')
+            .describe(
+              'Logs on stderr: text lines for a person, JSON lines for a collector, or auto (text when stderr is a terminal). `--log-format` overrides it.',
+            ),
+        })
+        .prefault({}),
       keys: z
         .strictObject({
           device_private: z.string().default('keys/device.key').describe("This device's X25519 private key (mode 0600), from `edge-agent keygen`."),
