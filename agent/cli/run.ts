@@ -28,9 +28,11 @@ export async function runCommand(values: RunOptions): Promise<number> {
   requireRunnable(loaded);
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
   if (!values.config) log.info('no --config given: running the embedded demo defaults (system source → queue → embedded broker → receiver on stdout)');
+  // Listening before the start: a SIGTERM that comes while sources start must still stop the agent cleanly.
+  const stopRequested = untilSignal();
   const agent = await startAgent(loaded, log);
   const statusTimer = setInterval(() => log.info({ status: agent.status() }, 'status'), 60_000).unref();
-  const signal = await untilSignal();
+  const signal = await stopRequested;
   log.info({ signal }, 'stopping');
   clearInterval(statusTimer);
   await agent.stop();
