@@ -2,6 +2,8 @@ import { Encoder } from 'cbor-x';
 import zlib from 'node:zlib';
 import type { AgentRecord } from '../domain/record.ts';
 import { AgentError } from '../errors.ts';
+import { decodeBody, MAX_NESTING, type DecodeOptions } from './cbor-decode.ts';
+import { malformed } from './malformed.ts';
 
 /**
  * Records are encoded as one plain CBOR (RFC 8949) array: after compression cbor-x's records extension saved
@@ -28,53 +30,93 @@ export interface CodecSettings {
   level: number | undefined;
 }
 
+/** What encoding a batch found and fixed, for the caller to count. */
+export interface EncodeStats {
+  /** Records in which a string (value or key, at any depth) was not well-formed UTF-16 and was repaired. */
+  repaired: number;
+}
+
+let repairedInRecord = false;
+
+/** `text` with each lone surrogate replaced by U+FFFD, noted for the record being prepared. */
+function wellFormed(text: string): string {
+  repairedInRecord = true;
+  return text.toWellFormed();
+}
+
+const isBigNumber = (v: number): boolean => v > 0xffffffff || v < -0x100000000;
+
 /**
- * cbor-x writes an integer outside ±2^32 (every millisecond timestamp) as a float64. Such a value is turned
- * into a BigInt here so it goes out as a CBOR integer (major type 0/1) that a typed receiver reads as int64.
- * Works in place on plain objects and arrays: the records are the queue's by now.
+ * Readies a value for the wire, in place (the records are the queue's by now), in the one walk encoding
+ * already needs:
+ * - cbor-x writes an integer outside ±2^32 (every millisecond timestamp) as a float64: such a value becomes a
+ *   BigInt, so it goes out as a CBOR integer (major type 0/1) that a typed receiver reads as int64;
+ * - a string holding a lone UTF-16 surrogate (a truncated emoji, a bad decode upstream) would go out as
+ *   invalid UTF-8, which a strict receiver refuses with the whole batch: each lone surrogate becomes U+FFFD,
+ *   in values and keys at any depth. `isWellFormed` is a cheap check (immediate for one-byte strings), so
+ *   only a string that needs it is copied;
+ * - nesting deeper than the receiver reads (MAX_NESTING) throws, so the record is dropped as invalid at
+ *   ingest instead of losing its whole batch at the centre.
  */
-function integersAsIntegers(value: unknown): unknown {
-  if (typeof value === 'number') {
-    return (value > 0xffffffff || value < -0x100000000) && Number.isSafeInteger(value) ? BigInt(value) : value;
-  }
+function prepared(value: unknown, depth: number): unknown {
+  if (typeof value === 'number') return isBigNumber(value) && Number.isSafeInteger(value) ? BigInt(value) : value;
+  if (typeof value === 'string') return value.isWellFormed() ? value : wellFormed(value);
   if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
   if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = integersAsIntegers(value[i]);
+    if (depth > MAX_NESTING) throw new AgentError('RECORD_INVALID', `record nested deeper than ${MAX_NESTING - 1} levels`);
+    for (let i = 0; i < value.length; i++) value[i] = prepared(value[i], depth + 1);
   } else if (Object.getPrototypeOf(value) === Object.prototype) {
+    if (depth > MAX_NESTING) throw new AgentError('RECORD_INVALID', `record nested deeper than ${MAX_NESTING - 1} levels`);
     const record = value as Record<string, unknown>;
+    let badKey = false;
     for (const key in record) {
+      if (!key.isWellFormed()) badKey = true;
       const v = record[key];
-      if (typeof v === 'number' ? v > 0xffffffff || v < -0x100000000 : typeof v === 'object' && v !== null) record[key] = integersAsIntegers(v);
+      if (typeof v === 'number' ? isBigNumber(v) : typeof v === 'string' ? !v.isWellFormed() : typeof v === 'object' && v !== null) {
+        record[key] = prepared(v, depth + 1);
+      }
     }
+    if (badKey) repairKeys(record);
   }
   return value;
 }
 
-/** The reverse on decode: cbor-x returns every 64-bit integer as a BigInt; those a number holds exactly become numbers. */
-function safeIntegersAsNumbers(value: unknown): unknown {
-  if (typeof value === 'bigint') return value <= BigInt(Number.MAX_SAFE_INTEGER) && value >= BigInt(Number.MIN_SAFE_INTEGER) ? Number(value) : value;
-  if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
-  if (Array.isArray(value)) {
-    for (let i = 0; i < value.length; i++) value[i] = safeIntegersAsNumbers(value[i]);
-  } else if (Object.getPrototypeOf(value) === Object.prototype) {
-    const record = value as Record<string, unknown>;
-    for (const key in record) {
-      const v = record[key];
-      if (typeof v === 'bigint' || (typeof v === 'object' && v !== null)) record[key] = safeIntegersAsNumbers(v);
-    }
-  }
-  return value;
+/**
+ * Rewrites an object's keys as well-formed text, in place and in order. Two keys that differ only in their
+ * lone surrogates become the same key: the later value wins, as it would in any JSON object.
+ */
+function repairKeys(record: Record<string, unknown>): void {
+  const entries = Object.keys(record).map((key) => [key.isWellFormed() ? key : wellFormed(key), record[key]] as const);
+  for (const key of Object.keys(record)) delete record[key];
+  for (const [key, v] of entries) setOwn(record, key, v);
 }
 
-export function encodeRecords(records: readonly AgentRecord[]): Uint8Array {
-  for (const record of records) integersAsIntegers(record);
+/** An own enumerable property, `__proto__` included (plain assignment would set the prototype). */
+function setOwn(record: Record<string, unknown>, key: string, value: unknown): void {
+  if (key === '__proto__') Object.defineProperty(record, key, { value, enumerable: true, writable: true, configurable: true });
+  else record[key] = value;
+}
+
+/**
+ * Encodes records as a batch body. Works in place (see `prepared`); `stats.repaired` counts the records whose
+ * text had to be repaired to well-formed UTF-8 (they are kept, with U+FFFD where a lone surrogate was).
+ */
+export function encodeRecords(records: readonly AgentRecord[], stats?: EncodeStats): Uint8Array {
+  for (const record of records) {
+    repairedInRecord = false;
+    prepared(record, 2);
+    if (repairedInRecord && stats) stats.repaired++;
+  }
   return cbor.encode(records);
 }
 
-export function decodeRecords(bytes: Uint8Array): AgentRecord[] {
-  const value = cbor.decode(bytes) as unknown;
-  if (!Array.isArray(value)) throw new AgentError('ENVELOPE_MALFORMED', 'batch body is not a CBOR array');
-  return safeIntegersAsNumbers(value) as AgentRecord[];
+/**
+ * Decodes a batch body (docs/wire-format.md, "Body" and "Decisions"): strictly, as the receiver must. The
+ * queue reads its own chunks back with `text: 'replace'`: a chunk written by a build before the ingest repair
+ * may hold invalid UTF-8, and the queue must not lose it for that.
+ */
+export function decodeRecords(bytes: Uint8Array, options: DecodeOptions = { text: 'strict' }): AgentRecord[] {
+  return decodeBody(bytes, options);
 }
 
 export function compress(bytes: Uint8Array, settings: CodecSettings): Uint8Array {
@@ -92,20 +134,35 @@ export function compress(bytes: Uint8Array, settings: CodecSettings): Uint8Array
   }
 }
 
-/** Decompresses with an output limit, so a hostile batch cannot inflate into all of the centre's memory. */
+/**
+ * Decompresses with an output limit, so a hostile batch cannot inflate into all of the centre's memory. The
+ * body must be exactly one compressed stream: bytes after its end are refused, not ignored.
+ */
 export function decompress(bytes: Uint8Array, compression: Compression, maxOutputLength: number): Uint8Array {
+  if (compression === 'none') return bytes;
+  let result: { buffer: Buffer; engine: { bytesWritten: number } };
   try {
+    const options = { maxOutputLength, info: true } as const;
     switch (compression) {
-      case 'none':
-        return bytes;
       case 'deflate':
-        return zlib.inflateRawSync(bytes, { maxOutputLength });
+        result = zlib.inflateRawSync(bytes, options) as unknown as typeof result;
+        break;
       case 'brotli':
-        return zlib.brotliDecompressSync(bytes, { maxOutputLength });
+        result = zlib.brotliDecompressSync(bytes, options) as unknown as typeof result;
+        break;
       case 'zstd':
-        return zlib.zstdDecompressSync(bytes, { maxOutputLength });
+        result = zlib.zstdDecompressSync(bytes, options) as unknown as typeof result;
+        break;
     }
   } catch (cause) {
-    throw new AgentError('ENVELOPE_MALFORMED', `batch body does not decompress as ${compression}`, { cause });
+    if ((cause as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE') {
+      throw malformed('too-large', `batch body inflates to more than ${maxOutputLength} bytes`, cause);
+    }
+    throw malformed('decompress-failed', `batch body does not decompress as ${compression}`, cause);
   }
+  const consumed = result.engine.bytesWritten;
+  if (consumed !== bytes.length) {
+    throw malformed('trailing-compressed', `${bytes.length - consumed} bytes after the end of the ${compression} stream`);
+  }
+  return result.buffer;
 }

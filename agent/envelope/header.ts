@@ -1,4 +1,5 @@
 import { AgentError } from '../errors.ts';
+import { malformed } from './malformed.ts';
 import { COMPRESSION_ID, compressionFromId, type Compression } from './codec.ts';
 
 /**
@@ -30,7 +31,7 @@ export const KEY_ID_BYTES = 8;
 export const EPOCH_BYTES = 8;
 export const NONCE_BYTES = 24;
 const utf8 = new TextEncoder();
-const utf8Decoder = new TextDecoder('utf-8', { fatal: true });
+const utf8Decoder = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
 
 function nameBytes(what: string, value: string): Uint8Array {
   const bytes = utf8.encode(value);
@@ -73,30 +74,44 @@ export function encodeHeader(h: EnvelopeHeader): Uint8Array {
   return out;
 }
 
-/** Parses the header at the start of `bytes`; `length` is where the ciphertext begins. */
+/**
+ * Parses the header at the start of `bytes`; `length` is where the ciphertext begins. Checks run front to
+ * back, each on the bytes it needs (docs/wire-format.md, "Decisions"): the magic, then the version (so
+ * `45 41 02` is an unsupported version, whatever follows), then the compression id, the names, the fixed
+ * fields, and last the range of seq and created.
+ */
 export function decodeHeader(bytes: Uint8Array): { header: EnvelopeHeader; length: number } {
-  const fail = (why: string): never => {
-    throw new AgentError('ENVELOPE_MALFORMED', `envelope header: ${why}`);
-  };
   const need = (o: number, n: number) => {
-    if (o + n > bytes.length) fail(`truncated at byte ${o} (have ${bytes.length})`);
+    if (o + n > bytes.length) throw malformed('truncated-header', `envelope header: truncated at byte ${o} (have ${bytes.length})`);
   };
-  need(0, 5);
-  if (bytes[0] !== MAGIC[0] || bytes[1] !== MAGIC[1]) fail('bad magic (not an edge-agent envelope)');
-  if (bytes[2] !== VERSION) throw new AgentError('ENVELOPE_UNSUPPORTED', `envelope format version ${bytes[2]} is not supported (this build reads ${VERSION})`);
-  const compression = compressionFromId(bytes[3]!) ?? fail(`unknown compression id ${bytes[3]}`);
+  for (let i = 0; i < MAGIC.length; i++) {
+    need(i, 1);
+    if (bytes[i] !== MAGIC[i]) throw malformed('bad-magic', 'envelope header: bad magic (not an edge-agent envelope)');
+  }
+  need(2, 1);
+  if (bytes[2] !== VERSION) {
+    throw new AgentError('ENVELOPE_UNSUPPORTED', `envelope format version ${bytes[2]} is not supported (this build reads ${VERSION})`, {
+      details: { reason: 'version' },
+    });
+  }
+  need(3, 1);
+  const compression =
+    compressionFromId(bytes[3]!) ??
+    (() => {
+      throw malformed('bad-compression', `envelope header: unknown compression id ${bytes[3]}`);
+    })();
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   let o = 4;
   const name = (what: string): string => {
     need(o, 1);
     const len = bytes[o++]!;
-    if (len === 0) fail(`empty ${what}`);
+    if (len === 0) throw malformed('empty-name', `envelope header: empty ${what}`);
     need(o, len);
     let text = '';
     try {
       text = utf8Decoder.decode(bytes.subarray(o, o + len));
-    } catch {
-      fail(`${what} is not UTF-8`);
+    } catch (cause) {
+      throw malformed('invalid-utf8', `envelope header: ${what} is not UTF-8`, cause);
     }
     o += len;
     return text;
@@ -112,7 +127,9 @@ export function decodeHeader(bytes: Uint8Array): { header: EnvelopeHeader; lengt
   o += 4;
   const created = view.getBigUint64(o);
   o += 8;
-  if (seq > BigInt(Number.MAX_SAFE_INTEGER) || created > BigInt(Number.MAX_SAFE_INTEGER)) fail('sequence or time out of range');
+  if (seq > BigInt(Number.MAX_SAFE_INTEGER) || created > BigInt(Number.MAX_SAFE_INTEGER)) {
+    throw malformed('out-of-range', `envelope header: seq ${seq} or created ${created} is above 2^53 - 1`);
+  }
   const deviceKeyId = bytes.slice(o, o + KEY_ID_BYTES);
   o += KEY_ID_BYTES;
   const centreKeyId = bytes.slice(o, o + KEY_ID_BYTES);

@@ -1,5 +1,6 @@
 import type sodiumModule from 'libsodium-wrappers';
 import { AgentError } from '../errors.ts';
+import { malformed } from './malformed.ts';
 import { decodeHeader, encodeHeader, NONCE_BYTES, type EnvelopeHeader } from './header.ts';
 
 type Sodium = typeof sodiumModule;
@@ -22,7 +23,7 @@ export function seal(sodium: Sodium, header: EnvelopeHeader, body: Uint8Array, k
  */
 export function open(sodium: Sodium, bytes: Uint8Array, keyFor: (header: EnvelopeHeader) => Uint8Array): { header: EnvelopeHeader; body: Uint8Array } {
   const { header, length } = decodeHeader(bytes);
-  if (bytes.length - length < TAG_BYTES) throw new AgentError('ENVELOPE_MALFORMED', 'envelope truncated: no room for the authentication tag');
+  if (bytes.length - length < TAG_BYTES) throw malformed('truncated-tag', 'envelope truncated: no room for the authentication tag');
   const key = keyFor(header);
   let body: Uint8Array;
   try {

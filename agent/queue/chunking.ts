@@ -4,7 +4,7 @@
  * writes; the cost of encoding is here.
  */
 import type { AgentRecord } from '../domain/record.ts';
-import { compress, encodeRecords, type CodecSettings } from '../envelope/codec.ts';
+import { compress, encodeRecords, type CodecSettings, type EncodeStats } from '../envelope/codec.ts';
 import type { Ledger } from './ledger.ts';
 import type { QueueOptions } from './types.ts';
 
@@ -15,12 +15,14 @@ export interface EncodedChunk {
 
 /**
  * Cuts one stream's records into chunks of at most `maxRecords`, halving a chunk whose CBOR exceeds
- * `maxBytes` (one record is always a chunk of its own, whatever its size), and compresses each.
+ * `maxBytes` (one record is always a chunk of its own, whatever its size), and compresses each. Records whose
+ * text was repaired to well-formed UTF-8 are counted in `stats` (once: the repair is in place, so a halved
+ * chunk's second encoding finds nothing left to repair).
  */
-export function encodeChunks(records: readonly AgentRecord[], maxRecords: number, maxBytes: number, codec: CodecSettings): EncodedChunk[] {
+export function encodeChunks(records: readonly AgentRecord[], maxRecords: number, maxBytes: number, codec: CodecSettings, stats?: EncodeStats): EncodedChunk[] {
   const out: EncodedChunk[] = [];
   const add = (slice: readonly AgentRecord[]) => {
-    const cbor = encodeRecords(slice);
+    const cbor = encodeRecords(slice, stats);
     if (cbor.length > maxBytes && slice.length > 1) {
       const half = Math.ceil(slice.length / 2);
       add(slice.slice(0, half));
@@ -35,25 +37,27 @@ export function encodeChunks(records: readonly AgentRecord[], maxRecords: number
 
 /**
  * Encodes what waits for a commit, all of a stream's records together. A record that cannot be encoded is
- * dropped (counted as `invalid` in the ledger) and the rest of its stream goes on.
+ * dropped (counted as `invalid` in the ledger) and the rest of its stream goes on. `repaired` is the number of
+ * the stream's records kept with lone UTF-16 surrogates replaced by U+FFFD (docs/wire-format.md, "Decisions").
  */
 export function encodeByStream(
   emits: readonly { stream: string; records: AgentRecord[] }[],
   opts: QueueOptions,
   ledger: Ledger,
-): Map<string, { chunks: EncodedChunk[] }> {
+): Map<string, { chunks: EncodedChunk[]; repaired: number }> {
   const byStream = new Map<string, { stream: string; records: AgentRecord[] }[]>();
   for (const e of emits) {
     let list = byStream.get(e.stream);
     if (!list) byStream.set(e.stream, (list = []));
     list.push(e);
   }
-  const out = new Map<string, { chunks: EncodedChunk[] }>();
+  const out = new Map<string, { chunks: EncodedChunk[]; repaired: number }>();
   const { batchMaxRecords, batchMaxBytes, codec } = opts;
   for (const [stream, list] of byStream) {
     const records = list.length === 1 ? list[0]!.records : list.flatMap((e) => e.records);
+    const stats: EncodeStats = { repaired: 0 };
     try {
-      out.set(stream, { chunks: encodeChunks(records, batchMaxRecords, batchMaxBytes, codec) });
+      out.set(stream, { chunks: encodeChunks(records, batchMaxRecords, batchMaxBytes, codec, stats), repaired: stats.repaired });
     } catch {
       // Some record holds a value CBOR cannot carry (a function, a symbol…): that record alone is dropped
       // and counted; the rest, and the source's cursor, go on. A source must never stall on one bad row.
@@ -62,7 +66,7 @@ export function encodeByStream(
       let example: unknown;
       for (const record of records) {
         try {
-          encodeRecords([record]);
+          encodeRecords([record], stats);
           good.push(record);
         } catch (err) {
           bad++;
@@ -71,7 +75,7 @@ export function encodeByStream(
       }
       ledger.countDrop(stream, 'invalid', bad);
       opts.log.error({ stream, records: bad, err: (example as Error)?.message }, 'records that cannot be encoded were dropped');
-      out.set(stream, { chunks: encodeChunks(good, batchMaxRecords, batchMaxBytes, codec) });
+      out.set(stream, { chunks: encodeChunks(good, batchMaxRecords, batchMaxBytes, codec, stats), repaired: stats.repaired });
     }
   }
   return out;

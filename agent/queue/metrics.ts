@@ -11,6 +11,7 @@ export interface QueueMetrics {
   readonly committedRecords: Counter;
   readonly commits: Counter;
   readonly commitSeconds: Histogram;
+  readonly repairedRecords: Counter;
 }
 
 /** Commit latency buckets, seconds: an SD card's fsync ranges from sub-millisecond to hundreds of ms. */
@@ -43,6 +44,11 @@ export function queueMetrics(telemetry: Telemetry, ledger: Ledger, disk: () => {
   return {
     committedRecords: telemetry.counter('edge_queue_committed_records_total', 'Records committed to the queue (with their source cursors)'),
     commits: telemetry.counter('edge_queue_commits_total', 'Queue transactions committed (group commits)'),
+    repairedRecords: telemetry.counter(
+      'edge_queue_repaired_records_total',
+      'Records kept after repairing text that was not well-formed UTF-16 (each lone surrogate became U+FFFD), by stream',
+      ['stream'],
+    ),
     commitSeconds: telemetry.histogram('edge_queue_commit_seconds', 'Time a queue commit took, encoding excluded', [], COMMIT_BUCKETS),
   };
 }

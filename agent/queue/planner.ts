@@ -139,7 +139,7 @@ export class BatchPlanner {
       for (const row of rows) {
         const compression = compressionFromId(row.codec);
         if (!compression) throw new AgentError('QUEUE_OPEN_FAILED', `chunk of ${stream.name} has unknown codec ${row.codec}`);
-        for (const r of decodeRecords(decompress(row.payload, compression, Number.MAX_SAFE_INTEGER))) records.push(r);
+        for (const r of decodeRecords(decompress(row.payload, compression, Number.MAX_SAFE_INTEGER), { text: 'replace' })) records.push(r);
       }
       body = compress(encodeRecords(records), current);
     }

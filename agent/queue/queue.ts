@@ -249,6 +249,7 @@ export class Queue {
     this.metrics.commitSeconds.observe(undefined, (performance.now() - started) / 1000);
     this.metrics.committedRecords.inc(undefined, accepted);
     this.metrics.commits.inc();
+    for (const [stream, { repaired }] of encoded) if (repaired > 0) this.metrics.repairedRecords.inc({ stream }, repaired);
     for (const e of emits) e.resolve();
     if (accepted > 0 || recorded > 0) for (const listener of this.dataListeners) listener();
     if (acks.length > 0) this.wakeSpaceWaiters();

@@ -196,7 +196,7 @@ function salvageFrom(path: string): Salvage {
       const compression = compressionFromId(row.codec);
       try {
         if (!compression) throw new Error('unknown codec');
-        const records = decodeRecords(decompress(row.payload, compression, 256 * 1024 * 1024));
+        const records = decodeRecords(decompress(row.payload, compression, 256 * 1024 * 1024), { text: 'replace' });
         result.chunks.push({
           stream: names.get(row.stream_id) ?? `salvaged-${row.stream_id}`,
           count: records.length,

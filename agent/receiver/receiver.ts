@@ -3,6 +3,7 @@ import { AgentError, describeError, isAgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { decodeRecords, decompress } from '../envelope/codec.ts';
 import type { EnvelopeHeader } from '../envelope/header.ts';
+import { malformed } from '../envelope/malformed.ts';
 import { open } from '../envelope/seal.ts';
 import { centreReceiveKey, hex, keyId, type KeyPair } from '../keys/keys.ts';
 import type { IncomingMessage } from '../domain/batch.ts';
@@ -84,10 +85,7 @@ export class Receiver {
       header = opened.header;
       records = decodeRecords(decompress(opened.body, header.compression, this.maxBatchBytes));
       if (records.length !== header.count) {
-        throw new AgentError(
-          'ENVELOPE_MALFORMED',
-          `batch ${header.device}/${header.stream}#${header.seq} declares ${header.count} records but holds ${records.length}`,
-        );
+        throw malformed('count-mismatch', `batch ${header.device}/${header.stream}#${header.seq} declares ${header.count} records but holds ${records.length}`);
       }
     } catch (err) {
       const code = isAgentError(err) ? err.code : 'ENVELOPE_MALFORMED';
