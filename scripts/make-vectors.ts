@@ -17,6 +17,7 @@ import { seal, TAG_BYTES } from '../agent/envelope/seal.ts';
 import { sodium as loadSodium } from '../agent/envelope/sodium.ts';
 import { centreReceiveKey, deviceSendKey, hex, keyId, type KeyPair } from '../agent/keys/keys.ts';
 import type { AgentRecord } from '../agent/sdk/index.ts';
+import { DECODING_CASES, DECODING_NOTES, REJECTION_CASES, REJECTION_NOTES } from './vectors/edge-cases.ts';
 
 const OUT = resolve(dirname(fileURLToPath(import.meta.url)), '../test/vectors/envelope-v1.json');
 
@@ -167,6 +168,8 @@ const CASES: Case[] = [
 
 const DEVICE_ID = 'gw-0001';
 
+const unhexBytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
+
 export async function makeVectors(): Promise<unknown> {
   const sodium = await loadSodium();
   const party = (seed: Uint8Array): Party => ({ seed, pair: sodium.crypto_kx_seed_keypair(seed) });
@@ -249,6 +252,54 @@ export async function makeVectors(): Promise<unknown> {
     };
   });
 
+  const sealed = (o: { seq: number; count: number; body: Uint8Array; compression?: Compression; nonceIndex: number; created?: number }) => {
+    const header: EnvelopeHeader = {
+      device: DEVICE_ID,
+      stream: 'edge-cases',
+      epoch: EPOCH_A,
+      seq: o.seq,
+      count: o.count,
+      created: o.created ?? CREATED,
+      compression: o.compression ?? 'none',
+      deviceKeyId: keyId(device.pair.publicKey),
+      centreKeyId: keyId(centre.pair.publicKey),
+      nonce: nonceFor(o.nonceIndex),
+    };
+    return seal(sodium, header, o.body, sessionKey);
+  };
+
+  const decoding = DECODING_CASES.map((c, index) => {
+    const cbor = c.cbor ?? encodeRecords(structuredClone(c.records ?? []));
+    const count = c.count;
+    const envelope = sealed({ seq: c.seq ?? 100 + index, count, body: cbor, nonceIndex: 100 + index });
+    return {
+      name: c.name,
+      description: c.description,
+      ...(c.records ? { inputRecords: c.records } : {}),
+      seq: c.seq ?? 100 + index,
+      count,
+      cbor: hex(cbor),
+      envelope: hex(envelope),
+      output: c.output,
+    };
+  });
+
+  const good = hex(sealed({ seq: 200, count: 1, body: encodeRecords([{ n: 1 }]), nonceIndex: 200 }));
+  const rejections = REJECTION_CASES.map((c, index) => {
+    const envelope =
+      'raw' in c
+        ? c.raw(unhexBytes(good))
+        : sealed({ seq: c.seq ?? 300 + index, count: c.count ?? 1, body: c.body(), compression: c.compression, nonceIndex: 150 + index });
+    return {
+      name: c.name,
+      description: c.description,
+      envelope: hex(envelope),
+      ...(c.maxBatchBytes === undefined ? {} : { maxBatchBytes: c.maxBatchBytes }),
+      error: c.error,
+      reason: c.reason,
+    };
+  });
+
   return {
     format: 'edge-agent envelope',
     version: 1,
@@ -258,6 +309,10 @@ export async function makeVectors(): Promise<unknown> {
     notes: NOTES,
     keys,
     vectors,
+    decodingNotes: DECODING_NOTES,
+    decoding,
+    rejectionNotes: REJECTION_NOTES,
+    rejections,
   };
 }
 
