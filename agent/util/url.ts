@@ -9,7 +9,7 @@ export interface UrlOptionSpec {
   readonly hostList?: boolean;
 }
 
-const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+const escapeRegExp = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 
 /** Why `value` is not a URL the driver can use, or undefined when it is. */
 export function urlProblem(value: string, spec: UrlOptionSpec): string | undefined {
@@ -42,7 +42,7 @@ export function redactUrl(value: string): string {
  * The JSON Schema carries the scheme as a pattern.
  */
 export function urlOption(spec: UrlOptionSpec) {
-  const alternatives = [...spec.schemes.map((s) => `${escape(s)}://`), ...(spec.words ?? []).map((w) => `${escape(w)}$`)];
+  const alternatives = [...spec.schemes.map((s) => `${escapeRegExp(s)}://`), ...(spec.words ?? []).map((w) => `${escapeRegExp(w)}$`)];
   const expected = [...spec.schemes.map((s) => `${s}://`), ...(spec.words ?? []).map((w) => `\`${w}\``)].join(', ');
   return z
     .string()
