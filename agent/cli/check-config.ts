@@ -11,7 +11,8 @@ export const checkConfig: DefineCommand = (parent: Command, exit) => {
     .description(
       "Validate a config file: the schema, then what it names on this machine (key files and their modes, TLS and password files) and each sink's own checks. Every problem gives file:line:column and the setting's path; risky but legal settings are warnings. Prints a one-line summary.",
     )
-    .usage('[--schema-only] FILE')
+    // --schema-only is listed under Options; the usage line stays the one every error message quotes.
+    .usage('FILE')
     .argument('<FILE>', 'config file (YAML)')
     .option('--schema-only', "check the file alone, away from the machine it is for: skip key, TLS and password files and the drivers' preflights")
     .action(async (file: string, options: CheckConfigOptions) => exit(await checkConfigCommand(file, options)));
