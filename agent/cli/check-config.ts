@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
-import { AgentError } from '../errors.ts';
-import { drivers, loadConfigFile } from '../app.ts';
-import { preflightSink } from '../hosting/driver-setup.ts';
+import { loadConfigFile } from '../app.ts';
+import { configProblems, placed } from '../checks/index.ts';
+import { configError, formatIssue } from '../config/load.ts';
 import type { DefineCommand } from './command.ts';
 
 export const checkConfig: DefineCommand = (parent: Command, exit) => {
@@ -9,29 +9,39 @@ export const checkConfig: DefineCommand = (parent: Command, exit) => {
     .command('check-config')
     .summary('validate a config file and exit')
     .description(
-      "Validate a config file: the schema (errors give file:line:column and the setting's path), then each sink's own checks. Prints a one-line summary.",
+      "Validate a config file: the schema, then what it names on this machine (key files and their modes, TLS and password files) and each sink's own checks. Every problem gives file:line:column and the setting's path; risky but legal settings are warnings. Prints a one-line summary.",
     )
+    // --schema-only is listed under Options; the usage line stays the one every error message quotes.
     .usage('FILE')
     .argument('<FILE>', 'config file (YAML)')
-    .action(async (file: string) => exit(await checkConfigCommand(file)));
+    .option('--schema-only', "check the file alone, away from the machine it is for: skip key, TLS and password files and the drivers' preflights")
+    .action(async (file: string, options: CheckConfigOptions) => exit(await checkConfigCommand(file, options)));
 };
 
-/** Validates a config (schema, then each sink driver's preflight) and prints a one-line summary. */
-export async function checkConfigCommand(file: string): Promise<number> {
-  const { config } = loadConfigFile(file);
-  for (const [where, sink] of [
-    ['sink', config.sink],
-    ['receiver.input', config.receiver?.input],
-  ] as const) {
-    if (!sink) continue;
-    try {
-      await preflightSink(drivers, sink, where);
-    } catch (err) {
-      const message = err instanceof Error ? err.message : String(err);
-      throw new AgentError('CONFIG_INVALID', `invalid configuration in ${file}:\n  ${file} ${message}`, { cause: err });
-    }
-  }
+export interface CheckConfigOptions {
+  schemaOnly?: boolean;
+}
+
+/**
+ * Validates a config: the schema (every problem, or stop), then the effectful checks (agent/checks): every
+ * problem at once, errors exit 2, warnings are printed on stderr and leave the exit code at 0.
+ */
+export async function checkConfigCommand(file: string, options: CheckConfigOptions = {}): Promise<number> {
+  const loaded = loadConfigFile(file);
+  const { config } = loaded;
+  const problems = await configProblems(loaded, { machine: !options.schemaOnly });
+  const warnings = placed(
+    loaded,
+    problems.filter((p) => p.severity === 'warning'),
+  );
+  for (const w of warnings) process.stderr.write(`edge-agent: warning: ${formatIssue(file, w).trimStart()}\n`);
+  const errors = placed(
+    loaded,
+    problems.filter((p) => p.severity === 'error'),
+  );
+  if (errors.length > 0) throw configError(file, errors);
   const sources = config.sources.map((s) => `${s.name} (${s.type})`).join(', ') || 'none';
-  process.stdout.write(`${file}: ok — device ${config.device?.id ?? '(none)'}, sources: ${sources}, sink: ${config.sink?.type ?? 'none'}\n`);
+  const warned = warnings.length > 0 ? ` (${warnings.length} warning${warnings.length === 1 ? '' : 's'})` : '';
+  process.stdout.write(`${file}: ok${warned} — device ${config.device?.id ?? '(none)'}, sources: ${sources}, sink: ${config.sink?.type ?? 'none'}\n`);
   return 0;
 }

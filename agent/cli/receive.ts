@@ -1,5 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfigFile } from '../app.ts';
+import { startupKeyCheck } from '../checks/index.ts';
 import { sodium } from '../envelope/sodium.ts';
 import { createLogger, type LogFormat } from '../log.ts';
 import { startReceiver } from '../receiver/start.ts';
@@ -26,6 +27,7 @@ export interface ReceiveOptions {
 
 export async function receiveCommand(values: ReceiveOptions): Promise<number> {
   const loaded = loadConfigFile(values.config);
+  await startupKeyCheck(loaded, 'receive');
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
   const stopRequested = untilSignal(); // before the start, as in `run`
   const running = await startReceiver(await sodium(), loaded, log);

@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { EMBEDDED_DEFAULTS } from '../config/defaults.ts';
 import { loadConfigFile, parseConfig } from '../app.ts';
 import { requireRunnable } from '../config/load.ts';
+import { startupKeyCheck } from '../checks/index.ts';
 import { createLogger, type LogFormat } from '../log.ts';
 import { startAgent } from '../runtime/agent.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
@@ -26,6 +27,8 @@ export interface RunOptions {
 export async function runCommand(values: RunOptions): Promise<number> {
   const loaded = values.config ? loadConfigFile(values.config) : parseConfig(EMBEDDED_DEFAULTS, '(embedded defaults)', process.cwd());
   requireRunnable(loaded);
+  // Key files are configuration: a missing or open one is exit 2 naming the setting, before anything starts.
+  await startupKeyCheck(loaded, 'run');
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
   if (!values.config) log.info('no --config given: running the embedded demo defaults (system source → queue → embedded broker → receiver on stdout)');
   // Listening before the start: a SIGTERM that comes while sources start must still stop the agent cleanly.

@@ -1,10 +1,11 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
-import { isMap, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
+import { LineCounter, parseDocument, type Document } from 'yaml';
 import type { z } from 'zod';
 import { AgentError } from '../errors.ts';
 import type { DriverCatalog } from './catalog.ts';
 import type { Config } from './schema.ts';
+import { failingAlias, keyAt, MAX_ALIAS_COUNT, nearestNode, nodeAt } from './yaml-nodes.ts';
 
 export interface ConfigIssue {
   path: string;
@@ -21,6 +22,12 @@ export interface LoadedConfig {
   origin: string;
   /** The drivers it was validated against: the runtime creates its sources and sinks from these. */
   drivers: DriverCatalog;
+  /**
+   * Where the setting at `path` is written (line and column, 1-based), or where its nearest written parent
+   * is, when the setting is a default; undefined when nothing of the path is written. For the checks that run
+   * after the schema (key files, TLS files), so their problems point at a line as the schema's do.
+   */
+  position(path: readonly PropertyKey[]): { line: number; column: number; written: boolean } | undefined;
 }
 
 /** `sources[0].interval` */
@@ -28,23 +35,6 @@ export function formatPath(path: readonly PropertyKey[]): string {
   let out = '';
   for (const p of path) out += typeof p === 'number' ? `[${p}]` : out === '' ? String(p) : `.${String(p)}`;
   return out || '(top level)';
-}
-
-function nodeAt(doc: Document, path: readonly PropertyKey[]): Node | undefined {
-  let node: unknown = doc.contents;
-  for (const key of path) {
-    if (isMap(node)) node = node.items.find((pair) => (pair.key as { value?: unknown })?.value === key)?.value;
-    else if (isSeq(node) && typeof key === 'number') node = node.items[key];
-    else return undefined;
-  }
-  return node as Node | undefined;
-}
-
-/** The YAML key node for `key` inside the map at `path` (to point at an unknown key itself). */
-function keyAt(doc: Document, path: readonly PropertyKey[], key: string): Node | undefined {
-  const map = nodeAt(doc, path);
-  if (!isMap(map)) return undefined;
-  return map.items.find((pair) => (pair.key as { value?: unknown })?.value === key)?.key as Node | undefined;
 }
 
 function issueMessage(drivers: DriverCatalog, issue: z.core.$ZodIssue, present: boolean): string {
@@ -57,10 +47,29 @@ function issueMessage(drivers: DriverCatalog, issue: z.core.$ZodIssue, present: 
   return issue.message;
 }
 
+/** The document as plain data; an alias bomb or an alias without its anchor is a config error at its line. */
+function documentData(doc: Document, lines: LineCounter, origin: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: MAX_ALIAS_COUNT });
+  } catch (err) {
+    // The yaml package throws a ReferenceError without a position for both; find the alias it stopped at.
+    if (!(err instanceof ReferenceError)) throw err;
+    const failed = failingAlias(doc);
+    const pos = failed?.alias.range ? lines.linePos(failed.alias.range[0]) : undefined;
+    const name = failed ? `*${failed.alias.source}` : 'an alias';
+    const message =
+      failed?.reason === 'unresolved'
+        ? `alias ${name} has no anchor &${failed.alias.source} before it`
+        : `alias ${name} expands the document beyond ${MAX_ALIAS_COUNT} values (each level of aliases repeats the one before); refusing it as an alias bomb`;
+    throw configError(origin, [{ path: '(yaml)', line: pos?.line, column: pos?.col, message }], err);
+  }
+}
+
 /** Pure: YAML text in, a validated config or every problem found (with path, line and column) out. */
 export function parseConfig(drivers: DriverCatalog, text: string, origin: string, baseDir: string): LoadedConfig {
   const lines = new LineCounter();
-  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true });
+  // merge: `<<: *base` merges an anchored map (YAML 1.1's merge key, which YAML 1.2 leaves to the reader).
+  const doc = parseDocument(text, { lineCounter: lines, prettyErrors: false, uniqueKeys: true, merge: true });
   if (doc.errors.length > 0) {
     const issues: ConfigIssue[] = doc.errors.map((e) => {
       const pos = lines.linePos(e.pos[0]);
@@ -68,9 +77,9 @@ export function parseConfig(drivers: DriverCatalog, text: string, origin: string
     });
     throw configError(origin, issues);
   }
-  const data = (doc.toJS() as unknown) ?? {};
+  const data = documentData(doc, lines, origin) ?? {};
   const result = drivers.schemas.configSchema.safeParse(data);
-  if (result.success) return { config: result.data as Config, baseDir, origin, drivers };
+  if (result.success) return { config: result.data as Config, baseDir, origin, drivers, position: positionLookup(doc, lines) };
   const issues: ConfigIssue[] = [];
   for (const issue of result.error.issues) {
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
@@ -80,8 +89,7 @@ export function parseConfig(drivers: DriverCatalog, text: string, origin: string
       const node =
         key !== undefined ? keyAt(doc, issue.path, key) : badKey !== undefined ? keyAt(doc, issue.path.slice(0, -1), badKey) : nodeAt(doc, issue.path);
       // Missing values have no node of their own: point at the nearest enclosing one that exists.
-      let anchor = node;
-      for (let n = issue.path.length; !anchor?.range && n > 0; n--) anchor = nodeAt(doc, issue.path.slice(0, n - 1));
+      const anchor = node?.range ? node : nearestNode(doc, issue.path.slice(0, -1));
       const pos = anchor?.range ? lines.linePos(anchor.range[0]) : undefined;
       const path = key === undefined ? issue.path : [...issue.path, key];
       issues.push({
@@ -95,9 +103,30 @@ export function parseConfig(drivers: DriverCatalog, text: string, origin: string
   throw configError(origin, issues);
 }
 
-function configError(origin: string, issues: ConfigIssue[]): AgentError {
-  const text = issues.map((i) => `  ${origin}${i.line ? `:${i.line}:${i.column}` : ''} ${i.path}: ${i.message}`).join('\n');
-  return new AgentError('CONFIG_INVALID', `invalid configuration in ${origin}:\n${text}`, { details: { issues } });
+function positionLookup(doc: Document, lines: LineCounter): LoadedConfig['position'] {
+  return (path) => {
+    const own = nodeAt(doc, path);
+    const node = own?.range ? own : nearestNode(doc, path);
+    // Only the document itself: nothing of the path is written, and line 1 would point at nothing useful.
+    if (!node?.range || (node !== own && node === doc.contents)) return undefined;
+    const pos = lines.linePos(node.range[0]);
+    return { line: pos.line, column: pos.col, written: node === own };
+  };
+}
+
+/** Issues printed at most: a hostile file can produce thousands, and the first ones say what is wrong. */
+const MAX_PRINTED_ISSUES = 50;
+
+/** One line per issue: `  file:line:column path: message`. */
+export function formatIssue(origin: string, i: ConfigIssue): string {
+  return `  ${origin}${i.line ? `:${i.line}:${i.column}` : ''} ${i.path}: ${i.message}`;
+}
+
+/** The error every configuration problem ends in (exit code 2): every issue with its place, `details.issues`. */
+export function configError(origin: string, issues: ConfigIssue[], cause?: unknown): AgentError {
+  const lines = issues.slice(0, MAX_PRINTED_ISSUES).map((i) => formatIssue(origin, i));
+  if (issues.length > MAX_PRINTED_ISSUES) lines.push(`  … and ${issues.length - MAX_PRINTED_ISSUES} more`);
+  return new AgentError('CONFIG_INVALID', `invalid configuration in ${origin}:\n${lines.join('\n')}`, { details: { issues }, cause });
 }
 
 export function loadConfigFile(drivers: DriverCatalog, path: string): LoadedConfig {

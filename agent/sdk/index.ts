@@ -23,3 +23,5 @@ export type { BackoffPolicy } from '../util/backoff.ts';
  * executable it is unpacked from the executable): drivers use this, never `new Database()` themselves.
  */
 export { openDatabase as openSqlite } from '../util/sqlite.ts';
+export { redactUrl, urlOption, type UrlOptionSpec } from '../util/url.ts';
+export { fileOption, type FileOptionMeta } from '../util/file-option.ts';

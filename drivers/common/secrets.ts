@@ -5,12 +5,12 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AgentError, z, type ErrorCode } from '../../agent/sdk/index.ts';
+import { AgentError, fileOption, z, type ErrorCode } from '../../agent/sdk/index.ts';
 
 /** The `<name>_file` / `<name>_env` config keys of one secret, with their reference text. */
 function secretOptions<N extends string>(name: N, file: string, env: string) {
   return {
-    [`${name}_file`]: z.string().optional().describe(file),
+    [`${name}_file`]: fileOption(z.string().optional().describe(file), { what: name, secret: true }),
     [`${name}_env`]: z.string().optional().describe(env),
   } as { [K in `${N}_file` | `${N}_env`]: z.ZodOptional<z.ZodString> };
 }

@@ -4,7 +4,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AgentError, z } from '../../agent/sdk/index.ts';
+import { AgentError, fileOption, z } from '../../agent/sdk/index.ts';
 
 export interface TlsVariant {
   /** What the driver connects to, in the reference text: "server" (default) or "broker". */
@@ -20,15 +20,21 @@ export interface TlsVariant {
 export function tlsOptions(usedWith: string, variant: TlsVariant = {}) {
   const peer = variant.peer ?? 'server';
   const shape = {
-    ca: z.string().optional().describe(`PEM file of the CA(s) that signed the ${peer} certificate.`),
-    cert: z
-      .string()
-      .optional()
-      .describe(variant.cert ?? 'PEM client certificate file, for client-certificate authentication.'),
-    key: z
-      .string()
-      .optional()
-      .describe(variant.key ?? 'PEM private key file of the client certificate.'),
+    ca: fileOption(z.string().optional().describe(`PEM file of the CA(s) that signed the ${peer} certificate.`), { what: 'TLS CA' }),
+    cert: fileOption(
+      z
+        .string()
+        .optional()
+        .describe(variant.cert ?? 'PEM client certificate file, for client-certificate authentication.'),
+      { what: 'TLS certificate' },
+    ),
+    key: fileOption(
+      z
+        .string()
+        .optional()
+        .describe(variant.key ?? 'PEM private key file of the client certificate.'),
+      { what: 'TLS private key', secret: true },
+    ),
     reject_unauthorized: z.boolean().default(true).describe(`Verify the ${peer} certificate. Turn off only for tests.`),
   };
   const servername = z.string().optional().describe('TLS SNI / name to verify, when it differs from the URL host.');

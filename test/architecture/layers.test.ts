@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['contracts'],
   ['envelope', 'keys'],
   ['config'],
-  ['queue', 'broker', 'hosting'],
+  ['queue', 'broker', 'hosting', 'checks'],
   ['receiver'],
   ['runtime'],
   ['sdk', 'app'],

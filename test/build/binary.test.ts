@@ -109,7 +109,8 @@ describe('single executable (linux-x64)', { skip: process.arch === 'x64' && proc
   });
 
   it('check-config accepts the mqtt sink sample', async () => {
-    const r = await run(X64, ['check-config', join(ROOT, 'drivers/sinks/mqtt/sample.yaml')]);
+    // The sample names files on its target machine (/etc/edge-agent/…): the file alone is checked here.
+    const r = await run(X64, ['check-config', '--schema-only', join(ROOT, 'drivers/sinks/mqtt/sample.yaml')]);
     assert.equal(r.code, 0, r.stderr);
     assert.match(r.stdout, /ok/);
   });

@@ -1,10 +1,11 @@
-import { z, duration } from '../../../agent/sdk/index.ts';
+import { z, duration, urlOption } from '../../../agent/sdk/index.ts';
+import { MQTT_URL } from '../../common/mqtt-url.ts';
 import { passwordOptions } from '../../common/secrets.ts';
 import { tlsOptions } from '../../common/tls.ts';
 import { reconnectOptions } from '../../common/reconnect.ts';
 
 export const mqttOptions = z.strictObject({
-  url: z.string().describe("Broker URL: mqtt://host:1883, mqtts://host:8883 (TLS), or `embedded` for the agent's in-process broker."),
+  url: urlOption(MQTT_URL).describe("Broker URL: mqtt://host:1883, mqtts://host:8883 (TLS), or `embedded` for the agent's in-process broker."),
   protocol_version: z
     .union([z.literal(5), z.literal(4)])
     .default(5)

@@ -1,4 +1,5 @@
-import { z, duration } from '../../../agent/sdk/index.ts';
+import { z, duration, urlOption } from '../../../agent/sdk/index.ts';
+import { MQTT_URL } from '../../common/mqtt-url.ts';
 import { passwordOptions } from '../../common/secrets.ts';
 import { tlsOptions } from '../../common/tls.ts';
 
@@ -24,7 +25,7 @@ const topic = z.strictObject({
 });
 
 export const mqttSourceOptions = z.strictObject({
-  url: z.string().min(1).describe("Broker URL: mqtt://127.0.0.1:1883, mqtts://host:8883 (TLS), or `embedded` for the agent's in-process broker."),
+  url: urlOption(MQTT_URL).describe("Broker URL: mqtt://127.0.0.1:1883, mqtts://host:8883 (TLS), or `embedded` for the agent's in-process broker."),
   topics: z.array(topic).min(1).describe('Subscriptions: topic filters, each with its QoS.'),
   protocol_version: z
     .union([z.literal(5), z.literal(4)])
