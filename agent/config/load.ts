@@ -68,7 +68,17 @@ export function parseConfig(drivers: DriverCatalog, text: string, origin: string
     });
     throw configError(origin, issues);
   }
-  const data = (doc.toJS() as unknown) ?? {};
+  let data: unknown;
+  try {
+    // yaml refuses to expand aliases past its limit (a "billion laughs" document) by throwing from toJS.
+    data = (doc.toJS() as unknown) ?? {};
+  } catch (cause) {
+    const issue: ConfigIssue = { path: '(yaml)', line: undefined, column: undefined, message: (cause as Error).message };
+    throw new AgentError('CONFIG_INVALID', `invalid configuration in ${origin}:\n  ${origin} (yaml): ${issue.message}`, {
+      cause,
+      details: { issues: [issue] },
+    });
+  }
   const result = drivers.schemas.configSchema.safeParse(data);
   if (result.success) return { config: result.data as Config, baseDir, origin, drivers };
   const issues: ConfigIssue[] = [];
