@@ -108,8 +108,10 @@ class DelimitedFramer extends Framer {
       this.discarding = false;
       pos = next;
     }
+    // The pending bytes may end with the first bytes of a split delimiter: a frame of exactly max_frame_bytes
+    // waits for the rest of it rather than being judged overlong by how the chunks fell.
     const pending = data.length - pos;
-    if (pending <= this.max) return pos;
+    if (pending <= this.max + d.length - 1) return pos;
     // No delimiter within max_frame_bytes: discard, keeping a tail that could be the start of a split delimiter.
     const keepFrom = data.length - (d.length - 1);
     this.drop(this.synced ? 'overlong' : 'partial_at_open', data.subarray(pos, keepFrom));
@@ -162,7 +164,8 @@ class NmeaFramer extends Framer {
       let end = pos + 1;
       while (end < data.length && data[end] !== LF && data[end] !== DOLLAR && data[end] !== BANG) end++;
       if (end === data.length) {
-        if (end - pos <= this.max) return pos;
+        // A "\r" whose "\n" is still on the way is a line end, not part of the sentence.
+        if (end - pos <= this.max + (data[end - 1] === CR ? 1 : 0)) return pos;
         // Too long already: discard it, and (through `discarding`) its tail up to the next start marker.
         this.drop('overlong', data.subarray(pos, end));
         this.inSentence = false;
