@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import mysql from 'mysql2/promise';
 import { AgentError, delay, type Logger } from '../../../agent/sdk/index.ts';
 import type { Failure, Observation, SqlDialect } from '../../common/sql/poller.ts';
@@ -5,6 +6,7 @@ import { positionOf, type Position } from '../../common/sql/position.ts';
 import { maxStatement, readStatement, type SqlSyntax } from '../../common/sql/statements.ts';
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 import { timeParam, typeCast } from './types.ts';
+import { describeTlsFailure } from '../../common/tls.ts';
 
 export interface MysqlConnection {
   host: string;
@@ -14,6 +16,8 @@ export interface MysqlConnection {
   connect_timeout: number;
   late_commit_lag: number;
   password: () => string | undefined;
+  /** TLS options read at each connect (the PEM files may be renewed); undefined: plain TCP. */
+  ssl?: (() => ConnectionOptions) | undefined;
 }
 
 /**
@@ -86,8 +90,9 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
   }
 
   async connect(): Promise<void> {
-    const { host, port, database, user, connect_timeout, password } = this.connection;
+    const { host, port, database, user, connect_timeout, password, ssl } = this.connection;
     const conn = await mysql.createConnection({
+      ...(ssl ? { ssl: mysqlSsl(ssl()) } : {}),
       host,
       port,
       database,
@@ -191,6 +196,11 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
     }
     if (code === 'ER_BAD_FIELD_ERROR' || code === 'ER_PARSE_ERROR')
       return fail('query_errors', `${input}: ${message} (check id_column, timestamp_column and query)`, false, false);
+    const tls = describeTlsFailure(err);
+    if (tls) return fail('tls_errors', `${tls}; retrying at the next poll`, true, true);
+    if (code === 'HANDSHAKE_NO_SSL_SUPPORT') return fail('tls_errors', `tls is configured but the server does not offer TLS (${message})`, true, true);
+    if (code === 'ER_SECURE_TRANSPORT_REQUIRED')
+      return fail('tls_errors', `the server accepts only TLS connections (${message}); configure \`tls\``, true, true);
     if (code === 'ER_ACCESS_DENIED_ERROR') return fail('auth_errors', `access denied for user ${this.connection.user}`, true, true);
     if (code === 'ER_BAD_DB_ERROR') return fail('connection_errors', `database ${this.connection.database} does not exist`, true, true);
     if (fatal || CONNECTION_CODES.has(code) || !this.conn) {
@@ -198,4 +208,19 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
     }
     return fail('query_errors', `${doing} ${input} failed: ${message}`, true, false);
   }
+}
+
+/**
+ * mysql2's form of the TLS options: it checks the certificate's name only when asked (`verifyIdentity`), so
+ * a verified connection asks for it; the name checked is the host connected to.
+ */
+function mysqlSsl(tls: ConnectionOptions): mysql.SslOptions {
+  const rejectUnauthorized = tls.rejectUnauthorized !== false;
+  return {
+    ...(tls.ca ? { ca: tls.ca as Buffer } : {}),
+    ...(tls.cert ? { cert: tls.cert as Buffer } : {}),
+    ...(tls.key ? { key: tls.key as Buffer } : {}),
+    rejectUnauthorized,
+    verifyIdentity: rejectUnauthorized,
+  };
 }
