@@ -104,3 +104,65 @@ export async function startTlsPostgres(): Promise<TlsDatabase> {
     },
   };
 }
+
+/** Why a private TLS MariaDB cannot be started here, or undefined when it can. */
+export function tlsMariadbUnavailable(): string | undefined {
+  for (const command of ['mariadb-install-db', 'mariadbd']) {
+    try {
+      execFileSync('sh', ['-c', `command -v ${command} || test -x /usr/sbin/${command}`], { stdio: 'ignore' });
+    } catch {
+      return `no ${command}`;
+    }
+  }
+  return undefined;
+}
+
+/**
+ * MariaDB with a server certificate for 127.0.0.1/localhost signed by a CA of its own, and
+ * require_secure_transport (a connection without TLS is refused). A temp datadir and socket; the account
+ * root has no password. Runs as the invoking user (`--user=root` when that is root).
+ */
+export async function startTlsMariadb(): Promise<TlsDatabase> {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-mariadb-tls-'));
+  const certs = makeCertificates(join(dir, 'certs'));
+  const data = join(dir, 'data');
+  const user = process.getuid?.() === 0 ? ['--user=root'] : [];
+  execFileSync('mariadb-install-db', ['--no-defaults', `--datadir=${data}`, ...user, '--auth-root-authentication-method=normal', '--skip-test-db'], {
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  const port = await freePort();
+  const server = existsSync('/usr/sbin/mariadbd') ? '/usr/sbin/mariadbd' : 'mariadbd';
+  const child = spawn(
+    server,
+    [
+      '--no-defaults',
+      `--datadir=${data}`,
+      ...user,
+      `--port=${port}`,
+      '--bind-address=127.0.0.1,127.0.0.2', // 127.0.0.2: an address the server certificate does not carry
+      `--socket=${join(dir, 'mariadb.sock')}`,
+      `--pid-file=${join(dir, 'mariadb.pid')}`,
+      `--ssl-ca=${certs.ca}`,
+      `--ssl-cert=${certs.serverCert}`,
+      `--ssl-key=${certs.serverKey}`,
+      '--require-secure-transport=ON',
+      '--innodb-flush-log-at-trx-commit=0',
+    ],
+    { stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  const run = supervised(child, 'private MariaDB', /ready for connections/);
+  await run.ready;
+  await Promise.race([waitForPort(port), run.failed]);
+  return {
+    port,
+    certs,
+    dir,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        process.kill(child.pid!, 'SIGTERM');
+        await run.exited;
+      }
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}

@@ -1,5 +1,5 @@
 import type { ConnectionOptions } from 'node:tls';
-import mysql from 'mysql2/promise';
+import type mysql from 'mysql2/promise';
 import { AgentError, delay, type Logger } from '../../../agent/sdk/index.ts';
 import type { Failure, Observation, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
@@ -7,6 +7,7 @@ import { maxStatement, readStatement, type SqlSyntax } from '../../common/sql/st
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 import { timeParam, typeCast } from './types.ts';
 import { describeTlsFailure } from '../../common/tls.ts';
+import { connectVerified } from './tls.ts';
 
 export interface MysqlConnection {
   host: string;
@@ -91,21 +92,23 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
 
   async connect(): Promise<void> {
     const { host, port, database, user, connect_timeout, password, ssl } = this.connection;
-    const conn = await mysql.createConnection({
-      ...(ssl ? { ssl: mysqlSsl(ssl()) } : {}),
-      host,
-      port,
-      database,
-      user,
-      password: password(),
-      connectTimeout: connect_timeout,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-      decimalNumbers: false,
-      dateStrings: true,
-      typeCast,
-      enableKeepAlive: true,
-    });
+    const conn = await connectVerified(
+      {
+        host,
+        port,
+        database,
+        user,
+        password: password(),
+        connectTimeout: connect_timeout,
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+        decimalNumbers: false,
+        dateStrings: true,
+        typeCast,
+        enableKeepAlive: true,
+      },
+      ssl?.(),
+    );
     conn.on('error', (err: Error) => {
       // A connection that dies while idle: forget it; the next poll reconnects.
       this.log.warn({ err: err.message, where: this.where }, 'MariaDB/MySQL connection lost');
@@ -201,26 +204,15 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
     if (code === 'HANDSHAKE_NO_SSL_SUPPORT') return fail('tls_errors', `tls is configured but the server does not offer TLS (${message})`, true, true);
     if (code === 'ER_SECURE_TRANSPORT_REQUIRED')
       return fail('tls_errors', `the server accepts only TLS connections (${message}); configure \`tls\``, true, true);
-    if (code === 'ER_ACCESS_DENIED_ERROR') return fail('auth_errors', `access denied for user ${this.connection.user}`, true, true);
+    if (code === 'ER_ACCESS_DENIED_ERROR') {
+      // MariaDB refuses a plain connection under require_secure_transport with this same error.
+      const hint = this.connection.ssl ? '' : ' (or the server requires TLS: configure `tls`)';
+      return fail('auth_errors', `access denied for user ${this.connection.user}${hint}`, true, true);
+    }
     if (code === 'ER_BAD_DB_ERROR') return fail('connection_errors', `database ${this.connection.database} does not exist`, true, true);
     if (fatal || CONNECTION_CODES.has(code) || !this.conn) {
       return fail('connection_errors', `connection lost or refused while ${doing} (${message}); reconnecting at the next poll`, true, true);
     }
     return fail('query_errors', `${doing} ${input} failed: ${message}`, true, false);
   }
-}
-
-/**
- * mysql2's form of the TLS options: it checks the certificate's name only when asked (`verifyIdentity`), so
- * a verified connection asks for it; the name checked is the host connected to.
- */
-function mysqlSsl(tls: ConnectionOptions): mysql.SslOptions {
-  const rejectUnauthorized = tls.rejectUnauthorized !== false;
-  return {
-    ...(tls.ca ? { ca: tls.ca as Buffer } : {}),
-    ...(tls.cert ? { cert: tls.cert as Buffer } : {}),
-    ...(tls.key ? { key: tls.key as Buffer } : {}),
-    rejectUnauthorized,
-    verifyIdentity: rejectUnauthorized,
-  };
 }
