@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { pulsarSink } from '../../drivers/sinks/pulsar/index.ts';
 import { pulsarOptions } from '../../drivers/sinks/pulsar/options.ts';
 import { SeriesOrder } from '../../drivers/sinks/pulsar/series-order.ts';
+import { nativeClientOptions } from '../../drivers/sinks/pulsar/native.ts';
 import { topicFor, topicPattern } from '../../drivers/sinks/pulsar/naming.ts';
 import { startPulsar } from '../../scripts/lib/pulsar.ts';
 import { silentLogger } from '../../agent/log.ts';
@@ -86,5 +87,36 @@ describe('pulsar topic mapping and sequence order', () => {
     order.sessionEnded();
     order.attempt(1);
     assert.deepEqual(order.plan(1), { open: true, producerName: 'p', initialSequenceId: 0 });
+  });
+});
+
+describe('pulsar native transport: the options it gives the C++ client', () => {
+  test('without a tls section the broker certificate and its host name are verified', () => {
+    const options = pulsarOptions.parse({ transport: 'native', url: 'pulsar+ssl://broker.example.net:6651' });
+    const built = nativeClientOptions(options, '/etc/edge-agent', undefined);
+    assert.equal(built.tlsValidateHostname, true);
+    assert.equal(built.tlsAllowInsecureConnection, false);
+    assert.equal('tlsTrustCertsFilePath' in built, false);
+  });
+
+  test('tls.ca is resolved against the config folder, not the working directory', () => {
+    const options = pulsarOptions.parse({ transport: 'native', url: 'pulsar+ssl://b:6651', tls: { ca: 'certs/ca.pem' } });
+    const built = nativeClientOptions(options, '/etc/edge-agent', 'tok');
+    assert.equal(built.tlsTrustCertsFilePath, '/etc/edge-agent/certs/ca.pem');
+    assert.equal(built.tlsValidateHostname, true);
+    assert.equal(built.token, 'tok');
+    const absolute = nativeClientOptions(
+      pulsarOptions.parse({ transport: 'native', url: 'pulsar+ssl://b:6651', tls: { ca: '/srv/ca.pem' } }),
+      '/etc/edge-agent',
+      undefined,
+    );
+    assert.equal(absolute.tlsTrustCertsFilePath, '/srv/ca.pem');
+  });
+
+  test('reject_unauthorized: false turns off both checks', () => {
+    const options = pulsarOptions.parse({ transport: 'native', url: 'pulsar+ssl://b:6651', tls: { reject_unauthorized: false } });
+    const built = nativeClientOptions(options, '/', undefined);
+    assert.equal(built.tlsValidateHostname, false);
+    assert.equal(built.tlsAllowInsecureConnection, true);
   });
 });

@@ -5,6 +5,7 @@
  * package has no types we can rely on, so it is typed loosely here.
  */
 import { createRequire } from 'node:module';
+import { resolve } from 'node:path';
 import { AgentError, describeError, type Consumer, type DriverEnv, type IncomingMessage, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
 import { readToken } from '../../common/secrets.ts';
 import { seriesName, topicFor, topicPattern } from './naming.ts';
@@ -46,15 +47,26 @@ export async function loadNative(): Promise<Loose> {
   }
 }
 
-function clientConfig(Pulsar: Loose, options: PulsarOptions, baseDir: string): Loose {
-  const token = readToken(options, baseDir, 'Pulsar');
+/**
+ * The C++ client's options from our config, built without the package (so they can be tested where it is not
+ * installed). TLS verifies the broker by default, its host name included, with or without a `tls` section;
+ * `tls.ca` is resolved against the config's folder like every other file, not the working directory.
+ */
+export function nativeClientOptions(options: PulsarOptions, baseDir: string, token: string | undefined) {
+  const verify = options.tls?.reject_unauthorized ?? true;
   return {
     serviceUrl: options.url,
     operationTimeoutSeconds: Math.max(1, Math.round(options.connect_timeout / 1000)),
-    ...(token ? { authentication: new Pulsar.AuthenticationToken({ token }) } : {}),
-    ...(options.tls?.ca ? { tlsTrustCertsFilePath: options.tls.ca } : {}),
-    ...(options.tls ? { tlsAllowInsecureConnection: !options.tls.reject_unauthorized, tlsValidateHostname: options.tls.reject_unauthorized } : {}),
+    ...(token ? { token } : {}),
+    ...(options.tls?.ca ? { tlsTrustCertsFilePath: resolve(baseDir, options.tls.ca) } : {}),
+    tlsAllowInsecureConnection: !verify,
+    tlsValidateHostname: verify,
   };
+}
+
+function clientConfig(Pulsar: Loose, options: PulsarOptions, baseDir: string): Loose {
+  const { token, ...config } = nativeClientOptions(options, baseDir, readToken(options, baseDir, 'Pulsar'));
+  return { ...config, ...(token ? { authentication: new Pulsar.AuthenticationToken({ token }) } : {}) };
 }
 
 interface NativeSeries {

@@ -3,7 +3,7 @@ import { request as httpsRequest } from 'node:https';
 import WebSocket from 'ws';
 import { AgentError } from '../../../agent/sdk/index.ts';
 import { readToken } from '../../common/secrets.ts';
-import { tlsConnectionOptions } from '../../common/tls.ts';
+import { describeTlsFailure, tlsConnectionOptions } from '../../common/tls.ts';
 import type { PulsarOptions } from './options.ts';
 
 /** How to reach the broker's web service: base URL, headers and TLS material, resolved once per connection. */
@@ -54,8 +54,37 @@ export function isUnreachable(err: unknown): boolean {
   return err instanceof AgentError && err.details?.unreachable === true;
 }
 
-/** Opens a WebSocket to `path` on the broker; rejects with a clear AgentError (all retryable). */
-export function openWebSocket(endpoint: WsEndpoint, path: string, what: string): Promise<WebSocket> {
+/**
+ * Bytes of a refused handshake's error page kept for the message. The page of a misconfigured proxy can be
+ * megabytes: past this the response is dropped and the socket destroyed, not read to its end.
+ */
+export const MAX_ERROR_BODY = 4096;
+
+/** The error of an attempt given up because the sink or consumer closes. */
+export function closingError(): AgentError {
+  return new AgentError('SINK_UNAVAILABLE', 'Pulsar sink is closing', { retryable: true });
+}
+
+/**
+ * The error for a connection that did not come up. A certificate refused or a TLS handshake that failed is
+ * said so (the broker was reached; its TLS setup or ours is wrong), and is not counted as unreachable.
+ */
+function connectionError(cause: Error, base: string, what: string): AgentError {
+  const tls = describeTlsFailure(cause);
+  if (tls) return new AgentError('SINK_UNAVAILABLE', `Pulsar at ${base} for ${what}: ${tls}`, { cause, retryable: true, details: { tls: true } });
+  return new AgentError('SINK_UNAVAILABLE', `cannot reach Pulsar at ${base} for ${what}: ${cause.message}`, {
+    cause,
+    retryable: true,
+    details: { unreachable: true },
+  });
+}
+
+/**
+ * Opens a WebSocket to `path` on the broker; rejects with a clear AgentError (all retryable). `signal`
+ * aborts the attempt at once (closing): the socket is destroyed, whatever the handshake's state.
+ */
+export function openWebSocket(endpoint: WsEndpoint, path: string, what: string, signal?: AbortSignal): Promise<WebSocket> {
+  if (signal?.aborted) return Promise.reject(closingError());
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(`${endpoint.base}${path}`, {
       headers: endpoint.headers,
@@ -63,47 +92,67 @@ export function openWebSocket(endpoint: WsEndpoint, path: string, what: string):
       handshakeTimeout: endpoint.timeoutMs,
       perMessageDeflate: false,
     });
+    let settled = false;
+    const onAbort = () => fail(closingError());
     const fail = (err: AgentError) => {
+      if (settled) return;
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
       socket.removeAllListeners();
       socket.on('error', () => {});
       socket.terminate();
       reject(err);
     };
+    signal?.addEventListener('abort', onAbort, { once: true });
     socket.once('open', () => {
+      settled = true;
+      signal?.removeEventListener('abort', onAbort);
       socket.removeAllListeners();
       (socket as unknown as { _socket?: { setNoDelay?: (on: boolean) => void } })._socket?.setNoDelay?.(true);
       resolve(socket);
     });
-    socket.once('unexpected-response', (_req, response) => {
-      let body = '';
-      response.setEncoding('utf8');
-      response.on('data', (chunk: string) => (body += chunk.length < 4096 ? chunk : ''));
-      response.on('end', () => fail(handshakeError(response.statusCode ?? 0, body, what)));
-      response.on('error', () => fail(handshakeError(response.statusCode ?? 0, body, what)));
+    socket.once('unexpected-response', (request, response) => {
+      const chunks: Buffer[] = [];
+      let kept = 0;
+      const refuse = () => {
+        response.removeAllListeners('data');
+        response.destroy();
+        request.destroy();
+        fail(handshakeError(response.statusCode ?? 0, Buffer.concat(chunks).toString('utf8'), what));
+      };
+      response.on('data', (chunk: Buffer) => {
+        chunks.push(chunk.subarray(0, MAX_ERROR_BODY - kept));
+        kept += Math.min(chunk.length, MAX_ERROR_BODY - kept);
+        if (kept >= MAX_ERROR_BODY) refuse(); // enough for the message: do not read the rest
+      });
+      response.on('end', refuse);
+      response.on('error', refuse);
     });
-    socket.once('error', (cause) =>
-      fail(
-        new AgentError('SINK_UNAVAILABLE', `cannot reach Pulsar at ${endpoint.base} for ${what}: ${cause.message}`, {
-          cause,
-          retryable: true,
-          details: { unreachable: true },
-        }),
-      ),
-    );
+    socket.once('error', (cause) => fail(connectionError(cause, endpoint.base, what)));
   });
 }
 
-/** Resolves true if the broker's web service answers HTTP at all (any status): it is reachable. */
-export function probe(endpoint: WsEndpoint): Promise<boolean> {
+/** What a probe found: reachable, or why not (a TLS failure said as such). */
+export interface ProbeResult {
+  reachable: boolean;
+  /** Set when the broker answered TCP but TLS failed: "TLS verification failed: …". */
+  tls?: string;
+}
+
+/** Whether the broker's web service answers HTTP at all (any status): it is reachable. `signal` aborts it. */
+export function probe(endpoint: WsEndpoint, signal?: AbortSignal): Promise<ProbeResult> {
   const url = new URL('/admin/v2/clusters', endpoint.base.replace(/^ws/, 'http'));
   const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
   return new Promise((resolve) => {
-    const req = request(url, { method: 'GET', headers: endpoint.headers, ...endpoint.tls, timeout: endpoint.timeoutMs }, (response) => {
-      response.resume();
-      resolve(true);
+    const req = request(url, { method: 'GET', headers: endpoint.headers, ...endpoint.tls, timeout: endpoint.timeoutMs, signal }, (response) => {
+      response.destroy(); // the status is all a probe needs; the body (any size) is not read
+      resolve({ reachable: true });
     });
     req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve(false));
+    req.on('error', (err) => {
+      const tls = describeTlsFailure(err);
+      resolve(tls ? { reachable: false, tls } : { reachable: false });
+    });
     req.end();
   });
 }

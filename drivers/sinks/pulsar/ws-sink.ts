@@ -3,7 +3,7 @@ import { AgentError, delay, describeError, type DriverEnv, type OutgoingBatch, t
 import { seriesName, topicFor, topicPath } from './naming.ts';
 import type { PulsarOptions } from './options.ts';
 import { SeriesOrder } from './series-order.ts';
-import { isUnreachable, openWebSocket, probe, wsEndpoint } from './ws-connect.ts';
+import { closingError, isUnreachable, openWebSocket, probe, wsEndpoint } from './ws-connect.ts';
 import { WsProducerSession } from './ws-producer.ts';
 import { ConnectionWaiters } from '../../common/connection-waiters.ts';
 import { backoffPolicy, Reconnector } from '../../common/reconnect.ts';
@@ -29,6 +29,10 @@ export class PulsarWsSink implements Sink {
   private readonly series = new Map<string, Series>();
   private isConnected = false;
   private closing = false;
+  /** Aborted by close(): every producer open and probe in flight ends at once, and none starts after it. */
+  private readonly closed = new AbortController();
+  /** Why the broker is not reachable, for write errors and the warning ("TLS verification failed: …"). */
+  private unreachableReason: string | undefined;
   /** Probes the broker again with backoff while it is unreachable. */
   private readonly reconnector: Reconnector;
   private probing = false;
@@ -62,16 +66,25 @@ export class PulsarWsSink implements Sink {
       this.env.log.info({ url: this.options.url }, 'pulsar reachable');
       this.waiters.wakeAll();
     } else {
-      this.env.log.warn({ url: this.options.url }, 'pulsar not reachable; probing with backoff, batches stay queued');
+      this.warnUnreachable();
       this.scheduleProbe();
     }
   }
 
+  private warnUnreachable(): void {
+    const reason = this.unreachableReason;
+    if (reason) this.env.log.warn({ url: this.options.url, err: reason }, 'pulsar not usable: TLS failed; probing with backoff, batches stay queued');
+    else this.env.log.warn({ url: this.options.url }, 'pulsar not reachable; probing with backoff, batches stay queued');
+  }
+
   private async probeOnce(): Promise<void> {
+    if (this.closing) return;
     this.probing = true;
     let reachable = false;
     try {
-      reachable = await probe(wsEndpoint(this.options, this.env.baseDir));
+      const result = await probe(wsEndpoint(this.options, this.env.baseDir), this.closed.signal);
+      reachable = result.reachable;
+      this.unreachableReason = result.tls;
     } catch (err) {
       this.env.log.error({ err: describeError(err) }, 'pulsar connection settings unusable');
     }
@@ -80,7 +93,7 @@ export class PulsarWsSink implements Sink {
     if (reachable) this.setConnected(true);
     else {
       // Warned once per outage: at the first failed probe, or when a lost connection was noticed.
-      if (this.reconnector.attempt === 0) this.env.log.warn({ url: this.options.url }, 'pulsar not reachable; probing with backoff, batches stay queued');
+      if (this.reconnector.attempt === 0) this.warnUnreachable();
       this.isConnected = false;
       this.scheduleProbe();
     }
@@ -102,7 +115,10 @@ export class PulsarWsSink implements Sink {
     }
     series.order.attempt(batch.seq);
     if (this.closing) throw new AgentError('SINK_UNAVAILABLE', 'Pulsar sink is closing', { retryable: true });
-    if (!this.isConnected) throw new AgentError('SINK_UNAVAILABLE', `Pulsar broker at ${this.options.url} not reachable`, { retryable: true });
+    if (!this.isConnected) {
+      const why = this.unreachableReason ? `: ${this.unreachableReason}` : ' not reachable';
+      throw new AgentError('SINK_UNAVAILABLE', `Pulsar broker at ${this.options.url}${why}`, { retryable: true });
+    }
     if (this.pendingTotal >= this.options.max_pending) {
       throw new AgentError('SINK_UNAVAILABLE', `more than max_pending (${this.options.max_pending}) Pulsar messages await their receipt`, { retryable: true });
     }
@@ -140,6 +156,7 @@ export class PulsarWsSink implements Sink {
   private dispatch(series: Series, seq: number, frame: string): Promise<boolean> {
     let receipt!: Promise<boolean>;
     const sent = series.tail.then(async () => {
+      if (this.closing) throw closingError(); // writes queued behind an open that close() aborted
       if (!series.session?.open) series.order.sessionEnded();
       const plan = series.order.plan(seq);
       if (plan.open) {
@@ -173,6 +190,7 @@ export class PulsarWsSink implements Sink {
       });
     } catch (err) {
       series.order.sessionEnded();
+      if (this.closing) throw err;
       const message = describeError(err);
       if (message !== series.lastError) {
         // Logged once per distinct reason (the runtime logs each retry at warn); the data stays queued.
@@ -180,6 +198,10 @@ export class PulsarWsSink implements Sink {
         series.lastError = message;
       }
       if (isUnreachable(err)) this.setConnected(false);
+      else if (err instanceof AgentError && err.details?.tls === true) {
+        this.unreachableReason = err.message;
+        this.setConnected(false);
+      }
       throw err;
     }
   }
@@ -192,7 +214,7 @@ export class PulsarWsSink implements Sink {
     const deadline = Date.now() + this.options.connect_timeout;
     for (let attempt = 1; ; attempt++) {
       try {
-        return await openWebSocket(wsEndpoint(this.options, this.env.baseDir), path, what);
+        return await openWebSocket(wsEndpoint(this.options, this.env.baseDir), path, what, this.closed.signal);
       } catch (err) {
         const busy = err instanceof AgentError && err.details?.status === 409;
         if (!busy || this.closing || Date.now() + 100 * attempt > deadline) throw err;
@@ -203,14 +225,22 @@ export class PulsarWsSink implements Sink {
 
   /** After a lost connection: are we still reachable? Writes fail fast while not. */
   private async recheck(): Promise<void> {
-    const reachable = await probe(wsEndpoint(this.options, this.env.baseDir)).catch(() => false);
-    if (!reachable) this.setConnected(false);
+    if (this.closing) return;
+    const result = await probe(wsEndpoint(this.options, this.env.baseDir), this.closed.signal).catch(() => ({ reachable: false, tls: undefined }));
+    if (this.closing) return;
+    if (!result.reachable) {
+      this.unreachableReason = result.tls;
+      this.setConnected(false);
+    }
   }
 
   async close(): Promise<void> {
     this.closing = true;
+    this.closed.abort();
     this.reconnector.cancel();
     this.waiters.wakeAll();
     for (const series of this.series.values()) series.session?.close();
+    // The aborted opens reject at once, and the writes queued behind them see `closing`: these settle now.
+    await Promise.all([...this.series.values()].map((series) => series.tail));
   }
 }

@@ -1,10 +1,13 @@
-import mysql from 'mysql2/promise';
+import type { ConnectionOptions } from 'node:tls';
+import type mysql from 'mysql2/promise';
 import { AgentError, delay, type Logger } from '../../../agent/sdk/index.ts';
 import type { Failure, Observation, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
 import { maxStatement, readStatement, type SqlSyntax } from '../../common/sql/statements.ts';
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 import { timeParam, typeCast } from './types.ts';
+import { describeTlsFailure } from '../../common/tls.ts';
+import { connectVerified } from './tls.ts';
 
 export interface MysqlConnection {
   host: string;
@@ -14,6 +17,8 @@ export interface MysqlConnection {
   connect_timeout: number;
   late_commit_lag: number;
   password: () => string | undefined;
+  /** TLS options read at each connect (the PEM files may be renewed); undefined: plain TCP. */
+  ssl?: (() => ConnectionOptions) | undefined;
 }
 
 /**
@@ -86,21 +91,24 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
   }
 
   async connect(): Promise<void> {
-    const { host, port, database, user, connect_timeout, password } = this.connection;
-    const conn = await mysql.createConnection({
-      host,
-      port,
-      database,
-      user,
-      password: password(),
-      connectTimeout: connect_timeout,
-      supportBigNumbers: true,
-      bigNumberStrings: true,
-      decimalNumbers: false,
-      dateStrings: true,
-      typeCast,
-      enableKeepAlive: true,
-    });
+    const { host, port, database, user, connect_timeout, password, ssl } = this.connection;
+    const conn = await connectVerified(
+      {
+        host,
+        port,
+        database,
+        user,
+        password: password(),
+        connectTimeout: connect_timeout,
+        supportBigNumbers: true,
+        bigNumberStrings: true,
+        decimalNumbers: false,
+        dateStrings: true,
+        typeCast,
+        enableKeepAlive: true,
+      },
+      ssl?.(),
+    );
     conn.on('error', (err: Error) => {
       // A connection that dies while idle: forget it; the next poll reconnects.
       this.log.warn({ err: err.message, where: this.where }, 'MariaDB/MySQL connection lost');
@@ -191,7 +199,16 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
     }
     if (code === 'ER_BAD_FIELD_ERROR' || code === 'ER_PARSE_ERROR')
       return fail('query_errors', `${input}: ${message} (check id_column, timestamp_column and query)`, false, false);
-    if (code === 'ER_ACCESS_DENIED_ERROR') return fail('auth_errors', `access denied for user ${this.connection.user}`, true, true);
+    const tls = describeTlsFailure(err);
+    if (tls) return fail('tls_errors', `${tls}; retrying at the next poll`, true, true);
+    if (code === 'HANDSHAKE_NO_SSL_SUPPORT') return fail('tls_errors', `tls is configured but the server does not offer TLS (${message})`, true, true);
+    if (code === 'ER_SECURE_TRANSPORT_REQUIRED')
+      return fail('tls_errors', `the server accepts only TLS connections (${message}); configure \`tls\``, true, true);
+    if (code === 'ER_ACCESS_DENIED_ERROR') {
+      // MariaDB refuses a plain connection under require_secure_transport with this same error.
+      const hint = this.connection.ssl ? '' : ' (or the server requires TLS: configure `tls`)';
+      return fail('auth_errors', `access denied for user ${this.connection.user}${hint}`, true, true);
+    }
     if (code === 'ER_BAD_DB_ERROR') return fail('connection_errors', `database ${this.connection.database} does not exist`, true, true);
     if (fatal || CONNECTION_CODES.has(code) || !this.conn) {
       return fail('connection_errors', `connection lost or refused while ${doing} (${message}); reconnecting at the next poll`, true, true);

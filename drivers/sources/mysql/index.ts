@@ -4,6 +4,7 @@ import { readPassword } from '../../common/secrets.ts';
 import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
 import { lazyDialect } from '../../common/sql/lazy.ts';
+import { sqlTlsConnectionOptions, sqlTlsOptions } from '../../common/sql/tls.ts';
 
 const options = z
   .strictObject({
@@ -13,6 +14,8 @@ const options = z
     user: z.string().min(1).describe('Account to connect as (SELECT on the table; PROCESS lets the source see open transactions).'),
     ...sqlCredentialOptions,
     connect_timeout: duration(1).prefault('10s').describe('Longest a connection attempt may take.'),
+    // mysql2 sets the SNI from the host itself and lets no check name be given: no `servername` here.
+    tls: sqlTlsOptions('MariaDB/MySQL', false),
     late_commit_lag: duration()
       .prefault('10s')
       .describe(
@@ -32,7 +35,9 @@ export const mysqlSource = defineSourceDriver({
     const where = `MariaDB/MySQL database ${config.database} at ${config.host}:${config.port}`;
     const dialect = lazyDialect(where, async () => {
       const { MysqlDialect } = await import('./dialect.ts');
-      return new MysqlDialect({ ...config, password: () => readPassword(config, env.baseDir, where) }, config, env.log);
+      const tls = config.tls;
+      const ssl = tls ? () => sqlTlsConnectionOptions(tls, env.baseDir, where) : undefined;
+      return new MysqlDialect({ ...config, password: () => readPassword(config, env.baseDir, where), ssl }, config, env.log);
     });
     return new SqlPolledSource(config, dialect, inputName(config));
   },

@@ -1,3 +1,4 @@
+import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { AgentError, type Logger } from '../../../agent/sdk/index.ts';
 import type { Failure, Observation, SqlDialect } from '../../common/sql/poller.ts';
@@ -5,6 +6,7 @@ import { positionOf, type Position } from '../../common/sql/position.ts';
 import { maxStatement, readStatement, type SqlSyntax } from '../../common/sql/statements.ts';
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 import { clientTypes } from './types.ts';
+import { describeTlsFailure } from '../../common/tls.ts';
 
 export interface PostgresConnection {
   host: string;
@@ -13,6 +15,8 @@ export interface PostgresConnection {
   user: string;
   connect_timeout: number;
   password: () => string | undefined;
+  /** TLS options read at each connect (the PEM files may be renewed); undefined: plain TCP. */
+  ssl?: (() => ConnectionOptions) | undefined;
 }
 
 /** The in-progress transaction ids of a snapshot, as far as settling needs them. */
@@ -72,8 +76,9 @@ export class PostgresDialect implements SqlDialect<SnapshotFence> {
   }
 
   async connect(): Promise<void> {
-    const { host, port, database, user, connect_timeout, password } = this.connection;
+    const { host, port, database, user, connect_timeout, password, ssl } = this.connection;
     const client = new pg.Client({
+      ...(ssl ? { ssl: ssl() } : {}),
       host,
       port,
       database,
@@ -144,6 +149,11 @@ export class PostgresDialect implements SqlDialect<SnapshotFence> {
       return fail('query_timeouts', `query on ${input} cancelled after query_timeout (${this.config.query_timeout} ms) while ${doing}`, true, false);
     if (code === '42703' || code === '42601' || code === '42883')
       return fail('query_errors', `${input}: ${message} (check id_column, timestamp_column and query)`, false, false);
+    const tls = describeTlsFailure(err);
+    if (tls) return fail('tls_errors', `${tls}; retrying at the next poll`, true, true);
+    if (code === '28000' && /no encryption/.test(message))
+      return fail('tls_errors', `the server accepts only TLS connections (${message}); configure \`tls\``, true, true);
+    if (/does not support SSL/i.test(message)) return fail('tls_errors', `tls is configured but the server does not offer TLS (${message})`, true, true);
     if (code === '28P01' || code === '28000') return fail('auth_errors', `authentication failed for user ${this.connection.user}`, true, true);
     if (code === '3D000') return fail('connection_errors', `database ${this.connection.database} does not exist`, true, true);
     if ((typeof code === 'string' && (code.startsWith('08') || code.startsWith('57P'))) || CONNECTION_LOST.test(message) || !this.client) {

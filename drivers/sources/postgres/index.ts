@@ -4,6 +4,7 @@ import { readPassword } from '../../common/secrets.ts';
 import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
 import { lazyDialect } from '../../common/sql/lazy.ts';
+import { sqlTlsConnectionOptions, sqlTlsOptions } from '../../common/sql/tls.ts';
 
 const options = z
   .strictObject({
@@ -13,6 +14,7 @@ const options = z
     user: z.string().min(1).default('postgres').describe('Role to connect as (read access to the table is enough).'),
     ...sqlCredentialOptions,
     connect_timeout: duration(1).prefault('10s').describe('Longest a connection attempt may take.'),
+    tls: sqlTlsOptions('PostgreSQL', true),
     ...sqlCursorOptions,
   })
   .superRefine(exactlyOneInput);
@@ -27,7 +29,9 @@ export const postgresSource = defineSourceDriver({
     const where = `PostgreSQL database ${config.database} at ${config.host}:${config.port}`;
     const dialect = lazyDialect(where, async () => {
       const { PostgresDialect } = await import('./dialect.ts');
-      return new PostgresDialect({ ...config, password: () => readPassword(config, env.baseDir, where) }, config, env.log);
+      const tls = config.tls;
+      const ssl = tls ? () => sqlTlsConnectionOptions(tls, env.baseDir, where) : undefined;
+      return new PostgresDialect({ ...config, password: () => readPassword(config, env.baseDir, where), ssl }, config, env.log);
     });
     return new SqlPolledSource(config, dialect, inputName(config));
   },
