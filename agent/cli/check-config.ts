@@ -2,6 +2,7 @@ import type { Command } from 'commander';
 import { AgentError } from '../errors.ts';
 import { drivers, loadConfigFile } from '../app.ts';
 import { preflightSink } from '../hosting/driver-setup.ts';
+import { urlPasswordWarnings } from '../config/url-secrets.ts';
 import type { DefineCommand } from './command.ts';
 
 export const checkConfig: DefineCommand = (parent: Command, exit) => {
@@ -31,6 +32,7 @@ export async function checkConfigCommand(file: string): Promise<number> {
       throw new AgentError('CONFIG_INVALID', `invalid configuration in ${file}:\n  ${file} ${message}`, { cause: err });
     }
   }
+  for (const warning of urlPasswordWarnings(config)) process.stderr.write(`${file}: warning: ${warning}\n`);
   const sources = config.sources.map((s) => `${s.name} (${s.type})`).join(', ') || 'none';
   process.stdout.write(`${file}: ok — device ${config.device?.id ?? '(none)'}, sources: ${sources}, sink: ${config.sink?.type ?? 'none'}\n`);
   return 0;

@@ -1,0 +1,26 @@
+/**
+ * Passwords written in a URL (`mqtt://gw:secret@host`): the config text is copied, shown and committed far more
+ * often than a password file is, so check-config points each one out. The log redacts them either way
+ * (agent/log.ts); this only says where they sit and where they should go.
+ */
+const URL_WITH_PASSWORD = /^[a-z][a-z0-9+.-]*:\/\/[^\s/@:]*:[^\s/@]+@/i;
+
+/** One warning per string setting that is a URL with a password, naming its path (`sink.url`, `sources[0].url`). */
+export function urlPasswordWarnings(config: unknown): string[] {
+  const warnings: string[] = [];
+  const walk = (value: unknown, path: string): void => {
+    if (typeof value === 'string') {
+      if (URL_WITH_PASSWORD.test(value)) {
+        warnings.push(
+          `${path}: the URL carries a password; move it to password_file or password_env (the config text is copied more often than a secret file)`,
+        );
+      }
+    } else if (Array.isArray(value)) {
+      for (const [i, item] of value.entries()) walk(item, `${path}[${i}]`);
+    } else if (value !== null && typeof value === 'object') {
+      for (const [key, item] of Object.entries(value)) walk(item, path === '' ? key : `${path}.${key}`);
+    }
+  };
+  walk(config, '');
+  return warnings;
+}
