@@ -19,7 +19,8 @@ export interface LoggerOptions {
  * Logs go to stderr, so stdout stays free for data (the receiver's records), and are written synchronously:
  * a killed process has written every line it logged. JSON lines carry the level's name and an ISO time in
  * UTC; text lines read `<local time with offset> <LEVEL> [component/type] message key=value …`. Secrets are
- * redacted by key name wherever they appear in a logged object, in both formats.
+ * redacted by key name wherever they appear in a logged object, and passwords in URLs wherever they appear in
+ * a line, in both formats.
  */
 export function createLogger(level: LogLevel = 'info', options: LoggerOptions = {}): Logger {
   const dest = options.destination ?? 2;
@@ -33,8 +34,20 @@ export function createLogger(level: LogLevel = 'info', options: LoggerOptions = 
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: ['password', '*.password', 'token', '*.token', 'private_key', '*.private_key', 'key', '*.key'], censor: '[redacted]' },
     },
-    text ? { write: (line: string) => void file.write(textLine(line)) } : file,
+    // Every line passes one URL filter, whatever logged the URL (a field, a message, an error's text).
+    { write: (line: string) => void file.write(redactUrlPasswords(text ? textLine(line) : line)) },
   );
+}
+
+/** `scheme://user:password@` with the password: what a URL's userinfo looks like in a log line. */
+const URL_PASSWORD = /\b([a-z][a-z0-9+.-]*:\/\/[^\s"'/@:]*):[^\s"'/@]+@/gi;
+
+/**
+ * A URL's password replaced by `[redacted]` wherever one appears in `text` (`mqtt://gw:secret@host` →
+ * `mqtt://gw:[redacted]@host`): configs may carry credentials in a URL, and the URL is logged as it is.
+ */
+export function redactUrlPasswords(text: string): string {
+  return text.includes('@') ? text.replace(URL_PASSWORD, '$1:[redacted]@') : text;
 }
 
 /** A logger that drops everything: for tests and for library use. */

@@ -29,7 +29,7 @@ export async function receiveCommand(values: ReceiveOptions): Promise<number> {
   const loaded = loadConfigFile(values.config);
   await startupKeyCheck(loaded, 'receive');
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
-  const stopRequested = untilSignal(); // before the start, as in `run`
+  const stopRequested = untilSignal(log); // before the start, as in `run`
   const running = await startReceiver(await sodium(), loaded, log);
   log.info('receiver running');
   const statusTimer = setInterval(() => log.info({ stats: running.receiver.stats() }, 'status'), 60_000).unref();

@@ -32,7 +32,7 @@ export async function runCommand(values: RunOptions): Promise<number> {
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
   if (!values.config) log.info('no --config given: running the embedded demo defaults (system source → queue → embedded broker → receiver on stdout)');
   // Listening before the start: a SIGTERM that comes while sources start must still stop the agent cleanly.
-  const stopRequested = untilSignal();
+  const stopRequested = untilSignal(log);
   const agent = await startAgent(loaded, log);
   const statusTimer = setInterval(() => log.info({ status: agent.status() }, 'status'), 60_000).unref();
   const signal = await stopRequested;

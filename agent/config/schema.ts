@@ -134,6 +134,27 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
           embedded: z.boolean().default(false).describe('Run an in-process MQTT broker; sinks and inputs with url `embedded` use it.'),
           host: z.string().default('127.0.0.1'),
           port: z.number().int().min(0).max(65535).default(0).describe('0 picks a free port.'),
+          username: z
+            .string()
+            .min(1)
+            .optional()
+            .describe('When set, every client must connect with this user name and the password from password_file or password_env.'),
+          password_file: z.string().optional().describe("File holding the embedded broker's password (its first line; relative to the config file)."),
+          password_env: z.string().optional().describe("Environment variable holding the embedded broker's password."),
+          // No schema default, so an unset key stays absent from the parsed config; the broker applies 1 MiB.
+          max_packet_bytes: size()
+            .optional()
+            .describe(
+              'Largest MQTT packet a client may send (default 1MiB); a larger one closes its connection as soon as its length is read, before the body is buffered.',
+            ),
+        })
+        .superRefine((b, ctx) => {
+          if (b.username !== undefined && b.password_file === undefined && b.password_env === undefined) {
+            ctx.addIssue({ code: 'custom', path: ['username'], message: 'broker.username needs broker.password_file or broker.password_env' });
+          }
+          if (b.username === undefined && (b.password_file !== undefined || b.password_env !== undefined)) {
+            ctx.addIssue({ code: 'custom', path: ['username'], message: 'a broker password needs broker.username' });
+          }
         })
         .prefault({}),
       receiver: z

@@ -94,7 +94,8 @@ export class Queue {
    */
   static open(opts: QueueOptions): Queue {
     try {
-      mkdirSync(dirname(opts.path), { recursive: true });
+      // The directories holding the queue are the agent's own: nobody else lists or reads them.
+      mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
     } catch (cause) {
       throw new AgentError('QUEUE_OPEN_FAILED', `cannot create the queue directory ${dirname(opts.path)}`, { cause });
     }

@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type Database from 'better-sqlite3';
-import { openDatabase } from '../util/sqlite.ts';
+import { openPrivateDatabase } from '../util/sqlite.ts';
 import { migrate, SCHEMA_VERSION } from './schema.ts';
 import { checkDatabase, QueueFileProblem } from './recovery.ts';
 import type { DropReason, QueueOptions } from './types.ts';
@@ -82,7 +82,7 @@ export function readStoredView(db: Database.Database): StoredView {
 export function openStore(opts: QueueOptions): { db: Database.Database; epoch: Uint8Array } {
   let db: Database.Database | undefined;
   try {
-    db = openDatabase(opts.path);
+    db = openPrivateDatabase(opts.path);
     // 1 KiB pages for a new file (an existing one keeps its size): a small commit appends fewer bytes of
     // WAL frames, the cost that dominates flash wear at low ingest rates (measured: half the bytes written
     // per record at 1k rec/s). Only takes effect before the first table exists.

@@ -9,6 +9,7 @@ import { Queue, type QueueStats } from '../queue/queue.ts';
 import { queueOptions } from './queue-options.ts';
 import type { RecoveryReport } from '../queue/recovery.ts';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded.ts';
+import { readBrokerPassword } from '../broker/credentials.ts';
 import { startReceiver, type RunningReceiver } from '../receiver/start.ts';
 import type { RecordOutput } from '../receiver/output.ts';
 import type { Sink } from '../contracts/sink.ts';
@@ -72,7 +73,9 @@ export async function startAgent(
   try {
     let broker: EmbeddedBroker | undefined;
     if (config.broker.embedded) {
-      broker = await startEmbeddedBroker(config.broker.host, config.broker.port);
+      const { host, port, username, max_packet_bytes } = config.broker;
+      const credentials = username === undefined ? undefined : { username, password: readBrokerPassword(config.broker, paths.baseDir) };
+      broker = await startEmbeddedBroker(host, port, { maxPacketBytes: max_packet_bytes, credentials, log: log.child({ component: 'broker' }) });
       cleanups.push(() => broker!.close());
       log.info({ url: broker.url }, 'embedded MQTT broker listening');
     }

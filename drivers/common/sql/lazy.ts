@@ -24,6 +24,7 @@ export function lazyDialect<Fence>(where: string, load: () => Promise<SqlDialect
     observe: () => loaded().observe(),
     settled: (earlier, now) => loaded().settled(earlier, now),
     read: (after, upTo, limit) => loaded().read(after, upTo, limit),
+    sizes: (after, upTo, limit) => loaded().sizes(after, upTo, limit),
     disconnect: async () => inner?.disconnect(),
     classify(err: unknown, doing: string): Failure {
       if (inner) return inner.classify(err, doing);

@@ -1,4 +1,4 @@
-import { z, duration } from '../../../agent/sdk/index.ts';
+import { z, duration, size } from '../../../agent/sdk/index.ts';
 import { databasePasswordOptions } from '../secrets.ts';
 
 /**
@@ -32,6 +32,18 @@ export const sqlCursorOptions = {
     ),
   batch_size: z.number().int().min(1).max(100_000).default(1000).describe('Rows per query (and per emit).'),
   max_rows_per_poll: z.number().int().min(1).default(100_000).describe('Upper bound of rows one poll reads; the rest waits for the next poll.'),
+  max_batch_bytes: size()
+    .prefault('4MiB')
+    .refine((n) => n >= 1, 'at least 1 byte')
+    .describe(
+      'Upper bound of the bytes of the rows one read fetches (and one emit carries), as the database counts their column values; a batch ends before the row that would pass it (a batch always holds at least one row). Up to 4 batches await their commit at once.',
+    ),
+  max_row_bytes: size()
+    .prefault('1MiB')
+    .refine((n) => n >= 1, 'at least 1 byte')
+    .describe(
+      'A row whose column values add up to more is never fetched: it is skipped, counted as `row_too_large` and logged (at a bounded rate) with its table and id, and the cursor moves past it so the source goes on.',
+    ),
   json_columns: z
     .array(z.string().min(1))
     .default([])
@@ -51,6 +63,8 @@ export interface SqlCursorConfig {
   timestamp_column?: string | undefined;
   batch_size: number;
   max_rows_per_poll: number;
+  max_batch_bytes: number;
+  max_row_bytes: number;
   json_columns: string[];
   start: 'beginning' | 'end';
   query_timeout: number;

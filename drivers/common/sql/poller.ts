@@ -13,6 +13,12 @@ export interface Observation<Fence> {
   readonly at: number;
 }
 
+/** One row as the sizes query sees it: where it is and how many bytes its column values hold. */
+export interface RowSize {
+  readonly position: Position;
+  readonly bytes: number;
+}
+
 /** A failure sorted out: the error to report, the counter it adds to, and whether the connection is gone. */
 export interface Failure {
   error: AgentError;
@@ -30,6 +36,8 @@ export interface SqlDialect<Fence> {
   /** True when no writer that was open at `earlier` can still commit (it finished, or none was open). */
   settled(earlier: Observation<Fence>, now: Observation<Fence>): boolean;
   read(after: Position | undefined, upTo: Position, limit: number): Promise<Record<string, unknown>[]>;
+  /** The positions and sizes (bytes of their column values) of the rows `read` would return, not the rows. */
+  sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]>;
   disconnect(): Promise<void>;
   classify(err: unknown, doing: string): Failure;
 }
@@ -119,34 +127,68 @@ export class SqlPolledSource<Fence> implements PolledSource {
     return { upTo: this.settledUpTo, empty: now.max === undefined };
   }
 
+  /**
+   * Reads in batches bounded by rows (batch_size) and bytes (max_batch_bytes): each batch first asks the
+   * database for the next rows' sizes only, then fetches as many rows as fit. A row above max_row_bytes is
+   * never fetched: it is reported and the cursor is committed past it, so one oversized row can neither
+   * exhaust memory nor stop the source.
+   */
   private async readUpTo(ctx: SourceContext, upTo: Position, where: string): Promise<void> {
-    const { batch_size, max_rows_per_poll, id_column, timestamp_column } = this.config;
+    const { batch_size, max_rows_per_poll, max_batch_bytes, max_row_bytes, id_column, timestamp_column } = this.config;
     const json = this.config.json_columns;
     let after = this.committed;
+    /** Rows delivered, and rows passed over (delivered or skipped): the poll's bound counts both. */
     let total = 0;
+    let passed = 0;
+    let bytesRead = 0;
     const pending: Promise<void>[] = [];
     let emitError: unknown;
+    const emit = (records: Record<string, unknown>[], last: Position) => {
+      const emitted = ctx.emit(records as AgentRecord[], encodePosition(last)).then(
+        () => {
+          this.committed = last;
+        },
+        (err: unknown) => {
+          emitError ??= err;
+        },
+      );
+      pending.push(emitted);
+    };
     try {
-      while (total < max_rows_per_poll && emitError === undefined) {
-        const limit = Math.min(batch_size, max_rows_per_poll - total);
-        const rows = await this.dialect.read(after, upTo, limit);
-        if (rows.length === 0) break;
-        for (const row of rows) if (json.length > 0) parseJsonColumns(row, json, ctx);
-        const last = positionOf(rows[rows.length - 1]!, id_column, timestamp_column, where);
-        after = last;
-        total += rows.length;
-        const cursor = encodePosition(last);
-        const emitted = ctx.emit(rows as AgentRecord[], cursor).then(
-          () => {
-            this.committed = last;
-          },
-          (err: unknown) => {
-            emitError ??= err;
-          },
-        );
-        pending.push(emitted);
+      while (passed < max_rows_per_poll && emitError === undefined) {
+        const limit = Math.min(batch_size, max_rows_per_poll - passed);
+        const sizes = await this.dialect.sizes(after, upTo, limit);
+        if (sizes.length === 0) break;
+        const first = sizes[0]!;
+        let consumed: number;
+        if (first.bytes > max_row_bytes) {
+          this.skipOversized(ctx, first, where);
+          after = first.position;
+          consumed = 1;
+          emit([], first.position);
+        } else {
+          // Rows up to the byte budget (at least one), stopping short of an oversized row.
+          let take = 0;
+          let bytes = 0;
+          for (const row of sizes) {
+            if (row.bytes > max_row_bytes || (take > 0 && bytes + row.bytes > max_batch_bytes)) break;
+            take++;
+            bytes += row.bytes;
+          }
+          const rows = await this.dialect.read(after, sizes[take - 1]!.position, take);
+          if (rows.length === 0) break;
+          for (const row of rows) if (json.length > 0) parseJsonColumns(row, json, ctx);
+          const last = positionOf(rows[rows.length - 1]!, id_column, timestamp_column, where);
+          after = last;
+          total += rows.length;
+          bytesRead += bytes;
+          consumed = rows.length;
+          emit(rows, last);
+        }
+        passed += consumed;
         if (pending.length >= MAX_PENDING_EMITS) await pending.shift();
-        if (rows.length < limit) break;
+        // Fewer rows than asked for, and all of them taken: nothing more up to `upTo` for now.
+        if (sizes.length < limit && consumed === sizes.length) break;
       }
     } finally {
       // Emits commit in order; waiting for all of them leaves `committed` at what the queue holds.
@@ -154,6 +196,23 @@ export class SqlPolledSource<Fence> implements PolledSource {
     }
     if (emitError !== undefined) throw emitError;
     if (total > 0) ctx.counters.add('rows', total);
+    if (bytesRead > 0) ctx.counters.add('bytes', bytesRead);
+  }
+
+  /** Counted every time; logged at a bounded rate per input, naming the row so it can be found and fixed. */
+  private skipOversized(ctx: SourceContext, row: RowSize, where: string): void {
+    ctx.problems.report(
+      'row_too_large',
+      'SQL source: a row is larger than max_row_bytes; skipped (not delivered), the cursor moves past it',
+      {
+        where,
+        id: typeof row.position.id === 'bigint' ? row.position.id.toString() : row.position.id,
+        ...(row.position.ts === undefined ? {} : { ts: typeof row.position.ts === 'bigint' ? row.position.ts.toString() : row.position.ts }),
+        bytes: row.bytes,
+        max_row_bytes: this.config.max_row_bytes,
+      },
+      { key: this.input },
+    );
   }
 
   async close(): Promise<void> {

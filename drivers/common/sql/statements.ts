@@ -1,4 +1,4 @@
-import type { Position, TimeValue, IntegerValue } from './position.ts';
+import { positionOf, type Position, type TimeValue, type IntegerValue } from './position.ts';
 import type { SqlCursorConfig } from './options.ts';
 
 /** How one SQL dialect spells identifiers and bound values. */
@@ -56,4 +56,36 @@ export function maxStatement(config: SqlCursorConfig, syntax: SqlSyntax): string
 /** What a log line or an error calls this source's input: the table, or "query". */
 export function inputName(config: SqlCursorConfig): string {
   return config.table !== undefined ? `table ${config.table}` : 'query';
+}
+
+/** The alias of a row's size in the sizes statement. */
+export const ROW_BYTES = 'edge_row_bytes';
+
+/** Every column of the source, no row: its result names the columns the sizes statement adds up. */
+export function columnsStatement(config: SqlCursorConfig, syntax: SqlSyntax): string {
+  return `SELECT * FROM ${source(config, syntax)} LIMIT 0`;
+}
+
+/**
+ * The cursor key and the size in bytes of each row that `readStatement` would return, without the rows'
+ * contents: `sizeOf` gives a column's size in the dialect's SQL (NULL counted as 0 here).
+ */
+export function sizesStatement(
+  config: SqlCursorConfig,
+  syntax: SqlSyntax,
+  columns: readonly string[],
+  sizeOf: (quoted: string, column: string) => string,
+  after: Position | undefined,
+  upTo: Position,
+  limit: number,
+): Statement {
+  const read = readStatement(config, syntax, after, upTo, limit);
+  const keys = [config.id_column, ...(config.timestamp_column === undefined ? [] : [config.timestamp_column])].map((c) => syntax.quote(c));
+  const total = columns.length === 0 ? '0' : columns.map((c) => `COALESCE(${sizeOf(syntax.quote(c), c)}, 0)`).join(' + ');
+  return { text: read.text.replace(/^SELECT \*/, `SELECT ${keys.join(', ')}, ${total} AS ${ROW_BYTES}`), values: read.values };
+}
+
+/** The sizes statement's rows as positions and byte counts (a database may hand a sum back as BigInt or text). */
+export function rowSizes(rows: Record<string, unknown>[], config: SqlCursorConfig, where: string): { position: Position; bytes: number }[] {
+  return rows.map((row) => ({ position: positionOf(row, config.id_column, config.timestamp_column, where), bytes: Number(row[ROW_BYTES] ?? 0) }));
 }

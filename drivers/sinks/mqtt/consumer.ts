@@ -32,7 +32,13 @@ export class MqttConsumer implements Consumer {
       this.options.protocol_version === 5
         ? { clean: false, properties: { sessionExpiryInterval: Math.round(this.options.session_expiry / 1000) } }
         : { clean: false };
-    const connection = new MqttConnection(this.options.url, { ...base, ...persistent, resubscribe: true }, backoffPolicy(this.options.reconnect), this.env.log);
+    const connection = new MqttConnection(
+      this.options.url,
+      { ...base, ...persistent, resubscribe: true },
+      backoffPolicy(this.options.reconnect),
+      this.env.log,
+      this.env.problems,
+    );
     this.connection = connection;
     const topic = `${this.options.topic_prefix}/+/+`;
     connection.client.handleMessage = (packet: IPublishPacket, done) => {

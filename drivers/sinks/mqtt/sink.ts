@@ -31,6 +31,7 @@ export class MqttSink implements Sink {
       clientOptions(this.options, this.env.baseDir, clientId),
       backoffPolicy(this.options.reconnect),
       this.env.log,
+      this.env.problems,
     );
   }
 

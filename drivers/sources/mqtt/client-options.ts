@@ -24,10 +24,22 @@ export function subscriberClientOptions(options: MqttSourceOptions, baseDir: str
       // The broker's window of unacknowledged QoS 1 messages: messages keep flowing while earlier ones await
       // their commit, and no more than this many wait in memory.
       receiveMaximum: options.max_pending,
+      // The broker must not send a packet above this (MQTT 5, 3.1.2.11.4): an oversized message then never
+      // reaches the gateway's memory. The headroom keeps the topic (up to 64 KiB) and properties out of the
+      // payload's budget; a payload between the cap and this limit is refused on receipt (source.ts).
+      maximumPacketSize: packetSizeLimit(options.max_payload_bytes),
       // MQTT 5 ends a session at disconnect unless it is given a lifetime.
       ...(persistent ? { sessionExpiryInterval: Math.round(options.session_expiry / 1000) } : {}),
     };
   }
   if (options.tls) Object.assign(result, tlsConnectionOptions(options.tls, baseDir, 'mqtt source'));
   return result;
+}
+
+/** Room in a PUBLISH for its fixed header, topic (at most 65,535 bytes) and properties, beyond the payload. */
+const PUBLISH_OVERHEAD = 64 * 1024;
+
+/** The MQTT 5 Maximum Packet Size advertised for a payload cap (the protocol's own maximum at most). */
+export function packetSizeLimit(maxPayloadBytes: number): number {
+  return Math.min(maxPayloadBytes + PUBLISH_OVERHEAD, 268_435_455);
 }

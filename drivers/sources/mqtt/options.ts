@@ -1,4 +1,4 @@
-import { z, duration, urlOption } from '../../../agent/sdk/index.ts';
+import { z, duration, size, urlOption } from '../../../agent/sdk/index.ts';
 import { MQTT_URL } from '../../common/mqtt-url.ts';
 import { passwordOptions } from '../../common/secrets.ts';
 import { tlsOptions } from '../../common/tls.ts';
@@ -55,6 +55,12 @@ export const mqttSourceOptions = z.strictObject({
     .default(1000)
     .describe(
       "Messages received but not yet committed. Advertised as MQTT 5 Receive Maximum (the broker's window of unacknowledged QoS 1 messages); beyond it reading pauses.",
+    ),
+  max_payload_bytes: size()
+    .prefault('1MiB')
+    .refine((n) => n >= 1 && n <= 256 * 1024 * 1024, 'between 1 byte and 256MiB')
+    .describe(
+      'Largest message payload accepted. A larger message is counted (`payload_too_large`, logged at a bounded rate with its topic) and acknowledged without a record, so it never blocks the subscription. MQTT 5 also advertises a Maximum Packet Size of this plus 64KiB for topic and properties: the broker then never sends bigger messages at all (it drops them on its side, where they are counted).',
     ),
   batch_max: z.number().int().min(1).default(500).describe('Messages handed to the queue in one emit at most.'),
   batch_wait: duration().default(5).describe('Messages arriving within this time of the first go to the queue in one emit.'),

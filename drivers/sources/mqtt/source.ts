@@ -154,6 +154,17 @@ export class MqttSource implements ServiceSource {
 
   private toRecord(packet: IPublishPacket): AgentRecord | undefined {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
+    if (payload.byteLength > this.config.max_payload_bytes) {
+      // Acknowledged without a record (like a payload that does not decode): refusing it would have the
+      // broker redeliver it forever and wedge the subscription behind it.
+      this.ctx!.problems.report(
+        'payload_too_large',
+        'message payload larger than max_payload_bytes; dropped and acknowledged',
+        { topic: packet.topic, bytes: payload.byteLength, max_payload_bytes: this.config.max_payload_bytes },
+        { key: packet.topic },
+      );
+      return undefined;
+    }
     const decoded = decodePayload(payload, this.config.payload);
     if (!decoded.ok) {
       this.countBad(decoded.reason, packet.topic);

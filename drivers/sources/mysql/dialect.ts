@@ -1,9 +1,9 @@
 import type { ConnectionOptions } from 'node:tls';
 import type mysql from 'mysql2/promise';
 import { AgentError, delay, type Logger } from '../../../agent/sdk/index.ts';
-import type { Failure, Observation, SqlDialect } from '../../common/sql/poller.ts';
+import type { Failure, Observation, RowSize, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
-import { maxStatement, readStatement, type SqlSyntax } from '../../common/sql/statements.ts';
+import { columnsStatement, maxStatement, readStatement, rowSizes, sizesStatement, type SqlSyntax } from '../../common/sql/statements.ts';
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 import { timeParam, typeCast } from './types.ts';
 import { describeTlsFailure } from '../../common/tls.ts';
@@ -72,6 +72,8 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
   private readonly maxText: string;
   private canListTransactions = true;
   private threadId: number | undefined;
+  /** The source's column names, read once per connection. */
+  private columns: string[] | undefined;
 
   constructor(connection: MysqlConnection, config: SqlCursorConfig, log: Logger) {
     this.connection = connection;
@@ -175,7 +177,20 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
     return this.query(text, values);
   }
 
+  async sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]> {
+    const conn = this.conn;
+    if (!conn) throw new AgentError('SOURCE_FAILED', `${this.where}: not connected`, { retryable: true });
+    if (!this.columns) {
+      const [, fields] = await conn.query(columnsStatement(this.config, syntax));
+      this.columns = (fields ?? []).map((f) => f.name);
+    }
+    // LENGTH is in bytes, whatever the column's type or character set.
+    const { text, values } = sizesStatement(this.config, syntax, this.columns, (q) => `LENGTH(${q})`, after, upTo, limit);
+    return rowSizes(await this.query(text, values), this.config, this.where);
+  }
+
   async disconnect(): Promise<void> {
+    this.columns = undefined;
     const conn = this.conn;
     this.conn = undefined;
     if (!conn) return;

@@ -1,9 +1,9 @@
 import type { ConnectionOptions } from 'node:tls';
 import pg from 'pg';
 import { AgentError, type Logger } from '../../../agent/sdk/index.ts';
-import type { Failure, Observation, SqlDialect } from '../../common/sql/poller.ts';
+import type { Failure, Observation, RowSize, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
-import { maxStatement, readStatement, type SqlSyntax } from '../../common/sql/statements.ts';
+import { columnsStatement, maxStatement, readStatement, rowSizes, sizesStatement, type SqlSyntax } from '../../common/sql/statements.ts';
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 import { clientTypes } from './types.ts';
 import { describeTlsFailure } from '../../common/tls.ts';
@@ -43,6 +43,9 @@ export function parseSnapshot(text: string): SnapshotFence {
   return { xmin: BigInt(xmin!), newestRunning: running.length > 0 ? running.reduce((a, b) => (b > a ? b : a)) : undefined };
 }
 
+/** PostgreSQL's type oid of bytea. */
+const BYTEA_OID = 17;
+
 const CONNECTION_LOST = /terminat|connection|ECONNRESET|ECONNREFUSED|EPIPE|ETIMEDOUT|EHOSTUNREACH|not queryable|timeout expired/i;
 
 /**
@@ -56,6 +59,8 @@ export class PostgresDialect implements SqlDialect<SnapshotFence> {
   private readonly config: SqlCursorConfig;
   private readonly log: Logger;
   private readonly observeText: string;
+  /** The source's columns and their type oids, read once per connection. */
+  private columns: Map<string, number> | undefined;
 
   constructor(connection: PostgresConnection, config: SqlCursorConfig, log: Logger) {
     this.connection = connection;
@@ -129,7 +134,22 @@ export class PostgresDialect implements SqlDialect<SnapshotFence> {
     return this.query(text, values);
   }
 
+  async sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]> {
+    const client = this.client;
+    if (!client) throw new AgentError('SOURCE_FAILED', `${this.where}: not connected`, { retryable: true });
+    if (!this.columns) {
+      const { fields } = await client.query(columnsStatement(this.config, syntax));
+      this.columns = new Map(fields.map((f) => [f.name, f.dataTypeID]));
+    }
+    const types = this.columns;
+    // bytea: its length as stored (no detoasting); other types: the length of their text form.
+    const sizeOf = (q: string, column: string) => (types.get(column) === BYTEA_OID ? `octet_length(${q})::bigint` : `octet_length(${q}::text)::bigint`);
+    const { text, values } = sizesStatement(this.config, syntax, [...types.keys()], sizeOf, after, upTo, limit);
+    return rowSizes(await this.query(text, values), this.config, this.where);
+  }
+
   async disconnect(): Promise<void> {
+    this.columns = undefined;
     const client = this.client;
     this.client = undefined;
     await client?.end();

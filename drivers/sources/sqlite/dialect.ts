@@ -1,8 +1,8 @@
 import type Database from 'better-sqlite3';
 import { AgentError, openSqlite } from '../../../agent/sdk/index.ts';
-import type { Failure, Observation, SqlDialect } from '../../common/sql/poller.ts';
+import type { Failure, Observation, RowSize, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
-import { maxStatement, readStatement, type SqlSyntax } from '../../common/sql/statements.ts';
+import { columnsStatement, maxStatement, readStatement, rowSizes, sizesStatement, type SqlSyntax } from '../../common/sql/statements.ts';
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 
 const syntax: SqlSyntax = {
@@ -35,6 +35,7 @@ export class SqliteDialect implements SqlDialect<null> {
   private readonly path: string;
   private readonly config: SqlCursorConfig;
   private readonly statements = new Map<string, Database.Statement>();
+  private columns: string[] | undefined;
 
   constructor(path: string, config: SqlCursorConfig) {
     this.path = path;
@@ -77,7 +78,21 @@ export class SqliteDialect implements SqlDialect<null> {
     return this.all(text, values);
   }
 
+  async sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]> {
+    const db = this.db;
+    if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
+    // Columns as of now: a column the writer adds later is counted from the next statement cache reset.
+    this.columns ??= db
+      .prepare(columnsStatement(this.config, syntax))
+      .columns()
+      .map((c) => c.name);
+    // octet_length of a BLOB or TEXT reads its stored length, not its content.
+    const { text, values } = sizesStatement(this.config, syntax, this.columns, (q) => `octet_length(${q})`, after, upTo, limit);
+    return rowSizes(this.all(text, values), this.config, this.where);
+  }
+
   async disconnect(): Promise<void> {
+    this.columns = undefined;
     const db = this.db;
     this.db = undefined;
     this.statements.clear();
