@@ -33,9 +33,11 @@ export async function receiveCommand(values: ReceiveOptions): Promise<number> {
   const running = await startReceiver(await sodium(), loaded, log);
   log.info('receiver running');
   const statusTimer = setInterval(() => log.info({ stats: running.receiver.stats() }, 'status'), 60_000).unref();
-  await stopRequested;
+  // An output that fails (the reader of stdout exited, the disk is full) stops the receiver: it has logged
+  // why, and acknowledged nothing it did not write.
+  const outcome = await Promise.race([stopRequested.then(() => 'signal' as const), running.failed.then(() => 'output failed' as const)]);
   clearInterval(statusTimer);
   await running.close();
-  log.info({ stats: running.receiver.stats() }, 'stopped');
-  return 0;
+  log.info({ stats: running.receiver.stats() }, outcome === 'signal' ? 'stopped' : 'stopped: the output failed');
+  return outcome === 'signal' ? 0 : 1;
 }

@@ -174,6 +174,26 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .min(1)
             .default(1_000_000)
             .describe('Batches more than this many sequences behind the newest of their stream are refused as replays.'),
+          dedup_epochs: z
+            .number()
+            .int()
+            .min(1)
+            .max(1000)
+            .default(8)
+            .describe(
+              "Queue epochs remembered per device and stream (a gateway's queue starts a new epoch when it is replaced). Beyond this the oldest is forgotten; a batch of a forgotten epoch is refused as stale unless created after everything it held (docs/operations.md).",
+            ),
+          max_streams_per_device: z
+            .number()
+            .int()
+            .min(1)
+            .default(1000)
+            .describe("Streams remembered per device; a device's batches on a further stream are refused (counted as RECEIVER_STREAM_LIMIT)."),
+          max_envelope_bytes: size()
+            .prefault('1MiB')
+            .describe(
+              "Largest message accepted, checked before any decryption or decompression; a larger one is refused (ENVELOPE_TOO_LARGE). A gateway's batch is at most its batch.max_bytes (default 256KiB) plus 1KiB of header, tag and compression overhead, or one record larger than that: keep this above both.",
+            ),
         })
         .optional(),
     })

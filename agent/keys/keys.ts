@@ -61,6 +61,23 @@ export function loadPublicKey(path: string): Uint8Array {
   return parseKeyFile(path, PUBLIC);
 }
 
+// Any scalar will do: libsodium refuses a result of all zeros, which every low-order point gives after clamping.
+const PROBE_SCALAR = new Uint8Array(32).fill(9);
+
+/**
+ * A public key file whose key can take part in a key exchange: a low-order point (all zeros, say) would make
+ * every session key a constant anyone can compute, and libsodium refuses it with a bare "invalid usage".
+ */
+export function loadUsablePublicKey(sodium: Sodium, path: string): Uint8Array {
+  const key = loadPublicKey(path);
+  try {
+    sodium.crypto_scalarmult(PROBE_SCALAR, key);
+  } catch (cause) {
+    throw new AgentError('KEY_INVALID', `${path}: not a usable X25519 public key (a low-order point, such as all zeros)`, { cause });
+  }
+  return key;
+}
+
 /** Writes `<base>.key` (0600) and `<base>.pub`; refuses to overwrite an existing private key. */
 export function writeKeyPair(sodium: Sodium, basePath: string, pair: KeyPair = sodium.crypto_kx_keypair()): { privatePath: string; publicPath: string } {
   const privatePath = `${basePath}.key`;

@@ -3,8 +3,10 @@ import { dirname } from 'node:path';
 import type { AgentRecord } from '../domain/record.ts';
 import { CborSimple } from '../envelope/cbor-decode.ts';
 import type { EnvelopeHeader } from '../envelope/header.ts';
+import { AgentError, describeError } from '../errors.ts';
 
 export interface RecordOutput {
+  /** Resolves once the records are written (a file: on disk); rejects with OUTPUT_FAILED when they could not be. */
   write(header: EnvelopeHeader, records: AgentRecord[]): Promise<void>;
   close(): Promise<void>;
 }
@@ -40,21 +42,56 @@ export function toJsonLines(header: EnvelopeHeader, records: AgentRecord[]): str
   return out;
 }
 
-/** JSON lines to stdout (`-`) or appended to a file, flushed to disk before the batch is acknowledged. */
+function outputFailed(target: string, cause: unknown): AgentError {
+  return new AgentError('OUTPUT_FAILED', `cannot write to the receiver output ${target === '-' ? 'stdout' : target}: ${describeError(cause)}`, { cause });
+}
+
+/**
+ * JSON lines to stdout (`-`) or appended to a file (created 0600 in directories created 0700), flushed to disk
+ * before the batch is acknowledged. A write that fails (the reader of stdout went away, the disk is full)
+ * rejects with OUTPUT_FAILED instead of crashing the process; every later write then fails the same way.
+ */
 export async function jsonLinesOutput(target: string): Promise<RecordOutput> {
   if (target === '-') {
+    let failure: AgentError | undefined;
+    // Without a listener an EPIPE on stdout is an uncaught exception; with it, the write's callback reports it.
+    const onError = (err: unknown) => {
+      failure ??= outputFailed(target, err);
+    };
+    process.stdout.on('error', onError);
     return {
       write: (header, records) =>
-        new Promise((resolve, reject) => process.stdout.write(toJsonLines(header, records), (err) => (err ? reject(err) : resolve()))),
+        failure
+          ? Promise.reject(failure)
+          : new Promise((resolve, reject) =>
+              process.stdout.write(toJsonLines(header, records), (err) => {
+                if (!err) return resolve();
+                failure ??= outputFailed(target, err);
+                reject(failure);
+              }),
+            ),
+      // The listener stays: an error surfacing after close must not crash the process either.
       close: async () => {},
     };
   }
-  await mkdir(dirname(target), { recursive: true });
-  const file: FileHandle = await open(target, 'a');
+  let file: FileHandle;
+  try {
+    await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+    file = await open(target, 'a', 0o600);
+  } catch (cause) {
+    throw outputFailed(target, cause);
+  }
+  let failure: AgentError | undefined;
   return {
     async write(header, records) {
-      await file.write(toJsonLines(header, records));
-      await file.datasync();
+      if (failure) throw failure;
+      try {
+        await file.write(toJsonLines(header, records));
+        await file.datasync();
+      } catch (cause) {
+        failure = outputFailed(target, cause);
+        throw failure;
+      }
     },
     close: () => file.close(),
   };

@@ -8,6 +8,8 @@ import { open } from '../envelope/seal.ts';
 import { centreReceiveKey, hex, keyId, type KeyPair } from '../keys/keys.ts';
 import type { IncomingMessage } from '../domain/batch.ts';
 import type { AgentRecord } from '../domain/record.ts';
+import { RateLimitedProblems } from '../telemetry/problems.ts';
+import { type Counter, Telemetry } from '../telemetry/registry.ts';
 import type { DedupState } from './dedup.ts';
 import type { RecordOutput } from './output.ts';
 
@@ -24,20 +26,47 @@ export interface ReceiverStats {
   rejected: Record<string, number>;
 }
 
+export interface ReceiverOptions {
+  /** Messages larger than this are refused before any decryption or decompression (receiver.max_envelope_bytes). */
+  maxEnvelopeBytes?: number;
+  /** The registry the receiver counts into; its own when not given. */
+  telemetry?: Telemetry;
+  /** How often one kind of rejection is logged at most (the rest are counted); default 10 s. */
+  problemIntervalMs?: number;
+}
+
+export const DEFAULT_MAX_ENVELOPE_BYTES = 1024 * 1024;
+/** Topics and other names an attacker chooses are cut to this many characters in logs. */
+const MAX_LOGGED_CHARS = 200;
+
+function clip(text: string): string {
+  return text.length <= MAX_LOGGED_CHARS ? text : `${text.slice(0, MAX_LOGGED_CHARS)}… (${text.length} chars)`;
+}
+
 /**
  * The centre side: authenticates, decrypts, decodes and deduplicates batches, then writes their records.
- * A bad batch (tampered, truncated, foreign key, replayed) is logged, counted and dropped; the receiver goes
- * on. Only a failure of its own output or state propagates, so the message is not acknowledged.
+ * A bad batch (too large, tampered, truncated, foreign key, replayed) is counted by reason and dropped, and
+ * logged through the rate-limited problem reporter: anyone who can publish on the broker can send them, as
+ * fast as they like. Only a failure of its own output or state propagates, so the message is not
+ * acknowledged; after an output failure nothing more is acknowledged and `failed` resolves.
  */
 export class Receiver {
   private readonly keys = new Map<string, Uint8Array>();
-  private readonly counters: ReceiverStats = { accepted: 0, records: 0, duplicates: 0, stale: 0, rejected: {} };
 
   private readonly sodium: typeof sodiumModule;
   private readonly dedup: DedupState;
   private readonly output: RecordOutput;
   private readonly log: Logger;
   private readonly maxBatchBytes: number;
+  private readonly maxEnvelopeBytes: number;
+  private readonly batches: Counter;
+  private readonly records: Counter;
+  private readonly rejections: Counter;
+  private readonly problems: RateLimitedProblems;
+  private failure: AgentError | undefined;
+  private onFailure!: (err: AgentError) => void;
+  /** Resolves with the first output failure: the receiver acknowledges nothing more and should stop. */
+  readonly failed = new Promise<AgentError>((resolve) => (this.onFailure = resolve));
 
   constructor(
     sodium: typeof sodiumModule,
@@ -47,12 +76,21 @@ export class Receiver {
     output: RecordOutput,
     log: Logger,
     maxBatchBytes = 64 * 1024 * 1024,
+    options: ReceiverOptions = {},
   ) {
     this.sodium = sodium;
     this.dedup = dedup;
     this.output = output;
     this.log = log;
     this.maxBatchBytes = maxBatchBytes;
+    this.maxEnvelopeBytes = options.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
+    const telemetry = options.telemetry ?? new Telemetry();
+    this.batches = telemetry.counter('edge_receiver_batches_total', 'Batches the receiver took (accepted) or dropped as already taken (duplicate, stale)', [
+      'outcome',
+    ]);
+    this.records = telemetry.counter('edge_receiver_records_total', 'Records the receiver wrote to its output');
+    this.rejections = telemetry.counter('edge_receiver_rejected_total', 'Messages the receiver refused, by reason (error code)', ['reason']);
+    this.problems = new RateLimitedProblems({ add: (reason, n) => this.rejections.inc({ reason }, n) }, log, { intervalMs: options.problemIntervalMs });
     for (const centre of centreKeys) {
       for (const device of devices) {
         for (const pub of device.publicKeys) {
@@ -77,7 +115,26 @@ export class Receiver {
     return key;
   };
 
+  /** Counted by code; logged at most once per code and interval, with the origin cut short. */
+  private reject(message: IncomingMessage, err: unknown, key?: string): void {
+    const code = isAgentError(err) ? err.code : 'ENVELOPE_MALFORMED';
+    this.problems.report(
+      code,
+      'batch rejected',
+      { code, origin: clip(message.origin), bytes: message.bytes.length, err: clip(describeError(err)) },
+      key === undefined ? {} : { key },
+    );
+  }
+
   async handle(message: IncomingMessage): Promise<void> {
+    if (this.failure) throw this.failure;
+    if (message.bytes.length > this.maxEnvelopeBytes) {
+      this.reject(
+        message,
+        new AgentError('ENVELOPE_TOO_LARGE', `message of ${message.bytes.length} bytes exceeds receiver.max_envelope_bytes (${this.maxEnvelopeBytes})`),
+      );
+      return;
+    }
     let header: EnvelopeHeader;
     let records: AgentRecord[];
     try {
@@ -88,28 +145,47 @@ export class Receiver {
         throw malformed('count-mismatch', `batch ${header.device}/${header.stream}#${header.seq} declares ${header.count} records but holds ${records.length}`);
       }
     } catch (err) {
-      const code = isAgentError(err) ? err.code : 'ENVELOPE_MALFORMED';
-      this.counters.rejected[code] = (this.counters.rejected[code] ?? 0) + 1;
-      this.log.warn({ code, origin: message.origin, bytes: message.bytes.length, err: describeError(err) }, 'batch rejected');
+      this.reject(message, err);
       return;
     }
     const epoch = hex(header.epoch);
-    const verdict = this.dedup.check(header.device, header.stream, epoch, header.seq);
+    const verdict = this.dedup.check(header.device, header.stream, epoch, header.seq, header.created);
+    if (verdict === 'stream_limit') {
+      // Authenticated, so the device is a known one: rate-limited per device, a finite set.
+      this.reject(
+        message,
+        new AgentError('RECEIVER_STREAM_LIMIT', `device ${header.device} has reached receiver.max_streams_per_device; stream ${header.stream} refused`),
+        header.device,
+      );
+      return;
+    }
     if (verdict !== 'new') {
-      if (verdict === 'duplicate') this.counters.duplicates++;
-      else this.counters.stale++;
+      this.batches.inc({ outcome: verdict });
       this.log.debug({ device: header.device, stream: header.stream, seq: header.seq, verdict }, 'batch dropped');
       return;
     }
     // Output first, then the dedup mark: a crash between the two repeats a batch in the output rather
     // than losing it.
-    await this.output.write(header, records);
-    this.dedup.mark(header.device, header.stream, epoch, header.seq, records.length);
-    this.counters.accepted++;
-    this.counters.records += records.length;
+    try {
+      await this.output.write(header, records);
+    } catch (err) {
+      this.failure = isAgentError(err) ? err : new AgentError('OUTPUT_FAILED', `receiver output failed: ${describeError(err)}`, { cause: err });
+      this.log.error({ code: this.failure.code, err: describeError(this.failure) }, 'receiver output failed; acknowledging nothing more');
+      this.onFailure(this.failure);
+      throw this.failure;
+    }
+    this.dedup.mark(header.device, header.stream, epoch, header.seq, records.length, header.created);
+    this.batches.inc({ outcome: 'accepted' });
+    this.records.inc(undefined, records.length);
   }
 
   stats(): ReceiverStats {
-    return { ...this.counters, rejected: { ...this.counters.rejected } };
+    return {
+      accepted: this.batches.value({ outcome: 'accepted' }),
+      records: this.records.value(),
+      duplicates: this.batches.value({ outcome: 'duplicate' }),
+      stale: this.batches.value({ outcome: 'stale' }),
+      rejected: this.rejections.by('reason'),
+    };
   }
 }

@@ -3,18 +3,21 @@ import type sodiumModule from 'libsodium-wrappers';
 import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { loadPrivateKey, loadPublicKey } from '../keys/keys.ts';
+import { loadPrivateKey } from '../keys/keys.ts';
 import type { Consumer } from '../contracts/sink.ts';
 import { configPaths } from '../config/paths.ts';
 import { preflightSink, withEmbeddedUrl } from '../hosting/driver-setup.ts';
 import { driverEnv } from '../hosting/driver-env.ts';
-import type { Telemetry } from '../telemetry/registry.ts';
+import { Telemetry } from '../telemetry/registry.ts';
 import { DedupState } from './dedup.ts';
 import { jsonLinesOutput, type RecordOutput } from './output.ts';
+import { loadDevices } from './devices.ts';
 import { Receiver } from './receiver.ts';
 
 export interface RunningReceiver {
   receiver: Receiver;
+  /** Resolves when the output failed: the receiver acknowledges nothing more; stop it and exit non-zero. */
+  failed: Promise<AgentError>;
   close(): Promise<void>;
 }
 
@@ -31,22 +34,36 @@ export async function startReceiver(
     throw new AgentError('CONFIG_INVALID', `${loaded.origin}: receiver: needs a receiver section with an input (or a sink section to read from)`);
   const paths = configPaths(loaded);
   const centreKeys = [section.private_key, ...section.extra_private_keys].map((p) => loadPrivateKey(sodium, paths.fromBase(p)));
-  const devices = section.devices.map((d) => ({ id: d.id, publicKeys: d.public_keys.map((p) => loadPublicKey(paths.fromBase(p))) }));
+  const telemetry = options.telemetry ?? new Telemetry();
+  const receiverLog = log.child({ component: 'receiver' });
+  const devices = loadDevices(
+    sodium,
+    section.devices.map((d) => ({ id: d.id, files: d.public_keys.map((p) => paths.fromBase(p)) })),
+    receiverLog,
+    telemetry,
+  );
   if (devices.length === 0) log.warn('receiver knows no devices: every batch will be rejected (receiver.devices)');
-  const dedup = new DedupState(paths.fromData(section.state), section.dedup_window);
+  const dedup = new DedupState(paths.fromData(section.state), section.dedup_window, {
+    epochs: section.dedup_epochs,
+    streamsPerDevice: section.max_streams_per_device,
+  });
   const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
-  const receiver = new Receiver(sodium, centreKeys, devices, dedup, output, log.child({ component: 'receiver' }));
+  const receiver = new Receiver(sodium, centreKeys, devices, dedup, output, receiverLog, undefined, {
+    maxEnvelopeBytes: section.max_envelope_bytes,
+    telemetry,
+  });
   await preflightSink(loaded.drivers, input, section.input ? 'receiver.input' : 'sink (read by the receiver)');
   const inputConfig = withEmbeddedUrl(input, options.embeddedUrl);
   const inputEnv = driverEnv(
     { log: log.child({ component: 'receiver-input', type: inputConfig.type }), baseDir: paths.baseDir },
     { kind: 'receiver_input', name: inputConfig.type },
-    options.telemetry,
+    telemetry,
   );
   const consumer: Consumer = loaded.drivers.sink(inputConfig.type).createConsumer(inputConfig, { ...inputEnv, clientName: 'edge-receiver' });
   await consumer.start((message) => receiver.handle(message));
   return {
     receiver,
+    failed: receiver.failed,
     async close() {
       await consumer.close();
       await output.close();

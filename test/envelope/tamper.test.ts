@@ -62,6 +62,8 @@ before(() => {
     output,
     silentLogger,
     MAX_BATCH_BYTES,
+    // Room for the ~1 MiB decompression bomb below: that test is about the decompression limit.
+    { maxEnvelopeBytes: 4 * MAX_BATCH_BYTES },
   );
 });
 
