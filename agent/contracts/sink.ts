@@ -18,6 +18,18 @@ export interface Sink {
   close(): Promise<void>;
 }
 
+/** What a consumer is created with, beyond every driver's env. */
+export interface ConsumerEnv extends DriverEnv {
+  /** The name the consumer subscribes under (a persistent session or subscription is keyed by it). */
+  readonly clientName: string;
+  /**
+   * The largest message the receiver takes (receiver.max_envelope_bytes). A consumer whose protocol lets it
+   * refuse larger messages before they are read (MQTT 5's Maximum Packet Size) does, with headroom, so a
+   * hostile size never reaches memory; the receiver still checks and counts every message it is given.
+   */
+  readonly maxMessageBytes?: number;
+}
+
 export interface Consumer {
   start(handler: (message: IncomingMessage) => Promise<void>): Promise<void>;
   close(): Promise<void>;
@@ -30,5 +42,5 @@ export interface SinkDriver<O extends z.ZodObject = z.ZodObject> extends DriverI
    */
   preflight?(config: z.output<O>): Promise<void>;
   create(config: z.output<O>, env: DriverEnv & { device: string }): Sink;
-  createConsumer(config: z.output<O>, env: DriverEnv & { clientName: string }): Consumer;
+  createConsumer(config: z.output<O>, env: ConsumerEnv): Consumer;
 }

@@ -59,7 +59,11 @@ export async function startReceiver(
     { kind: 'receiver_input', name: inputConfig.type },
     telemetry,
   );
-  const consumer: Consumer = loaded.drivers.sink(inputConfig.type).createConsumer(inputConfig, { ...inputEnv, clientName: 'edge-receiver' });
+  const consumer: Consumer = loaded.drivers.sink(inputConfig.type).createConsumer(inputConfig, {
+    ...inputEnv,
+    clientName: 'edge-receiver',
+    maxMessageBytes: section.max_envelope_bytes,
+  });
   await consumer.start((message) => receiver.handle(message));
   return {
     receiver,

@@ -5,7 +5,7 @@
  * the config schema by the composition root) has validated.
  */
 import type { z } from 'zod';
-import type { Consumer, Sink, SinkDriver } from '../contracts/sink.ts';
+import type { Consumer, ConsumerEnv, Sink, SinkDriver } from '../contracts/sink.ts';
 import type { CommonSourceConfig, Source, SourceDriver } from '../contracts/source.ts';
 import type { DriverEnv } from '../contracts/driver.ts';
 
@@ -27,6 +27,6 @@ export function defineSinkDriver<O extends z.ZodObject>(driver: SinkDriver<O>): 
     options: driver.options,
     ...(preflight ? { preflight: (config: unknown) => preflight.call(driver, config as z.output<O>) } : {}),
     create: (config: unknown, env: DriverEnv & { device: string }): Sink => driver.create(config as z.output<O>, env),
-    createConsumer: (config: unknown, env: DriverEnv & { clientName: string }): Consumer => driver.createConsumer(config as z.output<O>, env),
+    createConsumer: (config: unknown, env: ConsumerEnv): Consumer => driver.createConsumer(config as z.output<O>, env),
   };
 }

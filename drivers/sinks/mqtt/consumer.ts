@@ -1,9 +1,17 @@
 import type { IPublishPacket } from 'mqtt';
-import { describeError, type Consumer, type DriverEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
+import { describeError, type Consumer, type ConsumerEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
 import { clientOptions } from './client-options.ts';
 import { MqttConnection } from './connection.ts';
 import { backoffPolicy } from '../../common/reconnect.ts';
 import type { MqttOptions } from './options.ts';
+
+/** Room in a PUBLISH beyond its payload: fixed header, topic (at most 65,535 bytes) and properties. */
+const PACKET_HEADROOM = 70 * 1024;
+
+/** A topic for a log line: anyone who can publish chooses it, so it is cut short. */
+function shortTopic(topic: string): string {
+  return topic.length <= 200 ? topic : `${topic.slice(0, 200)}… (${topic.length} chars)`;
+}
 
 /**
  * The centre side of the MQTT sink: a persistent-session QoS 1 subscription. A message is acknowledged
@@ -14,23 +22,28 @@ export class MqttConsumer implements Consumer {
 
   private readonly options: MqttOptions;
 
-  private readonly env: DriverEnv & { clientName: string };
+  private readonly env: ConsumerEnv;
 
-  constructor(
-    options: MqttOptions,
-
-    env: DriverEnv & { clientName: string },
-  ) {
+  constructor(options: MqttOptions, env: ConsumerEnv) {
     this.options = options;
-
     this.env = env;
   }
 
   async start(handler: (message: IncomingMessage) => Promise<void>): Promise<void> {
     const base = clientOptions(this.options, this.env.baseDir, this.options.client_id ?? this.env.clientName);
+    const { maxMessageBytes } = this.env;
     const persistent =
       this.options.protocol_version === 5
-        ? { clean: false, properties: { sessionExpiryInterval: Math.round(this.options.session_expiry / 1000) } }
+        ? {
+            clean: false,
+            properties: {
+              sessionExpiryInterval: Math.round(this.options.session_expiry / 1000),
+              // The broker does not send this client a packet larger than this (it drops it for this session):
+              // a hostile 255 MB publish never reaches the receiver's memory. The headroom (topic, properties)
+              // lets a message a little over the receiver's limit arrive and be counted as too large.
+              ...(maxMessageBytes !== undefined ? { maximumPacketSize: Math.min(0xfffffff, maxMessageBytes + PACKET_HEADROOM) } : {}),
+            },
+          }
         : { clean: false };
     const connection = new MqttConnection(
       this.options.url,
@@ -49,7 +62,12 @@ export class MqttConsumer implements Consumer {
           // The handler only throws for failures of our own state (disk, database). The message stays
           // unacknowledged; dropping the connection makes the broker redeliver it when the session resumes
           // (mqtt.js would otherwise hold every later message behind this one).
-          this.env.log.error({ err: describeError(err), topic: packet.topic }, 'message not acknowledged; reconnecting for redelivery');
+          this.env.problems.report(
+            'unacknowledged',
+            'message not acknowledged; reconnecting for redelivery',
+            { err: describeError(err).slice(0, 200), topic: shortTopic(packet.topic) },
+            { level: 'error' },
+          );
           connection.client.stream.destroy();
         },
       );

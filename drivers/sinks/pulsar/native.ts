@@ -6,7 +6,16 @@
  */
 import { createRequire } from 'node:module';
 import { resolve } from 'node:path';
-import { AgentError, describeError, type Consumer, type DriverEnv, type IncomingMessage, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
+import {
+  AgentError,
+  describeError,
+  type Consumer,
+  type ConsumerEnv,
+  type DriverEnv,
+  type IncomingMessage,
+  type OutgoingBatch,
+  type Sink,
+} from '../../../agent/sdk/index.ts';
 import { readToken } from '../../common/secrets.ts';
 import { seriesName, topicFor, topicPattern } from './naming.ts';
 import type { PulsarOptions } from './options.ts';
@@ -166,13 +175,13 @@ export class PulsarNativeSink implements Sink {
 
 export class PulsarNativeConsumer implements Consumer {
   private readonly options: PulsarOptions;
-  private readonly env: DriverEnv & { clientName: string };
+  private readonly env: ConsumerEnv;
   private client: Loose;
   private consumer: Loose;
   private closing = false;
   private loop: Promise<void> | undefined;
 
-  constructor(options: PulsarOptions, env: DriverEnv & { clientName: string }) {
+  constructor(options: PulsarOptions, env: ConsumerEnv) {
     assertNativeInstalled();
     this.options = options;
     this.env = env;

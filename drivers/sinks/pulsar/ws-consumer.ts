@@ -1,5 +1,5 @@
 import type WebSocket from 'ws';
-import { describeError, type Consumer, type DriverEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
+import { describeError, type Consumer, type ConsumerEnv, type DriverEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
 import { topicPattern } from './naming.ts';
 import type { PulsarOptions } from './options.ts';
 import { openWebSocket, wsEndpoint } from './ws-connect.ts';
@@ -19,14 +19,14 @@ interface Delivery {
  */
 export class PulsarWsConsumer implements Consumer {
   private readonly options: PulsarOptions;
-  private readonly env: DriverEnv & { clientName: string };
+  private readonly env: ConsumerEnv;
   private socket: WebSocket | undefined;
   private closing = false;
   private readonly reconnector: Reconnector;
   private handler: ((message: IncomingMessage) => Promise<void>) | undefined;
   private lastError: string | undefined;
 
-  constructor(options: PulsarOptions, env: DriverEnv & { clientName: string }) {
+  constructor(options: PulsarOptions, env: ConsumerEnv) {
     this.options = options;
     this.env = env;
     this.reconnector = new Reconnector(backoffPolicy(options.reconnect));
