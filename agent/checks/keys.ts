@@ -9,7 +9,7 @@ import { configPaths } from '../config/paths.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { sodium } from '../envelope/sodium.ts';
 import { isAgentError } from '../errors.ts';
-import { loadPrivateKey, loadPublicKey } from '../keys/keys.ts';
+import { loadPrivateKey, loadUsablePublicKey } from '../keys/keys.ts';
 import { type ConfigProblem, error, warning } from './problems.ts';
 
 /**
@@ -95,7 +95,7 @@ export async function keyProblems(loaded: LoadedConfig, scope: KeyScope): Promis
     }
     try {
       if (key.kind === 'private') loadPrivateKey(na, key.file);
-      else loadPublicKey(key.file);
+      else loadUsablePublicKey(na, key.file);
     } catch (err) {
       if (!isAgentError(err) || !err.code.startsWith('KEY_')) throw err;
       const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';

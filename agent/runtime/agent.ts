@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { sodium as loadSodium } from '../envelope/sodium.ts';
 import { seal } from '../envelope/seal.ts';
-import { deviceSendKey, keyId, loadPrivateKey, loadPublicKey } from '../keys/keys.ts';
+import { deviceSendKey, keyId, loadPrivateKey, loadUsablePublicKey } from '../keys/keys.ts';
 import { generateMissingKeys } from '../keys/provision.ts';
 import { Queue, type QueueStats } from '../queue/queue.ts';
 import { queueOptions } from './queue-options.ts';
@@ -54,7 +54,7 @@ export async function startAgent(
 
   if (config.keys.generate_if_missing) generateMissingKeys(sodium, paths, log);
   const deviceKeys = loadPrivateKey(sodium, paths.devicePrivate);
-  const centrePublic = loadPublicKey(paths.centrePublic);
+  const centrePublic = loadUsablePublicKey(sodium, paths.centrePublic);
   const sendKey = deviceSendKey(sodium, deviceKeys, centrePublic);
   const deviceKeyId = keyId(deviceKeys.publicKey);
   const centreKeyId = keyId(centrePublic);

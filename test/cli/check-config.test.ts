@@ -51,6 +51,18 @@ async function check(name: string, yaml: string, ...flags: string[]) {
 }
 
 describe('check-config: key files', () => {
+  it('a low-order (all-zero) centre public key is an error naming the setting, at check-config and at run', async () => {
+    await keysReady;
+    writeFileSync(join(dir, 'zero.pub'), `x25519-public ${Buffer.alloc(32).toString('base64')}\n`);
+    const yaml = AGENT.replace('centre_public: keys/centre.pub', 'centre_public: zero.pub');
+    const checked = await check('zero-centre.yaml', yaml);
+    assert.equal(checked.code, 2, checked.stderr);
+    assert.match(checked.stderr, /zero-centre\.yaml:5:\d+ keys\.centre_public: .*not a usable X25519 public key/);
+    const ran = await cli('run', '--config', checked.file);
+    assert.equal(ran.code, 2, ran.stderr);
+    assert.match(ran.stderr, /keys\.centre_public: .*not a usable X25519 public key/);
+  });
+
   it('good keys: ok', async () => {
     const r = await check('good.yaml', AGENT);
     assert.equal(r.code, 0, r.stderr);
