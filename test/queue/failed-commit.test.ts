@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
-import { silentLogger } from '../../agent/log.ts';
+import { testQueueOptions } from '../helpers/queue-options.ts';
 import { Queue } from '../../agent/queue/queue.ts';
 import { Telemetry } from '../../agent/telemetry/registry.ts';
 
@@ -12,22 +12,7 @@ test('an acknowledgement whose commit failed is applied by the next commit, and 
   const dir = mkdtempSync(join(tmpdir(), 'edge-failed-commit-'));
   const path = join(dir, 'q.db');
   const telemetry = new Telemetry();
-  const q = Queue.open({
-    path,
-    synchronous: 'full',
-    commitEveryRecords: 1000,
-    commitIntervalMs: 60_000,
-    maxBytes: 1 << 26,
-    maxAgeMs: 86_400_000,
-    fullPolicy: 'drop_oldest',
-    cacheBytes: 1 << 20,
-    batchMaxRecords: 10,
-    batchMaxBytes: 1 << 20,
-    codec: { compression: 'none', level: undefined },
-    priorities: {},
-    log: silentLogger,
-    telemetry,
-  });
+  const q = Queue.open(testQueueOptions(path, { commitIntervalMs: 60_000, batchMaxRecords: 10, codec: { compression: 'none', level: undefined }, telemetry }));
   try {
     const accepted = q.enqueue(
       's',

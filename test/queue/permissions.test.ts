@@ -3,29 +3,13 @@ import assert from 'node:assert/strict';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Queue, type QueueOptions } from '../../agent/queue/queue.ts';
-import { silentLogger } from '../../agent/log.ts';
+import { Queue } from '../../agent/queue/queue.ts';
+import { testQueueOptions } from '../helpers/queue-options.ts';
 
 // Files that hold records are 0600 (the main file, its -wal and -shm) and the directories the agent creates
 // for them 0700, whatever the umask lets through: a gateway's other users must not read queued data.
 
-function options(path: string): QueueOptions {
-  return {
-    path,
-    synchronous: 'full',
-    commitEveryRecords: 1000,
-    commitIntervalMs: 5,
-    maxBytes: 64 * 1024 * 1024,
-    maxAgeMs: 30 * 86_400_000,
-    fullPolicy: 'drop_oldest',
-    cacheBytes: 1 << 20,
-    batchMaxRecords: 100,
-    batchMaxBytes: 1 << 20,
-    codec: { compression: 'deflate', level: 1 },
-    priorities: {},
-    log: silentLogger,
-  };
-}
+const options = (path: string) => testQueueOptions(path);
 
 const mode = (path: string) => (statSync(path).mode & 0o777).toString(8);
 

@@ -13,6 +13,7 @@ import { silentLogger } from '../../agent/log.ts';
 import { Queue } from '../../agent/queue/queue.ts';
 import type { AgentRecord } from '../../agent/sdk/index.ts';
 import { Telemetry } from '../../agent/telemetry/registry.ts';
+import { testQueueOptions } from '../helpers/queue-options.ts';
 
 let dir: string;
 beforeEach(() => (dir = mkdtempSync(join(tmpdir(), 'edge-queue-text-'))));
@@ -20,22 +21,7 @@ afterEach(() => rmSync(dir, { recursive: true, force: true }));
 
 test('lone surrogates become U+FFFD at ingest, the records are kept and counted, the body is strict UTF-8', async () => {
   const telemetry = new Telemetry();
-  const q = Queue.open({
-    path: join(dir, 'q.db'),
-    synchronous: 'full',
-    commitEveryRecords: 1000,
-    commitIntervalMs: 5,
-    maxBytes: 64 * 1024 * 1024,
-    maxAgeMs: 30 * 86_400_000,
-    fullPolicy: 'drop_oldest',
-    cacheBytes: 1 << 20,
-    batchMaxRecords: 100,
-    batchMaxBytes: 1 << 20,
-    codec: { compression: 'none', level: undefined },
-    priorities: {},
-    log: silentLogger,
-    telemetry,
-  });
+  const q = Queue.open(testQueueOptions(join(dir, 'q.db'), { codec: { compression: 'none', level: undefined }, telemetry }));
   try {
     const records: AgentRecord[] = [
       { n: 1, s: 'short \ud800' }, // short strings are the ones the encoder writes byte by byte
