@@ -9,7 +9,6 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
-import { silentLogger } from '../../agent/log.ts';
 import { Queue } from '../../agent/queue/queue.ts';
 import type { AgentRecord } from '../../agent/sdk/index.ts';
 import { Telemetry } from '../../agent/telemetry/registry.ts';
