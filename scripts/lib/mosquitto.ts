@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, readlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort, waitForPort } from './ports.ts';
@@ -22,6 +22,17 @@ export interface Mosquitto {
  * to ~250 msg/s under Nagle plus delayed ACK) and, on request, persistence so a restart keeps sessions.
  */
 export async function startMosquitto(options: { persistence?: boolean; port?: number; extra?: string[] } = {}): Promise<Mosquitto> {
+  // A free port can be taken by another test between the look-up and mosquitto's bind: try another one.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startMosquittoOnce(options);
+    } catch (err) {
+      if (options.port !== undefined || attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startMosquittoOnce(options: { persistence?: boolean; port?: number; extra?: string[] }): Promise<Mosquitto> {
   const port = options.port ?? (await freePort());
   const dir = mkdtempSync(join(tmpdir(), 'edge-mosquitto-'));
   const conf = join(dir, 'mosquitto.conf');
@@ -50,7 +61,9 @@ export async function startMosquitto(options: { persistence?: boolean; port?: nu
     let stderr = '';
     child.stderr!.on('data', (d) => (stderr += d));
     const failed = new Promise<never>((_, reject) => child.once('exit', (code) => reject(new Error(`mosquitto exited (${code}): ${stderr.trim()}`))));
-    await Promise.race([waitForPort(port), failed]);
+    // "Something accepts on the port" is not "our broker started": another test's broker may hold it (a free
+    // port taken in between), and then two tests would share one broker. Wait until this process owns it.
+    await Promise.race([waitForPort(port).then(() => ownsListeningPort(child, port)), failed]);
     failed.catch(() => {});
   };
   await launch();
@@ -74,4 +87,42 @@ export async function startMosquitto(options: { persistence?: boolean; port?: nu
     },
   };
   return broker;
+}
+
+/** Resolves once `child` holds a listening TCP socket on `port` (Linux /proc); rejects if another process does. */
+async function ownsListeningPort(child: ChildProcess, port: number): Promise<void> {
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    if (child.pid !== undefined && listensOn(child.pid, port)) return;
+    if (child.exitCode !== null || child.signalCode !== null) return; // the exit rejects the race with its reason
+    if (Date.now() > deadline) throw new Error(`port ${port} is held by another process, not by mosquitto ${child.pid}`);
+    await new Promise((r) => setTimeout(r, 25));
+  }
+}
+
+function listensOn(pid: number, port: number): boolean {
+  const hexPort = `:${port.toString(16).toUpperCase().padStart(4, '0')}`;
+  const inodes = new Set<string>();
+  for (const table of ['/proc/net/tcp', '/proc/net/tcp6']) {
+    let text = '';
+    try {
+      text = readFileSync(table, 'utf8');
+    } catch {
+      continue;
+    }
+    for (const line of text.split('\n').slice(1)) {
+      const f = line.trim().split(/\s+/);
+      // local address, state 0A (LISTEN), inode
+      if (f.length > 9 && f[1]!.endsWith(hexPort) && f[3] === '0A') inodes.add(f[9]!);
+    }
+  }
+  try {
+    for (const fd of readdirSync(`/proc/${pid}/fd`)) {
+      const match = /^socket:\[(\d+)\]$/.exec(readlinkSync(`/proc/${pid}/fd/${fd}`));
+      if (match && inodes.has(match[1]!)) return true;
+    }
+  } catch {
+    return false;
+  }
+  return false;
 }

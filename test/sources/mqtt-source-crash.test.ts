@@ -17,6 +17,18 @@ import { silentLogger } from '../../agent/log.ts';
 import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import type { AgentRecord, ServiceSource } from '../../agent/sdk/index.ts';
 import { problemReporter, driverEnv } from '../../agent/hosting/driver-env.ts';
+import Database from 'better-sqlite3';
+
+/** The ids of every record committed in the queue file, read straight from its chunks (the writer is dead). */
+function committedIdsInFile(dir: string): number[] {
+  const db = new Database(join(dir, 'q.db'));
+  try {
+    const rows = db.prepare('SELECT payload FROM chunks').all() as { payload: Buffer }[];
+    return rows.flatMap((row) => decodeRecords(row.payload, { text: 'replace' }).map((r) => r.id as number));
+  } finally {
+    db.close();
+  }
+}
 
 const TOPIC = 'site/crash';
 const COMMIT_INTERVAL_MS = 250; // wide enough that a kill lands between receipt and commit
@@ -163,6 +175,9 @@ if (process.env.MQTT_SOURCE_WORKER) {
           killedWithUncommitted += gateway.received - gateway.committed;
           await gateway.kill();
           for (const id of gateway.committedIds) committedByKilled.add(id);
+          // The child's reports of its commits travel over IPC and a SIGKILL can cut the last ones off: the
+          // queue file itself says what the killed gateway committed.
+          for (const id of committedIdsInFile(dir)) committedByKilled.add(id);
           publish(100); // while the gateway is down: the broker queues them for its session
         }
         gateway = new Gateway(broker.url, dir);
