@@ -10,6 +10,7 @@ import { configSchemas } from '../../agent/app.ts';
 import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import type { AgentRecord, SourceDriver } from '../../agent/sdk/index.ts';
 import type { SourceConfig } from '../../agent/config/schema.ts';
+import { testQueueOptions } from '../helpers/queue-options.ts';
 const { sourceSchema } = configSchemas();
 
 export interface SourceContractOptions {
@@ -20,21 +21,15 @@ export interface SourceContractOptions {
 }
 
 function openQueue(dir: string): Queue {
-  return Queue.open({
-    path: join(dir, 'q.db'),
-    synchronous: 'full',
-    commitEveryRecords: 100,
-    commitIntervalMs: 5,
-    maxBytes: 1 << 26,
-    maxAgeMs: 86_400_000,
-    fullPolicy: 'drop_oldest',
-    cacheBytes: 1 << 20,
-    batchMaxRecords: 1000,
-    batchMaxBytes: 1 << 20,
-    codec: { compression: 'none', level: undefined },
-    priorities: {},
-    log: silentLogger,
-  });
+  return Queue.open(
+    testQueueOptions(join(dir, 'q.db'), {
+      commitEveryRecords: 100,
+      maxBytes: 1 << 26,
+      maxAgeMs: 86_400_000,
+      batchMaxRecords: 1000,
+      codec: { compression: 'none', level: undefined },
+    }),
+  );
 }
 
 function allRecords(queue: Queue): AgentRecord[] {

@@ -18,6 +18,7 @@ import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import type { AgentRecord, ServiceSource } from '../../agent/sdk/index.ts';
 import { problemReporter, driverEnv } from '../../agent/hosting/driver-env.ts';
 import Database from 'better-sqlite3';
+import { testQueueOptions } from '../helpers/queue-options.ts';
 
 /** The ids of every record committed in the queue file, read straight from its chunks (the writer is dead). */
 function committedIdsInFile(dir: string): number[] {
@@ -34,21 +35,15 @@ const TOPIC = 'site/crash';
 const COMMIT_INTERVAL_MS = 250; // wide enough that a kill lands between receipt and commit
 
 function openQueue(dir: string): Queue {
-  return Queue.open({
-    path: join(dir, 'q.db'),
-    synchronous: 'full',
-    commitEveryRecords: 1000,
-    commitIntervalMs: COMMIT_INTERVAL_MS,
-    maxBytes: 1 << 26,
-    maxAgeMs: 86_400_000,
-    fullPolicy: 'drop_oldest',
-    cacheBytes: 1 << 20,
-    batchMaxRecords: 1000,
-    batchMaxBytes: 1 << 20,
-    codec: { compression: 'none', level: undefined },
-    priorities: {},
-    log: silentLogger,
-  });
+  return Queue.open(
+    testQueueOptions(join(dir, 'q.db'), {
+      commitIntervalMs: COMMIT_INTERVAL_MS,
+      maxBytes: 1 << 26,
+      maxAgeMs: 86_400_000,
+      batchMaxRecords: 1000,
+      codec: { compression: 'none', level: undefined },
+    }),
+  );
 }
 
 type WorkerMessage = { started: true } | { received: number[] } | { committed: number[] } | { stopped: true };

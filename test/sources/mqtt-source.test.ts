@@ -15,6 +15,7 @@ import { silentLogger } from '../../agent/log.ts';
 import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import { isAgentError, type AgentRecord, type SourceContext } from '../../agent/sdk/index.ts';
 import { problemReporter, driverEnv } from '../../agent/hosting/driver-env.ts';
+import { testQueueOptions } from '../helpers/queue-options.ts';
 
 /** Runs `mosquitto_pub` against the broker; `lines` go to stdin with -l (one message per line). */
 function mosquittoPub(broker: Mosquitto, args: string[], lines?: string[]): Promise<void> {
@@ -114,21 +115,15 @@ async function startSource(
 }
 
 function openQueue(dir: string, commitIntervalMs: number): Queue {
-  return Queue.open({
-    path: join(dir, 'q.db'),
-    synchronous: 'full',
-    commitEveryRecords: 1000,
-    commitIntervalMs,
-    maxBytes: 1 << 26,
-    maxAgeMs: 86_400_000,
-    fullPolicy: 'drop_oldest',
-    cacheBytes: 1 << 20,
-    batchMaxRecords: 1000,
-    batchMaxBytes: 1 << 20,
-    codec: { compression: 'none', level: undefined },
-    priorities: {},
-    log: silentLogger,
-  });
+  return Queue.open(
+    testQueueOptions(join(dir, 'q.db'), {
+      commitIntervalMs,
+      maxBytes: 1 << 26,
+      maxAgeMs: 86_400_000,
+      batchMaxRecords: 1000,
+      codec: { compression: 'none', level: undefined },
+    }),
+  );
 }
 
 function queuedRecords(queue: Queue): AgentRecord[] {
