@@ -76,7 +76,16 @@ export async function startPulsar(options: PulsarStartOptions = {}): Promise<Pul
     ports = readPorts(await script(['start', dir], env));
   };
   try {
-    await start();
+    // A port chosen free can be taken by another test before the broker binds it; the script refuses that
+    // before starting anything, so choosing again is safe.
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await start();
+        break;
+      } catch (err) {
+        if (attempt >= 3 || !/already in use/.test(String((err as Error).message))) throw err;
+      }
+    }
   } catch (err) {
     rmSync(dir, { recursive: true, force: true });
     throw err;

@@ -85,8 +85,16 @@ EOF
 }
 
 # ---------------------------------------------------------------- helpers
-free_port() {
-  node -e 'const s=require("net").createServer();s.listen(0,"127.0.0.1",()=>{console.log(s.address().port);s.close();});'
+# Three distinct free ports, held open together while chosen (one at a time, the kernel may hand out the same
+# port twice once the first listener has closed).
+free_ports() {
+  node -e '
+    const net = require("net");
+    const servers = [0, 1, 2].map(() => net.createServer());
+    Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", r)))).then(() => {
+      console.log(servers.map((s) => s.address().port).join(" "));
+      for (const s of servers) s.close();
+    });'
 }
 
 read_env() { # DIR -> sources DIR/ports.env into STORED_* vars
@@ -133,9 +141,11 @@ cmd_start() {
   cmd_fetch
 
   read_env "$dir"
-  local broker="${PULSAR_BROKER_PORT:-${STORED_BROKER:-$(free_port)}}"
-  local web="${PULSAR_WEB_PORT:-${STORED_WEB:-$(free_port)}}"
-  local bookie="${PULSAR_BOOKIE_PORT:-${STORED_BOOKIE:-$(free_port)}}"
+  local fresh_broker fresh_web fresh_bookie
+  read -r fresh_broker fresh_web fresh_bookie < <(free_ports)
+  local broker="${PULSAR_BROKER_PORT:-${STORED_BROKER:-$fresh_broker}}"
+  local web="${PULSAR_WEB_PORT:-${STORED_WEB:-$fresh_web}}"
+  local bookie="${PULSAR_BOOKIE_PORT:-${STORED_BOOKIE:-$fresh_bookie}}"
   [[ "$broker" != "$web" && "$broker" != "$bookie" && "$web" != "$bookie" ]] || die "port clash"
   for p in "$broker" "$web" "$bookie"; do
     if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then die "port $p already in use"; fi
