@@ -16,10 +16,11 @@ export class Bounds {
   /** While the disk is low: the queue may not hold more than it held when space ran low. */
   private diskCap = Number.POSITIVE_INFINITY;
 
-  constructor(ledger: Ledger, opts: QueueOptions, dir: string) {
+  /** `reusable`: bytes of the queue file's free pages, which the queue can fill without the disk. */
+  constructor(ledger: Ledger, opts: QueueOptions, dir: string, reusable: () => number = () => 0) {
     this.ledger = ledger;
     this.opts = opts;
-    this.disk = new DiskWatermark(dir, opts.minFreeDisk ?? 0);
+    this.disk = new DiskWatermark(dir, opts.minFreeDisk ?? 0, reusable);
   }
 
   /** The byte bound in force: max_bytes, or while the disk is low what the queue held when it ran low. */

@@ -3,17 +3,24 @@ import { statfsSync } from 'node:fs';
 /**
  * Watches the free space of the file system that holds the queue. Below `minFree` the disk counts as low
  * until free space is back above `minFree` plus a margin (so the state does not flap on every commit).
+ *
+ * Free space here includes `reusable`: the queue file's own free pages (its freelist). The file never
+ * shrinks, so a queue that once grew into the watermark and drained would otherwise see the disk low for
+ * good, although every page it needs is already its own.
  */
 export class DiskWatermark {
   private readonly dir: string;
   private readonly minFree: number;
   private readonly statfs: (dir: string) => number;
+  private readonly reusable: () => number;
   low = false;
+  /** Free bytes at the last check: the file system's, plus the queue file's reusable pages. */
   free = Number.POSITIVE_INFINITY;
 
-  constructor(dir: string, minFree: number, statfs: (dir: string) => number = freeBytes) {
+  constructor(dir: string, minFree: number, reusable: () => number = () => 0, statfs: (dir: string) => number = freeBytes) {
     this.dir = dir;
     this.minFree = minFree;
+    this.reusable = reusable;
     this.statfs = statfs;
   }
 
@@ -21,7 +28,7 @@ export class DiskWatermark {
   check(): boolean {
     if (this.minFree <= 0 && !this.low) return false;
     try {
-      this.free = this.statfs(this.dir);
+      this.free = this.statfs(this.dir) + this.reusable();
     } catch {
       return false; // cannot tell: keep the last state
     }

@@ -35,16 +35,30 @@ export class Ledger {
   private readonly drops = new Map<string, Map<DropReason, number>>();
   /** Streams whose counters changed since they were last written: written with the next transaction. */
   private readonly dirtyDrops = new Set<string>();
+  /** Drops counted since the last commit: logged once that commit holds them, forgotten if it rolls back. */
+  private uncommittedDrops: { stream: string; reason: DropReason; records: number }[] = [];
+  /** Batches handed to the sender and not yet settled (acked, refused, or given up): key → stream, seq. */
+  readonly leased = new Map<string, { stream: string; seq: number }>();
+  /**
+   * In-flight batches that drop_oldest or max_age removed: counted as dropped only if the sender does not
+   * deliver them after all. Key → what to count. `deferredNow` holds those of the transaction under way.
+   */
+  readonly deferredDrops = new Map<string, { stream: string; reason: DropReason; records: number }>();
+  private deferredNow = new Map<string, { stream: string; reason: DropReason; records: number }>();
   totalBytes = 0;
   totalRecords = 0;
   private readonly db: Database.Database;
   private readonly stmt: Statements;
   private readonly opts: QueueOptions;
 
-  constructor(db: Database.Database, stmt: Statements, opts: QueueOptions) {
+  private readonly seqFloor: (stream: string) => number;
+
+  /** `seqFloor`: the lowest sequence a stream may continue from (see sequences.ts). */
+  constructor(db: Database.Database, stmt: Statements, opts: QueueOptions, seqFloor: (stream: string) => number = () => 1) {
     this.db = db;
     this.stmt = stmt;
     this.opts = opts;
+    this.seqFloor = seqFloor;
     this.load();
   }
 
@@ -55,7 +69,7 @@ export class Ledger {
     this.streamsById.clear();
     this.totalBytes = 0;
     this.totalRecords = 0;
-    for (const row of view.streams) this.addStreamState(row.id, row.name, row.next_seq);
+    for (const row of view.streams) this.addStreamState(row.id, row.name, Math.max(row.next_seq, this.seqFloor(row.name)));
     for (const s of view.sizes) {
       const state = this.streamsById.get(s.stream_id);
       if (!state) continue;
@@ -74,6 +88,29 @@ export class Ledger {
     for (const c of view.cursors) this.cursors.set(c.source, JSON.parse(c.value) as Cursor);
     this.drops.clear();
     for (const d of view.drops) this.dropsFor(d.stream).set(d.reason, d.records);
+    // What the last (rolled back) transaction counted is not in the file: it never happened.
+    this.dirtyDrops.clear();
+    this.uncommittedDrops = [];
+    this.deferredNow.clear();
+  }
+
+  /**
+   * The transaction that wrote the drop counters committed: the drops it holds are now true and are logged,
+   * and the in-flight batches it removed wait for the sender's verdict.
+   */
+  committed(): void {
+    for (const d of this.uncommittedDrops) this.opts.log.warn(d, 'records dropped');
+    this.uncommittedDrops = [];
+    for (const [key, drop] of this.deferredNow) this.deferredDrops.set(key, drop);
+    this.deferredNow.clear();
+  }
+
+  /** A removed in-flight batch was not delivered after all: now it counts (written with the next commit). */
+  settleDeferred(key: string, delivered: boolean): void {
+    const drop = this.deferredDrops.get(key);
+    if (!drop) return;
+    this.deferredDrops.delete(key);
+    if (!delivered) this.countDrop(drop.stream, drop.reason, drop.records);
   }
 
   /** The stream's state, its row created first if the stream is new (inside a transaction). */
@@ -81,7 +118,7 @@ export class Ledger {
     const known = this.streams.get(name);
     if (known) return known;
     const row = this.stmt.insertStream.get(name) as { id: number; next_seq: number };
-    return this.addStreamState(row.id, name, row.next_seq);
+    return this.addStreamState(row.id, name, Math.max(row.next_seq, this.seqFloor(name)));
   }
 
   private addStreamState(id: number, name: string, nextSeq: number): StreamState {
@@ -130,7 +167,7 @@ export class Ledger {
     const map = this.dropsFor(stream);
     map.set(reason, (map.get(reason) ?? 0) + records);
     this.dirtyDrops.add(stream);
-    this.opts.log.warn({ stream, reason, records }, 'records dropped');
+    this.uncommittedDrops.push({ stream, reason, records });
   }
 
   hasUnwrittenDrops(): boolean {
@@ -187,6 +224,12 @@ export class Ledger {
     const batch = [...stream.batches.values()].find((b) => b.firstChunk <= oldest.id && oldest.id <= b.lastChunk);
     if (batch) {
       removed = this.removeBatch(stream, batch.seq);
+      const key = `${stream.name}:${batch.seq}`;
+      if (this.leased.has(key)) {
+        // On its way to the sink: if the sink takes it, these records were delivered, not dropped.
+        this.deferredNow.set(key, { stream: stream.name, reason, records: removed });
+        return removed;
+      }
     } else {
       this.stmt.deleteRange.run(stream.id, oldest.id, oldest.id);
       removed = this.account(stream, oldest.count, oldest.size);

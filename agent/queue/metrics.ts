@@ -12,6 +12,7 @@ export interface QueueMetrics {
   readonly commits: Counter;
   readonly commitSeconds: Histogram;
   readonly repairedRecords: Counter;
+  readonly fileReplaced: Counter;
 }
 
 /** Commit latency buckets, seconds: an SD card's fsync ranges from sub-millisecond to hundreds of ms. */
@@ -48,6 +49,10 @@ export function queueMetrics(telemetry: Telemetry, ledger: Ledger, disk: () => {
       'edge_queue_repaired_records_total',
       'Records kept after repairing text that was not well-formed UTF-16 (each lone surrogate became U+FFFD), by stream',
       ['stream'],
+    ),
+    fileReplaced: telemetry.counter(
+      'edge_queue_file_replaced_total',
+      'Times the queue file was found deleted or replaced under the running agent (its records then go to a rescue file)',
     ),
     commitSeconds: telemetry.histogram('edge_queue_commit_seconds', 'Time a queue commit took, encoding excluded', [], COMMIT_BUCKETS),
   };

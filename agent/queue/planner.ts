@@ -18,9 +18,12 @@ export class BatchPlanner {
   private readonly opts: QueueOptions;
   private readonly ledger: Ledger;
   private readonly now: () => number;
+  private readonly reserveSeqs: (stream: string, last: number) => void;
 
-  constructor(db: Database.Database, stmt: Statements, opts: QueueOptions, ledger: Ledger) {
+  /** `reserveSeqs` makes sequences up to `last` durable as used before they are handed out (sequences.ts). */
+  constructor(db: Database.Database, stmt: Statements, opts: QueueOptions, ledger: Ledger, reserveSeqs: (stream: string, last: number) => void = () => {}) {
     this.db = db;
+    this.reserveSeqs = reserveSeqs;
     this.stmt = stmt;
     this.opts = opts;
     this.ledger = ledger;
@@ -61,6 +64,7 @@ export class BatchPlanner {
       created: now,
     }));
     const nextSeq = stream.nextSeq + made.length;
+    this.reserveSeqs(stream.name, nextSeq - 1);
     this.db.transaction(() => {
       for (const b of made) this.stmt.insertBatch.run(stream.id, b.seq, b.firstChunk, b.lastChunk, b.count, b.created);
       this.stmt.updateStream.run(nextSeq, stream.id);

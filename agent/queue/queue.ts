@@ -17,6 +17,9 @@ import { Telemetry } from '../telemetry/registry.ts';
 import { Ledger, type StreamState } from './ledger.ts';
 import { Bounds } from './bounds.ts';
 import { BatchPlanner } from './planner.ts';
+import { DEFAULT_RESERVE_BYTES, isDiskFull, SpaceReserve } from './reserve.ts';
+import { SequenceMark } from './sequences.ts';
+import { FileWatch } from './file-watch.ts';
 import type { LeasedBatch, QueueOptions, QueueStats } from './types.ts';
 
 export type { DrainOrder, DropReason, FullPolicy, LeasedBatch, QueueOptions, QueueStats, StreamOptions } from './types.ts';
@@ -42,6 +45,10 @@ export class Queue {
   private readonly bounds: Bounds;
   private readonly planner: BatchPlanner;
   private readonly metrics: QueueMetrics;
+  private readonly reserve: SpaceReserve;
+  private readonly sequences: SequenceMark;
+  private readonly fileWatch: FileWatch;
+  private readonly pageSize: number;
 
   private pending: PendingEmit[] = [];
   private pendingRecords = 0;
@@ -69,10 +76,14 @@ export class Queue {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
     const stmt = prepareStatements(db);
-    this.ledger = new Ledger(db, stmt, opts);
-    this.bounds = new Bounds(this.ledger, opts, dirname(opts.path));
-    this.planner = new BatchPlanner(db, stmt, opts, this.ledger);
+    this.pageSize = db.pragma('page_size', { simple: true }) as number;
+    this.reserve = new SpaceReserve(opts.path, opts.reserveBytes ?? DEFAULT_RESERVE_BYTES, opts.log);
+    this.sequences = new SequenceMark(opts.path, epoch, opts.synchronous === 'normal');
+    this.ledger = new Ledger(db, stmt, opts, (stream) => this.sequences.floor(stream));
+    this.bounds = new Bounds(this.ledger, opts, dirname(opts.path), () => this.reusableBytes());
+    this.planner = new BatchPlanner(db, stmt, opts, this.ledger, (stream, last) => this.reserveSequences(stream, last));
     this.metrics = queueMetrics(opts.telemetry ?? new Telemetry(), this.ledger, () => this.bounds.disk);
+    this.fileWatch = new FileWatch(db, opts.path, opts.log, this.metrics.fileReplaced, opts.now ?? Date.now);
     this.checkDisk();
     this.diskTimer = setInterval(() => this.checkDisk(), 1_000).unref();
     if (opts.synchronous === 'normal') {
@@ -105,6 +116,11 @@ export class Queue {
         return Queue.openFile(opts);
       } catch (cause) {
         problem = corruptionOf(cause);
+        if (problem === undefined && isDiskFull(cause)) {
+          // A full disk must not keep the queue from opening (and so from draining): the reserve left by the
+          // last run makes room for the WAL and the open's own small write.
+          if (new SpaceReserve(opts.path, 0, opts.log).release('opening the queue')) return Queue.open(opts);
+        }
         if (problem === undefined) throw new AgentError('QUEUE_OPEN_FAILED', `cannot open queue ${opts.path}`, { cause });
       }
     }
@@ -227,7 +243,6 @@ export class Queue {
       })();
     } catch (cause) {
       // The transaction rolled back; the database is the truth again. Acks are retried with the next commit.
-      if ((cause as { code?: unknown }).code === 'SQLITE_FULL') bounds.diskFilled();
       if (corruptionOf(cause) !== undefined) {
         // Damage found while running: never mark this file clean, so the next start checks, quarantines and
         // salvages it.
@@ -241,11 +256,17 @@ export class Queue {
         const stream = ledger.streams.get(ack.stream.name);
         if (stream) this.pendingAcks.push({ stream, seq: ack.seq });
       }
+      if (isDiskFull(cause)) {
+        bounds.diskFilled();
+        // What only frees space must not wait for space: acknowledgements go on their own.
+        this.commitAcks();
+      }
       const err = new AgentError('QUEUE_WRITE_FAILED', `queue commit failed: ${(cause as Error).message}`, { cause, retryable: true });
       for (const e of emits) e.reject(err);
       this.opts.log.error({ err: err.message, records: emits.reduce((n, e) => n + e.records.length, 0) }, 'queue commit failed');
       return;
     }
+    ledger.committed();
     for (const ack of acks) this.ackedKeys.delete(`${ack.stream.name}:${ack.seq}`);
     this.metrics.commitSeconds.observe(undefined, (performance.now() - started) / 1000);
     this.metrics.committedRecords.inc(undefined, accepted);
@@ -256,6 +277,67 @@ export class Queue {
     if (acks.length > 0) this.wakeSpaceWaiters();
   }
 
+  /**
+   * Commits the waiting acknowledgements (and drop counters) alone, in a transaction that frees space; on a
+   * full disk the space reserve is given up for it. Records waiting to be committed are not touched.
+   */
+  private commitAcks(): void {
+    const acks = this.pendingAcks;
+    if (acks.length === 0 && !this.ledger.hasUnwrittenDrops()) return;
+    this.pendingAcks = [];
+    try {
+      this.writeFreeing(() => {
+        for (const ack of acks) this.ledger.removeBatch(this.ledger.stream(ack.stream.name), ack.seq);
+        this.ledger.persistDrops();
+      });
+    } catch (cause) {
+      for (const ack of acks) {
+        const stream = this.ledger.streams.get(ack.stream.name);
+        if (stream) this.pendingAcks.push({ stream, seq: ack.seq });
+      }
+      this.opts.log.error({ err: (cause as Error).message, acks: acks.length }, 'acknowledgements could not be committed; retried with the next commit');
+      return;
+    }
+    for (const ack of acks) this.ackedKeys.delete(`${ack.stream.name}:${ack.seq}`);
+    this.wakeSpaceWaiters();
+  }
+
+  /**
+   * Runs a transaction that only frees space or writes a few pages (acks, drops, recording a batch). On a
+   * full disk the reserve is released and it is tried once more. The in-memory view follows the outcome.
+   */
+  private writeFreeing(body: () => void): void {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        this.db.transaction(body)();
+        this.ledger.committed();
+        return;
+      } catch (cause) {
+        this.ledger.load();
+        if (isDiskFull(cause)) this.bounds.diskFilled();
+        if (attempt > 0 || !isDiskFull(cause) || !this.reserve.release('a transaction that frees space')) throw cause;
+      }
+    }
+  }
+
+  /** With synchronous normal: reserves sequences in the mark, making room on a full disk (sequences.ts). */
+  private reserveSequences(stream: string, last: number): void {
+    try {
+      this.sequences.reserve(stream, last);
+    } catch (cause) {
+      if (!isDiskFull(cause) || !this.reserve.release('the batch sequence mark')) {
+        throw new AgentError('QUEUE_WRITE_FAILED', `cannot write the batch sequence mark: ${(cause as Error).message}`, { cause, retryable: true });
+      }
+      this.sequences.reserve(stream, last);
+    }
+  }
+
+  /** Bytes of the queue file's free pages: space the queue reuses before it takes any from the disk. */
+  private reusableBytes(): number {
+    if (this.closed) return 0;
+    return (this.db.pragma('freelist_count', { simple: true }) as number) * this.pageSize;
+  }
+
   /** Removes records older than max_age. */
   expire(): void {
     if (this.closed) return;
@@ -263,12 +345,11 @@ export class Queue {
     if (this.pendingAcks.length > 0) this.commit();
     const now = this.now();
     try {
-      this.db.transaction(() => {
+      this.writeFreeing(() => {
         this.bounds.expire(now);
         this.ledger.persistDrops();
-      })();
+      });
     } catch (cause) {
-      this.ledger.load();
       this.opts.log.error({ err: (cause as Error).message }, 'queue expiry failed');
       return;
     }
@@ -294,7 +375,11 @@ export class Queue {
 
   /** Re-reads the free disk space now (also done every second and at every commit). */
   checkDisk(): void {
+    if (this.closed) return;
     if (this.bounds.checkDisk()) this.wakeSpaceWaiters();
+    // The reserve comes back once the disk has room again (it is the first thing a full disk takes).
+    if (!this.bounds.disk.low) this.reserve.fill();
+    this.fileWatch.check();
   }
 
   /** Calls `listener` whenever newly committed records may make a batch. Returns an unsubscribe function. */
@@ -309,6 +394,22 @@ export class Queue {
    */
   nextBatch(busy: ReadonlySet<string>, room = 1): LeasedBatch | undefined {
     if (this.closed) return undefined;
+    // Batches the sender no longer holds (and did not acknowledge) were given up: a removed one is a drop.
+    for (const key of this.ledger.leased.keys()) {
+      if (!busy.has(key) && !this.ackedKeys.has(key)) this.settle(key, false);
+    }
+    const batch = this.pickBatch(busy, room);
+    if (batch) this.ledger.leased.set(batch.key, { stream: batch.stream, seq: batch.seq });
+    return batch;
+  }
+
+  /** The batch is no longer in flight; `delivered` says whether the sink took it. */
+  private settle(key: string, delivered: boolean): void {
+    this.ledger.leased.delete(key);
+    this.ledger.settleDeferred(key, delivered);
+  }
+
+  private pickBatch(busy: ReadonlySet<string>, room: number): LeasedBatch | undefined {
     for (const stream of this.planner.byPriority()) {
       for (const batch of stream.batches.values()) {
         const key = `${stream.name}:${batch.seq}`;
@@ -321,11 +422,25 @@ export class Queue {
           this.batchDemand = Math.max(this.batchDemand, Math.max(1, room));
           return undefined;
         }
-        const batch = this.planner.record(stream, Math.max(1, room));
+        const batch = this.recordBatch(stream, Math.max(1, room));
         if (batch) return this.planner.materialise(stream, batch);
       }
     }
     return undefined;
+  }
+
+  /** Records the stream's next batches; a full disk gives up the reserve rather than stop the drain. */
+  private recordBatch(stream: StreamState, room: number): ReturnType<BatchPlanner['record']> {
+    try {
+      return this.planner.record(stream, room);
+    } catch (cause) {
+      this.ledger.load();
+      if (!isDiskFull(cause)) throw cause;
+      this.bounds.diskFilled();
+      if (!this.reserve.release('recording a batch')) throw cause;
+      const reloaded = this.ledger.streams.get(stream.name);
+      return reloaded ? this.planner.record(reloaded, room) : undefined;
+    }
   }
 
   /** True while some record is neither acknowledged nor waiting for its acknowledgement to be committed. */
@@ -340,6 +455,7 @@ export class Queue {
   /** The sink acknowledged the batch: its rows go with the next commit (a lost ack only means a re-send). */
   ack(batch: LeasedBatch): void {
     const stream = this.ledger.streams.get(batch.stream);
+    this.settle(batch.key, true);
     if (!stream || this.closed) return;
     this.ackedKeys.add(batch.key);
     this.pendingAcks.push({ stream, seq: batch.seq });
@@ -349,12 +465,13 @@ export class Queue {
   /** The sink refused the batch for good (poison): set it aside, counted as dropped. */
   reject(batch: LeasedBatch): void {
     const stream = this.ledger.streams.get(batch.stream);
+    this.settle(batch.key, false);
     if (!stream || this.closed) return;
-    this.db.transaction(() => {
-      const removed = this.ledger.removeBatch(stream, batch.seq);
-      this.ledger.countDrop(stream.name, 'rejected', removed);
+    this.writeFreeing(() => {
+      const removed = this.ledger.removeBatch(this.ledger.stream(batch.stream), batch.seq);
+      this.ledger.countDrop(batch.stream, 'rejected', removed);
       this.ledger.persistDrops();
-    })();
+    });
     this.wakeSpaceWaiters();
   }
 
@@ -380,7 +497,11 @@ export class Queue {
     clearInterval(this.expiryTimer);
     clearInterval(this.diskTimer);
     clearInterval(this.syncTimer);
+    // In flight at the stop and removed meanwhile: whether the sink took them is unknown now; they count.
+    for (const key of [...this.ledger.leased.keys()]) this.settle(key, false);
     this.commit();
+    this.commitAcks();
+    this.fileWatch.rescueIfReplaced();
     this.closed = true;
     for (const wake of this.spaceWaiters) wake();
     try {

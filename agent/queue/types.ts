@@ -36,6 +36,11 @@ export interface QueueOptions {
   /** Below this much free space on the queue's file system the queue stops growing (0: no watermark). */
   minFreeDisk?: number;
   maxAgeMs: number;
+  /**
+   * Bytes of the space reserve kept beside the queue file (`<path>-reserve`), released when the disk is full
+   * so acknowledgements and drops still commit (default 2 MiB; 0: none).
+   */
+  reserveBytes?: number;
   fullPolicy: FullPolicy;
   cacheBytes: number;
   batchMaxRecords: number;

@@ -117,7 +117,7 @@ test(`records and acks reported committed survive ${KILLS} SIGKILLs at random po
       await runUntilKilled(path, lines, seen);
     }
 
-    const files = readdirSync(dir).filter((f) => !['q.db', 'q.db-wal', 'q.db-shm'].includes(f));
+    const files = readdirSync(dir).filter((f) => !['q.db', 'q.db-wal', 'q.db-shm', 'q.db-reserve', 'q.db-seq'].includes(f));
     assert.deepEqual(files, [], 'a killed queue must never be taken for a corrupt one (nothing quarantined)');
     const { ids, integrity } = storedIds(path);
     assert.equal(integrity, 'ok', 'integrity_check after the kills');
