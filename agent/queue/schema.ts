@@ -56,9 +56,12 @@ export function migrate(db: Database.Database, newEpoch: () => Uint8Array): Uint
   if (version > SCHEMA_VERSION) throw new Error(`queue schema version ${version} is newer than this build understands (${SCHEMA_VERSION})`);
   return db.transaction(() => {
     db.exec(DDL);
-    db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // Nothing is written that is already so: after a crash on a full disk the open must need no space.
+    if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     // Cleared while running, set by a clean close: the next open checks the whole file after a crash.
-    db.prepare("INSERT INTO meta (key, value) VALUES ('clean', 0) ON CONFLICT(key) DO UPDATE SET value = 0").run();
+    if (db.prepare("SELECT value FROM meta WHERE key = 'clean'").pluck().get() !== 0) {
+      db.prepare("INSERT INTO meta (key, value) VALUES ('clean', 0) ON CONFLICT(key) DO UPDATE SET value = 0").run();
+    }
     const existing = db.prepare("SELECT value FROM meta WHERE key = 'epoch'").pluck().get() as Buffer | undefined;
     if (existing) return new Uint8Array(existing);
     const epoch = newEpoch();
