@@ -50,7 +50,10 @@ async function runChild(mode: 'ingest' | 'drain', path: string, enough: (lines: 
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   try {
     await new Promise<void>((resolve, reject) => {
-      const deadline = setTimeout(() => reject(new Error(`${mode} child: no end within ${LINE_DEADLINE_MS} ms; lines ${lines.slice(-5)}; stderr: ${stderr}`)), LINE_DEADLINE_MS);
+      const deadline = setTimeout(
+        () => reject(new Error(`${mode} child: no end within ${LINE_DEADLINE_MS} ms; lines ${lines.slice(-5)}; stderr: ${stderr}`)),
+        LINE_DEADLINE_MS,
+      );
       void exited.then((code) => {
         clearTimeout(deadline);
         if (code === 0) resolve();
@@ -114,11 +117,18 @@ test('disk full at random points with SIGKILLs: the queue always reopens, drains
   // Drain on the full disk: every batch is acknowledged and the acknowledgements commit.
   const drained = await runChild('drain', path, () => false);
   assert.match(drained[0] ?? '', /^O \d+$/, 'the queue opens on a full disk');
-  const result = JSON.parse(drained.find((l) => l.startsWith('D '))!.slice(2)) as { seen: number[]; drops: Record<string, Record<string, number>>; cursor: number };
+  const result = JSON.parse(drained.find((l) => l.startsWith('D '))!.slice(2)) as {
+    seen: number[];
+    drops: Record<string, Record<string, number>>;
+    cursor: number;
+  };
   const dropped = Object.values(result.drops).reduce((n, by) => n + Object.values(by).reduce((a, b) => a + b, 0), 0);
   const delivered = new Set(result.seen);
   assert.equal(delivered.size, result.seen.length, 'no record delivered twice within the drain');
-  assert.ok(result.seen.every((n) => n >= 1 && n <= result.cursor), 'nothing beyond the committed cursor');
+  assert.ok(
+    result.seen.every((n) => n >= 1 && n <= result.cursor),
+    'nothing beyond the committed cursor',
+  );
 
   const db = new Database(path, { readonly: true });
   const left = db.prepare('SELECT count(*) FROM chunks').pluck().get() as number;

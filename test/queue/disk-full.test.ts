@@ -109,4 +109,42 @@ describe('disk full (real tmpfs)', () => {
     assert.ok(q.stats().records >= 200, 'records committed before the disk filled are still there');
     q.close();
   });
+
+  test('a queue that grew into the watermark and drained takes new records again (its free pages count as free)', async (t) => {
+    if (reason) return t.skip(reason);
+    resize('32m');
+    // The watermark 3 MiB under what is free now (the earlier tests' files stay): the queue grows into it.
+    const minFreeDisk = free() - 3 * 1024 * 1024;
+    const opts = options('c', { minFreeDisk, reserveBytes: 0, fullPolicy: 'drop_newest', batchMaxRecords: 100 });
+    const q = Queue.open(opts);
+    for (let i = 0; i < 600 && !q.stats().disk.low; i++) await q.enqueue('s', recs(100));
+    assert.equal(q.stats().disk.low, true, 'the queue grew into the watermark');
+    const held = q.stats().records;
+    let drained = 0;
+    for (let batch = q.nextBatch(new Set(), 16); batch; batch = q.nextBatch(new Set(), 16)) {
+      q.ack(batch);
+      drained += batch.count;
+    }
+    await q.flush();
+    assert.equal(drained, held);
+    assert.equal(q.stats().records, 0, 'drained');
+    q.close();
+    // Meanwhile something else (logs, another program) takes a little of the disk: the file system alone is
+    // now under the watermark, and only the drained queue's own free pages (the file never shrinks) make up
+    // for it. Without counting them, the restarted queue would hold a cap of 0 bytes and drop every record.
+    const other = join(mnt, 'other');
+    writeFileSync(other, Buffer.alloc(free() - minFreeDisk + 512 * 1024));
+    assert.ok(free() < minFreeDisk, 'the file system alone is under the watermark');
+
+    const again = Queue.open(opts);
+    try {
+      assert.equal(again.stats().disk.low, false, "the drained file's free pages count as free space");
+      for (let i = 0; i < 5; i++) await again.enqueue('s', recs(100));
+      assert.deepEqual(again.stats().drops.s?.disk_full ?? 0, q.stats().drops.s?.disk_full ?? 0, 'no new record is dropped for want of disk');
+      assert.equal(again.stats().records, 500);
+    } finally {
+      again.close();
+      rmSync(other);
+    }
+  });
 });
