@@ -225,8 +225,9 @@ export class Ledger {
     if (batch) {
       removed = this.removeBatch(stream, batch.seq);
       const key = `${stream.name}:${batch.seq}`;
-      if (this.leased.has(key)) {
-        // On its way to the sink: if the sink takes it, these records were delivered, not dropped.
+      if (reason !== 'expired' && this.leased.has(key)) {
+        // On its way to the sink: if the sink takes it, these records were delivered, not dropped. (Expiry
+        // counts at once: records past max_age are dropped by definition, and the sink's answer is late.)
         this.deferredNow.set(key, { stream: stream.name, reason, records: removed });
         return removed;
       }

@@ -70,7 +70,8 @@ export class Queue {
   private batchDemand = 0;
   private syncTimer: NodeJS.Timeout | undefined;
 
-  private constructor(db: Database.Database, opts: QueueOptions, epoch: Uint8Array) {
+  /** `cleanStart`: the last run closed the file, so its batch sequences are all in it. */
+  private constructor(db: Database.Database, opts: QueueOptions, epoch: Uint8Array, cleanStart = true) {
     this.db = db;
     this.epoch = epoch;
     this.opts = opts;
@@ -79,7 +80,8 @@ export class Queue {
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
     this.reserve = new SpaceReserve(opts.path, opts.reserveBytes ?? DEFAULT_RESERVE_BYTES, opts.log);
     this.sequences = new SequenceMark(opts.path, epoch, opts.synchronous === 'normal');
-    this.ledger = new Ledger(db, stmt, opts, (stream) => this.sequences.floor(stream));
+    // After an unclean stop the file may have rolled back (synchronous normal): continue above the mark.
+    this.ledger = new Ledger(db, stmt, opts, cleanStart ? undefined : (stream) => this.sequences.floor(stream));
     this.bounds = new Bounds(this.ledger, opts, dirname(opts.path), () => this.reusableBytes());
     this.planner = new BatchPlanner(db, stmt, opts, this.ledger, (stream, last) => this.reserveSequences(stream, last));
     this.metrics = queueMetrics(opts.telemetry ?? new Telemetry(), this.ledger, () => this.bounds.disk);
@@ -148,9 +150,9 @@ export class Queue {
   }
 
   private static openFile(opts: QueueOptions): Queue {
-    const { db, epoch } = openStore(opts);
+    const { db, epoch, cleanStart } = openStore(opts);
     try {
-      return new Queue(db, opts, epoch);
+      return new Queue(db, opts, epoch, cleanStart);
     } catch (cause) {
       db.close();
       throw cause;
@@ -397,6 +399,13 @@ export class Queue {
     // Batches the sender no longer holds (and did not acknowledge) were given up: a removed one is a drop.
     for (const key of this.ledger.leased.keys()) {
       if (!busy.has(key) && !this.ackedKeys.has(key)) this.settle(key, false);
+    }
+    if (this.ledger.hasUnwrittenDrops() && this.pending.length === 0) {
+      try {
+        this.writeFreeing(() => this.ledger.persistDrops());
+      } catch (err) {
+        this.opts.log.error({ err: (err as Error).message }, 'drop counters could not be written; written with the next commit');
+      }
     }
     const batch = this.pickBatch(busy, room);
     if (batch) this.ledger.leased.set(batch.key, { stream: batch.stream, seq: batch.seq });

@@ -79,7 +79,7 @@ export function readStoredView(db: Database.Database): StoredView {
  * Opens and configures the queue file, checks it and brings its schema up to date; returns the database
  * and the queue's epoch. Closes the file again if any of that fails.
  */
-export function openStore(opts: QueueOptions): { db: Database.Database; epoch: Uint8Array } {
+export function openStore(opts: QueueOptions): { db: Database.Database; epoch: Uint8Array; cleanStart: boolean } {
   let db: Database.Database | undefined;
   try {
     db = openPrivateDatabase(opts.path);
@@ -95,9 +95,14 @@ export function openStore(opts: QueueOptions): { db: Database.Database; epoch: U
     db.pragma('journal_size_limit = 4194304');
     // Check the whole file only after an unclean stop: reading every page of a large queue at each
     // start would cost an SD card seconds.
-    checkDatabase(db, SCHEMA_VERSION, !cleanlyClosed(db));
+    const cleanStart = cleanlyClosed(db);
+    checkDatabase(db, SCHEMA_VERSION, !cleanStart);
     const epoch = migrate(db, () => new Uint8Array(randomBytes(8)));
-    return { db, epoch };
+    // With synchronous normal the mark "running" (clean = 0) must be on disk before any batch leaves: a power
+    // cut that took it would make the next start look clean, and batch sequences would continue from the
+    // rolled-back file instead of from the sequence mark (sequences.ts).
+    if (cleanStart && opts.synchronous !== 'full') checkpointWal(db);
+    return { db, epoch, cleanStart };
   } catch (cause) {
     db?.close();
     throw cause;

@@ -141,6 +141,27 @@ export class QueueModel {
     return n;
   }
 
+  /** Batches handed out and not yet settled (acked, refused, or no longer held by the sender). */
+  readonly leased = new Set<string>();
+  /** In-flight batches drop_oldest removed: counted only if the sender does not deliver them. */
+  readonly deferred = new Map<string, { stream: string; records: number }>();
+
+  /** Records removed while in flight whose fate (delivered or dropped) is not known yet. */
+  inFlightRemoved(): number {
+    let n = 0;
+    for (const d of this.deferred.values()) n += d.records;
+    return n;
+  }
+
+  private settle(key: string, delivered: boolean): void {
+    this.leased.delete(key);
+    const drop = this.deferred.get(key);
+    if (!drop) return;
+    this.deferred.delete(key);
+    if (!delivered) this.countDrop(drop.stream, 'queue_full', drop.records);
+    else this.delivered += drop.records;
+  }
+
   private countDrop(stream: string, reason: 'queue_full' | 'expired' | 'rejected', records: number): void {
     if (records <= 0) return;
     const map = (this.drops[stream] ??= {});
@@ -208,8 +229,14 @@ export class QueueModel {
     if (!oldest) return;
     const batch = [...stream.batches.values()].find((b) => b.firstChunk <= oldest.id && oldest.id <= b.lastChunk);
     let removed: number;
-    if (batch) removed = this.removeBatch(stream, batch.seq);
-    else {
+    if (batch) {
+      removed = this.removeBatch(stream, batch.seq);
+      const key = batchKey(stream.name, batch.seq);
+      if (reason !== 'expired' && this.leased.has(key)) {
+        this.deferred.set(key, { stream: stream.name, records: removed });
+        return;
+      }
+    } else {
       stream.chunks.shift();
       removed = oldest.records.length;
     }
@@ -232,6 +259,13 @@ export class QueueModel {
    * (up to the largest room asked for) inside its own transaction.
    */
   lease(busy: ReadonlySet<string>, room: number, now: number): { stream: string; batch: ModelBatch; isNew: boolean } | undefined {
+    for (const key of [...this.leased]) if (!busy.has(key) && !this.ackedKeys.has(key)) this.settle(key, false);
+    const got = this.pickLease(busy, room, now);
+    if (got) this.leased.add(batchKey(got.stream, got.batch.seq));
+    return got;
+  }
+
+  private pickLease(busy: ReadonlySet<string>, room: number, now: number): { stream: string; batch: ModelBatch; isNew: boolean } | undefined {
     const ordered = [...this.streams.values()].sort((a, b) => b.priority - a.priority || a.order - b.order);
     for (const stream of ordered) {
       for (const batch of [...stream.batches.values()].sort((a, b) => a.seq - b.seq)) {
@@ -290,6 +324,7 @@ export class QueueModel {
   }
 
   ack(stream: string, seq: number): void {
+    this.settle(batchKey(stream, seq), true);
     if (!this.streams.has(stream)) return;
     this.ackedKeys.add(batchKey(stream, seq));
     this.pendingAcks.push({ stream, seq });
@@ -297,6 +332,7 @@ export class QueueModel {
 
   /** A refused batch is set aside at once (its own transaction), counted as rejected. */
   reject(stream: string, seq: number): void {
+    this.settle(batchKey(stream, seq), false);
     const s = this.streams.get(stream);
     if (!s) return;
     this.countDrop(stream, 'rejected', this.removeBatch(s, seq));
@@ -304,6 +340,8 @@ export class QueueModel {
 
   /** A clean close commits what waits; acknowledgement marks die with the process. */
   reopen(now: number): void {
+    // Still in flight at the stop: whether the sink took them is unknown, so the removed ones count.
+    for (const key of [...this.leased]) this.settle(key, false);
     this.commit(now);
     this.ackedKeys.clear();
     this.expire(now);
@@ -311,6 +349,9 @@ export class QueueModel {
 
   /** A crash loses what was not committed: waiting emits and acknowledgements. */
   crash(now: number): void {
+    // The process's memory is gone: removed in-flight batches it had not yet counted are never counted.
+    this.leased.clear();
+    this.deferred.clear();
     this.pending = [];
     this.pendingRecords = 0;
     this.pendingAcks = [];

@@ -227,7 +227,11 @@ export function assertMatchesModel(m: ModelWorld, r: RealWorld): void {
   assert.ok(stats.bytes <= model.config.maxBytes, `kept bytes ${stats.bytes} exceed max_bytes ${model.config.maxBytes}`);
   let dropped = 0;
   for (const byReason of Object.values(stats.drops)) for (const n of Object.values(byReason)) dropped += n ?? 0;
-  assert.equal(stats.records + dropped + model.delivered, model.accepted, 'kept + dropped + delivered = accepted');
+  assert.equal(
+    stats.records + dropped + model.delivered + model.inFlightRemoved(),
+    model.accepted,
+    'kept + dropped + delivered + removed while in flight (not yet settled) = accepted',
+  );
   assert.deepEqual(
     r.leases.map((l) => l.key),
     m.leases.map((l) => batchKey(l.stream, l.seq)),
