@@ -1,7 +1,12 @@
 /**
  * The durable queue's facade: what the rest of the agent calls. It owns the timing (when a commit happens,
  * what waits for it, who is woken after) and delegates the rest: SQL to storage, totals and drop counters to
- * the ledger, bounds and expiry to the bounds, batch planning to the planner.
+ * the ledger, bounds and expiry to the bounds, batch planning to the planner, the writes that must pass on a
+ * full disk to the space keeper, the check that the file is still at its path to the file watch.
+ *
+ * Why this file is long: every entry point the agent calls (open, enqueue, commit, nextBatch, ack, reject,
+ * expire, close) has to be ordered against the commit timer, the waiters and the in-flight leases, and that
+ * ordering is the one thing here that cannot be split without spreading one state machine over files.
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
@@ -18,6 +23,7 @@ import { Ledger, type StreamState } from './ledger.ts';
 import { Bounds } from './bounds.ts';
 import { BatchPlanner } from './planner.ts';
 import { DEFAULT_RESERVE_BYTES, isDiskFull, SpaceReserve } from './reserve.ts';
+import { SpaceKeeper } from './space.ts';
 import { SequenceMark } from './sequences.ts';
 import { FileWatch } from './file-watch.ts';
 import type { LeasedBatch, QueueOptions, QueueStats } from './types.ts';
@@ -45,10 +51,8 @@ export class Queue {
   private readonly bounds: Bounds;
   private readonly planner: BatchPlanner;
   private readonly metrics: QueueMetrics;
-  private readonly reserve: SpaceReserve;
-  private readonly sequences: SequenceMark;
+  private readonly space: SpaceKeeper;
   private readonly fileWatch: FileWatch;
-  private readonly pageSize: number;
 
   private pending: PendingEmit[] = [];
   private pendingRecords = 0;
@@ -77,13 +81,13 @@ export class Queue {
     this.opts = opts;
     this.now = opts.now ?? Date.now;
     const stmt = prepareStatements(db);
-    this.pageSize = db.pragma('page_size', { simple: true }) as number;
-    this.reserve = new SpaceReserve(opts.path, opts.reserveBytes ?? DEFAULT_RESERVE_BYTES, opts.log);
-    this.sequences = new SequenceMark(opts.path, epoch, opts.synchronous === 'normal');
+    const sequences = new SequenceMark(opts.path, epoch, opts.synchronous === 'normal');
     // After an unclean stop the file may have rolled back (synchronous normal): continue above the mark.
-    this.ledger = new Ledger(db, stmt, opts, cleanStart ? undefined : (stream) => this.sequences.floor(stream));
-    this.bounds = new Bounds(this.ledger, opts, dirname(opts.path), () => this.reusableBytes());
-    this.planner = new BatchPlanner(db, stmt, opts, this.ledger, (stream, last) => this.reserveSequences(stream, last));
+    this.ledger = new Ledger(db, stmt, opts, cleanStart ? undefined : (stream) => sequences.floor(stream));
+    this.bounds = new Bounds(this.ledger, opts, dirname(opts.path), () => (this.closed ? 0 : this.space.reusableBytes()));
+    const reserve = new SpaceReserve(opts.path, opts.reserveBytes ?? DEFAULT_RESERVE_BYTES, opts.log);
+    this.space = new SpaceKeeper(db, this.ledger, this.bounds, reserve, sequences);
+    this.planner = new BatchPlanner(db, stmt, opts, this.ledger, (stream, last) => this.space.reserveSequences(stream, last));
     this.metrics = queueMetrics(opts.telemetry ?? new Telemetry(), this.ledger, () => this.bounds.disk);
     this.fileWatch = new FileWatch(db, opts.path, opts.log, this.metrics.fileReplaced, opts.now ?? Date.now);
     this.checkDisk();
@@ -288,7 +292,7 @@ export class Queue {
     if (acks.length === 0 && !this.ledger.hasUnwrittenDrops()) return;
     this.pendingAcks = [];
     try {
-      this.writeFreeing(() => {
+      this.space.write(() => {
         for (const ack of acks) this.ledger.removeBatch(this.ledger.stream(ack.stream.name), ack.seq);
         this.ledger.persistDrops();
       });
@@ -304,42 +308,6 @@ export class Queue {
     this.wakeSpaceWaiters();
   }
 
-  /**
-   * Runs a transaction that only frees space or writes a few pages (acks, drops, recording a batch). On a
-   * full disk the reserve is released and it is tried once more. The in-memory view follows the outcome.
-   */
-  private writeFreeing(body: () => void): void {
-    for (let attempt = 0; ; attempt++) {
-      try {
-        this.db.transaction(body)();
-        this.ledger.committed();
-        return;
-      } catch (cause) {
-        this.ledger.load();
-        if (isDiskFull(cause)) this.bounds.diskFilled();
-        if (attempt > 0 || !isDiskFull(cause) || !this.reserve.release('a transaction that frees space')) throw cause;
-      }
-    }
-  }
-
-  /** With synchronous normal: reserves sequences in the mark, making room on a full disk (sequences.ts). */
-  private reserveSequences(stream: string, last: number): void {
-    try {
-      this.sequences.reserve(stream, last);
-    } catch (cause) {
-      if (!isDiskFull(cause) || !this.reserve.release('the batch sequence mark')) {
-        throw new AgentError('QUEUE_WRITE_FAILED', `cannot write the batch sequence mark: ${(cause as Error).message}`, { cause, retryable: true });
-      }
-      this.sequences.reserve(stream, last);
-    }
-  }
-
-  /** Bytes of the queue file's free pages: space the queue reuses before it takes any from the disk. */
-  private reusableBytes(): number {
-    if (this.closed) return 0;
-    return (this.db.pragma('freelist_count', { simple: true }) as number) * this.pageSize;
-  }
-
   /** Removes records older than max_age. */
   expire(): void {
     if (this.closed) return;
@@ -347,7 +315,7 @@ export class Queue {
     if (this.pendingAcks.length > 0) this.commit();
     const now = this.now();
     try {
-      this.writeFreeing(() => {
+      this.space.write(() => {
         this.bounds.expire(now);
         this.ledger.persistDrops();
       });
@@ -380,7 +348,7 @@ export class Queue {
     if (this.closed) return;
     if (this.bounds.checkDisk()) this.wakeSpaceWaiters();
     // The reserve comes back once the disk has room again (it is the first thing a full disk takes).
-    if (!this.bounds.disk.low) this.reserve.fill();
+    if (!this.bounds.disk.low) this.space.reserve.fill();
     this.fileWatch.check();
   }
 
@@ -402,7 +370,7 @@ export class Queue {
     }
     if (this.ledger.hasUnwrittenDrops() && this.pending.length === 0) {
       try {
-        this.writeFreeing(() => this.ledger.persistDrops());
+        this.space.write(() => this.ledger.persistDrops());
       } catch (err) {
         this.opts.log.error({ err: (err as Error).message }, 'drop counters could not be written; written with the next commit');
       }
@@ -431,25 +399,11 @@ export class Queue {
           this.batchDemand = Math.max(this.batchDemand, Math.max(1, room));
           return undefined;
         }
-        const batch = this.recordBatch(stream, Math.max(1, room));
+        const batch = this.space.recordBatch(this.planner, stream, Math.max(1, room));
         if (batch) return this.planner.materialise(stream, batch);
       }
     }
     return undefined;
-  }
-
-  /** Records the stream's next batches; a full disk gives up the reserve rather than stop the drain. */
-  private recordBatch(stream: StreamState, room: number): ReturnType<BatchPlanner['record']> {
-    try {
-      return this.planner.record(stream, room);
-    } catch (cause) {
-      this.ledger.load();
-      if (!isDiskFull(cause)) throw cause;
-      this.bounds.diskFilled();
-      if (!this.reserve.release('recording a batch')) throw cause;
-      const reloaded = this.ledger.streams.get(stream.name);
-      return reloaded ? this.planner.record(reloaded, room) : undefined;
-    }
   }
 
   /** True while some record is neither acknowledged nor waiting for its acknowledgement to be committed. */
@@ -476,7 +430,7 @@ export class Queue {
     const stream = this.ledger.streams.get(batch.stream);
     this.settle(batch.key, false);
     if (!stream || this.closed) return;
-    this.writeFreeing(() => {
+    this.space.write(() => {
       const removed = this.ledger.removeBatch(this.ledger.stream(batch.stream), batch.seq);
       this.ledger.countDrop(batch.stream, 'rejected', removed);
       this.ledger.persistDrops();
