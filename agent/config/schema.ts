@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { COMPRESSIONS } from '../envelope/codec.ts';
+import { MOST_NESTING } from '../envelope/cbor-decode.ts';
 import { duration, size } from '../util/units.ts';
 import type { SinkDriver } from '../contracts/sink.ts';
 import type { CommonSourceConfig, SourceDriver } from '../contracts/source.ts';
@@ -192,8 +193,45 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
           max_envelope_bytes: size()
             .prefault('1MiB')
             .describe(
-              "Largest message accepted, checked before any decryption or decompression; a larger one is refused (ENVELOPE_TOO_LARGE). A gateway's batch is at most its batch.max_bytes (default 256KiB) plus 1KiB of header, tag and compression overhead, or one record larger than that: keep this above both.",
+              "Largest message accepted, checked before any decryption or decompression; a larger one is refused (ENVELOPE_TOO_LARGE). A gateway's batch is at most its batch.max_bytes (default 256KiB) plus 1KiB of header, tag and compression overhead: keep this above that. Part of the heap `receive` sizes itself for (docs/operations.md).",
             ),
+          max_batch_bytes: size()
+            .prefault('1MiB')
+            .describe(
+              "Largest batch body after decompression; inflating stops there and the batch is set aside in the dead-letter store (ENVELOPE_MALFORMED/too-large). Keep it at or above every gateway's batch.max_bytes. The heap `receive` sizes itself for grows by ≈144 bytes per byte of this (docs/operations.md).",
+            ),
+          max_records: z
+            .number()
+            .int()
+            .min(1)
+            .max(1_000_000)
+            .default(100_000)
+            .describe(
+              "Most records in one batch, checked before any record is decoded; more is set aside in the dead-letter store (ENVELOPE_MALFORMED/too-many-records). Keep it at or above every gateway's batch.max_records.",
+            ),
+          max_nesting: z
+            .number()
+            .int()
+            .min(2)
+            .max(MOST_NESTING)
+            .default(256)
+            .describe(
+              'Deepest nesting of arrays and maps in a batch, the batch array being level 1 and a record level 2; deeper is set aside in the dead-letter store (ENVELOPE_MALFORMED/too-deep). 256 matches what a gateway accepts at ingest (records of at most 255 levels).',
+            ),
+          output_retry_for: duration()
+            .prefault('5m')
+            .describe(
+              "How long a batch whose output fails for a reason that may clear (the output's disk full, an I/O error) is retried, with backoff from 0.5s to 30s, before it is set aside in the dead-letter store; nothing after it is acknowledged meanwhile.",
+            ),
+          dead_letter: z
+            .strictObject({
+              path: z.string().default('dead-letter.db').describe('Batches the receiver cannot output (SQLite, 0600), relative to data_dir.'),
+              max_bytes: size()
+                .prefault('256MiB')
+                .describe('Bound of the store (envelopes as received); beyond it the oldest entries are dropped, counted and logged.'),
+            })
+            .prefault({})
+            .describe('Where batches the receiver authenticated but cannot output are set aside, for `edge-agent dead-letter list|show|replay`.'),
         })
         .optional(),
     })
