@@ -122,7 +122,9 @@ export async function jsonLinesOutput(target: string): Promise<RecordOutput> {
       let start: number | undefined;
       try {
         start = (await file.stat()).size;
-        await file.write(bytes);
+        // A write to a file system running full may take part of the buffer without an error: the rest is
+        // written next, and that write reports why it cannot be.
+        for (let offset = 0; offset < bytes.length; ) offset += (await file.write(bytes, offset)).bytesWritten;
         await file.datasync();
       } catch (cause) {
         const code = (cause as { code?: unknown }).code;
