@@ -90,7 +90,11 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
       batch: z
         .strictObject({
           max_records: z.number().int().min(1).max(100_000).default(1000),
-          max_bytes: size().prefault('256KiB').describe("Upper bound of a batch's CBOR before compression (one record always fits)."),
+          max_bytes: size()
+            .prefault('256KiB')
+            .describe(
+              "Upper bound of a batch's CBOR before compression. A record larger than this alone is dropped at ingest, counted as too_large: no batch could carry it. A centre with default limits takes up to 1MiB (receiver.max_batch_bytes); check-config warns above.",
+            ),
           compression: z.enum(COMPRESSIONS).default('deflate'),
           level: z.number().int().optional().describe('Compression level; default deflate 1, brotli 4, zstd 3. Ranges: deflate 0–9, brotli 0–11, zstd 1–22.'),
         })

@@ -11,28 +11,8 @@
  * This module imports nothing heavy: agent/cli/bin.ts sizes the `receive` process's heap with it before
  * anything else is loaded.
  */
-export interface ReceiverLimits {
-  /** receiver.max_envelope_bytes: a larger message is refused before decryption. */
-  maxEnvelopeBytes: number;
-  /** receiver.max_batch_bytes: a body inflating to more is refused (it stops inflating there). */
-  maxBatchBytes: number;
-  /** receiver.max_records: records in one batch. */
-  maxRecords: number;
-  /** receiver.max_nesting: arrays and maps, the batch array being level 1 and a record level 2. */
-  maxNesting: number;
-}
-
-/**
- * Defaults that take every batch a gateway's default config makes (batch.max_records 1000, batch.max_bytes
- * 256KiB, records nested at most 255 levels) with room: 100,000 records is the most batch.max_records
- * allows, 1 MiB four times the default batch.max_bytes.
- */
-export const DEFAULT_RECEIVER_LIMITS: ReceiverLimits = {
-  maxEnvelopeBytes: 1024 * 1024,
-  maxBatchBytes: 1024 * 1024,
-  maxRecords: 100_000,
-  maxNesting: 256,
-};
+export { DEFAULT_RECEIVER_LIMITS, type ReceiverLimits } from '../envelope/limits.ts';
+import type { ReceiverLimits } from '../envelope/limits.ts';
 
 const MB = 1024 * 1024;
 /** Measured heap of a running receiver before its first batch (MQTT input, SQLite state, libsodium), with room. */
