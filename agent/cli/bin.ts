@@ -38,7 +38,7 @@ function sizeFromEnv(name: string, fallback: number): number {
 
 /**
  * Old space when the environment does not say: `receive` fits the largest batch its config's limits allow
- * (agent/receiver/limits.ts; 192 MB for the defaults), every other command 32 MB.
+ * (agent/receiver/limits.ts; 176 MB for the defaults), every other command 32 MB.
  */
 function defaultOldSpaceMb(command: string | undefined): number {
   return command === 'receive' ? receiveHeapMbFromArgs(process.argv.slice(3)) : 32;

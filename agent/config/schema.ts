@@ -93,7 +93,7 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
           max_bytes: size()
             .prefault('256KiB')
             .describe(
-              "Upper bound of a batch's CBOR before compression. A record larger than this alone is dropped at ingest, counted as too_large: no batch could carry it. A centre with default limits takes up to 1MiB (receiver.max_batch_bytes); check-config warns above.",
+              "Upper bound of a batch's CBOR before compression. A record larger than this alone is dropped at ingest, counted as too_large: no batch could carry it. A centre with default limits takes up to 512KiB (receiver.max_batch_bytes); check-config warns above.",
             ),
           compression: z.enum(COMPRESSIONS).default('deflate'),
           level: z.number().int().optional().describe('Compression level; default deflate 1, brotli 4, zstd 3. Ranges: deflate 0–9, brotli 0–11, zstd 1–22.'),
@@ -200,9 +200,9 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
               "Largest message accepted, checked before any decryption or decompression; a larger one is refused (ENVELOPE_TOO_LARGE). A gateway's batch is at most its batch.max_bytes (default 256KiB) plus 1KiB of header, tag and compression overhead: keep this above that. Part of the heap `receive` sizes itself for (docs/operations.md).",
             ),
           max_batch_bytes: size()
-            .prefault('1MiB')
+            .prefault('512KiB')
             .describe(
-              "Largest batch body after decompression; inflating stops there and the batch is set aside in the dead-letter store (ENVELOPE_MALFORMED/too-large). Keep it at or above every gateway's batch.max_bytes. The heap `receive` sizes itself for grows by ≈144 bytes per byte of this (docs/operations.md).",
+              "Largest batch body after decompression; inflating stops there and the batch is set aside in the dead-letter store (ENVELOPE_MALFORMED/too-large). Keep it at or above every gateway's batch.max_bytes. The heap `receive` sizes itself for grows by 256 bytes per byte of this (docs/operations.md).",
             ),
           max_records: z
             .number()

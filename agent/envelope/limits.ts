@@ -23,11 +23,11 @@ export interface ReceiverLimits {
 /**
  * Defaults that take every batch a gateway's default config makes (batch.max_records 1000, batch.max_bytes
  * 256KiB, records nested at most 255 levels) with room: 100,000 records is the most batch.max_records
- * allows, 1 MiB four times the default batch.max_bytes.
+ * allows, 512 KiB twice the default batch.max_bytes (each byte of it costs heap, agent/receiver/limits.ts).
  */
 export const DEFAULT_RECEIVER_LIMITS: ReceiverLimits = {
   maxEnvelopeBytes: 1024 * 1024,
-  maxBatchBytes: 1024 * 1024,
+  maxBatchBytes: 512 * 1024,
   maxRecords: 100_000,
   maxNesting: MAX_NESTING,
 };

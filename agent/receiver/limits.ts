@@ -3,10 +3,9 @@
  *
  * Each is checked before the work it guards: the envelope's size before decryption, the decompressed size
  * while inflating (zlib stops at the limit), the records and the nesting by a walk over the CBOR that builds
- * nothing (scanBody) before any record is materialised. What is left is bounded by the body's size: decoded,
- * a CBOR byte costs at most ≈114 bytes of heap (an empty byte string becomes a Uint8Array) and its JSON line
- * at most 15 characters, plus ≈76 per record for the line's device, stream, epoch and seq; the JSON text and
- * its flat copy both live in the heap for a moment.
+ * nothing (scanBody) before any record is materialised. What is left is bounded by the body's size: decoded
+ * and written, a CBOR byte costs at most ≈256 bytes of heap (see HEAP_PER_BODY_BYTE), plus ≈76 characters
+ * per record for the line's device, stream, epoch and seq, held twice for a moment (the text and its copy).
  *
  * This module imports nothing heavy: agent/cli/bin.ts sizes the `receive` process's heap with it before
  * anything else is loaded.
@@ -17,8 +16,12 @@ import type { ReceiverLimits } from '../envelope/limits.ts';
 const MB = 1024 * 1024;
 /** Measured heap of a running receiver before its first batch (MQTT input, SQLite state, libsodium), with room. */
 const BASE_HEAP_MB = 24;
-/** Heap per decompressed byte, worst case: decoded (≈114) plus its JSON text and that text's flat copy (2 × 15). */
-const HEAP_PER_BODY_BYTE = 144;
+/**
+ * Heap per decompressed byte, worst case: a body of empty byte strings. Each decodes to a Uint8Array (≈112
+ * bytes of heap) and is written through a replacer object as `{"$base64":""}`; measured, 1 MiB of them needed
+ * an old space between 232 MB (out of memory) and 264 MB (written): 256 per byte, with the base above.
+ */
+const HEAP_PER_BODY_BYTE = 256;
 /** Heap per record for its JSON line's prefix (≈76 characters, twice). */
 const HEAP_PER_RECORD = 152;
 

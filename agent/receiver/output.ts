@@ -21,7 +21,7 @@ function replacer(this: Record<string, unknown>, key: string, value: unknown): u
   const raw = this[key];
   if (typeof raw === 'number') return Number.isFinite(raw) ? raw : { $float: String(raw) };
   if (raw === undefined) return null;
-  if (raw instanceof Uint8Array) return { $base64: Buffer.from(raw).toString('base64') };
+  if (raw instanceof Uint8Array) return { $base64: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
   if (typeof raw === 'bigint') return raw.toString();
   if (raw instanceof CborSimple) return { $simple: raw.value };
   if (raw instanceof Map) return Object.fromEntries(raw);

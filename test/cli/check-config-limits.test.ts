@@ -41,7 +41,7 @@ test('the default batch settings pass; batches a default centre refuses are warn
   assert.equal(big.code, 0, big.stderr);
   assert.match(
     big.stderr,
-    /warning: .*big\.yaml:4:\d+ batch\.max_bytes: batches of up to 4194304 bytes of CBOR exceed receiver\.max_batch_bytes of a centre with default limits \(1048576\)/,
+    /warning: .*big\.yaml:4:\d+ batch\.max_bytes: batches of up to 4194304 bytes of CBOR exceed receiver\.max_batch_bytes of a centre with default limits \(524288\)/,
   );
   assert.match(big.stderr, /batch\.max_bytes: a batch of 4194304 bytes that does not compress seals to more than receiver\.max_envelope_bytes/);
 });
