@@ -14,8 +14,8 @@ export function limitProblems(loaded: LoadedConfig): ConfigProblem[] {
   // Only a config that sends batches has batch settings that matter.
   if (!config.sink || !config.device) return [];
   const receiver = config.receiver;
-  const own = receiver !== undefined && receiver.enabled;
-  const centre = own
+  const own = receiver?.enabled === true;
+  const centre = receiver?.enabled
     ? { maxBatchBytes: receiver.max_batch_bytes, maxEnvelopeBytes: receiver.max_envelope_bytes, maxRecords: receiver.max_records }
     : DEFAULT_RECEIVER_LIMITS;
   const where = own ? 'this file’s receiver' : 'a centre with default limits';
