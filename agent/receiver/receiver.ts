@@ -47,7 +47,7 @@ export interface ReceiverOptions {
   replay?: boolean;
 }
 
-/** Refusals by a limit of the receiver's: the batch may be fine, and a replay under raised limits take it. */
+/** Refusals by a limit of the receiver's: the batch may be fine, and a replay under raised limits takes it. */
 const LIMIT_REASONS = new Set(['too-large', 'too-many-records', 'too-deep']);
 
 export const DEFAULT_MAX_ENVELOPE_BYTES = 1024 * 1024;
@@ -62,8 +62,10 @@ function clip(text: string): string {
  * The centre side: authenticates, decrypts, decodes and deduplicates batches, then writes their records.
  * A bad batch (too large, tampered, truncated, foreign key, replayed) is counted by reason and dropped, and
  * logged through the rate-limited problem reporter: anyone who can publish on the broker can send them, as
- * fast as they like. Only a failure of its own output or state propagates, so the message is not
- * acknowledged; after an output failure nothing more is acknowledged and `failed` resolves.
+ * fast as they like. An authenticated batch it cannot output (over a limit, unserialisable, an output error
+ * that outlasted its retries) is set aside in the dead-letter store by `options.poison` and acknowledged.
+ * Only a failure of its own output or state that no batch can get past propagates, so the message is not
+ * acknowledged; after such a failure nothing more is acknowledged and `failed` resolves.
  */
 export class Receiver {
   private readonly keys = new Map<string, Uint8Array>();
@@ -72,7 +74,6 @@ export class Receiver {
   private readonly dedup: DedupState;
   private readonly output: RecordOutput;
   private readonly log: Logger;
-  private readonly maxBatchBytes: number;
   private readonly maxEnvelopeBytes: number;
   private readonly limits: Omit<ReceiverLimits, 'maxEnvelopeBytes'>;
   private readonly poison: PoisonHandling | undefined;
@@ -93,14 +94,13 @@ export class Receiver {
     dedup: DedupState,
     output: RecordOutput,
     log: Logger,
-    maxBatchBytes = 64 * 1024 * 1024,
+    maxBatchBytes = DEFAULT_RECEIVER_LIMITS.maxBatchBytes,
     options: ReceiverOptions = {},
   ) {
     this.sodium = sodium;
     this.dedup = dedup;
     this.output = output;
     this.log = log;
-    this.maxBatchBytes = maxBatchBytes;
     this.maxEnvelopeBytes = options.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
     this.limits = {
       maxBatchBytes: options.limits?.maxBatchBytes ?? maxBatchBytes,
