@@ -24,6 +24,7 @@ import { silentLogger } from '../../agent/log.ts';
 import { DeadLetterStore } from '../../agent/receiver/dead-letter.ts';
 import { DedupState } from '../../agent/receiver/dedup.ts';
 import { jsonLinesOutput, type RecordOutput } from '../../agent/receiver/output.ts';
+import { DEFAULT_RECEIVER_LIMITS } from '../../agent/receiver/limits.ts';
 import { PoisonHandling } from '../../agent/receiver/poison.ts';
 import { Receiver } from '../../agent/receiver/receiver.ts';
 import { Telemetry } from '../../agent/telemetry/registry.ts';
@@ -323,4 +324,26 @@ test('a batch still failing after output_retry_for is set aside, and the receive
   } finally {
     disk.unmount();
   }
+});
+
+test("the gateway's ingest nesting limit is the receiver's default: the deepest record it encodes is taken, one level more is refused at ingest", async () => {
+  const nested = (levels: number): AgentRecord => {
+    // A record is level 2 (the batch array is 1); each array inside adds one.
+    let value: unknown = 0;
+    for (let i = 0; i < levels - 1; i++) value = [value];
+    return { v: value };
+  };
+  const deepest = nested(DEFAULT_RECEIVER_LIMITS.maxNesting - 1);
+  const out = join(dir, 'nesting', 'out.jsonl');
+  const output = await jsonLinesOutput(out);
+  const r = makeReceiver('nesting', output);
+  await r.receiver.handle({ bytes: envelope('gw-a', 1, records([deepest])), origin: 'x' });
+  assert.equal(r.receiver.stats().accepted, 1);
+  assert.equal(r.store.count(), 0);
+  assert.throws(
+    () => encodeRecords([nested(DEFAULT_RECEIVER_LIMITS.maxNesting)]),
+    (err) => err instanceof AgentError && err.code === 'RECORD_INVALID' && /nested deeper than 255 levels/.test(err.message),
+  );
+  await output.close();
+  r.close();
 });
