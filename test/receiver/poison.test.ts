@@ -24,7 +24,8 @@ import { silentLogger } from '../../agent/log.ts';
 import { DeadLetterStore } from '../../agent/receiver/dead-letter.ts';
 import { DedupState } from '../../agent/receiver/dedup.ts';
 import { jsonLinesOutput, type RecordOutput } from '../../agent/receiver/output.ts';
-import { DEFAULT_RECEIVER_LIMITS } from '../../agent/receiver/limits.ts';
+import { receiveHeapMbFromArgs } from '../../agent/receiver/heap.ts';
+import { DEFAULT_RECEIVER_LIMITS, receiverHeapMb } from '../../agent/receiver/limits.ts';
 import { PoisonHandling } from '../../agent/receiver/poison.ts';
 import { Receiver } from '../../agent/receiver/receiver.ts';
 import { Telemetry } from '../../agent/telemetry/registry.ts';
@@ -346,4 +347,15 @@ test("the gateway's ingest nesting limit is the receiver's default: the deepest 
   );
   await output.close();
   r.close();
+});
+
+test('the heap `receive` asks for follows the limits in its config file, read before anything else is loaded', () => {
+  const file = join(dir, 'heap.yaml');
+  writeFileSync(file, 'receiver:\n  max_batch_bytes: 2MiB\n  max_records: 1000\n');
+  const raised = receiveHeapMbFromArgs(['--config', file]);
+  assert.equal(raised, receiverHeapMb({ ...DEFAULT_RECEIVER_LIMITS, maxBatchBytes: 2 * 1024 * 1024, maxRecords: 1000 }));
+  assert.ok(raised > receiverHeapMb(DEFAULT_RECEIVER_LIMITS));
+  assert.equal(receiverHeapMb(DEFAULT_RECEIVER_LIMITS), 176);
+  // A file it cannot read yet gets the defaults' size; the real load reports the file next.
+  assert.equal(receiveHeapMbFromArgs(['-c', join(dir, 'missing.yaml')]), 176);
 });
