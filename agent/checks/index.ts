@@ -9,6 +9,7 @@
 import type { LoadedConfig } from '../config/load.ts';
 import { fileProblems } from './files.ts';
 import { keyProblems } from './keys.ts';
+import { limitProblems } from './limits.ts';
 import { preflightProblems } from './preflight.ts';
 import { type ConfigProblem, throwErrors } from './problems.ts';
 import { riskProblems } from './risks.ts';
@@ -30,6 +31,7 @@ const CHECKS: readonly Check[] = [
   { machine: true, run: fileProblems },
   { machine: true, run: preflightProblems },
   { machine: false, run: riskProblems },
+  { machine: false, run: limitProblems },
 ];
 
 /** Every problem check-config reports, in the order of CHECKS; `machine: false` leaves out those about this machine. */

@@ -8,7 +8,8 @@
  * options baked into the executable by pkg are ignored in SEA mode. So the executable caps itself by
  * replacing its own process image once, before loading anything else, with the same executable, the same
  * arguments and NODE_OPTIONS carrying the caps (`process.execve`: same pid, same stdio, no parent left
- * behind). Only `run` and `receive` are capped. Defaults: 32 MB old space, 1 MB semi-space;
+ * behind). Only `run` and `receive` are capped. Defaults: 32 MB old space (`receive`: what its limits need,
+ * see defaultOldSpaceMb), 1 MB semi-space;
  * EDGE_AGENT_MAX_OLD_SPACE_MB and EDGE_AGENT_MAX_SEMI_SPACE_MB override them, 0 (or `off`) for the old space
  * disables the caps, and a --max-old-space-size already in NODE_OPTIONS wins. EDGE_AGENT_HEAP_REPORT=1 prints the resulting
  * heap_size_limit on stderr.
@@ -16,6 +17,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { isSea } from 'node:sea';
 import { getHeapStatistics } from 'node:v8';
+import { receiveHeapMbFromArgs } from '../receiver/heap.ts';
 
 const MARKER = 'EDGE_AGENT_HEAP_REEXEC';
 const SAVED_NODE_OPTIONS = 'EDGE_AGENT_SAVED_NODE_OPTIONS';
@@ -32,6 +34,14 @@ function sizeFromEnv(name: string, fallback: number): number {
     return fallback;
   }
   return n;
+}
+
+/**
+ * Old space when the environment does not say: `receive` fits the largest batch its config's limits allow
+ * (agent/receiver/limits.ts; 176 MB for the defaults), every other command 32 MB.
+ */
+function defaultOldSpaceMb(command: string | undefined): number {
+  return command === 'receive' ? receiveHeapMbFromArgs(process.argv.slice(3)) : 32;
 }
 
 const KERNEL_ARCH: Record<string, string> = { x86_64: 'x64', aarch64: 'arm64' };
@@ -73,7 +83,7 @@ function applyHeapCaps(): void {
   // Only the long-running commands: a re-exec costs one more executable start (≈0.1 s) and the short ones
   // (--version, keygen, check-config) finish long before their heap matters.
   if (!LONG_RUNNING.has(process.argv[2] ?? '')) return;
-  const oldSpaceMb = sizeFromEnv('EDGE_AGENT_MAX_OLD_SPACE_MB', 32);
+  const oldSpaceMb = sizeFromEnv('EDGE_AGENT_MAX_OLD_SPACE_MB', defaultOldSpaceMb(process.argv[2]));
   const semiSpaceMb = sizeFromEnv('EDGE_AGENT_MAX_SEMI_SPACE_MB', 1);
   if (oldSpaceMb === 0) return;
   const nodeOptions = process.env.NODE_OPTIONS ?? '';

@@ -3,6 +3,7 @@ import { loadConfigFile } from '../app.ts';
 import { startupKeyCheck } from '../checks/index.ts';
 import { sodium } from '../envelope/sodium.ts';
 import { createLogger, type LogFormat } from '../log.ts';
+import { checkHeapFits, limitsOf } from '../receiver/heap.ts';
 import { startReceiver } from '../receiver/start.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { untilSignal } from './signals.ts';
@@ -28,6 +29,8 @@ export interface ReceiveOptions {
 export async function receiveCommand(values: ReceiveOptions): Promise<number> {
   const loaded = loadConfigFile(values.config);
   await startupKeyCheck(loaded, 'receive');
+  // The heap must fit the largest batch the limits allow (`run` with receiver.enabled, a demo, is not checked).
+  checkHeapFits(limitsOf(loaded.config.receiver), loaded.origin);
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
   const stopRequested = untilSignal(log); // before the start, as in `run`
   const running = await startReceiver(await sodium(), loaded, log);

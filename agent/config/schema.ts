@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { COMPRESSIONS } from '../envelope/codec.ts';
+import { MOST_NESTING } from '../envelope/cbor-decode.ts';
 import { duration, size } from '../util/units.ts';
 import type { SinkDriver } from '../contracts/sink.ts';
 import type { CommonSourceConfig, SourceDriver } from '../contracts/source.ts';
@@ -89,7 +90,11 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
       batch: z
         .strictObject({
           max_records: z.number().int().min(1).max(100_000).default(1000),
-          max_bytes: size().prefault('256KiB').describe("Upper bound of a batch's CBOR before compression (one record always fits)."),
+          max_bytes: size()
+            .prefault('256KiB')
+            .describe(
+              "Upper bound of a batch's CBOR before compression. A record larger than this alone is dropped at ingest, counted as too_large: no batch could carry it. A centre with default limits takes up to 512KiB (receiver.max_batch_bytes); check-config warns above.",
+            ),
           compression: z.enum(COMPRESSIONS).default('deflate'),
           level: z.number().int().optional().describe('Compression level; default deflate 1, brotli 4, zstd 3. Ranges: deflate 0–9, brotli 0–11, zstd 1–22.'),
         })
@@ -192,8 +197,45 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
           max_envelope_bytes: size()
             .prefault('1MiB')
             .describe(
-              "Largest message accepted, checked before any decryption or decompression; a larger one is refused (ENVELOPE_TOO_LARGE). A gateway's batch is at most its batch.max_bytes (default 256KiB) plus 1KiB of header, tag and compression overhead, or one record larger than that: keep this above both.",
+              "Largest message accepted, checked before any decryption or decompression; a larger one is refused (ENVELOPE_TOO_LARGE). A gateway's batch is at most its batch.max_bytes (default 256KiB) plus 1KiB of header, tag and compression overhead: keep this above that. Part of the heap `receive` sizes itself for (docs/operations.md).",
             ),
+          max_batch_bytes: size()
+            .prefault('512KiB')
+            .describe(
+              "Largest batch body after decompression; inflating stops there and the batch is set aside in the dead-letter store (ENVELOPE_MALFORMED/too-large). Keep it at or above every gateway's batch.max_bytes. The heap `receive` sizes itself for grows by 256 bytes per byte of this (docs/operations.md).",
+            ),
+          max_records: z
+            .number()
+            .int()
+            .min(1)
+            .max(1_000_000)
+            .default(100_000)
+            .describe(
+              "Most records in one batch, checked before any record is decoded; more is set aside in the dead-letter store (ENVELOPE_MALFORMED/too-many-records). Keep it at or above every gateway's batch.max_records.",
+            ),
+          max_nesting: z
+            .number()
+            .int()
+            .min(2)
+            .max(MOST_NESTING)
+            .default(256)
+            .describe(
+              'Deepest nesting of arrays and maps in a batch, the batch array being level 1 and a record level 2; deeper is set aside in the dead-letter store (ENVELOPE_MALFORMED/too-deep). 256 matches what a gateway accepts at ingest (records of at most 255 levels).',
+            ),
+          output_retry_for: duration()
+            .prefault('5m')
+            .describe(
+              "How long a batch whose output fails for a reason that may clear (the output's disk full, an I/O error) is retried, with backoff from 0.5s to 30s, before it is set aside in the dead-letter store; nothing after it is acknowledged meanwhile.",
+            ),
+          dead_letter: z
+            .strictObject({
+              path: z.string().default('dead-letter.db').describe('Batches the receiver cannot output (SQLite, 0600), relative to data_dir.'),
+              max_bytes: size()
+                .prefault('256MiB')
+                .describe('Bound of the store (envelopes as received); beyond it the oldest entries are dropped, counted and logged.'),
+            })
+            .prefault({})
+            .describe('Where batches the receiver authenticated but cannot output are set aside, for `edge-agent dead-letter list|show|replay`.'),
         })
         .optional(),
     })

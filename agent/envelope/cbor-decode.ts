@@ -16,10 +16,13 @@
  *   non-finite ones included;
  * - at most MAX_NESTING levels of arrays and maps, the batch array included.
  */
+import { scanBody } from './cbor-scan.ts';
 import { malformed } from './malformed.ts';
 
 /** Deepest nesting of arrays and maps in a batch body, the batch array being level 1 and a record level 2. */
 export const MAX_NESTING = 256;
+/** Most nesting a receiver may be configured to read (receiver.max_nesting): the decoder recurses. */
+export const MOST_NESTING = 1000;
 /** Largest bignum (tags 2 and 3) accepted, in bytes of magnitude: 1024 bits. */
 export const MAX_BIGNUM_BYTES = 128;
 /** Dates (tag 1) a JavaScript Date holds: ±8.64e15 ms around 1970. */
@@ -39,6 +42,13 @@ export interface DecodeOptions {
    * own chunks back, which a build before the ingest repair may have written): it becomes U+FFFD.
    */
   text: 'strict' | 'replace';
+  /** Deepest nesting read (default MAX_NESTING): the receiver's `receiver.max_nesting`. */
+  maxNesting?: number;
+  /**
+   * Most records (elements of the batch array) read: checked, with the nesting, by a walk over the bytes
+   * that builds nothing (`scanBody`) before anything is materialised. Absent: no such walk.
+   */
+  maxRecords?: number;
 }
 
 const fatalUtf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true });
@@ -51,12 +61,14 @@ class Reader {
   private readonly bytes: Uint8Array;
   private readonly view: DataView;
   private readonly strictText: boolean;
+  private readonly maxNesting: number;
   pos = 0;
 
   constructor(bytes: Uint8Array, options: DecodeOptions) {
     this.bytes = bytes;
     this.view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
     this.strictText = options.text === 'strict';
+    this.maxNesting = options.maxNesting ?? MAX_NESTING;
   }
 
   private invalid(why: string, at = this.pos): never {
@@ -136,7 +148,9 @@ class Reader {
   }
 
   private byteString(n: number): Uint8Array {
-    const out = this.bytes.slice(this.pos, this.pos + n);
+    // A view into the body, not a copy: a copy gives each byte string an ArrayBuffer and a backing store of
+    // its own, ≈3× the heap per string, and a body of empty byte strings is the costliest CBOR there is.
+    const out = this.bytes.subarray(this.pos, this.pos + n);
     this.pos += n;
     return out;
   }
@@ -180,7 +194,7 @@ class Reader {
   }
 
   private array(info: number, depth: number, at: number): unknown[] {
-    if (depth > MAX_NESTING) throw malformed('too-deep', `array at body byte ${at} is nested deeper than ${MAX_NESTING} levels`);
+    if (depth > this.maxNesting) throw malformed('too-deep', `array at body byte ${at} is nested deeper than ${this.maxNesting} levels`);
     if (info !== 31) {
       const n = this.length(info, 1);
       const out = new Array<unknown>(n);
@@ -194,7 +208,7 @@ class Reader {
   }
 
   private map(info: number, depth: number, at: number): Record<string, unknown> {
-    if (depth > MAX_NESTING) throw malformed('too-deep', `map at body byte ${at} is nested deeper than ${MAX_NESTING} levels`);
+    if (depth > this.maxNesting) throw malformed('too-deep', `map at body byte ${at} is nested deeper than ${this.maxNesting} levels`);
     const out: Record<string, unknown> = {};
     const entry = () => {
       const keyAt = this.pos;
@@ -316,6 +330,7 @@ function halfFloat(half: number): number {
  * limits), nothing after it, an array, each element a map.
  */
 export function decodeBody(bytes: Uint8Array, options: DecodeOptions): Record<string, unknown>[] {
+  if (options.maxRecords !== undefined) scanBody(bytes, options.maxRecords, options.maxNesting ?? MAX_NESTING);
   const reader = new Reader(bytes, options);
   // Self-described CBOR (tag 55799, d9 d9 f7) is allowed in front of the body, and only there.
   if (bytes.length >= 3 && bytes[0] === 0xd9 && bytes[1] === 0xd9 && bytes[2] === 0xf7) reader.pos = 3;

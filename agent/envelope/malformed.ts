@@ -19,6 +19,7 @@ export type MalformedReason =
   | 'cbor-invalid'
   | 'trailing-cbor'
   | 'too-deep'
+  | 'too-many-records'
   | 'bad-key'
   | 'duplicate-key'
   | 'unsupported-tag'

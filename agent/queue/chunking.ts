@@ -5,6 +5,7 @@
  */
 import type { AgentRecord } from '../domain/record.ts';
 import { compress, encodeRecords, type CodecSettings, type EncodeStats } from '../envelope/codec.ts';
+import { AgentError } from '../errors.ts';
 import type { Ledger } from './ledger.ts';
 import type { QueueOptions } from './types.ts';
 
@@ -15,7 +16,7 @@ export interface EncodedChunk {
 
 /**
  * Cuts one stream's records into chunks of at most `maxRecords`, halving a chunk whose CBOR exceeds
- * `maxBytes` (one record is always a chunk of its own, whatever its size), and compresses each. Records whose
+ * `maxBytes`, and compresses each. A record larger than `maxBytes` on its own throws (encodeByStream drops it). Records whose
  * text was repaired to well-formed UTF-8 are counted in `stats` (once: the repair is in place, so a halved
  * chunk's second encoding finds nothing left to repair).
  */
@@ -29,6 +30,7 @@ export function encodeChunks(records: readonly AgentRecord[], maxRecords: number
       add(slice.slice(half));
       return;
     }
+    if (cbor.length > maxBytes) throw new AgentError('RECORD_INVALID', `record of ${cbor.length} bytes of CBOR exceeds batch.max_bytes (${maxBytes})`);
     out.push({ count: slice.length, payload: compress(cbor, codec) });
   };
   for (let i = 0; i < records.length; i += maxRecords) add(records.slice(i, i + maxRecords));
@@ -37,7 +39,8 @@ export function encodeChunks(records: readonly AgentRecord[], maxRecords: number
 
 /**
  * Encodes what waits for a commit, all of a stream's records together. A record that cannot be encoded is
- * dropped (counted as `invalid` in the ledger) and the rest of its stream goes on. `repaired` is the number of
+ * dropped (counted as `invalid` in the ledger), one too large for any batch likewise (counted as
+ * `too_large`: the centre could never take it, docs/wire-format.md "Limits"), and the rest of its stream goes on. `repaired` is the number of
  * the stream's records kept with lone UTF-16 surrogates replaced by U+FFFD (docs/wire-format.md, "Decisions").
  */
 export function encodeByStream(
@@ -63,18 +66,25 @@ export function encodeByStream(
       // and counted; the rest, and the source's cursor, go on. A source must never stall on one bad row.
       const good: AgentRecord[] = [];
       let bad = 0;
+      let tooLarge = 0;
       let example: unknown;
       for (const record of records) {
         try {
-          encodeRecords([record], stats);
-          good.push(record);
+          if (encodeRecords([record], stats).length > batchMaxBytes) tooLarge++;
+          else good.push(record);
         } catch (err) {
           bad++;
           example ??= err;
         }
       }
-      ledger.countDrop(stream, 'invalid', bad);
-      opts.log.error({ stream, records: bad, err: (example as Error)?.message }, 'records that cannot be encoded were dropped');
+      if (bad > 0) {
+        ledger.countDrop(stream, 'invalid', bad);
+        opts.log.error({ stream, records: bad, err: (example as Error)?.message }, 'records that cannot be encoded were dropped');
+      }
+      if (tooLarge > 0) {
+        ledger.countDrop(stream, 'too_large', tooLarge);
+        opts.log.error({ stream, records: tooLarge, maxBytes: batchMaxBytes }, 'records larger than batch.max_bytes were dropped: no batch can carry them');
+      }
       out.set(stream, { chunks: encodeChunks(good, batchMaxRecords, batchMaxBytes, codec, stats), repaired: stats.repaired });
     }
   }

@@ -19,7 +19,8 @@ export interface StreamOptions {
    */
   drain?: DrainOrder;
 }
-export type DropReason = 'queue_full' | 'disk_full' | 'expired' | 'rejected' | 'corrupt' | 'invalid';
+/** too_large: one record whose CBOR alone exceeds batch.max_bytes, so no batch could carry it. */
+export type DropReason = 'queue_full' | 'disk_full' | 'expired' | 'rejected' | 'corrupt' | 'invalid' | 'too_large';
 
 export interface QueueOptions {
   path: string;

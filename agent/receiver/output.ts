@@ -21,7 +21,7 @@ function replacer(this: Record<string, unknown>, key: string, value: unknown): u
   const raw = this[key];
   if (typeof raw === 'number') return Number.isFinite(raw) ? raw : { $float: String(raw) };
   if (raw === undefined) return null;
-  if (raw instanceof Uint8Array) return { $base64: Buffer.from(raw).toString('base64') };
+  if (raw instanceof Uint8Array) return { $base64: Buffer.from(raw.buffer, raw.byteOffset, raw.byteLength).toString('base64') };
   if (typeof raw === 'bigint') return raw.toString();
   if (raw instanceof CborSimple) return { $simple: raw.value };
   if (raw instanceof Map) return Object.fromEntries(raw);
@@ -42,14 +42,46 @@ export function toJsonLines(header: EnvelopeHeader, records: AgentRecord[]): str
   return out;
 }
 
-function outputFailed(target: string, cause: unknown): AgentError {
-  return new AgentError('OUTPUT_FAILED', `cannot write to the receiver output ${target === '-' ? 'stdout' : target}: ${describeError(cause)}`, { cause });
+function outputFailed(target: string, cause: unknown, retryable = false): AgentError {
+  return new AgentError('OUTPUT_FAILED', `cannot write to the receiver output ${target === '-' ? 'stdout' : target}: ${describeError(cause)}`, {
+    cause,
+    retryable,
+  });
+}
+
+/**
+ * Errors of the output's file system that may clear by themselves (space freed, a quota raised, a device
+ * back): the write is retried (docs/operations.md, "Batches the receiver cannot output"). Any other error
+ * (EPIPE, EBADF, EROFS, EACCES…) means the output itself is gone, for every batch alike.
+ */
+const TRANSIENT = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EIO', 'EAGAIN', 'EBUSY', 'EINTR', 'ENOBUFS', 'ENOMEM', 'ETIMEDOUT']);
+
+/**
+ * A batch's records as the bytes the output appends. A batch whose records cannot be serialised (JSON text
+ * longer than a string can hold, say) can never be written, whatever the output: OUTPUT_UNWRITABLE, which
+ * the receiver sets aside instead of retrying.
+ */
+function serialised(header: EnvelopeHeader, records: AgentRecord[]): Buffer {
+  try {
+    return Buffer.from(toJsonLines(header, records));
+  } catch (cause) {
+    throw new AgentError(
+      'OUTPUT_UNWRITABLE',
+      `batch ${header.device}/${header.stream}#${header.seq} cannot be written as JSON lines: ${describeError(cause)}`,
+      {
+        cause,
+      },
+    );
+  }
 }
 
 /**
  * JSON lines to stdout (`-`) or appended to a file (created 0600 in directories created 0700), flushed to disk
- * before the batch is acknowledged. A write that fails (the reader of stdout went away, the disk is full)
- * rejects with OUTPUT_FAILED instead of crashing the process; every later write then fails the same way.
+ * before the batch is acknowledged. A batch that cannot be serialised rejects with OUTPUT_UNWRITABLE and
+ * leaves the output as it was. A write that fails rejects with OUTPUT_FAILED instead of crashing the
+ * process: retryable for a file whose file system is full or failing for now (what was appended of the
+ * batch is cut off again, so a retry does not leave half a batch before the whole one); otherwise every
+ * later write fails the same way.
  */
 export async function jsonLinesOutput(target: string): Promise<RecordOutput> {
   if (target === '-') {
@@ -60,16 +92,17 @@ export async function jsonLinesOutput(target: string): Promise<RecordOutput> {
     };
     process.stdout.on('error', onError);
     return {
-      write: (header, records) =>
-        failure
-          ? Promise.reject(failure)
-          : new Promise((resolve, reject) =>
-              process.stdout.write(toJsonLines(header, records), (err) => {
-                if (!err) return resolve();
-                failure ??= outputFailed(target, err);
-                reject(failure);
-              }),
-            ),
+      write: async (header, records) => {
+        if (failure) throw failure;
+        const bytes = serialised(header, records);
+        await new Promise<void>((resolve, reject) =>
+          process.stdout.write(bytes, (err) => {
+            if (!err) return resolve();
+            failure ??= outputFailed(target, err);
+            reject(failure);
+          }),
+        );
+      },
       // The listener stays: an error surfacing after close must not crash the process either.
       close: async () => {},
     };
@@ -85,14 +118,33 @@ export async function jsonLinesOutput(target: string): Promise<RecordOutput> {
   return {
     async write(header, records) {
       if (failure) throw failure;
+      const bytes = serialised(header, records);
+      let start: number | undefined;
       try {
-        await file.write(toJsonLines(header, records));
+        start = (await file.stat()).size;
+        // A write to a file system running full may take part of the buffer without an error: the rest is
+        // written next, and that write reports why it cannot be.
+        for (let offset = 0; offset < bytes.length; ) offset += (await file.write(bytes, offset)).bytesWritten;
         await file.datasync();
       } catch (cause) {
+        const code = (cause as { code?: unknown }).code;
+        if (typeof code === 'string' && TRANSIENT.has(code) && start !== undefined && (await cutBack(file, start))) {
+          throw outputFailed(target, cause, true);
+        }
         failure = outputFailed(target, cause);
         throw failure;
       }
     },
     close: () => file.close(),
   };
+}
+
+/** Cuts the output back to `size` after a failed append; false if that failed too (the file is then torn). */
+async function cutBack(file: FileHandle, size: number): Promise<boolean> {
+  try {
+    if ((await file.stat()).size > size) await file.truncate(size);
+    return true;
+  } catch {
+    return false;
+  }
 }

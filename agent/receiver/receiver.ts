@@ -3,7 +3,7 @@ import { AgentError, describeError, isAgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { decodeRecords, decompress } from '../envelope/codec.ts';
 import type { EnvelopeHeader } from '../envelope/header.ts';
-import { malformed } from '../envelope/malformed.ts';
+import { malformed, malformedReason } from '../envelope/malformed.ts';
 import { open } from '../envelope/seal.ts';
 import { centreReceiveKey, hex, keyId, type KeyPair } from '../keys/keys.ts';
 import type { IncomingMessage } from '../domain/batch.ts';
@@ -11,7 +11,9 @@ import type { AgentRecord } from '../domain/record.ts';
 import { RateLimitedProblems } from '../telemetry/problems.ts';
 import { type Counter, Telemetry } from '../telemetry/registry.ts';
 import type { DedupState } from './dedup.ts';
+import { DEFAULT_RECEIVER_LIMITS, type ReceiverLimits } from './limits.ts';
 import type { RecordOutput } from './output.ts';
+import type { PoisonHandling } from './poison.ts';
 
 export interface KnownDevice {
   id: string;
@@ -23,6 +25,7 @@ export interface ReceiverStats {
   records: number;
   duplicates: number;
   stale: number;
+  deadLettered: number;
   rejected: Record<string, number>;
 }
 
@@ -33,7 +36,19 @@ export interface ReceiverOptions {
   telemetry?: Telemetry;
   /** How often one kind of rejection is logged at most (the rest are counted); default 10 s. */
   problemIntervalMs?: number;
+  /** Records, nesting and decompressed bytes per batch (agent/receiver/limits.ts); the defaults where absent. */
+  limits?: Partial<Omit<ReceiverLimits, 'maxEnvelopeBytes'>>;
+  /**
+   * Where batches the receiver authenticated but cannot output go (agent/receiver/poison.ts). Without it,
+   * a batch over a limit is refused like a malformed one and any output error stops the receiver.
+   */
+  poison?: PoisonHandling;
+  /** Replaying from the dead-letter store: the batch was marked taken when it was set aside, so no dedup. */
+  replay?: boolean;
 }
+
+/** Refusals by a limit of the receiver's: the batch may be fine, and a replay under raised limits takes it. */
+const LIMIT_REASONS = new Set(['too-large', 'too-many-records', 'too-deep']);
 
 export const DEFAULT_MAX_ENVELOPE_BYTES = 1024 * 1024;
 /** Topics and other names an attacker chooses are cut to this many characters in logs. */
@@ -47,8 +62,10 @@ function clip(text: string): string {
  * The centre side: authenticates, decrypts, decodes and deduplicates batches, then writes their records.
  * A bad batch (too large, tampered, truncated, foreign key, replayed) is counted by reason and dropped, and
  * logged through the rate-limited problem reporter: anyone who can publish on the broker can send them, as
- * fast as they like. Only a failure of its own output or state propagates, so the message is not
- * acknowledged; after an output failure nothing more is acknowledged and `failed` resolves.
+ * fast as they like. An authenticated batch it cannot output (over a limit, unserialisable, an output error
+ * that outlasted its retries) is set aside in the dead-letter store by `options.poison` and acknowledged.
+ * Only a failure of its own output or state that no batch can get past propagates, so the message is not
+ * acknowledged; after such a failure nothing more is acknowledged and `failed` resolves.
  */
 export class Receiver {
   private readonly keys = new Map<string, Uint8Array>();
@@ -57,8 +74,10 @@ export class Receiver {
   private readonly dedup: DedupState;
   private readonly output: RecordOutput;
   private readonly log: Logger;
-  private readonly maxBatchBytes: number;
   private readonly maxEnvelopeBytes: number;
+  private readonly limits: Omit<ReceiverLimits, 'maxEnvelopeBytes'>;
+  private readonly poison: PoisonHandling | undefined;
+  private readonly replay: boolean;
   private readonly batches: Counter;
   private readonly records: Counter;
   private readonly rejections: Counter;
@@ -75,19 +94,27 @@ export class Receiver {
     dedup: DedupState,
     output: RecordOutput,
     log: Logger,
-    maxBatchBytes = 64 * 1024 * 1024,
+    maxBatchBytes = DEFAULT_RECEIVER_LIMITS.maxBatchBytes,
     options: ReceiverOptions = {},
   ) {
     this.sodium = sodium;
     this.dedup = dedup;
     this.output = output;
     this.log = log;
-    this.maxBatchBytes = maxBatchBytes;
     this.maxEnvelopeBytes = options.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
+    this.limits = {
+      maxBatchBytes: options.limits?.maxBatchBytes ?? maxBatchBytes,
+      maxRecords: options.limits?.maxRecords ?? DEFAULT_RECEIVER_LIMITS.maxRecords,
+      maxNesting: options.limits?.maxNesting ?? DEFAULT_RECEIVER_LIMITS.maxNesting,
+    };
+    this.poison = options.poison;
+    this.replay = options.replay ?? false;
     const telemetry = options.telemetry ?? new Telemetry();
-    this.batches = telemetry.counter('edge_receiver_batches_total', 'Batches the receiver took (accepted) or dropped as already taken (duplicate, stale)', [
-      'outcome',
-    ]);
+    this.batches = telemetry.counter(
+      'edge_receiver_batches_total',
+      'Batches the receiver took (accepted), set aside in its dead-letter store (dead_lettered) or dropped as already taken (duplicate, stale)',
+      ['outcome'],
+    );
     this.records = telemetry.counter('edge_receiver_records_total', 'Records the receiver wrote to its output');
     this.rejections = telemetry.counter('edge_receiver_rejected_total', 'Messages the receiver refused, by reason (error code)', ['reason']);
     this.problems = new RateLimitedProblems({ add: (reason, n) => this.rejections.inc({ reason }, n) }, log, { intervalMs: options.problemIntervalMs });
@@ -136,20 +163,33 @@ export class Receiver {
       return;
     }
     let header: EnvelopeHeader;
-    let records: AgentRecord[];
+    let body: Uint8Array;
     try {
       const opened = open(this.sodium, message.bytes, this.keyFor);
       header = opened.header;
-      records = decodeRecords(decompress(opened.body, header.compression, this.maxBatchBytes));
-      if (records.length !== header.count) {
-        throw malformed('count-mismatch', `batch ${header.device}/${header.stream}#${header.seq} declares ${header.count} records but holds ${records.length}`);
-      }
+      body = opened.body;
     } catch (err) {
       this.reject(message, err);
       return;
     }
+    // Authenticated from here on: a batch refused by a limit is a known device's data, set aside if it can be.
+    let records: AgentRecord[] = [];
+    let refusal: AgentError | undefined;
+    try {
+      const { maxBatchBytes, maxRecords, maxNesting } = this.limits;
+      records = decodeRecords(decompress(body, header.compression, maxBatchBytes), { text: 'strict', maxRecords, maxNesting });
+      if (records.length !== header.count) {
+        throw malformed('count-mismatch', `batch ${header.device}/${header.stream}#${header.seq} declares ${header.count} records but holds ${records.length}`);
+      }
+    } catch (err) {
+      if (!this.poison || !LIMIT_REASONS.has(malformedReason(err) ?? '')) {
+        this.reject(message, err);
+        return;
+      }
+      refusal = err as AgentError;
+    }
     const epoch = hex(header.epoch);
-    const verdict = this.dedup.check(header.device, header.stream, epoch, header.seq, header.created);
+    const verdict = this.replay ? 'new' : this.dedup.check(header.device, header.stream, epoch, header.seq, header.created);
     if (verdict === 'stream_limit') {
       // Authenticated, so the device is a known one: rate-limited per device, a finite set.
       this.reject(
@@ -165,18 +205,29 @@ export class Receiver {
       return;
     }
     // Output first, then the dedup mark: a crash between the two repeats a batch in the output rather
-    // than losing it.
+    // than losing it. A batch set aside is marked too: the centre holds it, and a redelivery is a duplicate.
+    let outcome: 'written' | 'dead_lettered';
     try {
-      await this.output.write(header, records);
+      if (refusal && this.replay) throw refusal;
+      if (refusal) {
+        this.poison!.setAside(header, header.count, message, refusal);
+        outcome = 'dead_lettered';
+      } else if (this.poison && !this.replay) {
+        outcome = await this.poison.write(header, records, message);
+      } else {
+        await this.output.write(header, records);
+        outcome = 'written';
+      }
     } catch (err) {
+      if (this.replay) throw err;
       this.failure = isAgentError(err) ? err : new AgentError('OUTPUT_FAILED', `receiver output failed: ${describeError(err)}`, { cause: err });
       this.log.error({ code: this.failure.code, err: describeError(this.failure) }, 'receiver output failed; acknowledging nothing more');
       this.onFailure(this.failure);
       throw this.failure;
     }
-    this.dedup.mark(header.device, header.stream, epoch, header.seq, records.length, header.created);
-    this.batches.inc({ outcome: 'accepted' });
-    this.records.inc(undefined, records.length);
+    if (!this.replay) this.dedup.mark(header.device, header.stream, epoch, header.seq, header.count, header.created);
+    this.batches.inc({ outcome: outcome === 'written' ? 'accepted' : 'dead_lettered' });
+    if (outcome === 'written') this.records.inc(undefined, records.length);
   }
 
   stats(): ReceiverStats {
@@ -185,6 +236,7 @@ export class Receiver {
       records: this.records.value(),
       duplicates: this.batches.value({ outcome: 'duplicate' }),
       stale: this.batches.value({ outcome: 'stale' }),
+      deadLettered: this.batches.value({ outcome: 'dead_lettered' }),
       rejected: this.rejections.by('reason'),
     };
   }

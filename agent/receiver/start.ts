@@ -9,7 +9,10 @@ import { configPaths } from '../config/paths.ts';
 import { preflightSink, withEmbeddedUrl } from '../hosting/driver-setup.ts';
 import { driverEnv } from '../hosting/driver-env.ts';
 import { Telemetry } from '../telemetry/registry.ts';
+import { DeadLetterStore } from './dead-letter.ts';
 import { DedupState } from './dedup.ts';
+import { limitsOf } from './heap.ts';
+import { PoisonHandling } from './poison.ts';
 import { jsonLinesOutput, type RecordOutput } from './output.ts';
 import { loadDevices } from './devices.ts';
 import { Receiver } from './receiver.ts';
@@ -47,10 +50,15 @@ export async function startReceiver(
     epochs: section.dedup_epochs,
     streamsPerDevice: section.max_streams_per_device,
   });
+  const limits = limitsOf(section);
   const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
+  const deadLetters = new DeadLetterStore(paths.fromData(section.dead_letter.path), section.dead_letter.max_bytes);
+  const poison = new PoisonHandling(deadLetters, output, receiverLog, telemetry, { retryForMs: section.output_retry_for });
   const receiver = new Receiver(sodium, centreKeys, devices, dedup, output, receiverLog, undefined, {
-    maxEnvelopeBytes: section.max_envelope_bytes,
+    maxEnvelopeBytes: limits.maxEnvelopeBytes,
+    limits,
     telemetry,
+    poison,
   });
   await preflightSink(loaded.drivers, input, section.input ? 'receiver.input' : 'sink (read by the receiver)');
   const inputConfig = withEmbeddedUrl(input, options.embeddedUrl);
@@ -69,9 +77,11 @@ export async function startReceiver(
     receiver,
     failed: receiver.failed,
     async close() {
+      poison.stop();
       await consumer.close();
       await output.close();
       dedup.close();
+      deadLetters.close();
     },
   };
 }
