@@ -14,6 +14,7 @@
  *   node scripts/bench/cpu-bench.ts [--records 200000] [--repeat 2] [--only real-120,sqlite-500]
  *        [--profile DIR]   also write a --cpu-prof profile per scenario into DIR and print its top functions
  *        [--no-caps]       run the workers without heap caps
+ *        [--old-space 32] [--semi-space 1]   the heap caps in MB (the executable's defaults)
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -135,7 +136,9 @@ interface WorkerResult {
 }
 
 function runWorker(extra: string[], count: number, url: string, profile: string | undefined): Promise<WorkerResult> {
-  const caps = args.has('no-caps') ? [] : ['--max-old-space-size=32', '--max-semi-space-size=1'];
+  const caps = args.has('no-caps')
+    ? []
+    : [`--max-old-space-size=${numberArg(args, 'old-space', 32)}`, `--max-semi-space-size=${numberArg(args, 'semi-space', 1)}`];
   const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
   const command = [
     '-c',
