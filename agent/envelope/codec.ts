@@ -74,7 +74,14 @@ function prepared(value: unknown, depth: number): unknown {
   if (typeof value !== 'object' || value === null || value instanceof Uint8Array) return value;
   if (Array.isArray(value)) {
     if (depth > MAX_NESTING) throw new AgentError('RECORD_INVALID', `record nested deeper than ${MAX_NESTING - 1} levels`);
-    for (let i = 0; i < value.length; i++) value[i] = prepared(value[i], depth + 1);
+    // Only what needs it is visited and written back: an array of plain floats (readings) stays untouched,
+    // so it keeps its unboxed double storage and costs no call per element.
+    for (let i = 0; i < value.length; i++) {
+      const v: unknown = value[i];
+      if (typeof v === 'number' ? isBigNumber(v) : typeof v === 'string' ? !v.isWellFormed() : typeof v === 'object' && v !== null) {
+        value[i] = prepared(v, depth + 1);
+      }
+    }
   } else if (Object.getPrototypeOf(value) === Object.prototype) {
     if (depth > MAX_NESTING) throw new AgentError('RECORD_INVALID', `record nested deeper than ${MAX_NESTING - 1} levels`);
     const record = value as Record<string, unknown>;

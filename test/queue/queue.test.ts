@@ -205,6 +205,22 @@ describe('queue', () => {
     q.close();
   });
 
+  test('a chunk of 1/64 of max_bytes or more is a batch of its own, sent as stored (not decoded and encoded again)', async () => {
+    // 64 × 64 B: chunks of 64 stored bytes or more are not merged. Noisy text keeps each chunk above that.
+    const q = Queue.open(options({ batchMaxRecords: 1000, batchMaxBytes: 64 * 64, commitEveryRecords: 1 }));
+    const noisy = (from: number) => Array.from({ length: 20 }, (_, i) => ({ n: from + i, note: Math.random().toString(36).repeat(2) }));
+    await q.enqueue('s', noisy(1));
+    await q.enqueue('s', noisy(21));
+    const first = q.nextBatch(new Set())!;
+    assert.equal(first.count, 20, 'the second chunk is not merged into the first');
+    assert.deepEqual(
+      bodyRecords(first).map((r) => r.n),
+      Array.from({ length: 20 }, (_, i) => i + 1),
+    );
+    assert.equal(q.nextBatch(new Set())!.count, 20);
+    q.close();
+  });
+
   test('a value that is not a record, or a record that cannot be encoded, is dropped and counted without losing the others', async () => {
     const q = Queue.open(options({ commitEveryRecords: 10_000, commitIntervalMs: 20 }));
     await q.enqueue('s', [42 as unknown as AgentRecord, { n: 0 }]);

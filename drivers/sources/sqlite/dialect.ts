@@ -13,15 +13,35 @@ const syntax: SqlSyntax = {
   },
 };
 
-/** INTEGER beyond 2^53 stays a BigInt, the rest become numbers; BLOB becomes a plain Uint8Array. */
-function mapRow(row: Record<string, unknown>): Record<string, unknown> {
+const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
+const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+
+/** A row read with safe integers: INTEGER beyond 2^53 stays a BigInt, the rest become numbers; BLOB becomes a plain Uint8Array. */
+function mapSafeRow(row: Record<string, unknown>): Record<string, unknown> {
   for (const key in row) {
     const v = row[key];
     if (typeof v === 'bigint') {
-      if (v <= BigInt(Number.MAX_SAFE_INTEGER) && v >= BigInt(Number.MIN_SAFE_INTEGER)) row[key] = Number(v);
+      if (v <= MAX_SAFE && v >= MIN_SAFE) row[key] = Number(v);
     } else if (Buffer.isBuffer(v)) row[key] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
   }
   return row;
+}
+
+/**
+ * Maps rows read with plain numbers in place (BLOB to a plain Uint8Array); false when a value is an integral
+ * number beyond 2^53, which an INTEGER may have been rounded to: the rows must then be read again with safe
+ * integers. Reading BigInts only then saves an allocation per INTEGER value of every row (ids, timestamps).
+ */
+function mapFastRows(rows: Record<string, unknown>[]): boolean {
+  for (const row of rows) {
+    for (const key in row) {
+      const v = row[key];
+      if (typeof v === 'number') {
+        if ((v > Number.MAX_SAFE_INTEGER || v < Number.MIN_SAFE_INTEGER) && Number.isInteger(v)) return false;
+      } else if (Buffer.isBuffer(v)) row[key] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    }
+  }
+  return true;
 }
 
 /**
@@ -34,7 +54,8 @@ export class SqliteDialect implements SqlDialect<null> {
   private db: Database.Database | undefined;
   private readonly path: string;
   private readonly config: SqlCursorConfig;
-  private readonly statements = new Map<string, Database.Statement>();
+  /** Prepared statements by text: one reading plain numbers, one reading INTEGER as BigInt. */
+  private readonly statements = new Map<string, { fast: Database.Statement; safe: Database.Statement }>();
   private columns: string[] | undefined;
 
   constructor(path: string, config: SqlCursorConfig) {
@@ -58,10 +79,14 @@ export class SqliteDialect implements SqlDialect<null> {
     if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
     let statement = this.statements.get(text);
     if (!statement) {
-      statement = db.prepare(text).safeIntegers(true);
+      statement = { fast: db.prepare(text).safeIntegers(false), safe: db.prepare(text).safeIntegers(true) };
       this.statements.set(text, statement);
     }
-    return (statement.all(...values) as Record<string, unknown>[]).map(mapRow);
+    const rows = statement.fast.all(...values) as Record<string, unknown>[];
+    if (mapFastRows(rows)) return rows;
+    // A value may have lost digits as a number: read the same rows again, exactly (the read is repeatable: the
+    // statement's bounds are fixed positions).
+    return (statement.safe.all(...values) as Record<string, unknown>[]).map(mapSafeRow);
   }
 
   async observe(): Promise<Observation<null>> {

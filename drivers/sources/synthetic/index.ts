@@ -1,12 +1,26 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z, delay, AgentError, type AgentRecord, type ServiceSource, type SourceContext, defineSourceDriver } from '../../../agent/sdk/index.ts';
+import { recordMaker, SHAPES } from './shapes.ts';
 
 const options = z.strictObject({
   rate: z.number().nonnegative().default(10).describe('Records per second; 0 means as fast as the queue takes them.'),
   count: z.number().int().nonnegative().default(0).describe('Stop after this many records in total (across restarts); 0 means never stop.'),
   batch: z.number().int().min(1).max(100_000).default(500).describe('Records handed to the queue per emit.'),
-  sensors: z.number().int().min(1).default(16).describe('Distinct sensor names cycled through.'),
+  sensors: z.number().int().min(1).optional().describe('Distinct sensor ids (default 16 for `classic`, 400 for `realistic`).'),
+  shape: z
+    .enum(SHAPES)
+    .default('classic')
+    .describe(
+      '`classic`: the small {n, ts, sensor, value, unit} record (one timestamp per emit, a smooth value; compresses unrealistically well). `realistic`: a timestamp per record, noisy float readings, hundreds of sensor ids, a status; sized by record_bytes.',
+    ),
+  record_bytes: z
+    .number()
+    .int()
+    .min(40)
+    .max(1_000_000)
+    .default(120)
+    .describe('Approximate JSON size of a `realistic` record in bytes: below 100 a compact form, above ≈140 an array of float readings grows it.'),
   max_pending: z
     .number()
     .int()
@@ -54,7 +68,8 @@ class SyntheticSource implements ServiceSource {
   }
 
   private async run(ctx: SourceContext): Promise<void> {
-    const { rate, count, batch, sensors, max_pending } = this.config;
+    const { rate, count, batch, max_pending, shape, record_bytes } = this.config;
+    const make = recordMaker({ shape, record_bytes, sensors: this.config.sensors ?? (shape === 'classic' ? 16 : 400) });
     const signal = AbortSignal.any([ctx.signal, this.abort.signal]);
     let n = typeof ctx.cursor === 'number' ? ctx.cursor : 0;
     const startN = n;
@@ -77,7 +92,7 @@ class SyntheticSource implements ServiceSource {
       const now = Date.now();
       for (let i = 0; i < size; i++) {
         n++;
-        records[i] = { n, ts: now, sensor: `sensor-${n % sensors}`, value: Math.round((20 + Math.sin(n / 50) * 5 + (n % 7) / 10) * 100) / 100, unit: 'C' };
+        records[i] = make(n, now, size - 1 - i);
       }
       const emitted = ctx.emit(records, n);
       const last = n;
@@ -111,7 +126,7 @@ class SyntheticSource implements ServiceSource {
 
 export const syntheticSource = defineSourceDriver({
   type: 'synthetic',
-  summary: 'Rate-controlled generator of sensor-like records (n, ts, sensor, value, unit) for load and crash tests.',
+  summary: 'Rate-controlled generator of sensor-like records (classic or realistic shapes, sized) for load and crash tests.',
   mode: 'service',
   options,
   create: (config, env) => new SyntheticSource(config, env.baseDir),

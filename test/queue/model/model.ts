@@ -298,7 +298,9 @@ export class QueueModel {
       let last = first;
       for (; i < unbatched.length; i++) {
         const c = unbatched[i]!;
-        if (count > 0 && (count + c.records.length > this.config.batchMaxRecords || bytes + c.payloadBytes > this.config.batchMaxBytes)) break;
+        const alone = Math.max(1, Math.floor(this.config.batchMaxBytes / 64)); // agent/queue/planner.ts mergeBelowBytes
+        const big = c.payloadBytes >= alone || (count > 0 && last === first && unbatched[i - 1]!.payloadBytes >= alone);
+        if (count > 0 && (big || count + c.records.length > this.config.batchMaxRecords || bytes + c.payloadBytes > this.config.batchMaxBytes)) break;
         count += c.records.length;
         bytes += c.payloadBytes;
         last = c.id;
