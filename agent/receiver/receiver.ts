@@ -33,6 +33,8 @@ export interface ReceiverOptions {
   telemetry?: Telemetry;
   /** How often one kind of rejection is logged at most (the rest are counted); default 10 s. */
   problemIntervalMs?: number;
+  /** Called for each batch the centre holds durably: accepted (after output and dedup mark), duplicate or stale. */
+  onTaken?: (header: EnvelopeHeader) => void;
 }
 
 export const DEFAULT_MAX_ENVELOPE_BYTES = 1024 * 1024;
@@ -64,6 +66,7 @@ export class Receiver {
   private readonly rejections: Counter;
   private readonly problems: RateLimitedProblems;
   private failure: AgentError | undefined;
+  private readonly onTaken: ((header: EnvelopeHeader) => void) | undefined;
   private onFailure!: (err: AgentError) => void;
   /** Resolves with the first output failure: the receiver acknowledges nothing more and should stop. */
   readonly failed = new Promise<AgentError>((resolve) => (this.onFailure = resolve));
@@ -84,6 +87,7 @@ export class Receiver {
     this.log = log;
     this.maxBatchBytes = maxBatchBytes;
     this.maxEnvelopeBytes = options.maxEnvelopeBytes ?? DEFAULT_MAX_ENVELOPE_BYTES;
+    this.onTaken = options.onTaken;
     const telemetry = options.telemetry ?? new Telemetry();
     this.batches = telemetry.counter('edge_receiver_batches_total', 'Batches the receiver took (accepted) or dropped as already taken (duplicate, stale)', [
       'outcome',
@@ -162,6 +166,8 @@ export class Receiver {
     if (verdict !== 'new') {
       this.batches.inc({ outcome: verdict });
       this.log.debug({ device: header.device, stream: header.stream, seq: header.seq, verdict }, 'batch dropped');
+      // Taken before: acknowledged again, so a gateway whose acknowledgement was lost stops re-sending.
+      this.onTaken?.(header);
       return;
     }
     // Output first, then the dedup mark: a crash between the two repeats a batch in the output rather
@@ -177,6 +183,7 @@ export class Receiver {
     this.dedup.mark(header.device, header.stream, epoch, header.seq, records.length, header.created);
     this.batches.inc({ outcome: 'accepted' });
     this.records.inc(undefined, records.length);
+    this.onTaken?.(header);
   }
 
   stats(): ReceiverStats {

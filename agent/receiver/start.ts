@@ -13,6 +13,7 @@ import { DedupState } from './dedup.ts';
 import { jsonLinesOutput, type RecordOutput } from './output.ts';
 import { loadDevices } from './devices.ts';
 import { Receiver } from './receiver.ts';
+import { CentreAcknowledger } from './acks.ts';
 
 export interface RunningReceiver {
   receiver: Receiver;
@@ -48,9 +49,13 @@ export async function startReceiver(
     streamsPerDevice: section.max_streams_per_device,
   });
   const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
+  // The consumer is made below; acknowledgements only flow once it has started.
+  let consumer: Consumer | undefined;
+  const acks = new CentreAcknowledger(sodium, centreKeys, devices, (device, stream, bytes) => consumer?.sendAck?.(device, stream, bytes), telemetry);
   const receiver = new Receiver(sodium, centreKeys, devices, dedup, output, receiverLog, undefined, {
     maxEnvelopeBytes: section.max_envelope_bytes,
     telemetry,
+    onTaken: (header) => acks.taken(header),
   });
   await preflightSink(loaded.drivers, input, section.input ? 'receiver.input' : 'sink (read by the receiver)');
   const inputConfig = withEmbeddedUrl(input, options.embeddedUrl);
@@ -59,17 +64,19 @@ export async function startReceiver(
     { kind: 'receiver_input', name: inputConfig.type },
     telemetry,
   );
-  const consumer: Consumer = loaded.drivers.sink(inputConfig.type).createConsumer(inputConfig, {
+  consumer = loaded.drivers.sink(inputConfig.type).createConsumer(inputConfig, {
     ...inputEnv,
     clientName: 'edge-receiver',
     maxMessageBytes: section.max_envelope_bytes,
   });
-  await consumer.start((message) => receiver.handle(message));
+  const started = consumer;
+  await started.start((message) => receiver.handle(message));
   return {
     receiver,
     failed: receiver.failed,
     async close() {
-      await consumer.close();
+      acks.close();
+      await started.close();
       await output.close();
       dedup.close();
     },
