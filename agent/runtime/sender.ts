@@ -6,6 +6,7 @@ import type { Sink } from '../contracts/sink.ts';
 import { backoffDelay, delay, type BackoffPolicy } from '../util/backoff.ts';
 import { Wakeup } from '../util/wakeup.ts';
 import { type Counter, Telemetry } from '../telemetry/registry.ts';
+import { RateLimitedProblems } from '../telemetry/problems.ts';
 import type { BatchAck } from '../envelope/ack.ts';
 import { AwaitingAcks, type CentreAckVerifier, covers } from './centre-acks.ts';
 
@@ -14,6 +15,7 @@ interface SenderMetrics {
   recordsSent: Counter;
   bytesSent: Counter;
   retries: Counter;
+  notDelivered: Counter;
   rejected: Counter;
   centreAcked: Counter;
   centreUnmatched: Counter;
@@ -39,6 +41,11 @@ function senderMetrics(telemetry: Telemetry, inFlight: () => number, inFlightByt
     recordsSent: telemetry.counter('edge_sender_records_sent_total', 'Records in batches the sink acknowledged'),
     bytesSent: telemetry.counter('edge_sender_bytes_sent_total', 'Envelope bytes of batches the sink acknowledged'),
     retries: telemetry.counter('edge_sender_retries_total', 'Batch writes that failed and will be retried'),
+    notDelivered: telemetry.counter(
+      'edge_sender_not_delivered_total',
+      'Batch writes that failed and will be retried, by error code (SINK_NOT_DELIVERED: the broker answered with reason 0x10 or an error)',
+      ['code'],
+    ),
     rejected: telemetry.counter('edge_sender_batches_rejected_total', 'Batches set aside: refused by the sink for good, or unsealable'),
   };
 }
@@ -96,6 +103,8 @@ export class Sender {
   private readonly seal: (batch: LeasedBatch) => Uint8Array;
   private readonly opts: SenderOptions;
   private readonly log: Logger;
+  /** Retries are logged at most once per error code and interval: a broker answering 0x10 to everything must not flood the log. */
+  private readonly retryLog: RateLimitedProblems;
 
   /** `telemetry` is the agent's registry; a sender on its own (a test, a benchmark) gets one of its own. */
   constructor(queue: Queue, sink: Sink, seal: (batch: LeasedBatch) => Uint8Array, opts: SenderOptions, log: Logger, telemetry: Telemetry = new Telemetry()) {
@@ -109,6 +118,7 @@ export class Sender {
       () => this.inFlight.size,
       () => this.inFlightBytes,
     );
+    this.retryLog = new RateLimitedProblems({ add: (code, n) => this.metrics.notDelivered.inc({ code }, n) }, log);
     this.unsubscribe = queue.onData(() => this.wakeup.notify());
     const centre = opts.centre;
     if (centre && sink.centreAcks) {
@@ -244,7 +254,8 @@ export class Sender {
         if (retryable) {
           this.metrics.retries.inc();
           const wait = backoffDelay(this.opts.retry, this.failures++);
-          this.log.warn({ err: describeError(err), stream: batch.stream, seq: batch.seq, retryInMs: wait }, 'batch not delivered; will retry');
+          const code = err instanceof AgentError ? err.code : 'SINK_UNAVAILABLE';
+          this.retryLog.report(code, 'batch not delivered; will retry', { err: describeError(err), stream: batch.stream, seq: batch.seq, retryInMs: wait });
           await delay(wait, this.abort.signal);
         } else {
           this.metrics.rejected.inc();

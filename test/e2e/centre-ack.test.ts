@@ -20,7 +20,10 @@ interface Line {
 /** The shared test config with the sink's acknowledged_by and sender settings, and a receiver output file. */
 function config(dir: string, url: string, opts: { ackBy: 'centre' | 'broker'; total: number; rate: number; sender?: string; name?: string }) {
   const yaml = agentYaml(url, { sources: `  - { type: synthetic, name: gen, rate: ${opts.rate}, batch: 100, count: ${opts.total} }` })
-    .replace('  reconnect: { initial_delay: 50ms, max_delay: 500ms }\n', `  reconnect: { initial_delay: 50ms, max_delay: 500ms }\n  acknowledged_by: ${opts.ackBy}\n`)
+    .replace(
+      '  reconnect: { initial_delay: 50ms, max_delay: 500ms }\n',
+      `  reconnect: { initial_delay: 50ms, max_delay: 500ms }\n  acknowledged_by: ${opts.ackBy}\n`,
+    )
     .replace('sender:\n', `sender:\n  centre_ack_timeout: 1s\n  centre_ack_max_timeout: 3s\n${opts.sender ?? ''}`);
   return writeConfig(dir, `${yaml}  output: ${join(dir, 'received.jsonl')}\n`, opts.name);
 }
@@ -74,7 +77,12 @@ test('acknowledged_by centre: a non-persistent broker restarted while the receiv
   spy.on('message', () => spied++);
   await spy.subscribeAsync('edge-agent/v1/+/+', { qos: 1 });
   try {
-    await until(() => jsonLines<Line>(out).length >= 2_000, 'the first records at the receiver', 60_000, () => agent.stderr());
+    await until(
+      () => jsonLines<Line>(out).length >= 2_000,
+      'the first records at the receiver',
+      60_000,
+      () => agent.stderr(),
+    );
     receiver.child.kill('SIGKILL');
     await receiver.exited;
     const atKill = spied;
@@ -117,7 +125,12 @@ test('acknowledged_by broker: a PUBACK "no matching subscribers" (0x10) is retri
     await agent.stderrMatches(/puback_no_subscribers/);
     await until(() => queuedRecords(ws.dir) === TOTAL, 'every record in the queue', 60_000);
     receiver = runCli(['receive', '--config', centreConfig(ws.dir, cfg.yaml).path]);
-    await until(() => jsonLines<Line>(out).length >= TOTAL, 'every record at the receiver', 120_000, () => agent.stderr().slice(-1500));
+    await until(
+      () => jsonLines<Line>(out).length >= TOTAL,
+      'every record at the receiver',
+      120_000,
+      () => agent.stderr().slice(-1500),
+    );
     const lines = jsonLines<Line>(out);
     assert.equal(lines.length, TOTAL, 'no record twice');
     assertEveryRecord(lines, TOTAL, 0);
@@ -161,7 +174,12 @@ test('acknowledged_by centre: forged, foreign and other-epoch acknowledgements d
   let agent = runCli(['run', '--config', cfg.path]);
   const ackTopic = 'edge-agent/v1/gw-test/gen/ack';
   try {
-    await until(() => published() >= TOTAL, 'every batch published', 60_000, () => agent.stderr());
+    await until(
+      () => published() >= TOTAL,
+      'every batch published',
+      60_000,
+      () => agent.stderr(),
+    );
     const ranges: [number, number][] = [[1, 1_000_000]];
     const mine = { device: 'gw-test', stream: 'gen', epoch: epoch!, deviceKeyId: keyId(devicePub), centreKeyId: keyId(centreKeys.publicKey), ranges };
     const forged = encodeAck(mine, na.randombytes_buf(32));
@@ -178,9 +196,19 @@ test('acknowledged_by centre: forged, foreign and other-epoch acknowledgements d
     // The control: the same queue, the same path, an authentic acknowledgement.
     const before = received;
     agent = runCli(['run', '--config', cfg.path]);
-    await until(() => received >= before + TOTAL, 'every batch sent again after the restart', 60_000, () => agent.stderr());
+    await until(
+      () => received >= before + TOTAL,
+      'every batch sent again after the restart',
+      60_000,
+      () => agent.stderr(),
+    );
     await spy.publishAsync(ackTopic, Buffer.from(encodeAck(mine, centreAckKey(na, centreKeys, devicePub))), { qos: 1 });
-    await until(() => queuedRecords(ws.dir) === 0, 'the authentic acknowledgement to empty the queue', 60_000, () => agent.stderr());
+    await until(
+      () => queuedRecords(ws.dir) === 0,
+      'the authentic acknowledgement to empty the queue',
+      60_000,
+      () => agent.stderr(),
+    );
   } finally {
     await spy.endAsync(true).catch(() => {});
     agent.child.kill('SIGTERM');
