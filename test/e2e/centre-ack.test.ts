@@ -6,8 +6,10 @@ import mqtt from 'mqtt';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { sodium } from '../../agent/envelope/sodium.ts';
 import { decodeHeader } from '../../agent/envelope/header.ts';
-import { encodeAck } from '../../agent/envelope/ack.ts';
-import { centreAckKey, keyId, loadPrivateKey, loadPublicKey, writeKeyPair } from '../../agent/keys/keys.ts';
+import { encodeAck, verifyAck } from '../../agent/envelope/ack.ts';
+import { compress, encodeRecords } from '../../agent/envelope/codec.ts';
+import { seal } from '../../agent/envelope/seal.ts';
+import { centreAckKey, deviceAckKey, deviceSendKey, keyId, loadPrivateKey, loadPublicKey, writeKeyPair } from '../../agent/keys/keys.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
 import { jsonLines, runCli, until } from '../helpers/processes.ts';
 
@@ -213,6 +215,72 @@ test('acknowledged_by centre: forged, foreign and other-epoch acknowledgements d
     await spy.endAsync(true).catch(() => {});
     agent.child.kill('SIGTERM');
     await agent.exited;
+    await broker.stop();
+    ws.cleanup();
+  }
+});
+
+// A lost acknowledgement heals only if the copy the gateway sends again is acknowledged again.
+test('the receiver acknowledges a duplicate again, after writing the batch once', async () => {
+  const ws = await workspace();
+  const broker = await startMosquitto({ persistence: false });
+  const cfg = config(ws.dir, broker.url, { ackBy: 'centre', total: 1, rate: 0 });
+  const out = join(ws.dir, 'received.jsonl');
+  const receiver = runCli(['receive', '--config', centreConfig(ws.dir, cfg.yaml).path]);
+  const client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0, clientId: 'fake-gateway' });
+  try {
+    await receiver.stderrMatches(/"msg":"subscribed"/);
+    const na = await sodium();
+    const device = loadPrivateKey(na, join(ws.dir, 'keys', 'device.key'));
+    const centrePub = loadPublicKey(join(ws.dir, 'keys', 'centre.pub'));
+    const acks: number[][] = [];
+    client.on('message', (_topic, payload) => {
+      const ack = verifyAck(payload, () => deviceAckKey(na, device, centrePub));
+      acks.push(ack.ranges.flat());
+    });
+    await client.subscribeAsync('edge-agent/v1/gw-test/+/ack', { qos: 0 });
+    const epoch = new Uint8Array(8).fill(3);
+    const envelope = () =>
+      seal(
+        na,
+        {
+          device: 'gw-test',
+          stream: 'gen',
+          epoch,
+          seq: 42,
+          count: 2,
+          created: Date.now(),
+          compression: 'deflate',
+          deviceKeyId: keyId(device.publicKey),
+          centreKeyId: keyId(centrePub),
+          nonce: na.randombytes_buf(24),
+        },
+        compress(encodeRecords([{ n: 1 }, { n: 2 }]), { compression: 'deflate', level: 1 }),
+        deviceSendKey(na, device, centrePub),
+      );
+    await client.publishAsync('edge-agent/v1/gw-test/gen', Buffer.from(envelope()), { qos: 1 });
+    await until(
+      () => acks.length >= 1,
+      'the first acknowledgement',
+      60_000,
+      () => receiver.stderr(),
+    );
+    await client.publishAsync('edge-agent/v1/gw-test/gen', Buffer.from(envelope()), { qos: 1 });
+    await until(
+      () => acks.length >= 2,
+      'the acknowledgement of the duplicate',
+      60_000,
+      () => receiver.stderr(),
+    );
+    assert.deepEqual(acks, [
+      [42, 42],
+      [42, 42],
+    ]);
+    assert.equal(jsonLines<Line>(out).length, 2, 'the duplicate is not written again');
+  } finally {
+    await client.endAsync(true).catch(() => {});
+    receiver.child.kill('SIGTERM');
+    await receiver.exited;
     await broker.stop();
     ws.cleanup();
   }
