@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
@@ -37,7 +38,9 @@ function centreConfig(dir: string, yaml: string) {
 
 /** Records still in the gateway's queue file (read beside the running agent: WAL readers do not block it). */
 function queuedRecords(dir: string): number {
-  const db = new Database(join(dir, 'data', 'queue.db'), { readonly: true });
+  const path = join(dir, 'data', 'queue.db');
+  if (!existsSync(path)) return -1; // not created yet
+  const db = new Database(path, { readonly: true });
   try {
     return db.prepare('SELECT coalesce(sum(count), 0) FROM chunks').pluck().get() as number;
   } finally {
@@ -281,6 +284,40 @@ test('the receiver acknowledges a duplicate again, after writing the batch once'
     await client.endAsync(true).catch(() => {});
     receiver.child.kill('SIGTERM');
     await receiver.exited;
+    await broker.stop();
+    ws.cleanup();
+  }
+});
+
+// A centre that never acknowledges holds the gateway at one window, in bytes too: with room for less than one
+// batch, exactly one batch is out, sent again on each timeout, and no other leaves.
+test('batches awaiting the centre count against sender.max_in_flight_bytes', async () => {
+  const ws = await workspace();
+  const broker = await startMosquitto({ persistence: false });
+  const cfg = config(ws.dir, broker.url, { ackBy: 'centre', total: 2_000, rate: 0, sender: '  max_in_flight: 100\n  max_in_flight_bytes: 1B\n' });
+  const spy = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0, clientId: 'spy' });
+  const sent: number[] = [];
+  spy.on('message', (_topic, payload) => sent.push(decodeHeader(payload).header.seq));
+  await spy.subscribeAsync('edge-agent/v1/+/+', { qos: 1 });
+  const agent = runCli(['run', '--config', cfg.path]);
+  try {
+    await until(
+      () => queuedRecords(ws.dir) === 2_000,
+      'every record queued',
+      60_000,
+      () => agent.stderr(),
+    );
+    await until(
+      () => sent.length >= 3,
+      'the first batch sent, then sent again twice',
+      60_000,
+      () => agent.stderr(),
+    );
+    assert.deepEqual(new Set(sent), new Set([1]), `only batch 1 leaves; sent: ${sent.join(',')}`);
+  } finally {
+    await spy.endAsync(true).catch(() => {});
+    agent.child.kill('SIGTERM');
+    await agent.exited;
     await broker.stop();
     ws.cleanup();
   }
