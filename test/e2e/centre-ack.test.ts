@@ -43,6 +43,9 @@ function queuedRecords(dir: string): number {
   const db = new Database(path, { readonly: true });
   try {
     return db.prepare('SELECT coalesce(sum(count), 0) FROM chunks').pluck().get() as number;
+  } catch (err) {
+    if (/no such table/.test(String(err))) return -1; // the agent is creating it
+    throw err;
   } finally {
     db.close();
   }
