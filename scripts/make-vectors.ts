@@ -17,6 +17,7 @@ import { seal, TAG_BYTES } from '../agent/envelope/seal.ts';
 import { sodium as loadSodium } from '../agent/envelope/sodium.ts';
 import { centreReceiveKey, deviceSendKey, hex, keyId, type KeyPair } from '../agent/keys/keys.ts';
 import type { AgentRecord } from '../agent/sdk/index.ts';
+import { ACK_OUT, makeAckVectors } from './vectors/ack-vectors.ts';
 import { DECODING_CASES, DECODING_NOTES, REJECTION_CASES, REJECTION_NOTES } from './vectors/edge-cases.ts';
 
 const OUT = resolve(dirname(fileURLToPath(import.meta.url)), '../test/vectors/envelope-v1.json');
@@ -321,4 +322,6 @@ if (import.meta.main) {
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, `${JSON.stringify(vectors, null, 2)}\n`);
   console.log(`wrote ${OUT}`);
+  writeFileSync(ACK_OUT, `${JSON.stringify(makeAckVectors(await loadSodium()), null, 2)}\n`);
+  console.log(`wrote ${ACK_OUT}`);
 }

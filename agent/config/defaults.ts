@@ -20,6 +20,7 @@ sink:
   type: mqtt
   url: embedded
   protocol_version: 4   # the embedded broker speaks MQTT 3.1.1
+  acknowledged_by: centre   # rows leave the queue on the receiver's authenticated acknowledgement
 broker:
   embedded: true
 receiver:

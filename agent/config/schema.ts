@@ -128,8 +128,23 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
       sink: sinkSchema.optional().describe('Where batches go. Required by `run`.'),
       sender: z
         .strictObject({
-          max_in_flight: z.number().int().min(1).max(1000).default(16).describe('Batches awaiting their acknowledgement at once.'),
+          max_in_flight: z
+            .number()
+            .int()
+            .min(1)
+            .max(1000)
+            .default(16)
+            .describe("Batches awaiting their acknowledgement at once (the broker's, or the centre's with the sink's acknowledged_by: centre)."),
+          max_in_flight_bytes: size()
+            .prefault('8MiB')
+            .describe('Envelope bytes awaiting their acknowledgement at once, centre acknowledgements included; one batch always goes, whatever its size.'),
           write_timeout: duration().prefault('30s'),
+          centre_ack_timeout: duration()
+            .prefault('30s')
+            .describe(
+              "With the sink's acknowledged_by: centre, a batch the broker took but the centre has not acknowledged within this is sent again (same sequence; the receiver drops the copy and acknowledges again). Doubles with each re-send of the batch, up to centre_ack_max_timeout.",
+            ),
+          centre_ack_max_timeout: duration().prefault('10m').describe('Longest wait for a centre acknowledgement before a re-send (see centre_ack_timeout).'),
           retry_initial_delay: duration().prefault('500ms'),
           retry_max_delay: duration().prefault('60s'),
         })

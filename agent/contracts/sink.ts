@@ -16,6 +16,18 @@ export interface Sink {
   waitConnected(signal: AbortSignal): Promise<void>;
   write(batch: OutgoingBatch): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Present when the sink is configured for end-to-end acknowledgement (`acknowledged_by: centre`): the
+   * centre's acknowledgements as they arrive. The broker's acknowledgement of `write` is then flow control
+   * only; rows are deleted when the runtime has authenticated an acknowledgement from the centre.
+   */
+  readonly centreAcks?: CentreAcks;
+}
+
+/** The centre's acknowledgements, as received: raw bytes, authenticated by the runtime, not the driver. */
+export interface CentreAcks {
+  /** Sets the one handler. An acknowledgement that arrives with none set is dropped: the batch is sent again. */
+  onAck(handler: (bytes: Uint8Array, origin: string) => void): void;
 }
 
 /** What a consumer is created with, beyond every driver's env. */
@@ -33,6 +45,12 @@ export interface ConsumerEnv extends DriverEnv {
 export interface Consumer {
   start(handler: (message: IncomingMessage) => Promise<void>): Promise<void>;
   close(): Promise<void>;
+  /**
+   * Sends a centre acknowledgement (agent/envelope/ack.ts) back to the device over the same transport, for
+   * gateways with `acknowledged_by: centre`. Best effort: a lost acknowledgement makes the gateway send the
+   * batch again, which the receiver drops as a duplicate and acknowledges again. Absent where there is no way back.
+   */
+  sendAck?(device: string, stream: string, bytes: Uint8Array): void;
 }
 
 export interface SinkDriver<O extends z.ZodObject = z.ZodObject> extends DriverInfo<O> {

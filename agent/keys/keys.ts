@@ -4,6 +4,7 @@ import { dirname } from 'node:path';
 import type sodiumModule from 'libsodium-wrappers';
 import { AgentError } from '../errors.ts';
 import { KEY_ID_BYTES } from '../envelope/header.ts';
+import { ackMacKey } from '../envelope/ack.ts';
 
 type Sodium = typeof sodiumModule;
 export interface KeyPair {
@@ -97,4 +98,16 @@ export function deviceSendKey(sodium: Sodium, device: KeyPair, centrePublic: Uin
 
 export function centreReceiveKey(sodium: Sodium, centre: KeyPair, devicePublic: Uint8Array): Uint8Array {
   return sodium.crypto_kx_server_session_keys(centre.publicKey, centre.privateKey, devicePublic).sharedRx;
+}
+
+/**
+ * The end-to-end acknowledgement key (agent/envelope/ack.ts): from the same key exchange as the envelopes,
+ * in the other direction (centre tx == device rx), then through a label of its own.
+ */
+export function deviceAckKey(sodium: Sodium, device: KeyPair, centrePublic: Uint8Array): Uint8Array {
+  return ackMacKey(sodium.crypto_kx_client_session_keys(device.publicKey, device.privateKey, centrePublic).sharedRx);
+}
+
+export function centreAckKey(sodium: Sodium, centre: KeyPair, devicePublic: Uint8Array): Uint8Array {
+  return ackMacKey(sodium.crypto_kx_server_session_keys(centre.publicKey, centre.privateKey, devicePublic).sharedTx);
 }

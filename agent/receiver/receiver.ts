@@ -45,6 +45,11 @@ export interface ReceiverOptions {
   poison?: PoisonHandling;
   /** Replaying from the dead-letter store: the batch was marked taken when it was set aside, so no dedup. */
   replay?: boolean;
+  /**
+   * Called for each batch the centre holds durably: accepted (after output and dedup mark), set aside in the
+   * dead-letter store, duplicate or stale.
+   */
+  onTaken?: (header: EnvelopeHeader) => void;
 }
 
 /** Refusals by a limit of the receiver's: the batch may be fine, and a replay under raised limits takes it. */
@@ -83,6 +88,7 @@ export class Receiver {
   private readonly rejections: Counter;
   private readonly problems: RateLimitedProblems;
   private failure: AgentError | undefined;
+  private readonly onTaken: ((header: EnvelopeHeader) => void) | undefined;
   private onFailure!: (err: AgentError) => void;
   /** Resolves with the first output failure: the receiver acknowledges nothing more and should stop. */
   readonly failed = new Promise<AgentError>((resolve) => (this.onFailure = resolve));
@@ -109,6 +115,7 @@ export class Receiver {
     };
     this.poison = options.poison;
     this.replay = options.replay ?? false;
+    this.onTaken = options.onTaken;
     const telemetry = options.telemetry ?? new Telemetry();
     this.batches = telemetry.counter(
       'edge_receiver_batches_total',
@@ -202,6 +209,8 @@ export class Receiver {
     if (verdict !== 'new') {
       this.batches.inc({ outcome: verdict });
       this.log.debug({ device: header.device, stream: header.stream, seq: header.seq, verdict }, 'batch dropped');
+      // Taken before: acknowledged again, so a gateway whose acknowledgement was lost stops re-sending.
+      this.onTaken?.(header);
       return;
     }
     // Output first, then the dedup mark: a crash between the two repeats a batch in the output rather
@@ -228,6 +237,8 @@ export class Receiver {
     if (!this.replay) this.dedup.mark(header.device, header.stream, epoch, header.seq, header.count, header.created);
     this.batches.inc({ outcome: outcome === 'written' ? 'accepted' : 'dead_lettered' });
     if (outcome === 'written') this.records.inc(undefined, records.length);
+    // A batch set aside is the centre's to replay: the gateway must not resend it for ever.
+    this.onTaken?.(header);
   }
 
   stats(): ReceiverStats {

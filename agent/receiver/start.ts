@@ -16,6 +16,7 @@ import { PoisonHandling } from './poison.ts';
 import { jsonLinesOutput, type RecordOutput } from './output.ts';
 import { loadDevices } from './devices.ts';
 import { Receiver } from './receiver.ts';
+import { CentreAcknowledger } from './acks.ts';
 
 export interface RunningReceiver {
   receiver: Receiver;
@@ -54,11 +55,15 @@ export async function startReceiver(
   const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
   const deadLetters = new DeadLetterStore(paths.fromData(section.dead_letter.path), section.dead_letter.max_bytes);
   const poison = new PoisonHandling(deadLetters, output, receiverLog, telemetry, { retryForMs: section.output_retry_for });
+  // The consumer is made below; acknowledgements only flow once it has started.
+  let consumer: Consumer | undefined;
+  const acks = new CentreAcknowledger(sodium, centreKeys, devices, (device, stream, bytes) => consumer?.sendAck?.(device, stream, bytes), telemetry);
   const receiver = new Receiver(sodium, centreKeys, devices, dedup, output, receiverLog, undefined, {
     maxEnvelopeBytes: limits.maxEnvelopeBytes,
     limits,
     telemetry,
     poison,
+    onTaken: (header) => acks.taken(header),
   });
   await preflightSink(loaded.drivers, input, section.input ? 'receiver.input' : 'sink (read by the receiver)');
   const inputConfig = withEmbeddedUrl(input, options.embeddedUrl);
@@ -67,18 +72,20 @@ export async function startReceiver(
     { kind: 'receiver_input', name: inputConfig.type },
     telemetry,
   );
-  const consumer: Consumer = loaded.drivers.sink(inputConfig.type).createConsumer(inputConfig, {
+  consumer = loaded.drivers.sink(inputConfig.type).createConsumer(inputConfig, {
     ...inputEnv,
     clientName: 'edge-receiver',
-    maxMessageBytes: section.max_envelope_bytes,
+    maxMessageBytes: limits.maxEnvelopeBytes,
   });
-  await consumer.start((message) => receiver.handle(message));
+  const started = consumer;
+  await started.start((message) => receiver.handle(message));
   return {
     receiver,
     failed: receiver.failed,
     async close() {
       poison.stop();
-      await consumer.close();
+      acks.close();
+      await started.close();
       await output.close();
       dedup.close();
       deadLetters.close();

@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { sodium as loadSodium } from '../envelope/sodium.ts';
 import { seal } from '../envelope/seal.ts';
-import { deviceSendKey, keyId, loadPrivateKey, loadUsablePublicKey } from '../keys/keys.ts';
+import { deviceAckKey, deviceSendKey, keyId, loadPrivateKey, loadUsablePublicKey } from '../keys/keys.ts';
 import { generateMissingKeys } from '../keys/provision.ts';
 import { Queue, type QueueStats } from '../queue/queue.ts';
 import { queueOptions } from './queue-options.ts';
@@ -15,6 +15,7 @@ import type { RecordOutput } from '../receiver/output.ts';
 import type { Sink } from '../contracts/sink.ts';
 import { configPaths } from '../config/paths.ts';
 import { Sender, type SenderStats } from './sender.ts';
+import { CentreAckVerifier } from './centre-acks.ts';
 import { preflightSink, withEmbeddedUrl } from '../hosting/driver-setup.ts';
 import { driverEnv } from '../hosting/driver-env.ts';
 import { Telemetry } from '../telemetry/registry.ts';
@@ -126,8 +127,20 @@ export async function startAgent(
         device,
         epoch: Buffer.from(queue.epoch).toString('hex'),
         maxInFlight: config.sender.max_in_flight,
+        maxInFlightBytes: config.sender.max_in_flight_bytes,
         writeTimeoutMs: config.sender.write_timeout,
         retry: { initialMs: config.sender.retry_initial_delay, maxMs: config.sender.retry_max_delay },
+        centre: sink.centreAcks
+          ? {
+              verifier: new CentreAckVerifier(
+                { device, epoch: queue.epoch, deviceKeyId, centreKeyId, macKey: deviceAckKey(sodium, deviceKeys, centrePublic) },
+                telemetry,
+                log.child({ component: 'sender' }),
+              ),
+              timeoutMs: config.sender.centre_ack_timeout,
+              maxTimeoutMs: config.sender.centre_ack_max_timeout,
+            }
+          : undefined,
       },
       log.child({ component: 'sender' }),
       telemetry,

@@ -6,22 +6,46 @@ import type { Sink } from '../contracts/sink.ts';
 import { backoffDelay, delay, type BackoffPolicy } from '../util/backoff.ts';
 import { Wakeup } from '../util/wakeup.ts';
 import { type Counter, Telemetry } from '../telemetry/registry.ts';
+import { RateLimitedProblems } from '../telemetry/problems.ts';
+import type { BatchAck } from '../envelope/ack.ts';
+import { AwaitingAcks, type CentreAckVerifier, covers } from './centre-acks.ts';
 
 interface SenderMetrics {
   batchesSent: Counter;
   recordsSent: Counter;
   bytesSent: Counter;
   retries: Counter;
+  notDelivered: Counter;
   rejected: Counter;
+  centreAcked: Counter;
+  centreUnmatched: Counter;
+  centreResends: Counter;
 }
 
-function senderMetrics(telemetry: Telemetry, inFlight: () => number): SenderMetrics {
+function senderMetrics(telemetry: Telemetry, inFlight: () => number, inFlightBytes: () => number): SenderMetrics {
   telemetry.gauge('edge_sender_in_flight_batches', 'Batches written to the sink and not yet acknowledged', [], (g) => g.set(undefined, inFlight()));
+  telemetry.gauge('edge_sender_in_flight_bytes', 'Envelope bytes of batches written and not yet acknowledged (by the broker, or by the centre)', [], (g) =>
+    g.set(undefined, inFlightBytes()),
+  );
   return {
-    batchesSent: telemetry.counter('edge_sender_batches_sent_total', 'Batches the sink acknowledged'),
+    centreAcked: telemetry.counter('edge_sender_centre_acked_batches_total', 'Batches deleted on an authentic acknowledgement from the centre'),
+    centreUnmatched: telemetry.counter(
+      'edge_sender_centre_acks_unmatched_total',
+      'Authentic centre acknowledgements that matched no batch in flight (a repeat, or a batch already handed back for a re-send)',
+    ),
+    centreResends: telemetry.counter(
+      'edge_sender_centre_resends_total',
+      'Batches the broker took but the centre did not acknowledge in time, handed back to be sent again',
+    ),
+    batchesSent: telemetry.counter('edge_sender_batches_sent_total', 'Batches delivered: acknowledged by the sink (broker), or by the centre end to end'),
     recordsSent: telemetry.counter('edge_sender_records_sent_total', 'Records in batches the sink acknowledged'),
     bytesSent: telemetry.counter('edge_sender_bytes_sent_total', 'Envelope bytes of batches the sink acknowledged'),
     retries: telemetry.counter('edge_sender_retries_total', 'Batch writes that failed and will be retried'),
+    notDelivered: telemetry.counter(
+      'edge_sender_not_delivered_total',
+      'Batch writes that failed and will be retried, by error code (SINK_NOT_DELIVERED: the broker answered with reason 0x10 or an error)',
+      ['code'],
+    ),
     rejected: telemetry.counter('edge_sender_batches_rejected_total', 'Batches set aside: refused by the sink for good, or unsealable'),
   };
 }
@@ -31,8 +55,15 @@ export interface SenderOptions {
   /** The queue's epoch, hex. */
   epoch: string;
   maxInFlight: number;
+  /** Envelope bytes in flight at most (written and not yet acknowledged, centre acknowledgements awaited included). */
+  maxInFlightBytes?: number;
   writeTimeoutMs: number;
   retry: BackoffPolicy;
+  /**
+   * End-to-end mode (the sink has `centreAcks`): rows are deleted on the centre's authentic acknowledgement;
+   * a batch the broker took is sent again when none came within `timeoutMs` (doubling up to `maxTimeoutMs`).
+   */
+  centre?: { verifier: CentreAckVerifier; timeoutMs: number; maxTimeoutMs: number };
 }
 
 export interface SenderStats {
@@ -42,6 +73,9 @@ export interface SenderStats {
   retries: number;
   rejected: number;
   inFlight: number;
+  inFlightBytes: number;
+  /** Batches delivered by the centre's acknowledgement, waiting for one, and handed back for a re-send. */
+  centre: { acked: number; awaiting: number; resends: number; unmatched: number; refused: number } | undefined;
 }
 
 /**
@@ -51,6 +85,11 @@ export interface SenderStats {
  */
 export class Sender {
   private readonly inFlight = new Set<string>();
+  private inFlightBytes = 0;
+  /** Batches being written, by stream and seq: a centre acknowledgement may overtake the broker's. */
+  private readonly writing = new Map<string, LeasedBatch>();
+  private readonly ackedWhileWriting = new Set<string>();
+  private readonly awaiting: AwaitingAcks | undefined;
   private readonly wakeup = new Wakeup();
   private readonly abort = new AbortController();
   private failures = 0;
@@ -64,6 +103,8 @@ export class Sender {
   private readonly seal: (batch: LeasedBatch) => Uint8Array;
   private readonly opts: SenderOptions;
   private readonly log: Logger;
+  /** Retries are logged at most once per error code and interval: a broker answering 0x10 to everything must not flood the log. */
+  private readonly retryLog: RateLimitedProblems;
 
   /** `telemetry` is the agent's registry; a sender on its own (a test, a benchmark) gets one of its own. */
   constructor(queue: Queue, sink: Sink, seal: (batch: LeasedBatch) => Uint8Array, opts: SenderOptions, log: Logger, telemetry: Telemetry = new Telemetry()) {
@@ -72,8 +113,61 @@ export class Sender {
     this.seal = seal;
     this.opts = opts;
     this.log = log;
-    this.metrics = senderMetrics(telemetry, () => this.inFlight.size);
+    this.metrics = senderMetrics(
+      telemetry,
+      () => this.inFlight.size,
+      () => this.inFlightBytes,
+    );
+    this.retryLog = new RateLimitedProblems({ add: (code, n) => this.metrics.notDelivered.inc({ code }, n) }, log);
     this.unsubscribe = queue.onData(() => this.wakeup.notify());
+    const centre = opts.centre;
+    if (centre && sink.centreAcks) {
+      this.awaiting = new AwaitingAcks(centre.timeoutMs, centre.maxTimeoutMs, (batch, bytes) => {
+        this.metrics.centreResends.inc();
+        this.log.debug({ stream: batch.stream, seq: batch.seq }, 'no centre acknowledgement in time; sending again');
+        this.release(batch, bytes);
+      });
+      sink.centreAcks.onAck((bytes, origin) => {
+        const ack = centre.verifier.verify(bytes, origin);
+        if (ack) this.onCentreAck(ack);
+      });
+    }
+  }
+
+  /** An authentic acknowledgement from the centre: its batches are delivered. */
+  private onCentreAck(ack: BatchAck): void {
+    this.awaiting!.hurry();
+    let matched = 0;
+    for (const { batch, bytes } of this.awaiting!.take(ack.stream, ack.ranges)) {
+      this.delivered(batch, bytes);
+      this.metrics.centreAcked.inc();
+      matched++;
+    }
+    for (const batch of this.writing.values()) {
+      if (batch.stream === ack.stream && covers(ack.ranges, batch.seq) && !this.ackedWhileWriting.has(batch.key)) {
+        this.ackedWhileWriting.add(batch.key);
+        matched++;
+      }
+    }
+    if (matched === 0) this.metrics.centreUnmatched.inc();
+  }
+
+  /** Deletes the batch's rows (with the next commit) and frees its place in the window. */
+  private delivered(batch: LeasedBatch, bytes: number): void {
+    this.queue.ack(batch);
+    this.failures = 0;
+    this.metrics.batchesSent.inc();
+    this.metrics.recordsSent.inc(undefined, batch.count);
+    this.metrics.bytesSent.inc(undefined, bytes);
+    this.release(batch, bytes);
+  }
+
+  /** Frees the batch's place in the window; unless acknowledged, the queue hands it out again. */
+  private release(batch: LeasedBatch, bytes: number): void {
+    this.inFlight.delete(batch.key);
+    this.inFlightBytes -= bytes;
+    this.wakeup.notify();
+    this.settled.notify();
   }
 
   start(): void {
@@ -87,7 +181,9 @@ export class Sender {
         await this.sink.waitConnected(signal);
         continue;
       }
-      if (this.inFlight.size >= this.opts.maxInFlight) {
+      const maxBytes = this.opts.maxInFlightBytes ?? Number.POSITIVE_INFINITY;
+      // At least one batch is always in flight, whatever its size.
+      if (this.inFlight.size >= this.opts.maxInFlight || (this.inFlight.size > 0 && this.inFlightBytes >= maxBytes)) {
         await this.wakeup.wait();
         continue;
       }
@@ -124,33 +220,49 @@ export class Sender {
       this.metrics.rejected.inc();
       return;
     }
+    const size = bytes.length;
+    this.inFlightBytes += size;
     const outgoing: OutgoingBatch = { device: this.opts.device, stream: batch.stream, epoch: this.opts.epoch, seq: batch.seq, count: batch.count, bytes };
+    const writingId = `${batch.stream}\u0000${batch.seq}`;
+    // Awaiting the centre, only the batch's identity is kept: a re-send reads and seals it again.
+    const slim: LeasedBatch = { ...batch, body: new Uint8Array(0) };
+    if (this.awaiting) this.writing.set(writingId, slim);
+    const centreAcked = () => {
+      this.writing.delete(writingId);
+      return this.ackedWhileWriting.delete(batch.key);
+    };
     this.writeWithTimeout(outgoing).then(
       () => {
-        this.queue.ack(batch);
+        if (!this.awaiting || centreAcked()) {
+          if (this.awaiting) this.metrics.centreAcked.inc();
+          this.delivered(batch, size);
+          return;
+        }
+        // The broker has it: flow control only. The rows stay until the centre says it holds the batch.
         this.failures = 0;
-        this.metrics.batchesSent.inc();
-        this.metrics.recordsSent.inc(undefined, batch.count);
-        this.metrics.bytesSent.inc(undefined, bytes.length);
-        this.inFlight.delete(batch.key);
+        this.awaiting.add(slim, size);
         this.wakeup.notify();
-        this.settled.notify();
       },
       async (err: unknown) => {
+        if (this.awaiting && centreAcked()) {
+          // The centre acknowledged it while the broker's answer went missing: delivered all the same.
+          this.metrics.centreAcked.inc();
+          this.delivered(batch, size);
+          return;
+        }
         const retryable = !(err instanceof AgentError) || err.retryable;
         if (retryable) {
           this.metrics.retries.inc();
           const wait = backoffDelay(this.opts.retry, this.failures++);
-          this.log.warn({ err: describeError(err), stream: batch.stream, seq: batch.seq, retryInMs: wait }, 'batch not delivered; will retry');
+          const code = err instanceof AgentError ? err.code : 'SINK_UNAVAILABLE';
+          this.retryLog.report(code, 'batch not delivered; will retry', { err: describeError(err), stream: batch.stream, seq: batch.seq, retryInMs: wait });
           await delay(wait, this.abort.signal);
         } else {
           this.metrics.rejected.inc();
           this.log.error({ err: describeError(err), stream: batch.stream, seq: batch.seq, records: batch.count }, 'batch refused by the sink; set aside');
           this.queue.reject(batch);
         }
-        this.inFlight.delete(batch.key);
-        this.wakeup.notify();
-        this.settled.notify();
+        this.release(batch, size);
       },
     );
   }
@@ -196,6 +308,16 @@ export class Sender {
       retries: m.retries.value(),
       rejected: m.rejected.value(),
       inFlight: this.inFlight.size,
+      inFlightBytes: this.inFlightBytes,
+      centre: this.awaiting
+        ? {
+            acked: m.centreAcked.value(),
+            awaiting: this.awaiting.size,
+            resends: m.centreResends.value(),
+            unmatched: m.centreUnmatched.value(),
+            refused: this.opts.centre!.verifier.refusedCount(),
+          }
+        : undefined,
     };
   }
 
@@ -211,7 +333,9 @@ export class Sender {
       expired = true;
       this.settled.notify();
     });
-    while (this.inFlight.size > 0 && !expired) await this.settled.wait();
+    // Batches awaiting the centre's acknowledgement are not waited for: their rows stay and go again next time.
+    while (this.inFlight.size - (this.awaiting?.size ?? 0) > 0 && !expired) await this.settled.wait();
     grace.abort(); // do not keep the process alive for the rest of the grace period
+    this.awaiting?.clear();
   }
 }

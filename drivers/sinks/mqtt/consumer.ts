@@ -3,6 +3,7 @@ import { describeError, type Consumer, type ConsumerEnv, type IncomingMessage } 
 import { clientOptions } from './client-options.ts';
 import { MqttConnection } from './connection.ts';
 import { backoffPolicy } from '../../common/reconnect.ts';
+import { ackTopic } from './ack-topics.ts';
 import type { MqttOptions } from './options.ts';
 
 /** Room in a PUBLISH beyond its payload: fixed header, topic (at most 65,535 bytes) and properties. */
@@ -96,6 +97,21 @@ export class MqttConsumer implements Consumer {
       this.env.log.warn({ topic, url: this.options.url }, 'broker not reachable yet; will subscribe when it is');
     }
     clearTimeout(timer);
+  }
+
+  /**
+   * QoS 0: an acknowledgement lost on the way (the gateway offline, a dropped connection) costs one re-send of
+   * the batch, which is acknowledged again; QoS 1 would make the broker store acknowledgements for gateways
+   * that may never come back for them.
+   */
+  sendAck(device: string, stream: string, bytes: Uint8Array): void {
+    const client = this.connection?.client;
+    if (!client?.connected) {
+      this.env.counters.add('acks_not_sent');
+      return;
+    }
+    client.publish(ackTopic(this.options.topic_prefix, device, stream), Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), { qos: 0 });
+    this.env.counters.add('acks_sent');
   }
 
   async close(): Promise<void> {

@@ -22,6 +22,12 @@ export const mqttOptions = z.strictObject({
   connect_timeout: duration().default(10_000),
   reconnect: reconnectOptions(),
   tls: tlsOptions('mqtts://'),
+  acknowledged_by: z
+    .enum(['broker', 'centre'])
+    .default('broker')
+    .describe(
+      "When a batch counts as delivered and its rows leave the queue. `centre`: on the receiver's acknowledgement, sent once the batch is in its durable output and authenticated with the device's keys (end to end; the centre must run edge-agent's receiver, which publishes to `<topic_prefix>/<device>/<stream>/ack`). `broker`: on the broker's PUBACK (a PUBACK with reason 0x10 'no matching subscribers' or an error reason is never a delivery). docs/delivery.md",
+    ),
   session_expiry: duration()
     .default(86_400_000)
     .describe("Consumer only: how long the broker keeps the receiver's session (and queues for it) while it is away."),

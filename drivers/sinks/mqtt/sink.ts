@@ -1,11 +1,15 @@
-import { AgentError, type DriverEnv, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
+import type { IPublishPacket, Packet } from 'mqtt';
+import { AgentError, describeError, type CentreAcks, type DriverEnv, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
 import { clientOptions } from './client-options.ts';
 import { MqttConnection } from './connection.ts';
 import { backoffPolicy } from '../../common/reconnect.ts';
+import { ackSubscription, MAX_ACK_BYTES } from './ack-topics.ts';
 import type { MqttOptions } from './options.ts';
 
 // MQTT 5 PUBACK reason codes that no retry can fix: the batch is refused for what it is or where it goes.
 const FATAL_REASONS = new Set([0x87 /* not authorized */, 0x90 /* topic name invalid */, 0x99 /* payload format invalid */]);
+/** MQTT 5 PUBACK 0x10: accepted, and discarded, since nobody subscribes to the topic. mqtt.js reports it as success. */
+const NO_MATCHING_SUBSCRIBERS = 0x10;
 
 export class MqttSink implements Sink {
   private connection: MqttConnection | undefined;
@@ -13,6 +17,10 @@ export class MqttSink implements Sink {
   private readonly options: MqttOptions;
 
   private readonly env: DriverEnv & { device: string };
+  /** PUBACK reason codes by packet id, noted as each PUBACK arrives (mqtt.js hands its callback the PUBLISH). */
+  private readonly pubackReasons = new Map<number, number>();
+  private ackHandler: ((bytes: Uint8Array, origin: string) => void) | undefined;
+  readonly centreAcks: CentreAcks | undefined;
 
   constructor(
     options: MqttOptions,
@@ -22,17 +30,48 @@ export class MqttSink implements Sink {
     this.options = options;
 
     this.env = env;
+    this.centreAcks = options.acknowledged_by === 'centre' ? { onAck: (handler) => (this.ackHandler = handler) } : undefined;
   }
 
   async connect(): Promise<void> {
     const clientId = this.options.client_id ?? `edge-agent-${this.env.device}`;
-    this.connection = new MqttConnection(
+    const connection = new MqttConnection(
       this.options.url,
-      clientOptions(this.options, this.env.baseDir, clientId),
+      // The acknowledgement subscription is made on every connect below; mqtt.js must not repeat it.
+      { ...clientOptions(this.options, this.env.baseDir, clientId), resubscribe: false },
       backoffPolicy(this.options.reconnect),
       this.env.log,
       this.env.problems,
     );
+    this.connection = connection;
+    connection.client.on('packetreceive', (packet: Packet) => {
+      if (packet.cmd === 'puback' && packet.messageId !== undefined && packet.reasonCode !== undefined && packet.reasonCode !== 0) {
+        this.pubackReasons.set(packet.messageId, packet.reasonCode);
+      }
+    });
+    connection.client.on('close', () => this.pubackReasons.clear());
+    if (this.centreAcks) this.subscribeToAcks(connection);
+  }
+
+  /** End-to-end mode: the centre's acknowledgements for this device, on a clean session, so at every connect. */
+  private subscribeToAcks(connection: MqttConnection): void {
+    const topic = ackSubscription(this.options.topic_prefix, this.env.device);
+    connection.client.on('connect', () => {
+      connection.client.subscribe(topic, { qos: 0 }, (err) => {
+        if (err) this.env.problems.report('ack_subscribe_failed', 'cannot subscribe to centre acknowledgements', { topic, err: describeError(err) });
+        else this.env.log.debug({ topic }, 'subscribed to centre acknowledgements');
+      });
+    });
+    connection.client.on('message', (topic: string, payload: Buffer) => {
+      if (payload.length > MAX_ACK_BYTES) {
+        this.env.problems.report('ack_too_large', 'message on the acknowledgement topic too large; ignored', {
+          topic: topic.slice(0, 200),
+          bytes: payload.length,
+        });
+        return;
+      }
+      this.ackHandler?.(new Uint8Array(payload.buffer, payload.byteOffset, payload.byteLength), topic);
+    });
   }
 
   get connected(): boolean {
@@ -47,14 +86,40 @@ export class MqttSink implements Sink {
     const connection = this.connection;
     if (!connection?.connected) throw new AgentError('SINK_UNAVAILABLE', 'MQTT broker not connected', { retryable: true });
     const topic = `${this.options.topic_prefix}/${batch.device}/${batch.stream}`;
+    let sent: IPublishPacket | undefined;
     try {
-      await connection.client.publishAsync(topic, Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength), { qos: 1 });
+      sent = (await connection.client.publishAsync(topic, Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength), { qos: 1 })) as
+        | IPublishPacket
+        | undefined;
     } catch (cause) {
       const reason = (cause as { code?: unknown }).code;
       if (typeof reason === 'number' && FATAL_REASONS.has(reason)) {
         throw new AgentError('SINK_REJECTED', `broker refused batch ${batch.stream}#${batch.seq} on ${topic} (reason 0x${reason.toString(16)})`, { cause });
       }
+      if (typeof reason === 'number' && reason >= 0x80) {
+        // Acknowledged with an error (quota exceeded, server busy, implementation specific…): not a delivery.
+        this.env.problems.report(
+          'puback_refused',
+          'broker answered a batch with an error reason; it will be sent again',
+          { topic, reason: `0x${reason.toString(16)}` },
+          { key: String(reason) },
+        );
+        throw new AgentError('SINK_NOT_DELIVERED', `broker answered ${batch.stream}#${batch.seq} with reason 0x${reason.toString(16)}`, {
+          cause,
+          retryable: true,
+        });
+      }
       throw new AgentError('SINK_UNAVAILABLE', `publish of ${batch.stream}#${batch.seq} failed`, { cause, retryable: true });
+    }
+    const id = sent?.messageId;
+    const reason = id === undefined ? undefined : this.pubackReasons.get(id);
+    if (id !== undefined) this.pubackReasons.delete(id);
+    if (reason === NO_MATCHING_SUBSCRIBERS) {
+      // The broker took the batch and threw it away: nobody (no receiver, no persistent session) subscribes.
+      this.env.problems.report('puback_no_subscribers', 'broker has no subscriber for the batch topic (PUBACK 0x10); it will be sent again', { topic });
+      throw new AgentError('SINK_NOT_DELIVERED', `broker acknowledged ${batch.stream}#${batch.seq} with "no matching subscribers" (0x10): not delivered`, {
+        retryable: true,
+      });
     }
   }
 

@@ -1,5 +1,5 @@
 import type WebSocket from 'ws';
-import { describeError, type Consumer, type ConsumerEnv, type DriverEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
+import { describeError, type Consumer, type ConsumerEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
 import { topicPattern } from './naming.ts';
 import type { PulsarOptions } from './options.ts';
 import { openWebSocket, wsEndpoint } from './ws-connect.ts';
