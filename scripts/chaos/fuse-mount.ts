@@ -15,6 +15,22 @@ export interface CutReport {
   names_dropped: number;
 }
 
+/** The file system's counters; `used` is the bytes the reachable files take (whole 4096-byte pages). */
+export interface MountStats {
+  dirty_pages: number;
+  pending_names: number;
+  fsyncs: number;
+  dirsyncs: number;
+  used: number;
+  capacity: number | null;
+}
+
+/** The disk's size after a `capacity` command (null: unlimited) and the bytes used then. */
+export interface CapacityReport {
+  capacity: number | null;
+  used: number;
+}
+
 /** Why the power-cut file system cannot run here, or undefined when it can. */
 export function powerCutUnavailable(): string | undefined {
   if (process.platform !== 'linux') return `FUSE power-cut tests need Linux (this is ${process.platform})`;
@@ -116,8 +132,17 @@ export class PowerCutMount {
     return this.command<CutReport>(`cut ${keep} ${seed}`, 'cut');
   }
 
-  stats(): Promise<{ dirty_pages: number; pending_names: number; fsyncs: number; dirsyncs: number }> {
+  stats(): Promise<MountStats> {
     return this.command('stats', 'stats');
+  }
+
+  /**
+   * The disk holds `bytes` (null: unlimited again). Writes and truncates that would take the files still
+   * reachable (named or open) beyond it fail with ENOSPC; statfs reports the capacity and what is left.
+   */
+  capacity(bytes: number | null): Promise<CapacityReport> {
+    if (bytes !== null && (!Number.isSafeInteger(bytes) || bytes < 0)) throw new RangeError(`capacity must be a whole number of bytes >= 0, not ${bytes}`);
+    return this.command<CapacityReport>(`capacity ${bytes === null ? 'none' : bytes}`, 'capacity');
   }
 
   /** Unmounts (retrying while the kernel still reports the mount busy) and waits for the daemon to end. */

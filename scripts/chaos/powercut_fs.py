@@ -23,7 +23,14 @@ Control, one command a line on stdin, one JSON answer a line on stdout:
   disk, as a real disk's cache may), drawn from SEED; unsynced names never survive. From then on every
   operation fails with EIO, so nothing the killed process still does reaches BACKING. Answer:
   {"cut": {"files": n, "pages_dropped": n, "pages_kept": n, "names_dropped": n}}.
-- `stats`: {"stats": {"dirty_pages": n, "pending_names": n, "fsyncs": n, "dirsyncs": n}}.
+- `stats`: {"stats": {"dirty_pages": n, "pending_names": n, "fsyncs": n, "dirsyncs": n, "used": n, "capacity": n|null}}.
+- `capacity BYTES`: the disk is BYTES large. The space used is the sum over the files that processes can
+  still reach (a name in the mounted tree or an open handle) of their sizes rounded up to whole 4096-byte
+  pages (no sparse files: growing a file by truncate takes space too). A write or truncate that would take
+  it beyond BYTES fails with ENOSPC and changes nothing; statfs reports BYTES as the size and what is left
+  as the free space. Lowering BYTES under what is used already is allowed (every growth fails until files
+  shrink or go). `capacity none`: no limit again (statfs reports the backing file system). Answer:
+  {"capacity": {"capacity": n|null, "used": n}}.
 On mount the daemon prints {"ready": true}. Unmount (fusermount -u MOUNTPOINT) ends it; remounting over
 the same BACKING is the reboot.
 
@@ -158,6 +165,7 @@ class PowerCutFS(fusepy.Operations):
         self.pending = {}  # directory -> [op]: name changes not yet made durable by fsyncdir
         self.fsyncs = 0
         self.dirsyncs = 0
+        self.capacity = None  # bytes the disk holds (None: unlimited); see `capacity` in the module comment
         staging = os.path.join(self.backing, STAGING_DIR)
         if os.path.isdir(staging):
             # Orphans of the last session (created, never named durably): a file system check drops them.
@@ -207,6 +215,22 @@ class PowerCutFS(fusepy.Operations):
         if inode is None:
             raise fusepy.FuseOSError(errno.ENOENT)
         return inode
+
+    @staticmethod
+    def allocated(size):
+        return (size + PAGE - 1) // PAGE * PAGE
+
+    def used(self):
+        inodes = {id(i): i for i in list(self.view.values()) + list(self.handles.values())}
+        return sum(self.allocated(i.size) for i in inodes.values())
+
+    def make_room(self, inode, new_size):
+        """Raises ENOSPC when growing `inode` to `new_size` bytes would take the tree beyond the capacity."""
+        if self.capacity is None:
+            return
+        growth = self.allocated(new_size) - self.allocated(inode.size)
+        if growth > 0 and self.used() + growth > self.capacity:
+            raise fusepy.FuseOSError(errno.ENOSPC)
 
     def record(self, path, op):
         self.pending.setdefault(os.path.dirname(path) or '/', []).append(op)
@@ -292,7 +316,14 @@ class PowerCutFS(fusepy.Operations):
             inodes = {id(i): i for i in list(self.view.values()) + list(self.handles.values())}
             return dict(dirty_pages=sum(len(i.dirty) for i in inodes.values()),
                         pending_names=sum(len(ops) for ops in self.pending.values()),
-                        fsyncs=self.fsyncs, dirsyncs=self.dirsyncs)
+                        fsyncs=self.fsyncs, dirsyncs=self.dirsyncs, used=self.used(), capacity=self.capacity)
+
+    def set_capacity(self, capacity):
+        with self.mutex:
+            if capacity is not None and capacity < 0:
+                raise ValueError('capacity must be at least 0 bytes')
+            self.capacity = capacity
+            return dict(capacity=self.capacity, used=self.used())
 
     # ---- FUSE operations -----------------------------------------------------------------------------
     def init(self, path):
@@ -300,6 +331,11 @@ class PowerCutFS(fusepy.Operations):
 
     def statfs(self, path):
         st = os.statvfs(self.backing)
+        if self.capacity is not None:
+            with self.mutex:
+                free = max(0, self.capacity - self.used())
+            return dict(f_bsize=PAGE, f_frsize=PAGE, f_blocks=self.capacity // PAGE, f_bfree=free // PAGE,
+                        f_bavail=free // PAGE, f_files=st.f_files, f_ffree=st.f_ffree, f_namemax=st.f_namemax)
         return dict(f_bsize=st.f_bsize, f_frsize=st.f_frsize, f_blocks=st.f_blocks, f_bfree=st.f_bfree,
                     f_bavail=st.f_bavail, f_files=st.f_files, f_ffree=st.f_ffree, f_namemax=st.f_namemax)
 
@@ -382,12 +418,16 @@ class PowerCutFS(fusepy.Operations):
     def write(self, path, data, offset, fh):
         with self.mutex:
             self.alive()
-            return self.inode_for(path, fh).write(data, offset)
+            inode = self.inode_for(path, fh)
+            self.make_room(inode, max(inode.size, offset + len(data)))
+            return inode.write(data, offset)
 
     def truncate(self, path, length, fh=None):
         with self.mutex:
             self.alive()
-            self.inode_for(path, fh).truncate(length)
+            inode = self.inode_for(path, fh)
+            self.make_room(inode, length)
+            inode.truncate(length)
 
     def fsync(self, path, datasync, fh):
         with self.mutex:
@@ -456,6 +496,10 @@ def control(fs):
                 keep = float(words[1]) if len(words) > 1 else 0.0
                 seed = int(words[2]) if len(words) > 2 else 0
                 answer = {'cut': fs.cut(keep, seed)}
+            elif words[0] == 'capacity':
+                if len(words) != 2:
+                    raise ValueError('usage: capacity BYTES | capacity none')
+                answer = {'capacity': fs.set_capacity(None if words[1] == 'none' else int(words[1]))}
             elif words[0] == 'stats':
                 answer = {'stats': fs.stats()}
             else:

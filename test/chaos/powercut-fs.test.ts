@@ -1,6 +1,20 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { closeSync, existsSync, fsyncSync, mkdirSync, mkdtempSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import {
+  closeSync,
+  existsSync,
+  fsyncSync,
+  ftruncateSync,
+  mkdirSync,
+  mkdtempSync,
+  openSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statfsSync,
+  unlinkSync,
+  writeSync,
+} from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PowerCutMount } from '../../scripts/chaos/fuse-mount.ts';
@@ -60,6 +74,54 @@ test('power-cut file system: a cut keeps exactly what was fsynced', powerCutTest
     assert.equal(existsSync(join(mnt, 'b')), false, 'a name never made durable is gone');
     assert.equal(readFileSync(join(mnt, 'c'), 'utf8'), 'c-data', 'an unsynced rename is undone');
     assert.equal(existsSync(join(mnt, 'c2')), false);
+  } finally {
+    for (const fd of fds) closeSync(fd);
+    await mount.unmount().catch(() => mount.forceUnmount());
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// A full disk on demand: growth beyond the capacity fails with ENOSPC and changes nothing, statfs tells the
+// truth about it, freeing space (truncate, unlink) lets writes through again, and `none` lifts the limit.
+test('power-cut file system: capacity makes writes beyond it fail with ENOSPC', powerCutTestOptions(), async () => {
+  requirePowerCut();
+  const dir = mkdtempSync(join(tmpdir(), 'powercut-cap-'));
+  const backing = join(dir, 'backing');
+  const mnt = join(dir, 'mnt');
+  mkdirSync(backing);
+  mkdirSync(mnt);
+  const mount = await PowerCutMount.mount(backing, mnt);
+  const fds: number[] = [];
+  try {
+    const a = openSync(join(mnt, 'a'), 'w+');
+    fds.push(a);
+    writeSync(a, Buffer.alloc(5000, 1)); // two pages
+    assert.deepEqual(await mount.capacity(4 * 4096), { capacity: 4 * 4096, used: 2 * 4096 });
+    const fs = statfsSync(mnt);
+    assert.equal(fs.blocks * fs.bsize, 4 * 4096, 'statfs reports the capacity as the size');
+    assert.equal(fs.bavail * fs.bsize, 2 * 4096, 'statfs reports what is left as free');
+
+    const b = openSync(join(mnt, 'b'), 'w+');
+    fds.push(b);
+    writeSync(b, Buffer.alloc(2 * 4096, 2)); // exactly fills the disk
+    assert.throws(() => writeSync(b, 'x'), /ENOSPC/, 'one byte more needs a page the disk does not have');
+    assert.throws(() => ftruncateSync(a, 4 * 4096), /ENOSPC/, 'growing by truncate takes space too');
+    writeSync(a, Buffer.alloc(100, 3), 0, 100, 4000); // within pages already taken: allowed
+    assert.equal(statfsSync(mnt).bavail, 0);
+    assert.equal((await mount.stats()).used, 4 * 4096);
+
+    ftruncateSync(b, 0); // frees two pages
+    writeSync(b, Buffer.alloc(4096, 4), 0, 4096, 0);
+    closeSync(fds.pop()!);
+    unlinkSync(join(mnt, 'b')); // no name, no handle: its page is free again
+    assert.equal((await mount.stats()).used, 2 * 4096);
+    writeSync(a, Buffer.alloc(2 * 4096, 5), 0, 2 * 4096, 8192);
+    assert.throws(() => writeSync(a, 'y', 4 * 4096), /ENOSPC/);
+
+    assert.deepEqual(await mount.capacity(null), { capacity: null, used: 4 * 4096 });
+    writeSync(a, Buffer.alloc(4096, 6), 0, 4096, 4 * 4096);
+    assert.equal(readFileSync(join(mnt, 'a')).length, 5 * 4096);
+    assert.ok(statfsSync(mnt).blocks * statfsSync(mnt).bsize > 4 * 4096, 'unlimited again: statfs reports the backing disk');
   } finally {
     for (const fd of fds) closeSync(fd);
     await mount.unmount().catch(() => mount.forceUnmount());
