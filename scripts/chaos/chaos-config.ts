@@ -31,6 +31,10 @@ export const SUBSCRIBE_QOS: Record<'mqtt_q1' | 'mqtt_q2', number> = { mqtt_q1: 1
 
 export const TOPICS = { mqtt_q1: 'chaos/q1', mqtt_q2: 'chaos/q2' } as const;
 
+// The queue blocks its sources when full (disk-full faults included) instead of dropping: the ground truth
+// expects every accepted row and message, and a drop policy would lose them by design. Drops the queue
+// does count anyway are read from the agent's log and reported beside the losses (queueDrops).
+
 export function chaosConfigYaml(c: ChaosConfigInput): string {
   const delivery = DELIVERY_SETTINGS.map((line) => `\n  ${line}`).join('');
   const q = JSON.stringify;
@@ -42,7 +46,7 @@ sources:
   - { type: sqlite, name: sql, path: ${q(c.sqlitePath)}, table: readings, interval: 200ms, batch_size: 500 }
   - { type: mqtt, name: mqtt_q1, url: ${q(c.siteUrl)}, client_id: chaos-agent-q1, topics: [{ filter: ${TOPICS.mqtt_q1}, qos: ${SUBSCRIBE_QOS.mqtt_q1} }] }
   - { type: mqtt, name: mqtt_q2, url: ${q(c.siteUrl)}, client_id: chaos-agent-q2, topics: [{ filter: ${TOPICS.mqtt_q2}, qos: ${SUBSCRIBE_QOS.mqtt_q2} }] }
-queue: { synchronous: full, commit_interval: 50ms }
+queue: { synchronous: full, commit_interval: 50ms, full_policy: block }
 batch: { max_records: 200 }
 sink:
   type: mqtt

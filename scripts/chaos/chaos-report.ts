@@ -14,6 +14,13 @@ export function formatChaosReport(r: ChaosResult): string {
     `chaos seed ${r.seed}: ${(r.faultMs / 1000).toFixed(0)} s of faults: ${faults || 'none'}`,
     ...r.skipped.map((s) => `  skipped ${s}`),
     ...rows,
+    ...(Object.keys(r.queueDrops).length
+      ? [
+          `  dropped and counted by the queue: ${Object.entries(r.queueDrops)
+            .map(([k, n]) => `${k} ${n}`)
+            .join(', ')}`,
+        ]
+      : []),
     `  restarts: agent ${r.restarts.agent}, receiver ${r.restarts.receiver}, broker ${r.restarts.broker}; exits on their own: agent ${r.crashes.agent}, receiver ${r.crashes.receiver}; crash loops ${r.crashLoops}; stalls ${r.stalls}; torn output lines ${r.tornLines}`,
   ].join('\n');
 }

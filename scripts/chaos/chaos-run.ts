@@ -1,4 +1,4 @@
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sodium } from '../../agent/envelope/sodium.ts';
@@ -50,7 +50,28 @@ export interface ChaosResult {
   crashLoops: number;
   stalls: number;
   tornLines: number;
+  /** Records the agent's queue logged as dropped (counted), by stream and reason: part of any loss above. */
+  queueDrops: Record<string, number>;
   dir: string;
+}
+
+/** The drops the agent's queue counted and logged ("records dropped"), summed by stream and reason. */
+function countedDrops(agentLog: string): Record<string, number> {
+  const drops: Record<string, number> = {};
+  let text = '';
+  try {
+    text = readFileSync(agentLog, 'utf8');
+  } catch {
+    return drops;
+  }
+  for (const line of text.split('\n')) {
+    if (!line.includes('"msg":"records dropped"')) continue;
+    try {
+      const d = JSON.parse(line) as { stream: string; reason: string; records: number };
+      drops[`${d.stream}/${d.reason}`] = (drops[`${d.stream}/${d.reason}`] ?? 0) + d.records;
+    } catch {}
+  }
+  return drops;
 }
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -252,6 +273,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       crashLoops: agent.counts.crashLoops + receiver.counts.crashLoops,
       stalls,
       tornLines: tally.tornLines,
+      queueDrops: countedDrops(join(dir, 'agent.log')),
       dir,
     };
   } finally {

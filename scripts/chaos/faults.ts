@@ -95,7 +95,15 @@ export async function applyFault(kind: FaultKind, param: number, t: FaultTargets
       await startOrWarn(t.agent, t);
       return;
     }
-    case 'disk-full':
-      throw new Error('disk-full needs the capacity command of the power-cut file system');
+    case 'disk-full': {
+      // The disk fills up to a few pages above what the queue takes now, stays full a while, then has room
+      // again (an operator cleared it, another program's file went).
+      const mount = t.mount!;
+      const { used } = await mount.stats();
+      await mount.capacity(used + 64 * 1024);
+      await sleep(1_000 + Math.round(param * 8_000));
+      await mount.capacity(null);
+      return;
+    }
   }
 }
