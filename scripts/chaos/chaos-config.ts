@@ -15,6 +15,8 @@ export interface ChaosConfigInput {
   sqlitePath: string;
   output: string;
   receiverState: string;
+  /** A PostgreSQL table to read as well (the `pg` stream). */
+  postgres?: { host: string; port: number; user: string; database: string };
 }
 
 /**
@@ -35,6 +37,12 @@ export const TOPICS = { mqtt_q1: 'chaos/q1', mqtt_q2: 'chaos/q2' } as const;
 // expects every accepted row and message, and a drop policy would lose them by design. Drops the queue
 // does count anyway are read from the agent's log and reported beside the losses (queueDrops).
 
+function pgSource(c: ChaosConfigInput): string {
+  const p = c.postgres;
+  if (!p) return '';
+  return `  - { type: postgres, name: pg, host: ${p.host}, port: ${p.port}, user: ${p.user}, database: ${p.database}, table: readings, interval: 200ms, batch_size: 500 }\n`;
+}
+
 export function chaosConfigYaml(c: ChaosConfigInput): string {
   const delivery = DELIVERY_SETTINGS.map((line) => `\n  ${line}`).join('');
   const q = JSON.stringify;
@@ -44,7 +52,7 @@ log: { level: info }
 keys: { device_private: keys/device.key, centre_public: keys/centre.pub }
 sources:
   - { type: sqlite, name: sql, path: ${q(c.sqlitePath)}, table: readings, interval: 200ms, batch_size: 500 }
-  - { type: mqtt, name: mqtt_q1, url: ${q(c.siteUrl)}, client_id: chaos-agent-q1, topics: [{ filter: ${TOPICS.mqtt_q1}, qos: ${SUBSCRIBE_QOS.mqtt_q1} }] }
+${pgSource(c)}  - { type: mqtt, name: mqtt_q1, url: ${q(c.siteUrl)}, client_id: chaos-agent-q1, topics: [{ filter: ${TOPICS.mqtt_q1}, qos: ${SUBSCRIBE_QOS.mqtt_q1} }] }
   - { type: mqtt, name: mqtt_q2, url: ${q(c.siteUrl)}, client_id: chaos-agent-q2, topics: [{ filter: ${TOPICS.mqtt_q2}, qos: ${SUBSCRIBE_QOS.mqtt_q2} }] }
 queue: { synchronous: full, commit_interval: 50ms, full_policy: block }
 batch: { max_records: 200 }

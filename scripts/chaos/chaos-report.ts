@@ -6,8 +6,8 @@ export function formatChaosReport(r: ChaosResult): string {
   const faults = Object.entries(r.faults)
     .map(([k, n]) => `${k} ${n}`)
     .join(', ');
-  const rows = SOURCE_KINDS.map((k) => {
-    const x = r.kinds[k];
+  const rows = SOURCE_KINDS.filter((k) => r.kinds[k]).map((k) => {
+    const x = r.kinds[k]!;
     return `  ${k.padEnd(8)} accepted ${String(x.accepted).padStart(8)}  delivered once ${String(x.delivered - x.duplicated).padStart(8)}  lost ${String(x.lost).padStart(6)}  duplicated after dedup ${String(x.duplicated).padStart(5)}  batch lines rewritten ${x.rewrittenLines}${x.lostSample.length ? `  lost ids e.g. ${x.lostSample.join(',')}` : ''}`;
   });
   return [
@@ -27,5 +27,5 @@ export function formatChaosReport(r: ChaosResult): string {
 
 /** Anything lost or duplicated fails the run. */
 export function chaosFailed(r: ChaosResult): boolean {
-  return SOURCE_KINDS.some((k) => r.kinds[k].lost > 0 || r.kinds[k].duplicated > 0);
+  return Object.values(r.kinds).some((k) => k.lost > 0 || k.duplicated > 0);
 }

@@ -7,7 +7,7 @@ import { startMosquitto, type Mosquitto } from '../lib/mosquitto.ts';
 import { chaosConfigYaml, TOPICS } from './chaos-config.ts';
 import { applyFault, diskFullSupported, FAULT_KINDS, type FaultKind, type FaultTargets } from './faults.ts';
 import { PowerCutMount, powerCutUnavailable } from './fuse-mount.ts';
-import { MqttProducer, SOURCE_KINDS, SqlProducer, type Producer, type SourceKind } from './ground-truth.ts';
+import { MqttProducer, PgProducer, SOURCE_KINDS, SqlProducer, type PostgresServer, type Producer, type SourceKind } from './ground-truth.ts';
 import { LinkProxy } from './link-proxy.ts';
 import { OutputTally } from './output-tally.ts';
 import { Rng } from './rng.ts';
@@ -25,6 +25,8 @@ export interface ChaosOptions {
   drainMs: number;
   /** Keep the run's directory (configs, logs, output) for inspection. */
   keep: boolean;
+  /** Also feed a PostgreSQL table (the `pg` stream) on this server. */
+  postgres?: PostgresServer;
   log: (line: string) => void;
 }
 
@@ -44,7 +46,8 @@ export interface ChaosResult {
   faults: Partial<Record<FaultKind, number>>;
   /** Fault kinds asked for that cannot run here, with the reason. */
   skipped: string[];
-  kinds: Record<SourceKind, KindResult>;
+  /** The streams this run fed. */
+  kinds: Partial<Record<SourceKind, KindResult>>;
   restarts: { agent: number; receiver: number; broker: number };
   crashes: { agent: number; receiver: number };
   crashLoops: number;
@@ -120,6 +123,10 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     let mount = useFs ? await PowerCutMount.mount(backing, dataDir) : undefined;
     cleanups.push(() => mount?.unmount());
 
+    const pgProducer = options.postgres ? await PgProducer.open(options.postgres) : undefined;
+    cleanups.push(async () => {
+      await pgProducer?.close();
+    });
     const output = join(dir, 'received.jsonl');
     const configPath = join(dir, 'agent.yaml');
     writeFileSync(
@@ -132,6 +139,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         sqlitePath: join(dir, 'truth.db'),
         output,
         receiverState: join(dir, 'receiver.db'),
+        ...(pgProducer && options.postgres ? { postgres: { ...options.postgres, database: pgProducer.database } } : {}),
       }),
     );
     const event = (line: string) => log(`${at()} ${line}`);
@@ -144,6 +152,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
 
     const producers: Producer[] = [
       new SqlProducer(join(dir, 'truth.db')),
+      ...(pgProducer ? [pgProducer] : []),
       await MqttProducer.open('mqtt_q1', site.url, TOPICS.mqtt_q1, 1),
       await MqttProducer.open('mqtt_q2', site.url, TOPICS.mqtt_q2, 2),
     ];
@@ -239,7 +248,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     event(`faults over; accepted ${accepted()}, delivered so far ${delivered()}; draining`);
     for (;;) {
       tally.poll();
-      if (SOURCE_KINDS.every((k) => tally.delivered(k) >= producers.find((p) => p.kind === k)!.accepted)) break;
+      if (producers.every((p) => tally.delivered(p.kind) >= p.accepted)) break;
       if (Date.now() - lastProgress > options.drainMs) {
         event(`drain: no progress for ${options.drainMs / 1000} s, counting the rest as lost`);
         break;
@@ -249,7 +258,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
     // The last batches a receiver rewrote after a crash are in the file by now; read them too.
     tally.poll();
 
-    const kinds = {} as Record<SourceKind, KindResult>;
+    const kinds: Partial<Record<SourceKind, KindResult>> = {};
     for (const p of producers) {
       const missing = tally.missing(p.kind, p.accepted);
       const t = tally.tally(p.kind);

@@ -4,7 +4,7 @@
  * docs/operations.md, "Chaos runs".
  *
  *   npm run chaos -- [--duration 30m] [--seed N] [--faults agent-kill,receiver-kill,…] [--rate 100]
- *                    [--stall 30s] [--drain 120s] [--keep]
+ *                    [--stall 30s] [--drain 120s] [--postgres postgres@127.0.0.1:5432] [--keep]
  *
  * Exit code 1 when any accepted record was lost or arrived twice after the documented dedup; 2 on bad usage.
  */
@@ -17,6 +17,13 @@ function ms(text: string, what: string): number {
   const m = /^(\d+(?:\.\d+)?)(ms|s|m|h)$/.exec(text);
   if (!m) usage(`${what} must be a duration like 500ms, 30s, 10m, 1h (got ${text})`);
   return Number(m[1]) * { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 }[m[2] as 'ms' | 's' | 'm' | 'h'];
+}
+
+/** `--postgres user@host:port` (trust or .pgpass authentication: no password on the command line). */
+function postgresServer(text: string): { host: string; port: number; user: string } {
+  const m = /^(?:([^@]+)@)?([^:]+)(?::(\d+))?$/.exec(text);
+  if (!m) usage(`--postgres must be [user@]host[:port] (got ${text})`);
+  return { user: m[1] ?? 'postgres', host: m[2]!, port: Number(m[3] ?? 5432) };
 }
 
 function usage(message: string): never {
@@ -33,6 +40,7 @@ const { values } = parseArgs({
     stall: { type: 'string', default: '30s' },
     drain: { type: 'string', default: '120s' },
     keep: { type: 'boolean', default: false },
+    postgres: { type: 'string' },
   },
 });
 const faults = values.faults.split(',').filter(Boolean) as FaultKind[];
@@ -53,6 +61,7 @@ const result = await runChaos({
   drainMs: ms(values.drain, '--drain'),
   keep: values.keep,
   log: (line) => process.stdout.write(`${line}\n`),
+  ...(values.postgres ? { postgres: postgresServer(values.postgres) } : {}),
 });
 process.stdout.write(`${formatChaosReport(result)}\n`);
 if (values.keep) process.stdout.write(`run directory kept: ${result.dir}\n`);

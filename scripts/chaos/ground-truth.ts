@@ -1,12 +1,14 @@
 import Database from 'better-sqlite3';
+import { randomBytes } from 'node:crypto';
 import mqtt, { type MqttClient } from 'mqtt';
+import pg from 'pg';
 
 /** The kinds of source a chaos run feeds, each its own stream (the source's name). */
-export const SOURCE_KINDS = ['sql', 'mqtt_q1', 'mqtt_q2'] as const;
+export const SOURCE_KINDS = ['sql', 'pg', 'mqtt_q1', 'mqtt_q2'] as const;
 export type SourceKind = (typeof SOURCE_KINDS)[number];
 
 /** The record field that carries the ground-truth id of each kind. */
-export const ID_FIELD: Record<SourceKind, string> = { sql: 'id', mqtt_q1: 'mid', mqtt_q2: 'mid' };
+export const ID_FIELD: Record<SourceKind, string> = { sql: 'id', pg: 'id', mqtt_q1: 'mid', mqtt_q2: 'mid' };
 
 /** What each kind's producer knows it handed over: ids 1…accepted, each acknowledged by its store. */
 export interface Producer {
@@ -43,6 +45,64 @@ export class SqlProducer implements Producer {
 
   async close(): Promise<void> {
     this.db.close();
+  }
+}
+
+export interface PostgresServer {
+  host: string;
+  port: number;
+  user: string;
+}
+
+/**
+ * Rows with known ids in a PostgreSQL table of a database made for the run (dropped at the end). One
+ * connection inserts in one transaction at a time, so ids commit in order. A row is accepted once committed.
+ */
+export class PgProducer implements Producer {
+  readonly kind = 'pg' as const;
+  readonly database: string;
+  accepted = 0;
+  private readonly server: PostgresServer;
+  private readonly client: pg.Client;
+
+  private constructor(server: PostgresServer, database: string, client: pg.Client) {
+    this.server = server;
+    this.database = database;
+    this.client = client;
+  }
+
+  static async open(server: PostgresServer): Promise<PgProducer> {
+    const database = `edge_chaos_${randomBytes(5).toString('hex')}`;
+    const admin = new pg.Client({ ...server, database: 'postgres' });
+    await admin.connect();
+    try {
+      await admin.query(`CREATE DATABASE ${database}`);
+    } finally {
+      await admin.end();
+    }
+    const client = new pg.Client({ ...server, database });
+    await client.connect();
+    await client.query('CREATE TABLE readings (id serial PRIMARY KEY, value double precision NOT NULL, note text NOT NULL)');
+    return new PgProducer(server, database, client);
+  }
+
+  async tick(count: number): Promise<void> {
+    const { rows } = await this.client.query<{ last: number }>(
+      "WITH added AS (INSERT INTO readings (value, note) SELECT random() * 100, 'chaos' FROM generate_series(1, $1::int) RETURNING id) SELECT max(id) AS last FROM added",
+      [count],
+    );
+    if (rows[0]?.last) this.accepted = rows[0].last;
+  }
+
+  async close(): Promise<void> {
+    await this.client.end().catch(() => {});
+    const admin = new pg.Client({ ...this.server, database: 'postgres' });
+    await admin.connect();
+    try {
+      await admin.query(`DROP DATABASE IF EXISTS ${this.database} WITH (FORCE)`);
+    } finally {
+      await admin.end();
+    }
   }
 }
 

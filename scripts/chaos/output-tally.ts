@@ -12,10 +12,11 @@ export interface KindTally {
 
 /**
  * Reads the receiver's JSON-lines output as it grows and counts, per source kind, which ids arrived and
- * how often. A batch is (stream, epoch, seq): the same id again within the same batch is the receiver
- * writing the batch again after a crash, which the documented dedup removes; the same id in another batch
- * is a duplicate that survives it. A line torn by a SIGKILL mid-write is followed by the rest of the file
- * on the same line: the last complete JSON object on it is kept.
+ * how often. A batch is (stream, epoch, seq): the same line again within the same batch is the receiver
+ * writing the batch again after a crash, which the documented dedup removes; any other repeat of an id is
+ * a duplicate that survives it. A line torn by a SIGKILL mid-write is followed by the rest of the file
+ * on the same line: the last complete JSON object on it is kept. A line is told from another copy of its
+ * record by the batch and the `ts` the agent stamped when it queued the record.
  */
 export class OutputTally {
   private readonly ids = new Map<SourceKind, Map<number, string>>(SOURCE_KINDS.map((k) => [k, new Map()]));
@@ -79,7 +80,10 @@ export class OutputTally {
       if (parsed) this.unknownLines++;
       return 0;
     }
-    const batch = `${parsed!.epoch}/${parsed!.seq}`;
+    // The same line again (same batch, same time the agent stamped) is a rewrite of the batch; the same id
+    // with another stamp is a second copy of the record, even within one batch (a redelivered message can
+    // land in the batch that holds its first copy).
+    const batch = `${parsed!.epoch}/${parsed!.seq}/${String(parsed!.record!.ts)}`;
     const seen = map.get(id);
     if (seen === undefined) {
       map.set(id, batch);
