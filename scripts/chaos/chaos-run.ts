@@ -240,8 +240,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
       event(`${kind} (${((calmSince - faultStarted) / 1000).toFixed(1)} s); delivered ${delivered()} of ${accepted()}`);
       counts[kind] = (counts[kind] ?? 0) + 1;
     }
-    const faultMs = Date.now() - started;
     if (faults.length === 0) await sleep(options.durationMs);
+    const faultMs = Date.now() - started;
 
     producing = false;
     await produce;
