@@ -1,0 +1,78 @@
+/**
+ * The one place the chaos run's agent and receiver configuration is written. Both processes read the same
+ * file: `run` uses `sources` and `sink` (through the cuttable link), `receive` uses `receiver` (straight to
+ * the centre's broker).
+ */
+export interface ChaosConfigInput {
+  /** The queue's directory (on the power-cut file system when it is in use). */
+  dataDir: string;
+  /** The centre's broker as the agent sees it: through the link proxy. */
+  sinkUrl: string;
+  /** The centre's broker as the receiver sees it. */
+  centreUrl: string;
+  /** The site's broker the MQTT sources subscribe on. */
+  siteUrl: string;
+  sqlitePath: string;
+  output: string;
+  receiverState: string;
+  /** A PostgreSQL table to read as well (the `pg` stream). */
+  postgres?: { host: string; port: number; user: string; database: string };
+}
+
+/**
+ * Settings shared by the agent's sink and the receiver's input. A delivery mode (end-to-end
+ * acknowledgements, say) is one more line here, e.g. `'ack: end_to_end'`.
+ */
+export const DELIVERY_SETTINGS: string[] = [];
+
+/**
+ * The QoS each MQTT source subscribes with. The device publishes at QoS 1 and QoS 2; the source subscribes at
+ * QoS 1 (the highest it offers today), so the broker delivers both streams to it at QoS 1.
+ */
+export const SUBSCRIBE_QOS: Record<'mqtt_q1' | 'mqtt_q2', number> = { mqtt_q1: 1, mqtt_q2: 1 };
+
+export const TOPICS = { mqtt_q1: 'chaos/q1', mqtt_q2: 'chaos/q2' } as const;
+
+// The queue blocks its sources when full (disk-full faults included) instead of dropping: the ground truth
+// expects every accepted row and message, and a drop policy would lose them by design. Drops the queue
+// does count anyway are read from the agent's log and reported beside the losses (queueDrops).
+
+function pgSource(c: ChaosConfigInput): string {
+  const p = c.postgres;
+  if (!p) return '';
+  return `  - { type: postgres, name: pg, host: ${p.host}, port: ${p.port}, user: ${p.user}, database: ${p.database}, table: readings, interval: 200ms, batch_size: 500 }\n`;
+}
+
+export function chaosConfigYaml(c: ChaosConfigInput): string {
+  const delivery = DELIVERY_SETTINGS.map((line) => `\n  ${line}`).join('');
+  const q = JSON.stringify;
+  return `device: { id: chaos-gw }
+data_dir: ${q(c.dataDir)}
+log: { level: info }
+keys: { device_private: keys/device.key, centre_public: keys/centre.pub }
+sources:
+  - { type: sqlite, name: sql, path: ${q(c.sqlitePath)}, table: readings, interval: 200ms, batch_size: 500 }
+${pgSource(c)}  - { type: mqtt, name: mqtt_q1, url: ${q(c.siteUrl)}, client_id: chaos-agent-q1, topics: [{ filter: ${TOPICS.mqtt_q1}, qos: ${SUBSCRIBE_QOS.mqtt_q1} }] }
+  - { type: mqtt, name: mqtt_q2, url: ${q(c.siteUrl)}, client_id: chaos-agent-q2, topics: [{ filter: ${TOPICS.mqtt_q2}, qos: ${SUBSCRIBE_QOS.mqtt_q2} }] }
+queue: { synchronous: full, commit_interval: 50ms, full_policy: block }
+batch: { max_records: 200 }
+sink:
+  type: mqtt
+  url: ${q(c.sinkUrl)}
+  reconnect: { initial_delay: 100ms, max_delay: 1s }${delivery}
+sender:
+  retry_initial_delay: 100ms
+  retry_max_delay: 1s
+  write_timeout: 5s
+receiver:
+  input:
+    type: mqtt
+    url: ${q(c.centreUrl)}
+    reconnect: { initial_delay: 100ms, max_delay: 1s }${delivery}
+  private_key: keys/centre.key
+  devices:
+    - { id: chaos-gw, public_keys: [keys/device.pub] }
+  state: ${q(c.receiverState)}
+  output: ${q(c.output)}
+`;
+}
