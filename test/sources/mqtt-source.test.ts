@@ -531,14 +531,15 @@ describe('mqtt source: start-up', () => {
     );
   });
 
-  it('options: topic filters are checked, QoS 2 is refused, defaults apply', () => {
+  it('options: topic filters are checked, QoS 0 to 2 are taken and 3 refused, defaults apply', () => {
     const ok = mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a/+/b/#' }] });
     assert.deepEqual(ok.topics, [{ filter: 'a/+/b/#', qos: 1 }]);
     assert.equal(ok.session, 'persistent');
     assert.equal(ok.payload, 'auto');
     assert.equal(ok.protocol_version, 5);
     for (const filter of ['a/#/b', 'a/b#', 'a+/b', '']) assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter }] }), filter);
-    assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a', qos: 2 }] }));
+    assert.equal(mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a', qos: 2 }] }).topics[0].qos, 2);
+    assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a', qos: 3 }] }));
     assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [] }));
   });
 });

@@ -19,9 +19,11 @@ const topic = z.strictObject({
     .refine(isTopicFilter, 'must be an MQTT topic filter: `+` and `#` only as whole levels, `#` only last')
     .describe('Topic filter, e.g. `site/+/telemetry` or `sensors/#`.'),
   qos: z
-    .union([z.literal(0), z.literal(1)])
+    .union([z.literal(0), z.literal(1), z.literal(2)])
     .default(1)
-    .describe('1: the broker keeps a message until the gateway committed it (acknowledged after the commit); 0: at most once.'),
+    .describe(
+      '2: exactly once: committed once however often the broker sends it again (its packet id is committed with the record; needs a persistent session); 1: the broker keeps a message until the gateway committed it (acknowledged after the commit), a message committed just before a crash can come twice; 0: at most once.',
+    ),
 });
 
 export const mqttSourceOptions = z.strictObject({
