@@ -538,7 +538,7 @@ describe('mqtt source: start-up', () => {
     assert.equal(ok.payload, 'auto');
     assert.equal(ok.protocol_version, 5);
     for (const filter of ['a/#/b', 'a/b#', 'a+/b', '']) assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter }] }), filter);
-    assert.equal(mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a', qos: 2 }] }).topics[0].qos, 2);
+    assert.deepEqual(mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a', qos: 2 }] }).topics, [{ filter: 'a', qos: 2 }]);
     assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a', qos: 3 }] }));
     assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [] }));
   });
