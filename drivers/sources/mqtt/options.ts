@@ -64,6 +64,32 @@ export const mqttSourceOptions = z.strictObject({
     .describe(
       'Largest message payload accepted. A larger message is counted (`payload_too_large`, logged at a bounded rate with its topic) and acknowledged without a record, so it never blocks the subscription. MQTT 5 also advertises a Maximum Packet Size of this plus 64KiB for topic and properties: the broker then never sends bigger messages at all (it drops them on its side, where they are counted).',
     ),
+  dedup: z
+    .strictObject({
+      key: z
+        .enum(['payload_hash', 'json_field', 'user_property', 'correlation_data'])
+        .describe(
+          'What identifies a message: payload_hash (SHA-256 of topic and payload: identical messages are one), json_field (the JSON payload field named by `field`), user_property (the MQTT 5 user property named by `field`), correlation_data (MQTT 5).',
+        ),
+      field: z.string().min(1).optional().describe('The JSON field (json_field) or user property (user_property) that carries the message id.'),
+      window: z
+        .number()
+        .int()
+        .min(1)
+        .max(100_000)
+        .default(1000)
+        .describe(
+          'How many of the latest keys are remembered (8 bytes each, committed with the records): a repeat of an older message is not caught. At least max_pending to catch every repeat after a crash.',
+        ),
+    })
+    .refine((d) => d.field !== undefined || (d.key !== 'json_field' && d.key !== 'user_property'), {
+      message: '`field` is required with key json_field or user_property',
+      path: ['field'],
+    })
+    .optional()
+    .describe(
+      'Drops QoS 0/1 messages whose key was seen among the last `window` messages (counter duplicates_dropped). Off by default; see the README for what it can and cannot catch.',
+    ),
   batch_max: z.number().int().min(1).default(500).describe('Messages handed to the queue in one emit at most.'),
   batch_wait: duration().default(5).describe('Messages arriving within this time of the first go to the queue in one emit.'),
   username: z.string().optional().describe('User name for the broker.'),

@@ -1,11 +1,12 @@
 import mqtt from 'mqtt';
 import type { IPublishPacket, MqttClient } from 'mqtt';
-import { AgentError, describeError, type AgentRecord, type DriverEnv, type ServiceSource, type SourceContext } from '../../../agent/sdk/index.ts';
+import { AgentError, describeError, type AgentRecord, type Cursor, type DriverEnv, type ServiceSource, type SourceContext } from '../../../agent/sdk/index.ts';
 import { AckAfterCommit, type HeldAck } from './ack-after-commit.ts';
 import { subscriberClientOptions } from './client-options.ts';
 import type { MqttSourceOptions } from './options.ts';
 import { decodePayload } from './payload.ts';
 import { isRelease, Qos2IncomingStore, Qos2Ledger } from './qos2.ts';
+import { DedupWindow } from './dedup.ts';
 import { fixedDelay, Reconnector } from '../../common/reconnect.ts';
 
 /** How long `stop` waits for received messages to commit (and be acknowledged) before it just disconnects. */
@@ -28,6 +29,7 @@ export class MqttSource implements ServiceSource {
   private client: MqttClient | undefined;
   private acks: AckAfterCommit | undefined;
   private qos2: Qos2Ledger | undefined;
+  private dedup: DedupWindow | undefined;
   private ctx: SourceContext | undefined;
   private batch: Batch | undefined;
   private batchTimer: NodeJS.Timeout | undefined;
@@ -63,6 +65,7 @@ export class MqttSource implements ServiceSource {
     // Not `edge-agent-<device>`: that is the sink's, and both may use the same (embedded) broker.
     const clientId = this.config.client_id ?? `edge-agent-source-${name}`;
     this.qos2 = new Qos2Ledger(`${url} ${clientId}`, ctx.cursor);
+    if (this.config.dedup) this.dedup = new DedupWindow(this.config.dedup, ctx.cursor);
     const client = mqtt.connect(url, {
       ...subscriberClientOptions(this.config, this.env.baseDir, clientId),
       incomingStore: new Qos2IncomingStore((packet, sendPubrec) => this.onQos2Publish(packet, sendPubrec)),
@@ -155,7 +158,18 @@ export class MqttSource implements ServiceSource {
     if (this.closed()) return;
     const held = packet.qos === 1 ? this.acks!.receive(packet) : undefined;
     if (packet.dup) this.ctx!.counters.add('redelivered');
-    this.accept(held, this.toRecord(packet), done);
+    const record = this.toRecord(packet);
+    if (this.dedup && record) {
+      const key = this.dedup.keyOf(packet, record);
+      if (key === undefined) this.ctx!.counters.add('dedup_no_key');
+      else if (this.dedup.has(key)) {
+        // Acknowledged once the earlier copy's commit is done (this batch releases after it), without a record.
+        this.ctx!.counters.add('duplicates_dropped');
+        this.accept(held, undefined, done);
+        return;
+      } else this.dedup.add(key);
+    }
+    this.accept(held, record, done);
   }
 
   /** A QoS 2 PUBLISH (from mqtt.js's incoming store): a new message, or one already committed sent again. */
@@ -264,8 +278,8 @@ export class MqttSource implements ServiceSource {
     const batch = this.batch ?? (evenIfEmpty ? { records: [], acks: [], messages: 0 } : undefined);
     if (!batch) return;
     this.batch = undefined;
-    // The QoS 2 ids go with the records they speak of, in the same transaction (qos2.ts).
-    const cursor = this.qos2!.changed ? this.qos2!.cursor() : undefined;
+    // The QoS 2 ids and the dedup window go with the records they speak of, in the same transaction.
+    const cursor = this.qos2!.changed || this.dedup?.changed ? this.cursor() : undefined;
     const committed = batch.records.length > 0 || cursor !== undefined ? this.ctx!.emit(batch.records, cursor) : Promise.resolve();
     committed.catch(() => {}); // observed below; avoids an unhandled rejection while an earlier batch is pending
     this.lastRelease = Promise.all([this.lastRelease, committed])
@@ -283,6 +297,12 @@ export class MqttSource implements ServiceSource {
           resume();
         }
       });
+  }
+
+  private cursor(): Cursor {
+    const state = this.qos2!.cursor() as { [key: string]: Cursor };
+    if (this.dedup) state.seen = this.dedup.encode();
+    return state;
   }
 
   /**
