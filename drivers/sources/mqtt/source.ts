@@ -66,10 +66,8 @@ export class MqttSource implements ServiceSource {
     const clientId = this.config.client_id ?? `edge-agent-source-${name}`;
     this.qos2 = new Qos2Ledger(`${url} ${clientId}`, ctx.cursor);
     if (this.config.dedup) this.dedup = new DedupWindow(this.config.dedup, ctx.cursor);
-    const client = mqtt.connect(url, {
-      ...subscriberClientOptions(this.config, this.env.baseDir, clientId),
-      incomingStore: new Qos2IncomingStore((packet, sendPubrec) => this.onQos2Publish(packet, sendPubrec)),
-    });
+    const incomingStore = new Qos2IncomingStore((packet, sendPubrec) => this.onQos2Publish(packet, sendPubrec));
+    const client = mqtt.connect(url, { ...subscriberClientOptions(this.config, this.env.baseDir, clientId), incomingStore });
     this.client = client;
     // mqtt.js reconnects on its own only when given a period; it is given none, and the one shared policy
     // drives it instead, at the fixed reconnect_delay this source's config promises.
@@ -90,7 +88,9 @@ export class MqttSource implements ServiceSource {
       // Once per outage (the first failure since the last connect), as mqtt.js's own 'offline' was.
       if (reconnector.attempt === 0) ctx.log.warn({ url }, 'mqtt connection lost; the broker keeps the session while reconnecting');
       reconnector.schedule(() => {
-        if (!this.stopping && !client.connected) client.reconnect();
+        // Given no stores, mqtt.js's reconnect puts its default ones in place: QoS 2 would then bypass the
+        // committed packet ids and be acknowledged before its commit.
+        if (!this.stopping && !client.connected) client.reconnect({ incomingStore, outgoingStore: client.outgoingStore });
       });
     });
 
