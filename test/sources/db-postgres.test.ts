@@ -219,6 +219,34 @@ describe('postgres source', { skip: unavailable }, () => {
     assert.equal(counts.get('query_timeouts'), 1);
   });
 
+  it('rows with a NULL cursor value (id, or timestamp) are skipped and counted; the rows after them still come', async () => {
+    await admin.query('CREATE TABLE nullable_id (id bigint, v text)');
+    await admin.query("INSERT INTO nullable_id VALUES (1, 'a'), (NULL, 'lost'), (2, 'b')");
+    const src = polledSource(driver, { ...base, table: 'nullable_id' });
+    const { ctx, counts, records } = recordingContext();
+    await pollUntil(src, ctx, () => records().length >= 2, 'the rows with an id');
+    await admin.query("INSERT INTO nullable_id VALUES (3, 'c')");
+    await pollUntil(src, ctx, () => records().length >= 3, 'a row inserted after the NULL one');
+    await src.close!();
+    assert.deepEqual(
+      records().map((r) => r.v),
+      ['a', 'b', 'c'],
+    );
+    assert.equal(counts.get('null_cursor'), 1, 'counted at the first poll, then once a minute');
+
+    await admin.query('CREATE TABLE nullable_ts (id bigserial PRIMARY KEY, at timestamptz, v text)');
+    await admin.query("INSERT INTO nullable_ts (at, v) VALUES ('2024-01-01T00:00:00Z', 'a'), (NULL, 'lost'), ('2024-01-01T00:00:01Z', 'b')");
+    const byTime = polledSource(driver, { ...base, table: 'nullable_ts', timestamp_column: 'at' });
+    const t = recordingContext();
+    await pollUntil(byTime, t.ctx, () => t.records().length >= 2, 'the rows with a timestamp');
+    await byTime.close!();
+    assert.deepEqual(
+      t.records().map((r) => r.v),
+      ['a', 'b'],
+    );
+    assert.equal(t.counts.get('null_cursor'), 1);
+  });
+
   it('a dropped table is a retryable SOURCE_FAILED naming database and table; polling resumes once it is back', async () => {
     await admin.query('CREATE TABLE dropped (id bigserial PRIMARY KEY, v int)');
     await admin.query('INSERT INTO dropped (v) VALUES (1)');

@@ -1,14 +1,15 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, renameSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteSource } from '../../drivers/sources/sqlite/index.ts';
 import { sourceContract } from '../contract/source-contract.ts';
-import { isAgentError, type SourceDriver } from '../../agent/sdk/index.ts';
-import { pollUntil, polledSource, recordingContext } from '../helpers/db.ts';
+import { isAgentError, type PolledSource, type SourceDriver } from '../../agent/sdk/index.ts';
+import { capturingLogger, pollUntil, polledSource, recordingContext } from '../helpers/db.ts';
+import { problemReporter } from '../../agent/hosting/driver-env.ts';
 
 const driver = sqliteSource as unknown as SourceDriver;
 const dir = mkdtempSync(join(tmpdir(), 'edge-db-sqlite-'));
@@ -211,6 +212,106 @@ describe('sqlite source', () => {
       records().map((r) => r.device),
       ['new-3'],
     );
+  });
+
+  /**
+   * The source built as the runtime does: the driver's counters and problem reports are the context's, and
+   * both log to `lines`.
+   */
+  function sourceCountingInto(options: Record<string, unknown>, recording: ReturnType<typeof recordingContext>['ctx']) {
+    const { log, lines } = capturingLogger();
+    const ctx = { ...recording, problems: problemReporter(() => recording.counters, log) };
+    const config = sqliteSource.options.parse(options);
+    const common = { type: 'sqlite', name: 'db', stream: 'db', interval: 1000, on_start_error: 'retry' as const };
+    const src = sqliteSource.create({ ...config, ...common }, { log, baseDir: dir, counters: ctx.counters, problems: ctx.problems }) as PolledSource;
+    return { src, ctx, lines };
+  }
+
+  it('a file replaced by its writer (deleted and created again, or renamed over) is noticed at the next poll and reopened, logged, counted', async () => {
+    const path = join(dir, 'replaced.db');
+    const first = writerDb(path);
+    first.prepare("INSERT INTO readings (id, ts, device, value) VALUES (1, 't', 'a', 1), (2, 't', 'b', 2)").run();
+    first.close();
+    const recording = recordingContext();
+    const { counts, records } = recording;
+    const { src, ctx, lines } = sourceCountingInto({ path, table: 'readings' }, recording.ctx);
+    await src.gather(ctx);
+    assert.deepEqual(
+      records().map((r) => r.device),
+      ['a', 'b'],
+    );
+    // Deleted, then a new file at the same path, its ids going on from where the old one stopped.
+    rmSync(path);
+    rmSync(`${path}-wal`, { force: true });
+    rmSync(`${path}-shm`, { force: true });
+    const second = writerDb(path);
+    second.prepare("INSERT INTO readings (id, ts, device, value) VALUES (3, 't', 'c', 3)").run();
+    second.close();
+    await src.gather(ctx);
+    assert.deepEqual(
+      records().map((r) => r.device),
+      ['a', 'b', 'c'],
+      'the new file is read, not the deleted inode the old handle still holds',
+    );
+    assert.equal(counts.get('file_replaced'), 1);
+    assert.ok(lines.some((l) => l.includes('SQLite file was replaced; reopening it')));
+    // Renamed over (the atomic way a writer swaps a file in).
+    const next = join(dir, 'replaced-next.db');
+    const third = writerDb(next);
+    third.prepare("INSERT INTO readings (id, ts, device, value) VALUES (3, 't', 'c', 3), (4, 't', 'd', 4)").run();
+    third.close();
+    renameSync(next, path);
+    await src.gather(ctx);
+    assert.equal(counts.get('file_replaced'), 2);
+    // Deleted and not back yet: a retryable failure each poll, until the file is there again.
+    rmSync(path);
+    await assert.rejects(src.gather(ctx), (err) => isAgentError(err, 'SOURCE_FAILED') && err.retryable === true && err.message.includes(path));
+    assert.ok(lines.some((l) => l.includes('SQLite file was deleted')));
+    const fourth = writerDb(path);
+    fourth.prepare("INSERT INTO readings (id, ts, device, value) VALUES (5, 't', 'e', 5)").run();
+    fourth.close();
+    await src.gather(ctx);
+    await src.close!();
+    assert.deepEqual(
+      records().map((r) => r.device),
+      ['a', 'b', 'c', 'd', 'e'],
+    );
+  });
+
+  it('a table whose rows are all behind the committed cursor (ids restarted) is reported, not passed over in silence', async () => {
+    const path = join(dir, 'restarted.db');
+    const db = writerDb(path);
+    db.prepare("INSERT INTO readings (id, ts, device, value) VALUES (1, 't', 'new-1', 1)").run();
+    db.close();
+    const recording = recordingContext({ id: 50 });
+    const { counts, emits } = recording;
+    const { src, ctx, lines } = sourceCountingInto({ path, table: 'readings' }, recording.ctx);
+    await src.gather(ctx);
+    await src.close!();
+    assert.equal(emits.length, 0);
+    assert.equal(counts.get('cursor_ahead'), 1);
+    assert.ok(lines.some((l) => l.includes('behind the committed cursor') && l.includes('"highest":"{\\"id\\":1}"')));
+  });
+
+  it('rows with a NULL cursor value are skipped, counted and reported naming the table and column; later rows still come', async () => {
+    const path = join(dir, 'nulls.db');
+    const db = new Database(path);
+    db.exec('CREATE TABLE t (id INTEGER, v TEXT)');
+    db.exec("INSERT INTO t VALUES (1, 'a'), (NULL, 'lost'), (2, 'b')");
+    const recording = recordingContext();
+    const { counts, records } = recording;
+    const { src, ctx, lines } = sourceCountingInto({ path, table: 't' }, recording.ctx);
+    await src.gather(ctx);
+    db.exec("INSERT INTO t VALUES (3, 'c')");
+    db.close();
+    await src.gather(ctx);
+    await src.close!();
+    assert.deepEqual(
+      records().map((r) => r.v),
+      ['a', 'b', 'c'],
+    );
+    assert.equal(counts.get('null_cursor'), 1, 'counted at the first poll, then once a minute');
+    assert.ok(lines.some((l) => l.includes('NULL cursor value') && l.includes('table t') && l.includes('"columns":"id"') && l.includes('"rows":1')));
   });
 
   it('rejects a config with both or neither of table and query', () => {

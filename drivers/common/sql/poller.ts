@@ -40,6 +40,8 @@ export interface SqlDialect<Fence> {
   sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]>;
   disconnect(): Promise<void>;
   classify(err: unknown, doing: string): Failure;
+  /** How many rows have a NULL cursor value (they are never read). */
+  countNullCursor(): Promise<number>;
 }
 
 /** Observations waiting for their writers; beyond this the newest is replaced (only delays settling, never unsafe). */
@@ -48,6 +50,8 @@ const MAX_WAITING = 64;
 const MAX_PENDING_EMITS = 4;
 /** Waiting this long for open writers is worth a warning (a transaction left open holds the source back). */
 const SLOW_SETTLE_MS = 60_000;
+/** How often rows with a NULL cursor value are counted (a COUNT over the cursor columns' index). */
+const NULL_CHECK_MS = 60_000;
 
 /**
  * Incremental polling shared by the SQL sources. Each poll observes the highest position and reads only up to
@@ -68,6 +72,8 @@ export class SqlPolledSource<Fence> implements PolledSource {
   private warnedSlowSince: number | undefined;
   /** start: end found the table empty: everything that comes later is new. */
   private startedEmpty = false;
+  /** When rows with a NULL cursor were last counted. */
+  private nullCheckedAt = Number.NEGATIVE_INFINITY;
 
   constructor(config: SqlCursorConfig, dialect: SqlDialect<Fence>, input: string) {
     this.config = config;
@@ -86,7 +92,8 @@ export class SqlPolledSource<Fence> implements PolledSource {
         await this.dialect.connect();
         ctx.counters.add('connects');
       }
-      const { upTo, empty } = await this.settle(ctx);
+      const { upTo, empty, max } = await this.settle(ctx);
+      await this.reportUnreadable(ctx, max, where);
       const atEnd = this.committed === undefined && this.config.start === 'end' && !this.startedEmpty;
       if (atEnd && empty) this.startedEmpty = true;
       if (upTo === undefined) return;
@@ -108,7 +115,7 @@ export class SqlPolledSource<Fence> implements PolledSource {
   }
 
   /** Observes, and returns the highest position all of whose writers have finished (undefined: nothing yet). */
-  private async settle(ctx: SourceContext): Promise<{ upTo: Position | undefined; empty: boolean }> {
+  private async settle(ctx: SourceContext): Promise<{ upTo: Position | undefined; empty: boolean; max: Position | undefined }> {
     const now = await this.dialect.observe();
     this.waiting.push(now);
     while (this.waiting.length > 0 && this.dialect.settled(this.waiting[0]!, now)) {
@@ -124,7 +131,37 @@ export class SqlPolledSource<Fence> implements PolledSource {
         ctx.log.warn({ waiting_ms: now.at - oldest.at }, 'SQL source waits for a write transaction left open; rows after it are held back until it ends');
       }
     }
-    return { upTo: this.settledUpTo, empty: now.max === undefined };
+    return { upTo: this.settledUpTo, empty: now.max === undefined, max: now.max };
+  }
+
+  /**
+   * Rows the cursor cannot reach are reported, never passed over in silence: rows with a NULL cursor value
+   * (counted once a minute), and a table whose highest row is behind the committed cursor (emptied and
+   * refilled, a file replaced, ids restarted): its rows up to the cursor are not read.
+   */
+  private async reportUnreadable(ctx: SourceContext, max: Position | undefined, where: string): Promise<void> {
+    const now = Date.now();
+    if (now - this.nullCheckedAt >= NULL_CHECK_MS) {
+      this.nullCheckedAt = now;
+      const rows = await this.dialect.countNullCursor();
+      if (rows > 0) {
+        const columns = [this.config.id_column, ...(this.config.timestamp_column === undefined ? [] : [this.config.timestamp_column])];
+        ctx.problems.report(
+          'null_cursor',
+          'SQL source: rows with a NULL cursor value are never read (they have no place in the cursor order); give them a value',
+          { where, columns: columns.join(', '), rows },
+          { key: this.input },
+        );
+      }
+    }
+    if (max !== undefined && this.committed !== undefined && isBefore(max, this.committed)) {
+      ctx.problems.report(
+        'cursor_ahead',
+        'SQL source: the highest row is behind the committed cursor (table emptied and refilled, file replaced, ids restarted?); rows up to the cursor are not read',
+        { where, highest: printable(max), cursor: printable(this.committed) },
+        { key: this.input },
+      );
+    }
   }
 
   /**
@@ -218,6 +255,16 @@ export class SqlPolledSource<Fence> implements PolledSource {
   async close(): Promise<void> {
     await this.dialect.disconnect();
   }
+}
+
+/** True when `a` comes before `b` in cursor order. */
+function isBefore(a: Position, b: Position): boolean {
+  if (a.ts !== undefined && b.ts !== undefined && a.ts !== b.ts) return a.ts < b.ts;
+  return a.id < b.id;
+}
+
+function printable(p: Position): string {
+  return JSON.stringify(encodePosition(p));
 }
 
 function parseJsonColumns(row: Record<string, unknown>, columns: string[], ctx: SourceContext): void {

@@ -47,10 +47,30 @@ export function readStatement(config: SqlCursorConfig, syntax: SqlSyntax, after:
   return { text: `SELECT * FROM ${source(config, syntax)} WHERE ${conditions.join(' AND ')} ORDER BY ${order(config, syntax, '')} LIMIT ${limit}`, values };
 }
 
-/** The highest cursor position visible now (one row, or none for an empty table). */
+function cursorColumns(config: SqlCursorConfig, syntax: SqlSyntax): string[] {
+  return [config.id_column, ...(config.timestamp_column === undefined ? [] : [config.timestamp_column])].map((c) => syntax.quote(c));
+}
+
+/**
+ * The highest cursor position visible now (one row, or none for an empty table). Rows with a NULL cursor value
+ * are left out: they have no place in the cursor order (PostgreSQL sorts NULL first when descending, so one such
+ * row would otherwise stand for the maximum and hold the source still). `nullCursorStatement` counts them.
+ */
 export function maxStatement(config: SqlCursorConfig, syntax: SqlSyntax): string {
-  const columns = [config.id_column, ...(config.timestamp_column === undefined ? [] : [config.timestamp_column])].map((c) => syntax.quote(c)).join(', ');
-  return `SELECT ${columns} FROM ${source(config, syntax)} ORDER BY ${order(config, syntax, ' DESC')} LIMIT 1`;
+  const columns = cursorColumns(config, syntax);
+  const notNull = columns.map((c) => `${c} IS NOT NULL`).join(' AND ');
+  return `SELECT ${columns.join(', ')} FROM ${source(config, syntax)} WHERE ${notNull} ORDER BY ${order(config, syntax, ' DESC')} LIMIT 1`;
+}
+
+/** The alias of the count in the NULL-cursor statement. */
+export const NULL_ROWS = 'edge_null_rows';
+
+/** How many rows have a NULL cursor value (never read: see maxStatement). */
+export function nullCursorStatement(config: SqlCursorConfig, syntax: SqlSyntax): string {
+  const anyNull = cursorColumns(config, syntax)
+    .map((c) => `${c} IS NULL`)
+    .join(' OR ');
+  return `SELECT COUNT(*) AS ${NULL_ROWS} FROM ${source(config, syntax)} WHERE ${anyNull}`;
 }
 
 /** What a log line or an error calls this source's input: the table, or "query". */

@@ -28,12 +28,16 @@ import { AgentError } from '../../../agent/sdk/index.ts';
  */
 type SendPacket = (packet: Packet, cb?: (err?: Error) => void, cbStorePut?: () => void, noStore?: boolean) => void;
 
+/** The acknowledgements held until a commit: PUBACK (QoS 1), PUBREC and PUBCOMP (QoS 2, see qos2.ts). */
+export type HeldCmd = 'puback' | 'pubrec' | 'pubcomp';
+
 export interface HeldAck {
+  readonly cmd: HeldCmd;
   readonly messageId: number;
   /** The connection the PUBLISH arrived on. */
   readonly connection: unknown;
-  /** The PUBACK mqtt.js produced, once the message was completed. */
-  puback: Packet | undefined;
+  /** The acknowledgement mqtt.js produced, once the message was completed. */
+  packet: Packet | undefined;
   /** Committed before it was completed (reading was paused): write the PUBACK as soon as it is captured. */
   released: boolean;
 }
@@ -42,7 +46,7 @@ export class AckAfterCommit {
   private readonly client: MqttClient;
   private readonly send: SendPacket;
   private capturing: HeldAck | undefined;
-  /** PUBACKs not written because their connection had gone. */
+  /** Acknowledgements not written because their connection had gone. */
   dropped = 0;
 
   constructor(client: MqttClient) {
@@ -55,9 +59,9 @@ export class AckAfterCommit {
     this.send = original.bind(client);
     internals._sendPacket = (packet, cb, cbStorePut, noStore) => {
       const held = this.capturing;
-      if (held && packet.cmd === 'puback' && packet.messageId === held.messageId) {
+      if (held && packet.cmd === held.cmd && packet.messageId === held.messageId) {
         this.capturing = undefined;
-        held.puback = packet;
+        held.packet = packet;
         if (held.released) this.write(held);
         cb?.(); // mqtt.js goes on with the next incoming packet now
         return;
@@ -66,12 +70,12 @@ export class AckAfterCommit {
     };
   }
 
-  /** Notes a QoS 1 message as it arrives, on the connection it arrives on. */
-  receive(packet: IPublishPacket): HeldAck {
-    return { messageId: packet.messageId!, connection: this.client.stream, puback: undefined, released: false };
+  /** Notes a packet to acknowledge (`cmd`) as it arrives, on the connection it arrives on. */
+  receive(packet: Pick<IPublishPacket, 'messageId'>, cmd: HeldCmd = 'puback'): HeldAck {
+    return { cmd, messageId: packet.messageId!, connection: this.client.stream, packet: undefined, released: false };
   }
 
-  /** Lets mqtt.js finish the message (`done` is handleMessage's callback), keeping its PUBACK back. */
+  /** Lets mqtt.js finish the packet (`done` is the callback that makes it acknowledge), keeping the acknowledgement back. */
   complete(held: HeldAck, done: () => void): void {
     this.capturing = held;
     try {
@@ -79,21 +83,21 @@ export class AckAfterCommit {
     } finally {
       this.capturing = undefined;
     }
-    if (!held.puback) {
-      throw new AgentError('SOURCE_FAILED', 'mqtt.js did not send the PUBACK through _sendPacket right after handleMessage: cannot hold it until commit');
+    if (!held.packet) {
+      throw new AgentError('SOURCE_FAILED', `mqtt.js did not send the ${held.cmd.toUpperCase()} through _sendPacket at once: cannot hold it until commit`);
     }
   }
 
-  /** Writes the PUBACKs of committed messages, in the order given (the order the messages arrived in). */
+  /** Writes the acknowledgements of committed packets, in the order given (the order the packets arrived in). */
   release(acks: readonly HeldAck[]): void {
     for (const held of acks) {
       held.released = true;
-      if (held.puback) this.write(held);
+      if (held.packet) this.write(held);
     }
   }
 
   private write(held: HeldAck): void {
-    if (held.connection === this.client.stream && this.client.connected) this.send(held.puback!);
+    if (held.connection === this.client.stream && this.client.connected) this.send(held.packet!);
     else this.dropped++;
   }
 }

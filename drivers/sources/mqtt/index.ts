@@ -5,7 +5,7 @@ import { MqttSource } from './source.ts';
 export const mqttSource = defineSourceDriver({
   type: 'mqtt',
   summary:
-    'Subscribes on a local MQTT broker (or the embedded one) so site devices can publish to the gateway; QoS 1 messages are acknowledged only after their commit.',
+    'Subscribes on a local MQTT broker (or the embedded one) so site devices can publish to the gateway; QoS 1 messages are acknowledged only after their commit; QoS 2 messages are committed exactly once.',
   mode: 'service',
   options: mqttSourceOptions,
   create: (config, env) => new MqttSource(config, env),

@@ -19,9 +19,11 @@ const topic = z.strictObject({
     .refine(isTopicFilter, 'must be an MQTT topic filter: `+` and `#` only as whole levels, `#` only last')
     .describe('Topic filter, e.g. `site/+/telemetry` or `sensors/#`.'),
   qos: z
-    .union([z.literal(0), z.literal(1)])
+    .union([z.literal(0), z.literal(1), z.literal(2)])
     .default(1)
-    .describe('1: the broker keeps a message until the gateway committed it (acknowledged after the commit); 0: at most once.'),
+    .describe(
+      '2: exactly once: committed once however often the broker sends it again (its packet id is committed with the record; needs a persistent session); 1: the broker keeps a message until the gateway committed it (acknowledged after the commit), a message committed just before a crash can come twice; 0: at most once.',
+    ),
 });
 
 export const mqttSourceOptions = z.strictObject({
@@ -61,6 +63,32 @@ export const mqttSourceOptions = z.strictObject({
     .refine((n) => n >= 1 && n <= 256 * 1024 * 1024, 'between 1 byte and 256MiB')
     .describe(
       'Largest message payload accepted. A larger message is counted (`payload_too_large`, logged at a bounded rate with its topic) and acknowledged without a record, so it never blocks the subscription. MQTT 5 also advertises a Maximum Packet Size of this plus 64KiB for topic and properties: the broker then never sends bigger messages at all (it drops them on its side, where they are counted).',
+    ),
+  dedup: z
+    .strictObject({
+      key: z
+        .enum(['payload_hash', 'json_field', 'user_property', 'correlation_data'])
+        .describe(
+          'What identifies a message: payload_hash (SHA-256 of topic and payload: identical messages are one), json_field (the JSON payload field named by `field`), user_property (the MQTT 5 user property named by `field`), correlation_data (MQTT 5).',
+        ),
+      field: z.string().min(1).optional().describe('The JSON field (json_field) or user property (user_property) that carries the message id.'),
+      window: z
+        .number()
+        .int()
+        .min(1)
+        .max(100_000)
+        .default(1000)
+        .describe(
+          'How many of the latest keys are remembered (8 bytes each, committed with the records): a repeat of an older message is not caught. At least max_pending to catch every repeat after a crash.',
+        ),
+    })
+    .refine((d) => d.field !== undefined || (d.key !== 'json_field' && d.key !== 'user_property'), {
+      message: '`field` is required with key json_field or user_property',
+      path: ['field'],
+    })
+    .optional()
+    .describe(
+      'Drops QoS 0/1 messages whose key was seen among the last `window` messages (counter duplicates_dropped). Off by default; see the README for what it can and cannot catch.',
     ),
   batch_max: z.number().int().min(1).default(500).describe('Messages handed to the queue in one emit at most.'),
   batch_wait: duration().default(5).describe('Messages arriving within this time of the first go to the queue in one emit.'),

@@ -1,10 +1,12 @@
 import mqtt from 'mqtt';
 import type { IPublishPacket, MqttClient } from 'mqtt';
-import { AgentError, describeError, type AgentRecord, type DriverEnv, type ServiceSource, type SourceContext } from '../../../agent/sdk/index.ts';
+import { AgentError, describeError, type AgentRecord, type Cursor, type DriverEnv, type ServiceSource, type SourceContext } from '../../../agent/sdk/index.ts';
 import { AckAfterCommit, type HeldAck } from './ack-after-commit.ts';
 import { subscriberClientOptions } from './client-options.ts';
 import type { MqttSourceOptions } from './options.ts';
 import { decodePayload } from './payload.ts';
+import { isRelease, Qos2IncomingStore, Qos2Ledger } from './qos2.ts';
+import { DedupWindow } from './dedup.ts';
 import { fixedDelay, Reconnector } from '../../common/reconnect.ts';
 
 /** How long `stop` waits for received messages to commit (and be acknowledged) before it just disconnects. */
@@ -21,10 +23,13 @@ interface Batch {
  * Subscribes on a local broker and turns each message into a record (`topic`, `qos`, `retain`, `ts` and the
  * payload's fields). QoS 1 messages are acknowledged only after their records are committed (see
  * ack-after-commit.ts), so a message is either in the queue or still on the broker, whatever crashes.
+ * QoS 2 messages are committed once however often the broker sends them (qos2.ts).
  */
 export class MqttSource implements ServiceSource {
   private client: MqttClient | undefined;
   private acks: AckAfterCommit | undefined;
+  private qos2: Qos2Ledger | undefined;
+  private dedup: DedupWindow | undefined;
   private ctx: SourceContext | undefined;
   private batch: Batch | undefined;
   private batchTimer: NodeJS.Timeout | undefined;
@@ -59,15 +64,23 @@ export class MqttSource implements ServiceSource {
     this.ctx = ctx;
     // Not `edge-agent-<device>`: that is the sink's, and both may use the same (embedded) broker.
     const clientId = this.config.client_id ?? `edge-agent-source-${name}`;
-    const client = mqtt.connect(url, subscriberClientOptions(this.config, this.env.baseDir, clientId));
+    this.qos2 = new Qos2Ledger(`${url} ${clientId}`, ctx.cursor);
+    if (this.config.dedup) this.dedup = new DedupWindow(this.config.dedup, ctx.cursor);
+    const incomingStore = new Qos2IncomingStore((packet, sendPubrec) => this.onQos2Publish(packet, sendPubrec));
+    const client = mqtt.connect(url, { ...subscriberClientOptions(this.config, this.env.baseDir, clientId), incomingStore });
     this.client = client;
     // mqtt.js reconnects on its own only when given a period; it is given none, and the one shared policy
     // drives it instead, at the fixed reconnect_delay this source's config promises.
     const reconnector = new Reconnector(fixedDelay(this.config.reconnect_delay));
     this.reconnector = reconnector;
     this.acks = new AckAfterCommit(client);
+    // mqtt.js drops the connection when more inbound QoS 2 messages than our Receive Maximum await PUBREL.
+    // Mosquitto (2.0.11 here) resends every unfinished message of a resumed session on top of its quota, so
+    // the very reconnect meant to finish them would be cut again, and again. Memory stays bounded by
+    // max_pending without that check: beyond it this source stops reading (see accept).
+    (client as unknown as { _receiveMaximum: number })._receiveMaximum = 65_535;
     // mqtt.js has emitted 'message' already; handleMessage is where it waits for us before acknowledging.
-    client.handleMessage = (packet, done) => this.onPublish(packet, done);
+    client.handleMessage = (packet, done) => (isRelease(packet) ? this.onQos2Release(packet.messageId!, done) : this.onPublish(packet, done));
     client.on('reconnect', () => ctx.counters.add('reconnects'));
     client.on('error', (err) => ctx.log.warn({ err: describeError(err), url }, 'mqtt error'));
     client.on('close', () => {
@@ -75,7 +88,9 @@ export class MqttSource implements ServiceSource {
       // Once per outage (the first failure since the last connect), as mqtt.js's own 'offline' was.
       if (reconnector.attempt === 0) ctx.log.warn({ url }, 'mqtt connection lost; the broker keeps the session while reconnecting');
       reconnector.schedule(() => {
-        if (!this.stopping && !client.connected) client.reconnect();
+        // Given no stores, mqtt.js's reconnect puts its default ones in place: QoS 2 would then bypass the
+        // committed packet ids and be acknowledged before its commit.
+        if (!this.stopping && !client.connected) client.reconnect({ incomingStore, outgoingStore: client.outgoingStore });
       });
     });
 
@@ -84,14 +99,16 @@ export class MqttSource implements ServiceSource {
       reconnector.succeeded();
       // Small PUBACKs must not wait for Nagle (and the broker's delayed ACK).
       (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
-      this.subscribe(connack.sessionPresent).then(
-        () => subscribed(),
-        (err) => {
-          ctx.counters.add('subscribe_errors');
-          ctx.log.error({ err: describeError(err), url }, 'subscription refused');
-          refused(err);
-        },
-      );
+      this.forgetOldSession(connack.sessionPresent)
+        .then(() => this.subscribe(connack.sessionPresent))
+        .then(
+          () => subscribed(),
+          (err) => {
+            ctx.counters.add('subscribe_errors');
+            ctx.log.error({ err: describeError(err), url }, 'subscription refused');
+            refused(err);
+          },
+        );
     });
     const failedToConnect = (err: Error) => refused(err);
     client.once('error', failedToConnect);
@@ -123,13 +140,72 @@ export class MqttSource implements ServiceSource {
     return this.client!.subscribeAsync(map);
   }
 
+  /**
+   * A fresh session (not resumed) holds none of the QoS 2 ids committed for the old one: they are forgotten,
+   * and that is committed before subscribing, so no new message can be taken for a repeat of an old one.
+   */
+  private async forgetOldSession(sessionPresent: boolean): Promise<void> {
+    const qos2 = this.qos2!;
+    if (sessionPresent || qos2.size === 0) return;
+    this.ctx!.log.info({ ids: qos2.size }, 'broker session not resumed: QoS 2 packet ids of the old session forgotten');
+    qos2.clear();
+    this.flush(true);
+    await this.lastRelease;
+  }
+
   private onPublish(packet: IPublishPacket, done: () => void): void {
-    const ctx = this.ctx!;
     // Stopping or failed: no record, no PUBACK. The broker delivers the message again to the next session.
-    if (this.stopping || this.failed || ctx.signal.aborted) return;
+    if (this.closed()) return;
     const held = packet.qos === 1 ? this.acks!.receive(packet) : undefined;
-    if (packet.dup) ctx.counters.add('redelivered');
+    if (packet.dup) this.ctx!.counters.add('redelivered');
     const record = this.toRecord(packet);
+    if (this.dedup && record) {
+      const key = this.dedup.keyOf(packet, record);
+      if (key === undefined) this.ctx!.counters.add('dedup_no_key');
+      else if (this.dedup.has(key)) {
+        // Acknowledged once the earlier copy's commit is done (this batch releases after it), without a record.
+        this.ctx!.counters.add('duplicates_dropped');
+        this.accept(held, undefined, done);
+        return;
+      } else this.dedup.add(key);
+    }
+    this.accept(held, record, done);
+  }
+
+  /** A QoS 2 PUBLISH (from mqtt.js's incoming store): a new message, or one already committed sent again. */
+  private onQos2Publish(packet: IPublishPacket, sendPubrec: () => void): void {
+    if (this.closed()) return;
+    const ctx = this.ctx!;
+    const held = this.acks!.receive(packet, 'pubrec');
+    if (packet.dup) ctx.counters.add('redelivered');
+    const id = packet.messageId!;
+    if (this.qos2!.has(id)) {
+      // Committed already (or on its way, in an earlier emit): PUBREC once that commit is done, no record.
+      ctx.counters.add('qos2_repeats_dropped');
+      this.accept(held, undefined, sendPubrec);
+      return;
+    }
+    this.qos2!.add(id);
+    this.accept(held, this.toRecord(packet), sendPubrec);
+  }
+
+  /** PUBREL: the broker will not send this message again. PUBCOMP once the id's removal is committed. */
+  private onQos2Release(id: number, done: () => void): void {
+    if (this.closed()) return;
+    const held = this.acks!.receive({ messageId: id }, 'pubcomp');
+    this.qos2!.release(id);
+    this.accept(held, undefined, done);
+  }
+
+  private closed(): boolean {
+    return this.stopping || this.failed || this.ctx!.signal.aborted;
+  }
+
+  /**
+   * Adds a packet's record (if any) to the batch, and its held acknowledgement (if any), written once the
+   * batch is committed. `done` lets mqtt.js produce the acknowledgement and read on.
+   */
+  private accept(held: HeldAck | undefined, record: AgentRecord | undefined, done: () => void): void {
     const batch = (this.batch ??= { records: [], acks: [], messages: 0 });
     if (record) batch.records.push(record);
     if (held) batch.acks.push(held);
@@ -193,13 +269,18 @@ export class MqttSource implements ServiceSource {
   }
 
   /** Hands the current batch to the queue; its PUBACKs go out after its commit and after every earlier batch's. */
-  private flush(): void {
+  private flush(evenIfEmpty = false): void {
     clearTimeout(this.batchTimer);
     this.batchTimer = undefined;
-    const batch = this.batch;
+    // After a failed commit nothing more is emitted: a later commit must not carry QoS 2 ids whose records
+    // were in the failed one.
+    if (this.failed) return;
+    const batch = this.batch ?? (evenIfEmpty ? { records: [], acks: [], messages: 0 } : undefined);
     if (!batch) return;
     this.batch = undefined;
-    const committed = batch.records.length > 0 ? this.ctx!.emit(batch.records) : Promise.resolve();
+    // The QoS 2 ids and the dedup window go with the records they speak of, in the same transaction.
+    const cursor = this.qos2!.changed || this.dedup?.changed ? this.cursor() : undefined;
+    const committed = batch.records.length > 0 || cursor !== undefined ? this.ctx!.emit(batch.records, cursor) : Promise.resolve();
     committed.catch(() => {}); // observed below; avoids an unhandled rejection while an earlier batch is pending
     this.lastRelease = Promise.all([this.lastRelease, committed])
       .then(
@@ -218,13 +299,20 @@ export class MqttSource implements ServiceSource {
       });
   }
 
+  private cursor(): Cursor {
+    const state = this.qos2!.cursor() as { [key: string]: Cursor };
+    if (this.dedup) state.seen = this.dedup.encode();
+    return state;
+  }
+
   /**
    * Records could not be committed (or acknowledgements cannot be held back). Nothing more is acknowledged;
    * the runtime restarts the source, and the broker redelivers every unacknowledged message to the new session.
    */
   private fail(cause: unknown): void {
-    if (this.failed || this.stopping) return;
+    if (this.failed) return;
     this.failed = true;
+    if (this.stopping) return;
     this.ctx!.fail(
       new AgentError('SOURCE_FAILED', `source ${this.config.name}: messages from ${this.config.url} not committed; they stay on the broker`, {
         cause,

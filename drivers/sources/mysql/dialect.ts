@@ -3,7 +3,16 @@ import type mysql from 'mysql2/promise';
 import { AgentError, delay, type Logger } from '../../../agent/sdk/index.ts';
 import type { Failure, Observation, RowSize, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
-import { columnsStatement, maxStatement, readStatement, rowSizes, sizesStatement, type SqlSyntax } from '../../common/sql/statements.ts';
+import {
+  columnsStatement,
+  maxStatement,
+  readStatement,
+  rowSizes,
+  sizesStatement,
+  type SqlSyntax,
+  NULL_ROWS,
+  nullCursorStatement,
+} from '../../common/sql/statements.ts';
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 import { timeParam, typeCast } from './types.ts';
 import { describeTlsFailure } from '../../common/tls.ts';
@@ -170,6 +179,11 @@ export class MysqlDialect implements SqlDialect<TransactionFence> {
     if (before === undefined || current === undefined) return now.at - earlier.at >= this.connection.late_commit_lag;
     for (const id of before) if (current.has(id)) return false;
     return true;
+  }
+
+  async countNullCursor(): Promise<number> {
+    const [row] = await this.query(nullCursorStatement(this.config, syntax));
+    return Number(row?.[NULL_ROWS] ?? 0);
   }
 
   async read(after: Position | undefined, upTo: Position, limit: number): Promise<Record<string, unknown>[]> {

@@ -3,7 +3,16 @@ import pg from 'pg';
 import { AgentError, type Logger } from '../../../agent/sdk/index.ts';
 import type { Failure, Observation, RowSize, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
-import { columnsStatement, maxStatement, readStatement, rowSizes, sizesStatement, type SqlSyntax } from '../../common/sql/statements.ts';
+import {
+  columnsStatement,
+  maxStatement,
+  readStatement,
+  rowSizes,
+  sizesStatement,
+  type SqlSyntax,
+  NULL_ROWS,
+  nullCursorStatement,
+} from '../../common/sql/statements.ts';
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 import { clientTypes } from './types.ts';
 import { describeTlsFailure } from '../../common/tls.ts';
@@ -127,6 +136,11 @@ export class PostgresDialect implements SqlDialect<SnapshotFence> {
   settled(earlier: Observation<SnapshotFence>, now: Observation<SnapshotFence>): boolean {
     const running = earlier.fence.newestRunning;
     return running === undefined || now.fence.xmin > running;
+  }
+
+  async countNullCursor(): Promise<number> {
+    const [row] = await this.query(nullCursorStatement(this.config, syntax));
+    return Number(row?.[NULL_ROWS] ?? 0);
   }
 
   async read(after: Position | undefined, upTo: Position, limit: number): Promise<Record<string, unknown>[]> {

@@ -1,8 +1,18 @@
+import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { AgentError, openSqlite } from '../../../agent/sdk/index.ts';
+import { AgentError, openSqlite, type DriverEnv } from '../../../agent/sdk/index.ts';
 import type { Failure, Observation, RowSize, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
-import { columnsStatement, maxStatement, readStatement, rowSizes, sizesStatement, type SqlSyntax } from '../../common/sql/statements.ts';
+import {
+  columnsStatement,
+  maxStatement,
+  readStatement,
+  rowSizes,
+  sizesStatement,
+  type SqlSyntax,
+  NULL_ROWS,
+  nullCursorStatement,
+} from '../../common/sql/statements.ts';
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 
 const syntax: SqlSyntax = {
@@ -57,10 +67,14 @@ export class SqliteDialect implements SqlDialect<null> {
   /** Prepared statements by text: one reading plain numbers, one reading INTEGER as BigInt. */
   private readonly statements = new Map<string, { fast: Database.Statement; safe: Database.Statement }>();
   private columns: string[] | undefined;
+  /** The file the open handle reads (device and inode), to notice when the path names another file. */
+  private identity: { dev: number; ino: number } | undefined;
+  private readonly env: Pick<DriverEnv, 'log' | 'counters'>;
 
-  constructor(path: string, config: SqlCursorConfig) {
+  constructor(path: string, config: SqlCursorConfig, env: Pick<DriverEnv, 'log' | 'counters'>) {
     this.path = path;
     this.config = config;
+    this.env = env;
     this.where = `SQLite database ${path}`;
   }
 
@@ -72,6 +86,28 @@ export class SqliteDialect implements SqlDialect<null> {
     // timeout is SQLite's busy_timeout: how long a read waits for a lock (a checkpoint, a rollback journal writer).
     const db = openSqlite(this.path, { readonly: true, fileMustExist: true, timeout: this.config.query_timeout });
     this.db = db;
+    const stat = statSync(this.path, { throwIfNoEntry: false });
+    this.identity = stat ? { dev: stat.dev, ino: stat.ino } : undefined;
+  }
+
+  /**
+   * A writer that replaces its file (deletes it and creates a new one, or renames a new one over it) leaves
+   * the open handle on the old inode, which never changes again: the source would read nothing more, and say
+   * nothing. The path is checked at every poll; another file there is reopened (counted `file_replaced`,
+   * logged); no file there closes the handle, and the reopen fails (counted `open_errors`) until it is back.
+   */
+  private async followReplacement(): Promise<void> {
+    const was = this.identity;
+    if (!was) return;
+    const stat = statSync(this.path, { throwIfNoEntry: false });
+    if (stat && stat.dev === was.dev && stat.ino === was.ino) return;
+    this.env.counters.add('file_replaced');
+    this.env.log.warn(
+      { where: this.where, inode: was.ino, now: stat ? stat.ino : 'no file' },
+      stat ? 'SQLite file was replaced; reopening it' : 'SQLite file was deleted; reopening it when it is back',
+    );
+    await this.disconnect();
+    await this.connect();
   }
 
   private all(text: string, values: unknown[] = []): Record<string, unknown>[] {
@@ -90,12 +126,18 @@ export class SqliteDialect implements SqlDialect<null> {
   }
 
   async observe(): Promise<Observation<null>> {
+    await this.followReplacement();
     const [row] = this.all(maxStatement(this.config, syntax));
     return { max: row ? positionOf(row, this.config.id_column, this.config.timestamp_column, this.where) : undefined, fence: null, at: Date.now() };
   }
 
   settled(): boolean {
     return true;
+  }
+
+  async countNullCursor(): Promise<number> {
+    const [row] = this.all(nullCursorStatement(this.config, syntax));
+    return Number(row?.[NULL_ROWS] ?? 0);
   }
 
   async read(after: Position | undefined, upTo: Position, limit: number): Promise<Record<string, unknown>[]> {
@@ -118,6 +160,7 @@ export class SqliteDialect implements SqlDialect<null> {
 
   async disconnect(): Promise<void> {
     this.columns = undefined;
+    this.identity = undefined;
     const db = this.db;
     this.db = undefined;
     this.statements.clear();

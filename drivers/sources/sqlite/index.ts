@@ -20,6 +20,6 @@ export const sqliteSource = defineSourceDriver({
   create: (config, env) => {
     checkInput(config, 'sqlite');
     const path = resolve(env.baseDir, config.path);
-    return new SqlPolledSource(config, new SqliteDialect(path, config), inputName(config));
+    return new SqlPolledSource(config, new SqliteDialect(path, config, env), inputName(config));
   },
 });
