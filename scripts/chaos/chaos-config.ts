@@ -20,16 +20,16 @@ export interface ChaosConfigInput {
 }
 
 /**
- * Settings shared by the agent's sink and the receiver's input. A delivery mode (end-to-end
- * acknowledgements, say) is one more line here, e.g. `'ack: end_to_end'`.
+ * Settings shared by the agent's sink and the receiver's input: rows are deleted on the centre's end-to-end
+ * acknowledgement (docs/delivery.md), so a broker that forgets what it acknowledged loses nothing.
  */
-export const DELIVERY_SETTINGS: string[] = [];
+export const DELIVERY_SETTINGS: string[] = ['acknowledged_by: centre'];
 
 /**
- * The QoS each MQTT source subscribes with. The device publishes at QoS 1 and QoS 2; the source subscribes at
- * QoS 1 (the highest it offers today), so the broker delivers both streams to it at QoS 1.
+ * The QoS each MQTT source subscribes with, the same as the device publishes with: QoS 2 is committed once
+ * however often the broker resends it (drivers/sources/mqtt/README.md); QoS 1 may arrive twice.
  */
-export const SUBSCRIBE_QOS: Record<'mqtt_q1' | 'mqtt_q2', number> = { mqtt_q1: 1, mqtt_q2: 1 };
+export const SUBSCRIBE_QOS: Record<'mqtt_q1' | 'mqtt_q2', number> = { mqtt_q1: 1, mqtt_q2: 2 };
 
 export const TOPICS = { mqtt_q1: 'chaos/q1', mqtt_q2: 'chaos/q2' } as const;
 
@@ -44,7 +44,7 @@ function pgSource(c: ChaosConfigInput): string {
 }
 
 export function chaosConfigYaml(c: ChaosConfigInput): string {
-  const delivery = DELIVERY_SETTINGS.map((line) => `\n  ${line}`).join('');
+  const delivery = (indent: string) => DELIVERY_SETTINGS.map((line) => `\n${indent}${line}`).join('');
   const q = JSON.stringify;
   return `device: { id: chaos-gw }
 data_dir: ${q(c.dataDir)}
@@ -59,20 +59,23 @@ batch: { max_records: 200 }
 sink:
   type: mqtt
   url: ${q(c.sinkUrl)}
-  reconnect: { initial_delay: 100ms, max_delay: 1s }${delivery}
+  reconnect: { initial_delay: 100ms, max_delay: 1s }${delivery('  ')}
 sender:
   retry_initial_delay: 100ms
   retry_max_delay: 1s
   write_timeout: 5s
+  centre_ack_timeout: 5s
 receiver:
   input:
     type: mqtt
     url: ${q(c.centreUrl)}
-    reconnect: { initial_delay: 100ms, max_delay: 1s }${delivery}
+    reconnect: { initial_delay: 100ms, max_delay: 1s }${delivery('    ')}
   private_key: keys/centre.key
   devices:
     - { id: chaos-gw, public_keys: [keys/device.pub] }
   state: ${q(c.receiverState)}
+  # Off the agent's power-cut disk (data_dir), which the receiver must not hold open across an unmount.
+  dead_letter: { path: ${q(c.receiverState.replace(/receiver\.db$/, 'dead-letter.db'))} }
   output: ${q(c.output)}
 `;
 }

@@ -1,5 +1,5 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, existsSync } from 'node:fs';
+import { accessSync, constants, existsSync, readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { createInterface } from 'node:readline';
 
@@ -153,7 +153,7 @@ export class PowerCutMount {
       if (this.child.exitCode !== null || this.child.signalCode !== null) break;
       const result = spawnSync(cmd, args, { encoding: 'utf8' });
       if (result.status === 0) break;
-      if (Date.now() > deadline) throw new Error(`cannot unmount ${this.mountpoint}: ${result.stderr.trim()}`);
+      if (Date.now() > deadline) throw new Error(`cannot unmount ${this.mountpoint}: ${result.stderr.trim()}${holders(this.mountpoint)}`);
       // A process killed a moment ago may still hold files open: the kernel releases them shortly.
       await new Promise((r) => setTimeout(r, 20));
     }
@@ -168,5 +168,30 @@ export class PowerCutMount {
     spawnSync(cmd, cmd === 'umount' ? ['-l', this.mountpoint] : ['-u', '-z', this.mountpoint]);
     if (this.child.exitCode === null && this.child.signalCode === null) this.child.kill('SIGKILL');
     await this.exited;
+  }
+}
+
+/** The processes that still use something under `dir` (open files, working directory, mappings), for the error. */
+function holders(dir: string): string {
+  const found: string[] = [];
+  for (const pid of readdirSync('/proc').filter((name) => /^\d+$/.test(name))) {
+    try {
+      const uses =
+        readdirSync(`/proc/${pid}/fd`).some((fd) => readlinkOrEmpty(`/proc/${pid}/fd/${fd}`).startsWith(dir)) ||
+        readlinkOrEmpty(`/proc/${pid}/cwd`).startsWith(dir) ||
+        readFileSync(`/proc/${pid}/maps`, 'utf8').includes(dir);
+      if (uses) found.push(`${pid} (${readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ').slice(0, 120)})`);
+    } catch {
+      // gone meanwhile, or not ours to read
+    }
+  }
+  return found.length > 0 ? `; held by ${found.join(', ')}` : '; no process holds a file there';
+}
+
+function readlinkOrEmpty(path: string): string {
+  try {
+    return readlinkSync(path);
+  } catch {
+    return '';
   }
 }

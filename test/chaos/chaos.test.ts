@@ -8,12 +8,11 @@ import { PG, postgresUnavailable } from '../helpers/db.ts';
 const FAULT_SECONDS = Number(process.env.EDGE_CHAOS_SECONDS ?? 75);
 const SEED = process.env.EDGE_CHAOS_SEED === undefined ? newSeed() : Number(process.env.EDGE_CHAOS_SEED);
 
-// Every fault whose outcome the code guarantees today. Left out: broker-restart-volatile (a broker that
-// forgets what it acknowledged, and the receiver's session with it): the gateway deletes rows on the broker's
-// PUBACK, so those records are lost (docs/operations.md, "Delivery guarantees"); the end-to-end
-// acknowledgement of the receiver (DESIGN.md, Sinks) is the fix that lets it join this list.
-// power-cut and disk-full need the FUSE file system; without it the run skips them and prints why.
-const FAULTS: FaultKind[] = ['agent-kill', 'receiver-kill', 'broker-restart', 'link-cut', 'power-cut', 'disk-full'];
+// Every fault kind. broker-restart-volatile (a broker that forgets what it acknowledged, and the receiver's
+// session with it) loses nothing because rows are deleted only on the centre's end-to-end acknowledgement
+// (docs/delivery.md). power-cut and disk-full need the FUSE file system; without it the run skips them and
+// prints why.
+const FAULTS: FaultKind[] = ['agent-kill', 'receiver-kill', 'broker-restart', 'broker-restart-volatile', 'link-cut', 'power-cut', 'disk-full'];
 
 // A short chaos run (npm run chaos; docs/operations.md, "Chaos runs"): the real agent and receiver processes
 // under random mixed faults for about a minute, then restored and drained. Nothing a source was told was
@@ -43,10 +42,10 @@ test(`chaos: ${FAULT_SECONDS} s of mixed faults (seed ${SEED}) lose no accepted 
   // The SQL sources resume from the cursor committed with its rows: a row is never queued twice.
   assert.equal(result.kinds.sql!.duplicated, 0, 'no SQLite row arrives twice after the dedup by (device, stream, epoch, seq)');
   assert.equal(result.kinds.pg?.duplicated ?? 0, 0, 'no PostgreSQL row arrives twice after the dedup');
-  // Both MQTT streams reach the agent at QoS 1 (the source subscribes at most at QoS 1; the QoS 2 stream is
-  // QoS 2 only from the device to the broker): a message committed whose PUBACK the broker never got is
-  // delivered again and queued twice (drivers/sources/mqtt/README.md, "Duplicates"). Printed above, not
-  // asserted; a QoS 2 subscription in the MQTT source is the fix that lets mqtt_q2 assert 0 here.
+  // QoS 2 end to end: the source commits a packet id with its record, so a resent message is queued once.
+  assert.equal(result.kinds.mqtt_q2!.duplicated, 0, 'no QoS 2 message arrives twice');
+  // QoS 1 (no dedup key configured): a message committed whose PUBACK the broker never got is delivered
+  // again and queued twice (drivers/sources/mqtt/README.md, "Duplicates"). Printed above, not asserted.
   assert.equal(result.crashLoops, 0, 'no process crash-loops');
   assert.equal(result.stalls, 0, 'delivery never stops for a minute while no fault holds it back');
   assert.deepEqual(result.queueDrops, {}, 'the queue dropped nothing (it blocks when full)');
