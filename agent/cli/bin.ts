@@ -16,6 +16,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { isSea } from 'node:sea';
 import { getHeapStatistics } from 'node:v8';
+import { VERSION } from '../version.ts';
 import { DEFAULT_HEAP_CAPS, type HeapCaps, heapCapArgs, heapCapsOf, sameHeapCaps, setsHeapCaps } from './heap-caps.ts';
 
 const MARKER = 'EDGE_AGENT_HEAP_REEXEC';
@@ -104,5 +105,12 @@ if (process.env.EDGE_AGENT_HEAP_REPORT === '1') {
   // For checking the caps (test/build/binary.test.ts, docs/packaging.md): one line on stderr.
   process.stderr.write(`edge-agent: heap_size_limit=${getHeapStatistics().heap_size_limit} pid=${process.pid}\n`);
 }
-// Loaded only after the caps are settled: nothing heavy is allocated before a re-exec.
-import('./main.ts').then((m) => m.runCli(process.argv.slice(2)));
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+  // What main.ts would print, without loading the command line, the config schemas and every driver
+  // (≈0.1 s of the executable's start): health checks and fleet tools call --version often.
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  // Loaded only after the caps are settled: nothing heavy is allocated before a re-exec.
+  import('./main.ts').then((m) => m.runCli(argv));
+}
