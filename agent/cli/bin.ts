@@ -5,7 +5,7 @@
  *
  * Heap caps. V8 sizes its heap when the isolate is created: `v8.setFlagsFromString('--max-old-space-size=…')`
  * afterwards changes nothing, so the caps have to be Node options at start. The executable carries the
- * default caps (agent/cli/heap-caps.ts: 32 MB old space, 1 MB semi-space) as the execArgv of its blob, so
+ * default caps (agent/cli/heap-caps.ts: 48 MB old space, 1 MB semi-space) as the execArgv of its blob, so
  * every start has them with no restart. Only when `run` or `receive` wants other caps (EDGE_AGENT_MAX_OLD_SPACE_MB,
  * EDGE_AGENT_MAX_SEMI_SPACE_MB, 0 or `off` for the old space lifting the caps; or a --max-old-space-size in
  * NODE_OPTIONS, which the baked execArgv would otherwise override) does it replace its own process image
