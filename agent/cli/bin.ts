@@ -4,24 +4,24 @@
  * stays the entry for `npm start` and development.
  *
  * Heap caps. V8 sizes its heap when the isolate is created: `v8.setFlagsFromString('--max-old-space-size=…')`
- * afterwards changes nothing (measured: heap_size_limit stays at ≈4 GB and the heap grows past the cap), and
- * options baked into the executable by pkg are ignored in SEA mode. So the executable caps itself by
- * replacing its own process image once, before loading anything else, with the same executable, the same
- * arguments and NODE_OPTIONS carrying the caps (`process.execve`: same pid, same stdio, no parent left
- * behind). Only `run` and `receive` are capped. Defaults: 32 MB old space (`receive`: what its limits need,
- * see defaultOldSpaceMb), 1 MB semi-space;
- * EDGE_AGENT_MAX_OLD_SPACE_MB and EDGE_AGENT_MAX_SEMI_SPACE_MB override them, 0 (or `off`) for the old space
- * disables the caps, and a --max-old-space-size already in NODE_OPTIONS wins. EDGE_AGENT_HEAP_REPORT=1 prints the resulting
- * heap_size_limit on stderr.
+ * afterwards changes nothing, so the caps have to be Node options at start. The executable carries the
+ * default caps (agent/cli/heap-caps.ts: 48 MB old space, 1 MB semi-space) as the execArgv of its blob, so
+ * every start has them with no restart. `receive` wants the old space its limits need (defaultOldSpaceMb),
+ * so it restarts once unless that is what was baked. Only when `run` or `receive` wants other caps (EDGE_AGENT_MAX_OLD_SPACE_MB,
+ * EDGE_AGENT_MAX_SEMI_SPACE_MB, 0 or `off` for the old space lifting the caps; or a --max-old-space-size in
+ * NODE_OPTIONS, which the baked execArgv would otherwise override) does it replace its own process image
+ * once, before loading anything else (`process.execve`: same pid, same stdio, no parent left behind), with
+ * the caps as `--node-options=…`. Under plain `node` the caps are passed as node options the same way.
+ * EDGE_AGENT_HEAP_REPORT=1 prints the resulting heap_size_limit on stderr.
  */
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { isSea } from 'node:sea';
 import { getHeapStatistics } from 'node:v8';
 import { receiveHeapMbFromArgs } from '../receiver/heap.ts';
+import { VERSION } from '../version.ts';
+import { DEFAULT_HEAP_CAPS, type HeapCaps, heapCapArgs, heapCapsOf, sameHeapCaps, setsHeapCaps } from './heap-caps.ts';
 
 const MARKER = 'EDGE_AGENT_HEAP_REEXEC';
-const SAVED_NODE_OPTIONS = 'EDGE_AGENT_SAVED_NODE_OPTIONS';
-const MB = 1024 * 1024;
 const LONG_RUNNING = new Set(['run', 'receive']);
 
 function sizeFromEnv(name: string, fallback: number): number {
@@ -41,7 +41,7 @@ function sizeFromEnv(name: string, fallback: number): number {
  * (agent/receiver/limits.ts; 176 MB for the defaults), every other command 32 MB.
  */
 function defaultOldSpaceMb(command: string | undefined): number {
-  return command === 'receive' ? receiveHeapMbFromArgs(process.argv.slice(3)) : 32;
+  return command === 'receive' ? receiveHeapMbFromArgs(process.argv.slice(3)) : DEFAULT_HEAP_CAPS.oldSpaceMb;
 }
 
 const KERNEL_ARCH: Record<string, string> = { x86_64: 'x64', aarch64: 'arm64' };
@@ -69,41 +69,44 @@ function whyNoReexec(): string | undefined {
   return undefined;
 }
 
-/** Returns only when the caps are in force, disabled, or cannot be applied; otherwise the process image is replaced. */
+/** The caps this start should run with. */
+function wantedHeapCaps(nodeOptions: string): HeapCaps {
+  const fromEnv = process.env.EDGE_AGENT_MAX_OLD_SPACE_MB !== undefined || process.env.EDGE_AGENT_MAX_SEMI_SPACE_MB !== undefined;
+  if (!fromEnv && setsHeapCaps(nodeOptions)) {
+    // The operator's caps; a semi-space it leaves out stays at the default (V8's own is 16 MB or more).
+    const caps = heapCapsOf(nodeOptions.split(/\s+/));
+    return /--max[-_]semi[-_]space[-_]size=/.test(nodeOptions) ? caps : { ...caps, semiSpaceMb: DEFAULT_HEAP_CAPS.semiSpaceMb };
+  }
+  const oldSpaceMb = sizeFromEnv('EDGE_AGENT_MAX_OLD_SPACE_MB', defaultOldSpaceMb(process.argv[2]));
+  if (oldSpaceMb === 0) return { oldSpaceMb: 0, semiSpaceMb: 0 };
+  return { oldSpaceMb, semiSpaceMb: sizeFromEnv('EDGE_AGENT_MAX_SEMI_SPACE_MB', DEFAULT_HEAP_CAPS.semiSpaceMb) };
+}
+
+/** Returns only when the wanted caps are in force or cannot be applied; otherwise the process image is replaced. */
 function applyHeapCaps(): void {
   if (process.env[MARKER] !== undefined) {
-    // Second start: put the environment back as the operator set it, so child processes do not inherit the caps.
-    const saved = process.env[SAVED_NODE_OPTIONS];
-    if (saved) process.env.NODE_OPTIONS = saved;
-    else delete process.env.NODE_OPTIONS;
-    delete process.env[MARKER];
-    delete process.env[SAVED_NODE_OPTIONS];
+    delete process.env[MARKER]; // second start: the caps are in force, and child processes start afresh
     return;
   }
-  // Only the long-running commands: a re-exec costs one more executable start (≈0.1 s) and the short ones
-  // (--version, keygen, check-config) finish long before their heap matters.
+  // Only the long-running commands: the short ones (--version, keygen, check-config) keep the defaults.
   if (!LONG_RUNNING.has(process.argv[2] ?? '')) return;
-  const oldSpaceMb = sizeFromEnv('EDGE_AGENT_MAX_OLD_SPACE_MB', defaultOldSpaceMb(process.argv[2]));
-  const semiSpaceMb = sizeFromEnv('EDGE_AGENT_MAX_SEMI_SPACE_MB', 1);
-  if (oldSpaceMb === 0) return;
   const nodeOptions = process.env.NODE_OPTIONS ?? '';
-  if (/--max[-_]old[-_]space[-_]size/.test(nodeOptions)) return;
-  // Already in force (heap_size_limit is the old space plus the young generation, a few MB).
-  if (getHeapStatistics().heap_size_limit <= (oldSpaceMb + 3 * Math.max(semiSpaceMb, 1) + 16) * MB) return;
+  const wanted = wantedHeapCaps(nodeOptions);
+  // Node applies NODE_OPTIONS first, then its command line (for the executable: the baked execArgv).
+  if (sameHeapCaps(wanted, heapCapsOf([...nodeOptions.split(/\s+/), ...process.execArgv]))) return;
   const why = whyNoReexec();
   if (why !== undefined) {
-    process.stderr.write(`edge-agent: running without heap caps: ${why}\n`);
+    process.stderr.write(`edge-agent: running with the default heap caps: ${why}\n`);
     return;
   }
-  const caps = `--max-old-space-size=${oldSpaceMb}${semiSpaceMb > 0 ? ` --max-semi-space-size=${semiSpaceMb}` : ''}`;
   const env: Record<string, string> = {};
   for (const [k, v] of Object.entries(process.env)) if (v !== undefined) env[k] = v;
   env[MARKER] = '1';
-  if (nodeOptions) env[SAVED_NODE_OPTIONS] = nodeOptions;
-  env.NODE_OPTIONS = nodeOptions ? `${nodeOptions} ${caps}` : caps;
-  // A single executable takes every argument as the application's (Node puts the executable back in
-  // argv[1]); plain node needs its own options and the script path again.
-  const args = isSea() ? process.argv.slice(2) : [...process.execArgv, ...process.argv.slice(1)];
+  // A single executable takes every argument as the application's except a leading --node-options (its
+  // blob allows it: execArgvExtension "cli"); plain node needs its own options and the script path again.
+  const args = isSea()
+    ? [`--node-options=${heapCapArgs(wanted).join(' ')}`, ...process.argv.slice(2)]
+    : [...process.execArgv, ...heapCapArgs(wanted), ...process.argv.slice(1)];
   process.execve!(process.execPath, [process.execPath, ...args], env); // presence checked in whyNoReexec
 }
 
@@ -112,5 +115,12 @@ if (process.env.EDGE_AGENT_HEAP_REPORT === '1') {
   // For checking the caps (test/build/binary.test.ts, docs/packaging.md): one line on stderr.
   process.stderr.write(`edge-agent: heap_size_limit=${getHeapStatistics().heap_size_limit} pid=${process.pid}\n`);
 }
-// Loaded only after the caps are settled: nothing heavy is allocated before a re-exec.
-import('./main.ts').then((m) => m.runCli(process.argv.slice(2)));
+const argv = process.argv.slice(2);
+if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+  // What main.ts would print, without loading the command line, the config schemas and every driver
+  // (≈0.1 s of the executable's start): health checks and fleet tools call --version often.
+  process.stdout.write(`${VERSION}\n`);
+} else {
+  // Loaded only after the caps are settled: nothing heavy is allocated before a re-exec.
+  import('./main.ts').then((m) => m.runCli(argv));
+}

@@ -8,7 +8,7 @@ import { generateMissingKeys } from '../keys/provision.ts';
 import { Queue, type QueueStats } from '../queue/queue.ts';
 import { queueOptions } from './queue-options.ts';
 import type { RecoveryReport } from '../queue/recovery.ts';
-import { startEmbeddedBroker, type EmbeddedBroker } from '../broker/embedded.ts';
+import type { EmbeddedBroker } from '../broker/embedded.ts';
 import { readBrokerPassword } from '../broker/credentials.ts';
 import { startReceiver, type RunningReceiver } from '../receiver/start.ts';
 import type { RecordOutput } from '../receiver/output.ts';
@@ -76,6 +76,8 @@ export async function startAgent(
     if (config.broker.embedded) {
       const { host, port, username, max_packet_bytes } = config.broker;
       const credentials = username === undefined ? undefined : { username, password: readBrokerPassword(config.broker, paths.baseDir) };
+      // Loaded only when configured: most gateways use an outside broker, and its library costs start-up time.
+      const { startEmbeddedBroker } = await import('../broker/embedded.ts');
       broker = await startEmbeddedBroker(host, port, { maxPacketBytes: max_packet_bytes, credentials, log: log.child({ component: 'broker' }) });
       cleanups.push(() => broker!.close());
       log.info({ url: broker.url }, 'embedded MQTT broker listening');

@@ -1,22 +1,14 @@
 import { chmodSync, closeSync, existsSync, openSync } from 'node:fs';
-import { dirname, join } from 'node:path';
 import Database from 'better-sqlite3';
-
-/** Set by pkg's bootstrap inside the single executable; absent under plain `node`. */
-interface PkgProcess {
-  pkg?: { entrypoint: string };
-}
+import { packedAddonPath } from './packed-addon.ts';
 
 /**
- * Where the executable carries better-sqlite3's addon: scripts/build/build.ts copies the target's prebuilt
- * binary next to the bundle as `native/better-sqlite3-<platform>-<arch>.node` and pkg.config.json packs it
- * as an asset. pkg unpacks it to its native cache (PKG_NATIVE_CACHE_PATH, default ~/.cache/pkg/<sha256>/) at
- * the first dlopen. Undefined outside the executable: better-sqlite3 then finds its own prebuilt.
+ * Where the executable carries better-sqlite3's addon: scripts/build/build.ts packs the target's prebuilt
+ * binary as an asset, written out on first use (agent/util/packed-addon.ts). Undefined outside the
+ * executable: better-sqlite3 then finds its own prebuilt.
  */
 export function nativeBindingPath(): string | undefined {
-  const pkg = (process as unknown as PkgProcess).pkg;
-  if (!pkg) return undefined;
-  return join(dirname(pkg.entrypoint), 'native', `better-sqlite3-${process.platform}-${process.arch}.node`);
+  return packedAddonPath('better-sqlite3');
 }
 
 /** Opens (creating if needed) a SQLite database file, loading the native addon the way this runtime needs. */

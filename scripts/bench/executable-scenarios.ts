@@ -27,7 +27,7 @@ export interface ExeResult {
   complete: boolean;
   seconds: number;
   recordsPerSecond: number;
-  /** From the first batch's arrival to the last: start-up (two executable starts, queue open) left out. */
+  /** From the first batch's arrival to the last: start-up (the executable's start, queue open) left out. */
   recordsPerSecondAfterFirst: number;
   cpuSeconds: number;
   peakRss: number;

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { readCpuSeconds, readIo, readMemory, type IoCounters, type Memory } from './proc.ts';
 
 /** What the executable is built from (as test/build/binary.test.ts decides staleness). */
-const SOURCES = ['agent', 'drivers', 'scripts/build', 'package.json', 'package-lock.json', 'pkg.config.json'];
+const SOURCES = ['agent', 'drivers', 'scripts/build', 'package.json', 'package-lock.json'];
 
 function newestMtime(path: string): number {
   const st = statSync(path, { throwIfNoEntry: false });

@@ -363,7 +363,7 @@ export function render(out: BenchResults, heapFlags: string[], measuredCore: str
   const startup = [...get('e2e'), ...get('e2e-noflags')].map((r) => r.startupSeconds as number);
   if (startup.length > 0)
     lines.push(
-      `Node worker end-to-end clock includes start-up (startAgent: ${spread(startup, (n) => `${(n * 1000).toFixed(0)} ms`)}); the executable's clock runs from spawn (two executable starts: the heap-cap re-exec).`,
+      `Node worker end-to-end clock includes start-up (startAgent: ${spread(startup, (n) => `${(n * 1000).toFixed(0)} ms`)}); the executable's clock runs from spawn (one executable start: its heap caps are baked in).`,
     );
   if (out.profile) {
     lines.push('');

@@ -41,12 +41,14 @@ import { parseConfig } from '../../agent/app.ts';
 import { backlogRss, drain, fixedRate, fullRate, type BacklogRssResult, type DrainResult, type ExeContext, type ExeResult } from './executable-scenarios.ts';
 import { fmtInt, fmtK } from './format.ts';
 import { numberArg, parseArgs } from './proc.ts';
+import { DEFAULT_HEAP_CAPS, heapCapArgs } from '../../agent/cli/heap-caps.ts';
 import { summariseProfile, type ProfileSummary } from './profile.ts';
 import { render, type BenchResults, type FsyncResult, type WorkerResult } from './report.ts';
 import { Subscriber } from './subscriber.ts';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const HEAP_FLAGS = ['--max-old-space-size=32', '--max-semi-space-size=1'];
+/** The executable's default caps, for the node workers too. */
+const HEAP_FLAGS = heapCapArgs(DEFAULT_HEAP_CAPS);
 const MEASURED_CORE = '0';
 const OTHER_CORE = '1';
 

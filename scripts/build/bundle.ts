@@ -1,13 +1,15 @@
 /**
- * One CommonJS file from agent/cli/bin.ts, for pkg's SEA bootstrap (which runs a CJS entry directly;
- * esbuild strips the TypeScript). Every dependency is inlined except:
+ * One CommonJS file from agent/cli/bin.ts, the main script of the single executable (esbuild strips the
+ * TypeScript). Every dependency is inlined except:
  *  - better-sqlite3's addon: loaded at run time from the path agent/util/sqlite.ts passes as nativeBinding
- *    (the .node file is a pkg asset, see pkg.config.json);
- *  - serialport's addon: likewise a pkg asset, loaded by a replacement for its node-gyp-build lookup;
+ *    (the .node file is an asset of the executable, see build.ts);
+ *  - serialport's addon: likewise an asset, loaded by a replacement for its node-gyp-build lookup;
  *  - cbor-extract, cbor-x's optional native accelerator: replaced by a module that throws, which cbor-x
  *    catches and then decodes in JavaScript. package.json already overrides it with such a stub
  *    (scripts/stubs/cbor-extract); the plugin keeps the executable free of the addon whatever is installed.
  */
+import { dirname } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
 
 const withoutCborExtract: Plugin = {
@@ -24,8 +26,9 @@ const withoutCborExtract: Plugin = {
 /**
  * serialport's binding is found by node-gyp-build, which searches the package's folders on disk: inside
  * the executable there are none. Its loader is replaced by one that requires the prebuilt addon the build
- * staged next to the bundle (pkg unpacks it at the first load, as for better-sqlite3).
+ * packed as an asset, written out at the first load (agent/util/packed-addon.ts, as for better-sqlite3).
  */
+const PACKED_ADDON = fileURLToPath(new URL('../../agent/util/packed-addon.ts', import.meta.url));
 const serialportBindingFromAssets: Plugin = {
   name: 'serialport-binding-from-assets',
   setup(b) {
@@ -33,13 +36,20 @@ const serialportBindingFromAssets: Plugin = {
       /@serialport[\\/]bindings-cpp/.test(args.importer) ? { path: 'serialport-binding', namespace: 'edge-agent-stub' } : undefined,
     );
     b.onLoad({ filter: /^serialport-binding$/, namespace: 'edge-agent-stub' }, () => ({
-      contents:
-        "const { join, dirname } = require('node:path');\n" +
-        "module.exports = () => require(join(dirname(process.pkg ? process.pkg.entrypoint : __filename), 'native', 'serialport-' + process.platform + '-' + process.arch + '.node'));",
+      contents: `const { packedAddonPath } = require(${JSON.stringify(PACKED_ADDON)});\nmodule.exports = () => require(packedAddonPath('serialport'));`,
       loader: 'js',
+      resolveDir: dirname(PACKED_ADDON),
     }));
   },
 };
+
+/**
+ * The executable runs the bundle as its main script, whose `require` loads only Node's built-in modules.
+ * The bundle replaces it at the top with a full one, so that the native addons load from the files
+ * packed-addon.ts writes and optional dependencies that are absent (bufferutil, pg-native, …) fail with
+ * MODULE_NOT_FOUND as their callers expect.
+ */
+const FULL_REQUIRE = 'require = require("node:module").createRequire(__filename);';
 
 export interface BundleResult {
   readonly outfile: string;
@@ -66,6 +76,7 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: 'none',
+    banner: { js: FULL_REQUIRE },
     logLevel: 'warning',
     // agent/cli/main.ts runs itself under `import.meta.main`; in the bundle only bin.ts runs it.
     define: { 'import.meta.main': 'false' },

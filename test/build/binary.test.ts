@@ -7,13 +7,13 @@ import { join, resolve } from 'node:path';
 import { startPtyPair } from '../helpers/socat.ts';
 
 // The single executable (scripts/build/build.ts) as an operator runs it. It is rebuilt when any source is
-// newer than it: a build takes ≈5–6 s here (bundle 0.3 s, pkg ≈5 s), well inside the suite's budget.
+// newer than it: a build takes ≈3 s here, well inside the suite's budget.
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const X64 = join(ROOT, 'dist/edge-agent-linux-x64');
 const ARM64 = join(ROOT, 'dist/edge-agent-linux-arm64');
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const SOURCES = ['agent', 'drivers', 'scripts/build', 'package.json', 'package-lock.json', 'pkg.config.json'];
+const SOURCES = ['agent', 'drivers', 'scripts/build', 'package.json', 'package-lock.json'];
 
 function newestMtime(path: string): number {
   const st = statSync(path);
@@ -41,12 +41,12 @@ interface Result {
 }
 
 let dir: string;
-/** pkg unpacks native addons here instead of ~/.cache/pkg. */
+/** The executable writes its native addons here instead of ~/.cache/edge-agent. */
 let nativeCache: string;
 
 function run(bin: string, args: string[], env: Record<string, string> = {}): Promise<Result> {
   return new Promise((done) => {
-    execFile(bin, args, { cwd: dir, timeout: 60_000, env: { ...process.env, PKG_NATIVE_CACHE_PATH: nativeCache, ...env } }, (err, stdout, stderr) => {
+    execFile(bin, args, { cwd: dir, timeout: 60_000, env: { ...process.env, EDGE_AGENT_NATIVE_CACHE: nativeCache, ...env } }, (err, stdout, stderr) => {
       const code = err ? (typeof err.code === 'number' ? err.code : -1) : 0;
       done({ code, stdout, stderr });
     });
@@ -120,7 +120,7 @@ describe('single executable (linux-x64)', { skip: process.arch === 'x64' && proc
     const output = join(dir, 'records.jsonl');
     const child = spawn(X64, ['run', '--config', 'run.yaml'], {
       cwd: dir,
-      env: { ...process.env, PKG_NATIVE_CACHE_PATH: nativeCache, EDGE_AGENT_HEAP_REPORT: '1' },
+      env: { ...process.env, EDGE_AGENT_NATIVE_CACHE: nativeCache, EDGE_AGENT_HEAP_REPORT: '1' },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';
@@ -144,20 +144,53 @@ describe('single executable (linux-x64)', { skip: process.arch === 'x64' && proc
         Array.from({ length: 500 }, (_, i) => i + 1),
       );
 
-      // The caps came from the re-exec (same pid): heap_size_limit ≈ 32 MB old space + young generation.
+      // The default caps are baked into the executable: heap_size_limit ≈ 48 MB old space + young generation.
       const report = /heap_size_limit=(\d+) pid=(\d+)/.exec(stderr);
       assert.ok(report, `heap report on stderr:\n${stderr}`);
-      assert.ok(Number(report[1]) <= 40 * 1024 * 1024, `heap_size_limit ${report[1]}`);
+      assert.ok(Number(report[1]) <= 56 * 1024 * 1024, `heap_size_limit ${report[1]}`);
       assert.equal(Number(report[2]), child.pid);
 
-      // better-sqlite3's addon was unpacked from the executable into PKG_NATIVE_CACHE_PATH.
-      const unpacked = readdirSync(join(nativeCache, 'pkg')).flatMap((h) => readdirSync(join(nativeCache, 'pkg', h)));
+      // better-sqlite3's addon was written out of the executable into EDGE_AGENT_NATIVE_CACHE.
+      const unpacked = readdirSync(join(nativeCache, 'edge-agent')).flatMap((h) => readdirSync(join(nativeCache, 'edge-agent', h)));
       assert.deepEqual(unpacked, ['better-sqlite3-linux-x64.node']);
 
       child.kill('SIGTERM');
       assert.equal(await exited, 0, stderr);
     } finally {
       child.kill('SIGKILL');
+    }
+  });
+
+  it('run: other heap caps restart the executable once, same pid; NODE_OPTIONS caps are honoured', async () => {
+    writeFileSync(join(dir, 'caps.yaml'), RUN_CONFIG.replace('data_dir: data', 'data_dir: data-caps').replace('output: records.jsonl', 'output: caps.jsonl'));
+    const cases: [Record<string, string>, (limit: number) => boolean][] = [
+      [{ EDGE_AGENT_MAX_OLD_SPACE_MB: '64', EDGE_AGENT_MAX_SEMI_SPACE_MB: '4' }, (l) => l > 64 * 1024 * 1024 && l < 90 * 1024 * 1024],
+      [{ EDGE_AGENT_MAX_OLD_SPACE_MB: 'off' }, (l) => l > 1024 * 1024 * 1024],
+      [{ NODE_OPTIONS: '--max-old-space-size=32' }, (l) => l > 32 * 1024 * 1024 && l < 40 * 1024 * 1024],
+    ];
+    for (const [env, ok] of cases) {
+      const child = spawn(X64, ['run', '--config', 'caps.yaml'], {
+        cwd: dir,
+        env: { ...process.env, EDGE_AGENT_NATIVE_CACHE: nativeCache, EDGE_AGENT_HEAP_REPORT: '1', ...env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      const report = new Promise<RegExpExecArray>((done, fail) => {
+        child.stderr.on('data', (d: Buffer) => {
+          stderr += d.toString();
+          const m = /heap_size_limit=(\d+) pid=(\d+)/.exec(stderr);
+          if (m) done(m);
+        });
+        child.once('exit', (code) => fail(new Error(`exited ${code}: ${stderr}`)));
+      });
+      try {
+        const m = await report;
+        assert.ok(ok(Number(m[1])), `${JSON.stringify(env)}: heap_size_limit ${m[1]}`);
+        assert.equal(Number(m[2]), child.pid);
+        assert.equal(stderr.match(/heap_size_limit=/g)?.length, 1, 'one report: the first start does not report');
+      } finally {
+        child.kill('SIGKILL');
+      }
     }
   });
 
@@ -172,7 +205,7 @@ describe('single executable (linux-x64)', { skip: process.arch === 'x64' && proc
     );
     const child = spawn(X64, ['run', '--config', 'serial.yaml'], {
       cwd: dir,
-      env: { ...process.env, PKG_NATIVE_CACHE_PATH: nativeCache },
+      env: { ...process.env, EDGE_AGENT_NATIVE_CACHE: nativeCache },
       stdio: ['ignore', 'ignore', 'pipe'],
     });
     let stderr = '';

@@ -1,0 +1,58 @@
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import { getRawAsset, isSea } from 'node:sea';
+
+/** The native addons scripts/build/build.ts packs into the single executable, by asset name. */
+export type PackedAddon = 'better-sqlite3' | 'serialport';
+
+/**
+ * Where the executable's addons are written out: EDGE_AGENT_NATIVE_CACHE, else PKG_NATIVE_CACHE_PATH (the
+ * name earlier builds used), else $XDG_CACHE_HOME or ~/.cache.
+ */
+export function nativeCacheRoot(): string {
+  const env = process.env;
+  return env.EDGE_AGENT_NATIVE_CACHE || env.PKG_NATIVE_CACHE_PATH || env.XDG_CACHE_HOME || join(homedir(), '.cache');
+}
+
+const written = new Map<PackedAddon, string>();
+
+/**
+ * The path of a native addon packed into the single executable, written out on first use: the kernel can
+ * only dlopen a file. The file sits in a directory named after the addon's hash, so executables carrying
+ * another build of it never share it; a file already there is used only when its bytes are the packed ones
+ * (a truncated or altered copy is replaced). Written to a temporary name and renamed, so a crash leaves no
+ * partial addon. Undefined outside the executable: the package then finds its own prebuilt addon.
+ */
+export function packedAddonPath(name: PackedAddon): string | undefined {
+  if (!isSea()) return undefined;
+  const known = written.get(name);
+  if (known !== undefined) return known;
+  const packed = Buffer.from(getRawAsset(`${name}.node`)); // a view of the executable's mapped blob, no copy
+  const hash = createHash('sha256').update(packed).digest('hex').slice(0, 32);
+  const dir = join(nativeCacheRoot(), 'edge-agent', hash);
+  const file = join(dir, `${name}-${process.platform}-${process.arch}.node`);
+  let present: Buffer | undefined;
+  try {
+    present = readFileSync(file);
+  } catch {
+    present = undefined;
+  }
+  if (present === undefined || !present.equals(packed)) {
+    const tmp = `${file}.${process.pid}.tmp`;
+    try {
+      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      writeFileSync(tmp, packed, { mode: 0o755 });
+      renameSync(tmp, file);
+    } catch (err) {
+      rmSync(tmp, { force: true });
+      throw new Error(
+        `cannot write the ${name} native addon to ${file} (set EDGE_AGENT_NATIVE_CACHE to a writable directory): ${err instanceof Error ? err.message : String(err)}`,
+        { cause: err },
+      );
+    }
+  }
+  written.set(name, file);
+  return file;
+}

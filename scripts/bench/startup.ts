@@ -1,0 +1,116 @@
+/**
+ * Start-up of the shipped executable, pair by pair against a bare `node -e 0`:
+ *
+ *   node scripts/bench/startup.ts [--executable dist/edge-agent-linux-x64] [--runs 15]
+ *
+ * Each pair runs `node -e 0` to its exit, then `EXECUTABLE run --config C` until it logs "agent running"
+ * (then SIGKILL), C being a gateway's plain config: one synthetic source, the MQTT sink to the local
+ * Mosquitto (127.0.0.1:1883; the sink need not connect for "agent running"), no embedded broker, no
+ * receiver. A first unmeasured run writes the keys and unpacks the addon, as a gateway's first start does.
+ * Prints the medians and the median of the per-pair ratios, and the CPU seconds the executable used up to
+ * "agent running" (user + system from /proc, read before the kill). Also `--version` pair by pair.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { numberArg, parseArgs, readCpuSeconds } from './proc.ts';
+
+const ROOT = resolve(import.meta.dirname, '../..');
+const NODE = process.execPath;
+
+const CONFIG = `device:
+  id: gw-startup
+data_dir: data
+keys:
+  device_private: keys/device.key
+  centre_public: keys/centre.pub
+  generate_if_missing: true
+sources:
+  - type: synthetic
+    name: load
+    rate: 10
+sink:
+  type: mqtt
+  url: mqtt://127.0.0.1:1883
+`;
+
+interface Timed {
+  ms: number;
+  cpuSeconds?: number;
+}
+
+/** Spawn to exit (no `until`), or spawn to the first output line matching `until`, then SIGKILL. */
+function time(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, until?: RegExp): Promise<Timed> {
+  return new Promise((done, fail) => {
+    const t0 = performance.now();
+    const child = spawn(cmd, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = '';
+    let result: Timed | undefined;
+    const onData = (d: Buffer): void => {
+      if (until === undefined || result !== undefined) return;
+      seen += d.toString();
+      if (until.test(seen)) {
+        result = { ms: performance.now() - t0, cpuSeconds: readCpuSeconds(child.pid!) };
+        child.kill('SIGKILL');
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', fail);
+    child.on('exit', (code, signal) => {
+      if (until === undefined) return code === 0 ? done({ ms: performance.now() - t0 }) : fail(new Error(`${cmd} exited ${code ?? signal}`));
+      if (result) done(result);
+      else fail(new Error(`${cmd} ${args.join(' ')} exited (${code ?? signal}) before ${until}: ${seen.slice(-2000)}`));
+    });
+  });
+}
+
+const median = (xs: number[]): number => {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
+};
+
+async function pairs(label: string, runs: number, measure: () => Promise<Timed>, cwd: string): Promise<void> {
+  const a: number[] = [];
+  const b: number[] = [];
+  const ratio: number[] = [];
+  const cpu: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const base = await time(NODE, ['-e', '0'], cwd, process.env);
+    const x = await measure();
+    a.push(x.ms);
+    b.push(base.ms);
+    ratio.push(x.ms / base.ms);
+    if (x.cpuSeconds !== undefined) cpu.push(x.cpuSeconds);
+  }
+  const f = (xs: number[]): string => `${median(xs).toFixed(0)} ms (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`;
+  process.stdout.write(
+    `${label}: ${f(a)}; node -e 0: ${f(b)}; ratio per pair, median ${median(ratio).toFixed(2)}× (${Math.min(...ratio).toFixed(2)}–${Math.max(...ratio).toFixed(2)})` +
+      `${cpu.length ? `; CPU to "agent running" ${(median(cpu) * 1000).toFixed(0)} ms` : ''}\n`,
+  );
+}
+
+async function main(): Promise<void> {
+  const args = parseArgs(process.argv.slice(2));
+  const exe = resolve(args.get('executable') ?? join(ROOT, 'dist', 'edge-agent-linux-x64'));
+  const runs = numberArg(args, 'runs', 15);
+  const dir = mkdtempSync(join(tmpdir(), 'edge-agent-startup-'));
+  try {
+    writeFileSync(join(dir, 'run.yaml'), CONFIG);
+    const env = { ...process.env, EDGE_AGENT_NATIVE_CACHE: join(dir, 'native'), PKG_NATIVE_CACHE_PATH: join(dir, 'native') };
+    const running = /agent running/;
+    await time(exe, ['run', '--config', 'run.yaml'], dir, env, running); // keys, addon, queue file
+    process.stdout.write(`${exe}, ${runs} pairs, load average ${(await import('node:os')).loadavg()[0]!.toFixed(2)}\n`);
+    await pairs('--version', runs, () => time(exe, ['--version'], dir, env), dir);
+    await pairs('run to "agent running"', runs, () => time(exe, ['run', '--config', 'run.yaml'], dir, env, running), dir);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`startup: ${err instanceof Error ? err.message : String(err)}\n`);
+  process.exitCode = 1;
+});
