@@ -27,7 +27,8 @@ export const DELIVERY_SETTINGS: string[] = ['acknowledged_by: centre'];
 
 /**
  * The QoS each MQTT source subscribes with, the same as the device publishes with: QoS 2 is committed once
- * however often the broker resends it (drivers/sources/mqtt/README.md); QoS 1 may arrive twice.
+ * however often the broker resends it; QoS 1 repeats are dropped by the message id the publisher puts in
+ * each payload (`dedup`, drivers/sources/mqtt/README.md).
  */
 export const SUBSCRIBE_QOS: Record<'mqtt_q1' | 'mqtt_q2', number> = { mqtt_q1: 1, mqtt_q2: 2 };
 
@@ -52,7 +53,7 @@ log: { level: info }
 keys: { device_private: keys/device.key, centre_public: keys/centre.pub }
 sources:
   - { type: sqlite, name: sql, path: ${q(c.sqlitePath)}, table: readings, interval: 200ms, batch_size: 500 }
-${pgSource(c)}  - { type: mqtt, name: mqtt_q1, url: ${q(c.siteUrl)}, client_id: chaos-agent-q1, topics: [{ filter: ${TOPICS.mqtt_q1}, qos: ${SUBSCRIBE_QOS.mqtt_q1} }] }
+${pgSource(c)}  - { type: mqtt, name: mqtt_q1, url: ${q(c.siteUrl)}, client_id: chaos-agent-q1, topics: [{ filter: ${TOPICS.mqtt_q1}, qos: ${SUBSCRIBE_QOS.mqtt_q1} }], dedup: { key: json_field, field: mid, window: 4000 } }
   - { type: mqtt, name: mqtt_q2, url: ${q(c.siteUrl)}, client_id: chaos-agent-q2, topics: [{ filter: ${TOPICS.mqtt_q2}, qos: ${SUBSCRIBE_QOS.mqtt_q2} }] }
 queue: { synchronous: full, commit_interval: 50ms, full_policy: block }
 batch: { max_records: 200 }

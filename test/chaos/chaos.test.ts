@@ -44,8 +44,9 @@ test(`chaos: ${FAULT_SECONDS} s of mixed faults (seed ${SEED}) lose no accepted 
   assert.equal(result.kinds.pg?.duplicated ?? 0, 0, 'no PostgreSQL row arrives twice after the dedup');
   // QoS 2 end to end: the source commits a packet id with its record, so a resent message is queued once.
   assert.equal(result.kinds.mqtt_q2!.duplicated, 0, 'no QoS 2 message arrives twice');
-  // QoS 1 (no dedup key configured): a message committed whose PUBACK the broker never got is delivered
-  // again and queued twice (drivers/sources/mqtt/README.md, "Duplicates"). Printed above, not asserted.
+  // QoS 1: a message committed whose PUBACK the broker never got comes again; the source's dedup window on
+  // the publisher's message id drops it.
+  assert.equal(result.kinds.mqtt_q1!.duplicated, 0, 'no QoS 1 message arrives twice (dedup on its id)');
   assert.equal(result.crashLoops, 0, 'no process crash-loops');
   assert.equal(result.stalls, 0, 'delivery never stops for a minute while no fault holds it back');
   assert.deepEqual(result.queueDrops, {}, 'the queue dropped nothing (it blocks when full)');
