@@ -8,7 +8,13 @@ import type { EnvelopeHeader } from '../../agent/envelope/header.ts';
 it('toJsonChunks writes the same bytes as toJsonLines, large byte values included', () => {
   const header = { device: 'gw', stream: 's', epoch: new Uint8Array(8), seq: 3 } as unknown as EnvelopeHeader;
   const big = new Uint8Array(300_001).map((_, i) => i % 251);
-  const records = [{ a: 1, b: big, c: 'x', d: [big.subarray(1), new Uint8Array(3)] }, { n: 2, text: '\u0000ffffffffffffffff:0' }, { nested: { big } }];
+  const records = [
+    { a: 1, b: big, c: 'x', d: [big.subarray(1), new Uint8Array(3)] },
+    { n: 2, text: '\u0000ffffffffffffffff:0' },
+    { nested: { big } },
+    // Decoded byte strings can be Buffers, whose toJSON would make one array element per byte.
+    { buf: Buffer.from(big), list: [Buffer.from([1, 2, 3])] },
+  ];
   const chunks = toJsonChunks(header, records);
   assert.ok(chunks.length > 10, `written in pieces (${chunks.length})`);
   assert.ok(Math.max(...chunks.map((c) => c.length)) <= 70_000, 'no piece holds a whole large value');
