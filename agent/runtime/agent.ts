@@ -137,7 +137,7 @@ export async function startAgent(
     cleanups.push(() => sender.stop());
 
     // One byte budget for the records all sources have emitted and the queue has not committed yet.
-    const emitBudget = new EmitBudget(emitBudgetLimits(config.sources.length));
+    const emitBudget = new EmitBudget(emitBudgetLimits(config.sources.length), () => void queue.flush());
     log.info({ emit_budget: emitBudget.limits }, 'records in flight from sources are bounded');
     const runners: SourceRunner[] = [];
     cleanups.push(async () => {

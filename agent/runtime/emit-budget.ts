@@ -145,9 +145,17 @@ export class EmitBudget {
   admitted = 0;
   waiting = 0;
   waiters: { ready: () => boolean; go: () => void; resolve: () => void }[] = [];
+  private readonly onPressure: () => void;
+  private pressureDue = false;
 
-  constructor(limits: EmitBudgetLimits) {
+  /**
+   * `onPressure` is called (at most once per turn of the event loop) when an emit or a source has to wait:
+   * the agent commits what waits at once instead of at the next commit interval, since waiting for the timer
+   * with the budget full would only slow every source down.
+   */
+  constructor(limits: EmitBudgetLimits, onPressure: () => void = () => {}) {
     this.limits = limits;
+    this.onPressure = onPressure;
   }
 
   account(): SourceAccount {
@@ -156,6 +164,13 @@ export class EmitBudget {
 
   /** Resolves once `ready()` holds, after running `go` in the same step (so the next waiter sees its effect). */
   waitUntil(ready: () => boolean, go: () => void = () => {}): Promise<void> {
+    if (!this.pressureDue) {
+      this.pressureDue = true;
+      setImmediate(() => {
+        this.pressureDue = false;
+        this.onPressure();
+      });
+    }
     return new Promise((resolve) => this.waiters.push({ ready, go, resolve }));
   }
 

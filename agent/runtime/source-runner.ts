@@ -49,7 +49,7 @@ export class SourceRunner {
     retry: BackoffPolicy,
     log: Logger,
     telemetry: Telemetry = new Telemetry(),
-    budget: EmitBudget = new EmitBudget(emitBudgetLimits(1)),
+    budget?: EmitBudget,
   ) {
     this.driver = driver;
     this.config = config;
@@ -59,7 +59,7 @@ export class SourceRunner {
     this.problems = this.env.problems;
     this.retry = retry;
     this.log = log;
-    this.account = budget.account();
+    this.account = (budget ?? new EmitBudget(emitBudgetLimits(1), () => void queue.flush())).account();
   }
 
   get name(): string {
