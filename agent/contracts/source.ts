@@ -28,6 +28,15 @@ export interface SourceContext {
    */
   emit(records: AgentRecord[], cursor?: Cursor): Promise<void>;
   /**
+   * Memory is bounded in bytes: the agent holds at most a share of its heap in records emitted and not yet
+   * committed, per source and in total. An emit beyond that waits before it reaches the queue. A source
+   * calls `room()` before reading or making its next records (it resolves when its share has room), and
+   * puts at most `maxEmitBytes` (as records take in memory) in one emit where it can choose. Optional so a
+   * test may hand a bare context; the agent always provides both.
+   */
+  room?(): Promise<void>;
+  readonly maxEmitBytes?: number;
+  /**
    * A running service source reports that it cannot go on (its device vanished, an emit failed). The
    * runtime stops it and starts it again with backoff, from the last committed cursor.
    */

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { mkdir, open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AgentRecord } from '../domain/record.ts';
@@ -34,6 +35,7 @@ function replacer(this: Record<string, unknown>, key: string, value: unknown): u
  * is there because seq alone does not identify a batch: a replaced queue numbers from 1 again.
  */
 export function toJsonLines(header: EnvelopeHeader, records: AgentRecord[]): string {
+  unbufferRecords(records);
   let out = '';
   const epoch = Buffer.from(header.epoch).toString('hex');
   for (const record of records) {
@@ -61,9 +63,9 @@ const TRANSIENT = new Set(['ENOSPC', 'EDQUOT', 'EFBIG', 'EIO', 'EAGAIN', 'EBUSY'
  * longer than a string can hold, say) can never be written, whatever the output: OUTPUT_UNWRITABLE, which
  * the receiver sets aside instead of retrying.
  */
-function serialised(header: EnvelopeHeader, records: AgentRecord[]): Buffer {
+function serialised(header: EnvelopeHeader, records: AgentRecord[]): Buffer[] {
   try {
-    return Buffer.from(toJsonLines(header, records));
+    return toJsonChunks(header, records);
   } catch (cause) {
     throw new AgentError(
       'OUTPUT_UNWRITABLE',
@@ -73,6 +75,87 @@ function serialised(header: EnvelopeHeader, records: AgentRecord[]): Buffer {
       },
     );
   }
+}
+
+/**
+ * JSON.stringify calls a Buffer's toJSON before any replacer sees it, and that makes an array of one number per
+ * byte: 80 MB of heap for a 10 MiB value. Byte strings decoded as Buffers are therefore turned, in place, into
+ * plain Uint8Array views of the same memory (no copy), which the replacer writes as base64. The records are the
+ * output's to consume: nothing reads them after they are written.
+ */
+function unbufferRecords(records: unknown[]): void {
+  for (let i = 0; i < records.length; i++) records[i] = unbuffer(records[i], 0);
+}
+
+function unbuffer(value: unknown, depth: number): unknown {
+  if (typeof value !== 'object' || value === null || depth > 64) return value;
+  if (Buffer.isBuffer(value)) return new Uint8Array(value.buffer, value.byteOffset, value.byteLength);
+  if (ArrayBuffer.isView(value)) return value;
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) value[i] = unbuffer(value[i], depth + 1);
+  } else if (value instanceof Map) {
+    for (const [k, v] of value) value.set(k, unbuffer(v, depth + 1));
+  } else if (Object.getPrototypeOf(value) === Object.prototype || Object.getPrototypeOf(value) === null) {
+    const record = value as Record<string, unknown>;
+    for (const key of Object.keys(record)) {
+      const v = record[key];
+      if (typeof v === 'object' && v !== null) {
+        const plain = unbuffer(v, depth + 1);
+        if (plain !== v) Object.defineProperty(record, key, { value: plain, writable: true, enumerable: true, configurable: true });
+      }
+    }
+  }
+  return value;
+}
+
+/** Byte values above this are written as base64 in pieces, never as one string (the heap is small). */
+const LARGE_BYTES = 64 * 1024;
+/** Marks where a large byte value goes; random per process so no received text can forge one. */
+const MARK = `\u0000${randomBytes(8).toString('hex')}:`;
+const MARKED = new RegExp(`"\\\\u0000${MARK.slice(1)}(\\d+)"`, 'g');
+/** Base64 of 48 KiB of input at a time: 64 KiB strings, however large the value. */
+const PIECE = 3 * 16 * 1024;
+
+/**
+ * The same lines as `toJsonLines`, as buffers to write in order. A byte value larger than 64 KiB (a 10 MiB
+ * BLOB) is base64-encoded piece by piece straight into buffers: as one string it would take its size four
+ * times over on the heap (the base64, the JSON copy, the line) and run a 32 MB heap out of memory.
+ */
+export function toJsonChunks(header: EnvelopeHeader, records: AgentRecord[]): Buffer[] {
+  const large: Uint8Array[] = [];
+  const marking = function (this: Record<string, unknown>, key: string, value: unknown): unknown {
+    const raw = this[key];
+    if (raw instanceof Uint8Array && raw.byteLength > LARGE_BYTES) {
+      large.push(raw);
+      return { $base64: `${MARK}${large.length - 1}` };
+    }
+    return replacer.call(this, key, value);
+  };
+  unbufferRecords(records);
+  const chunks: Buffer[] = [];
+  const epoch = Buffer.from(header.epoch).toString('hex');
+  let text = '';
+  for (const record of records) {
+    large.length = 0;
+    const line = `${JSON.stringify({ device: header.device, stream: header.stream, epoch, seq: header.seq, record }, marking)}\n`;
+    if (large.length === 0) {
+      text += line;
+      continue;
+    }
+    let at = 0;
+    for (const m of line.matchAll(MARKED)) {
+      text += `${line.slice(at, m.index)}"`;
+      chunks.push(Buffer.from(text));
+      text = '"';
+      const bytes = large[Number(m[1])]!;
+      const view = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+      for (let i = 0; i < view.length; i += PIECE) chunks.push(Buffer.from(view.subarray(i, i + PIECE).toString('base64'), 'latin1'));
+      at = m.index + m[0].length;
+    }
+    text += line.slice(at);
+  }
+  if (text !== '') chunks.push(Buffer.from(text));
+  return chunks;
 }
 
 /**
@@ -94,7 +177,7 @@ export async function jsonLinesOutput(target: string): Promise<RecordOutput> {
     return {
       write: async (header, records) => {
         if (failure) throw failure;
-        const bytes = serialised(header, records);
+        const bytes = Buffer.concat(serialised(header, records));
         await new Promise<void>((resolve, reject) =>
           process.stdout.write(bytes, (err) => {
             if (!err) return resolve();
@@ -118,13 +201,15 @@ export async function jsonLinesOutput(target: string): Promise<RecordOutput> {
   return {
     async write(header, records) {
       if (failure) throw failure;
-      const bytes = serialised(header, records);
+      const chunks = serialised(header, records);
       let start: number | undefined;
       try {
         start = (await file.stat()).size;
         // A write to a file system running full may take part of the buffer without an error: the rest is
         // written next, and that write reports why it cannot be.
-        for (let offset = 0; offset < bytes.length; ) offset += (await file.write(bytes, offset)).bytesWritten;
+        for (const chunk of chunks) {
+          for (let offset = 0; offset < chunk.length; ) offset += (await file.write(chunk, offset)).bytesWritten;
+        }
         await file.datasync();
       } catch (cause) {
         const code = (cause as { code?: unknown }).code;

@@ -20,6 +20,7 @@ import { preflightSink, withEmbeddedUrl } from '../hosting/driver-setup.ts';
 import { driverEnv } from '../hosting/driver-env.ts';
 import { Telemetry } from '../telemetry/registry.ts';
 import { SourceRunner } from './source-runner.ts';
+import { EmitBudget, emitBudgetLimits } from './emit-budget.ts';
 
 export interface AgentStatus {
   queue: QueueStats;
@@ -150,6 +151,9 @@ export async function startAgent(
     sender.start();
     cleanups.push(() => sender.stop());
 
+    // One byte budget for the records all sources have emitted and the queue has not committed yet.
+    const emitBudget = new EmitBudget(emitBudgetLimits(config.sources.length), () => void queue.flush());
+    log.info({ emit_budget: emitBudget.limits }, 'records in flight from sources are bounded');
     const runners: SourceRunner[] = [];
     cleanups.push(async () => {
       await Promise.all(runners.map((r) => r.stop()));
@@ -164,6 +168,7 @@ export async function startAgent(
         { initialMs: 1_000, maxMs: 60_000 },
         log.child({ source: source.name }),
         telemetry,
+        emitBudget,
       );
       runners.push(runner);
       await runner.start();

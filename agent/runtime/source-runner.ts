@@ -10,6 +10,7 @@ import type { ComponentCounters } from '../telemetry/counters.ts';
 import type { ProblemReporter } from '../telemetry/problems.ts';
 import { driverEnv } from '../hosting/driver-env.ts';
 import { Telemetry } from '../telemetry/registry.ts';
+import { EmitBudget, emitBudgetLimits, recordBytes, type SourceAccount } from './emit-budget.ts';
 
 function isService(source: Source): source is ServiceSource {
   return typeof (source as ServiceSource).start === 'function';
@@ -34,8 +35,12 @@ export class SourceRunner {
   private readonly env: DriverEnv & { counters: ComponentCounters };
   private readonly retry: BackoffPolicy;
   private readonly log: Logger;
+  private readonly account: SourceAccount;
 
-  /** `telemetry` is the agent's registry; a runner on its own (a test) gets one of its own. */
+  /**
+   * `telemetry` is the agent's registry; a runner on its own (a test) gets one of its own. `budget` is the
+   * agent's emit budget, shared by all its sources; a runner on its own gets one sized for one source.
+   */
   constructor(
     driver: SourceDriver,
     config: SourceConfig & { stream: string },
@@ -44,6 +49,7 @@ export class SourceRunner {
     retry: BackoffPolicy,
     log: Logger,
     telemetry: Telemetry = new Telemetry(),
+    budget?: EmitBudget,
   ) {
     this.driver = driver;
     this.config = config;
@@ -53,6 +59,7 @@ export class SourceRunner {
     this.problems = this.env.problems;
     this.retry = retry;
     this.log = log;
+    this.account = (budget ?? new EmitBudget(emitBudgetLimits(1), () => void queue.flush())).account();
   }
 
   get name(): string {
@@ -76,10 +83,19 @@ export class SourceRunner {
       signal: this.abort.signal,
       counters: this.counters,
       problems: this.problems,
-      emit: (records: AgentRecord[], cursor?: Cursor) => {
+      emit: async (records: AgentRecord[], cursor?: Cursor) => {
         this.counters.add('records', records.length);
-        return this.queue.enqueue(stream, records, cursor === undefined ? undefined : { source: name, value: cursor });
+        let bytes = 0;
+        for (const r of records) bytes += typeof r === 'object' && r !== null ? recordBytes(r) : 16;
+        await this.account.charge(bytes);
+        try {
+          await this.queue.enqueue(stream, records, cursor === undefined ? undefined : { source: name, value: cursor });
+        } finally {
+          this.account.release(bytes);
+        }
       },
+      room: () => this.account.room(),
+      maxEmitBytes: this.account.perEmitBytes,
       fail: failed,
     };
   }

@@ -213,7 +213,15 @@ describe('defaults', () => {
       cache_size: 2 * 1024 * 1024,
     });
     assert.deepEqual(config.batch, { max_records: 1000, max_bytes: 256 * 1024, compression: 'deflate' });
-    assert.deepEqual(config.sender, { max_in_flight: 16, write_timeout: 30_000, retry_initial_delay: 500, retry_max_delay: 60_000 });
+    assert.deepEqual(config.sender, {
+      max_in_flight: 16,
+      max_in_flight_bytes: 8 * 1024 * 1024,
+      write_timeout: 30_000,
+      retry_initial_delay: 500,
+      retry_max_delay: 60_000,
+      centre_ack_timeout: 30_000,
+      centre_ack_max_timeout: 600_000,
+    });
     assert.deepEqual(config.broker, { embedded: false, host: '127.0.0.1', port: 0 });
     assert.deepEqual(config.streams, {});
     assert.equal(config.sink, undefined);

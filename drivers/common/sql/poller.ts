@@ -171,7 +171,9 @@ export class SqlPolledSource<Fence> implements PolledSource {
    * exhaust memory nor stop the source.
    */
   private async readUpTo(ctx: SourceContext, upTo: Position, where: string): Promise<void> {
-    const { batch_size, max_rows_per_poll, max_batch_bytes, max_row_bytes, id_column, timestamp_column } = this.config;
+    const { batch_size, max_rows_per_poll, max_row_bytes, id_column, timestamp_column } = this.config;
+    // The agent's share for one emit bounds the batch too (a row larger than that still goes, alone).
+    const max_batch_bytes = Math.min(this.config.max_batch_bytes, ctx.maxEmitBytes ?? Number.POSITIVE_INFINITY);
     const json = this.config.json_columns;
     let after = this.committed;
     /** Rows delivered, and rows passed over (delivered or skipped): the poll's bound counts both. */
@@ -193,6 +195,7 @@ export class SqlPolledSource<Fence> implements PolledSource {
     };
     try {
       while (passed < max_rows_per_poll && emitError === undefined) {
+        await ctx.room?.();
         const limit = Math.min(batch_size, max_rows_per_poll - passed);
         const sizes = await this.dialect.sizes(after, upTo, limit);
         if (sizes.length === 0) break;

@@ -83,6 +83,8 @@ class SyntheticSource implements ServiceSource {
           continue;
         }
       }
+      await ctx.room?.();
+      if (signal.aborted) break;
       const size = Math.min(
         batch,
         count === 0 ? batch : count - n,
