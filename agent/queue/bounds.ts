@@ -42,7 +42,7 @@ export class Bounds {
    * Stores a freshly encoded chunk (inside the commit's transaction) unless drop_newest refuses it for want
    * of room; returns the records kept.
    */
-  admit(stream: StreamState, count: number, created: number, codecId: number, payload: Uint8Array): number {
+  admit(stream: StreamState, count: number, created: number, codecId: number, payload: Uint8Array, cborBytes: number): number {
     if (this.opts.fullPolicy === 'drop_newest') {
       const size = payload.length + CHUNK_OVERHEAD;
       const overStream = stream.bytes + size > stream.maxBytes;
@@ -51,7 +51,7 @@ export class Bounds {
         return 0;
       }
     }
-    this.ledger.addChunk(stream, count, created, codecId, payload);
+    this.ledger.addChunk(stream, count, created, codecId, payload, cborBytes);
     return count;
   }
 

@@ -12,6 +12,8 @@ import type { QueueOptions } from './types.ts';
 export interface EncodedChunk {
   count: number;
   payload: Uint8Array;
+  /** Bytes of CBOR before compression: what batch.max_bytes (and the centre's max_batch_bytes) bound. */
+  cborBytes: number;
 }
 
 /**
@@ -31,7 +33,7 @@ export function encodeChunks(records: readonly AgentRecord[], maxRecords: number
       return;
     }
     if (cbor.length > maxBytes) throw new AgentError('RECORD_INVALID', `record of ${cbor.length} bytes of CBOR exceeds batch.max_bytes (${maxBytes})`);
-    out.push({ count: slice.length, payload: compress(cbor, codec) });
+    out.push({ count: slice.length, payload: compress(cbor, codec), cborBytes: cbor.length });
   };
   for (let i = 0; i < records.length; i += maxRecords) add(records.slice(i, i + maxRecords));
   return out;

@@ -189,9 +189,9 @@ export class Ledger {
   }
 
   /** Stores one encoded chunk (inside a transaction) and counts it in. */
-  addChunk(stream: StreamState, count: number, created: number, codecId: number, payload: Uint8Array): void {
+  addChunk(stream: StreamState, count: number, created: number, codecId: number, payload: Uint8Array, cborBytes: number): void {
     const size = payload.length + CHUNK_OVERHEAD;
-    this.stmt.insertChunk.run(stream.id, count, created, codecId, payload);
+    this.stmt.insertChunk.run(stream.id, count, created, codecId, payload, cborBytes);
     stream.records += count;
     stream.bytes += size;
     this.totalBytes += size;
@@ -253,7 +253,7 @@ export class Ledger {
     this.db.transaction(() => {
       for (const chunk of saved.chunks) {
         const stream = this.stream(chunk.stream);
-        this.stmt.insertChunk.run(stream.id, chunk.count, Math.min(chunk.created, now), chunk.codec, chunk.payload);
+        this.stmt.insertChunk.run(stream.id, chunk.count, Math.min(chunk.created, now), chunk.codec, chunk.payload, null);
       }
       for (const c of saved.cursors) this.stmt.upsertCursor.run(c.source, c.value);
       // Carried-over counters are history, not new drops: restored as they were, not counted again.

@@ -236,7 +236,7 @@ export class Queue {
       this.db.transaction(() => {
         for (const [name, { chunks }] of encoded) {
           const stream = ledger.stream(name);
-          for (const chunk of chunks) accepted += bounds.admit(stream, chunk.count, now, codecId, chunk.payload);
+          for (const chunk of chunks) accepted += bounds.admit(stream, chunk.count, now, codecId, chunk.payload, chunk.cborBytes);
         }
         const lastCursor = new Map<string, Cursor>();
         for (const e of emits) if (e.cursor) lastCursor.set(e.cursor.source, e.cursor.value);

@@ -22,7 +22,8 @@ CREATE TABLE IF NOT EXISTS chunks (
   count     INTEGER NOT NULL,
   created   INTEGER NOT NULL,               -- commit time, ms; drives max_age
   codec     INTEGER NOT NULL,               -- compression id of payload (see envelope/codec.ts)
-  payload   BLOB NOT NULL                   -- compressed CBOR array of records
+  payload   BLOB NOT NULL,                  -- compressed CBOR array of records
+  cbor_bytes INTEGER                        -- CBOR bytes before compression; NULL: not known (older build, salvage)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_stream ON chunks (stream_id, id);
 CREATE TABLE IF NOT EXISTS batches (
@@ -56,6 +57,10 @@ export function migrate(db: Database.Database, newEpoch: () => Uint8Array): Uint
   if (version > SCHEMA_VERSION) throw new Error(`queue schema version ${version} is newer than this build understands (${SCHEMA_VERSION})`);
   return db.transaction(() => {
     db.exec(DDL);
+    // Added without a version bump: a build that does not know the column reads and writes the table as
+    // before (its chunks get NULL, which the planner never merges), so a rollback can still open the file.
+    const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('chunks') as string[];
+    if (!columns.includes('cbor_bytes')) db.exec('ALTER TABLE chunks ADD COLUMN cbor_bytes INTEGER');
     // Nothing is written that is already so: after a crash on a full disk the open must need no space.
     if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     // Cleared while running, set by a clean close: the next open checks the whole file after a crash.

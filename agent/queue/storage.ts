@@ -27,6 +27,8 @@ export interface ChunkRow {
   id: number;
   count: number;
   size: number;
+  /** CBOR bytes before compression; null for chunks stored before it was recorded (or salvaged). */
+  cbor: number | null;
 }
 
 export type Statements = ReturnType<typeof prepareStatements>;
@@ -34,16 +36,16 @@ export type Statements = ReturnType<typeof prepareStatements>;
 export function prepareStatements(db: Database.Database) {
   return {
     insertStream: db.prepare('INSERT INTO streams (name) VALUES (?) RETURNING id, next_seq'),
-    insertChunk: db.prepare('INSERT INTO chunks (stream_id, count, created, codec, payload) VALUES (?, ?, ?, ?, ?)'),
+    insertChunk: db.prepare('INSERT INTO chunks (stream_id, count, created, codec, payload, cbor_bytes) VALUES (?, ?, ?, ?, ?, ?)'),
     upsertCursor: db.prepare('INSERT INTO cursors (source, value) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET value = excluded.value'),
     deleteRange: db.prepare('DELETE FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
     deleteBatch: db.prepare('DELETE FROM batches WHERE stream_id = ? AND seq = ?'),
-    oldestChunk: db.prepare('SELECT id, count, created, length(payload) AS size FROM chunks WHERE stream_id = ? ORDER BY id LIMIT 1'),
+    oldestChunk: db.prepare('SELECT id, count, created, length(payload) AS size, cbor_bytes AS cbor FROM chunks WHERE stream_id = ? ORDER BY id LIMIT 1'),
     rangeSizes: db.prepare(
       'SELECT coalesce(sum(count), 0) AS records, coalesce(sum(length(payload)), 0) AS bytes, count(*) AS chunks FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?',
     ),
-    chunksBetween: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?'),
-    newestAfter: db.prepare('SELECT id, count, length(payload) AS size FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id DESC LIMIT ?'),
+    chunksBetween: db.prepare('SELECT id, count, length(payload) AS size, cbor_bytes AS cbor FROM chunks WHERE stream_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?'),
+    newestAfter: db.prepare('SELECT id, count, length(payload) AS size, cbor_bytes AS cbor FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id DESC LIMIT ?'),
     insertBatch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created) VALUES (?, ?, ?, ?, ?, ?)'),
     updateStream: db.prepare('UPDATE streams SET next_seq = ? WHERE id = ?'),
     payloads: db.prepare('SELECT codec, payload FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
