@@ -5,26 +5,14 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, w
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { startPtyPair } from '../helpers/socat.ts';
+import { builtExecutable } from '../helpers/executable.ts';
 
 // The single executable (scripts/build/build.ts) as an operator runs it. It is rebuilt when any source is
 // newer than it: a build takes ≈3 s here, well inside the suite's budget.
 const ROOT = resolve(import.meta.dirname, '../..');
-const NODE = join(ROOT, 'node_modules/.bin/node');
 const X64 = join(ROOT, 'dist/edge-agent-linux-x64');
 const ARM64 = join(ROOT, 'dist/edge-agent-linux-arm64');
 const PACKAGE_VERSION = (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { version: string }).version;
-const SOURCES = ['agent', 'drivers', 'scripts/build', 'package.json', 'package-lock.json'];
-
-function newestMtime(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let newest = st.mtimeMs;
-  for (const name of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, name)));
-  return newest;
-}
-
-const sourcesMtime = (): number => Math.max(...SOURCES.map((s) => newestMtime(join(ROOT, s))));
-const fresh = (bin: string): boolean => existsSync(bin) && statSync(bin).mtimeMs > sourcesMtime();
 
 function which(cmd: string): string | undefined {
   try {
@@ -85,11 +73,7 @@ describe('single executable (linux-x64)', { skip: process.arch === 'x64' && proc
   before(() => {
     dir = mkdtempSync(join(tmpdir(), 'edge-agent-binary-'));
     nativeCache = join(dir, 'native-cache');
-    if (!fresh(X64)) {
-      const started = performance.now();
-      execFileSync(NODE, ['scripts/build/build.ts', '--targets', 'linux-x64'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
-      process.stdout.write(`# built ${X64} in ${((performance.now() - started) / 1000).toFixed(1)} s\n`);
-    }
+    builtExecutable('linux-x64');
   });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
@@ -247,10 +231,7 @@ describe('single executable (linux-x64)', { skip: process.arch === 'x64' && proc
     if (!qemu) return t.skip('qemu-aarch64 not installed (apt-get install qemu-user; .ci/run does)');
     if (!sysroot) return t.skip('no aarch64 sysroot for qemu (apt-get install libc6-arm64-cross libstdc++6-arm64-cross, or set QEMU_LD_PREFIX)');
     // Where the arm64 executable can be run, build it when it is missing or stale (a few seconds).
-    if (!existsSync(ARM64) || !fresh(ARM64)) {
-      execFileSync(NODE, ['scripts/build/build.ts', '--targets', 'linux-arm64'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
-      process.stdout.write(`# built ${ARM64}\n`);
-    }
+    builtExecutable('linux-arm64');
     const r = await run(qemu, ['-L', sysroot, ARM64, '--version']);
     assert.equal(r.code, 0, r.stderr);
     assert.equal(r.stdout.trim(), PACKAGE_VERSION);

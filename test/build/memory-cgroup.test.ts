@@ -1,10 +1,11 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { builtExecutable } from '../helpers/executable.ts';
 
 // The shipped executable inside a real 64 MiB memory cgroup (v1: memory.limit_in_bytes, and
 // memory.memsw.limit_in_bytes so swap is no way out), receiving 1,000 records a second for several minutes:
@@ -13,7 +14,6 @@ import { join, resolve } from 'node:path';
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const X64 = join(ROOT, 'dist/edge-agent-linux-x64');
-const SOURCES = ['agent', 'drivers', 'scripts/build', 'package.json', 'package-lock.json', 'pkg.config.json'];
 const LIMIT = 64 * 1024 * 1024;
 const RATE = 1_000;
 /**
@@ -22,14 +22,6 @@ const RATE = 1_000;
  * after about 90 s (docs/benchmarks.md, "Memory under load"). The suite runs the part that holds today.
  */
 const SECONDS = Number(process.env.EDGE_AGENT_CGROUP_SECONDS ?? 30);
-
-function newestMtime(path: string): number {
-  const st = statSync(path);
-  if (!st.isDirectory()) return st.mtimeMs;
-  let newest = st.mtimeMs;
-  for (const name of readdirSync(path)) newest = Math.max(newest, newestMtime(join(path, name)));
-  return newest;
-}
 
 /** Our own memory cgroup (v1), where children may be made; undefined with the reason when there is none. */
 function ownMemoryCgroup(): { path?: string; why?: string } {
@@ -87,10 +79,7 @@ describe('the executable in a 64 MiB memory cgroup', { skip: cgroup.path ? false
   before(() => {
     base = cgroup.path;
     dir = mkdtempSync(join(tmpdir(), 'edge-agent-cgroup-'));
-    const newest = Math.max(...SOURCES.map((s) => newestMtime(join(ROOT, s))));
-    if (!existsSync(X64) || statSync(X64).mtimeMs <= newest) {
-      execFileSync(NODE, ['scripts/build/build.ts', '--targets', 'linux-x64'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
-    }
+    builtExecutable('linux-x64');
   });
   after(() => {
     for (const path of made.reverse()) {

@@ -7,7 +7,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import zlib from 'node:zlib';
@@ -18,16 +18,10 @@ import { sodium } from '../../agent/envelope/sodium.ts';
 import { deviceSendKey, keyId, loadPrivateKey, loadPublicKey } from '../../agent/keys/keys.ts';
 import { DEFAULT_RECEIVER_LIMITS, receiverHeapMb } from '../../agent/receiver/limits.ts';
 import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
+import { builtExecutable } from '../helpers/executable.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
-const NODE = join(ROOT, 'node_modules/.bin/node');
 const X64 = join(ROOT, 'dist/edge-agent-linux-x64');
-const SOURCES = ['agent', 'drivers', 'scripts/build', 'package.json', 'package-lock.json', 'pkg.config.json'];
-const newest = (path: string): number => {
-  const st = statSync(path);
-  return st.isDirectory() ? Math.max(st.mtimeMs, ...readdirSync(path).map((n) => newest(join(path, n)))) : st.mtimeMs;
-};
-const fresh = () => existsSync(X64) && statSync(X64).mtimeMs > Math.max(...SOURCES.map((s) => newest(join(ROOT, s))));
 
 const na = await sodium();
 let dir: string;
@@ -78,8 +72,7 @@ describe('packaged receiver within its limits (linux-x64)', {
 }, () => {
   before(async () => {
     dir = mkdtempSync(join(tmpdir(), 'edge-receiver-limits-'));
-    if (!fresh())
-      execFileSync(NODE, ['scripts/build/build.ts', '--targets', 'linux-x64'], { cwd: ROOT, stdio: ['ignore', 'ignore', 'inherit'], timeout: 300_000 });
+    builtExecutable('linux-x64');
     execFileSync(X64, ['keygen', '--dir', join(dir, 'keys')], { env: { ...process.env, PKG_NATIVE_CACHE_PATH: join(dir, 'native') } });
     broker = await startMosquitto();
   });
