@@ -44,8 +44,12 @@ export function prepareStatements(db: Database.Database) {
     rangeSizes: db.prepare(
       'SELECT coalesce(sum(count), 0) AS records, coalesce(sum(length(payload)), 0) AS bytes, count(*) AS chunks FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?',
     ),
-    chunksBetween: db.prepare('SELECT id, count, length(payload) AS size, cbor_bytes AS cbor FROM chunks WHERE stream_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?'),
-    newestAfter: db.prepare('SELECT id, count, length(payload) AS size, cbor_bytes AS cbor FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id DESC LIMIT ?'),
+    chunksBetween: db.prepare(
+      'SELECT id, count, length(payload) AS size, cbor_bytes AS cbor FROM chunks WHERE stream_id = ? AND id > ? AND id < ? ORDER BY id LIMIT ?',
+    ),
+    newestAfter: db.prepare(
+      'SELECT id, count, length(payload) AS size, cbor_bytes AS cbor FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id DESC LIMIT ?',
+    ),
     insertBatch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created) VALUES (?, ?, ?, ?, ?, ?)'),
     updateStream: db.prepare('UPDATE streams SET next_seq = ? WHERE id = ?'),
     payloads: db.prepare('SELECT codec, payload FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
