@@ -52,7 +52,10 @@ export class SpaceKeeper {
       this.ledger.load();
       if (!isDiskFull(cause)) throw cause;
       this.bounds.diskFilled();
-      if (!this.reserve.release('recording a batch')) throw cause;
+      if (!this.reserve.release('recording a batch')) {
+        // The reserve is spent: batches already recorded still go, and acks free pages; try again later.
+        throw new AgentError('QUEUE_WRITE_FAILED', `cannot record the next batch of ${stream.name}: the disk is full`, { cause, retryable: true });
+      }
       const reloaded = this.ledger.streams.get(stream.name);
       return reloaded ? planner.record(reloaded, room) : undefined;
     }

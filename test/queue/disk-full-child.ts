@@ -51,15 +51,29 @@ if (mode === 'ingest') {
       await new Promise((r) => setTimeout(r, 5));
     }
     if (Math.random() < 0.3) {
-      const batch = queue.nextBatch(new Set(), 2);
-      if (batch && Math.random() < 0.5) queue.ack(batch);
+      // As the sender does: a batch that cannot be recorded on a full disk (QUEUE_WRITE_FAILED, retryable)
+      // is asked for again later.
+      try {
+        const batch = queue.nextBatch(new Set(), 2);
+        if (batch && Math.random() < 0.5) queue.ack(batch);
+      } catch (err) {
+        if ((err as { code?: string }).code !== 'QUEUE_WRITE_FAILED') throw err;
+        say('B');
+      }
     }
   }
 } else {
   const seen: number[] = [];
   const busy = new Set<string>();
   for (;;) {
-    const batch = queue.nextBatch(busy, 8);
+    let batch: ReturnType<typeof queue.nextBatch>;
+    try {
+      batch = queue.nextBatch(busy, 8);
+    } catch (err) {
+      if ((err as { code?: string }).code !== 'QUEUE_WRITE_FAILED') throw err;
+      await new Promise((r) => setTimeout(r, 5));
+      continue;
+    }
     if (!batch) {
       if (!queue.hasUnsent()) break;
       await new Promise((r) => setTimeout(r, 5));
