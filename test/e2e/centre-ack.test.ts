@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
+import { existsSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
@@ -147,6 +147,43 @@ test('acknowledged_by broker: a PUBACK "no matching subscribers" (0x10) is retri
     receiver?.child.kill('SIGTERM');
     await agent.exited;
     await receiver?.exited;
+    await broker.stop();
+    ws.cleanup();
+  }
+});
+
+// Before issue 9 a PUBACK "not authorized" (0x87) set the batch aside as refused: one ACL mistake at the broker
+// deleted the whole queue, batch by batch. It is the broker's configuration, not the batch: the data waits.
+test('acknowledged_by broker: a PUBACK "not authorized" (0x87) keeps the batches queued until the ACL is fixed', async () => {
+  const ws = await workspace();
+  const acl = join(ws.dir, 'acl');
+  writeFileSync(acl, 'topic read #\n'); // anonymous clients may subscribe, not publish
+  const broker = await startMosquitto({ persistence: false, extra: [`acl_file ${acl}`] });
+  const TOTAL = 2_000;
+  const cfg = config(ws.dir, broker.url, { ackBy: 'broker', total: TOTAL, rate: 0 });
+  const out = join(ws.dir, 'received.jsonl');
+  const receiver = runCli(['receive', '--config', centreConfig(ws.dir, cfg.yaml).path]);
+  await receiver.stderrMatches(/subscribed/);
+  const agent = runCli(['run', '--config', cfg.path]);
+  try {
+    await agent.stderrMatches(/puback_refused_by_configuration/);
+    await until(() => queuedRecords(ws.dir) === TOTAL, 'every record in the queue', 60_000);
+    assert.equal(jsonLines<Line>(out).length, 0, 'nothing got through the ACL');
+    // The operator fixes the ACL; Mosquitto reloads it on SIGHUP.
+    writeFileSync(acl, 'topic readwrite #\n');
+    process.kill(broker.pid, 'SIGHUP');
+    await until(
+      () => jsonLines<Line>(out).length >= TOTAL,
+      'every record at the receiver',
+      120_000,
+      () => agent.stderr().slice(-1500),
+    );
+    assertEveryRecord(jsonLines<Line>(out), TOTAL, 0);
+  } finally {
+    agent.child.kill('SIGTERM');
+    receiver.child.kill('SIGTERM');
+    await agent.exited;
+    await receiver.exited;
     await broker.stop();
     ws.cleanup();
   }

@@ -6,8 +6,13 @@ import { backoffPolicy } from '../../common/reconnect.ts';
 import { ackSubscription, MAX_ACK_BYTES } from './ack-topics.ts';
 import type { MqttOptions } from './options.ts';
 
-// MQTT 5 PUBACK reason codes that no retry can fix: the batch is refused for what it is or where it goes.
-const FATAL_REASONS = new Set([0x87 /* not authorized */, 0x90 /* topic name invalid */, 0x99 /* payload format invalid */]);
+// MQTT 5 PUBACK reasons that say the broker's or the sink's configuration refuses where batches go: every
+// batch alike, until an operator fixes the ACL or the topic. They were once taken as the batch's fault and
+// set it aside, so one ACL mistake deleted the whole queue; now the data waits (docs/delivery.md).
+const CONFIGURATION_REASONS = new Map([
+  [0x87, 'not authorized: check the broker ACL for this client and topic'],
+  [0x90, 'topic name invalid: check sink.topic_prefix'],
+]);
 /** MQTT 5 PUBACK 0x10: accepted, and discarded, since nobody subscribes to the topic. mqtt.js reports it as success. */
 const NO_MATCHING_SUBSCRIBERS = 0x10;
 
@@ -93,21 +98,21 @@ export class MqttSink implements Sink {
         | undefined;
     } catch (cause) {
       const reason = (cause as { code?: unknown }).code;
-      if (typeof reason === 'number' && FATAL_REASONS.has(reason)) {
-        throw new AgentError('SINK_REJECTED', `broker refused batch ${batch.stream}#${batch.seq} on ${topic} (reason 0x${reason.toString(16)})`, { cause });
-      }
       if (typeof reason === 'number' && reason >= 0x80) {
-        // Acknowledged with an error (quota exceeded, server busy, implementation specific…): not a delivery.
-        this.env.problems.report(
-          'puback_refused',
-          'broker answered a batch with an error reason; it will be sent again',
-          { topic, reason: `0x${reason.toString(16)}` },
-          { key: String(reason) },
-        );
-        throw new AgentError('SINK_NOT_DELIVERED', `broker answered ${batch.stream}#${batch.seq} with reason 0x${reason.toString(16)}`, {
-          cause,
-          retryable: true,
-        });
+        const code = `0x${reason.toString(16)}`;
+        const misconfigured = CONFIGURATION_REASONS.get(reason);
+        // Acknowledged with an error (not authorized, quota exceeded, server busy…): not a delivery, sent again.
+        if (misconfigured !== undefined) {
+          this.env.problems.report('puback_refused_by_configuration', `broker refuses batches (${misconfigured}); they stay queued`, { topic, reason: code });
+        } else {
+          this.env.problems.report(
+            'puback_refused',
+            'broker answered a batch with an error reason; it will be sent again',
+            { topic, reason: code },
+            { key: String(reason) },
+          );
+        }
+        throw new AgentError('SINK_NOT_DELIVERED', `broker answered ${batch.stream}#${batch.seq} with reason ${code}`, { cause, retryable: true });
       }
       throw new AgentError('SINK_UNAVAILABLE', `publish of ${batch.stream}#${batch.seq} failed`, { cause, retryable: true });
     }
