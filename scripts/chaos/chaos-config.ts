@@ -15,6 +15,8 @@ export interface ChaosConfigInput {
   sqlitePath: string;
   output: string;
   receiverState: string;
+  /** The receiver's dead-letter store: off the agent's power-cut disk (data_dir), which it must not hold open. */
+  deadLetter: string;
   /** A PostgreSQL table to read as well (the `pg` stream). */
   postgres?: { host: string; port: number; user: string; database: string };
 }
@@ -75,8 +77,7 @@ receiver:
   devices:
     - { id: chaos-gw, public_keys: [keys/device.pub] }
   state: ${q(c.receiverState)}
-  # Off the agent's power-cut disk (data_dir), which the receiver must not hold open across an unmount.
-  dead_letter: { path: ${q(c.receiverState.replace(/receiver\.db$/, 'dead-letter.db'))} }
+  dead_letter: { path: ${q(c.deadLetter)} }
   output: ${q(c.output)}
 `;
 }

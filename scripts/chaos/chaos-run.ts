@@ -139,6 +139,7 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
         sqlitePath: join(dir, 'truth.db'),
         output,
         receiverState: join(dir, 'receiver.db'),
+        deadLetter: join(dir, 'dead-letter.db'),
         ...(pgProducer && options.postgres ? { postgres: { ...options.postgres, database: pgProducer.database } } : {}),
       }),
     );
