@@ -78,7 +78,7 @@ export function parseConfig(drivers: DriverCatalog, text: string, origin: string
     throw configError(origin, issues);
   }
   const data = documentData(doc, lines, origin) ?? {};
-  const result = drivers.schemas.configSchema.safeParse(data);
+  const result = drivers.schemasFor(data).configSchema.safeParse(data);
   if (result.success) return { config: result.data as Config, baseDir, origin, drivers, position: positionLookup(doc, lines) };
   const issues: ConfigIssue[] = [];
   for (const issue of result.error.issues) {

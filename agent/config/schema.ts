@@ -19,10 +19,25 @@ const commonSourceFields = {
     .describe('When the source cannot start: stop the agent, retry with backoff (default), or log and leave it off.'),
 };
 
-function driverUnion<D extends { type: string; options: z.ZodObject }>(drivers: readonly D[], extra: z.ZodRawShape) {
+/**
+ * The driver types a config names, when the schema is built for one config: only these drivers' option
+ * schemas are built (agent/sdk/define.ts builds each on first use). Absent: every driver's (docs, JSON Schema).
+ */
+export interface NamedDriverTypes {
+  readonly sources: ReadonlySet<string>;
+  readonly sinks: ReadonlySet<string>;
+}
+
+function driverUnion<D extends { type: string; options: z.ZodObject }>(drivers: readonly D[], extra: z.ZodRawShape, named: ReadonlySet<string> | undefined) {
   // safeExtend keeps the driver's object-level checks (one option excludes another, say), so check-config
   // reports them like any other config error; strict, because an unknown key is an error wherever it is.
-  const variants = drivers.map((d) => d.options.safeExtend({ type: z.literal(d.type), ...extra }).strict());
+  // A type the config does not name gets a variant with its discriminator only: no entry of that config
+  // reaches it, and the union still knows every type, so a wrong `type:` is reported the same way.
+  const variants = drivers.map((d) =>
+    named === undefined || named.has(d.type)
+      ? d.options.safeExtend({ type: z.literal(d.type), ...extra }).strict()
+      : z.strictObject({ type: z.literal(d.type) }),
+  );
   return z.discriminatedUnion('type', variants as unknown as [z.ZodObject, ...z.ZodObject[]]);
 }
 
@@ -30,9 +45,9 @@ function driverUnion<D extends { type: string; options: z.ZodObject }>(drivers: 
  * The config file's schema for a given set of drivers: built by the composition root from the driver list it
  * holds (agent/app.ts), never from a list the config layer would import itself.
  */
-export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; sinks: readonly SinkDriver[] }) {
-  const sourceSchema = driverUnion(drivers.sources, commonSourceFields);
-  const sinkSchema = driverUnion(drivers.sinks, {});
+export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; sinks: readonly SinkDriver[] }, named?: NamedDriverTypes) {
+  const sourceSchema = driverUnion(drivers.sources, commonSourceFields, named?.sources);
+  const sinkSchema = driverUnion(drivers.sinks, {}, named?.sinks);
   const configSchema = z
     .strictObject({
       device: z

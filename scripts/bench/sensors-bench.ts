@@ -56,7 +56,7 @@ const root = mkdtempSync(join(tmpdir(), 'edge-agent-sensors-bench-'));
 try {
   writeTree(root, TREE);
   const config = {
-    ...sensorsOptions.parse({ sys_root: root }),
+    ...sensorsOptions().parse({ sys_root: root }),
     type: 'sensors',
     name: 'bench',
     stream: 'bench',

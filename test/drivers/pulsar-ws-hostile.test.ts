@@ -69,7 +69,7 @@ describe('pulsar websocket sink against hostile brokers', () => {
     const broker = await hungBroker();
     t.after(() => broker.close());
     // connect_timeout far beyond the test: only close() can end these attempts.
-    const options = pulsarOptions.parse({ url: `ws://127.0.0.1:${broker.port}`, connect_timeout: '10m' });
+    const options = pulsarOptions().parse({ url: `ws://127.0.0.1:${broker.port}`, connect_timeout: '10m' });
     const sink = new PulsarWsSink(options, { ...driverEnv({ log: capturingLogger().log, baseDir: dir }), device: 'gw' });
     await sink.connect();
     assert.equal(sink.connected, true, 'the probe found the web service');
@@ -115,7 +115,7 @@ describe('pulsar websocket sink against hostile brokers', () => {
       });
     });
     const port = await listen(server);
-    const endpoint = wsEndpoint(pulsarOptions.parse({ url: `ws://127.0.0.1:${port}` }), dir);
+    const endpoint = wsEndpoint(pulsarOptions().parse({ url: `ws://127.0.0.1:${port}` }), dir);
     const err = await openWebSocket(endpoint, '/ws/v2/producer/persistent/public/default/t', 'producer p').then(
       () => assert.fail('the handshake must be refused'),
       (e: unknown) => e,
@@ -136,7 +136,7 @@ describe('pulsar websocket sink against hostile brokers', () => {
     const port = await listen(server as unknown as Server);
     const url = `wss://127.0.0.1:${port}`;
 
-    const endpoint = wsEndpoint(pulsarOptions.parse({ url }), dir);
+    const endpoint = wsEndpoint(pulsarOptions().parse({ url }), dir);
     const err = await openWebSocket(endpoint, '/ws/v2/producer/persistent/public/default/t', 'producer p').then(
       () => assert.fail('must not connect'),
       (e: unknown) => e,
@@ -146,7 +146,7 @@ describe('pulsar websocket sink against hostile brokers', () => {
     assert.equal(err.details?.unreachable, undefined, 'not classified as unreachable');
 
     const { log, lines } = capturingLogger();
-    const sink = new PulsarWsSink(pulsarOptions.parse({ url, reconnect: { initial_delay: '1h' } }), { ...driverEnv({ log, baseDir: dir }), device: 'gw' });
+    const sink = new PulsarWsSink(pulsarOptions().parse({ url, reconnect: { initial_delay: '1h' } }), { ...driverEnv({ log, baseDir: dir }), device: 'gw' });
     await sink.connect();
     assert.equal(sink.connected, false);
     const warning = lines.map((l) => JSON.parse(l) as { msg: string; err?: string }).find((l) => /pulsar not/.test(l.msg));

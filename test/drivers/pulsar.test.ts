@@ -24,7 +24,7 @@ describe('pulsar sink, websocket transport (real Pulsar standalone)', () => {
 });
 
 describe('pulsar sink, native transport (pulsar-client is not installed here)', () => {
-  const options = pulsarOptions.parse({ transport: 'native', url: 'pulsar://127.0.0.1:6650' });
+  const options = pulsarOptions().parse({ transport: 'native', url: 'pulsar://127.0.0.1:6650' });
   const isClear = (err: unknown) => isAgentError(err, 'CONFIG_INVALID') && /pulsar-client/.test(err.message) && /transport: websocket/.test(err.message);
 
   test('preflight (check-config) names the missing package and the transport to use instead', async () => {
@@ -37,13 +37,13 @@ describe('pulsar sink, native transport (pulsar-client is not installed here)', 
   });
 
   test('the websocket transport needs no preflight', async () => {
-    await pulsarSink.preflight!(pulsarOptions.parse({ url: 'ws://127.0.0.1:8080' }));
+    await pulsarSink.preflight!(pulsarOptions().parse({ url: 'ws://127.0.0.1:8080' }));
   });
 });
 
 describe('pulsar topic mapping and sequence order', () => {
   test('the template fills device and stream; the receiver pattern matches exactly what it can produce', () => {
-    const options = pulsarOptions.parse({ url: 'ws://x:8080', tenant: 'acme', namespace: 'edge', topic: 'gw.{device}.{stream}' });
+    const options = pulsarOptions().parse({ url: 'ws://x:8080', tenant: 'acme', namespace: 'edge', topic: 'gw.{device}.{stream}' });
     const topic = topicFor(options, 'site-1', 'health');
     assert.equal(topic, 'persistent://acme/edge/gw.site-1.health');
     const pattern = new RegExp(`^${topicPattern(options)}$`);
@@ -92,7 +92,7 @@ describe('pulsar topic mapping and sequence order', () => {
 
 describe('pulsar native transport: the options it gives the C++ client', () => {
   test('without a tls section the broker certificate and its host name are verified', () => {
-    const options = pulsarOptions.parse({ transport: 'native', url: 'pulsar+ssl://broker.example.net:6651' });
+    const options = pulsarOptions().parse({ transport: 'native', url: 'pulsar+ssl://broker.example.net:6651' });
     const built = nativeClientOptions(options, '/etc/edge-agent', undefined);
     assert.equal(built.tlsValidateHostname, true);
     assert.equal(built.tlsAllowInsecureConnection, false);
@@ -100,13 +100,13 @@ describe('pulsar native transport: the options it gives the C++ client', () => {
   });
 
   test('tls.ca is resolved against the config folder, not the working directory', () => {
-    const options = pulsarOptions.parse({ transport: 'native', url: 'pulsar+ssl://b:6651', tls: { ca: 'certs/ca.pem' } });
+    const options = pulsarOptions().parse({ transport: 'native', url: 'pulsar+ssl://b:6651', tls: { ca: 'certs/ca.pem' } });
     const built = nativeClientOptions(options, '/etc/edge-agent', 'tok');
     assert.equal(built.tlsTrustCertsFilePath, '/etc/edge-agent/certs/ca.pem');
     assert.equal(built.tlsValidateHostname, true);
     assert.equal(built.token, 'tok');
     const absolute = nativeClientOptions(
-      pulsarOptions.parse({ transport: 'native', url: 'pulsar+ssl://b:6651', tls: { ca: '/srv/ca.pem' } }),
+      pulsarOptions().parse({ transport: 'native', url: 'pulsar+ssl://b:6651', tls: { ca: '/srv/ca.pem' } }),
       '/etc/edge-agent',
       undefined,
     );
@@ -114,7 +114,7 @@ describe('pulsar native transport: the options it gives the C++ client', () => {
   });
 
   test('reject_unauthorized: false turns off both checks', () => {
-    const options = pulsarOptions.parse({ transport: 'native', url: 'pulsar+ssl://b:6651', tls: { reject_unauthorized: false } });
+    const options = pulsarOptions().parse({ transport: 'native', url: 'pulsar+ssl://b:6651', tls: { reject_unauthorized: false } });
     const built = nativeClientOptions(options, '/', undefined);
     assert.equal(built.tlsValidateHostname, false);
     assert.equal(built.tlsAllowInsecureConnection, true);

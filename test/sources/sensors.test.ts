@@ -46,7 +46,7 @@ function fakeContext() {
 /** Through the options schema so defaults apply, and through the driver's create unless an io is injected. */
 function source(opts: Record<string, unknown> = {}, io?: SysfsIo): SensorsSource {
   const config = {
-    ...sensorsOptions.parse({ sys_root: root, ...opts }),
+    ...sensorsOptions().parse({ sys_root: root, ...opts }),
     type: 'sensors',
     name: 'sensors',
     stream: 'sensors',
@@ -259,7 +259,7 @@ describe('sensors source: readings', () => {
   it('relative sys_root is resolved against the config directory; a sys_root that is not there is a retryable start error', async () => {
     const { ctx, emits } = fakeContext();
     const config = {
-      ...sensorsOptions.parse({ sys_root: 'fixture-sys', include: ['thermal'] }),
+      ...sensorsOptions().parse({ sys_root: 'fixture-sys', include: ['thermal'] }),
       type: 'sensors',
       name: 's',
       stream: 's',
@@ -277,17 +277,17 @@ describe('sensors source: readings', () => {
   });
 
   it('the options schema applies its defaults and refuses unknown units and subsystems', () => {
-    assert.deepEqual(sensorsOptions.parse({}), {
+    assert.deepEqual(sensorsOptions().parse({}), {
       sys_root: '/sys',
       include: ['hwmon', 'thermal', 'iio', 'w1', 'power_supply'],
       devices: [],
       units: { temperature: 'celsius', voltage: 'V', current: 'A', power: 'W', humidity: 'percent', pressure: 'kPa', acceleration: 'm/s^2' },
       overrides: [],
     });
-    assert.deepEqual(sensorsOptions.parse({ overrides: [{ sensor: 'w1/*' }] }).overrides, [{ sensor: 'w1/*', scale: 1, offset: 0 }]);
-    assert.throws(() => sensorsOptions.parse({ units: { temperature: 'rankine' } }));
-    assert.throws(() => sensorsOptions.parse({ include: ['gpio'] }));
-    assert.throws(() => sensorsOptions.parse({ overrides: [{ sensor: 'x', family: 'smell' }] }));
+    assert.deepEqual(sensorsOptions().parse({ overrides: [{ sensor: 'w1/*' }] }).overrides, [{ sensor: 'w1/*', scale: 1, offset: 0 }]);
+    assert.throws(() => sensorsOptions().parse({ units: { temperature: 'rankine' } }));
+    assert.throws(() => sensorsOptions().parse({ include: ['gpio'] }));
+    assert.throws(() => sensorsOptions().parse({ overrides: [{ sensor: 'x', family: 'smell' }] }));
   });
 });
 

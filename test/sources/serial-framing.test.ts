@@ -12,7 +12,7 @@ import { options, type Framing } from '../../drivers/sources/serial/options.ts';
 // The framers and decoders on their own, fed in every possible chunking; the real-pty tests are in serial.test.ts.
 
 function framing(input: Record<string, unknown>): Framing {
-  return options.parse({ path: '/dev/null', framing: input }).framing;
+  return options().parse({ path: '/dev/null', framing: input }).framing;
 }
 
 function run(f: Framing, chunks: Buffer[], max = 64) {
@@ -166,8 +166,8 @@ describe('serial decoders', () => {
   });
 
   it('regex: the pattern must compile and have a named group', () => {
-    assert.equal(options.safeParse({ path: '/x', framing: { mode: 'regex', pattern: '(' } }).success, false);
-    assert.equal(options.safeParse({ path: '/x', framing: { mode: 'regex', pattern: '(\\d+)' } }).success, false);
+    assert.equal(options().safeParse({ path: '/x', framing: { mode: 'regex', pattern: '(' } }).success, false);
+    assert.equal(options().safeParse({ path: '/x', framing: { mode: 'regex', pattern: '(\\d+)' } }).success, false);
   });
 
   it('json_lines: objects only', () => {

@@ -5,7 +5,7 @@ import { databasePasswordOptions } from '../secrets.ts';
  * The options every SQL source shares: what to read and how the cursor walks it. Each driver spreads these
  * into its own strictObject next to its connection options, so the schema stays declared once.
  */
-export const sqlCursorOptions = {
+export const sqlCursorOptions = () => ({
   table: z
     .string()
     .regex(/^[A-Za-z_][A-Za-z0-9_$]*(\.[A-Za-z_][A-Za-z0-9_$]*)?$/, 'a table name, optionally schema-qualified (schema.table)')
@@ -53,7 +53,7 @@ export const sqlCursorOptions = {
     .default('beginning')
     .describe('Where a source with no committed cursor begins: with the oldest row, or after the rows present at its first poll.'),
   query_timeout: duration(1).prefault('30s').describe('Longest a query may run on the server before it is cancelled (a clear, retried error).'),
-};
+});
 
 /** The shared options as parsed. */
 export interface SqlCursorConfig {

@@ -1,6 +1,6 @@
 import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
-import WebSocket from 'ws';
+import type WebSocket from 'ws';
 import { AgentError } from '../../../agent/sdk/index.ts';
 import { readToken } from '../../common/secrets.ts';
 import { describeTlsFailure, tlsConnectionOptions } from '../../common/tls.ts';
@@ -83,10 +83,13 @@ function connectionError(cause: Error, base: string, what: string): AgentError {
  * Opens a WebSocket to `path` on the broker; rejects with a clear AgentError (all retryable). `signal`
  * aborts the attempt at once (closing): the socket is destroyed, whatever the handshake's state.
  */
-export function openWebSocket(endpoint: WsEndpoint, path: string, what: string, signal?: AbortSignal): Promise<WebSocket> {
-  if (signal?.aborted) return Promise.reject(closingError());
+export async function openWebSocket(endpoint: WsEndpoint, path: string, what: string, signal?: AbortSignal): Promise<WebSocket> {
+  if (signal?.aborted) throw closingError();
+  // Loaded on the first connection: a config without a Pulsar sink never evaluates the WebSocket library.
+  const { default: Socket } = await import('ws');
+  if (signal?.aborted) throw closingError();
   return new Promise((resolve, reject) => {
-    const socket = new WebSocket(`${endpoint.base}${path}`, {
+    const socket = new Socket(`${endpoint.base}${path}`, {
       headers: endpoint.headers,
       ...endpoint.tls,
       handshakeTimeout: endpoint.timeoutMs,

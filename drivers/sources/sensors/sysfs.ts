@@ -79,8 +79,10 @@ export async function exists(io: SysfsIo, dir: string): Promise<boolean> {
   }
 }
 
-const collator = new Intl.Collator('en', { numeric: true });
+// Made on first use: creating a collator loads locale data, a cost every start paid before (sensors or not).
+let collator: Intl.Collator | undefined;
 export function naturalCompare(a: string, b: string): number {
+  collator ??= new Intl.Collator('en', { numeric: true });
   return collator.compare(a, b);
 }
 

@@ -12,122 +12,125 @@ function compiles(pattern: string): boolean {
   }
 }
 
-const delimiter = z.string().min(1).default('\n').describe('Bytes that end a frame (UTF-8); a "\\r" before a "\\n" delimiter is stripped.');
-const binaryEncoding = z.enum(['hex', 'bytes']).default('hex').describe("How the frame goes into the record's `data` field: a hex string or a byte string.");
-const sync = z
-  .string()
-  .regex(HEX, 'sync must be hex bytes such as "aa55"')
-  .optional()
-  .describe(
-    'Hex bytes every frame starts with (included in the frame); bytes before a sync are discarded and counted. Without it, frames are cut by position only.',
-  );
+/** Built on first use (agent/sdk/define.ts). */
+export function options() {
+  const delimiter = z.string().min(1).default('\n').describe('Bytes that end a frame (UTF-8); a "\\r" before a "\\n" delimiter is stripped.');
+  const binaryEncoding = z.enum(['hex', 'bytes']).default('hex').describe("How the frame goes into the record's `data` field: a hex string or a byte string.");
+  const sync = z
+    .string()
+    .regex(HEX, 'sync must be hex bytes such as "aa55"')
+    .optional()
+    .describe(
+      'Hex bytes every frame starts with (included in the frame); bytes before a sync are discarded and counted. Without it, frames are cut by position only.',
+    );
 
-const framing = z
-  .discriminatedUnion('mode', [
-    z.strictObject({
-      mode: z.literal('lines').describe('One record `{ line }` per delimited line of text.'),
-      delimiter,
-    }),
-    z.strictObject({
-      mode: z.literal('regex').describe("Each delimited line is matched against `pattern`; its named groups become the record's fields."),
-      delimiter,
-      pattern: z
+  const framing = z
+    .discriminatedUnion('mode', [
+      z.strictObject({
+        mode: z.literal('lines').describe('One record `{ line }` per delimited line of text.'),
+        delimiter,
+      }),
+      z.strictObject({
+        mode: z.literal('regex').describe("Each delimited line is matched against `pattern`; its named groups become the record's fields."),
+        delimiter,
+        pattern: z
+          .string()
+          .refine(compiles, 'pattern must be a valid regular expression')
+          .refine((p) => compiles(p) && /\(\?<[A-Za-z_$][\w$]*>/.test(p), 'pattern needs at least one named group such as (?<temp>[0-9.]+)')
+          .describe('Regular expression (JavaScript syntax) with named groups; a line that does not match is counted as `no_match`.'),
+        numbers: z.boolean().default(true).describe('Turn group values that are decimal numbers into numbers.'),
+      }),
+      z.strictObject({
+        mode: z.literal('json_lines').describe("Each delimited line is a JSON object whose keys become the record's fields."),
+        delimiter,
+      }),
+      z.strictObject({
+        mode: z.literal('fixed').describe('Frames of a fixed number of bytes, as `{ data }`.'),
+        length: z.number().int().min(1).describe('Bytes per frame, sync included (at most max_frame_bytes).'),
+        sync,
+        encoding: binaryEncoding,
+      }),
+      z.strictObject({
+        mode: z.literal('length_prefixed').describe('Binary frames: [sync] length prefix, then that many payload bytes, as `{ data }` (the payload).'),
+        prefix_bytes: z
+          .union([z.literal(1), z.literal(2), z.literal(4)])
+          .default(2)
+          .describe('Size of the length prefix in bytes: 1, 2 or 4.'),
+        endian: z.enum(['big', 'little']).default('big').describe('Byte order of the length prefix.'),
+        length_includes_prefix: z.boolean().default(false).describe('The length counts the prefix (and sync) bytes too, not only the payload.'),
+        max_length: z
+          .number()
+          .int()
+          .min(0)
+          .optional()
+          .describe('Largest payload accepted; a larger length is counted as `overlong` and the framer resynchronises. Default: max_frame_bytes.'),
+        sync,
+        encoding: binaryEncoding,
+      }),
+      z.strictObject({
+        mode: z.literal('nmea').describe('NMEA 0183 sentences (`$…*hh` or `!…*hh`), checksum verified, parsed into fields.'),
+        require_checksum: z.boolean().default(true).describe('Reject sentences without a `*hh` checksum (counted as `bad_checksum`).'),
+      }),
+    ])
+    .prefault({ mode: 'lines' })
+    .describe('How the byte stream is cut into records: `mode` is lines, regex, json_lines, fixed, length_prefixed or nmea.');
+
+  return z
+    .strictObject({
+      path: z.string().min(1).optional().describe('Device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/…; give either path or vendor_id + product_id.'),
+      vendor_id: z
         .string()
-        .refine(compiles, 'pattern must be a valid regular expression')
-        .refine((p) => compiles(p) && /\(\?<[A-Za-z_$][\w$]*>/.test(p), 'pattern needs at least one named group such as (?<temp>[0-9.]+)')
-        .describe('Regular expression (JavaScript syntax) with named groups; a line that does not match is counted as `no_match`.'),
-      numbers: z.boolean().default(true).describe('Turn group values that are decimal numbers into numbers.'),
-    }),
-    z.strictObject({
-      mode: z.literal('json_lines').describe("Each delimited line is a JSON object whose keys become the record's fields."),
-      delimiter,
-    }),
-    z.strictObject({
-      mode: z.literal('fixed').describe('Frames of a fixed number of bytes, as `{ data }`.'),
-      length: z.number().int().min(1).describe('Bytes per frame, sync included (at most max_frame_bytes).'),
-      sync,
-      encoding: binaryEncoding,
-    }),
-    z.strictObject({
-      mode: z.literal('length_prefixed').describe('Binary frames: [sync] length prefix, then that many payload bytes, as `{ data }` (the payload).'),
-      prefix_bytes: z
-        .union([z.literal(1), z.literal(2), z.literal(4)])
-        .default(2)
-        .describe('Size of the length prefix in bytes: 1, 2 or 4.'),
-      endian: z.enum(['big', 'little']).default('big').describe('Byte order of the length prefix.'),
-      length_includes_prefix: z.boolean().default(false).describe('The length counts the prefix (and sync) bytes too, not only the payload.'),
-      max_length: z
+        .regex(USB_ID, 'vendor_id must be 4 hex digits such as "0403"')
+        .optional()
+        .describe('USB vendor id (4 hex digits): the port is looked up among the serial ports on every (re)open.'),
+      product_id: z
+        .string()
+        .regex(USB_ID, 'product_id must be 4 hex digits such as "6001"')
+        .optional()
+        .describe('USB product id (4 hex digits), with vendor_id.'),
+      serial_number: z.string().min(1).optional().describe('USB serial number, to tell apart several adapters with the same vendor and product ids.'),
+      baud_rate: z.number().int().min(50).max(4_000_000).default(9600).describe('Line speed in baud.'),
+      data_bits: z
+        .union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)])
+        .default(8)
+        .describe('Data bits per character.'),
+      parity: z.enum(['none', 'even', 'odd']).default('none').describe('Parity bit (mark and space parity are not available on Linux).'),
+      stop_bits: z
+        .union([z.literal(1), z.literal(1.5), z.literal(2)])
+        .default(1)
+        .describe('Stop bits.'),
+      flow_control: z.enum(['none', 'rtscts', 'xon_xoff']).default('none').describe('Flow control: none, hardware (RTS/CTS) or software (XON/XOFF).'),
+      framing,
+      max_frame_bytes: z
         .number()
         .int()
-        .min(0)
-        .optional()
-        .describe('Largest payload accepted; a larger length is counted as `overlong` and the framer resynchronises. Default: max_frame_bytes.'),
-      sync,
-      encoding: binaryEncoding,
-    }),
-    z.strictObject({
-      mode: z.literal('nmea').describe('NMEA 0183 sentences (`$…*hh` or `!…*hh`), checksum verified, parsed into fields.'),
-      require_checksum: z.boolean().default(true).describe('Reject sentences without a `*hh` checksum (counted as `bad_checksum`).'),
-    }),
-  ])
-  .prefault({ mode: 'lines' })
-  .describe('How the byte stream is cut into records: `mode` is lines, regex, json_lines, fixed, length_prefixed or nmea.');
+        .min(8)
+        .max(1 << 20)
+        .default(4096)
+        .describe('Longest frame accepted; longer ones are discarded up to the next delimiter and counted as `overlong`.'),
+      batch_records: z.number().int().min(1).max(10_000).default(100).describe('Records per emit at most.'),
+      flush_interval: duration(1).prefault('50ms').describe('Longest a framed record waits before its group is handed to the queue.'),
+      max_pending: z
+        .number()
+        .int()
+        .min(1)
+        .max(1000)
+        .default(8)
+        .describe('Emits awaiting their commit at once; beyond that the port is paused (with flow control the device then waits).'),
+      reopen_initial_delay: duration(1)
+        .prefault('200ms')
+        .describe('First delay before reopening a port that vanished (doubles per failed attempt, with jitter).'),
+      reopen_max_delay: duration(1).prefault('10s').describe('Longest delay between reopen attempts.'),
+    })
+    .superRefine((o, ctx) => {
+      // Checked here (not only when the port opens) so check-config reports it with the other config errors.
+      const byIds = o.vendor_id !== undefined || o.product_id !== undefined || o.serial_number !== undefined;
+      if (o.path !== undefined && byIds) ctx.addIssue({ code: 'custom', path: ['path'], message: 'give either path or vendor_id/product_id, not both' });
+      else if (o.path === undefined && (o.vendor_id === undefined || o.product_id === undefined)) {
+        ctx.addIssue({ code: 'custom', path: [o.vendor_id === undefined ? 'vendor_id' : 'product_id'], message: 'needs path, or vendor_id and product_id' });
+      }
+    });
+}
 
-export const options = z
-  .strictObject({
-    path: z.string().min(1).optional().describe('Device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/…; give either path or vendor_id + product_id.'),
-    vendor_id: z
-      .string()
-      .regex(USB_ID, 'vendor_id must be 4 hex digits such as "0403"')
-      .optional()
-      .describe('USB vendor id (4 hex digits): the port is looked up among the serial ports on every (re)open.'),
-    product_id: z
-      .string()
-      .regex(USB_ID, 'product_id must be 4 hex digits such as "6001"')
-      .optional()
-      .describe('USB product id (4 hex digits), with vendor_id.'),
-    serial_number: z.string().min(1).optional().describe('USB serial number, to tell apart several adapters with the same vendor and product ids.'),
-    baud_rate: z.number().int().min(50).max(4_000_000).default(9600).describe('Line speed in baud.'),
-    data_bits: z
-      .union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)])
-      .default(8)
-      .describe('Data bits per character.'),
-    parity: z.enum(['none', 'even', 'odd']).default('none').describe('Parity bit (mark and space parity are not available on Linux).'),
-    stop_bits: z
-      .union([z.literal(1), z.literal(1.5), z.literal(2)])
-      .default(1)
-      .describe('Stop bits.'),
-    flow_control: z.enum(['none', 'rtscts', 'xon_xoff']).default('none').describe('Flow control: none, hardware (RTS/CTS) or software (XON/XOFF).'),
-    framing,
-    max_frame_bytes: z
-      .number()
-      .int()
-      .min(8)
-      .max(1 << 20)
-      .default(4096)
-      .describe('Longest frame accepted; longer ones are discarded up to the next delimiter and counted as `overlong`.'),
-    batch_records: z.number().int().min(1).max(10_000).default(100).describe('Records per emit at most.'),
-    flush_interval: duration(1).prefault('50ms').describe('Longest a framed record waits before its group is handed to the queue.'),
-    max_pending: z
-      .number()
-      .int()
-      .min(1)
-      .max(1000)
-      .default(8)
-      .describe('Emits awaiting their commit at once; beyond that the port is paused (with flow control the device then waits).'),
-    reopen_initial_delay: duration(1)
-      .prefault('200ms')
-      .describe('First delay before reopening a port that vanished (doubles per failed attempt, with jitter).'),
-    reopen_max_delay: duration(1).prefault('10s').describe('Longest delay between reopen attempts.'),
-  })
-  .superRefine((o, ctx) => {
-    // Checked here (not only when the port opens) so check-config reports it with the other config errors.
-    const byIds = o.vendor_id !== undefined || o.product_id !== undefined || o.serial_number !== undefined;
-    if (o.path !== undefined && byIds) ctx.addIssue({ code: 'custom', path: ['path'], message: 'give either path or vendor_id/product_id, not both' });
-    else if (o.path === undefined && (o.vendor_id === undefined || o.product_id === undefined)) {
-      ctx.addIssue({ code: 'custom', path: [o.vendor_id === undefined ? 'vendor_id' : 'product_id'], message: 'needs path, or vendor_id and product_id' });
-    }
-  });
-
-export type SerialOptions = z.output<typeof options>;
+export type SerialOptions = z.output<ReturnType<typeof options>>;
 export type Framing = SerialOptions['framing'];

@@ -5,12 +5,13 @@ import { SqlPolledSource, checkInput } from '../../common/sql/poller.ts';
 import { inputName } from '../../common/sql/statements.ts';
 import { SqliteDialect } from './dialect.ts';
 
-const options = z
-  .strictObject({
-    path: z.string().min(1).describe('The SQLite database file another program writes (relative to the config file); opened read-only.'),
-    ...sqlCursorOptions,
-  })
-  .superRefine(exactlyOneInput);
+const options = () =>
+  z
+    .strictObject({
+      path: z.string().min(1).describe('The SQLite database file another program writes (relative to the config file); opened read-only.'),
+      ...sqlCursorOptions(),
+    })
+    .superRefine(exactlyOneInput);
 
 export const sqliteSource = defineSourceDriver({
   type: 'sqlite',

@@ -3,39 +3,40 @@ import { resolve } from 'node:path';
 import { z, delay, AgentError, type AgentRecord, type ServiceSource, type SourceContext, defineSourceDriver } from '../../../agent/sdk/index.ts';
 import { recordMaker, SHAPES } from './shapes.ts';
 
-const options = z.strictObject({
-  rate: z.number().nonnegative().default(10).describe('Records per second; 0 means as fast as the queue takes them.'),
-  count: z.number().int().nonnegative().default(0).describe('Stop after this many records in total (across restarts); 0 means never stop.'),
-  batch: z.number().int().min(1).max(100_000).default(500).describe('Records handed to the queue per emit.'),
-  sensors: z.number().int().min(1).optional().describe('Distinct sensor ids (default 16 for `classic`, 400 for `realistic`).'),
-  shape: z
-    .enum(SHAPES)
-    .default('classic')
-    .describe(
-      '`classic`: the small {n, ts, sensor, value, unit} record (one timestamp per emit, a smooth value; compresses unrealistically well). `realistic`: a timestamp per record, noisy float readings, hundreds of sensor ids, a status; sized by record_bytes.',
-    ),
-  record_bytes: z
-    .number()
-    .int()
-    .min(40)
-    .max(1_000_000)
-    .default(120)
-    .describe('Approximate JSON size of a `realistic` record in bytes: below 100 a compact form, above ≈140 an array of float readings grows it.'),
-  max_pending: z
-    .number()
-    .int()
-    .min(1)
-    .default(16)
-    .describe(
-      'Emits awaiting their commit at once. Keep batch × max_pending above queue.commit_every_records, or every commit waits for queue.commit_interval.',
-    ),
-  commit_log: z
-    .string()
-    .optional()
-    .describe(
-      "Test and diagnostic use: a file (relative to the config file; keep it off the queue's disk) to which the last record number of each emit is appended as a line, synced, once the emit is committed: what the source was told is durable, for power-loss tests to compare the queue against.",
-    ),
-});
+const options = () =>
+  z.strictObject({
+    rate: z.number().nonnegative().default(10).describe('Records per second; 0 means as fast as the queue takes them.'),
+    count: z.number().int().nonnegative().default(0).describe('Stop after this many records in total (across restarts); 0 means never stop.'),
+    batch: z.number().int().min(1).max(100_000).default(500).describe('Records handed to the queue per emit.'),
+    sensors: z.number().int().min(1).optional().describe('Distinct sensor ids (default 16 for `classic`, 400 for `realistic`).'),
+    shape: z
+      .enum(SHAPES)
+      .default('classic')
+      .describe(
+        '`classic`: the small {n, ts, sensor, value, unit} record (one timestamp per emit, a smooth value; compresses unrealistically well). `realistic`: a timestamp per record, noisy float readings, hundreds of sensor ids, a status; sized by record_bytes.',
+      ),
+    record_bytes: z
+      .number()
+      .int()
+      .min(40)
+      .max(1_000_000)
+      .default(120)
+      .describe('Approximate JSON size of a `realistic` record in bytes: below 100 a compact form, above ≈140 an array of float readings grows it.'),
+    max_pending: z
+      .number()
+      .int()
+      .min(1)
+      .default(16)
+      .describe(
+        'Emits awaiting their commit at once. Keep batch × max_pending above queue.commit_every_records, or every commit waits for queue.commit_interval.',
+      ),
+    commit_log: z
+      .string()
+      .optional()
+      .describe(
+        "Test and diagnostic use: a file (relative to the config file; keep it off the queue's disk) to which the last record number of each emit is appended as a line, synced, once the emit is committed: what the source was told is durable, for power-loss tests to compare the queue against.",
+      ),
+  });
 
 /**
  * A generator of typical sensor records for load tests. Its cursor is the number of the last record
@@ -46,11 +47,11 @@ class SyntheticSource implements ServiceSource {
   private running: Promise<void> | undefined;
   private readonly abort = new AbortController();
 
-  private readonly config: z.output<typeof options>;
+  private readonly config: z.output<ReturnType<typeof options>>;
   private readonly commitLogPath: string | undefined;
   private commitLog: number | undefined;
 
-  constructor(config: z.output<typeof options>, baseDir: string) {
+  constructor(config: z.output<ReturnType<typeof options>>, baseDir: string) {
     this.config = config;
     this.commitLogPath = config.commit_log === undefined ? undefined : resolve(baseDir, config.commit_log);
   }

@@ -4,16 +4,17 @@ import { diskUsage, join, listDir, parseCpuTimes, parseMeminfo, parseNetDev, par
 
 const GROUPS = ['cpu', 'load', 'memory', 'disk', 'network', 'thermal', 'hwmon'] as const;
 
-const options = z.strictObject({
-  proc_root: z.string().default('/proc').describe('Where procfs is mounted (tests point it at a fixture tree).'),
-  sys_root: z.string().default('/sys').describe('Where sysfs is mounted (tests point it at a fixture tree).'),
-  mounts: z.array(z.string()).default(['/']).describe('File systems whose usage is reported.'),
-  include: z
-    .array(z.enum(GROUPS))
-    .default([...GROUPS])
-    .describe('Which readings to take.'),
-});
-type Options = z.output<typeof options>;
+const options = () =>
+  z.strictObject({
+    proc_root: z.string().default('/proc').describe('Where procfs is mounted (tests point it at a fixture tree).'),
+    sys_root: z.string().default('/sys').describe('Where sysfs is mounted (tests point it at a fixture tree).'),
+    mounts: z.array(z.string()).default(['/']).describe('File systems whose usage is reported.'),
+    include: z
+      .array(z.enum(GROUPS))
+      .default([...GROUPS])
+      .describe('Which readings to take.'),
+  });
+type Options = z.output<ReturnType<typeof options>>;
 
 /**
  * Real readings of this Linux machine: CPU use (since the previous poll), load, memory, disk usage, network
