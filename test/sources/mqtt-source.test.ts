@@ -399,6 +399,61 @@ describe('mqtt source: bounded waiting', () => {
   });
 });
 
+describe('mqtt source: bounded in bytes', () => {
+  it('max_pending_bytes bounds the payload bytes awaiting their commit; nothing is lost or acknowledged early', async () => {
+    // max_pending (1000) and the broker's window would let every message in: only the byte bound holds them.
+    const topic = 'site/bytes';
+    const pad = 'x'.repeat(1000);
+    const committed = new Set<number>();
+    let waitingBytes = 0;
+    let peakWaitingBytes = 0;
+    const commit = async (records: AgentRecord[]) => {
+      const bytes = records.reduce((sum, r) => sum + JSON.stringify({ id: r.id, pad: r.pad }).length, 0);
+      waitingBytes += bytes;
+      peakWaitingBytes = Math.max(peakWaitingBytes, waitingBytes);
+      await new Promise((resolve) => setTimeout(resolve, 20)); // a slow disk
+      waitingBytes -= bytes;
+      for (const r of records) committed.add(r.id as number);
+    };
+    const running = await startSource(
+      broker,
+      { client_id: 'bytes', session: 'clean', protocol_version: 4, max_pending: 1000, max_pending_bytes: '4KiB', topics: [{ filter: topic }] },
+      commit,
+    );
+    const idOf = new Map<number, number>();
+    const early: number[] = [];
+    let acked = 0;
+    running.source.mqttClient!.on('packetreceive', (p: Packet) => {
+      if (p.cmd === 'publish') idOf.set(p.messageId!, JSON.parse(String((p as IPublishPacket).payload)).id);
+    });
+    running.source.mqttClient!.on('packetsend', (p: Packet) => {
+      if (p.cmd !== 'puback') return;
+      acked++;
+      if (!committed.has(idOf.get(p.messageId!)!)) early.push(idOf.get(p.messageId!)!);
+      running.collected.changed();
+    });
+    try {
+      await mosquittoPub(
+        broker as Mosquitto,
+        ['-t', topic, '-q', '1'],
+        Array.from({ length: 200 }, (_, id) => JSON.stringify({ id, pad })),
+      );
+      await running.collected.waitFor(() => acked >= 200, '200 PUBACKs', 60_000);
+      assert.deepEqual(
+        running.collected.records.map((r) => r.id),
+        Array.from({ length: 200 }, (_, i) => i),
+        'all, in order, once',
+      );
+      assert.deepEqual(early, []);
+      // 4 KiB, passed by at most the one message that crossed it (≈1 KiB of payload).
+      assert.ok(peakWaitingBytes <= 4096 + 1100, `${peakWaitingBytes} payload bytes awaited their commit at once`);
+      assert.ok(peakWaitingBytes >= 2048, `the bound let a few messages wait together (${peakWaitingBytes} bytes), not one at a time`);
+    } finally {
+      await running.stop();
+    }
+  });
+});
+
 describe('mqtt source: embedded broker', () => {
   it("subscribes on the agent's in-process broker (MQTT 3.1.1) and acknowledges after commit there too", async () => {
     const embedded = await startEmbeddedBroker('127.0.0.1', 0);

@@ -329,7 +329,7 @@ describe('serial helpers', () => {
     const emitted: number[][] = [];
     const pressure: boolean[] = [];
     const groups = new RecordGroups(
-      { batchRecords: 2, flushMs: 60_000, maxPending: 3 },
+      { batchRecords: 2, flushMs: 60_000, maxPending: 3, maxPendingBytes: 1_000_000 },
       {
         emit: (records, cursor) => {
           emitted.push(records.map((r) => r.n as number));
@@ -340,7 +340,7 @@ describe('serial helpers', () => {
         failed: (err) => assert.fail(String(err)),
       },
     );
-    for (let n = 1; n <= 7; n++) groups.add({ n }, n);
+    for (let n = 1; n <= 7; n++) groups.add({ n }, n, 10);
     assert.deepEqual(
       emitted,
       [
@@ -359,5 +359,49 @@ describe('serial helpers', () => {
     assert.deepEqual(emitted.at(-1), [7], 'drain emits the partial group');
     for (const r of releases) r();
     await drained;
+  });
+
+  it('record groups are bounded in bytes: a group is cut at its share, and the line pauses at max_pending_bytes', async () => {
+    const releases: (() => void)[] = [];
+    const emitted: number[][] = [];
+    const pressure: boolean[] = [];
+    // 1000 bytes for 4 emits: a group is cut at 250 bytes, far below its 100 records.
+    const groups = new RecordGroups(
+      { batchRecords: 100, flushMs: 60_000, maxPending: 4, maxPendingBytes: 1000 },
+      {
+        emit: (records) => {
+          emitted.push(records.map((r) => r.n as number));
+          return new Promise<void>((resolve) => releases.push(resolve));
+        },
+        backpressure: (full) => pressure.push(full),
+        failed: (err) => assert.fail(String(err)),
+      },
+    );
+    let n = 0;
+    const addUntilPaused = () => {
+      while (pressure.at(-1) !== true && n < 1000) groups.add({ n: ++n }, n, 100);
+    };
+    addUntilPaused();
+    assert.equal(n, 10, 'paused once 1000 bytes are held, not at 4 groups of 100 records');
+    assert.deepEqual(emitted, [
+      [1, 2, 3],
+      [4, 5, 6],
+      [7, 8, 9],
+    ]);
+    releases[0]!();
+    await Promise.resolve();
+    await Promise.resolve();
+    assert.deepEqual(pressure, [true, false], 'room again once a commit takes the held bytes below the bound');
+    addUntilPaused();
+    assert.equal(n, 13, 'three more records (300 bytes) fill it again');
+    assert.deepEqual(emitted.at(-1), [10, 11, 12]);
+    const drained = groups.drain();
+    for (let i = 0; i < releases.length; i++) releases[i]!();
+    await drained;
+    assert.deepEqual(
+      emitted.flat(),
+      Array.from({ length: 13 }, (_, i) => i + 1),
+      'every record emitted once, in order',
+    );
   });
 });

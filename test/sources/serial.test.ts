@@ -321,7 +321,13 @@ describe('serial source: unplug and replug', () => {
       { path: first.device, vendorId: '0403', productId: '6001', serialNumber: 'A1' },
       { path: '/dev/null', vendorId: '1a86', productId: '7523' },
     ];
-    const opts = serialOptions().parse({ vendor_id: '0403', product_id: '6001', reopen_initial_delay: '20ms', reopen_max_delay: '100ms', flush_interval: '5ms' });
+    const opts = serialOptions().parse({
+      vendor_id: '0403',
+      product_id: '6001',
+      reopen_initial_delay: '20ms',
+      reopen_max_delay: '100ms',
+      flush_interval: '5ms',
+    });
     const source = new SerialSource(opts, deviceSpec(opts, 'usb'), async () => listing);
     const fake = fakeContext();
     await source.start(fake.ctx);

@@ -61,6 +61,12 @@ export const mqttSourceOptions = () =>
       .describe(
         "Messages received but not yet committed. Advertised as MQTT 5 Receive Maximum (the broker's window of unacknowledged QoS 1 messages); beyond it reading pauses.",
       ),
+    max_pending_bytes: size()
+      .prefault('4MiB')
+      .refine((n) => n >= 1, 'at least 1 byte')
+      .describe(
+        'Payload bytes (plus 128 per message) received but not yet committed; beyond it reading pauses as for max_pending, and nothing waiting is acknowledged, so the broker keeps it. One message always gets through, however large (up to max_payload_bytes).',
+      ),
     max_payload_bytes: size()
       .prefault('1MiB')
       .refine((n) => n >= 1 && n <= 256 * 1024 * 1024, 'between 1 byte and 256MiB')

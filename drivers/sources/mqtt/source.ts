@@ -17,6 +17,21 @@ interface Batch {
   records: AgentRecord[];
   acks: HeldAck[];
   messages: number;
+  /** What its messages count against max_pending_bytes. */
+  bytes: number;
+}
+
+/** What a message counts against max_pending_bytes besides its payload: its record's and acknowledgement's keep. */
+const MESSAGE_OVERHEAD = 128;
+
+/**
+ * Bytes a message holds until its commit: its payload and topic when it made a record (the decoded record is
+ * of the same order), the fixed overhead alone when it made none (a duplicate, a payload refused).
+ */
+function heldBytes(packet: IPublishPacket, record: AgentRecord | undefined): number {
+  if (record === undefined) return MESSAGE_OVERHEAD;
+  const payload = packet.payload;
+  return MESSAGE_OVERHEAD + packet.topic.length + (typeof payload === 'string' ? payload.length : payload.byteLength);
 }
 
 /**
@@ -37,6 +52,8 @@ export class MqttSource implements ServiceSource {
   private lastRelease: Promise<void> = Promise.resolve();
   /** Messages received whose batch is not yet released. */
   private uncommitted = 0;
+  /** Their payload bytes (plus a fixed cost per message), bounded by max_pending_bytes. */
+  private uncommittedBytes = 0;
   /** The completion of the one message mqtt.js waits on while too many are uncommitted (it reads no further). */
   private paused: (() => void) | undefined;
   private stopping = false;
@@ -159,17 +176,18 @@ export class MqttSource implements ServiceSource {
     const held = packet.qos === 1 ? this.acks!.receive(packet) : undefined;
     if (packet.dup) this.ctx!.counters.add('redelivered');
     const record = this.toRecord(packet);
+    const bytes = heldBytes(packet, record);
     if (this.dedup && record) {
       const key = this.dedup.keyOf(packet, record);
       if (key === undefined) this.ctx!.counters.add('dedup_no_key');
       else if (this.dedup.has(key)) {
         // Acknowledged once the earlier copy's commit is done (this batch releases after it), without a record.
         this.ctx!.counters.add('duplicates_dropped');
-        this.accept(held, undefined, done);
+        this.accept(held, undefined, done, MESSAGE_OVERHEAD);
         return;
       } else this.dedup.add(key);
     }
-    this.accept(held, record, done);
+    this.accept(held, record, done, bytes);
   }
 
   /** A QoS 2 PUBLISH (from mqtt.js's incoming store): a new message, or one already committed sent again. */
@@ -182,11 +200,12 @@ export class MqttSource implements ServiceSource {
     if (this.qos2!.has(id)) {
       // Committed already (or on its way, in an earlier emit): PUBREC once that commit is done, no record.
       ctx.counters.add('qos2_repeats_dropped');
-      this.accept(held, undefined, sendPubrec);
+      this.accept(held, undefined, sendPubrec, MESSAGE_OVERHEAD);
       return;
     }
     this.qos2!.add(id);
-    this.accept(held, this.toRecord(packet), sendPubrec);
+    const record = this.toRecord(packet);
+    this.accept(held, record, sendPubrec, heldBytes(packet, record));
   }
 
   /** PUBREL: the broker will not send this message again. PUBCOMP once the id's removal is committed. */
@@ -194,7 +213,7 @@ export class MqttSource implements ServiceSource {
     if (this.closed()) return;
     const held = this.acks!.receive({ messageId: id }, 'pubcomp');
     this.qos2!.release(id);
-    this.accept(held, undefined, done);
+    this.accept(held, undefined, done, MESSAGE_OVERHEAD);
   }
 
   private closed(): boolean {
@@ -205,13 +224,17 @@ export class MqttSource implements ServiceSource {
    * Adds a packet's record (if any) to the batch, and its held acknowledgement (if any), written once the
    * batch is committed. `done` lets mqtt.js produce the acknowledgement and read on.
    */
-  private accept(held: HeldAck | undefined, record: AgentRecord | undefined, done: () => void): void {
-    const batch = (this.batch ??= { records: [], acks: [], messages: 0 });
+  private accept(held: HeldAck | undefined, record: AgentRecord | undefined, done: () => void, bytes: number): void {
+    const batch = (this.batch ??= { records: [], acks: [], messages: 0, bytes: 0 });
     if (record) batch.records.push(record);
     if (held) batch.acks.push(held);
     batch.messages++;
+    batch.bytes += bytes;
     this.uncommitted++;
-    if (batch.messages >= this.config.batch_max) this.flush();
+    this.uncommittedBytes += bytes;
+    const full = this.full();
+    // Full by bytes: the batch goes now rather than after batch_wait, so the commit that makes room is not late.
+    if (batch.messages >= this.config.batch_max || full) this.flush();
     else this.batchTimer ??= setTimeout(() => this.flush(), this.config.batch_wait);
 
     const complete = () => {
@@ -222,10 +245,16 @@ export class MqttSource implements ServiceSource {
         this.fail(err);
       }
     };
-    // Backpressure: with too many messages awaiting their commit, mqtt.js reads nothing more (and TCP pushes
-    // back on the broker) until a commit makes room. QoS 1 rarely gets here, the broker's window holds it first.
-    if (this.uncommitted >= this.config.max_pending) this.paused = complete;
+    // Backpressure: with too many messages or bytes awaiting their commit, mqtt.js reads nothing more (and TCP
+    // pushes back on the broker) until a commit makes room; nothing is acknowledged before its commit, so the
+    // broker keeps what waits. QoS 1 rarely gets here by count, the broker's window holds it first.
+    if (full) this.paused = complete;
     else complete();
+  }
+
+  /** Too much received and not committed: by count (max_pending) or by payload bytes (max_pending_bytes). */
+  private full(): boolean {
+    return this.uncommitted >= this.config.max_pending || this.uncommittedBytes >= this.config.max_pending_bytes;
   }
 
   private toRecord(packet: IPublishPacket): AgentRecord | undefined {
@@ -275,7 +304,7 @@ export class MqttSource implements ServiceSource {
     // After a failed commit nothing more is emitted: a later commit must not carry QoS 2 ids whose records
     // were in the failed one.
     if (this.failed) return;
-    const batch = this.batch ?? (evenIfEmpty ? { records: [], acks: [], messages: 0 } : undefined);
+    const batch = this.batch ?? (evenIfEmpty ? { records: [], acks: [], messages: 0, bytes: 0 } : undefined);
     if (!batch) return;
     this.batch = undefined;
     // The QoS 2 ids and the dedup window go with the records they speak of, in the same transaction.
@@ -291,8 +320,9 @@ export class MqttSource implements ServiceSource {
       )
       .finally(() => {
         this.uncommitted -= batch.messages;
+        this.uncommittedBytes -= batch.bytes;
         const resume = this.paused;
-        if (resume && this.uncommitted < this.config.max_pending) {
+        if (resume && !this.full()) {
           this.paused = undefined;
           resume();
         }

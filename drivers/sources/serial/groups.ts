@@ -4,11 +4,13 @@ export interface GroupSettings {
   batchRecords: number;
   flushMs: number;
   maxPending: number;
+  /** Bytes (as `add` counts them) of the group being gathered and the emits in flight, together. */
+  maxPendingBytes: number;
 }
 
 export interface GroupTarget {
   emit(records: AgentRecord[], cursor: Cursor): Promise<void>;
-  /** Called with true when maxPending emits are in flight, false when one more may start. */
+  /** Called with true when maxPending emits or maxPendingBytes are in flight, false when there is room again. */
   backpressure(full: boolean): void;
   failed(err: unknown): void;
 }
@@ -16,10 +18,16 @@ export interface GroupTarget {
 /**
  * Gathers framed records into small groups (batchRecords, or whatever arrived within flushMs) and keeps
  * several emits in flight: each emit waits for a group commit, so awaiting them one by one would cap a fast
- * line at one group per commit interval.
+ * line at one group per commit interval. Bounded in bytes too: a group is cut at its share of maxPendingBytes,
+ * and the line is paused while gathered and in-flight records hold maxPendingBytes (a paused port still delivers
+ * what its stream had buffered, so the bound is passed by at most that and one frame).
  */
 export class RecordGroups {
   private group: AgentRecord[] = [];
+  private groupBytes = 0;
+  /** Bytes of the group being gathered and of every emit not yet settled. */
+  private heldBytes = 0;
+  private readonly emitBytes = new Map<Promise<void>, number>();
   private cursor: Cursor = 0;
   private timer: NodeJS.Timeout | undefined;
   private readonly pending = new Set<Promise<void>>();
@@ -33,12 +41,17 @@ export class RecordGroups {
     this.target = target;
   }
 
-  add(record: AgentRecord, cursor: Cursor): void {
+  /** `bytes`: what the record holds in memory, roughly (the serial source counts its frame and a fixed cost). */
+  add(record: AgentRecord, cursor: Cursor, bytes: number): void {
     if (this.hasFailed) return;
     this.group.push(record);
+    this.groupBytes += bytes;
+    this.heldBytes += bytes;
     this.cursor = cursor;
-    if (this.group.length >= this.settings.batchRecords) this.flush();
+    const groupShare = this.settings.maxPendingBytes / this.settings.maxPending;
+    if (this.group.length >= this.settings.batchRecords || this.groupBytes >= groupShare) this.flush();
     else this.timer ??= setTimeout(() => this.flush(), this.settings.flushMs);
+    this.checkFull();
   }
 
   flush(): void {
@@ -46,9 +59,12 @@ export class RecordGroups {
     this.timer = undefined;
     if (this.group.length === 0 || this.hasFailed) return;
     const records = this.group;
+    const bytes = this.groupBytes;
     this.group = [];
+    this.groupBytes = 0;
     const emitted = this.target.emit(records, this.cursor);
     this.pending.add(emitted);
+    this.emitBytes.set(emitted, bytes);
     emitted.then(
       () => this.settled(emitted),
       (err) => {
@@ -59,7 +75,15 @@ export class RecordGroups {
         this.target.failed(err);
       },
     );
-    if (!this.full && this.pending.size >= this.settings.maxPending) {
+    this.checkFull();
+  }
+
+  private isFull(): boolean {
+    return this.pending.size >= this.settings.maxPending || this.heldBytes >= this.settings.maxPendingBytes;
+  }
+
+  private checkFull(): void {
+    if (!this.full && this.isFull()) {
       this.full = true;
       this.target.backpressure(true);
     }
@@ -67,7 +91,9 @@ export class RecordGroups {
 
   private settled(emitted: Promise<void>): void {
     this.pending.delete(emitted);
-    if (this.full && this.pending.size < this.settings.maxPending) {
+    this.heldBytes -= this.emitBytes.get(emitted) ?? 0;
+    this.emitBytes.delete(emitted);
+    if (this.full && !this.isFull()) {
       this.full = false;
       this.target.backpressure(false);
     }

@@ -1,4 +1,4 @@
-import { z, duration } from '../../../agent/sdk/index.ts';
+import { z, duration, size } from '../../../agent/sdk/index.ts';
 
 const HEX = /^(?:[0-9a-fA-F]{2})+$/;
 const USB_ID = /^[0-9a-fA-F]{4}$/;
@@ -117,6 +117,12 @@ export function options() {
         .max(1000)
         .default(8)
         .describe('Emits awaiting their commit at once; beyond that the port is paused (with flow control the device then waits).'),
+      max_pending_bytes: size()
+        .prefault('1MiB')
+        .refine((n) => n >= 1, 'at least 1 byte')
+        .describe(
+          "Bytes of records gathered and awaiting their commit (twice each frame's length plus 128 per record); beyond that the port is paused as for max_pending. A group is also handed over once it holds max_pending_bytes / max_pending.",
+        ),
       reopen_initial_delay: duration(1)
         .prefault('200ms')
         .describe('First delay before reopening a port that vanished (doubles per failed attempt, with jitter).'),

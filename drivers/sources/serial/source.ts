@@ -14,6 +14,9 @@ import { closePort, describeSpec, openPort, resolvePath, type DeviceSpec, type L
  * source. When the device vanishes (unplugged adapter, closed pty) the source stays up and reopens it with
  * backoff; the cursor (bytes consumed, across restarts) is informational, since a serial line cannot replay.
  */
+/** What a record counts against max_pending_bytes besides its frame: its object, ts and port fields. */
+const RECORD_OVERHEAD = 128;
+
 export class SerialSource implements ServiceSource {
   private readonly config: SerialOptions;
   private readonly spec: DeviceSpec;
@@ -48,7 +51,12 @@ export class SerialSource implements ServiceSource {
       discard: (reason, bytes) => this.reject(reason, sample(bytes), 'discarded bad bytes from the serial line'),
     });
     this.groups = new RecordGroups(
-      { batchRecords: this.config.batch_records, flushMs: this.config.flush_interval, maxPending: this.config.max_pending },
+      {
+        batchRecords: this.config.batch_records,
+        flushMs: this.config.flush_interval,
+        maxPending: this.config.max_pending,
+        maxPendingBytes: this.config.max_pending_bytes,
+      },
       {
         emit: (records, cursor) => ctx.emit(records, cursor),
         backpressure: (full) => this.setPaused(full),
@@ -104,7 +112,8 @@ export class SerialSource implements ServiceSource {
     record.ts = ts;
     record.port = this.portPath;
     this.ctx.counters.add('frames');
-    this.groups.add(record, this.cursorBase + consumed);
+    // A record holds about its frame (decoded fields, or its hex: twice the bytes) and a fixed cost.
+    this.groups.add(record, this.cursorBase + consumed, RECORD_OVERHEAD + 2 * bytes.length);
   }
 
   /** Bad input: `bad_frames` and its reason counted, logged at a bounded rate (the reporter counts the reason). */
