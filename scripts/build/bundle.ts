@@ -8,6 +8,7 @@
  *    catches and then decodes in JavaScript. package.json already overrides it with such a stub
  *    (scripts/stubs/cbor-extract); the plugin keeps the executable free of the addon whatever is installed.
  */
+import { readFile } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type Metafile, type Plugin } from 'esbuild';
@@ -40,6 +41,28 @@ const serialportBindingFromAssets: Plugin = {
       loader: 'js',
       resolveDir: dirname(PACKED_ADDON),
     }));
+  },
+};
+
+/**
+ * MQTT.js requires its WebSocket transport (and with it the `ws` library) at its first connect, whatever the
+ * URL's scheme: every agent with an MQTT sink or source evaluated `ws` at start. Here the two WebSocket
+ * entries of its protocol table require it when a ws:// or wss:// URL is actually used. The build fails if
+ * MQTT.js no longer has those lines, rather than shipping without the change unnoticed.
+ */
+const MQTT_CONNECT = /mqtt[\\/]build[\\/]lib[\\/]connect[\\/]index\.js$/;
+const MQTT_WS_EAGER = /protocols\.(wss?) = require\('\.\/ws'\)\.streamBuilder;/g;
+const mqttWebSocketOnDemand: Plugin = {
+  name: 'mqtt-websocket-on-demand',
+  setup(b) {
+    b.onLoad({ filter: MQTT_CONNECT }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      const patched = text.replace(MQTT_WS_EAGER, "protocols.$1 = (...a) => require('./ws').streamBuilder(...a);");
+      if ((text.match(MQTT_WS_EAGER) ?? []).length !== 2) {
+        return { errors: [{ text: `${args.path}: the two eager require('./ws') lines this build makes lazy are not there (MQTT.js changed)` }] };
+      }
+      return { contents: patched, loader: 'js' };
+    });
   },
 };
 
@@ -80,7 +103,7 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
     logLevel: 'warning',
     // agent/cli/main.ts runs itself under `import.meta.main`; in the bundle only bin.ts runs it.
     define: { 'import.meta.main': 'false' },
-    plugins: [withoutCborExtract, serialportBindingFromAssets],
+    plugins: [withoutCborExtract, serialportBindingFromAssets, mqttWebSocketOnDemand],
     metafile: true,
   });
   const meta: Metafile = result.metafile;
