@@ -48,15 +48,6 @@ export interface SqlDialect<Fence> {
 const MAX_WAITING = 64;
 /** Emits of one poll awaiting their commit at once. */
 const MAX_PENDING_EMITS = 4;
-/**
- * One sizes query covers up to this many batches (and at most MAX_SIZES_ROWS rows): its fixed cost (a
- * statement, a round trip, an index seek) was ≈10 % of the CPU on 120-byte rows when paid per batch. The
- * sizes stay valid across those batches: they only cover rows up to the settled position, which no writer
- * can still change by committing late.
- */
-const SIZES_SPAN = 8;
-/** Rows one sizes query may describe: each takes ≈100 bytes of heap until its batch is read. */
-const MAX_SIZES_ROWS = 8192;
 /** Waiting this long for open writers is worth a warning (a transaction left open holds the source back). */
 const SLOW_SETTLE_MS = 60_000;
 /** How often rows with a NULL cursor value are counted (a COUNT over the cursor columns' index). */
@@ -174,8 +165,8 @@ export class SqlPolledSource<Fence> implements PolledSource {
   }
 
   /**
-   * Reads in batches bounded by rows (batch_size) and bytes (max_batch_bytes): the database is first asked
-   * for the next rows' sizes only (for several batches at once), then each batch fetches as many rows as fit. A row above max_row_bytes is
+   * Reads in batches bounded by rows (batch_size) and bytes (max_batch_bytes): each batch first asks the
+   * database for the next rows' sizes only, then fetches as many rows as fit. A row above max_row_bytes is
    * never fetched: it is reported and the cursor is committed past it, so one oversized row can neither
    * exhaust memory nor stop the source.
    */
@@ -202,42 +193,29 @@ export class SqlPolledSource<Fence> implements PolledSource {
       );
       pending.push(emitted);
     };
-    /** Sizes of the rows after `after`, from one sizes query; `complete` when that query found no more. */
-    let known: RowSize[] = [];
-    let at = 0;
-    let complete = false;
     try {
       while (passed < max_rows_per_poll && emitError === undefined) {
         await ctx.room?.();
-        if (at >= known.length) {
-          if (complete) break;
-          const remaining = max_rows_per_poll - passed;
-          const ask = Math.min(remaining, Math.max(batch_size, Math.min(SIZES_SPAN * batch_size, MAX_SIZES_ROWS)));
-          known = await this.dialect.sizes(after, upTo, ask);
-          at = 0;
-          complete = known.length < ask;
-          if (known.length === 0) break;
-        }
-        const first = known[at]!;
+        const limit = Math.min(batch_size, max_rows_per_poll - passed);
+        const sizes = await this.dialect.sizes(after, upTo, limit);
+        if (sizes.length === 0) break;
+        const first = sizes[0]!;
         let consumed: number;
         if (first.bytes > max_row_bytes) {
           this.skipOversized(ctx, first, where);
           after = first.position;
           consumed = 1;
-          at++;
           emit([], first.position);
         } else {
-          // Rows up to the batch's row and byte budgets (at least one), stopping short of an oversized row.
-          const limit = Math.min(batch_size, max_rows_per_poll - passed);
+          // Rows up to the byte budget (at least one), stopping short of an oversized row.
           let take = 0;
           let bytes = 0;
-          for (let i = at; i < known.length && take < limit; i++) {
-            const row = known[i]!;
+          for (const row of sizes) {
             if (row.bytes > max_row_bytes || (take > 0 && bytes + row.bytes > max_batch_bytes)) break;
             take++;
             bytes += row.bytes;
           }
-          const rows = await this.dialect.read(after, known[at + take - 1]!.position, take);
+          const rows = await this.dialect.read(after, sizes[take - 1]!.position, take);
           if (rows.length === 0) break;
           for (const row of rows) if (json.length > 0) parseJsonColumns(row, json, ctx);
           const last = positionOf(rows[rows.length - 1]!, id_column, timestamp_column, where);
@@ -245,17 +223,12 @@ export class SqlPolledSource<Fence> implements PolledSource {
           total += rows.length;
           bytesRead += bytes;
           consumed = rows.length;
-          // Fewer rows than sized (some were deleted meanwhile): the sizes no longer line up, ask again.
-          if (rows.length === take) at += take;
-          else {
-            known = [];
-            at = 0;
-            complete = false;
-          }
           emit(rows, last);
         }
         passed += consumed;
         if (pending.length >= MAX_PENDING_EMITS) await pending.shift();
+        // Fewer rows than asked for, and all of them taken: nothing more up to `upTo` for now.
+        if (sizes.length < limit && consumed === sizes.length) break;
       }
     } finally {
       // Emits commit in order; waiting for all of them leaves `committed` at what the queue holds.

@@ -1,0 +1,83 @@
+/**
+ * CPU of the SQLite source's polling alone (no queue, no sink): the rows of a table of 120-byte readings
+ * (the cpu-bench's `sqlite-120` table: id, ts, sensor, value, unit, status) read by `SqlPolledSource` into an
+ * emit that resolves at once. Isolates what reading costs (the sizes query, the row query, the row objects),
+ * which the end-to-end figure mixes with encoding, compression and delivery.
+ *
+ *   node scripts/bench/sql-poll-bench.ts [--rows 200000] [--repeat 5] [--batch-size 1000]
+ *
+ * Prints CPU seconds per 100k rows (process.cpuUsage around the polls), each run and the median.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { sqliteSource } from '../../drivers/sources/sqlite/index.ts';
+import { recordMaker } from '../../drivers/sources/synthetic/shapes.ts';
+import { openSqlite, type AgentRecord, type Cursor, type PolledSource, type SourceContext } from '../../agent/sdk/index.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { driverEnv, problemReporter } from '../../agent/hosting/driver-env.ts';
+import { numberArg, parseArgs } from './proc.ts';
+
+const args = parseArgs(process.argv.slice(2));
+const rows = numberArg(args, 'rows', 200_000);
+const repeat = numberArg(args, 'repeat', 5);
+const batchSize = numberArg(args, 'batch-size', 1000);
+
+function makeTable(path: string): void {
+  const make = recordMaker({ shape: 'realistic', sensors: 400, record_bytes: 120 });
+  const db = openSqlite(path, {});
+  db.pragma('journal_mode = WAL');
+  db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, ts INTEGER, sensor TEXT, value REAL, unit TEXT, status TEXT)');
+  const insert = db.prepare('INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (let n = 1; n <= rows; n++) {
+      const r = make(n, 1767225600000 + n * 2, 0);
+      insert.run(n, r.ts, r.sensor, r.value, r.unit, r.status);
+    }
+  })();
+  db.close();
+}
+
+async function once(path: string): Promise<number> {
+  const config = sqliteSource.options.parse({ path, table: 'readings', batch_size: batchSize, max_rows_per_poll: rows });
+  const common = { type: 'sqlite', name: 'bench', stream: 'bench', interval: 1000, on_start_error: 'retry' as const };
+  const source = sqliteSource.create({ ...config, ...common } as never, driverEnv({ log: silentLogger, baseDir: process.cwd() })) as PolledSource;
+  let last = 0;
+  let read = 0;
+  const ctx: SourceContext = {
+    name: 'bench',
+    log: silentLogger,
+    cursor: undefined,
+    signal: new AbortController().signal,
+    counters: { add: () => {} },
+    problems: problemReporter(() => ctx.counters, silentLogger),
+    emit: async (records: AgentRecord[], cursor?: Cursor) => {
+      read += records.length;
+      if (cursor !== undefined) last = Number((cursor as { id: number }).id);
+    },
+    fail: (err) => {
+      throw err;
+    },
+  };
+  const start = process.cpuUsage();
+  while (last < rows) await source.gather(ctx);
+  const used = process.cpuUsage(start);
+  await source.close?.();
+  if (read !== rows) throw new Error(`read ${read} rows of ${rows}`);
+  return ((used.user + used.system) / 1e6) * (100_000 / rows);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'edge-bench-sqlpoll-'));
+try {
+  const path = join(dir, 'rows120.db');
+  makeTable(path);
+  const runs: number[] = [];
+  for (let i = 0; i < repeat; i++) runs.push(await once(path));
+  const sorted = [...runs].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)]!;
+  process.stdout.write(
+    `sqlite source polling, ${rows} rows of 120 B, batch_size ${batchSize}: CPU-s per 100k rows ${median.toFixed(3)} (runs ${runs.map((r) => r.toFixed(3)).join(', ')})\n`,
+  );
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
