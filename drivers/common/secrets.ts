@@ -15,26 +15,31 @@ function secretOptions<N extends string>(name: N, file: string, env: string) {
   } as { [K in `${N}_file` | `${N}_env`]: z.ZodOptional<z.ZodString> };
 }
 
+// Functions, not constants: driver option schemas are built on first use (agent/sdk/define.ts).
+
 /** A password for a broker (MQTT sink and source). */
-export const passwordOptions = secretOptions(
-  'password',
-  'File holding the password (its first line); the password itself is never written in config.',
-  'Environment variable holding the password.',
-);
+export const passwordOptions = () =>
+  secretOptions(
+    'password',
+    'File holding the password (its first line); the password itself is never written in config.',
+    'Environment variable holding the password.',
+  );
 
 /** A database password (SQL sources); read at every connect. */
-export const databasePasswordOptions = secretOptions(
-  'password',
-  'File holding the password (first line; relative to the config file). Read at every connect, so it can rotate.',
-  'Environment variable holding the password.',
-);
+export const databasePasswordOptions = () =>
+  secretOptions(
+    'password',
+    'File holding the password (first line; relative to the config file). Read at every connect, so it can rotate.',
+    'Environment variable holding the password.',
+  );
 
 /** An authentication token (Pulsar). */
-export const tokenOptions = secretOptions(
-  'token',
-  'File holding the authentication token (a JWT), sent as `Authorization: Bearer`. Never write the token itself in the config.',
-  'Environment variable holding the authentication token.',
-);
+export const tokenOptions = () =>
+  secretOptions(
+    'token',
+    'File holding the authentication token (a JWT), sent as `Authorization: Bearer`. Never write the token itself in the config.',
+    'Environment variable holding the authentication token.',
+  );
 
 export interface PasswordSource {
   password_file?: string | undefined;

@@ -19,7 +19,7 @@ export const mqttOptions = () =>
       .default('edge-agent/v1')
       .describe('Batches are published to `<topic_prefix>/<device>/<stream>`; the receiver subscribes to `<topic_prefix>/+/+`.'),
     username: z.string().optional(),
-    ...passwordOptions,
+    ...passwordOptions(),
     keepalive: duration().default(30_000).describe('MQTT keepalive.'),
     connect_timeout: duration().default(10_000),
     reconnect: reconnectOptions(),

@@ -34,7 +34,7 @@ export const pulsarOptions = () =>
         .describe(
           'Topic name template; `{device}` and `{stream}` are replaced. Full topic: persistent://<tenant>/<namespace>/<topic>. The receiver subscribes to every topic the template can produce (a regex subscription).',
         ),
-      ...tokenOptions,
+      ...tokenOptions(),
       tls: tlsOptions('wss:// and pulsar+ssl://', {
         peer: 'broker',
         servername: false,

@@ -1,5 +1,3 @@
-import { request as httpRequest } from 'node:http';
-import { request as httpsRequest } from 'node:https';
 import type WebSocket from 'ws';
 import { AgentError } from '../../../agent/sdk/index.ts';
 import { readToken } from '../../common/secrets.ts';
@@ -143,9 +141,10 @@ export interface ProbeResult {
 }
 
 /** Whether the broker's web service answers HTTP at all (any status): it is reachable. `signal` aborts it. */
-export function probe(endpoint: WsEndpoint, signal?: AbortSignal): Promise<ProbeResult> {
+export async function probe(endpoint: WsEndpoint, signal?: AbortSignal): Promise<ProbeResult> {
   const url = new URL('/admin/v2/clusters', endpoint.base.replace(/^ws/, 'http'));
-  const request = url.protocol === 'https:' ? httpsRequest : httpRequest;
+  // Loaded on the first probe: an agent without a Pulsar sink never loads Node's HTTP(S) client for it.
+  const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
   return new Promise((resolve) => {
     const req = request(url, { method: 'GET', headers: endpoint.headers, ...endpoint.tls, timeout: endpoint.timeoutMs, signal }, (response) => {
       response.destroy(); // the status is all a probe needs; the body (any size) is not read

@@ -102,7 +102,7 @@ export const mqttSourceOptions = () =>
     batch_max: z.number().int().min(1).default(500).describe('Messages handed to the queue in one emit at most.'),
     batch_wait: duration().default(5).describe('Messages arriving within this time of the first go to the queue in one emit.'),
     username: z.string().optional().describe('User name for the broker.'),
-    ...passwordOptions,
+    ...passwordOptions(),
     keepalive: duration().default(30_000).describe('MQTT keepalive.'),
     connect_timeout: duration()
       .default(10_000)

@@ -13,7 +13,7 @@ const options = () =>
       port: z.number().int().min(1).max(65535).default(3306).describe('Server port.'),
       database: z.string().min(1).describe('Database (schema) to read.'),
       user: z.string().min(1).describe('Account to connect as (SELECT on the table; PROCESS lets the source see open transactions).'),
-      ...sqlCredentialOptions,
+      ...sqlCredentialOptions(),
       connect_timeout: duration(1).prefault('10s').describe('Longest a connection attempt may take.'),
       // mysql2 sets the SNI from the host itself and lets no check name be given: no `servername` here.
       tls: sqlTlsOptions('MariaDB/MySQL', false),

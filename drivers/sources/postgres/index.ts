@@ -13,7 +13,7 @@ const options = () =>
       port: z.number().int().min(1).max(65535).default(5432).describe('Server port.'),
       database: z.string().min(1).describe('Database to read.'),
       user: z.string().min(1).default('postgres').describe('Role to connect as (read access to the table is enough).'),
-      ...sqlCredentialOptions,
+      ...sqlCredentialOptions(),
       connect_timeout: duration(1).prefault('10s').describe('Longest a connection attempt may take.'),
       tls: sqlTlsOptions('PostgreSQL', true),
       ...sqlCursorOptions(),
