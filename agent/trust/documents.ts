@@ -101,7 +101,7 @@ export function decodeDocument<K extends DocumentKind>(kind: K, payload: Uint8Ar
     throw new Refusal('malformed', `${where} is not UTF-8 JSON`, { cause });
   }
   if (typeof value === 'object' && value !== null && 'kind' in value && value.kind !== kind)
-    throw new Refusal('malformed', `${where} is a ${JSON.stringify(value.kind)} document in a ${kind} envelope`);
+    throw new Refusal('malformed', `${where} is a ${JSON.stringify(value.kind)?.slice(0, 40)} document in a ${kind} envelope`);
   const result = SCHEMAS[kind].safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0]!;
