@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { parse } from 'yaml';
+import { parseConfig } from '../../agent/app.ts';
 import { main } from '../../agent/cli/main.ts';
 import { isAgentError } from '../../agent/errors.ts';
 import { isRefusal, keyIdOf, loadPublicKeyFile, MemoryTrustStore, TrustChain } from '../../agent/trust/index.ts';
@@ -53,6 +54,13 @@ describe('edge-agent fleet (keys and signing)', () => {
     anchor = { keys: trust.root_keys, threshold: trust.threshold };
     assert.equal(anchor.threshold, 2);
     assert.equal(anchor.keys.length, 3);
+    // What it prints is a config section the agent takes as it is.
+    const loaded = parseConfig(
+      `device:\n  id: gw-01\nsink:\n  type: mqtt\n  url: mqtt://127.0.0.1:1\n${r.stdout.replace('fleet:', 'fleet:\n  enabled: true')}`,
+      'printed.yaml',
+      dir,
+    );
+    assert.deepEqual(loaded.config.fleet.trust, { root_keys: anchor.keys, threshold: 2 });
     assert.equal(statSync(join(dir, 'roots')).mode & 0o777, 0o700);
     for (const i of [1, 2, 3]) {
       assert.equal(statSync(join(dir, `roots/root-${i}.key`)).mode & 0o777, 0o600);
