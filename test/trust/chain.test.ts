@@ -221,7 +221,7 @@ describe('root rotation', () => {
     assert.throws(() => chain.acceptRoot(v3, NOW), refused('unknown_key', /send every version after 1/));
     assert.equal(chain.root.version, 1);
     // v2 has expired since; as a step on the way to v3 it is still taken.
-    assert.deepEqual(chain.acceptRoot(JSON.stringify([v3, v1, v2]), NOW), { version: 3, changed: true });
+    assert.deepEqual(chain.acceptRoot(JSON.stringify([v3, v1, v2, v2]), NOW), { version: 3, changed: true });
     assert.deepEqual(chain.acceptRoot([v1, v2, v3], NOW), { version: 3, changed: false });
   });
 
