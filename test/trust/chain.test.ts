@@ -173,6 +173,18 @@ describe('TrustChain.verify refuses', () => {
   });
 });
 
+describe('checking an accepted envelope again later', () => {
+  it('with the time it was accepted as now: times as then, revocations as now', () => {
+    const { chain, signConfig, operator, roots } = setup();
+    const envelope = signConfig(configDoc({ expires: at(MINUTE) }));
+    const later = new Date(NOW.getTime() + DAY);
+    assert.throws(() => chain.verify(envelope, 'config', later), refused('expired'));
+    assert.equal(chain.verify(envelope, 'config', NOW).document.version, 1);
+    chain.acceptRevocations(signEnvelope('revocations', revocationsDoc(1, [keyIdOf(operator.public)]), roots), NOW);
+    assert.throws(() => chain.verify(envelope, 'config', NOW), refused('revoked_key'));
+  });
+});
+
 describe('revocation lists', () => {
   it('need the root threshold, and never go back to an older version', () => {
     const { chain, roots, operator } = setup(3, 2);
