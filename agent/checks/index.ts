@@ -7,6 +7,7 @@
  * in CHECKS.
  */
 import type { LoadedConfig } from '../config/load.ts';
+import { embeddedUrlProblems } from './embedded.ts';
 import { envProblems } from './env.ts';
 import { fileProblems } from './files.ts';
 import { keyProblems } from './keys.ts';
@@ -32,6 +33,7 @@ const CHECKS: readonly Check[] = [
   { machine: true, run: (loaded) => fileProblems(loaded) },
   { machine: true, run: (loaded) => envProblems(loaded) },
   { machine: true, run: (loaded) => preflightProblems(loaded) },
+  { machine: false, run: (loaded) => embeddedUrlProblems(loaded) },
   { machine: false, run: riskProblems },
   { machine: false, run: limitProblems },
 ];
@@ -55,6 +57,7 @@ export async function startupChecks(loaded: LoadedConfig, command: 'run' | 'rece
   const generating = command === 'run' && loaded.config.keys.generate_if_missing;
   throwErrors(loaded, [
     ...(await keyProblems(loaded, { agent: command === 'run', receiver, devices: false, generating })),
+    ...embeddedUrlProblems(loaded, command),
     ...fileProblems(loaded, command),
     ...envProblems(loaded, command),
     ...(await preflightProblems(loaded, command)),

@@ -273,6 +273,18 @@ sink:
     assert.doesNotMatch(r.stderr, /sources\[0\]/);
   });
 
+  it('url `embedded` without broker.embedded: exit 2 at the url line, at run and at check-config --schema-only', async () => {
+    const { file } = await withKeys('embedded-url', RUNNABLE.replace('mqtt://127.0.0.1:1', 'embedded'));
+    for (const args of [
+      ['run', '--config', file],
+      ['check-config', '--schema-only', file],
+    ]) {
+      const r = await cli(...args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.ok(r.stderr.includes(`${file}:8:8 sink.url: url \`embedded\` needs broker.embedded: true`), r.stderr);
+    }
+  });
+
   it('receive with a centre key readable by others and an unreadable extra key', async () => {
     const yaml = `sink:\n  type: mqtt\n  url: mqtt://127.0.0.1:1\nreceiver:\n  private_key: keys/centre.key\n  extra_private_keys: [keys/old]\n`;
     const { base, file } = await withKeys('receive-keys', yaml);
