@@ -167,7 +167,7 @@ describe('pulsar websocket sink against hostile brokers', () => {
     const port = await listen(server as unknown as Server);
     const path = '/ws/v2/producer/persistent/public/default/t';
     try {
-      const refused = wsEndpoint(pulsarOptions.parse({ url: `wss://127.0.0.1:${port}`, tls: { ca: certs.ca } }), dir);
+      const refused = wsEndpoint(pulsarOptions().parse({ url: `wss://127.0.0.1:${port}`, tls: { ca: certs.ca } }), dir);
       const err = await openWebSocket(refused, path, 'producer p').then(
         () => assert.fail('must not connect'),
         (e: unknown) => e,
@@ -179,7 +179,7 @@ describe('pulsar websocket sink against hostile brokers', () => {
       const good = makeCertificates(join(dir, 'named'));
       const control = createHttpsServer({ cert: readFileSync(good.serverCert), key: readFileSync(good.serverKey) }, (_req, res) => res.end('[]'));
       const controlPort = await listen(control as unknown as Server);
-      const named = wsEndpoint(pulsarOptions.parse({ url: `wss://127.0.0.1:${controlPort}`, tls: { ca: good.ca } }), dir);
+      const named = wsEndpoint(pulsarOptions().parse({ url: `wss://127.0.0.1:${controlPort}`, tls: { ca: good.ca } }), dir);
       const other = await openWebSocket(named, path, 'producer p').then(
         () => undefined,
         (e: unknown) => e,
