@@ -28,6 +28,7 @@ export interface AgentStatus {
   recovery: RecoveryReport | undefined;
   sender: SenderStats;
   sources: Record<string, { state: string; counters: Record<string, number> }>;
+  sink: { connected: boolean };
 }
 
 /** A running agent: sources → queue → sender → sink, and optionally the embedded broker and receiver. */
@@ -38,6 +39,8 @@ export interface RunningAgent {
   /** The registry every part of this agent reports into. */
   readonly telemetry: Telemetry;
   status(): AgentStatus;
+  /** The runner of the source named `name` (remote control pauses and resumes it). */
+  source(name: string): SourceRunner | undefined;
   stop(): Promise<void>;
 }
 
@@ -185,7 +188,9 @@ export async function startAgent(
         recovery: queue.recovery,
         sender: sender.stats(),
         sources: Object.fromEntries(runners.map((r) => [r.name, { state: r.state, counters: r.counters.snapshot() }])),
+        sink: { connected: sink.connected },
       }),
+      source: (name) => runners.find((r) => r.name === name),
       stop: cleanup,
     };
   } catch (err) {
