@@ -32,6 +32,8 @@ export type ErrorCode =
   | 'SINK_TIMEOUT'
   | 'SINK_NOT_DELIVERED'
   | 'BROKER_FAILED'
+  | 'REMOTE_REFUSED'
+  | 'APPLY_FAILED'
   | 'USAGE';
 
 export class AgentError extends Error {

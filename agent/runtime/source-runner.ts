@@ -203,6 +203,14 @@ export class SourceRunner {
     return true;
   }
 
+  /**
+   * Resolves once every record this source emitted is committed (or refused), so its cursor in the queue is
+   * final: a source restarted on a new config must start from there, or it would emit some records twice.
+   */
+  settled(): Promise<void> {
+    return this.account.idle();
+  }
+
   async stop(): Promise<void> {
     this.abort.abort();
     await this.running;
