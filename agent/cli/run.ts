@@ -5,6 +5,7 @@ import { requireRunnable } from '../config/load.ts';
 import { startupKeyCheck } from '../checks/index.ts';
 import { createLogger, type LogFormat } from '../log.ts';
 import { startAgent } from '../runtime/agent.ts';
+import { startFleet } from '../remote/remote-control.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { untilSignal } from './signals.ts';
 
@@ -33,12 +34,23 @@ export async function runCommand(values: RunOptions): Promise<number> {
   if (!values.config) log.info('no --config given: running the embedded demo defaults (system source → queue → embedded broker → receiver on stdout)');
   // Listening before the start: a SIGTERM that comes while sources start must still stop the agent cleanly.
   const stopRequested = untilSignal(log);
-  const agent = await startAgent(loaded, log);
-  const statusTimer = setInterval(() => log.info({ status: agent.status() }, 'status'), 60_000).unref();
-  const signal = await stopRequested;
-  log.info({ signal }, 'stopping');
-  clearInterval(statusTimer);
-  await agent.stop();
-  log.info({ status: agent.status() }, 'stopped');
-  return 0;
+  // A `restart` command ends one turn of this loop: everything stops cleanly and starts again in process.
+  for (;;) {
+    const agent = await startAgent(loaded, log);
+    let restartRequested!: () => void;
+    const restart = new Promise<'restart'>((resolve) => (restartRequested = () => resolve('restart')));
+    const remote = loaded.config.fleet.enabled
+      ? await startFleet(loaded, agent, { restart: () => restartRequested(), setLogLevel: (level) => (log.level = level) }, log)
+      : undefined;
+    const statusTimer = setInterval(() => log.info({ status: agent.status() }, 'status'), 60_000).unref();
+    const signal = await Promise.race([stopRequested, restart]);
+    clearInterval(statusTimer);
+    log.info({ signal }, signal === 'restart' ? 'restarting on request' : 'stopping');
+    // Remote control first: no command may reach an agent that is stopping.
+    await remote?.stop(signal === 'restart' ? 'restart command' : `signal ${signal}`);
+    await agent.stop();
+    if (signal === 'restart') continue;
+    log.info({ status: agent.status() }, 'stopped');
+    return 0;
+  }
 }

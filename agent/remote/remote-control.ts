@@ -18,6 +18,8 @@ import type { ApplyReport, DesiredConfigPipeline, RefusalReason, Verifier } from
 import { nextSession, recordExit, remoteStateDir, takeLastExit } from './state-files.ts';
 import { StatusReporter } from './status.ts';
 import { fleetTopics } from './topics.ts';
+import { LocalOnlyPipeline } from './interim-pipeline.ts';
+import { FileTrustStore, TrustChain } from '../trust/index.ts';
 
 export interface RemoteControlParts {
   verifier: Verifier;
@@ -51,6 +53,19 @@ export function controlBroker(loaded: LoadedConfig): { url: string; username?: s
 
 export function refusedCounter(telemetry: Telemetry) {
   return telemetry.counter('edge_remote_refused_total', 'Remote messages refused (commands, configs, trust metadata), by kind and reason', ['kind', 'reason']);
+}
+
+/** Remote control with the trust chain kept in `<data_dir>/remote/` and the given pipeline. */
+export function startFleet(
+  loaded: LoadedConfig,
+  agent: RunningAgent,
+  hooks: Pick<RemoteControlParts, 'restart' | 'setLogLevel'> & { pipeline?: DesiredConfigPipeline },
+  log: Logger,
+): Promise<RemoteControl> {
+  const { trust, max_message_bytes } = loaded.config.fleet;
+  const store = new FileTrustStore(remoteStateDir(configPaths(loaded).dataDir));
+  const verifier = new TrustChain({ keys: trust.root_keys, threshold: trust.threshold }, store, { maxBytes: max_message_bytes });
+  return startRemoteControl(loaded, agent, { ...hooks, verifier, pipeline: hooks.pipeline ?? new LocalOnlyPipeline(loaded) }, log);
 }
 
 export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAgent, parts: RemoteControlParts, log: Logger): Promise<RemoteControl> {
