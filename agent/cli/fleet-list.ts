@@ -37,7 +37,16 @@ export async function listDevices(options: OperatorBrokerOptions): Promise<{ row
       const s = parseJson(payload);
       const device = topic.split('/').at(-2)!;
       if (!s) {
-        rows.push({ device, online: false, session: undefined, version: '?', config: '?', records: undefined, oldest_age_s: undefined, last_error: 'unreadable status' });
+        rows.push({
+          device,
+          online: false,
+          session: undefined,
+          version: '?',
+          config: '?',
+          records: undefined,
+          oldest_age_s: undefined,
+          last_error: 'unreadable status',
+        });
         continue;
       }
       statuses.push(s);
@@ -81,7 +90,13 @@ export async function fleetListCommand(options: OperatorBrokerOptions & { json?:
     ]),
   ];
   const widths = table[0]!.map((_, i) => Math.max(...table.map((row) => row[i]!.length)));
-  for (const row of table) process.stdout.write(`${row.map((cell, i) => cell.padEnd(widths[i]!)).join('  ').trimEnd()}\n`);
+  for (const row of table)
+    process.stdout.write(
+      `${row
+        .map((cell, i) => cell.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd()}\n`,
+    );
   const online = rows.filter((r) => r.online).length;
   process.stdout.write(`${rows.length} device(s), ${online} online\n`);
   return 0;

@@ -29,7 +29,8 @@ export function checkArgs(action: string, args: Record<string, unknown>): void {
       needString('name');
       break;
     case 'config.apply':
-      if (typeof args.envelope !== 'object' || args.envelope === null) throw new RemoteRefusal('malformed', 'config.apply needs args.envelope: a signed config envelope');
+      if (typeof args.envelope !== 'object' || args.envelope === null)
+        throw new RemoteRefusal('malformed', 'config.apply needs args.envelope: a signed config envelope');
       break;
   }
 }

@@ -12,7 +12,7 @@ import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { checkArgs, isKnownAction, MUTATING_ACTIONS } from './actions.ts';
 import type { InboundMessage } from './channel.ts';
-import { type CommandState, type CommandStore, type ReplyAddress } from './command-store.ts';
+import type { CommandState, CommandStore, ReplyAddress } from './command-store.ts';
 import { RemoteRefusal, refusalOf, type RefusalReason, type SignedDocument, type Verifier } from './seams.ts';
 
 /** A command's document may be valid for at most this long, so the nonce table holds at most an hour of commands. */
@@ -118,7 +118,8 @@ export class CommandHandler {
     if (request.args !== undefined && !isRecord(request.args)) return this.refuse(reply, id, action, 'malformed', 'args must be an object');
     if (!isKnownAction(action)) return this.refuse(reply, id, action, 'unsupported', `unknown action ${JSON.stringify(action)}`);
     if (MUTATING_ACTIONS.has(action)) return this.refuse(reply, id, action, 'bad_signature', `${action} changes the device: it must be a signed command`);
-    if (!this.o.allowUnsignedReads) return this.refuse(reply, id, action, 'bad_signature', 'unsigned requests are not allowed (fleet.allow_unsigned_reads: false)');
+    if (!this.o.allowUnsignedReads)
+      return this.refuse(reply, id, action, 'bad_signature', 'unsigned requests are not allowed (fleet.allow_unsigned_reads: false)');
     try {
       const result = await this.o.run(action, (request.args as Record<string, unknown>) ?? {});
       await this.answer(reply, { id, action, state: 'done', result });
@@ -146,7 +147,8 @@ export class CommandHandler {
       return this.refuse(reply, id, action, 'malformed', 'the command could not be checked');
     }
     const { nonce, args, deadline } = this.checkDocument(document, now);
-    if (!this.o.store.claim(nonce, action, deadline, reply, now)) return this.refuse(reply, nonce, action, 'replayed', 'this command (its nonce) was seen before');
+    if (!this.o.store.claim(nonce, action, deadline, reply, now))
+      return this.refuse(reply, nonce, action, 'replayed', 'this command (its nonce) was seen before');
     await this.answer(reply, { id: nonce, action, state: 'accepted' });
     await this.execute(nonce, action, args, deadline, reply);
   }
@@ -154,14 +156,16 @@ export class CommandHandler {
   /** What the trust chain does not check: the target, the nonce, the action, the validity window. */
   private checkDocument(d: SignedDocument, now: number) {
     if (typeof d.action !== 'string') throw new RemoteRefusal('malformed', 'command.action must be a string');
-    if (typeof d.nonce !== 'string' || !/^[0-9a-f]{32,128}$/.test(d.nonce)) throw new RemoteRefusal('malformed', 'command.nonce must be 16 to 64 random bytes in hex');
+    if (typeof d.nonce !== 'string' || !/^[0-9a-f]{32,128}$/.test(d.nonce))
+      throw new RemoteRefusal('malformed', 'command.nonce must be 16 to 64 random bytes in hex');
     if (d.args !== undefined && !isRecord(d.args)) throw new RemoteRefusal('malformed', 'command.args must be an object');
     if (!isRecord(d.target) || typeof d.target.device !== 'string') throw new RemoteRefusal('malformed', 'command.target must be {device: id}');
     if (d.target.device !== this.o.device) throw new RemoteRefusal('wrong_target', `the command is for device ${JSON.stringify(d.target.device)}`);
     if (!isKnownAction(d.action)) throw new RemoteRefusal('unsupported', `unknown action ${JSON.stringify(d.action)}`);
     const issued = Date.parse(String(d.issued));
     const expires = Date.parse(String(d.expires));
-    if (!Number.isFinite(issued) || !Number.isFinite(expires)) throw new RemoteRefusal('malformed', 'command.issued and command.expires must be RFC 3339 times');
+    if (!Number.isFinite(issued) || !Number.isFinite(expires))
+      throw new RemoteRefusal('malformed', 'command.issued and command.expires must be RFC 3339 times');
     if (expires - issued > MAX_COMMAND_VALIDITY_MS) throw new RemoteRefusal('expired', 'a command may be valid for at most 1 h (expires − issued)');
     if (expires <= now) throw new RemoteRefusal('expired', `the command expired at ${d.expires}`);
     return { nonce: d.nonce, action: d.action, args: (d.args ?? {}) as Record<string, unknown>, deadline: expires };
@@ -209,4 +213,3 @@ function peekDocument(envelope: Record<string, unknown>): Record<string, unknown
     return undefined;
   }
 }
-

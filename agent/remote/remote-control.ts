@@ -169,7 +169,8 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
         }
         case 'config.apply': {
           const report = await desired.apply(args.envelope);
-          if (report.outcome !== 'committed' && report.outcome !== 'unchanged') throw Object.assign(new Error(report.message ?? report.outcome), { reason: report.reason ?? report.outcome });
+          if (report.outcome !== 'committed' && report.outcome !== 'unchanged')
+            throw Object.assign(new Error(report.message ?? report.outcome), { reason: report.reason ?? report.outcome });
           return report;
         }
         case 'config.rollback': {
