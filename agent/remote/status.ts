@@ -37,6 +37,7 @@ export class StatusReporter {
   private periodic: NodeJS.Timeout | undefined;
   private changeCheck: NodeJS.Timeout | undefined;
   private lastShape = '';
+  private stopped = false;
   /** Births sent because a stale will showed up (tests and status read it). */
   reasserted = 0;
 
@@ -92,7 +93,7 @@ export class StatusReporter {
   }
 
   async publishBirth(): Promise<void> {
-    if (!this.isConnected()) return;
+    if (!this.isConnected() || this.stopped) return;
     const birth = this.birth();
     this.lastShape = this.shape(birth);
     await this.publish(this.topic, JSON.stringify(birth), true);
@@ -117,6 +118,8 @@ export class StatusReporter {
   }
 
   stop(): void {
+    // Our own offline status, published on the way out, comes back to us: it must not be answered.
+    this.stopped = true;
     clearInterval(this.periodic);
     clearInterval(this.changeCheck);
   }
