@@ -85,10 +85,7 @@ export class LiveAgent implements RunningAgent {
     this.delivery = await startDelivery(core, loaded, this.log, this.telemetry);
     this.lastDelivery = this.delivery;
     for (const source of loaded.config.sources) this.sources.set(source.name, await startSource(core, loaded, source, this.log, this.telemetry));
-    this.log.info(
-      { device: core.device, sources: this.sources.size, sink: loaded.config.sink!.type, queue: core.queue.stats().records },
-      'agent running',
-    );
+    this.log.info({ device: core.device, sources: this.sources.size, sink: loaded.config.sink!.type, queue: core.queue.stats().records }, 'agent running');
   }
 
   private async stopSource(name: string): Promise<void> {
@@ -106,7 +103,9 @@ export class LiveAgent implements RunningAgent {
   /** Sources first (their last records committed), then delivery, then the core (queue closed cleanly). */
   private async stopAll(): Promise<void> {
     const names = [...this.sources.keys()];
-    await Promise.all(names.map((n) => this.stopSource(n).catch((err) => this.log.warn({ err: describeError(err), source: n }, 'source did not stop cleanly'))));
+    await Promise.all(
+      names.map((n) => this.stopSource(n).catch((err) => this.log.warn({ err: describeError(err), source: n }, 'source did not stop cleanly'))),
+    );
     try {
       await this.core?.queue.flush();
     } catch (err) {
