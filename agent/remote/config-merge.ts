@@ -74,12 +74,14 @@ function mergeMaps(base: PlainMap, over: PlainMap, layer: LayerId, path: string,
 /** A value taken as it is: checked for depth and prototype keys only. */
 function checkedValue(value: unknown, layer: LayerId, path: string, depth: number): unknown {
   if (depth > MAX_DEPTH) throw invalid(layer, path, `nested deeper than ${MAX_DEPTH} levels`);
-  if (Array.isArray(value)) value.forEach((v, i) => checkedValue(v, layer, `${path}[${i}]`, depth + 1));
-  else if (isMap(value))
+  if (Array.isArray(value)) {
+    for (const [i, v] of value.entries()) checkedValue(v, layer, `${path}[${i}]`, depth + 1);
+  } else if (isMap(value)) {
     for (const [k, v] of Object.entries(value)) {
       if (UNSAFE_KEYS.has(k)) throw invalid(layer, `${path}.${k}`, 'key not allowed');
       checkedValue(v, layer, `${path}.${k}`, depth + 1);
     }
+  }
   return value;
 }
 
