@@ -121,8 +121,9 @@ export class DesiredConfig {
       const refusal = refusalOf(err);
       if (!refusal) this.o.log.error({ err: describeError(err), layer: layer.layer }, 'desired config could not be handled');
       report = this.refusedReport(layer.layer, version, refusal?.reason ?? 'malformed', refusal?.message ?? describeError(err));
+      // Refusals past verification (version floor, schema) the pipeline counts itself.
+      this.o.refused('config', report.reason as RefusalReason);
     }
-    if (report.outcome === 'refused' && report.reason) this.o.refused('config', report.reason as RefusalReason);
     if (report.outcome === 'unchanged' && redelivered) return report;
     this.o.log[report.outcome === 'committed' || report.outcome === 'unchanged' ? 'info' : 'warn']({ report }, 'desired config');
     await this.o.publishReport(report);

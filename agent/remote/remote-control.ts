@@ -18,7 +18,6 @@ import type { ApplyReport, DesiredConfigPipeline, RefusalReason, Verifier } from
 import { nextSession, recordExit, remoteStateDir, takeLastExit } from './state-files.ts';
 import { StatusReporter } from './status.ts';
 import { fleetTopics } from './topics.ts';
-import { LocalOnlyPipeline } from './interim-pipeline.ts';
 import { FileTrustStore, TrustChain } from '../trust/index.ts';
 
 export interface RemoteControlParts {
@@ -27,11 +26,15 @@ export interface RemoteControlParts {
   /** Ends this run and starts again in the same process (the run command's loop). */
   restart(): void;
   setLogLevel(level: string): void;
+  /** A report made before remote control started (a change the previous run did not finish), published at connect. */
+  firstReport?: ApplyReport | undefined;
 }
 
 export interface RemoteControl {
   readonly session: number;
   readonly status: StatusReporter;
+  /** Publishes a report the pipeline made on its own (a reload of the local file). */
+  report(report: ApplyReport): Promise<void>;
   /** Why the agent stops, kept for the next start's `last_exit`. */
   stop(reason: string): Promise<void>;
 }
@@ -59,13 +62,13 @@ export function refusedCounter(telemetry: Telemetry) {
 export function startFleet(
   loaded: LoadedConfig,
   agent: RunningAgent,
-  hooks: Pick<RemoteControlParts, 'restart' | 'setLogLevel'> & { pipeline?: DesiredConfigPipeline },
+  hooks: Pick<RemoteControlParts, 'restart' | 'setLogLevel' | 'pipeline' | 'firstReport'>,
   log: Logger,
 ): Promise<RemoteControl> {
   const { trust, max_message_bytes } = loaded.config.fleet;
   const store = new FileTrustStore(remoteStateDir(configPaths(loaded).dataDir));
   const verifier = new TrustChain({ keys: trust.root_keys, threshold: trust.threshold }, store, { maxBytes: max_message_bytes });
-  return startRemoteControl(loaded, agent, { ...hooks, verifier, pipeline: hooks.pipeline ?? new LocalOnlyPipeline(loaded) }, log);
+  return startRemoteControl(loaded, agent, { ...hooks, verifier }, log);
 }
 
 export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAgent, parts: RemoteControlParts, log: Logger): Promise<RemoteControl> {
@@ -115,16 +118,18 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
     connected,
   );
 
+  let firstReport = parts.firstReport;
+  const publishReport = async (report: ApplyReport) => {
+    await publish(topics.report, JSON.stringify(report), true);
+    await status.publishBirth();
+  };
   const desired = new DesiredConfig({
     device,
     groups: fleet.groups,
     topics,
     verifier: parts.verifier,
     pipeline: parts.pipeline,
-    publishReport: async (report: ApplyReport) => {
-      await publish(topics.report, JSON.stringify(report), true);
-      await status.publishBirth();
-    },
+    publishReport,
     refused: count,
     log: log.child({ component: 'fleet-config' }),
   });
@@ -199,6 +204,9 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
     },
     {
       connected: () => {
+        const owed = firstReport;
+        firstReport = undefined;
+        if (owed) void publishReport(owed);
         void status.publishBirth();
         void commands.connected();
       },
@@ -220,6 +228,7 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
   return {
     session,
     status,
+    report: publishReport,
     async stop(reason: string) {
       status.stop();
       commands.stop();

@@ -14,7 +14,7 @@ import type { RunningReceiver } from '../receiver/start.ts';
 import type { Telemetry } from '../telemetry/registry.ts';
 import type { Sender } from './sender.ts';
 import type { SourceRunner } from './source-runner.ts';
-import type { AgentStatus, ApplyResult, RunningAgent } from './agent.ts';
+import type { AgentStatus, ApplyResult, RunningAgent } from './running-agent.ts';
 import { configChanges } from './config-diff.ts';
 import { delay } from '../util/backoff.ts';
 import { type HealthResult, healthGate } from './health.ts';

@@ -133,7 +133,11 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
   const { sodium, queue, keys, device } = core;
   await preflightSink(drivers, config.sink!, 'sink');
   const sinkConfig = withEmbeddedUrl(config.sink!, core.broker?.url);
-  const sinkEnv = driverEnv({ log: log.child({ component: 'sink', type: sinkConfig.type }), baseDir: core.baseDir }, { kind: 'sink', name: sinkConfig.type }, telemetry);
+  const sinkEnv = driverEnv(
+    { log: log.child({ component: 'sink', type: sinkConfig.type }), baseDir: core.baseDir },
+    { kind: 'sink', name: sinkConfig.type },
+    telemetry,
+  );
   const sink: Sink = drivers.sink(sinkConfig.type).create(sinkConfig, { ...sinkEnv, device });
   try {
     await sink.connect();
@@ -174,7 +178,13 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
       centre: sink.centreAcks
         ? {
             verifier: new CentreAckVerifier(
-              { device, epoch: queue.epoch, deviceKeyId: keys.deviceId, centreKeyId: keys.centreId, macKey: deviceAckKey(sodium, keys.device, keys.centrePublic) },
+              {
+                device,
+                epoch: queue.epoch,
+                deviceKeyId: keys.deviceId,
+                centreKeyId: keys.centreId,
+                macKey: deviceAckKey(sodium, keys.device, keys.centrePublic),
+              },
               telemetry,
               log.child({ component: 'sender' }),
             ),
@@ -192,13 +202,7 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
     sink,
     sender,
     stop: async (graceMs?: number) => {
-      await unwind(
-        [
-          () => sink.close(),
-          () => sender.stop(graceMs),
-        ],
-        log,
-      );
+      await unwind([() => sink.close(), () => sender.stop(graceMs)], log);
     },
   };
 }
