@@ -90,7 +90,7 @@ export async function fleetAgentDir(
   brokerUrl: string,
   device: string,
   root: Ed25519Pair,
-  options: { groups?: string[]; extra?: string; fleetExtra?: string; rate?: number; protocol?: 4 | 5 } = {},
+  options: { groups?: string[]; extra?: string; fleetExtra?: string; rate?: number; protocol?: 4 | 5; healthDeadline?: string } = {},
 ): Promise<{ dir: string; config: string }> {
   const dir = mkdtempSync(join(tmpdir(), `edge-fleet-${device}-`));
   const na = await sodium();
@@ -117,7 +117,7 @@ fleet:
   topic_prefix: ${PREFIX}
   groups: [${(options.groups ?? []).join(', ')}]
   trust: { root_keys: [${root.public}], threshold: 1 }
-  health_deadline: 20s
+  health_deadline: ${options.healthDeadline ?? '20s'}
 ${options.fleetExtra ?? ''}
 ${options.extra ?? ''}`,
   );
