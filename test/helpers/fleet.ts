@@ -90,13 +90,23 @@ export async function fleetAgentDir(
   brokerUrl: string,
   device: string,
   root: Ed25519Pair,
-  options: { groups?: string[]; extra?: string; fleetExtra?: string; rate?: number; protocol?: 4 | 5; healthDeadline?: string } = {},
+  options: {
+    groups?: string[];
+    extra?: string;
+    fleetExtra?: string;
+    rate?: number;
+    protocol?: 4 | 5;
+    healthDeadline?: string;
+    prefix?: string;
+    credentials?: { username: string; passwordFile: string };
+  } = {},
 ): Promise<{ dir: string; config: string }> {
   const dir = mkdtempSync(join(tmpdir(), `edge-fleet-${device}-`));
   const na = await sodium();
   writeKeyPair(na, join(dir, 'keys', 'device'));
   writeKeyPair(na, join(dir, 'keys', 'centre'));
   const config = join(dir, 'agent.yaml');
+  const login = options.credentials ? `, username: ${options.credentials.username}, password_file: ${options.credentials.passwordFile}` : '';
   writeFileSync(
     config,
     `device: { id: ${device} }
@@ -109,12 +119,13 @@ sink:
   type: mqtt
   url: ${brokerUrl}
   reconnect: { initial_delay: 50ms, max_delay: 500ms }
+${login ? `  username: ${options.credentials!.username}\n  password_file: ${options.credentials!.passwordFile}` : ''}
 queue: { commit_interval: 50ms }
 sender: { retry_initial_delay: 50ms, retry_max_delay: 500ms }
 fleet:
   enabled: true
-  broker: { url: ${brokerUrl}, protocol_version: ${options.protocol ?? 5} }
-  topic_prefix: ${PREFIX}
+  broker: { url: ${brokerUrl}, protocol_version: ${options.protocol ?? 5}${login} }
+  topic_prefix: ${options.prefix ?? PREFIX}
   groups: [${(options.groups ?? []).join(', ')}]
   trust: { root_keys: [${root.public}], threshold: 1 }
   health_deadline: ${options.healthDeadline ?? '20s'}
@@ -152,8 +163,8 @@ export class Watcher {
     });
   }
 
-  static async connect(url: string, topics: string[], protocolVersion: 4 | 5 = 5): Promise<Watcher> {
-    const client = await mqtt.connectAsync(url, { protocolVersion, clientId: `watch-${randomBytes(4).toString('hex')}`, reconnectPeriod: 200 });
+  static async connect(url: string, topics: string[], protocolVersion: 4 | 5 = 5, login: { username?: string; password?: string } = {}): Promise<Watcher> {
+    const client = await mqtt.connectAsync(url, { protocolVersion, clientId: `watch-${randomBytes(4).toString('hex')}`, reconnectPeriod: 200, ...login });
     const w = new Watcher(client);
     if (topics.length > 0) await client.subscribeAsync(topics, { qos: 1 });
     return w;
