@@ -40,13 +40,10 @@ test("the documented ACL: an agent works under it; a device's credentials reach 
   });
   writeFileSync(join(agentDir, 'broker.secret'), `${secrets['gw-a']}\n`, { mode: 0o600 });
   const agent = startAgentProcess(config);
-  const probe = await mqtt.connectAsync(broker.url, {
-    protocolVersion: 5,
-    clientId: 'gw-a-probe',
-    username: 'gw-a',
-    password: secrets['gw-a'],
-    reconnectPeriod: 0,
-  });
+  // gw-a's credentials in a client of their own (a fresh one per attempt: a refused publish ends the connection).
+  const asGwA = () =>
+    mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'gw-a-probe', username: 'gw-a', password: secrets['gw-a'], reconnectPeriod: 0 });
+  let probe = await asGwA();
   try {
     // Anonymous connections are refused outright.
     await assert.rejects(mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: 'anon', reconnectPeriod: 0, connectTimeout: 5_000 }));
@@ -63,12 +60,16 @@ test("the documented ACL: an agent works under it; a device's credentials reach 
 
     // gw-a's credentials publishing as gw-b: the broker refuses (MQTT 5 PUBACK "not authorized").
     for (const topic of ['edge-agent/gw-b/status', 'edge-agent/gw-b/cmd/res', 'edge-agent/gw-b/config/report']) {
+      await probe.endAsync(true);
+      probe = await asGwA();
       await assert.rejects(
         probe.publishAsync(topic, JSON.stringify({ online: true, device: 'gw-b', forged: true }), { qos: 1, retain: true }),
         /not authori[sz]ed|135/i,
       );
     }
     // Its own topics it may publish: the marker shows the operator received everything the probe got through.
+    await probe.endAsync(true);
+    probe = await asGwA();
     await probe.publishAsync('edge-agent/gw-a/cmd/res', JSON.stringify({ marker: 1 }), { qos: 1 });
     await until(() => operator.all('edge-agent/gw-a/cmd/res').some((r) => r.marker === 1), 'the marker', 10_000);
     assert.equal(operator.messages.filter((m) => m.topic.startsWith('edge-agent/gw-b/')).length, 0, 'nothing forged reached the operator');

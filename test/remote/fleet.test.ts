@@ -6,13 +6,13 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { generatePair } from '../../agent/trust/index.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
-import { type AgentProcess, fleetAgentDir, makeOperator, PREFIX, signedConfig, startAgentProcess, until, Watcher } from '../helpers/fleet.ts';
+import { type AgentProcess, fleetAgentDir, makeOperator, PREFIX, signedConfig, startAgentProcess, Watcher } from '../helpers/fleet.ts';
 
 const AGENTS = Number(process.env.EDGE_FLEET_AGENTS ?? 20);
 
@@ -51,7 +51,6 @@ test(`${AGENTS} agents as processes: listed, a group push reaches all, three mad
         healthDeadline: '10s',
       });
       if (sinkUrl !== broker.url) {
-        const { readFileSync } = await import('node:fs');
         writeFileSync(config, readFileSync(config, 'utf8').replace(`sink:\n  type: mqtt\n  url: ${broker.url}`, `sink:\n  type: mqtt\n  url: ${sinkUrl}`));
       }
       agents.push(startAgentProcess(config));
