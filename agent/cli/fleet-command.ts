@@ -70,15 +70,16 @@ export async function fleetCommandCommand(options: CommandOptions): Promise<numb
   const correlation = randomBytes(8);
   let last: Record<string, unknown> | undefined;
   try {
-    client.on('message', (_topic, body, packet) => {
+    client.on('message', (topic, body, packet) => {
       const r = parseJson(body);
       if (!r) return;
-      const mine = v5 ? Buffer.compare(Buffer.from(packet.properties?.correlationData ?? []), correlation) === 0 : r.id === id;
+      // A device on MQTT 3.1.1 never sees our response topic and answers on its fixed one, with the id.
+      const mine = topic === topics.commandResponse ? r.id === id : Buffer.compare(Buffer.from(packet.properties?.correlationData ?? []), correlation) === 0;
       if (!mine) return;
       process.stdout.write(`${JSON.stringify(r)}\n`);
       last = r;
     });
-    await client.subscribeAsync(responseTopic, { qos: 1 });
+    await client.subscribeAsync([...new Set([responseTopic, topics.commandResponse])], { qos: 1 });
     await client.publishAsync(topics.command, payload, { qos: 1, ...(v5 ? { properties: { responseTopic, correlationData: correlation } } : {}) });
     const deadline = Date.now() + Number(options.timeout) * 1000;
     while (!(last && TERMINAL.has(String(last.state))) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
