@@ -2,7 +2,7 @@
  * The actions a command may name: which are read-only (may come unsigned when `fleet.allow_unsigned_reads`),
  * which change the device (signed only), and how each one's arguments are checked before anything runs.
  */
-import { RemoteRefusal } from './seams.ts';
+import { Refusal } from '../trust/index.ts';
 
 export const READ_ONLY_ACTIONS = new Set(['ping', 'status', 'queue.stats', 'config.get']);
 export const MUTATING_ACTIONS = new Set(['flush', 'restart', 'log.level', 'source.pause', 'source.resume', 'config.apply', 'config.rollback']);
@@ -16,13 +16,13 @@ export function isKnownAction(action: string): boolean {
 export function checkArgs(action: string, args: Record<string, unknown>): void {
   const needString = (name: string) => {
     if (typeof args[name] !== 'string' || (args[name] as string).length === 0 || (args[name] as string).length > 200) {
-      throw new RemoteRefusal('malformed', `${action} needs args.${name}: a string`);
+      throw new Refusal('malformed', `${action} needs args.${name}: a string`);
     }
   };
   switch (action) {
     case 'log.level':
       needString('level');
-      if (!LOG_LEVELS.has(args.level as string)) throw new RemoteRefusal('malformed', `log.level: ${JSON.stringify(args.level)} is not a log level`);
+      if (!LOG_LEVELS.has(args.level as string)) throw new Refusal('malformed', `log.level: ${JSON.stringify(args.level)} is not a log level`);
       break;
     case 'source.pause':
     case 'source.resume':
@@ -30,7 +30,7 @@ export function checkArgs(action: string, args: Record<string, unknown>): void {
       break;
     case 'config.apply':
       if (typeof args.envelope !== 'object' || args.envelope === null)
-        throw new RemoteRefusal('malformed', 'config.apply needs args.envelope: a signed config envelope');
+        throw new Refusal('malformed', 'config.apply needs args.envelope: a signed config envelope');
       break;
   }
 }

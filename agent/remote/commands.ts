@@ -13,7 +13,8 @@ import type { Logger } from '../log.ts';
 import { checkArgs, isKnownAction, MUTATING_ACTIONS } from './actions.ts';
 import type { InboundMessage } from './channel.ts';
 import type { CommandState, CommandStore, ReplyAddress } from './command-store.ts';
-import { RemoteRefusal, refusalOf, type RefusalReason, type SignedDocument, type Verifier } from './seams.ts';
+import { Refusal } from '../trust/index.ts';
+import { refusalOf, type RefusalReason, type SignedDocument, type Verifier } from './seams.ts';
 
 /** A command's document may be valid for at most this long, so the nonce table holds at most an hour of commands. */
 export const MAX_COMMAND_VALIDITY_MS = 3_600_000;
@@ -155,19 +156,18 @@ export class CommandHandler {
 
   /** What the trust chain does not check: the target, the nonce, the action, the validity window. */
   private checkDocument(d: SignedDocument, now: number) {
-    if (typeof d.action !== 'string') throw new RemoteRefusal('malformed', 'command.action must be a string');
+    if (typeof d.action !== 'string') throw new Refusal('malformed', 'command.action must be a string');
     if (typeof d.nonce !== 'string' || !/^[0-9a-f]{32,128}$/.test(d.nonce))
-      throw new RemoteRefusal('malformed', 'command.nonce must be 16 to 64 random bytes in hex');
-    if (d.args !== undefined && !isRecord(d.args)) throw new RemoteRefusal('malformed', 'command.args must be an object');
-    if (!isRecord(d.target) || typeof d.target.device !== 'string') throw new RemoteRefusal('malformed', 'command.target must be {device: id}');
-    if (d.target.device !== this.o.device) throw new RemoteRefusal('wrong_target', `the command is for device ${JSON.stringify(d.target.device)}`);
-    if (!isKnownAction(d.action)) throw new RemoteRefusal('unsupported', `unknown action ${JSON.stringify(d.action)}`);
+      throw new Refusal('malformed', 'command.nonce must be 16 to 64 random bytes in hex');
+    if (d.args !== undefined && !isRecord(d.args)) throw new Refusal('malformed', 'command.args must be an object');
+    if (!isRecord(d.target) || typeof d.target.device !== 'string') throw new Refusal('malformed', 'command.target must be {device: id}');
+    if (d.target.device !== this.o.device) throw new Refusal('wrong_target', `the command is for device ${JSON.stringify(d.target.device)}`);
+    if (!isKnownAction(d.action)) throw new Refusal('unsupported', `unknown action ${JSON.stringify(d.action)}`);
     const issued = Date.parse(String(d.issued));
     const expires = Date.parse(String(d.expires));
-    if (!Number.isFinite(issued) || !Number.isFinite(expires))
-      throw new RemoteRefusal('malformed', 'command.issued and command.expires must be RFC 3339 times');
-    if (expires - issued > MAX_COMMAND_VALIDITY_MS) throw new RemoteRefusal('expired', 'a command may be valid for at most 1 h (expires − issued)');
-    if (expires <= now) throw new RemoteRefusal('expired', `the command expired at ${d.expires}`);
+    if (!Number.isFinite(issued) || !Number.isFinite(expires)) throw new Refusal('malformed', 'command.issued and command.expires must be RFC 3339 times');
+    if (expires - issued > MAX_COMMAND_VALIDITY_MS) throw new Refusal('expired', 'a command may be valid for at most 1 h (expires − issued)');
+    if (expires <= now) throw new Refusal('expired', `the command expired at ${d.expires}`);
     return { nonce: d.nonce, action: d.action, args: (d.args ?? {}) as Record<string, unknown>, deadline: expires };
   }
 

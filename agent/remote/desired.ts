@@ -8,7 +8,8 @@ import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { InboundMessage } from './channel.ts';
 import type { FleetTopics } from './topics.ts';
-import { refusalOf, RemoteRefusal, type ApplyReport, type DesiredConfigPipeline, type RefusalReason, type Verifier } from './seams.ts';
+import { Refusal } from '../trust/index.ts';
+import { refusalOf, type ApplyReport, type DesiredConfigPipeline, type RefusalReason, type Verifier } from './seams.ts';
 
 export interface DesiredConfigOptions {
   device: string;
@@ -115,7 +116,7 @@ export class DesiredConfig {
       const t = document.target ?? {};
       const wanted = layer.target;
       const matches = 'device' in wanted ? t.device === wanted.device : t.group === wanted.group;
-      if (!matches) throw new RemoteRefusal('wrong_target', `the document targets ${JSON.stringify(t)}, this topic is for ${JSON.stringify(wanted)}`);
+      if (!matches) throw new Refusal('wrong_target', `the document targets ${JSON.stringify(t)}, this topic is for ${JSON.stringify(wanted)}`);
       report = await this.o.pipeline.offer(layer.layer, document, signer, envelope);
     } catch (err) {
       const refusal = refusalOf(err);
@@ -145,7 +146,7 @@ export class DesiredConfig {
   private refuse(topic: string, reason: RefusalReason, message: string): void {
     const layer = this.layers.get(topic);
     if (!layer) {
-      this.trustRefused(topic === this.o.topics.root ? 'root' : 'revocations', new RemoteRefusal(reason, message));
+      this.trustRefused(topic === this.o.topics.root ? 'root' : 'revocations', new Refusal(reason, message));
       return;
     }
     this.o.refused('config', reason);
