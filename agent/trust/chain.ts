@@ -108,7 +108,10 @@ export class TrustChain {
     if (chain.length === 0) return { version: this.current.version, changed: false };
     // Only the newest root must be within its time window: a device offline for long may step through
     // roots that have expired since to reach it.
-    for (const [i, entry] of chain.entries()) this.acceptOneRoot(entry.envelope, now, i === chain.length - 1, false);
+    for (const [i, entry] of chain.entries()) {
+      if (entry.version <= this.current.version) continue; // the same version twice in the array
+      this.acceptOneRoot(entry.envelope, now, i === chain.length - 1, false);
+    }
     return { version: this.current.version, changed: true };
   }
 

@@ -20,8 +20,8 @@ const time = z
   .regex(RFC3339_UTC, 'expected an RFC 3339 UTC time such as 2026-01-31T12:00:00Z')
   .refine((text) => Number.isFinite(Date.parse(text)), 'not a real date');
 const publicKey = z.string().refine((text) => decodeKey(text) !== undefined, 'expected the base64url of a 32-byte Ed25519 public key');
-export const KEY_ID = /^[0-9a-f]{16}$/;
-const keyId = z.string().regex(KEY_ID, 'expected a key id (16 lowercase hex characters)');
+export const KEY_ID_PATTERN = /^[0-9a-f]{16}$/;
+const keyId = z.string().regex(KEY_ID_PATTERN, 'expected a key id (16 lowercase hex characters)');
 const version = z.number().int().min(1).max(Number.MAX_SAFE_INTEGER);
 const name = z.string().min(1).max(128);
 
@@ -101,7 +101,7 @@ export function decodeDocument<K extends DocumentKind>(kind: K, payload: Uint8Ar
     throw new Refusal('malformed', `${where} is not UTF-8 JSON`, { cause });
   }
   if (typeof value === 'object' && value !== null && 'kind' in value && value.kind !== kind)
-    throw new Refusal('malformed', `${where} is a ${JSON.stringify(value.kind)} document in a ${kind} envelope`);
+    throw new Refusal('malformed', `${where} is a ${JSON.stringify(value.kind)?.slice(0, 40)} document in a ${kind} envelope`);
   const result = SCHEMAS[kind].safeParse(value);
   if (!result.success) {
     const issue = result.error.issues[0]!;

@@ -32,6 +32,7 @@ export {
   type Document,
   type DocumentOf,
   decodeDocument,
+  KEY_ID_PATTERN,
   MAX_COMMAND_LIFETIME_MS,
   type OperatorCertDocument,
   type RevocationsDocument,

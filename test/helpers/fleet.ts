@@ -34,9 +34,7 @@ export function makeOperator(name = 'alice', root: Ed25519Pair = generatePair())
       issued: rfc3339(new Date(now - 60_000)),
       expires: rfc3339(new Date(now + 86_400_000)),
       root_version: 1,
-    } as {
-      kind: string;
-    },
+    } as never,
     [root],
   );
   return { root, key, certificate, keyId: keyIdOf(key.public) };
@@ -80,7 +78,7 @@ export function signedRevocations(root: Ed25519Pair, version: number, keyIds: st
   const now = Date.now();
   return signEnvelope(
     'revocations',
-    { kind: 'revocations', version, keys: keyIds, issued: rfc3339(new Date(now - 1_000)), expires: rfc3339(new Date(now + 86_400_000)) } as { kind: string },
+    { kind: 'revocations', version, keys: keyIds, issued: rfc3339(new Date(now - 1_000)), expires: rfc3339(new Date(now + 86_400_000)) } as never,
     [root],
   );
 }

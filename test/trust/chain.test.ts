@@ -173,6 +173,18 @@ describe('TrustChain.verify refuses', () => {
   });
 });
 
+describe('checking an accepted envelope again later', () => {
+  it('with the time it was accepted as now: times as then, revocations as now', () => {
+    const { chain, signConfig, operator, roots } = setup();
+    const envelope = signConfig(configDoc({ expires: at(MINUTE) }));
+    const later = new Date(NOW.getTime() + DAY);
+    assert.throws(() => chain.verify(envelope, 'config', later), refused('expired'));
+    assert.equal(chain.verify(envelope, 'config', NOW).document.version, 1);
+    chain.acceptRevocations(signEnvelope('revocations', revocationsDoc(1, [keyIdOf(operator.public)]), roots), NOW);
+    assert.throws(() => chain.verify(envelope, 'config', NOW), refused('revoked_key'));
+  });
+});
+
 describe('revocation lists', () => {
   it('need the root threshold, and never go back to an older version', () => {
     const { chain, roots, operator } = setup(3, 2);
@@ -221,7 +233,7 @@ describe('root rotation', () => {
     assert.throws(() => chain.acceptRoot(v3, NOW), refused('unknown_key', /send every version after 1/));
     assert.equal(chain.root.version, 1);
     // v2 has expired since; as a step on the way to v3 it is still taken.
-    assert.deepEqual(chain.acceptRoot(JSON.stringify([v3, v1, v2]), NOW), { version: 3, changed: true });
+    assert.deepEqual(chain.acceptRoot(JSON.stringify([v3, v1, v2, v2]), NOW), { version: 3, changed: true });
     assert.deepEqual(chain.acceptRoot([v1, v2, v3], NOW), { version: 3, changed: false });
   });
 
