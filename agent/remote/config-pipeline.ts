@@ -271,6 +271,8 @@ export class ConfigPipeline {
         return this.refusal('local', undefined, new RemoteRefusal('schema_invalid', describeError(err), { cause: err }));
       }
       const local: LocalLayer = { data: loaded.data, origin: loaded.origin, baseDir: loaded.baseDir, path: this.local.path };
+      if (localSha(local.data) === localSha(this.local.data))
+        return this.report('local', undefined, 'unchanged', undefined, 'the file holds the running configuration');
       const next: CommittedState = { ...this.committedState, local: { sha: localSha(local.data), config: local.data, at: this.now().toISOString() } };
       try {
         return await this.gated('local', undefined, local, next);

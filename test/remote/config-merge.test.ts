@@ -17,7 +17,16 @@ const local = {
 test('layers merge lowest first: maps deep-merge, sources by name, null deletes, arrays replace; provenance names the last setter', () => {
   const merged = mergeLayers([
     { id: 'local', config: local },
-    { id: 'group:site', config: { log: { level: 'debug' }, sources: [{ type: 'synthetic', name: 'b', rate: 20 }, { type: 'synthetic', name: 'c' }] } },
+    {
+      id: 'group:site',
+      config: {
+        log: { level: 'debug' },
+        sources: [
+          { type: 'synthetic', name: 'b', rate: 20 },
+          { type: 'synthetic', name: 'c' },
+        ],
+      },
+    },
     { id: 'group:model', config: { sink: { topic_prefix: null }, fleet: { groups: ['site'] } } },
     { id: 'device', config: { sources: [{ name: 'a', remove: true }] } },
   ]);
@@ -41,12 +50,21 @@ test('layers merge lowest first: maps deep-merge, sources by name, null deletes,
 test('a remote layer may not set device.id or fleet.trust (forbidden_setting); the local file may', () => {
   for (const config of [{ device: { id: 'other' } }, { device: null }, { fleet: { trust: { threshold: 1 } } }, { fleet: null }]) {
     assert.throws(
-      () => mergeLayers([{ id: 'local', config: local }, { id: 'device', config }]),
+      () =>
+        mergeLayers([
+          { id: 'local', config: local },
+          { id: 'device', config },
+        ]),
       (err) => refusalReason(err) === 'forbidden_setting',
       JSON.stringify(config),
     );
   }
-  assert.doesNotThrow(() => mergeLayers([{ id: 'local', config: local }, { id: 'group:site', config: { fleet: { groups: [] } } }]));
+  assert.doesNotThrow(() =>
+    mergeLayers([
+      { id: 'local', config: local },
+      { id: 'group:site', config: { fleet: { groups: [] } } },
+    ]),
+  );
 });
 
 test('what cannot be merged is refused as schema_invalid, naming the path', () => {
@@ -59,7 +77,11 @@ test('what cannot be merged is refused as schema_invalid, naming the path', () =
   ];
   for (const [config, message] of cases) {
     assert.throws(
-      () => mergeLayers([{ id: 'local', config: local }, { id: 'device', config }]),
+      () =>
+        mergeLayers([
+          { id: 'local', config: local },
+          { id: 'device', config },
+        ]),
       (err: Error) => refusalReason(err) === 'schema_invalid' && message.test(err.message),
       JSON.stringify(config),
     );
