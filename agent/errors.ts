@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'BROKER_FAILED'
   | 'REMOTE_REFUSED'
   | 'APPLY_FAILED'
+  | 'TRUST_STORE_FAILED'
   | 'USAGE';
 
 export class AgentError extends Error {

@@ -18,6 +18,7 @@ import { sodium as loadSodium } from '../agent/envelope/sodium.ts';
 import { centreReceiveKey, deviceSendKey, hex, keyId, type KeyPair } from '../agent/keys/keys.ts';
 import type { AgentRecord } from '../agent/sdk/index.ts';
 import { ACK_OUT, makeAckVectors } from './vectors/ack-vectors.ts';
+import { FLEET_OUT, makeFleetVectors } from './vectors/fleet-vectors.ts';
 import { DECODING_CASES, DECODING_NOTES, REJECTION_CASES, REJECTION_NOTES } from './vectors/edge-cases.ts';
 
 const OUT = resolve(dirname(fileURLToPath(import.meta.url)), '../test/vectors/envelope-v1.json');
@@ -324,4 +325,6 @@ if (import.meta.main) {
   console.log(`wrote ${OUT}`);
   writeFileSync(ACK_OUT, `${JSON.stringify(makeAckVectors(await loadSodium()), null, 2)}\n`);
   console.log(`wrote ${ACK_OUT}`);
+  writeFileSync(FLEET_OUT, `${JSON.stringify(makeFleetVectors(), null, 2)}\n`);
+  console.log(`wrote ${FLEET_OUT}`);
 }

@@ -15,7 +15,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['util', 'log'],
   ['telemetry'],
   ['contracts'],
-  ['envelope', 'keys'],
+  ['envelope', 'keys', 'trust'],
   ['config'],
   ['queue', 'broker', 'hosting', 'checks'],
   ['receiver'],

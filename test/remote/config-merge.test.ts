@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { mergeLayers } from '../../agent/remote/config-merge.ts';
-import { refusalReason } from '../../agent/remote/refusal.ts';
+import { isRefusal } from '../../agent/trust/index.ts';
 
 const local = {
   device: { id: 'gw-1' },
@@ -55,7 +55,7 @@ test('a remote layer may not set device.id or fleet.trust (forbidden_setting); t
           { id: 'local', config: local },
           { id: 'device', config },
         ]),
-      (err) => refusalReason(err) === 'forbidden_setting',
+      (err) => isRefusal(err, 'forbidden_setting'),
       JSON.stringify(config),
     );
   }
@@ -82,7 +82,7 @@ test('what cannot be merged is refused as schema_invalid, naming the path', () =
           { id: 'local', config: local },
           { id: 'device', config },
         ]),
-      (err: Error) => refusalReason(err) === 'schema_invalid' && message.test(err.message),
+      (err: Error) => isRefusal(err, 'schema_invalid') && message.test(err.message),
       JSON.stringify(config),
     );
   }
@@ -91,7 +91,7 @@ test('what cannot be merged is refused as schema_invalid, naming the path', () =
   for (let i = 0; i < 100; i++) deep = deep.x = {};
   assert.throws(
     () => mergeLayers([{ id: 'device', config: { log: top } }]),
-    (err: Error) => refusalReason(err) === 'schema_invalid' && /nested deeper/.test(err.message),
+    (err: Error) => isRefusal(err, 'schema_invalid') && /nested deeper/.test(err.message),
   );
   assert.equal(({} as Record<string, unknown>).polluted, undefined);
 });
