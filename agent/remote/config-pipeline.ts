@@ -274,6 +274,7 @@ export class ConfigPipeline {
       const local: LocalLayer = { data: loaded.data, origin: loaded.origin, baseDir: loaded.baseDir, path: this.local.path };
       if (localSha(local.data) === localSha(this.local.data))
         return this.report('local', undefined, 'unchanged', undefined, 'the file holds the running configuration');
+      this.snapshotRunningLocal();
       const next: CommittedState = { ...this.committedState, local: { sha: localSha(local.data), config: local.data, at: this.now().toISOString() } };
       try {
         return await this.gated('local', undefined, local, next);
@@ -281,6 +282,18 @@ export class ConfigPipeline {
         return this.refusal('local', undefined, err);
       }
     });
+  }
+
+  /**
+   * The local content running now becomes the committed snapshot, if it is not already: a reload killed
+   * between apply and commit must come back on it, and the file by then holds the change.
+   */
+  private snapshotRunningLocal(): void {
+    const sha = localSha(this.local.data);
+    if (this.committedState.local?.sha === sha) return;
+    const snapshot: CommittedState = { ...this.committedState, local: { sha, config: this.local.data, at: this.now().toISOString() } };
+    this.state.commit(snapshot);
+    this.committedState = snapshot;
   }
 
   /** Validate, write pending, apply, gate, then commit or roll back. Throws only refusals (before anything changes). */

@@ -1,8 +1,8 @@
 /**
  * The local file through the desired-config pipeline, on the real executable (`node agent/cli/main.ts run`)
- * with a real Mosquitto: SIGHUP with a good file (applied, committed), with a bad file (refused, the agent
- * keeps forwarding on the old config), and SIGKILL between apply and commit (the next start is on the last
- * good config and reports `interrupted`). A SQLite table written throughout reaches the receiver exactly once.
+ * with a real Mosquitto: SIGKILL between apply and commit (the next start is on the last good content, not
+ * on the file that now holds the change, and reports `interrupted`), SIGHUP with a good file (applied,
+ * committed), with a bad file (refused, the agent keeps forwarding on the old config). A SQLite table written throughout reaches the receiver exactly once.
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
@@ -127,6 +127,24 @@ after(async () => {
 });
 
 describe('the local file reloaded on SIGHUP (real process)', () => {
+  it('SIGKILL between apply and commit of the first reload: the next start is on the last good content of the file and reports interrupted', async () => {
+    // A sink that takes the connection and never acknowledges: the health gate waits its whole deadline.
+    writeFileSync(configPath, yaml(silent.url, '', 'fleet: { health_deadline: 120s }'));
+    const mark = agent.lines().length;
+    agent.child.kill('SIGHUP');
+    await logged(agent, (l) => l.msg === 'new configuration applied; checking its health', 'the apply', mark);
+    assert.ok(existsSync(join(ws.dir, 'data', 'remote', 'pending.json')), 'pending.json written before the apply');
+    agent.child.kill('SIGKILL');
+    assert.equal(await agent.exited, 'SIGKILL');
+    agent = startAgentProcess(configPath, ws.dir);
+    const line = await logged(agent, report('rolled_back'), 'the interrupted report');
+    const r = line.report as { layer: string; reason: string };
+    assert.deepEqual([r.layer, r.reason], ['local', 'interrupted']);
+    assert.equal(existsSync(join(ws.dir, 'data', 'remote', 'pending.json')), false);
+    await logged(agent, (l) => l.msg === 'agent running', 'the agent to run');
+    await forwarding();
+  });
+
   it('a good file is applied live and committed: the new source forwards', async () => {
     writeFileSync(configPath, yaml(broker.url, '\n  - { type: synthetic, name: gen, rate: 100, count: 200 }'));
     const mark = agent.lines().length;
@@ -148,24 +166,6 @@ describe('the local file reloaded on SIGHUP (real process)', () => {
     assert.equal(r.reason, 'schema_invalid');
     assert.match(r.message, /sources\[1\]\.rate/);
     assert.equal(agent.child.exitCode, null);
-    await forwarding();
-  });
-
-  it('SIGKILL between apply and commit: the next start is on the last good config and reports interrupted', async () => {
-    // A sink that takes the connection and never acknowledges: the health gate waits its whole deadline.
-    writeFileSync(configPath, yaml(silent.url, '', 'fleet: { health_deadline: 120s }'));
-    const mark = agent.lines().length;
-    agent.child.kill('SIGHUP');
-    await logged(agent, (l) => l.msg === 'new configuration applied; checking its health', 'the apply', mark);
-    assert.ok(existsSync(join(ws.dir, 'data', 'remote', 'pending.json')), 'pending.json written before the apply');
-    agent.child.kill('SIGKILL');
-    assert.equal(await agent.exited, 'SIGKILL');
-    agent = startAgentProcess(configPath, ws.dir);
-    const line = await logged(agent, report('rolled_back'), 'the interrupted report');
-    const r = line.report as { layer: string; reason: string };
-    assert.deepEqual([r.layer, r.reason], ['local', 'interrupted']);
-    assert.equal(existsSync(join(ws.dir, 'data', 'remote', 'pending.json')), false);
-    await logged(agent, (l) => l.msg === 'agent running', 'the agent to run');
     await forwarding();
   });
 
