@@ -120,7 +120,7 @@ describe('desired configuration on a running agent', () => {
     assert.equal(existsSync(join(dir, 'pending.json')), false);
   });
 
-  it('changing one source restarts only it: the other keeps running and counting', async () => {
+  it('changing one source restarts only it: the other keeps running and counting; a log level change restarts nothing', async () => {
     const agent = running.agent;
     const rowsPolls = () => agent.status().sources.rows!.counters.polls ?? 0;
     const startedLines = (name: string) => logLines.filter((l) => l.includes('"msg":"source started"') && l.includes(`"source":"${name}"`)).length;
@@ -143,6 +143,13 @@ describe('desired configuration on a running agent', () => {
     // Back to the committed configuration, as the pipeline would after a rollback.
     const back = await agent.apply(effective);
     assert.deepEqual(back.restarted.sources, ['gen']);
+    // The log level changes in place: nothing restarts, every component's logger follows.
+    const louder = await agent.apply(parseConfigObject({ ...(effective.data as object), log: { level: 'debug' } }, 'test', ws.dir));
+    assert.deepEqual(louder, { restarted: { sources: [], sink: false, whole: false } });
+    assert.equal(log.level, 'debug');
+    await agent.apply(effective);
+    assert.equal(log.level, 'warn');
+    log.level = 'info';
   });
 
   it('refused with the right reason while the device keeps forwarding: older, replayed, schema-invalid, forbidden, unknown group', async () => {
