@@ -5,7 +5,7 @@
  * deletes a key; any other array replaces. Pure: plain data in, plain data and provenance out; the schema
  * runs after (config-pipeline.ts).
  */
-import { RemoteRefusal } from './refusal.ts';
+import { Refusal } from '../trust/index.ts';
 
 /** `local`, `group:<name>` or `device`. */
 export type LayerId = 'local' | 'device' | `group:${string}`;
@@ -38,8 +38,8 @@ function isMap(value: unknown): value is PlainMap {
   return value !== null && typeof value === 'object' && !Array.isArray(value);
 }
 
-function invalid(layer: LayerId, path: string, message: string): RemoteRefusal {
-  return new RemoteRefusal('schema_invalid', `${layer}: ${path}: ${message}`, { details: { layer, path } });
+function invalid(layer: LayerId, path: string, message: string): Refusal {
+  return new Refusal('schema_invalid', `${layer}: ${path}: ${message}`);
 }
 
 /** A remote layer may not change who the device is, nor whom it trusts: only the local file does. */
@@ -47,14 +47,10 @@ export function checkForbidden(layer: ConfigLayer): void {
   if (layer.id === 'local' || !isMap(layer.config)) return;
   const { device, fleet } = layer.config;
   if (device !== undefined && (!isMap(device) || 'id' in device)) {
-    throw new RemoteRefusal('forbidden_setting', `${layer.id}: device.id may be set only in the local file`, {
-      details: { layer: layer.id, path: 'device.id' },
-    });
+    throw new Refusal('forbidden_setting', `${layer.id}: device.id may be set only in the local file`);
   }
   if (fleet !== undefined && (!isMap(fleet) || 'trust' in fleet)) {
-    throw new RemoteRefusal('forbidden_setting', `${layer.id}: fleet.trust may be set only in the local file`, {
-      details: { layer: layer.id, path: 'fleet.trust' },
-    });
+    throw new Refusal('forbidden_setting', `${layer.id}: fleet.trust may be set only in the local file`);
   }
 }
 

@@ -8,8 +8,8 @@
  * `offer(layer: {kind:'device'} | {kind:'group', name}, document: {version, config, raw}, signer?)`: the
  * caller (the MQTT side) has verified the envelope and its target; `raw` is the envelope's text, which tells
  * a repeat of the same version from a different document. `reloadLocal()` re-reads the local file (SIGHUP).
- * Offers and reloads run one at a time, in the order they came. Refusals are RemoteRefusal errors (code
- * REMOTE_REFUSED, a `reason`), reported with outcome `refused`, never thrown out of `offer`.
+ * Offers and reloads run one at a time, in the order they came. Refusals are the trust room's Refusal errors
+ * (code REMOTE_REFUSED, a `reason`), reported with outcome `refused`, never thrown out of `offer`.
  */
 import { createHash } from 'node:crypto';
 import { describeError } from '../errors.ts';
@@ -21,7 +21,7 @@ import { stableJson } from '../runtime/config-diff.ts';
 import type { Counter } from '../telemetry/registry.ts';
 import { type ConfigLayer, type LayerId, mergeLayers, type Provenance } from './config-merge.ts';
 import type { CommittedState, ConfigState, LayerRecord } from './config-state.ts';
-import { refusalReason, RemoteRefusal } from './refusal.ts';
+import { isRefusal, Refusal } from '../trust/index.ts';
 
 export type LayerRef = { kind: 'device' } | { kind: 'group'; name: string };
 
@@ -37,7 +37,7 @@ export interface ConfigReport {
   layer: string;
   version?: number;
   outcome: 'committed' | 'rolled_back' | 'refused' | 'unchanged';
-  /** A refusal reason (refusal.ts), `health:sources|sink|canary|apply`, or `interrupted`. */
+  /** A refusal reason (agent/trust/refusal.ts), `health:sources|sink|canary|apply`, or `interrupted`. */
   reason?: string;
   message?: string;
   at: string;
@@ -117,7 +117,7 @@ export function buildEffective(local: LocalLayer, state: CommittedState, drivers
     loaded = parseConfigObject(drivers, merged.data, origin, local.baseDir);
     requireRunnable(loaded);
   } catch (err) {
-    throw new RemoteRefusal('schema_invalid', describeError(err), { cause: err });
+    throw new Refusal('schema_invalid', describeError(err), { cause: err });
   }
   return { loaded, provenance: merged.provenance, version };
 }
@@ -226,10 +226,11 @@ export class ConfigPipeline {
   }
 
   private refusal(layer: string, version: number | undefined, err: unknown): ConfigReport {
-    const reason = refusalReason(err);
-    if (reason === undefined) throw err;
+    if (!isRefusal(err)) throw err;
+    const { reason } = err;
     this.refused.inc({ kind: 'config', reason });
-    return this.report(layer, version, 'refused', reason, err instanceof Error ? err.message : String(err));
+    // The reason is a field of its own in the report: the message need not start with it.
+    return this.report(layer, version, 'refused', reason, err.message.startsWith(`${reason}: `) ? err.message.slice(reason.length + 2) : err.message);
   }
 
   /** A verified remote document for one layer, through the whole path. Never rejects on a refusal or a rollback. */
@@ -238,17 +239,17 @@ export class ConfigPipeline {
       const id = layerId(layer);
       const version = document.version;
       try {
-        if (!Number.isSafeInteger(version) || version < 1) throw new RemoteRefusal('malformed', `${id}: version must be an integer ≥ 1`);
+        if (!Number.isSafeInteger(version) || version < 1) throw new Refusal('malformed', `${id}: version must be an integer ≥ 1`);
         if (layer.kind === 'group' && !groupsOf(this.local, this.drivers).includes(layer.name)) {
-          throw new RemoteRefusal('wrong_target', `group ${layer.name} is not in this device's fleet.groups`);
+          throw new Refusal('wrong_target', `group ${layer.name} is not in this device's fleet.groups`);
         }
         const current = this.committedState.layers[id];
         if (current && version < current.version) {
-          throw new RemoteRefusal('older_version', `${id} v${version} is older than the committed v${current.version}`);
+          throw new Refusal('older_version', `${id} v${version} is older than the committed v${current.version}`);
         }
         if (current && version === current.version) {
           if (current.raw === document.raw) return this.report(id, version, 'unchanged', undefined, `${id} v${version} is already committed`);
-          throw new RemoteRefusal('replayed', `${id} v${version} is committed already with a different document`);
+          throw new Refusal('replayed', `${id} v${version} is committed already with a different document`);
         }
         const record: LayerRecord = { version, raw: document.raw, config: document.config, at: this.now().toISOString() };
         if (signer) record.signer = signer;
@@ -268,9 +269,12 @@ export class ConfigPipeline {
       try {
         loaded = loadConfigFile(this.drivers, this.local.path);
       } catch (err) {
-        return this.refusal('local', undefined, new RemoteRefusal('schema_invalid', describeError(err), { cause: err }));
+        return this.refusal('local', undefined, new Refusal('schema_invalid', describeError(err), { cause: err }));
       }
       const local: LocalLayer = { data: loaded.data, origin: loaded.origin, baseDir: loaded.baseDir, path: this.local.path };
+      if (localSha(local.data) === localSha(this.local.data))
+        return this.report('local', undefined, 'unchanged', undefined, 'the file holds the running configuration');
+      this.snapshotRunningLocal();
       const next: CommittedState = { ...this.committedState, local: { sha: localSha(local.data), config: local.data, at: this.now().toISOString() } };
       try {
         return await this.gated('local', undefined, local, next);
@@ -278,6 +282,18 @@ export class ConfigPipeline {
         return this.refusal('local', undefined, err);
       }
     });
+  }
+
+  /**
+   * The local content running now becomes the committed snapshot, if it is not already: a reload killed
+   * between apply and commit must come back on it, and the file by then holds the change.
+   */
+  private snapshotRunningLocal(): void {
+    const sha = localSha(this.local.data);
+    if (this.committedState.local?.sha === sha) return;
+    const snapshot: CommittedState = { ...this.committedState, local: { sha, config: this.local.data, at: this.now().toISOString() } };
+    this.state.commit(snapshot);
+    this.committedState = snapshot;
   }
 
   /** Validate, write pending, apply, gate, then commit or roll back. Throws only refusals (before anything changes). */

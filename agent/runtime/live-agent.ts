@@ -86,7 +86,7 @@ export class LiveAgent implements RunningAgent {
     this.delivery = await startDelivery(core, loaded, this.log, this.telemetry);
     this.lastDelivery = this.delivery;
     for (const source of loaded.config.sources) this.sources.set(source.name, await startSource(core, loaded, source, this.log, this.telemetry));
-    this.log.info({ device: core.device, sources: this.sources.size, sink: loaded.config.sink!.type, queue: core.queue.stats().records }, 'agent running');
+    this.log.info({ device: core.device, sources: this.sources.size, sink: loaded.config.sink!.type, queue: core.queuePath }, 'agent running');
   }
 
   private async stopSource(name: string): Promise<void> {
@@ -102,7 +102,7 @@ export class LiveAgent implements RunningAgent {
   }
 
   /** Sources first (their last records committed), then delivery, then the core (queue closed cleanly). */
-  private async stopAll(): Promise<void> {
+  private async stopAll(deliveryGraceMs?: number): Promise<void> {
     const names = [...this.sources.keys()];
     await Promise.all(
       names.map((n) => this.stopSource(n).catch((err) => this.log.warn({ err: describeError(err), source: n }, 'source did not stop cleanly'))),
@@ -112,7 +112,7 @@ export class LiveAgent implements RunningAgent {
     } catch (err) {
       this.log.warn({ err: describeError(err) }, 'queue flush at stop failed');
     }
-    await this.delivery?.stop();
+    await this.delivery?.stop(deliveryGraceMs);
     this.delivery = undefined;
     await this.core?.close();
     this.core = undefined;
@@ -147,7 +147,7 @@ export class LiveAgent implements RunningAgent {
         restarted.sink = true;
         restarted.sources = next.config.sources.map((s) => s.name);
         this.log.info('new configuration changes the core (device, keys, queue, broker or receiver): restarting everything');
-        await this.stopAll();
+        await this.stopAll(DELIVERY_RESTART_GRACE_MS);
         await this.startAll(next);
         return { restarted };
       }

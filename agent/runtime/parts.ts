@@ -36,6 +36,7 @@ export interface Core {
   readonly loaded: LoadedConfig;
   readonly device: string;
   readonly baseDir: string;
+  readonly queuePath: string;
   readonly sodium: Sodium;
   readonly keys: { device: ReturnType<typeof loadPrivateKey>; centrePublic: Uint8Array; send: Uint8Array; deviceId: Uint8Array; centreId: Uint8Array };
   readonly broker: EmbeddedBroker | undefined;
@@ -113,6 +114,7 @@ export async function openCore(loaded: LoadedConfig, log: Logger, telemetry: Tel
       loaded,
       device,
       baseDir: paths.baseDir,
+      queuePath: paths.queue,
       sodium,
       keys,
       broker,
