@@ -139,6 +139,7 @@ export class ControlChannel {
     this.closing = true;
     clearTimeout(this.timer);
     if (last && this.client.connected) await this.publish(last.topic, last.payload, { retain: true });
-    await this.client.endAsync(false);
+    // Offline, nothing is in flight to wait for (and a graceful end would wait for a connection that may never come).
+    await this.client.endAsync(!this.client.connected);
   }
 }

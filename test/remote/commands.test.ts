@@ -167,6 +167,33 @@ test('a signed mutating command is answered accepted, then done; the source real
   await stillForwarding();
 });
 
+test('a config for another device or another group is refused wrong_target; config.apply as a command commits', async () => {
+  const cases: [string, string, object][] = [
+    ['another device', `${PREFIX}/${DEVICE}/config`, signedConfig(op, { device: 'gw-other' }, 5, { log: { level: 'debug' } })],
+    ['another group', `${PREFIX}/group/site-a/config`, signedConfig(op, { group: 'site-b' }, 5, { log: { level: 'debug' } })],
+    ['a group document on the device topic', `${PREFIX}/${DEVICE}/config`, signedConfig(op, { group: 'site-a' }, 5, { log: { level: 'debug' } })],
+  ];
+  for (const [what, topic, envelope] of cases) {
+    const seen = watch.all(report).length;
+    await watch.client.publishAsync(topic, JSON.stringify(envelope), { qos: 1 });
+    await until(() => watch.all(report).length > seen, `a report for ${what}`, 30_000, agent.stderr);
+    const r = watch.all(report).at(-1)!;
+    assert.equal(r.outcome, 'refused', `${what}: ${JSON.stringify(r)}`);
+    assert.equal(r.reason, 'wrong_target', `${what}: ${JSON.stringify(r)}`);
+  }
+  // The same path through a command: accepted, then done with the pipeline's report.
+  const envelope = signedConfig(op, { device: DEVICE }, 1, { sources: [{ name: 'gen', type: 'synthetic', rate: 25, batch: 5 }] });
+  const answers = await ask(JSON.stringify(signedCommand(op, DEVICE, 'config.apply', { envelope }).envelope));
+  assert.deepEqual(
+    answers.map((r) => r.state),
+    ['accepted', 'done'],
+    JSON.stringify(answers),
+  );
+  assert.equal((answers[1]!.result as { outcome: string }).outcome, 'committed');
+  await until(() => watch.json(report)?.outcome === 'committed', 'the committed report', 30_000, agent.stderr);
+  await stillForwarding();
+});
+
 test('signed-command refusals carry their reason: replayed, expired, bad signature, unknown key, wrong target, revoked key', async () => {
   // Replayed: the same envelope twice.
   const { envelope } = signedCommand(op, DEVICE, 'ping');
