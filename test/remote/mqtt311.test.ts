@@ -25,7 +25,7 @@ function cli(args: string[]): Promise<{ code: number | null; stdout: string; std
   });
 }
 
-test('MQTT 3.1.1: birth, will, answers on cmd/res by id; fleet command over 3.1.1 and 5', async () => {
+test('MQTT 3.1.1: birth, will, answers on cmd/res by id; fleet command over 3.1.1 and 5; restart in process', async () => {
   const broker = await startMosquitto();
   const op = makeOperator();
   const { dir, config } = await fleetAgentDir(broker.url, DEVICE, op.root, { protocol: 4 });
@@ -73,6 +73,14 @@ test('MQTT 3.1.1: birth, will, answers on cmd/res by id; fleet command over 3.1.
     await until(() => watch.json(`${PREFIX}/${DEVICE}/status`)?.online === false, 'the will', 30_000);
     agent = startAgentProcess(config);
     await until(() => watch.json(`${PREFIX}/${DEVICE}/status`)?.session === 2, 'the second birth', 60_000, agent.stderr);
+
+    // restart: answered done, then the agent stops and starts again in the same process (session 3).
+    const restart = signedCommand(op, DEVICE, 'restart');
+    await watch.client.publishAsync(`${PREFIX}/${DEVICE}/cmd`, JSON.stringify(restart.envelope), { qos: 1 });
+    await until(() => watch.all(RES).some((r) => r.id === restart.nonce && r.state === 'done'), 'the restart done', 30_000, agent.stderr);
+    await until(() => watch.json(`${PREFIX}/${DEVICE}/status`)?.session === 3, 'the birth after the restart', 60_000, agent.stderr);
+    assert.equal((watch.json(`${PREFIX}/${DEVICE}/status`)!.last_exit as { reason: string }).reason, 'restart command');
+    assert.equal(agent.child.exitCode, null, 'the same process');
   } finally {
     agent.child.kill('SIGKILL');
     await agent.exited;
