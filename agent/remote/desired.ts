@@ -62,9 +62,9 @@ export class DesiredConfig {
     if (message.topic === this.o.topics.root || message.topic === this.o.topics.revocations) {
       const kind = message.topic === this.o.topics.root ? 'root' : 'revocations';
       try {
-        if (kind === 'root') for (const envelope of Array.isArray(parsed) ? parsed : [parsed]) this.o.verifier.acceptRoot(envelope, now);
-        else this.o.verifier.acceptRevocations(parsed, now);
-        this.o.log.info({ kind }, 'trust metadata accepted');
+        // The trust chain takes a root chain given as an array itself.
+        const { changed } = kind === 'root' ? this.o.verifier.acceptRoot(parsed, now) : this.o.verifier.acceptRevocations(parsed, now);
+        if (changed) this.o.log.info({ kind }, 'trust metadata accepted');
       } catch (err) {
         this.trustRefused(kind, err);
       }

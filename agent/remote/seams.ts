@@ -35,8 +35,9 @@ export interface Verified {
 
 /** The trust chain (agent/trust/): throws a refusal, returns the verified document. */
 export interface Verifier {
-  acceptRoot(envelope: unknown, now: Date): void;
-  acceptRevocations(envelope: unknown, now: Date): void;
+  /** `changed: false`: the device had exactly this already (a retained message seen again). */
+  acceptRoot(envelope: unknown, now: Date): { changed: boolean };
+  acceptRevocations(envelope: unknown, now: Date): { changed: boolean };
   verify(envelope: unknown, expectKind: 'config' | 'command', now: Date): Verified;
 }
 
