@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
-import { generatePair } from '../../agent/trust/index.ts';
+import { generatePair, rfc3339, signEnvelope } from '../../agent/trust/index.ts';
 import {
   type AgentProcess,
   fleetAgentDir,
@@ -236,5 +236,35 @@ test('signed-command refusals carry their reason: replayed, expired, bad signatu
   for (const reason of ['replayed', 'expired', 'bad_signature', 'unknown_key', 'wrong_target', 'revoked_key']) {
     assert.ok((refused[reason] ?? 0) >= 1, `${reason} counted: ${JSON.stringify(refused)}`);
   }
+  await stillForwarding();
+});
+
+test('a new root published on <p>/trust/root is taken; an operator certified by it is obeyed', async () => {
+  const next = generatePair();
+  const now = Date.now();
+  const root2 = signEnvelope(
+    'root',
+    {
+      kind: 'root',
+      version: 2,
+      threshold: 1,
+      keys: [next.public],
+      issued: rfc3339(new Date(now - 1_000)),
+      expires: rfc3339(new Date(now + 86_400_000)),
+    } as never,
+    [op.root, next],
+  );
+  await watch.client.publishAsync(`${PREFIX}/trust/root`, JSON.stringify(root2), { qos: 1, retain: true });
+  const newOperator = makeOperator('bob', next);
+  // The certificate names root version 1 in makeOperator; a root-2 operator's names 2.
+  const doc = JSON.parse(Buffer.from(newOperator.certificate.payload, 'base64').toString()) as Record<string, unknown>;
+  newOperator.certificate = signEnvelope('operator-cert', { ...doc, root_version: 2 } as never, [next]);
+  await until(() => /"kind":"root"[^\n]*trust metadata accepted/.test(agent.stderr()), 'the new root accepted', 30_000, agent.stderr);
+  const answers = await ask(JSON.stringify(signedCommand(newOperator, DEVICE, 'flush').envelope));
+  assert.deepEqual(
+    answers.map((r) => r.state),
+    ['accepted', 'done'],
+    JSON.stringify(answers),
+  );
   await stillForwarding();
 });
