@@ -3,6 +3,7 @@ import { createServer, isIP, type AddressInfo, type Server } from 'node:net';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { AgentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
+import { OutgoingQueues } from './outgoing-queue.ts';
 
 export interface EmbeddedBroker {
   url: string;
@@ -37,6 +38,8 @@ interface PacketParser {
 export async function startEmbeddedBroker(host: string, port: number, options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const { maxPacketBytes = DEFAULT_MAX_PACKET_BYTES, credentials, log = silentLogger } = options;
   const broker = await Aedes.createBroker(credentials ? { authenticate: checkCredentials(credentials) } : {});
+  // aedes' own queue for persistent sessions sends QoS 2 messages twice across reconnects (outgoing-queue.ts).
+  OutgoingQueues.install((broker as unknown as { persistence: object }).persistence);
   broker.on('clientError', (client: Client, err: Error) => log.debug({ client: client.id, err: err.message }, 'embedded broker: client error'));
   const server: Server = createServer((socket) => {
     socket.setNoDelay(true);

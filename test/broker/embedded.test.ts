@@ -9,7 +9,7 @@ import { startEmbeddedBroker, type EmbeddedBroker } from '../../agent/broker/emb
 import { createLogger } from '../../agent/log.ts';
 
 // The embedded broker with real MQTT clients: optional credentials, a packet size limit applied before a
-// packet's body is buffered, and a warning when it listens beyond loopback.
+// packet's body is buffered, a warning when it listens beyond loopback, and the queues of persistent sessions.
 
 let dir: string;
 before(() => {
@@ -111,3 +111,81 @@ describe('embedded broker: listening address', () => {
     );
   });
 });
+
+describe('embedded broker: persistent sessions', () => {
+  let broker: EmbeddedBroker;
+  before(async () => {
+    broker = await startEmbeddedBroker('127.0.0.1', 0);
+  });
+  after(() => broker.close());
+
+  /** Connects `clientId` and collects the payloads it is sent (the 'message' handler is in place before CONNACK). */
+  async function subscriber(clientId: string, clean: boolean) {
+    const payloads: string[] = [];
+    const client = mqtt.connect(broker.url, { clientId, clean, protocolVersion: 4, reconnectPeriod: 0 });
+    client.on('message', (_topic, payload) => payloads.push(payload.toString()));
+    await new Promise<void>((resolve, reject) => {
+      client.once('connect', () => resolve());
+      client.once('error', reject);
+    });
+    return { client, payloads };
+  }
+
+  it('queues QoS 1 and 2 messages while the subscriber is away, sends each once, and forgets them when it comes back clean', async () => {
+    const publisher = await mqtt.connectAsync(broker.url, { clientId: 'sessions-pub', protocolVersion: 4 });
+    try {
+      const first = await subscriber('sessions-sub', false);
+      await first.client.subscribeAsync({ 'sessions/+': { qos: 2 } });
+      await first.client.endAsync();
+
+      // Queued while away, then sent once at reconnect; a later reconnect sends nothing again.
+      for (const [n, qos] of [
+        [1, 1],
+        [2, 2],
+        [3, 2],
+      ] as const)
+        await publisher.publishAsync('sessions/a', `queued-${n}`, { qos });
+      const back = await subscriber('sessions-sub', false);
+      await waitUntil(
+        () => back.payloads.length >= 3,
+        () => `3 queued messages (have ${back.payloads})`,
+      );
+      await back.client.endAsync();
+      const again = await subscriber('sessions-sub', false);
+      await publisher.publishAsync('sessions/a', 'marker-1', { qos: 1 });
+      await waitUntil(
+        () => again.payloads.includes('marker-1'),
+        () => `the marker (have ${again.payloads})`,
+      );
+      assert.deepEqual(back.payloads.sort(), ['queued-1', 'queued-2', 'queued-3']);
+      assert.deepEqual(again.payloads, ['marker-1'], 'nothing sent a second time');
+      await again.client.endAsync();
+
+      // Queued while away, then the client comes back with a clean session: the session and its queue end
+      // (aedes drains the queue of a clean connection without sending it).
+      await publisher.publishAsync('sessions/a', 'orphan', { qos: 1 });
+      const clean = await subscriber('sessions-sub', true);
+      await clean.client.endAsync();
+      const fresh = await subscriber('sessions-sub', false);
+      await fresh.client.subscribeAsync({ 'sessions/+': { qos: 1 } });
+      await publisher.publishAsync('sessions/a', 'marker-2', { qos: 1 });
+      await waitUntil(
+        () => fresh.payloads.includes('marker-2'),
+        () => `the marker (have ${fresh.payloads})`,
+      );
+      assert.deepEqual(fresh.payloads, ['marker-2'], 'the old session’s queue is not sent to a new session');
+      await fresh.client.endAsync();
+    } finally {
+      await publisher.endAsync();
+    }
+  });
+});
+
+/** Polls `test` until it holds; fails with `what()` after 10 s. */
+async function waitUntil(test: () => boolean, what: () => string): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!test()) {
+    if (Date.now() > deadline) assert.fail(`timed out waiting for ${what()}`);
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
