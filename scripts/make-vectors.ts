@@ -297,6 +297,8 @@ export async function makeVectors(): Promise<unknown> {
       description: c.description,
       envelope: hex(envelope),
       ...(c.maxBatchBytes === undefined ? {} : { maxBatchBytes: c.maxBatchBytes }),
+      ...(c.maxRecords === undefined ? {} : { maxRecords: c.maxRecords }),
+      ...(c.maxEnvelopeBytes === undefined ? {} : { maxEnvelopeBytes: c.maxEnvelopeBytes }),
       error: c.error,
       reason: c.reason,
     };

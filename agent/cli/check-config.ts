@@ -9,7 +9,7 @@ export const checkConfig: DefineCommand = (parent: Command, exit) => {
     .command('check-config')
     .summary('validate a config file and exit')
     .description(
-      "Validate a config file: the schema, then what it names on this machine (key files and their modes, TLS and password files) and each sink's own checks. Every problem gives file:line:column and the setting's path; risky but legal settings are warnings. Prints a one-line summary.",
+      "Validate a config file: the schema, then what it names on this machine (key files and their modes, TLS and password files, environment variables named for secrets) and each sink's own checks. Every problem gives file:line:column and the setting's path; risky but legal settings are warnings. Prints a one-line summary.",
     )
     // --schema-only is listed under Options; the usage line stays the one every error message quotes.
     .usage('FILE')

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfigFile } from '../app.ts';
-import { startupKeyCheck } from '../checks/index.ts';
+import { startupChecks } from '../checks/index.ts';
 import { sodium } from '../envelope/sodium.ts';
 import { createLogger, type LogFormat } from '../log.ts';
 import { checkHeapFits, limitsOf } from '../receiver/heap.ts';
@@ -28,7 +28,7 @@ export interface ReceiveOptions {
 
 export async function receiveCommand(values: ReceiveOptions): Promise<number> {
   const loaded = loadConfigFile(values.config);
-  await startupKeyCheck(loaded, 'receive');
+  await startupChecks(loaded, 'receive');
   // The heap must fit the largest batch the limits allow (`run` with receiver.enabled, a demo, is not checked).
   checkHeapFits(limitsOf(loaded.config.receiver), loaded.origin);
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });

@@ -1,10 +1,11 @@
 import { createHash } from 'node:crypto';
-import { chmodSync, mkdirSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type sodiumModule from 'libsodium-wrappers';
 import { AgentError } from '../errors.ts';
 import { KEY_ID_BYTES } from '../envelope/header.ts';
 import { ackMacKey } from '../envelope/ack.ts';
+import { makeDirs } from '../util/make-dirs.ts';
 
 type Sodium = typeof sodiumModule;
 export interface KeyPair {
@@ -84,7 +85,7 @@ export function writeKeyPair(sodium: Sodium, basePath: string, pair: KeyPair = s
   const privatePath = `${basePath}.key`;
   const publicPath = `${basePath}.pub`;
   if (existsSync(privatePath)) throw new AgentError('USAGE', `${privatePath} exists already; refusing to overwrite a private key`);
-  mkdirSync(dirname(basePath), { recursive: true, mode: 0o700 });
+  makeDirs(dirname(basePath));
   writeFileSync(privatePath, `${PRIVATE} ${Buffer.from(pair.privateKey).toString('base64')}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(privatePath, 0o600); // the umask may have narrowed it further, never widened it; make it exact
   writeFileSync(publicPath, `${PUBLIC} ${Buffer.from(pair.publicKey).toString('base64')}\n`, { mode: 0o644 });

@@ -8,7 +8,6 @@
  * expire, close) has to be ordered against the commit timer, the waiters and the in-flight leases, and that
  * ordering is the one thing here that cannot be split without spreading one state machine over files.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { AgentError } from '../errors.ts';
@@ -27,6 +26,7 @@ import { SpaceKeeper } from './space.ts';
 import { SequenceMark } from './sequences.ts';
 import { FileWatch } from './file-watch.ts';
 import type { LeasedBatch, QueueOptions, QueueStats } from './types.ts';
+import { makeDirs } from '../util/make-dirs.ts';
 
 export type { DrainOrder, DropReason, FullPolicy, LeasedBatch, QueueOptions, QueueStats, StreamOptions } from './types.ts';
 
@@ -112,7 +112,7 @@ export class Queue {
   static open(opts: QueueOptions): Queue {
     try {
       // The directories holding the queue are the agent's own: nobody else lists or reads them.
-      mkdirSync(dirname(opts.path), { recursive: true, mode: 0o700 });
+      makeDirs(dirname(opts.path));
     } catch (cause) {
       throw new AgentError('QUEUE_OPEN_FAILED', `cannot create the queue directory ${dirname(opts.path)}`, { cause });
     }

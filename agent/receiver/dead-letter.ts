@@ -11,11 +11,11 @@
  * `maxBytes`, the oldest entries are dropped, counted and logged. A batch larger than the whole bound is not
  * kept at all (counted the same way), never blocking the receiver.
  */
-import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { AgentError } from '../errors.ts';
 import { openPrivateDatabase } from '../util/sqlite.ts';
+import { makeDirs } from '../util/make-dirs.ts';
 
 export interface DeadLetterEntry {
   id: number;
@@ -69,7 +69,7 @@ export class DeadLetterStore {
     this.path = path;
     this.maxBytes = maxBytes;
     try {
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      makeDirs(dirname(path));
       this.db = openPrivateDatabase(path);
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');

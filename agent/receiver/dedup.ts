@@ -1,8 +1,9 @@
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { openDatabase } from '../util/sqlite.ts';
 import { AgentError } from '../errors.ts';
+import { makeDirs } from '../util/make-dirs.ts';
 
 /** `stream_limit`: the device already has `maxStreams` streams and this batch would start another. */
 export type Verdict = 'new' | 'duplicate' | 'stale' | 'stream_limit';
@@ -48,7 +49,7 @@ export class DedupState {
     try {
       // Private to the receiver: the directory 0700 when it is created here, the file (and so SQLite's
       // -wal and -shm, which take the database's mode) 0600.
-      mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
+      makeDirs(dirname(path));
       closeSync(openSync(path, 'a', 0o600));
       this.db = openDatabase(path);
       this.db.pragma('journal_mode = WAL');

@@ -1,10 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, open, type FileHandle } from 'node:fs/promises';
+import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import type { AgentRecord } from '../domain/record.ts';
 import { CborSimple } from '../envelope/cbor-decode.ts';
 import type { EnvelopeHeader } from '../envelope/header.ts';
 import { AgentError, describeError } from '../errors.ts';
+import { makeDirs } from '../util/make-dirs.ts';
 
 export interface RecordOutput {
   /** Resolves once the records are written (a file: on disk); rejects with OUTPUT_FAILED when they could not be. */
@@ -192,7 +193,7 @@ export async function jsonLinesOutput(target: string): Promise<RecordOutput> {
   }
   let file: FileHandle;
   try {
-    await mkdir(dirname(target), { recursive: true, mode: 0o700 });
+    makeDirs(dirname(target));
     file = await open(target, 'a', 0o600);
   } catch (cause) {
     throw outputFailed(target, cause);

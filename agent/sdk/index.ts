@@ -25,3 +25,4 @@ export type { BackoffPolicy } from '../util/backoff.ts';
 export { openDatabase as openSqlite } from '../util/sqlite.ts';
 export { redactUrl, urlOption, type UrlOptionSpec } from '../util/url.ts';
 export { fileOption, type FileOptionMeta } from '../util/file-option.ts';
+export { envOption, type EnvOptionMeta } from '../util/env-option.ts';

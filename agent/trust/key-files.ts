@@ -2,10 +2,11 @@
  * Ed25519 key files: JSON naming their type, role and name, so a public key given where a private one
  * belongs, or an operator key where a root key belongs, is caught with a message that names the file.
  */
-import { chmodSync, existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { AgentError } from '../errors.ts';
 import { decodeKey, type Ed25519Pair, keyIdOf, pairFromSeed } from './ed25519.ts';
+import { makeDirs } from '../util/make-dirs.ts';
 
 export type KeyRole = 'root' | 'operator';
 export const PRIVATE_KEY_TYPE = 'edge-agent-ed25519-private';
@@ -28,8 +29,8 @@ export interface PrivateKeyFile extends Ed25519Pair {
 /** Writes a private key (0600, never over an existing file) and its public key beside it (0644). */
 export function writeKeyFiles(privatePath: string, publicPath: string, role: KeyRole, name: string, pair: Ed25519Pair): void {
   if (existsSync(privatePath)) throw new AgentError('USAGE', `${privatePath} exists already; refusing to overwrite a private key`);
-  mkdirSync(dirname(privatePath), { recursive: true, mode: 0o700 });
-  mkdirSync(dirname(publicPath), { recursive: true, mode: 0o700 });
+  makeDirs(dirname(privatePath));
+  makeDirs(dirname(publicPath));
   const file: PrivateKeyFile = { type: PRIVATE_KEY_TYPE, role, name, public: pair.public, private: pair.private };
   writeFileSync(privatePath, `${JSON.stringify(file, null, 2)}\n`, { mode: 0o600, flag: 'wx' });
   chmodSync(privatePath, 0o600); // the umask may have narrowed it, never widened it; make it exact

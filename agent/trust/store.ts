@@ -2,9 +2,10 @@
  * Where a device keeps what it accepted (the newest root, the newest revocation list): small named
  * documents, written atomically so a power cut leaves the old one or the new one, never half of either.
  */
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
+import { makeDirs } from '../util/make-dirs.ts';
 
 export interface TrustStore {
   load(name: string): string | undefined;
@@ -40,7 +41,7 @@ export class FileTrustStore implements TrustStore {
     const path = this.pathOf(name);
     const temp = `${path}.${process.pid}.tmp`;
     try {
-      mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+      makeDirs(this.dir);
       chmodSync(this.dir, 0o700);
       const fd = openSync(temp, 'w', 0o600);
       try {

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 import { getRawAsset, isSea } from 'node:sea';
+import { makeDirs } from './make-dirs.ts';
 
 /** The native addons scripts/build/build.ts packs into the single executable, by asset name. */
 export type PackedAddon = 'better-sqlite3' | 'serialport';
@@ -42,7 +43,7 @@ export function packedAddonPath(name: PackedAddon): string | undefined {
   if (present === undefined || !present.equals(packed)) {
     const tmp = `${file}.${process.pid}.tmp`;
     try {
-      mkdirSync(dir, { recursive: true, mode: 0o700 });
+      makeDirs(dir);
       writeFileSync(tmp, packed, { mode: 0o755 });
       renameSync(tmp, file);
     } catch (err) {

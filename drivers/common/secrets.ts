@@ -5,13 +5,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AgentError, fileOption, z, type ErrorCode } from '../../agent/sdk/index.ts';
+import { AgentError, envOption, fileOption, z, type ErrorCode } from '../../agent/sdk/index.ts';
 
 /** The `<name>_file` / `<name>_env` config keys of one secret, with their reference text. */
 function secretOptions<N extends string>(name: N, file: string, env: string) {
   return {
     [`${name}_file`]: fileOption(z.string().optional().describe(file), { what: name, secret: true }),
-    [`${name}_env`]: z.string().optional().describe(env),
+    [`${name}_env`]: envOption(z.string().optional().describe(env), { what: name }),
   } as { [K in `${N}_file` | `${N}_env`]: z.ZodOptional<z.ZodString> };
 }
 

@@ -189,10 +189,14 @@ type Rejection = {
   /** The reason this receiver gives (docs/wire-format.md, "Rejections"); null where the code says it all. */
   reason: string | null;
   maxBatchBytes?: number;
+  /** The receiver runs with this receiver.max_records. */
+  maxRecords?: number;
+  /** The receiver runs with this receiver.max_envelope_bytes. */
+  maxEnvelopeBytes?: number;
 } & ({ raw: (good: Uint8Array) => Uint8Array } | { body: () => Uint8Array; compression?: Compression; count?: number; seq?: number });
 
 export const REJECTION_NOTES = [
-  'Each "rejections" vector is an envelope a receiver must reject with "error" (the code of docs/wire-format.md, "Receiving"). "reason" names the rule it breaks, as this receiver reports it; another receiver need not use these names. Unless stated, the receiver has the vectors\' keys and a maxBatchBytes of at least 1 MiB; where "maxBatchBytes" is given, it runs with that limit.',
+  'Each "rejections" vector is an envelope a receiver must reject with "error" (the code of docs/wire-format.md, "Receiving"). "reason" names the rule it breaks, as this receiver reports it; another receiver need not use these names. Unless stated, the receiver has the vectors\' keys and a maxBatchBytes of at least 1 MiB and the default maxRecords (100,000) and maxEnvelopeBytes (1 MiB); where "maxBatchBytes", "maxRecords" or "maxEnvelopeBytes" is given, it runs with that limit.',
   'Envelopes whose header is damaged are a good envelope (stream "edge-cases", seq 200, one record) with bytes changed; the others are sealed with the vectors\' keys, so they pass authentication and fail later.',
 ];
 
@@ -428,5 +432,22 @@ export const REJECTION_CASES: Rejection[] = [
     reason: 'count-mismatch',
     body: () => bytes(array(map(['n', '01']))),
     count: 2,
+  },
+  {
+    name: 'too-many-records',
+    description: 'Three empty records, with the receiver limited to 2 records a batch (refused by the walk before any record is decoded).',
+    error: 'ENVELOPE_MALFORMED',
+    reason: 'too-many-records',
+    maxRecords: 2,
+    body: () => bytes(array(map(), map(), map())),
+    count: 3,
+  },
+  {
+    name: 'envelope-too-large',
+    description: 'An envelope of more than 256 bytes, with the receiver limited to 256: refused by its size alone, before any key is looked up.',
+    error: 'ENVELOPE_TOO_LARGE',
+    reason: null,
+    maxEnvelopeBytes: 256,
+    body: () => oneRecord(text('x'.repeat(300))),
   },
 ];

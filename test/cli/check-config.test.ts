@@ -142,6 +142,26 @@ describe('check-config: files the drivers name', () => {
     assert.match(r.stderr, /warning: .*:15:12 sources\[1\]\.tls\.key: TLS private key file .*tls\/key\.pem is readable by others \(mode 644\)/);
   });
 
+  it("the embedded broker's password file is checked like the drivers' (an error at its line)", async () => {
+    const r = await check('broker-pw.yaml', `${AGENT}broker:\n  embedded: true\n  username: edge\n  password_file: secrets/broker\n`);
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(r.stderr.includes(`${r.file}:15:18 broker.password_file: embedded broker password file ${join(dir, 'secrets/broker')} does not exist`), r.stderr);
+  });
+
+  it('an environment variable named for a secret and not set is a warning here (the service may have it)', async () => {
+    const r = await check(
+      'env.yaml',
+      `${AGENT}  username: edge\n  password_env: EDGE_TEST_UNSET_PASSWORD\nbroker:\n  embedded: true\n  username: edge\n  password_env: EDGE_TEST_UNSET_BROKER\n`,
+    );
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /ok \(2 warnings\)/);
+    for (const line of [
+      `warning: ${r.file}:13:17 sink.password_env: environment variable EDGE_TEST_UNSET_PASSWORD (the password) is not set here`,
+      `warning: ${r.file}:17:17 broker.password_env: environment variable EDGE_TEST_UNSET_BROKER (the embedded broker password) is not set here`,
+    ])
+      assert.ok(r.stderr.includes(line), `missing: ${line}\n${r.stderr}`);
+  });
+
   it('--schema-only skips what the config names on this machine', async () => {
     const r = await check('schema-only.yaml', `${AGENT}  password_file: secrets/mqtt\n`.replace('keys/device.key', 'keys/none.key'), '--schema-only');
     assert.equal(r.code, 0, r.stderr);

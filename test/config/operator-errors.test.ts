@@ -238,6 +238,53 @@ sink:
     assert.match(r.stderr, /the default/);
   });
 
+  // What check-config calls an error, start-up refuses too: before, a missing source TLS file left the agent
+  // running with a failing poll forever, the broker's password file ended in exit 1, and a sink's named no line.
+  it('run with a missing source TLS CA, sink password file and broker password file: exit 2, each at its line', async () => {
+    const postgres =
+      '  - type: postgres\n    name: pg\n    host: 127.0.0.1\n    database: postgres\n    table: t\n    id_column: id\n    tls:\n      ca: tls/none.pem\n';
+    const secrets = '  username: edge\n  password_file: secrets/mqtt\nbroker:\n  embedded: true\n  username: edge\n  password_file: secrets/broker\n';
+    const yaml = `${RUNNABLE.replace('    name: sys\n', `    name: sys\n${postgres}`)}${secrets}`;
+    const { base, file } = await withKeys('startup-files', yaml);
+    const r = await cli('run', '--config', file);
+    assert.equal(r.code, 2, r.stderr);
+    for (const line of [
+      `${file}:13:11 sources[1].tls.ca: TLS CA file ${join(base, 'tls/none.pem')} does not exist`,
+      `${file}:18:18 sink.password_file: password file ${join(base, 'secrets/mqtt')} does not exist`,
+      `${file}:22:18 broker.password_file: embedded broker password file ${join(base, 'secrets/broker')} does not exist`,
+    ])
+      assert.ok(r.stderr.includes(line), `missing: ${line}\n${r.stderr}`);
+    assert.doesNotMatch(r.stderr, STACK_LINE);
+  });
+
+  it('run with a secret in an environment variable that is not set: exit 2 at its line', async () => {
+    const { file } = await withKeys('startup-env', `${RUNNABLE}  username: edge\n  password_env: EDGE_TEST_UNSET_PASSWORD\n`);
+    const r = await cli('run', '--config', file);
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(r.stderr.includes(`${file}:10:17 sink.password_env: environment variable EDGE_TEST_UNSET_PASSWORD (the password) is not set`), r.stderr);
+  });
+
+  it("receive with a missing TLS CA for its input: exit 2 at its line; the sources' files are not its business", async () => {
+    const yaml = `sources:\n  - type: mqtt\n    name: site\n    url: mqtts://127.0.0.1:8883\n    topics: [{ filter: "a/#" }]\n    tls: { ca: tls/gone-too.pem }\nsink:\n  type: mqtt\n  url: mqtts://127.0.0.1:1\n  tls:\n    ca: tls/none.pem\nreceiver:\n  private_key: keys/centre.key\n`;
+    const { base, file } = await withKeys('receive-files', yaml);
+    const r = await cli('receive', '--config', file);
+    assert.equal(r.code, 2, r.stderr);
+    assert.ok(r.stderr.includes(`${file}:11:9 sink.tls.ca: TLS CA file ${join(base, 'tls/none.pem')} does not exist`), r.stderr);
+    assert.doesNotMatch(r.stderr, /sources\[0\]/);
+  });
+
+  it('url `embedded` without broker.embedded: exit 2 at the url line, at run and at check-config --schema-only', async () => {
+    const { file } = await withKeys('embedded-url', RUNNABLE.replace('mqtt://127.0.0.1:1', 'embedded'));
+    for (const args of [
+      ['run', '--config', file],
+      ['check-config', '--schema-only', file],
+    ]) {
+      const r = await cli(...args);
+      assert.equal(r.code, 2, r.stderr);
+      assert.ok(r.stderr.includes(`${file}:8:8 sink.url: url \`embedded\` needs broker.embedded: true`), r.stderr);
+    }
+  });
+
   it('receive with a centre key readable by others and an unreadable extra key', async () => {
     const yaml = `sink:\n  type: mqtt\n  url: mqtt://127.0.0.1:1\nreceiver:\n  private_key: keys/centre.key\n  extra_private_keys: [keys/old]\n`;
     const { base, file } = await withKeys('receive-keys', yaml);

@@ -76,3 +76,31 @@ test('mqtt sink over TLS refuses a broker certificate from an unknown CA', async
   assert.equal(sink.connected, false, 'must not talk to a broker it cannot verify');
   await sink.close();
 });
+
+test('mqtt sink over TLS verifies the host name by default: a certificate of the right CA for another name is refused', async () => {
+  const elsewhere = makeCertificates(join(dir, 'elsewhere'), 'DNS:elsewhere.test');
+  const named = await startMosquitto({ extra: [`certfile ${elsewhere.serverCert}`, `keyfile ${elsewhere.serverKey}`] });
+  try {
+    const errors: string[] = [];
+    const log = { ...silentLogger, warn: (fields: unknown) => errors.push(JSON.stringify(fields)) } as typeof silentLogger;
+    const parse = (tls: object) =>
+      mqttSink.options.parse({ url: `mqtts://127.0.0.1:${named.port}`, tls, reconnect: { initial_delay: '20ms', max_delay: '100ms' } });
+    const refused = mqttSink.create(parse({ ca: elsewhere.ca }), { ...driverEnv({ log, baseDir: '/' }), device: 'gw-tls' });
+    await refused.connect();
+    await refused.waitConnected(AbortSignal.timeout(1_500));
+    assert.equal(refused.connected, false, 'must not talk to a broker whose certificate names another host');
+    await refused.close();
+    assert.ok(
+      errors.some((e) => /altnames|ERR_TLS_CERT_ALTNAME_INVALID|does not match/i.test(e)),
+      errors.join('\n'),
+    );
+    // The same broker under the name its certificate carries (servername): connected, so the name was the only fault.
+    const accepted = mqttSink.create(parse({ ca: elsewhere.ca, servername: 'elsewhere.test' }), { ...env, device: 'gw-tls' });
+    await accepted.connect();
+    await accepted.waitConnected(AbortSignal.timeout(10_000));
+    assert.equal(accepted.connected, true);
+    await accepted.close();
+  } finally {
+    await named.stop();
+  }
+});

@@ -160,4 +160,34 @@ describe('pulsar websocket sink against hostile brokers', () => {
     await sink.close();
     server.close();
   });
+
+  test('the broker host name is verified by default: a certificate of the trusted CA for another name is refused', async () => {
+    const certs = makeCertificates(join(dir, 'elsewhere'), 'DNS:elsewhere.test');
+    const server = createHttpsServer({ cert: readFileSync(certs.serverCert), key: readFileSync(certs.serverKey) }, (_req, res) => res.end('[]'));
+    const port = await listen(server as unknown as Server);
+    const path = '/ws/v2/producer/persistent/public/default/t';
+    try {
+      const refused = wsEndpoint(pulsarOptions.parse({ url: `wss://127.0.0.1:${port}`, tls: { ca: certs.ca } }), dir);
+      const err = await openWebSocket(refused, path, 'producer p').then(
+        () => assert.fail('must not connect'),
+        (e: unknown) => e,
+      );
+      assert.ok(isAgentError(err, 'SINK_UNAVAILABLE') && err.retryable, String(err));
+      assert.match(err.message, /TLS verification failed.*(ERR_TLS_CERT_ALTNAME_INVALID|altnames)/);
+      // Control: a server whose certificate names 127.0.0.1, under the same settings otherwise: the handshake
+      // passes (the upgrade then fails, that stand-in is no broker), so the name was the only fault above.
+      const good = makeCertificates(join(dir, 'named'));
+      const control = createHttpsServer({ cert: readFileSync(good.serverCert), key: readFileSync(good.serverKey) }, (_req, res) => res.end('[]'));
+      const controlPort = await listen(control as unknown as Server);
+      const named = wsEndpoint(pulsarOptions.parse({ url: `wss://127.0.0.1:${controlPort}`, tls: { ca: good.ca } }), dir);
+      const other = await openWebSocket(named, path, 'producer p').then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      control.close();
+      assert.doesNotMatch(String(other), /TLS verification failed/);
+    } finally {
+      server.close();
+    }
+  });
 });

@@ -17,6 +17,7 @@ import { AgentError, isAgentError } from '../../agent/errors.ts';
 import { hex, keyId } from '../../agent/keys/keys.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { DedupState } from '../../agent/receiver/dedup.ts';
+import { DEFAULT_RECEIVER_LIMITS } from '../../agent/envelope/limits.ts';
 import { toJsonLines, type RecordOutput } from '../../agent/receiver/output.ts';
 import { Receiver } from '../../agent/receiver/receiver.ts';
 import type { AgentRecord } from '../../agent/sdk/index.ts';
@@ -35,6 +36,8 @@ interface Rejection {
   name: string;
   envelope: string;
   maxBatchBytes?: number;
+  maxRecords?: number;
+  maxEnvelopeBytes?: number;
   error: string;
   reason: string | null;
 }
@@ -61,10 +64,23 @@ const output: RecordOutput = {
   },
   close: async () => {},
 };
-const receivers = new Map<number, Receiver>();
-const receiver = (limit: number): Receiver => {
-  let r = receivers.get(limit);
-  if (!r) receivers.set(limit, (r = new Receiver(na, [centre], [{ id: 'gw-0001', publicKeys: [devicePublic] }], dedup, output, silentLogger, limit)));
+/** The receiver limits a vector asks for; the defaults where it names none. */
+interface Limits {
+  maxBatchBytes: number;
+  maxRecords: number;
+  maxEnvelopeBytes: number;
+}
+const DEFAULT_LIMITS: Limits = { maxBatchBytes: DEFAULT_LIMIT, maxRecords: DEFAULT_RECEIVER_LIMITS.maxRecords, maxEnvelopeBytes: DEFAULT_LIMIT };
+const receivers = new Map<string, Receiver>();
+const receiver = (limits: Limits): Receiver => {
+  const key = JSON.stringify(limits);
+  let r = receivers.get(key);
+  if (!r) {
+    const devices = [{ id: 'gw-0001', publicKeys: [devicePublic] }];
+    const options = { maxEnvelopeBytes: limits.maxEnvelopeBytes, limits: { maxRecords: limits.maxRecords } };
+    r = new Receiver(na, [centre], devices, dedup, output, silentLogger, limits.maxBatchBytes, options);
+    receivers.set(key, r);
+  }
   return r;
 };
 
@@ -78,14 +94,16 @@ after(() => {
 });
 
 /** The receiver's steps up to the dedup check, for the error it throws (its code and reason). */
-function receiveSteps(bytes: Uint8Array, limit: number): AgentRecord[] {
+function receiveSteps(bytes: Uint8Array, limits: Limits): AgentRecord[] {
+  if (bytes.length > limits.maxEnvelopeBytes) throw new AgentError('ENVELOPE_TOO_LARGE', 'over max_envelope_bytes');
   const opened = open(na, bytes, (h) => {
     if (h.device !== 'gw-0001' || hex(h.deviceKeyId) !== hex(keyId(devicePublic)) || hex(h.centreKeyId) !== hex(keyId(centre.publicKey))) {
       throw new AgentError('ENVELOPE_UNKNOWN_KEY', 'no such key');
     }
     return sessionKey;
   });
-  const records = decodeRecords(decompress(opened.body, opened.header.compression, limit));
+  const body = decompress(opened.body, opened.header.compression, limits.maxBatchBytes);
+  const records = decodeRecords(body, { text: 'strict', maxRecords: limits.maxRecords });
   if (records.length !== opened.header.count) throw new AgentError('ENVELOPE_MALFORMED', 'count', { details: { reason: 'count-mismatch' } });
   return records;
 }
@@ -114,12 +132,13 @@ test('the edge-case sections cover every failure class and every decoding decisi
     'unsupported-tag',
     'bad-tag-content',
     'too-deep',
+    'too-many-records',
     'count-mismatch',
   ]) {
     assert.ok(reasons.has(reason), `a rejection with reason ${reason}`);
   }
   const codes = new Set(file.rejections.map((r) => r.error));
-  assert.deepEqual([...codes].sort(), ['ENVELOPE_AUTH_FAILED', 'ENVELOPE_MALFORMED', 'ENVELOPE_UNKNOWN_KEY', 'ENVELOPE_UNSUPPORTED']);
+  assert.deepEqual([...codes].sort(), ['ENVELOPE_AUTH_FAILED', 'ENVELOPE_MALFORMED', 'ENVELOPE_TOO_LARGE', 'ENVELOPE_UNKNOWN_KEY', 'ENVELOPE_UNSUPPORTED']);
   assert.deepEqual(
     file.decoding.map((d) => d.name),
     ['dates', 'big-integers', 'floats', 'lone-surrogate-repair', 'general-cbor', 'self-described', 'empty-batch-seq-0'],
@@ -129,7 +148,7 @@ test('the edge-case sections cover every failure class and every decoding decisi
 for (const v of file.decoding) {
   test(`decoding vector ${v.name}: the receiver takes it and writes the expected JSON`, async () => {
     const before = written.length;
-    await receiver(DEFAULT_LIMIT).handle({ bytes: unhex(v.envelope), origin: 'vector' });
+    await receiver(DEFAULT_LIMITS).handle({ bytes: unhex(v.envelope), origin: 'vector' });
     assert.equal(written.length, before + 1, 'the batch was written');
     const { header, records } = written[written.length - 1]!;
     assert.equal(header.seq, v.seq);
@@ -155,10 +174,14 @@ for (const v of file.decoding) {
 
 for (const v of file.rejections) {
   test(`rejection vector ${v.name}: ${v.error}${v.reason ? ` (${v.reason})` : ''}`, async () => {
-    const limit = v.maxBatchBytes ?? DEFAULT_LIMIT;
+    const limits: Limits = {
+      maxBatchBytes: v.maxBatchBytes ?? DEFAULT_LIMITS.maxBatchBytes,
+      maxRecords: v.maxRecords ?? DEFAULT_LIMITS.maxRecords,
+      maxEnvelopeBytes: v.maxEnvelopeBytes ?? DEFAULT_LIMITS.maxEnvelopeBytes,
+    };
     const bytes = unhex(v.envelope);
     assert.throws(
-      () => receiveSteps(bytes, limit),
+      () => receiveSteps(bytes, limits),
       (err: unknown) => {
         assert.ok(isAgentError(err), `an AgentError, got ${String(err)}`);
         assert.equal(err.code, v.error);
@@ -167,7 +190,7 @@ for (const v of file.rejections) {
         return true;
       },
     );
-    const r = receiver(limit);
+    const r = receiver(limits);
     const rejectedBefore = r.stats().rejected[v.error] ?? 0;
     const writtenBefore = written.length;
     await r.handle({ bytes, origin: 'vector' });

@@ -3,10 +3,14 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 
 /**
- * A throwaway PKI made with the openssl command: a CA, a server certificate for 127.0.0.1/localhost, and a
- * client certificate, all signed by the CA. Returns the file paths.
+ * A throwaway PKI made with the openssl command: a CA, a server certificate for 127.0.0.1/localhost (or the
+ * names in `serverNames`, as subjectAltName entries), and a client certificate, all signed by the CA. Returns
+ * the file paths.
  */
-export function makeCertificates(dir: string): { ca: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string } {
+export function makeCertificates(
+  dir: string,
+  serverNames = 'IP:127.0.0.1,DNS:localhost',
+): { ca: string; serverCert: string; serverKey: string; clientCert: string; clientKey: string } {
   mkdirSync(dir, { recursive: true });
   const run = (...args: string[]) => execFileSync('openssl', args, { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
   run(
@@ -26,7 +30,7 @@ export function makeCertificates(dir: string): { ca: string; serverCert: string;
     '-subj',
     '/CN=edge-test-ca',
   );
-  writeFileSync(join(dir, 'server.ext'), 'subjectAltName=IP:127.0.0.1,DNS:localhost\n');
+  writeFileSync(join(dir, 'server.ext'), `subjectAltName=${serverNames}\n`);
   for (const [name, subject, ext] of [
     ['server', '/CN=localhost', ['-extfile', 'server.ext']],
     ['client', '/CN=gw-tls', []],

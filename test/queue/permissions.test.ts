@@ -1,8 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
 import { chmodSync, existsSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { Queue } from '../../agent/queue/queue.ts';
 import { testQueueOptions } from '../helpers/queue-options.ts';
 
@@ -46,5 +47,31 @@ test('a queue file left 0644 by an earlier version is narrowed to 0600 when open
     q.close();
   } finally {
     rmSync(root, { recursive: true, force: true });
+  }
+});
+
+// Node's recursive mkdir never returns when mkdir answers ENOENT under a parent that exists, as in /proc: the
+// agent spun at start, deaf to SIGTERM. The directories are made one level at a time, so it fails at once.
+test('a data_dir where no directory can be made (under /proc) fails at start naming it, instead of hanging', { skip: !existsSync('/proc/self') }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-agent-procdir-'));
+  try {
+    const file = join(dir, 'agent.yaml');
+    writeFileSync(
+      file,
+      'device:\n  id: gw-proc\ndata_dir: /proc/edge-agent-nowhere/data\nkeys:\n  device_private: keys/device.key\n  centre_public: keys/centre.pub\n  generate_if_missing: true\n' +
+        'sources:\n  - { type: synthetic, name: gen, rate: 0, count: 1 }\nsink:\n  type: mqtt\n  url: mqtt://127.0.0.1:1\n',
+    );
+    const root = resolve(import.meta.dirname, '../..');
+    const node = join(root, 'node_modules/.bin/node');
+    const r = await new Promise<{ code: number | string | null; signal: string | null; stderr: string }>((done) =>
+      execFile(node, [join(root, 'agent/cli/main.ts'), 'run', '--config', file], { cwd: dir, timeout: 60_000, killSignal: 'SIGKILL' }, (err, _out, stderr) =>
+        done({ code: err ? (err.code ?? null) : 0, signal: err?.signal ?? null, stderr }),
+      ),
+    );
+    assert.equal(r.signal, null, `killed after 60 s: it hung\n${r.stderr}`);
+    assert.equal(r.code, 1, r.stderr);
+    assert.match(r.stderr, /QUEUE_OPEN_FAILED: cannot create the queue directory \/proc\/edge-agent-nowhere\/data/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -217,3 +217,32 @@ test('output "-" whose reader exits: logged once, exit 1 without a crash, and th
     ws.cleanup();
   }
 });
+
+test('receive: SIGHUP is logged and ignored, batches after it are written, SIGTERM then stops it with exit 0', { timeout: 120_000 }, async () => {
+  const ws = await workspace();
+  const broker = await startMosquitto();
+  const out = join(ws.dir, 'out.jsonl');
+  const config = join(ws.dir, 'centre.yaml');
+  writeFileSync(config, centreYaml(broker.url, '    - { id: gw-1, public_keys: [keys/device.pub] }', out));
+  const receiver = receive(config);
+  const batch = sealer(ws.dir);
+  const client = await mqtt.connectAsync(broker.url, { clientId: 'gateway-hup' });
+  try {
+    await receiver.stderrMatches(/"msg":"subscribed"/);
+    receiver.child.kill('SIGHUP');
+    await receiver.stderrMatches(/SIGHUP received and ignored/);
+    await client.publishAsync('edge-agent/v1/gw-1/s', batch('gw-1', 1), { qos: 1 });
+    await untilLines(ws.dir, out, 1);
+    receiver.child.kill('SIGTERM');
+    assert.equal(await receiver.exited, 0, receiver.stderr());
+    assert.deepEqual(
+      linesOf(out).map((l) => JSON.parse(l).seq),
+      [1],
+    );
+  } finally {
+    await client.endAsync();
+    receiver.child.kill('SIGKILL');
+    await broker.stop();
+    ws.cleanup();
+  }
+});

@@ -8,6 +8,7 @@ import { decodePayload } from './payload.ts';
 import { isRelease, Qos2IncomingStore, Qos2Ledger } from './qos2.ts';
 import { DedupWindow } from './dedup.ts';
 import { fixedDelay, Reconnector } from '../../common/reconnect.ts';
+import { TwinClientWatch } from '../../common/twin-client.ts';
 
 /** How long `stop` waits for received messages to commit (and be acknowledged) before it just disconnects. */
 const STOP_GRACE_MS = 5_000;
@@ -83,7 +84,12 @@ export class MqttSource implements ServiceSource {
     client.handleMessage = (packet, done) => (isRelease(packet) ? this.onQos2Release(packet.messageId!, done) : this.onPublish(packet, done));
     client.on('reconnect', () => ctx.counters.add('reconnects'));
     client.on('error', (err) => ctx.log.warn({ err: describeError(err), url }, 'mqtt error'));
+    // Another subscriber with this client id (the same config on two gateways) would take the session over
+    // and back in a loop: named as such, not left to look like connection resets.
+    const twin = new TwinClientWatch(clientId, ctx.problems, `another gateway with source ${name}? set client_id`);
+    client.on('disconnect', (packet) => twin.disconnected(packet));
     client.on('close', () => {
+      twin.closed(this.stopping);
       if (this.stopping) return;
       // Once per outage (the first failure since the last connect), as mqtt.js's own 'offline' was.
       if (reconnector.attempt === 0) ctx.log.warn({ url }, 'mqtt connection lost; the broker keeps the session while reconnecting');
@@ -96,6 +102,7 @@ export class MqttSource implements ServiceSource {
 
     const { promise: firstSubscription, resolve: subscribed, reject: refused } = Promise.withResolvers<void>();
     client.on('connect', (connack) => {
+      twin.connected();
       reconnector.succeeded();
       // Small PUBACKs must not wait for Nagle (and the broker's delayed ACK).
       (client.stream as { setNoDelay?: (on: boolean) => void }).setNoDelay?.(true);
