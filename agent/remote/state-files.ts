@@ -3,12 +3,13 @@
  * why the last run ended. Written whole through a temporary file and a rename, so a kill leaves the old or the
  * new content, never half of one.
  */
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirs } from '../util/make-dirs.ts';
 
 export function remoteStateDir(dataDir: string): string {
   const dir = join(dataDir, 'remote');
-  mkdirSync(dir, { recursive: true, mode: 0o700 });
+  makeDirs(dir);
   chmodSync(dir, 0o700);
   return dir;
 }
