@@ -55,7 +55,7 @@ export function controlBroker(loaded: LoadedConfig): { url: string; username?: s
 }
 
 export function refusedCounter(telemetry: Telemetry) {
-  return telemetry.counter('edge_remote_refused_total', 'Remote messages refused (commands, configs, trust metadata), by kind and reason', ['kind', 'reason']);
+  return telemetry.counter('edge_remote_refused_total', 'Remote documents and commands refused, by kind and reason', ['kind', 'reason']);
 }
 
 /** Remote control with the trust chain kept in `<data_dir>/remote/` and the given pipeline. */
