@@ -7,13 +7,18 @@
  */
 import { sinkDrivers, sourceDrivers } from '../drivers/registry.ts';
 import { type DriverCatalog, driverCatalog } from './config/catalog.ts';
-import { type LoadedConfig, loadConfigFile as loadWith, parseConfig as parseWith } from './config/load.ts';
+import { type LoadedConfig, loadConfigFile as loadWith, parseConfig as parseWith, parseConfigObject as parseObjectWith } from './config/load.ts';
 
 export const drivers: DriverCatalog = driverCatalog({ sources: sourceDrivers, sinks: sinkDrivers });
 
 /** Pure: YAML text in, a validated config (or every problem, with path, line and column) out. */
 export function parseConfig(text: string, origin: string, baseDir: string): LoadedConfig {
   return parseWith(drivers, text, origin, baseDir);
+}
+
+/** Pure: a plain object (a merged configuration) in, a validated config (or every problem, by path) out. */
+export function parseConfigObject(data: unknown, origin: string, baseDir: string): LoadedConfig {
+  return parseObjectWith(drivers, data, origin, baseDir);
 }
 
 export function loadConfigFile(path: string): LoadedConfig {

@@ -33,6 +33,7 @@ export type ErrorCode =
   | 'SINK_NOT_DELIVERED'
   | 'BROKER_FAILED'
   | 'REMOTE_REFUSED'
+  | 'APPLY_FAILED'
   | 'TRUST_STORE_FAILED'
   | 'USAGE';
 

@@ -4,7 +4,11 @@ import { loadConfigFile, parseConfig } from '../app.ts';
 import { requireRunnable } from '../config/load.ts';
 import { startupKeyCheck } from '../checks/index.ts';
 import { createLogger, type LogFormat } from '../log.ts';
-import { startAgent } from '../runtime/agent.ts';
+import { startWithRemoteConfig } from '../remote/config-start.ts';
+import type { ConfigPipeline } from '../remote/config-pipeline.ts';
+import { PipelineAdapter } from '../remote/pipeline-adapter.ts';
+import { startFleet } from '../remote/remote-control.ts';
+import type { ApplyReport } from '../remote/seams.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { untilSignal } from './signals.ts';
 
@@ -12,7 +16,9 @@ export const run: DefineCommand = (parent: Command, exit) => {
   parent
     .command('run')
     .summary('run the agent (no FILE: the embedded demo defaults)')
-    .description('Run the agent: sources → durable queue → encrypted batches → sink, until SIGINT or SIGTERM.')
+    .description(
+      'Run the agent: sources → durable queue → encrypted batches → sink, until SIGINT or SIGTERM. SIGHUP reloads the config file: validated, applied live, health-checked, then committed or rolled back (docs/remote.md).',
+    )
     .usage('[--config FILE] [--log-format FORMAT]')
     .option('-c, --config <FILE>', 'config file (YAML); without it, the embedded demo defaults')
     .addOption(logFormatOption())
@@ -32,13 +38,50 @@ export async function runCommand(values: RunOptions): Promise<number> {
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
   if (!values.config) log.info('no --config given: running the embedded demo defaults (system source → queue → embedded broker → receiver on stdout)');
   // Listening before the start: a SIGTERM that comes while sources start must still stop the agent cleanly.
-  const stopRequested = untilSignal(log);
-  const agent = await startAgent(loaded, log);
-  const statusTimer = setInterval(() => log.info({ status: agent.status() }, 'status'), 60_000).unref();
-  const signal = await stopRequested;
-  log.info({ signal }, 'stopping');
-  clearInterval(statusTimer);
-  await agent.stop();
-  log.info({ status: agent.status() }, 'stopped');
-  return 0;
+  let pipeline: ConfigPipeline | undefined;
+  const stopRequested = untilSignal(log, () => {
+    if (!pipeline) {
+      log.warn({ signal: 'SIGHUP' }, 'SIGHUP received while starting; ignored');
+      return;
+    }
+    log.info({ signal: 'SIGHUP', config: values.config ?? '(embedded defaults)' }, 'SIGHUP received: reloading the configuration file');
+    // The pipeline logs the outcome (committed, unchanged, refused or rolled back) and never rejects on one.
+    pipeline.reloadLocal().catch((err: unknown) => log.error({ err }, 'configuration reload failed'));
+  });
+  // A `restart` command ends one turn of this loop: everything stops cleanly and starts again in process, on
+  // the committed configuration.
+  for (;;) {
+    const started = await startWithRemoteConfig(loaded, log, { localPath: values.config });
+    const agent = started.agent;
+    pipeline = started.pipeline;
+    let restartRequested!: () => void;
+    const restart = new Promise<'restart'>((resolve) => (restartRequested = () => resolve('restart')));
+    let adapter: PipelineAdapter | undefined;
+    const remote = loaded.config.fleet.enabled
+      ? await startFleet(
+          loaded,
+          agent,
+          {
+            restart: () => restartRequested(),
+            setLogLevel: (level) => (log.level = level),
+            pipeline: (adapter = new PipelineAdapter(started.pipeline, agent, (report) => void remoteReport(report), started.interrupted)),
+            firstReport: started.interrupted,
+          },
+          log,
+        )
+      : undefined;
+    const remoteReport = (report: ApplyReport) => remote?.report(report);
+    const statusTimer = setInterval(() => log.info({ status: agent.status() }, 'status'), 60_000).unref();
+    const signal = await Promise.race([stopRequested, restart]);
+    clearInterval(statusTimer);
+    log.info({ signal }, signal === 'restart' ? 'restarting on request' : 'stopping');
+    // Remote control first: no command may reach an agent that is stopping.
+    await remote?.stop(signal === 'restart' ? 'restart command' : `signal ${signal}`);
+    adapter?.close();
+    pipeline = undefined;
+    await agent.stop();
+    if (signal === 'restart') continue;
+    log.info({ status: agent.status() }, 'stopped');
+    return 0;
+  }
 }

@@ -1,13 +1,13 @@
 import type { Logger } from '../log.ts';
 
 /**
- * Resolves at the first SIGINT or SIGTERM; a second one exits at once. SIGHUP (a closed terminal, a service
- * manager's "reload") is logged and ignored while this waits: by default it would kill the agent on the spot
- * and leave its queue marked unclean. Once configuration can be reloaded, SIGHUP will mean that.
+ * Resolves at the first SIGINT or SIGTERM; a second one exits at once. SIGHUP (a service manager's "reload",
+ * or a closed terminal) calls `onHangup` (the run command reloads its configuration file); without one it
+ * is logged and ignored: by default it would kill the agent on the spot and leave its queue marked unclean.
  */
-export function untilSignal(log?: Logger): Promise<NodeJS.Signals> {
-  const onHangup = () => log?.warn({ signal: 'SIGHUP' }, 'SIGHUP received and ignored (configuration reload is not supported yet); stop with SIGTERM');
-  process.on('SIGHUP', onHangup);
+export function untilSignal(log?: Logger, onHangup?: () => void): Promise<NodeJS.Signals> {
+  const hangup = onHangup ?? (() => log?.warn({ signal: 'SIGHUP' }, 'SIGHUP received and ignored (nothing to reload); stop with SIGTERM'));
+  process.on('SIGHUP', hangup);
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       process.once('SIGINT', () => process.exit(130));

@@ -28,6 +28,11 @@ export interface LoadedConfig {
    * after the schema (key files, TLS files), so their problems point at a line as the schema's do.
    */
   position(path: readonly PropertyKey[]): { line: number; column: number; written: boolean } | undefined;
+  /**
+   * The document as written (plain data, before defaults): what remote configuration layers are merged onto
+   * (agent/remote/config-merge.ts). Absent for configs built by hand.
+   */
+  data?: unknown;
 }
 
 /** `sources[0].interval` */
@@ -79,7 +84,7 @@ export function parseConfig(drivers: DriverCatalog, text: string, origin: string
   }
   const data = documentData(doc, lines, origin) ?? {};
   const result = drivers.schemasFor(data).configSchema.safeParse(data);
-  if (result.success) return { config: result.data as Config, baseDir, origin, drivers, position: positionLookup(doc, lines) };
+  if (result.success) return { config: result.data as Config, baseDir, origin, drivers, position: positionLookup(doc, lines), data };
   const issues: ConfigIssue[] = [];
   for (const issue of result.error.issues) {
     const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
@@ -97,6 +102,29 @@ export function parseConfig(drivers: DriverCatalog, text: string, origin: string
         line: pos?.line,
         column: pos?.col,
         message: key === undefined ? issueMessage(drivers, issue, node !== undefined) : 'unknown key',
+      });
+    }
+  }
+  throw configError(origin, issues);
+}
+
+/**
+ * Pure: a plain object (a merged configuration, not a file) in, a validated config or every problem found
+ * (by path; no line, there is no text) out. The same schema as the file's.
+ */
+export function parseConfigObject(drivers: DriverCatalog, data: unknown, origin: string, baseDir: string): LoadedConfig {
+  const result = drivers.schemasFor(data ?? {}).configSchema.safeParse(data ?? {});
+  if (result.success) return { config: result.data as Config, baseDir, origin, drivers, position: () => undefined, data };
+  const issues: ConfigIssue[] = [];
+  for (const issue of result.error.issues) {
+    const keys = issue.code === 'unrecognized_keys' ? issue.keys : [undefined];
+    for (const key of keys) {
+      const path = key === undefined ? issue.path : [...issue.path, key];
+      issues.push({
+        path: formatPath(path),
+        line: undefined,
+        column: undefined,
+        message: key === undefined ? issueMessage(drivers, issue, true) : 'unknown key',
       });
     }
   }

@@ -454,6 +454,14 @@ export class Queue {
   }
 
   /** Commits what waits, then closes the database. */
+  /**
+   * The queue file's connection, for the small tables other parts keep in the same file (remote control's
+   * command states): one connection, so no second writer; statements on it run on this thread like ours.
+   */
+  get database(): Database.Database {
+    return this.db;
+  }
+
   close(): void {
     if (this.closed) return;
     clearTimeout(this.commitTimer);

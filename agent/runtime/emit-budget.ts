@@ -127,6 +127,12 @@ export class SourceAccount {
     return ready() ? Promise.resolve() : this.budget.waitUntil(ready);
   }
 
+  /** Resolves once nothing of this source is admitted or waiting: every record it emitted is committed (or refused). */
+  idle(): Promise<void> {
+    const ready = () => this.admitted === 0 && this.waiting === 0;
+    return ready() ? Promise.resolve() : this.budget.waitUntil(ready);
+  }
+
   private admit(bytes: number): void {
     this.admitted += bytes;
     this.budget.admitted += bytes;

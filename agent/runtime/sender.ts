@@ -93,6 +93,8 @@ export class Sender {
   private readonly wakeup = new Wakeup();
   private readonly abort = new AbortController();
   private failures = 0;
+  /** When a batch was last delivered (ms since the epoch; 0: never): the health gate after a new config reads it. */
+  lastDeliveredAt = 0;
   private loop: Promise<void> | undefined;
   private readonly unsubscribe: () => void;
   private readonly metrics: SenderMetrics;
@@ -155,6 +157,7 @@ export class Sender {
   /** Deletes the batch's rows (with the next commit) and frees its place in the window. */
   private delivered(batch: LeasedBatch, bytes: number): void {
     this.queue.ack(batch);
+    this.lastDeliveredAt = Date.now();
     this.failures = 0;
     this.metrics.batchesSent.inc();
     this.metrics.recordsSent.inc(undefined, batch.count);

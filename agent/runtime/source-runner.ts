@@ -24,11 +24,12 @@ function isService(source: Source): source is ServiceSource {
 export class SourceRunner {
   readonly counters: ComponentCounters;
   private readonly problems: ProblemReporter;
-  private readonly abort = new AbortController();
+  /** Replaced at resume: a pause aborts the supervision loop as a stop does. */
+  private abort = new AbortController();
   private running: Promise<void> | undefined;
   private current: Source | undefined;
   private restarts = 0;
-  state: 'starting' | 'running' | 'retrying' | 'failed' | 'off' | 'stopped' = 'starting';
+  state: 'starting' | 'running' | 'retrying' | 'failed' | 'off' | 'paused' | 'stopped' = 'starting';
   private readonly driver: SourceDriver;
   private readonly config: SourceConfig & { stream: string };
   private readonly queue: Queue;
@@ -177,6 +178,37 @@ export class SourceRunner {
     } catch (err) {
       this.log.warn({ err: describeError(err) }, 'source did not stop cleanly');
     }
+  }
+
+  /**
+   * Stops the source as `stop` does but may start again (`resume`); its cursor stays committed in the queue, so
+   * it resumes where it left off. False when it is stopped for good or already paused.
+   */
+  async pause(): Promise<boolean> {
+    if (this.state === 'paused' || this.state === 'stopped') return false;
+    this.abort.abort();
+    await this.running;
+    if (this.current) await this.close(this.current);
+    this.current = undefined;
+    this.state = 'paused';
+    return true;
+  }
+
+  /** Starts a paused source again (false when it is not paused). */
+  async resume(): Promise<boolean> {
+    if (this.state !== 'paused') return false;
+    this.abort = new AbortController();
+    this.state = 'starting';
+    await this.start();
+    return true;
+  }
+
+  /**
+   * Resolves once every record this source emitted is committed (or refused), so its cursor in the queue is
+   * final: a source restarted on a new config must start from there, or it would emit some records twice.
+   */
+  settled(): Promise<void> {
+    return this.account.idle();
   }
 
   async stop(): Promise<void> {

@@ -20,6 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['queue', 'broker', 'hosting', 'checks'],
   ['receiver'],
   ['runtime'],
+  ['remote'],
   ['sdk', 'app'],
   ['cli'],
 ];

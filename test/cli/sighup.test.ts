@@ -7,7 +7,8 @@ import { join, resolve } from 'node:path';
 import Database from 'better-sqlite3';
 
 // SIGHUP (a closed terminal, a service manager's reload) must not kill the agent: a real `run` process gets
-// one, keeps running, and later stops on SIGTERM with its queue marked as cleanly closed.
+// one, reloads its unchanged file (outcome `unchanged`), keeps running, and later stops on SIGTERM with its
+// queue marked as cleanly closed. test/e2e/config-reload.test.ts reloads changed and bad files.
 const ROOT = resolve(import.meta.dirname, '../..');
 const MAIN = join(ROOT, 'agent/cli/main.ts');
 
@@ -17,7 +18,7 @@ before(() => {
 });
 after(() => rmSync(dir, { recursive: true, force: true }));
 
-it('SIGHUP is logged and ignored; SIGTERM then stops the agent cleanly', async () => {
+it('SIGHUP with an unchanged file changes nothing; SIGTERM then stops the agent cleanly', async () => {
   const file = join(dir, 'agent.yaml');
   writeFileSync(
     file,
@@ -34,7 +35,7 @@ it('SIGHUP is logged and ignored; SIGTERM then stops the agent cleanly', async (
     if (steps.length === 0 && /mqtt error/.test(output)) {
       steps.push('hup');
       child.kill('SIGHUP');
-    } else if (steps.length === 1 && /SIGHUP received and ignored/.test(output)) {
+    } else if (steps.length === 1 && /"outcome":"unchanged"/.test(output)) {
       // Still alive after handling it: signal 0 throws for a process that is gone.
       steps.push(process.kill(child.pid!, 0) ? 'alive' : 'gone');
       child.kill('SIGTERM');

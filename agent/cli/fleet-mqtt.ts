@@ -1,0 +1,100 @@
+/**
+ * The operator's side of the fleet topics: one short-lived MQTT connection with the options every
+ * `fleet push|list|command` takes, and a read of retained messages under a topic filter.
+ */
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import mqtt, { type MqttClient } from 'mqtt';
+import { AgentError } from '../errors.ts';
+
+export interface OperatorBrokerOptions {
+  broker: string;
+  prefix: string;
+  username?: string;
+  passwordFile?: string;
+  passwordEnv?: string;
+  mqttVersion: string;
+}
+
+/** The broker options of every operator command that talks to the fleet's broker. */
+export function brokerOptions(command: Command): Command {
+  return command
+    .requiredOption('--broker <URL>', "the fleet's broker: mqtt://host:port or mqtts://host:port")
+    .option('--prefix <P>', 'fleet.topic_prefix of the devices', 'edge-agent')
+    .option('--username <NAME>', 'user name at the broker')
+    .option('--password-file <FILE>', 'file holding the password (first line)')
+    .option('--password-env <VAR>', 'environment variable holding the password')
+    .option('--mqtt-version <N>', '5, or 4 for an MQTT 3.1.1 broker', '5');
+}
+
+function password(o: OperatorBrokerOptions): string | undefined {
+  if (o.passwordFile) return readFileSync(o.passwordFile, 'utf8').split(/\r?\n/, 1)[0];
+  if (o.passwordEnv) {
+    const value = process.env[o.passwordEnv];
+    if (value === undefined) throw new AgentError('USAGE', `environment variable ${o.passwordEnv} (--password-env) is not set`);
+    return value;
+  }
+  return undefined;
+}
+
+export async function connectOperator(o: OperatorBrokerOptions): Promise<MqttClient> {
+  const version = Number(o.mqttVersion);
+  if (version !== 4 && version !== 5) throw new AgentError('USAGE', `--mqtt-version must be 4 or 5, not ${o.mqttVersion}`);
+  try {
+    return await mqtt.connectAsync(o.broker, {
+      clientId: `edge-agent-operator-${randomBytes(4).toString('hex')}`,
+      protocolVersion: version,
+      username: o.username,
+      password: password(o),
+      reconnectPeriod: 0,
+      connectTimeout: 10_000,
+      writeCache: false,
+    });
+  } catch (cause) {
+    throw new AgentError('SINK_UNAVAILABLE', `cannot connect to ${o.broker}`, { cause });
+  }
+}
+
+/**
+ * The retained messages under `filter`: the broker sends them right after the subscription; collection ends
+ * once none came for `quietMs` (or after `maxMs`).
+ */
+export async function retained(client: MqttClient, filter: string, quietMs = 500, maxMs = 5_000): Promise<Map<string, Buffer>> {
+  const found = new Map<string, Buffer>();
+  let last = Date.now();
+  const onMessage = (topic: string, payload: Buffer, packet: { retain?: boolean }) => {
+    if (!packet.retain || !topicMatches(filter, topic)) return;
+    last = Date.now();
+    if (payload.length === 0) found.delete(topic);
+    else found.set(topic, payload);
+  };
+  client.on('message', onMessage);
+  await client.subscribeAsync(filter, { qos: 1 });
+  const started = Date.now();
+  last = Date.now();
+  while (Date.now() - last < quietMs && Date.now() - started < maxMs) await new Promise((r) => setTimeout(r, 50));
+  client.off('message', onMessage);
+  return found;
+}
+
+/** MQTT topic filter match (`+` one level, `#` the rest). */
+export function topicMatches(filter: string, topic: string): boolean {
+  const f = filter.split('/');
+  const t = topic.split('/');
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === '#') return true;
+    if (i >= t.length) return false;
+    if (f[i] !== '+' && f[i] !== t[i]) return false;
+  }
+  return f.length === t.length;
+}
+
+export function parseJson(payload: Buffer): Record<string, unknown> | undefined {
+  try {
+    const value: unknown = JSON.parse(payload.toString('utf8'));
+    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,348 @@
+/**
+ * The desired-config pipeline: every change of configuration, remote or local, goes the same way.
+ *
+ *   offer(layer, document, signer) → version floor per layer → merge (config-merge.ts) → the schema (fail
+ *   closed) → pending.json → agent.apply → health gate (fleet.health_deadline) → commit, or roll back by
+ *   applying the committed configuration again → a report, returned and handed to every listener.
+ *
+ * `offer(layer: {kind:'device'} | {kind:'group', name}, document: {version, config, raw}, signer?)`: the
+ * caller (the MQTT side) has verified the envelope and its target; `raw` is the envelope's text, which tells
+ * a repeat of the same version from a different document. `reloadLocal()` re-reads the local file (SIGHUP).
+ * Offers and reloads run one at a time, in the order they came. Refusals are the trust room's Refusal errors
+ * (code REMOTE_REFUSED, a `reason`), reported with outcome `refused`, never thrown out of `offer`.
+ */
+import { createHash } from 'node:crypto';
+import { describeError } from '../errors.ts';
+import type { Logger } from '../log.ts';
+import { type LoadedConfig, loadConfigFile, parseConfigObject, requireRunnable } from '../config/load.ts';
+import type { DriverCatalog } from '../config/catalog.ts';
+import type { RunningAgent } from '../runtime/agent.ts';
+import { stableJson } from '../runtime/config-diff.ts';
+import type { Counter } from '../telemetry/registry.ts';
+import { type ConfigLayer, type LayerId, mergeLayers, type Provenance } from './config-merge.ts';
+import type { CommittedState, ConfigState, LayerRecord } from './config-state.ts';
+import { isRefusal, Refusal } from '../trust/index.ts';
+
+export type LayerRef = { kind: 'device' } | { kind: 'group'; name: string };
+
+export interface RemoteConfigDocument {
+  version: number;
+  /** A partial config, the same shape as the YAML file. */
+  config: unknown;
+  /** The envelope as received. */
+  raw: string;
+}
+
+export interface ConfigReport {
+  layer: string;
+  version?: number;
+  outcome: 'committed' | 'rolled_back' | 'refused' | 'unchanged';
+  /** A refusal reason (agent/trust/refusal.ts), `health:sources|sink|canary|apply`, or `interrupted`. */
+  reason?: string;
+  message?: string;
+  at: string;
+  /** The version string of the configuration running after this: `<local sha8>+g:<group>=<v>+d=<v>`. */
+  effective: string;
+}
+
+/** The local file's part: its data as written, where it came from, where its relative paths point. */
+export interface LocalLayer {
+  data: unknown;
+  origin: string;
+  baseDir: string;
+  /** The file to re-read on `reloadLocal()`; absent for built-in defaults. */
+  path?: string;
+}
+
+export function layerId(layer: LayerRef): LayerId {
+  return layer.kind === 'device' ? 'device' : `group:${layer.name}`;
+}
+
+export function localSha(data: unknown): string {
+  return createHash('sha256')
+    .update(stableJson(data ?? {}))
+    .digest('hex')
+    .slice(0, 8);
+}
+
+/** The layers in effect, lowest first: local, the groups in `fleet.groups` order that have a document, the device. */
+function orderedLayers(local: LocalLayer, state: CommittedState, groups: readonly string[]): (ConfigLayer & { version?: number })[] {
+  const out: (ConfigLayer & { version?: number })[] = [{ id: 'local', config: local.data }];
+  for (const g of groups) {
+    const rec = state.layers[`group:${g}`];
+    if (rec) out.push({ id: `group:${g}`, config: rec.config, version: rec.version });
+  }
+  const device = state.layers.device;
+  if (device) out.push({ id: 'device', config: device.config, version: device.version });
+  return out;
+}
+
+function groupsOf(local: LocalLayer, drivers: DriverCatalog): string[] {
+  try {
+    return parseConfigObject(drivers, local.data, local.origin, local.baseDir).config.fleet.groups;
+  } catch {
+    return [];
+  }
+}
+
+export function effectiveVersion(local: LocalLayer, state: CommittedState, groups: readonly string[]): string {
+  const parts = [localSha(local.data)];
+  for (const layer of orderedLayers(local, state, groups).slice(1)) {
+    parts.push(layer.id === 'device' ? `d=${layer.version}` : `g:${layer.id.slice('group:'.length)}=${layer.version}`);
+  }
+  return parts.join('+');
+}
+
+export interface Effective {
+  loaded: LoadedConfig;
+  provenance: Provenance;
+  version: string;
+}
+
+/** Merge → the schema → what `run` needs: the effective configuration, or a refusal (schema_invalid, forbidden_setting). */
+export function buildEffective(local: LocalLayer, state: CommittedState, drivers: DriverCatalog): Effective {
+  const groups = groupsOf(local, drivers);
+  const layers = orderedLayers(local, state, groups);
+  const merged = mergeLayers(layers);
+  const version = effectiveVersion(local, state, groups);
+  const origin =
+    layers.length === 1
+      ? local.origin
+      : `${local.origin} + ${layers
+          .slice(1)
+          .map((l) => `${l.id} v${l.version}`)
+          .join(' + ')}`;
+  let loaded: LoadedConfig;
+  try {
+    loaded = parseConfigObject(drivers, merged.data, origin, local.baseDir);
+    requireRunnable(loaded);
+  } catch (err) {
+    throw new Refusal('schema_invalid', describeError(err), { cause: err });
+  }
+  return { loaded, provenance: merged.provenance, version };
+}
+
+export interface PipelineOptions {
+  agent: RunningAgent;
+  state: ConfigState;
+  local: LocalLayer;
+  committed: CommittedState;
+  log: Logger;
+  /** Overrides fleet.health_deadline (tests). */
+  healthDeadlineMs?: number;
+  /** The clock reports are stamped with. */
+  now?: () => Date;
+}
+
+export class ConfigPipeline {
+  private readonly agent: RunningAgent;
+  private readonly state: ConfigState;
+  private readonly log: Logger;
+  private readonly drivers: DriverCatalog;
+  private readonly healthDeadlineMs: number | undefined;
+  private readonly now: () => Date;
+  private local: LocalLayer;
+  private committedState: CommittedState;
+  private effective: Effective | undefined;
+  private readonly listeners = new Set<(report: ConfigReport) => void>();
+  private turn: Promise<unknown> = Promise.resolve();
+  private readonly refused: Counter;
+  /** The last report made, for a status or a late listener. */
+  lastReport: ConfigReport | undefined;
+
+  constructor(opts: PipelineOptions) {
+    this.agent = opts.agent;
+    this.state = opts.state;
+    this.log = opts.log.child({ component: 'config' });
+    this.drivers = opts.agent.loaded.drivers;
+    this.healthDeadlineMs = opts.healthDeadlineMs;
+    this.now = opts.now ?? (() => new Date());
+    this.local = opts.local;
+    this.committedState = opts.committed;
+    this.refused = opts.agent.telemetry.counter('edge_remote_refused_total', 'Remote documents and commands refused, by kind and reason', ['kind', 'reason']);
+    try {
+      this.effective = buildEffective(this.local, this.committedState, this.drivers);
+    } catch {
+      // The agent runs on the local file alone (config-start.ts): nothing remote is in effect.
+      this.effective = undefined;
+    }
+  }
+
+  /** Every report, as it is made. Returns the function that stops listening. */
+  onReport(listener: (report: ConfigReport) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  /** The version string of the configuration in effect. */
+  effectiveVersion(): string {
+    return this.effective?.version ?? localSha(this.local.data);
+  }
+
+  /** For each top-level key and source name, the layer it comes from. */
+  provenance(): Provenance {
+    return this.effective?.provenance ?? { keys: {}, sources: {} };
+  }
+
+  /** The layers in effect, for the status: `{source: 'local'|'group:<g>'|'device', version?, sha?}`. */
+  layers(): { source: string; version?: number; sha?: string }[] {
+    const groups = groupsOf(this.local, this.drivers);
+    return orderedLayers(this.local, this.committedState, groups).map((l) =>
+      l.id === 'local' ? { source: 'local', sha: localSha(this.local.data) } : { source: l.id, version: l.version },
+    );
+  }
+
+  committed(): CommittedState {
+    return this.committedState;
+  }
+
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.turn.then(fn, fn);
+    this.turn = next.catch(() => {});
+    return next;
+  }
+
+  /** Records and hands out a report. */
+  publish(report: ConfigReport): ConfigReport {
+    this.lastReport = report;
+    const level = report.outcome === 'committed' || report.outcome === 'unchanged' ? 'info' : 'warn';
+    this.log[level]({ report }, `configuration ${report.layer}${report.version === undefined ? '' : ` v${report.version}`}: ${report.outcome}`);
+    for (const listener of this.listeners) {
+      try {
+        listener(report);
+      } catch (err) {
+        this.log.warn({ err: describeError(err) }, 'a configuration report listener failed');
+      }
+    }
+    return report;
+  }
+
+  private report(layer: string, version: number | undefined, outcome: ConfigReport['outcome'], reason?: string, message?: string): ConfigReport {
+    const report: ConfigReport = { layer, outcome, at: this.now().toISOString(), effective: this.effectiveVersion() };
+    if (version !== undefined) report.version = version;
+    if (reason !== undefined) report.reason = reason;
+    if (message !== undefined) report.message = message;
+    return this.publish(report);
+  }
+
+  private refusal(layer: string, version: number | undefined, err: unknown): ConfigReport {
+    if (!isRefusal(err)) throw err;
+    const { reason } = err;
+    this.refused.inc({ kind: 'config', reason });
+    // The reason is a field of its own in the report: the message need not start with it.
+    return this.report(layer, version, 'refused', reason, err.message.startsWith(`${reason}: `) ? err.message.slice(reason.length + 2) : err.message);
+  }
+
+  /** A verified remote document for one layer, through the whole path. Never rejects on a refusal or a rollback. */
+  offer(layer: LayerRef, document: RemoteConfigDocument, signer?: { keyId: string; name: string }): Promise<ConfigReport> {
+    return this.inTurn(async () => {
+      const id = layerId(layer);
+      const version = document.version;
+      try {
+        if (!Number.isSafeInteger(version) || version < 1) throw new Refusal('malformed', `${id}: version must be an integer ≥ 1`);
+        if (layer.kind === 'group' && !groupsOf(this.local, this.drivers).includes(layer.name)) {
+          throw new Refusal('wrong_target', `group ${layer.name} is not in this device's fleet.groups`);
+        }
+        const current = this.committedState.layers[id];
+        if (current && version < current.version) {
+          throw new Refusal('older_version', `${id} v${version} is older than the committed v${current.version}`);
+        }
+        if (current && version === current.version) {
+          if (current.raw === document.raw) return this.report(id, version, 'unchanged', undefined, `${id} v${version} is already committed`);
+          throw new Refusal('replayed', `${id} v${version} is committed already with a different document`);
+        }
+        const record: LayerRecord = { version, raw: document.raw, config: document.config, at: this.now().toISOString() };
+        if (signer) record.signer = signer;
+        const next: CommittedState = { ...this.committedState, layers: { ...this.committedState.layers, [id]: record } };
+        return await this.gated(id, version, this.local, next);
+      } catch (err) {
+        return this.refusal(id, version, err);
+      }
+    });
+  }
+
+  /** Re-reads the local file through the same path (SIGHUP). */
+  reloadLocal(): Promise<ConfigReport> {
+    return this.inTurn(async () => {
+      if (!this.local.path) return this.report('local', undefined, 'refused', 'unsupported', 'the agent runs on built-in defaults: there is no file to reload');
+      let loaded: LoadedConfig;
+      try {
+        loaded = loadConfigFile(this.drivers, this.local.path);
+      } catch (err) {
+        return this.refusal('local', undefined, new Refusal('schema_invalid', describeError(err), { cause: err }));
+      }
+      const local: LocalLayer = { data: loaded.data, origin: loaded.origin, baseDir: loaded.baseDir, path: this.local.path };
+      if (localSha(local.data) === localSha(this.local.data))
+        return this.report('local', undefined, 'unchanged', undefined, 'the file holds the running configuration');
+      this.snapshotRunningLocal();
+      const next: CommittedState = { ...this.committedState, local: { sha: localSha(local.data), config: local.data, at: this.now().toISOString() } };
+      try {
+        return await this.gated('local', undefined, local, next);
+      } catch (err) {
+        return this.refusal('local', undefined, err);
+      }
+    });
+  }
+
+  /**
+   * The local content running now becomes the committed snapshot, if it is not already: a reload killed
+   * between apply and commit must come back on it, and the file by then holds the change.
+   */
+  private snapshotRunningLocal(): void {
+    const sha = localSha(this.local.data);
+    if (this.committedState.local?.sha === sha) return;
+    const snapshot: CommittedState = { ...this.committedState, local: { sha, config: this.local.data, at: this.now().toISOString() } };
+    this.state.commit(snapshot);
+    this.committedState = snapshot;
+  }
+
+  /** Validate, write pending, apply, gate, then commit or roll back. Throws only refusals (before anything changes). */
+  private async gated(id: LayerId, version: number | undefined, local: LocalLayer, next: CommittedState): Promise<ConfigReport> {
+    const candidate = buildEffective(local, next, this.drivers);
+    const running = this.agent.loaded;
+    if (stableJson(candidate.loaded.config) === stableJson(running.config)) {
+      // Nothing runs differently: no apply, no gate; the layer is committed as it is.
+      this.state.commit(next);
+      this.accept(local, next, candidate);
+      return this.report(id, version, 'committed', undefined, 'no change to the running configuration');
+    }
+    this.state.writePending({ layer: id, version, started: this.now().toISOString(), state: next });
+    const since = Date.now();
+    const deadline = this.healthDeadlineMs ?? candidate.loaded.config.fleet.health_deadline;
+    let failure: { reason: string; message: string } | undefined;
+    try {
+      const applied = await this.agent.apply(candidate.loaded);
+      this.log.info({ layer: id, version, restarted: applied.restarted }, 'new configuration applied; checking its health');
+      const health = await this.agent.health(since, deadline, candidate.version);
+      if (!health.ok) failure = { reason: `health:${health.failed}`, message: health.detail };
+    } catch (err) {
+      failure = { reason: 'health:apply', message: describeError(err) };
+    }
+    if (!failure) {
+      this.state.commit(next);
+      this.accept(local, next, candidate);
+      return this.report(id, version, 'committed');
+    }
+    await this.rollBack(running);
+    this.state.clearPending();
+    return this.report(id, version, 'rolled_back', failure.reason, failure.message);
+  }
+
+  private accept(local: LocalLayer, next: CommittedState, effective: Effective): void {
+    this.local = local;
+    this.committedState = next;
+    this.effective = effective;
+  }
+
+  /** The last good configuration again; tried twice, since a part may fail to start once (a port still closing). */
+  private async rollBack(good: LoadedConfig): Promise<void> {
+    for (let attempt = 1; attempt <= 2; attempt++) {
+      try {
+        await this.agent.apply(good);
+        return;
+      } catch (err) {
+        this.log.error({ err: describeError(err), attempt }, 'rolling back to the last good configuration failed');
+      }
+    }
+  }
+}

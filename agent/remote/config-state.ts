@@ -1,0 +1,116 @@
+/**
+ * What the desired-config pipeline keeps on disk, in `<data_dir>/remote/` (0700): `committed.json`, the
+ * layers last committed (their envelopes and decoded configs, and the local file's last good content), and
+ * `pending.json`, written before an apply tears anything down and removed after its commit or rollback. A
+ * `pending.json` found at start means the process died between apply and commit. Every write is atomic
+ * (temp file, fsync, rename, directory fsync; 0600), so a kill -9 leaves the old file or the new one.
+ */
+import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { AgentError } from '../errors.ts';
+import type { LayerId } from './config-merge.ts';
+
+/** A remote layer as committed. */
+export interface LayerRecord {
+  version: number;
+  /** The envelope as received (its text): a repeat of the same version is told from a different one by it. */
+  raw: string;
+  /** The decoded document's config (a partial config). */
+  config: unknown;
+  signer?: { keyId: string; name: string };
+  at: string;
+}
+
+export interface CommittedState {
+  /** By layer id: `device`, `group:<name>`. */
+  layers: Record<string, LayerRecord>;
+  /** The local file's content at its last commit (after a SIGHUP reload), with its sha. */
+  local?: { sha: string; config: unknown; at: string };
+}
+
+export interface PendingState {
+  layer: LayerId;
+  version: number | undefined;
+  started: string;
+  state: CommittedState;
+}
+
+export class ConfigState {
+  readonly dir: string;
+
+  constructor(dataDir: string) {
+    this.dir = join(dataDir, 'remote');
+  }
+
+  private ensureDir(): void {
+    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    chmodSync(this.dir, 0o700);
+  }
+
+  private read<T>(name: string): T | undefined {
+    let text: string;
+    try {
+      text = readFileSync(join(this.dir, name), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new AgentError('CONFIG_UNREADABLE', `cannot read ${join(this.dir, name)}`, { cause: err });
+    }
+    try {
+      return JSON.parse(text) as T;
+    } catch (cause) {
+      throw new AgentError('CONFIG_UNREADABLE', `${join(this.dir, name)} is not JSON`, { cause });
+    }
+  }
+
+  private write(name: string, value: unknown): void {
+    this.ensureDir();
+    const target = join(this.dir, name);
+    const tmp = `${target}.tmp`;
+    const fd = openSync(tmp, 'w', 0o600);
+    try {
+      writeSync(fd, JSON.stringify(value));
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+    renameSync(tmp, target);
+    this.syncDir();
+  }
+
+  /** The rename is durable only once the directory entry is on disk. */
+  private syncDir(): void {
+    const fd = openSync(this.dir, 'r');
+    try {
+      fsyncSync(fd);
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  committed(): CommittedState {
+    return this.read<CommittedState>('committed.json') ?? { layers: {} };
+  }
+
+  pending(): PendingState | undefined {
+    return this.read<PendingState>('pending.json');
+  }
+
+  writePending(pending: PendingState): void {
+    this.write('pending.json', pending);
+  }
+
+  /** The new state becomes the last known good, then the pending file goes: a kill in between commits it all the same. */
+  commit(state: CommittedState): void {
+    this.write('committed.json', state);
+    this.clearPending();
+  }
+
+  clearPending(): void {
+    try {
+      rmSync(join(this.dir, 'pending.json'));
+      this.syncDir();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
+  }
+}
