@@ -25,6 +25,7 @@ import { recordMaker } from '../../drivers/sources/synthetic/shapes.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
 import { numberArg, parseArgs } from './proc.ts';
 import { summariseProfile } from './profile.ts';
+import { Subscriber } from './subscriber.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const records = numberArg(args, 'records', 200_000);
@@ -171,6 +172,9 @@ function runWorker(extra: string[], count: number, url: string, profile: string 
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-bench-cpu-'));
 const broker = await startMosquitto();
+// A counting subscriber stands for the centre: without one, an MQTT 5 broker answers every batch "no matching
+// subscribers" (PUBACK 0x10), which the sender rightly treats as not delivered and sends again.
+const subscriber = await Subscriber.start(broker.url);
 try {
   const scenarios = [
     synthetic('classic', 'classic', 0, records),
@@ -222,6 +226,7 @@ try {
     );
   }
 } finally {
+  await subscriber.close().catch(() => {});
   await broker.stop();
   rmSync(dir, { recursive: true, force: true });
 }
