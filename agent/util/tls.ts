@@ -1,10 +1,13 @@
 /**
- * TLS for every driver's client connections: the `tls:` config block declared once, and Node's TLS options
- * built from it with the PEM files read (relative paths from the config's folder) when a connection is made.
+ * TLS for client connections (every driver's, and the fleet control connection's): the `tls:` config block
+ * declared once, and Node's TLS options built from it with the PEM files read (relative paths from the
+ * config's folder) when a connection is made. Drivers reach it through agent/sdk/index.ts.
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { AgentError, fileOption, z } from '../../agent/sdk/index.ts';
+import { z } from 'zod';
+import { AgentError } from '../errors.ts';
+import { fileOption } from './file-option.ts';
 
 export interface TlsVariant {
   /** What the driver connects to, in the reference text: "server" (default) or "broker". */
@@ -52,12 +55,16 @@ export interface TlsOptions {
   servername?: string | undefined;
 }
 
+export interface TlsConnectionOptions {
+  ca?: Buffer;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized: boolean;
+  servername?: string;
+}
+
 /** Node's TLS connection options from the config: the PEM files read, relative paths from the config's folder. */
-export function tlsConnectionOptions(
-  tls: TlsOptions,
-  baseDir: string,
-  what: string,
-): { ca?: Buffer; cert?: Buffer; key?: Buffer; rejectUnauthorized: boolean; servername?: string } {
+export function tlsConnectionOptions(tls: TlsOptions, baseDir: string, what: string): TlsConnectionOptions {
   const read = (path: string, which: string) => {
     try {
       return readFileSync(resolve(baseDir, path));
