@@ -7,11 +7,11 @@
  */
 import type { LoadedConfig } from '../config/load.ts';
 import { envOptions } from '../util/env-option.ts';
-import { type CheckScope, driverSettings, markedSettings } from './files.ts';
+import { type CheckScope, driverSettings, fleetSettings, markedSettings } from './files.ts';
 import { type ConfigProblem, error, warning } from './problems.ts';
 
 export function envProblems(loaded: LoadedConfig, scope: CheckScope = 'all'): ConfigProblem[] {
-  const named = driverSettings(loaded, scope).flatMap((s) => markedSettings(envOptions, s.schema, s.value, s.path));
+  const named = [...driverSettings(loaded, scope), ...fleetSettings(loaded, scope)].flatMap((s) => markedSettings(envOptions, s.schema, s.value, s.path));
   const { broker } = loaded.config;
   if (broker.password_env !== undefined && (scope === 'all' || (scope === 'run' && broker.embedded)))
     named.push({ path: ['broker', 'password_env'], value: broker.password_env, meta: { what: 'embedded broker password' } });

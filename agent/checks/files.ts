@@ -2,7 +2,7 @@
  * The files the drivers' settings name (TLS certificates and keys, password and token files): they exist,
  * are regular files and can be read. Drivers mark such settings with `fileOption` (agent/util/file-option.ts)
  * in their options schema; this walks each configured driver's schema beside its config, so it knows no
- * driver by name. Read once here, where the drivers read them at every connect (they may rotate). The embedded
+ * driver by name. The fleet control connection's files (`fleet.broker`) are marked the same way. Read once here, where the drivers read them at every connect (they may rotate). The embedded
  * broker's password file is checked beside them. `check-config` reports them all; `run` and `receive` refuse
  * to start on an error in those of the drivers they start (a file the config names that is not there is a
  * configuration error, exit 2 at its line, not a connection that fails at every retry).
@@ -11,6 +11,7 @@ import { closeSync, openSync, readSync, statSync } from 'node:fs';
 import type { z } from 'zod';
 import type { LoadedConfig } from '../config/load.ts';
 import { configPaths } from '../config/paths.ts';
+import { fleetBrokerSchema } from '../config/schema.ts';
 import { fileOptions, type FileOptionMeta } from '../util/file-option.ts';
 import { type ConfigProblem, error, warning } from './problems.ts';
 
@@ -72,6 +73,16 @@ export function driverSettings(loaded: LoadedConfig, scope: CheckScope = 'all'):
   return out;
 }
 
+/**
+ * The fleet control connection's settings (`fleet.broker`: password file and variable, TLS files), with their
+ * schema, when `scope` starts remote control (check-config: whenever the config names them).
+ */
+export function fleetSettings(loaded: LoadedConfig, scope: CheckScope): { schema: z.ZodType; value: unknown; path: PropertyKey[] }[] {
+  const { fleet } = loaded.config;
+  if (scope === 'receive' || (scope === 'run' && !fleet.enabled)) return [];
+  return [{ schema: fleetBrokerSchema, value: fleet.broker, path: ['fleet', 'broker'] }];
+}
+
 /** The embedded broker's password file, when `scope` starts the broker (check-config: whenever one is named). */
 function brokerFiles(loaded: LoadedConfig, scope: CheckScope): NamedFile[] {
   const { broker } = loaded.config;
@@ -105,7 +116,10 @@ function inspect(file: string): { problem?: string; mode?: number } {
 export function fileProblems(loaded: LoadedConfig, scope: CheckScope = 'all'): ConfigProblem[] {
   const paths = configPaths(loaded);
   const problems: ConfigProblem[] = [];
-  const files = [...driverSettings(loaded, scope).flatMap((s) => namedFiles(s.schema, s.value, s.path)), ...brokerFiles(loaded, scope)];
+  const files = [
+    ...[...driverSettings(loaded, scope), ...fleetSettings(loaded, scope)].flatMap((s) => namedFiles(s.schema, s.value, s.path)),
+    ...brokerFiles(loaded, scope),
+  ];
   for (const named of files) {
     const file = paths.fromBase(named.file);
     const { problem, mode } = inspect(file);

@@ -19,6 +19,7 @@ import { isSea } from 'node:sea';
 import { getHeapStatistics } from 'node:v8';
 import { receiveHeapMbFromArgs } from '../receiver/heap.ts';
 import { VERSION } from '../version.ts';
+import { holdHangups } from './early-hangup.ts';
 import { DEFAULT_HEAP_CAPS, type HeapCaps, heapCapArgs, heapCapsOf, sameHeapCaps, setsHeapCaps } from './heap-caps.ts';
 
 const MARKER = 'EDGE_AGENT_HEAP_REEXEC';
@@ -110,6 +111,8 @@ function applyHeapCaps(): void {
   process.execve!(process.execPath, [process.execPath, ...args], env); // presence checked in whyNoReexec
 }
 
+// First thing (and again after a re-exec, which resets signal handlers): see agent/cli/early-hangup.ts.
+if (LONG_RUNNING.has(process.argv[2] ?? '')) holdHangups();
 applyHeapCaps();
 if (process.env.EDGE_AGENT_HEAP_REPORT === '1') {
   // For checking the caps (test/build/binary.test.ts, docs/packaging.md): one line on stderr.

@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import mqtt, { type MqttClient } from 'mqtt';
 import { AgentError } from '../errors.ts';
+import { describeTlsFailure, type TlsConnectionOptions, tlsConnectionOptions } from '../util/tls.ts';
 
 export interface OperatorBrokerOptions {
   broker: string;
@@ -15,6 +16,10 @@ export interface OperatorBrokerOptions {
   passwordFile?: string;
   passwordEnv?: string;
   mqttVersion: string;
+  ca?: string;
+  cert?: string;
+  key?: string;
+  servername?: string;
 }
 
 /** The broker options of every operator command that talks to the fleet's broker. */
@@ -25,7 +30,11 @@ export function brokerOptions(command: Command): Command {
     .option('--username <NAME>', 'user name at the broker')
     .option('--password-file <FILE>', 'file holding the password (first line)')
     .option('--password-env <VAR>', 'environment variable holding the password')
-    .option('--mqtt-version <N>', '5, or 4 for an MQTT 3.1.1 broker', '5');
+    .option('--mqtt-version <N>', '5, or 4 for an MQTT 3.1.1 broker', '5')
+    .option('--ca <FILE>', "with mqtts://: PEM file of the CA(s) that signed the broker's certificate (default: the system CAs)")
+    .option('--cert <FILE>', 'with mqtts://: PEM client certificate file, for client-certificate authentication')
+    .option('--key <FILE>', 'with mqtts://: PEM private key file of --cert')
+    .option('--servername <NAME>', "with mqtts://: the name to verify in the broker's certificate, when it differs from the URL's host");
 }
 
 function password(o: OperatorBrokerOptions): string | undefined {
@@ -38,9 +47,20 @@ function password(o: OperatorBrokerOptions): string | undefined {
   return undefined;
 }
 
+/** TLS options from --ca/--cert/--key/--servername (files relative to the working directory); the host name is always verified. */
+function tls(o: OperatorBrokerOptions): TlsConnectionOptions {
+  if ((o.cert === undefined) !== (o.key === undefined)) throw new AgentError('USAGE', '--cert and --key go together');
+  try {
+    return tlsConnectionOptions({ ca: o.ca, cert: o.cert, key: o.key, servername: o.servername, reject_unauthorized: true }, process.cwd(), '--broker');
+  } catch (err) {
+    throw new AgentError('USAGE', (err as Error).message, { cause: err });
+  }
+}
+
 export async function connectOperator(o: OperatorBrokerOptions): Promise<MqttClient> {
   const version = Number(o.mqttVersion);
   if (version !== 4 && version !== 5) throw new AgentError('USAGE', `--mqtt-version must be 4 or 5, not ${o.mqttVersion}`);
+  const tlsOptions = tls(o);
   try {
     return await mqtt.connectAsync(o.broker, {
       clientId: `edge-agent-operator-${randomBytes(4).toString('hex')}`,
@@ -50,9 +70,11 @@ export async function connectOperator(o: OperatorBrokerOptions): Promise<MqttCli
       reconnectPeriod: 0,
       connectTimeout: 10_000,
       writeCache: false,
+      ...tlsOptions,
     });
   } catch (cause) {
-    throw new AgentError('SINK_UNAVAILABLE', `cannot connect to ${o.broker}`, { cause });
+    const refused = describeTlsFailure(cause);
+    throw new AgentError('SINK_UNAVAILABLE', `cannot connect to ${o.broker}${refused ? `: ${refused}` : ''}`, { cause });
   }
 }
 

@@ -1,12 +1,15 @@
 #!/usr/bin/env node
 import { describeError, isAgentError } from '../errors.ts';
-import { buildProgram, printedExitCode } from './program.ts';
+import { holdHangups } from './early-hangup.ts';
 
 /**
  * Parses `argv` (the arguments after the executable) and runs the command: resolves to the exit code, or
  * rejects with the error that ends the command (a usage error is an AgentError with code USAGE).
  */
 export async function main(argv: string[]): Promise<number> {
+  // Loaded here, not imported above: `node agent/cli/main.ts run` holds SIGHUP before the commands and every
+  // driver are loaded (agent/cli/early-hangup.ts).
+  const { buildProgram, printedExitCode } = await import('./program.ts');
   let code = 0;
   const program = buildProgram((c) => {
     code = c;
@@ -37,4 +40,10 @@ export function runCli(argv: string[]): void {
   );
 }
 
-if (import.meta.main) runCli(process.argv.slice(2));
+/** The commands that run until stopped: a SIGHUP while they start must not end them. */
+const LONG_RUNNING = new Set(['run', 'receive']);
+
+if (import.meta.main) {
+  if (LONG_RUNNING.has(process.argv[2] ?? '')) holdHangups();
+  runCli(process.argv.slice(2));
+}

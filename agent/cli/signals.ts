@@ -1,4 +1,5 @@
 import type { Logger } from '../log.ts';
+import { releaseHangups } from './early-hangup.ts';
 
 /**
  * Resolves at the first SIGINT or SIGTERM; a second one exits at once. SIGHUP (a service manager's "reload",
@@ -8,6 +9,9 @@ import type { Logger } from '../log.ts';
 export function untilSignal(log?: Logger, onHangup?: () => void): Promise<NodeJS.Signals> {
   const hangup = onHangup ?? (() => log?.warn({ signal: 'SIGHUP' }, 'SIGHUP received and ignored (nothing to reload); stop with SIGTERM'));
   process.on('SIGHUP', hangup);
+  // Ours now: the entry's holder (installed before anything was loaded) can go.
+  const early = releaseHangups();
+  if (early > 0) log?.warn({ signal: 'SIGHUP', count: early }, 'SIGHUP received while starting; ignored');
   return new Promise((resolve) => {
     const onSignal = (signal: NodeJS.Signals) => {
       process.once('SIGINT', () => process.exit(130));

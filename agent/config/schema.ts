@@ -1,12 +1,43 @@
 import { z } from 'zod';
 import { COMPRESSIONS } from '../envelope/codec.ts';
 import { MOST_NESTING } from '../envelope/cbor-decode.ts';
+import { envOption } from '../util/env-option.ts';
+import { fileOption } from '../util/file-option.ts';
+import { tlsOptions } from '../util/tls.ts';
 import { duration, size } from '../util/units.ts';
 import type { SinkDriver } from '../contracts/sink.ts';
 import type { CommonSourceConfig, SourceDriver } from '../contracts/source.ts';
 
 const NAME = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const name = (what: string) => z.string().regex(NAME, `${what} must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+
+/**
+ * `fleet.broker`: the control connection's broker. Its files (password, TLS) and variable are marked with
+ * fileOption / envOption, so the start-up checks find them as they find the drivers' (agent/checks/files.ts).
+ */
+export const fleetBrokerSchema = z
+  .strictObject({
+    url: z
+      .string()
+      .default('embedded')
+      .describe("The control connection's broker: `mqtt://host:port`, `mqtts://…`, or `embedded` for this agent's own broker."),
+    protocol_version: z
+      .union([z.literal(4), z.literal(5)])
+      .default(5)
+      .describe('MQTT 5, or 4 for an MQTT 3.1.1 broker (commands then answer on a fixed topic).'),
+    username: z.string().min(1).optional(),
+    password_file: fileOption(z.string().optional().describe('File holding the password (its first line; relative to the config file).'), {
+      what: 'fleet broker password',
+      secret: true,
+    }),
+    password_env: envOption(z.string().optional().describe('Environment variable holding the password.'), { what: 'fleet broker password' }),
+    tls: tlsOptions('mqtts://', {
+      peer: 'broker',
+      describe: 'TLS of the control connection, used with mqtts:// URLs: without it, the system CAs verify the broker. Paths are relative to the config file.',
+    }),
+  })
+  .prefault({})
+  .describe("The MQTT connection for remote control, separate from the sink's (client id `<device>-control`).");
 
 /** Fields every source has, whatever its driver. */
 const commonSourceFields = {
@@ -195,22 +226,7 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
       fleet: z
         .strictObject({
           enabled: z.boolean().default(false).describe('Take status, commands and signed configuration over MQTT (docs/remote.md).'),
-          broker: z
-            .strictObject({
-              url: z
-                .string()
-                .default('embedded')
-                .describe("The control connection's broker: `mqtt://host:port`, `mqtts://…`, or `embedded` for this agent's own broker."),
-              protocol_version: z
-                .union([z.literal(4), z.literal(5)])
-                .default(5)
-                .describe('MQTT 5, or 4 for an MQTT 3.1.1 broker (commands then answer on a fixed topic).'),
-              username: z.string().min(1).optional(),
-              password_file: z.string().optional().describe('File holding the password (its first line; relative to the config file).'),
-              password_env: z.string().optional().describe('Environment variable holding the password.'),
-            })
-            .prefault({})
-            .describe("The MQTT connection for remote control, separate from the sink's (client id `<device>-control`)."),
+          broker: fleetBrokerSchema,
           topic_prefix: z
             .string()
             .regex(/^[A-Za-z0-9._-]+(\/[A-Za-z0-9._-]+)*$/, 'topic_prefix must be topic levels of letters, digits, ., _ or -, joined by /')

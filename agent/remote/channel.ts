@@ -7,6 +7,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.ts';
+import { describeTlsFailure, type TlsConnectionOptions } from '../util/tls.ts';
 
 export interface ChannelOptions {
   url: string;
@@ -14,6 +15,8 @@ export interface ChannelOptions {
   protocolVersion: 4 | 5;
   username?: string | undefined;
   password?: string | undefined;
+  /** For `mqtts://`: the CA, client certificate and name to verify (without it, the system CAs and the URL's host). */
+  tls?: TlsConnectionOptions | undefined;
   will: { topic: string; payload: string };
   maxMessageBytes: number;
   subscriptions: readonly string[];
@@ -68,6 +71,7 @@ export class ControlChannel {
       queueQoSZero: false,
       // A Buffer per packet id otherwise stays on the heap for the life of the process (see the mqtt sink).
       writeCache: false,
+      ...options.tls,
       will: { topic: options.will.topic, payload: Buffer.from(options.will.payload), qos: 1, retain: true },
       ...(options.protocolVersion === 5 ? { properties: { maximumPacketSize: options.maxMessageBytes + OVERSIZE_MARGIN } } : {}),
     };
@@ -83,7 +87,12 @@ export class ControlChannel {
       this.safely(() => handlers.connected());
     });
     this.client.on('message', (topic, payload, packet) => this.receive(topic, payload, packet));
-    this.client.on('error', (err) => log.warn({ err: describeError(err) }, 'fleet control connection error'));
+    // A refused certificate said as such, not as one more unreachable broker: retrying will not fix it.
+    this.client.on('error', (err) => {
+      const tls = describeTlsFailure(err);
+      if (tls) log.warn({ url: options.url, err: tls }, `fleet control connection: ${tls}`);
+      else log.warn({ err: describeError(err) }, 'fleet control connection error');
+    });
     this.client.on('close', () => this.scheduleReconnect());
   }
 

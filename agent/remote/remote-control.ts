@@ -8,6 +8,7 @@ import { readBrokerPassword } from '../broker/credentials.ts';
 import type { Logger } from '../log.ts';
 import type { RunningAgent } from '../runtime/agent.ts';
 import type { Telemetry } from '../telemetry/registry.ts';
+import { type TlsConnectionOptions, tlsConnectionOptions } from '../util/tls.ts';
 import { VERSION } from '../version.ts';
 import { maskSecrets } from './actions.ts';
 import { ControlChannel } from './channel.ts';
@@ -39,8 +40,16 @@ export interface RemoteControl {
   stop(reason: string): Promise<void>;
 }
 
-/** The broker URL and credentials of the control connection (`embedded`: this agent's own broker). */
-export function controlBroker(loaded: LoadedConfig): { url: string; username?: string | undefined; password?: string | undefined } {
+export interface ControlBroker {
+  url: string;
+  username?: string | undefined;
+  password?: string | undefined;
+  /** Node's TLS options from `fleet.broker.tls` (files read now), for an `mqtts://` URL. */
+  tls?: TlsConnectionOptions | undefined;
+}
+
+/** The broker URL, credentials and TLS of the control connection (`embedded`: this agent's own broker, on loopback). */
+export function controlBroker(loaded: LoadedConfig): ControlBroker {
   const { config } = loaded;
   const { baseDir } = configPaths(loaded);
   const fleet = config.fleet.broker;
@@ -51,7 +60,12 @@ export function controlBroker(loaded: LoadedConfig): { url: string; username?: s
     const password = own ? readBrokerPassword(config.broker, baseDir) : fleet.username === undefined ? undefined : readBrokerPassword(fleet, baseDir);
     return { url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${config.broker.port}`, username, password };
   }
-  return { url: fleet.url, username: fleet.username, password: fleet.username === undefined ? undefined : readBrokerPassword(fleet, baseDir) };
+  return {
+    url: fleet.url,
+    username: fleet.username,
+    password: fleet.username === undefined ? undefined : readBrokerPassword(fleet, baseDir),
+    tls: fleet.tls ? tlsConnectionOptions(fleet.tls, baseDir, 'fleet.broker') : undefined,
+  };
 }
 
 export function refusedCounter(telemetry: Telemetry) {
@@ -197,6 +211,7 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
       protocolVersion: fleet.broker.protocol_version,
       username: broker.username,
       password: broker.password,
+      tls: broker.tls,
       will: { topic: topics.status, payload: status.will() },
       maxMessageBytes: fleet.max_message_bytes,
       subscriptions: [topics.status, topics.command, ...desired.subscriptions()],

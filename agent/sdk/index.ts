@@ -26,3 +26,4 @@ export { openDatabase as openSqlite } from '../util/sqlite.ts';
 export { redactUrl, urlOption, type UrlOptionSpec } from '../util/url.ts';
 export { fileOption, type FileOptionMeta } from '../util/file-option.ts';
 export { envOption, type EnvOptionMeta } from '../util/env-option.ts';
+export { describeTlsFailure, type TlsConnectionOptions, type TlsOptions, type TlsVariant, tlsConnectionOptions, tlsOptions } from '../util/tls.ts';

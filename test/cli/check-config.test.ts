@@ -148,6 +148,34 @@ describe('check-config: files the drivers name', () => {
     assert.ok(r.stderr.includes(`${r.file}:15:18 broker.password_file: embedded broker password file ${join(dir, 'secrets/broker')} does not exist`), r.stderr);
   });
 
+  it("fleet.broker's password file and TLS files are checked like the drivers', and `run` refuses them (exit 2 at their lines)", async () => {
+    const fleet = `fleet:\n  enabled: true\n  broker:\n    url: mqtts://127.0.0.1:8883\n    username: gw-01\n    password_file: secrets/fleet\n    tls:\n      ca: tls/fleet-ca.pem\n  trust: { root_keys: [${'A'.repeat(43)}] }\n`;
+    const r = await check('fleet-files.yaml', `${AGENT}${fleet}`);
+    assert.equal(r.code, 2, r.stderr);
+    const lines = [
+      `${r.file}:17:20 fleet.broker.password_file: fleet broker password file ${join(dir, 'secrets/fleet')} does not exist`,
+      `${r.file}:19:11 fleet.broker.tls.ca: TLS CA file ${join(dir, 'tls/fleet-ca.pem')} does not exist`,
+    ];
+    for (const line of lines) assert.ok(r.stderr.includes(line), `missing: ${line}\n${r.stderr}`);
+    const ran = await cli('run', '--config', r.file);
+    assert.equal(ran.code, 2, ran.stderr);
+    for (const line of lines) assert.ok(ran.stderr.includes(line.replace(`${r.file}:`, '')), `run, missing: ${line}\n${ran.stderr}`);
+    // Remote control off: check-config still reports what the file names.
+    const off = await check('fleet-off.yaml', `${AGENT}${fleet.replace('enabled: true', 'enabled: false')}`);
+    assert.equal(off.code, 2, off.stderr);
+    assert.ok(off.stderr.includes('fleet.broker.password_file'), off.stderr);
+  });
+
+  it('fleet.broker.password_env not set: a warning at check-config, an error at run', async () => {
+    const fleet = `fleet:\n  enabled: true\n  broker: { url: mqtt://127.0.0.1:1, username: gw-01, password_env: EDGE_TEST_UNSET_FLEET }\n  trust: { root_keys: [${'A'.repeat(43)}] }\n`;
+    const r = await check('fleet-env.yaml', `${AGENT}${fleet}`);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stderr, /fleet\.broker\.password_env: environment variable EDGE_TEST_UNSET_FLEET \(the fleet broker password\) is not set here/);
+    const ran = await cli('run', '--config', r.file);
+    assert.equal(ran.code, 2, ran.stderr);
+    assert.match(ran.stderr, /fleet\.broker\.password_env: environment variable EDGE_TEST_UNSET_FLEET \(the fleet broker password\) is not set/);
+  });
+
   it('an environment variable named for a secret and not set is a warning here (the service may have it)', async () => {
     const r = await check(
       'env.yaml',
