@@ -7,12 +7,20 @@
  *
  * `offer(layer: {kind:'device'} | {kind:'group', name}, document: {version, config, raw}, signer?)`: the
  * caller (the MQTT side) has verified the envelope and its target; `raw` is the envelope's text, which tells
- * a repeat of the same version from a different document. `reloadLocal()` re-reads the local file (SIGHUP).
- * Offers and reloads run one at a time, in the order they came. Refusals are the trust room's Refusal errors
- * (code REMOTE_REFUSED, a `reason`), reported with outcome `refused`, never thrown out of `offer`.
+ * a repeat of the same version from a different document. `reloadLocal()` re-reads the local file (SIGHUP,
+ * or a change of the file when `fleet.watch_local_file`). `rollback()` (the `config.rollback` command) puts
+ * back the remote layers as they were before the last remote commit, through the same apply and health gate.
+ * Offers, reloads and rollbacks run one at a time, in the order they came. Refusals are the trust room's
+ * Refusal errors (code REMOTE_REFUSED, a `reason`), reported with outcome `refused`, never thrown out of `offer`.
+ *
+ * Version floor: a layer's floor is the highest version ever accepted for it (`floors` in committed.json),
+ * not the committed one: after a rollback from v2 to v1 the v2 document still retained on the broker comes
+ * again at every reconnect and must not be applied again. That retained copy is ignored quietly (an
+ * `unchanged` report, not published); the same document offered live (pushed again, `config.apply`) is
+ * refused `replayed`: the operator signs a newer version to apply it again.
  */
 import { createHash } from 'node:crypto';
-import { describeError } from '../errors.ts';
+import { AgentError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { type LoadedConfig, loadConfigFile, parseConfigObject, requireRunnable } from '../config/load.ts';
 import type { DriverCatalog } from '../config/catalog.ts';
@@ -233,8 +241,16 @@ export class ConfigPipeline {
     return this.report(layer, version, 'refused', reason, err.message.startsWith(`${reason}: `) ? err.message.slice(reason.length + 2) : err.message);
   }
 
-  /** A verified remote document for one layer, through the whole path. Never rejects on a refusal or a rollback. */
-  offer(layer: LayerRef, document: RemoteConfigDocument, signer?: { keyId: string; name: string }): Promise<ConfigReport> {
+  /**
+   * A verified remote document for one layer, through the whole path. Never rejects on a refusal or a rollback.
+   * `redelivered`: the broker's retained copy handed over again at subscribe (every reconnect).
+   */
+  offer(
+    layer: LayerRef,
+    document: RemoteConfigDocument,
+    signer?: { keyId: string; name: string },
+    options: { redelivered?: boolean } = {},
+  ): Promise<ConfigReport> {
     return this.inTurn(async () => {
       const id = layerId(layer);
       const version = document.version;
@@ -251,9 +267,27 @@ export class ConfigPipeline {
           if (current.raw === document.raw) return this.report(id, version, 'unchanged', undefined, `${id} v${version} is already committed`);
           throw new Refusal('replayed', `${id} v${version} is committed already with a different document`);
         }
+        const floor = this.committedState.floors?.[id];
+        if (floor && version <= floor.version) {
+          if (version === floor.version && floor.raw === document.raw) {
+            const message = `${id} v${version} was rolled back on request; sign a version above v${floor.version} to apply it again`;
+            // The retained copy at a reconnect: the report of the rollback stays the last word.
+            if (options.redelivered) return this.quietReport(id, version, 'unchanged', message);
+            throw new Refusal('replayed', message);
+          }
+          throw new Refusal(
+            version === floor.version ? 'replayed' : 'older_version',
+            `${id} v${version} is not above v${floor.version}, the highest version accepted (then rolled back on request)`,
+          );
+        }
         const record: LayerRecord = { version, raw: document.raw, config: document.config, at: this.now().toISOString() };
         if (signer) record.signer = signer;
-        const next: CommittedState = { ...this.committedState, layers: { ...this.committedState.layers, [id]: record } };
+        const next: CommittedState = {
+          ...this.committedState,
+          layers: { ...this.committedState.layers, [id]: record },
+          previous: { layer: id, layers: this.committedState.layers, at: this.now().toISOString() },
+          floors: { ...this.committedState.floors, [id]: { version, raw: document.raw } },
+        };
         return await this.gated(id, version, this.local, next);
       } catch (err) {
         return this.refusal(id, version, err);
@@ -261,7 +295,39 @@ export class ConfigPipeline {
     });
   }
 
-  /** Re-reads the local file through the same path (SIGHUP). */
+  /**
+   * `config.rollback`: the remote layers as they were before the last remote commit, through the same apply,
+   * health gate and commit. Committed, it is reported `rolled_back` with reason `operator`; if the earlier
+   * layers fail the health gate, the running ones are applied again and the report says why
+   * (`rolled_back`, `health:<what>`, and a message saying the rollback did not happen). One step only.
+   * Throws (an AgentError, APPLY_FAILED) when there is nothing to go back to.
+   */
+  rollback(): Promise<ConfigReport> {
+    return this.inTurn(async () => {
+      const previous = this.committedState.previous;
+      if (!previous) throw new AgentError('APPLY_FAILED', 'nothing to roll back to: no remote configuration was committed over an earlier one');
+      const id = previous.layer as LayerId;
+      const from = this.committedState.layers[id]?.version;
+      const to = previous.layers[id]?.version;
+      const { previous: _dropped, ...rest } = this.committedState;
+      const next: CommittedState = { ...rest, layers: previous.layers };
+      const describe = (v: number | undefined) => (v === undefined ? 'no document' : `v${v}`);
+      const message = `${id} ${describe(from)} → ${describe(to)} on request`;
+      try {
+        return await this.gated(id, to, this.local, next, { outcome: 'rolled_back', reason: 'operator', message });
+      } catch (err) {
+        // The earlier layers no longer validate with the local file (it changed since): nothing was applied.
+        return this.refusal(id, to, err);
+      }
+    });
+  }
+
+  /** A report returned to the caller only: not logged as an outcome, not published, not the last report. */
+  private quietReport(layer: string, version: number | undefined, outcome: ConfigReport['outcome'], message: string): ConfigReport {
+    return { layer, version, outcome, message, at: this.now().toISOString(), effective: this.effectiveVersion() };
+  }
+
+  /** Re-reads the local file through the same path (SIGHUP, or the file watch). */
   reloadLocal(): Promise<ConfigReport> {
     return this.inTurn(async () => {
       if (!this.local.path) return this.report('local', undefined, 'refused', 'unsupported', 'the agent runs on built-in defaults: there is no file to reload');
@@ -296,14 +362,24 @@ export class ConfigPipeline {
     this.committedState = snapshot;
   }
 
-  /** Validate, write pending, apply, gate, then commit or roll back. Throws only refusals (before anything changes). */
-  private async gated(id: LayerId, version: number | undefined, local: LocalLayer, next: CommittedState): Promise<ConfigReport> {
+  /**
+   * Validate, write pending, apply, gate, then commit or roll back. Throws only refusals (before anything
+   * changes). `success`: how a commit is reported (a rollback on request is `rolled_back`, `operator`).
+   */
+  private async gated(
+    id: LayerId,
+    version: number | undefined,
+    local: LocalLayer,
+    next: CommittedState,
+    success?: { outcome: ConfigReport['outcome']; reason: string; message: string },
+  ): Promise<ConfigReport> {
     const candidate = buildEffective(local, next, this.drivers);
     const running = this.agent.loaded;
     if (stableJson(candidate.loaded.config) === stableJson(running.config)) {
       // Nothing runs differently: no apply, no gate; the layer is committed as it is.
       this.state.commit(next);
       this.accept(local, next, candidate);
+      if (success) return this.report(id, version, success.outcome, success.reason, `${success.message}; no change to the running configuration`);
       return this.report(id, version, 'committed', undefined, 'no change to the running configuration');
     }
     this.state.writePending({ layer: id, version, started: this.now().toISOString(), state: next });
@@ -321,10 +397,22 @@ export class ConfigPipeline {
     if (!failure) {
       this.state.commit(next);
       this.accept(local, next, candidate);
+      if (success) return this.report(id, version, success.outcome, success.reason, success.message);
       return this.report(id, version, 'committed');
     }
     await this.rollBack(running);
     this.state.clearPending();
+    if (success) {
+      // A rollback on request that failed its health gate: the configuration it started from runs again.
+      const from = this.committedState.layers[id]?.version;
+      return this.report(
+        id,
+        from,
+        'rolled_back',
+        failure.reason,
+        `the rollback on request failed its health check (${failure.message}); still on what ran before it`,
+      );
+    }
     return this.report(id, version, 'rolled_back', failure.reason, failure.message);
   }
 
