@@ -121,7 +121,9 @@ test('fleet push --wait to one device: committed, exit 0, a one-line summary', a
 
 test('a signed config.rollback puts v1 back: done, reported rolled_back (operator), and a restart stays on v1', async () => {
   const reportsBefore = watch.all(reportTopic).length;
+  const asked = Date.now();
   const answers = await ask(signedCommand(op, DEVICE, 'config.rollback').envelope);
+  process.stdout.write(`# config.rollback answered done after ${((Date.now() - asked) / 1000).toFixed(2)} s\n`);
   assert.deepEqual(
     answers.map((a) => a.state),
     ['accepted', 'done'],
