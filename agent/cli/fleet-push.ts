@@ -57,6 +57,8 @@ export interface PushOutcome {
   reason?: string | undefined;
   message?: string | undefined;
   seconds?: number | undefined;
+  /** The device's effective config version after this outcome (what it runs now). */
+  effective?: string | undefined;
 }
 
 export async function fleetPushCommand(file: string, options: PushOptions): Promise<number> {
@@ -98,6 +100,7 @@ export async function fleetPushCommand(file: string, options: PushOptions): Prom
         reason: typeof r.reason === 'string' ? r.reason : undefined,
         message: typeof r.message === 'string' ? r.message : undefined,
         seconds: (Date.now() - pushedAt) / 1000,
+        effective: typeof r.effective === 'string' ? r.effective : undefined,
       };
       reports.set(device, outcome);
       process.stderr.write(
@@ -128,7 +131,9 @@ function printSummary(all: PushOutcome[], version: number): void {
   ];
   if (times.length > 0) out.push(`time to commit: p50 ${times[Math.floor((times.length - 1) / 2)]!.toFixed(1)} s, max ${times.at(-1)!.toFixed(1)} s`);
   for (const r of all.filter((r) => r.outcome !== 'committed' && r.outcome !== 'unchanged')) {
-    out.push(`  ${r.device}: ${r.outcome}${r.reason ? ` ${r.reason}` : ''}${r.message ? `: ${r.message}` : ''}`);
+    out.push(
+      `  ${r.device}: ${r.outcome}${r.reason ? ` ${r.reason}` : ''}${r.message ? `: ${r.message}` : ''}${r.effective ? ` (running ${r.effective})` : ''}`,
+    );
   }
   process.stdout.write(`${out.join('\n')}\n`);
 }

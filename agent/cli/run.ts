@@ -10,6 +10,7 @@ import { PipelineAdapter } from '../remote/pipeline-adapter.ts';
 import { startFleet } from '../remote/remote-control.ts';
 import type { ApplyReport } from '../remote/seams.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
+import { watchConfigFile } from './config-watch.ts';
 import { untilSignal } from './signals.ts';
 
 export const run: DefineCommand = (parent: Command, exit) => {
@@ -17,7 +18,7 @@ export const run: DefineCommand = (parent: Command, exit) => {
     .command('run')
     .summary('run the agent (no FILE: the embedded demo defaults)')
     .description(
-      'Run the agent: sources → durable queue → encrypted batches → sink, until SIGINT or SIGTERM. SIGHUP reloads the config file: validated, applied live, health-checked, then committed or rolled back (docs/remote.md).',
+      'Run the agent: sources → durable queue → encrypted batches → sink, until SIGINT or SIGTERM. SIGHUP (or, with fleet.watch_local_file, a change of the file) reloads the config file: validated, applied live, health-checked, then committed or rolled back (docs/remote.md).',
     )
     .usage('[--config FILE] [--log-format FORMAT]')
     .option('-c, --config <FILE>', 'config file (YAML); without it, the embedded demo defaults')
@@ -39,15 +40,17 @@ export async function runCommand(values: RunOptions): Promise<number> {
   if (!values.config) log.info('no --config given: running the embedded demo defaults (system source → queue → embedded broker → receiver on stdout)');
   // Listening before the start: a SIGTERM that comes while sources start must still stop the agent cleanly.
   let pipeline: ConfigPipeline | undefined;
-  const stopRequested = untilSignal(log, () => {
+  const reload = (why: string) => {
     if (!pipeline) {
-      log.warn({ signal: 'SIGHUP' }, 'SIGHUP received while starting; ignored');
+      log.warn({ cause: why }, 'configuration reload asked for while starting; ignored');
       return;
     }
-    log.info({ signal: 'SIGHUP', config: values.config ?? '(embedded defaults)' }, 'SIGHUP received: reloading the configuration file');
+    log.info({ cause: why, config: values.config ?? '(embedded defaults)' }, 'reloading the configuration file');
     // The pipeline logs the outcome (committed, unchanged, refused or rolled back) and never rejects on one.
     pipeline.reloadLocal().catch((err: unknown) => log.error({ err }, 'configuration reload failed'));
-  });
+  };
+  const stopRequested = untilSignal(log, () => reload('SIGHUP'));
+  const watch = values.config && loaded.config.fleet.watch_local_file ? watchConfigFile(values.config, () => reload('file changed'), log) : undefined;
   // A `restart` command ends one turn of this loop: everything stops cleanly and starts again in process, on
   // the committed configuration.
   for (;;) {
@@ -81,6 +84,7 @@ export async function runCommand(values: RunOptions): Promise<number> {
     pipeline = undefined;
     await agent.stop();
     if (signal === 'restart') continue;
+    watch?.close();
     log.info({ status: agent.status() }, 'stopped');
     return 0;
   }

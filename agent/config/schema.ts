@@ -250,6 +250,10 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
               'After applying a new configuration: time for sources to run, the sink to connect and one batch to be acknowledged, or it is rolled back.',
             ),
           max_message_bytes: size().prefault('256KiB').describe('Largest command or configuration message taken; checked before parsing.'),
+          watch_local_file: z
+            .boolean()
+            .default(false)
+            .describe('Reload the config file when it changes (as on SIGHUP: validated, applied, health-checked, committed or rolled back). Read at start.'),
         })
         .superRefine((f, ctx) => {
           if (f.enabled && f.trust.root_keys.length === 0) {

@@ -7,23 +7,31 @@
  *
  * `offer(layer: {kind:'device'} | {kind:'group', name}, document: {version, config, raw}, signer?)`: the
  * caller (the MQTT side) has verified the envelope and its target; `raw` is the envelope's text, which tells
- * a repeat of the same version from a different document. `reloadLocal()` re-reads the local file (SIGHUP).
- * Offers and reloads run one at a time, in the order they came. Refusals are the trust room's Refusal errors
- * (code REMOTE_REFUSED, a `reason`), reported with outcome `refused`, never thrown out of `offer`.
+ * a repeat of the same version from a different document. `reloadLocal()` re-reads the local file (SIGHUP,
+ * or a change of the file when `fleet.watch_local_file`). `rollback()` (the `config.rollback` command) puts
+ * back the remote layers as they were before the last remote commit, through the same apply and health gate.
+ * Offers, reloads and rollbacks run one at a time, in the order they came. Refusals are the trust room's
+ * Refusal errors (code REMOTE_REFUSED, a `reason`), reported with outcome `refused`, never thrown out of `offer`.
+ *
+ * Version floor: a layer's floor is the highest version ever accepted for it (`floors` in committed.json),
+ * not the committed one: after a rollback from v2 to v1 the v2 document still retained on the broker comes
+ * again at every reconnect and must not be applied again. That retained copy is ignored quietly (an
+ * `unchanged` report, not published); the same document offered live (pushed again, `config.apply`) is
+ * refused `replayed`: the operator signs a newer version to apply it again.
  */
-import { createHash } from 'node:crypto';
-import { describeError } from '../errors.ts';
+import { AgentError, describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
-import { type LoadedConfig, loadConfigFile, parseConfigObject, requireRunnable } from '../config/load.ts';
+import { type LoadedConfig, loadConfigFile } from '../config/load.ts';
 import type { DriverCatalog } from '../config/catalog.ts';
 import type { RunningAgent } from '../runtime/agent.ts';
 import { stableJson } from '../runtime/config-diff.ts';
 import type { Counter } from '../telemetry/registry.ts';
-import { type ConfigLayer, type LayerId, mergeLayers, type Provenance } from './config-merge.ts';
+import { buildEffective, type Effective, groupsOf, type LayerRef, type LocalLayer, layerId, localSha, orderedLayers } from './config-effective.ts';
+import type { LayerId, Provenance } from './config-merge.ts';
 import type { CommittedState, ConfigState, LayerRecord } from './config-state.ts';
 import { isRefusal, Refusal } from '../trust/index.ts';
 
-export type LayerRef = { kind: 'device' } | { kind: 'group'; name: string };
+export { buildEffective, effectiveVersion, layerId, localSha, type Effective, type LayerRef, type LocalLayer } from './config-effective.ts';
 
 export interface RemoteConfigDocument {
   version: number;
@@ -43,83 +51,6 @@ export interface ConfigReport {
   at: string;
   /** The version string of the configuration running after this: `<local sha8>+g:<group>=<v>+d=<v>`. */
   effective: string;
-}
-
-/** The local file's part: its data as written, where it came from, where its relative paths point. */
-export interface LocalLayer {
-  data: unknown;
-  origin: string;
-  baseDir: string;
-  /** The file to re-read on `reloadLocal()`; absent for built-in defaults. */
-  path?: string;
-}
-
-export function layerId(layer: LayerRef): LayerId {
-  return layer.kind === 'device' ? 'device' : `group:${layer.name}`;
-}
-
-export function localSha(data: unknown): string {
-  return createHash('sha256')
-    .update(stableJson(data ?? {}))
-    .digest('hex')
-    .slice(0, 8);
-}
-
-/** The layers in effect, lowest first: local, the groups in `fleet.groups` order that have a document, the device. */
-function orderedLayers(local: LocalLayer, state: CommittedState, groups: readonly string[]): (ConfigLayer & { version?: number })[] {
-  const out: (ConfigLayer & { version?: number })[] = [{ id: 'local', config: local.data }];
-  for (const g of groups) {
-    const rec = state.layers[`group:${g}`];
-    if (rec) out.push({ id: `group:${g}`, config: rec.config, version: rec.version });
-  }
-  const device = state.layers.device;
-  if (device) out.push({ id: 'device', config: device.config, version: device.version });
-  return out;
-}
-
-function groupsOf(local: LocalLayer, drivers: DriverCatalog): string[] {
-  try {
-    return parseConfigObject(drivers, local.data, local.origin, local.baseDir).config.fleet.groups;
-  } catch {
-    return [];
-  }
-}
-
-export function effectiveVersion(local: LocalLayer, state: CommittedState, groups: readonly string[]): string {
-  const parts = [localSha(local.data)];
-  for (const layer of orderedLayers(local, state, groups).slice(1)) {
-    parts.push(layer.id === 'device' ? `d=${layer.version}` : `g:${layer.id.slice('group:'.length)}=${layer.version}`);
-  }
-  return parts.join('+');
-}
-
-export interface Effective {
-  loaded: LoadedConfig;
-  provenance: Provenance;
-  version: string;
-}
-
-/** Merge → the schema → what `run` needs: the effective configuration, or a refusal (schema_invalid, forbidden_setting). */
-export function buildEffective(local: LocalLayer, state: CommittedState, drivers: DriverCatalog): Effective {
-  const groups = groupsOf(local, drivers);
-  const layers = orderedLayers(local, state, groups);
-  const merged = mergeLayers(layers);
-  const version = effectiveVersion(local, state, groups);
-  const origin =
-    layers.length === 1
-      ? local.origin
-      : `${local.origin} + ${layers
-          .slice(1)
-          .map((l) => `${l.id} v${l.version}`)
-          .join(' + ')}`;
-  let loaded: LoadedConfig;
-  try {
-    loaded = parseConfigObject(drivers, merged.data, origin, local.baseDir);
-    requireRunnable(loaded);
-  } catch (err) {
-    throw new Refusal('schema_invalid', describeError(err), { cause: err });
-  }
-  return { loaded, provenance: merged.provenance, version };
 }
 
 export interface PipelineOptions {
@@ -233,8 +164,16 @@ export class ConfigPipeline {
     return this.report(layer, version, 'refused', reason, err.message.startsWith(`${reason}: `) ? err.message.slice(reason.length + 2) : err.message);
   }
 
-  /** A verified remote document for one layer, through the whole path. Never rejects on a refusal or a rollback. */
-  offer(layer: LayerRef, document: RemoteConfigDocument, signer?: { keyId: string; name: string }): Promise<ConfigReport> {
+  /**
+   * A verified remote document for one layer, through the whole path. Never rejects on a refusal or a rollback.
+   * `redelivered`: the broker's retained copy handed over again at subscribe (every reconnect).
+   */
+  offer(
+    layer: LayerRef,
+    document: RemoteConfigDocument,
+    signer?: { keyId: string; name: string },
+    options: { redelivered?: boolean } = {},
+  ): Promise<ConfigReport> {
     return this.inTurn(async () => {
       const id = layerId(layer);
       const version = document.version;
@@ -251,9 +190,27 @@ export class ConfigPipeline {
           if (current.raw === document.raw) return this.report(id, version, 'unchanged', undefined, `${id} v${version} is already committed`);
           throw new Refusal('replayed', `${id} v${version} is committed already with a different document`);
         }
+        const floor = this.committedState.floors?.[id];
+        if (floor && version <= floor.version) {
+          if (version === floor.version && floor.raw === document.raw) {
+            const message = `${id} v${version} was rolled back on request; sign a version above v${floor.version} to apply it again`;
+            // The retained copy at a reconnect: the report of the rollback stays the last word.
+            if (options.redelivered) return this.quietReport(id, version, 'unchanged', message);
+            throw new Refusal('replayed', message);
+          }
+          throw new Refusal(
+            version === floor.version ? 'replayed' : 'older_version',
+            `${id} v${version} is not above v${floor.version}, the highest version accepted (then rolled back on request)`,
+          );
+        }
         const record: LayerRecord = { version, raw: document.raw, config: document.config, at: this.now().toISOString() };
         if (signer) record.signer = signer;
-        const next: CommittedState = { ...this.committedState, layers: { ...this.committedState.layers, [id]: record } };
+        const next: CommittedState = {
+          ...this.committedState,
+          layers: { ...this.committedState.layers, [id]: record },
+          previous: { layer: id, layers: this.committedState.layers, at: this.now().toISOString() },
+          floors: { ...this.committedState.floors, [id]: { version, raw: document.raw } },
+        };
         return await this.gated(id, version, this.local, next);
       } catch (err) {
         return this.refusal(id, version, err);
@@ -261,7 +218,39 @@ export class ConfigPipeline {
     });
   }
 
-  /** Re-reads the local file through the same path (SIGHUP). */
+  /**
+   * `config.rollback`: the remote layers as they were before the last remote commit, through the same apply,
+   * health gate and commit. Committed, it is reported `rolled_back` with reason `operator`; if the earlier
+   * layers fail the health gate, the running ones are applied again and the report says why
+   * (`rolled_back`, `health:<what>`, and a message saying the rollback did not happen). One step only.
+   * Throws (an AgentError, APPLY_FAILED) when there is nothing to go back to.
+   */
+  rollback(): Promise<ConfigReport> {
+    return this.inTurn(async () => {
+      const previous = this.committedState.previous;
+      if (!previous) throw new AgentError('APPLY_FAILED', 'nothing to roll back to: no remote configuration was committed over an earlier one');
+      const id = previous.layer as LayerId;
+      const from = this.committedState.layers[id]?.version;
+      const to = previous.layers[id]?.version;
+      const { previous: _dropped, ...rest } = this.committedState;
+      const next: CommittedState = { ...rest, layers: previous.layers };
+      const describe = (v: number | undefined) => (v === undefined ? 'no document' : `v${v}`);
+      const message = `${id} ${describe(from)} → ${describe(to)} on request`;
+      try {
+        return await this.gated(id, to, this.local, next, { outcome: 'rolled_back', reason: 'operator', message });
+      } catch (err) {
+        // The earlier layers no longer validate with the local file (it changed since): nothing was applied.
+        return this.refusal(id, to, err);
+      }
+    });
+  }
+
+  /** A report returned to the caller only: not logged as an outcome, not published, not the last report. */
+  private quietReport(layer: string, version: number | undefined, outcome: ConfigReport['outcome'], message: string): ConfigReport {
+    return { layer, version, outcome, message, at: this.now().toISOString(), effective: this.effectiveVersion() };
+  }
+
+  /** Re-reads the local file through the same path (SIGHUP, or the file watch). */
   reloadLocal(): Promise<ConfigReport> {
     return this.inTurn(async () => {
       if (!this.local.path) return this.report('local', undefined, 'refused', 'unsupported', 'the agent runs on built-in defaults: there is no file to reload');
@@ -296,14 +285,24 @@ export class ConfigPipeline {
     this.committedState = snapshot;
   }
 
-  /** Validate, write pending, apply, gate, then commit or roll back. Throws only refusals (before anything changes). */
-  private async gated(id: LayerId, version: number | undefined, local: LocalLayer, next: CommittedState): Promise<ConfigReport> {
+  /**
+   * Validate, write pending, apply, gate, then commit or roll back. Throws only refusals (before anything
+   * changes). `success`: how a commit is reported (a rollback on request is `rolled_back`, `operator`).
+   */
+  private async gated(
+    id: LayerId,
+    version: number | undefined,
+    local: LocalLayer,
+    next: CommittedState,
+    success?: { outcome: ConfigReport['outcome']; reason: string; message: string },
+  ): Promise<ConfigReport> {
     const candidate = buildEffective(local, next, this.drivers);
     const running = this.agent.loaded;
     if (stableJson(candidate.loaded.config) === stableJson(running.config)) {
       // Nothing runs differently: no apply, no gate; the layer is committed as it is.
       this.state.commit(next);
       this.accept(local, next, candidate);
+      if (success) return this.report(id, version, success.outcome, success.reason, `${success.message}; no change to the running configuration`);
       return this.report(id, version, 'committed', undefined, 'no change to the running configuration');
     }
     this.state.writePending({ layer: id, version, started: this.now().toISOString(), state: next });
@@ -321,10 +320,22 @@ export class ConfigPipeline {
     if (!failure) {
       this.state.commit(next);
       this.accept(local, next, candidate);
+      if (success) return this.report(id, version, success.outcome, success.reason, success.message);
       return this.report(id, version, 'committed');
     }
     await this.rollBack(running);
     this.state.clearPending();
+    if (success) {
+      // A rollback on request that failed its health gate: the configuration it started from runs again.
+      const from = this.committedState.layers[id]?.version;
+      return this.report(
+        id,
+        from,
+        'rolled_back',
+        failure.reason,
+        `the rollback on request failed its health check (${failure.message}); still on what ran before it`,
+      );
+    }
     return this.report(id, version, 'rolled_back', failure.reason, failure.message);
   }
 

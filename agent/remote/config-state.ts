@@ -26,6 +26,16 @@ export interface CommittedState {
   layers: Record<string, LayerRecord>;
   /** The local file's content at its last commit (after a SIGHUP reload), with its sha. */
   local?: { sha: string; config: unknown; at: string };
+  /**
+   * The remote layers as they were before the last commit of a remote layer (`layer` is the one it changed):
+   * what `config.rollback` goes back to. One step only: a rollback clears it.
+   */
+  previous?: { layer: string; layers: Record<string, LayerRecord>; at: string };
+  /**
+   * By layer id, the highest version ever accepted and its envelope text. A rollback lowers the committed
+   * version but never this: the newer document still retained on the broker is not applied again.
+   */
+  floors?: Record<string, { version: number; raw: string }>;
 }
 
 export interface PendingState {

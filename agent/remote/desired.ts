@@ -117,7 +117,7 @@ export class DesiredConfig {
       const wanted = layer.target;
       const matches = 'device' in wanted ? t.device === wanted.device : t.group === wanted.group;
       if (!matches) throw new Refusal('wrong_target', `the document targets ${JSON.stringify(t)}, this topic is for ${JSON.stringify(wanted)}`);
-      report = await this.o.pipeline.offer(layer.layer, document, signer, envelope);
+      report = await this.o.pipeline.offer(layer.layer, document, signer, envelope, { redelivered });
     } catch (err) {
       const refusal = refusalOf(err);
       if (!refusal) this.o.log.error({ err: describeError(err), layer: layer.layer }, 'desired config could not be handled');

@@ -25,11 +25,27 @@ export class PipelineAdapter implements DesiredConfigPipeline {
     });
   }
 
-  async offer(layer: string, document: SignedDocument, signer: { keyId: string; name: string }, envelope: unknown): Promise<ApplyReport> {
+  async offer(
+    layer: string,
+    document: SignedDocument,
+    signer: { keyId: string; name: string },
+    envelope: unknown,
+    options: { redelivered?: boolean } = {},
+  ): Promise<ApplyReport> {
     const ref: LayerRef = layer === 'device' ? { kind: 'device' } : { kind: 'group', name: layer.slice('group:'.length) };
     this.offering++;
     try {
-      return await this.pipeline.offer(ref, { version: document.version as number, config: document.config, raw: JSON.stringify(envelope) }, signer);
+      return await this.pipeline.offer(ref, { version: document.version as number, config: document.config, raw: JSON.stringify(envelope) }, signer, options);
+    } finally {
+      this.offering--;
+    }
+  }
+
+  /** Like an offer, the caller publishes the report (remote control, answering `config.rollback`). */
+  async rollback(): Promise<ApplyReport> {
+    this.offering++;
+    try {
+      return await this.pipeline.rollback();
     } finally {
       this.offering--;
     }

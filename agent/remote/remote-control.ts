@@ -194,7 +194,11 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
         }
         case 'config.rollback': {
           if (!parts.pipeline.rollback) throw new Error('this build cannot roll back on request');
-          return parts.pipeline.rollback();
+          const report = await parts.pipeline.rollback();
+          await publishReport(report);
+          if (report.outcome !== 'rolled_back' || report.reason !== 'operator')
+            throw Object.assign(new Error(report.message ?? report.outcome), { reason: report.reason ?? report.outcome });
+          return report;
         }
         default:
           throw new Error(`unknown action ${action}`);

@@ -54,8 +54,9 @@ export interface ApplyReport {
 
 /** The desired-config pipeline (agent/remote/config-*.ts). */
 export interface DesiredConfigPipeline {
-  offer(layer: string, document: SignedDocument, signer: Verified['signer'], envelope: unknown): Promise<ApplyReport>;
-  /** Apply the committed config again (config.rollback); undefined when the pipeline cannot. */
+  /** `redelivered`: the broker's retained copy, handed over again at subscribe. */
+  offer(layer: string, document: SignedDocument, signer: Verified['signer'], envelope: unknown, options?: { redelivered?: boolean }): Promise<ApplyReport>;
+  /** config.rollback: the remote layers before the last remote commit, applied and health-gated; undefined when the pipeline cannot. */
   rollback?(): Promise<ApplyReport>;
   /** The effective config (for config.get) and its version and provenance (for status). */
   effective(): { config: unknown; version: string; layers: { source: string; version?: number; sha?: string }[] };
