@@ -192,15 +192,16 @@ export class ConfigPipeline {
         }
         const floor = this.committedState.floors?.[id];
         if (floor && version <= floor.version) {
+          const how = floor.rolled_back ? `rolled back (${floor.rolled_back})` : 'rolled back on request';
           if (version === floor.version && floor.raw === document.raw) {
-            const message = `${id} v${version} was rolled back on request; sign a version above v${floor.version} to apply it again`;
+            const message = `${id} v${version} was ${how}; sign a version above v${floor.version} to apply it again`;
             // The retained copy at a reconnect: the report of the rollback stays the last word.
             if (options.redelivered) return this.quietReport(id, version, 'unchanged', message);
             throw new Refusal('replayed', message);
           }
           throw new Refusal(
             version === floor.version ? 'replayed' : 'older_version',
-            `${id} v${version} is not above v${floor.version}, the highest version accepted (then rolled back on request)`,
+            `${id} v${version} is not above v${floor.version}, the highest version accepted (then ${how})`,
           );
         }
         const record: LayerRecord = { version, raw: document.raw, config: document.config, at: this.now().toISOString() };
@@ -325,6 +326,14 @@ export class ConfigPipeline {
     }
     await this.rollBack(running);
     this.state.clearPending();
+    const failed = next.layers[id];
+    if (!success && version !== undefined && failed) {
+      // The failed version becomes the layer's floor: its retained copy, handed over again at every reconnect,
+      // must not be applied and rolled back again each time. A retry needs a newer version.
+      const floors = { ...this.committedState.floors, [id]: { version, raw: failed.raw, rolled_back: failure.reason } };
+      this.committedState = { ...this.committedState, floors };
+      this.state.commit(this.committedState);
+    }
     if (success) {
       // A rollback on request that failed its health gate: the configuration it started from runs again.
       const from = this.committedState.layers[id]?.version;

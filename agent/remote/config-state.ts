@@ -5,10 +5,11 @@
  * `pending.json` found at start means the process died between apply and commit. Every write is atomic
  * (temp file, fsync, rename, directory fsync; 0600), so a kill -9 leaves the old file or the new one.
  */
-import { chmodSync, closeSync, fsyncSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
 import type { LayerId } from './config-merge.ts';
+import { makeDirs } from '../util/make-dirs.ts';
 
 /** A remote layer as committed. */
 export interface LayerRecord {
@@ -19,6 +20,14 @@ export interface LayerRecord {
   config: unknown;
   signer?: { keyId: string; name: string };
   at: string;
+}
+
+/** A layer's highest version ever accepted, and its envelope text. */
+export interface Floor {
+  version: number;
+  raw: string;
+  /** Set when this version failed its health gate and was rolled back: why (`health:sink`, …). */
+  rolled_back?: string;
 }
 
 export interface CommittedState {
@@ -35,7 +44,7 @@ export interface CommittedState {
    * By layer id, the highest version ever accepted and its envelope text. A rollback lowers the committed
    * version but never this: the newer document still retained on the broker is not applied again.
    */
-  floors?: Record<string, { version: number; raw: string }>;
+  floors?: Record<string, Floor>;
 }
 
 export interface PendingState {
@@ -53,7 +62,7 @@ export class ConfigState {
   }
 
   private ensureDir(): void {
-    mkdirSync(this.dir, { recursive: true, mode: 0o700 });
+    makeDirs(this.dir);
     chmodSync(this.dir, 0o700);
   }
 

@@ -109,3 +109,29 @@ it('a rollback that passes is committed as rolled_back/operator; the version flo
   assert.equal(rate(), 120);
   assert.equal(committedFile().floors?.device?.version, 4);
 });
+
+it('a version that failed its health gate becomes the floor: its retained copy is not applied again at a reconnect', async () => {
+  const closed = `mqtt://127.0.0.1:1`; // nothing listens on port 1: the sink never connects
+  const v5 = doc(5, { sink: { url: closed }, sources: [{ type: 'synthetic', name: 'gen', rate: 130, batch: 10 }] });
+  const failed = await running.pipeline.offer({ kind: 'device' }, v5);
+  assert.equal(failed.outcome, 'rolled_back', JSON.stringify(failed));
+  assert.equal(failed.reason, 'health:sink');
+  assert.equal(rate(), 120, 'back on v4');
+  assert.deepEqual(committedFile().floors?.device, { version: 5, raw: v5.raw, rolled_back: 'health:sink' });
+
+  const published = reports.length;
+  const again = await running.pipeline.offer({ kind: 'device' }, v5, undefined, { redelivered: true });
+  assert.equal(again.outcome, 'unchanged', JSON.stringify(again));
+  assert.match(String(again.message), /rolled back \(health:sink\)/);
+  assert.equal(reports.length, published, 'the retained copy is not reported again');
+  assert.equal(rate(), 120, 'and not applied again');
+
+  const live = await running.pipeline.offer({ kind: 'device' }, v5);
+  assert.equal(live.reason, 'replayed', JSON.stringify(live));
+  const v6 = await running.pipeline.offer(
+    { kind: 'device' },
+    doc(6, { sink: { url: a.url }, sources: [{ type: 'synthetic', name: 'gen', rate: 140, batch: 10 }] }),
+  );
+  assert.equal(v6.outcome, 'committed', JSON.stringify(v6));
+  assert.equal(rate(), 140);
+});

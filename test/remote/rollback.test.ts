@@ -177,6 +177,20 @@ test('fleet push --wait of a config whose sink cannot connect: rolled back, the 
   assert.match(bad.stderr, new RegExp(`\\[1/1\\] ${DEVICE}: rolled_back \\(health:sink\\)`));
   assert.equal(await runningRate(), 7, 'back on v1');
   await stillForwarding();
+  // The failed v3 stays retained on the config topic: a restart must not apply it (and roll it back) again.
+  agent.child.kill('SIGTERM');
+  assert.equal(await agent.exited, 0);
+  const reportsAtRestart = watch.all(reportTopic).length;
+  await startOnline(3);
+  await until(
+    () => watch.all(status).some((s) => s.session === 3 && String((s.config as { version?: string } | undefined)?.version).endsWith('+d=1')),
+    'a birth on v1',
+    30_000,
+    agent.stderr,
+  );
+  assert.equal(await runningRate(), 7, 'still on v1 after the restart');
+  assert.equal(watch.all(reportTopic).length, reportsAtRestart, 'the retained, rolled-back v3 is ignored quietly: no new report');
+  assert.doesNotMatch(agent.stderr(), /new configuration applied/);
   // v4 fixes it: committed above the rolled-back v3.
   const good = await push(4, genAt(13));
   assert.equal(good.code, 0, `${good.stdout}\n${good.stderr}`);
