@@ -43,6 +43,7 @@ const commandLine = `node scripts/bench/fleet.ts ${process.argv.slice(2).join(' 
 const load = loadavg()
   .map((l) => l.toFixed(2))
   .join(' ');
+const startedAt = new Date();
 const log = (line: string) => process.stderr.write(`[fleet-bench] ${line}\n`);
 
 const broker = await startMosquitto();
@@ -191,7 +192,7 @@ try {
     return { n: s.length, p50: s[Math.floor(s.length / 2)]!, max: s.at(-1)! };
   };
   const secs = (ms: number) => (ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${(ms / 1000).toFixed(2)} s`);
-  let out = `${commandLine}\nload average at start: ${load} (${new Date().toISOString()})\n\n`;
+  let out = `${commandLine}\nload average at start: ${load} (started ${startedAt.toISOString()}, took ${Math.round((Date.now() - startedAt.getTime()) / 1000)} s)\n\n`;
   out += 'Publish → retained report at the operator\n\n';
   out += table([
     ['what', 'outcome', 'n', 'p50', 'max'],
