@@ -17,8 +17,9 @@
  *   node scripts/bench/fleet.ts [--runs 5] [--bad-runs 3] [--default-runs 2] [--agents 20] [--group-runs 3]
  *                               [--rss-runs 3] [--rate 1000] [--settle 20] [--json FILE]
  */
-import { writeFileSync } from 'node:fs';
+import { rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
+import { dirname } from 'node:path';
 import { startMosquitto } from '../lib/mosquitto.ts';
 import { freePort } from '../lib/ports.ts';
 import { type AgentProcess, makeFleetKeys, Operator, signConfig, startAgent, until, writeAgentConfig } from '../lib/fleet.ts';
@@ -48,12 +49,20 @@ const log = (line: string) => process.stderr.write(`[fleet-bench] ${line}\n`);
 
 const broker = await startMosquitto();
 const agents: AgentProcess[] = [];
+/** Every directory the run made (agents' data, keys), removed at the end. */
+const dirs: string[] = [];
+const agentConfig = async (options: Parameters<typeof writeAgentConfig>[0]) => {
+  const config = await writeAgentConfig(options);
+  dirs.push(dirname(config));
+  return config;
+};
 // Batches count as delivered only when someone subscribes (MQTT 5 "no matching subscribers"): a centre.
 const { default: mqtt } = await import('mqtt');
 const centre = await mqtt.connectAsync(broker.url, { protocolVersion: 5, clientId: `bench-centre-${process.pid}` });
 await centre.subscribeAsync('edge-agent/#', { qos: 1 });
 const operator = await Operator.connect(broker.url, PREFIX);
 const keys = makeFleetKeys();
+dirs.push(keys.dir);
 const closedPort = await freePort();
 const sourceAt = (r: number) => ({ sources: [{ type: 'synthetic', name: 'gen', rate: r, batch: 5 }] });
 
@@ -89,7 +98,7 @@ const results: Record<string, unknown> = { command: commandLine, loadavg: load }
 try {
   // 1. One device.
   const solo = 'solo';
-  agents.push(startAgent(await writeAgentConfig({ brokerUrl: broker.url, device: solo, rootPublic: keys.rootPublic, prefix: PREFIX, rate: PUSH_RATE })));
+  agents.push(startAgent(await agentConfig({ brokerUrl: broker.url, device: solo, rootPublic: keys.rootPublic, prefix: PREFIX, rate: PUSH_RATE })));
   await waitOnline([solo], 120_000);
   let version = 0;
   const offer = async (what: string, config: Record<string, unknown>, timeoutMs = 180_000) => {
@@ -112,7 +121,7 @@ try {
   // 2. A group of devices, all started at once.
   const devices = Array.from({ length: agentCount }, (_, i) => `gw-${String(i + 1).padStart(2, '0')}`);
   for (const device of devices) {
-    const config = await writeAgentConfig({ brokerUrl: broker.url, device, rootPublic: keys.rootPublic, prefix: PREFIX, rate: PUSH_RATE, groups: [GROUP] });
+    const config = await agentConfig({ brokerUrl: broker.url, device, rootPublic: keys.rootPublic, prefix: PREFIX, rate: PUSH_RATE, groups: [GROUP] });
     agents.push(startAgent(config));
   }
   const onlineMs = await waitOnline(devices, 600_000);
@@ -146,7 +155,7 @@ try {
     for (let run = 1; run <= rssRuns; run++) {
       const pair: Record<'off' | 'on', AgentProcess> = {} as never;
       for (const side of ['off', 'on'] as const) {
-        const config = await writeAgentConfig({
+        const config = await agentConfig({
           brokerUrl: broker.url,
           device: `rss-${side}-${run}-${r}`,
           rootPublic: keys.rootPublic,
@@ -250,4 +259,5 @@ try {
   await operator.close();
   await centre.endAsync(true);
   await broker.stop();
+  for (const dir of [...dirs, broker.dir]) rmSync(dir, { recursive: true, force: true });
 }
