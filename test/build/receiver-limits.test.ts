@@ -147,6 +147,8 @@ receiver:
       await client.publishAsync(topic, sealed(5, 1, Buffer.from(encodeRecords([{ after: 'bomb' }]))), { qos: 1 });
       await client.publishAsync(topic, sealed(7, 1, Buffer.from(encodeRecords([{ after: 'bombs' }]))), { qos: 1 });
       await until('every batch written', () => linesOf(out).length >= 1000 + 100_000 + 1 + 2);
+      // The log reaches stderr on its own schedule, not in step with the output file: wait for both lines.
+      await until('both batches set aside, logged', () => /ENVELOPE_MALFORMED\/too-large/.test(stderr) && /ENVELOPE_MALFORMED\/too-many-records/.test(stderr));
       const lines = linesOf(out);
       assert.equal(lines.length, 101_003);
       assert.deepEqual(

@@ -6,6 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import Database from 'better-sqlite3';
@@ -35,6 +36,8 @@ test('a command in flight at kill -9 is answered interrupted at the next start',
     const rows = new Database(join(dir, 'data', 'queue.db'), { readonly: true });
     assert.equal(rows.prepare('SELECT state FROM remote_commands WHERE nonce = ?').pluck().get(nonce), 'accepted');
     rows.close();
+    // Killed between apply and commit: once the pending configuration is written (it follows `accepted`).
+    await until(() => existsSync(join(dir, 'data', 'remote', 'pending.json')), 'the pending configuration', 30_000, agent.stderr);
     agent.child.kill('SIGKILL');
     await agent.exited;
     assert.deepEqual(
