@@ -3,10 +3,15 @@ import { createServer, isIP, type AddressInfo, type Server } from 'node:net';
 import { Aedes, type AedesOptions, type Client } from 'aedes';
 import { AgentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
-import { OutgoingQueues } from './outgoing-queue.ts';
+import { RateLimitedProblems } from '../telemetry/problems.ts';
+import { Telemetry } from '../telemetry/registry.ts';
+import { OutgoingQueues, type OutgoingLimits } from './outgoing-queue.ts';
+import { RetainedBound, type RetainedLimits } from './retained-store.ts';
 
 export interface EmbeddedBroker {
   url: string;
+  /** Its queues of persistent sessions and its retained messages, with their byte accounting. */
+  holdings: EmbeddedBrokerHoldings;
   close(): Promise<void>;
 }
 
@@ -15,10 +20,25 @@ export interface EmbeddedBrokerOptions {
   maxPacketBytes?: number;
   /** When set, every client must CONNECT with this user name and password. */
   credentials?: { username: string; password: string } | undefined;
+  /** Bytes of QoS 1/2 messages held for persistent-session subscribers, per client and in all (outgoing-queue.ts). */
+  queueLimits?: Partial<OutgoingLimits>;
+  /** Retained messages kept, in count and bytes (retained-store.ts). */
+  retainedLimits?: Partial<RetainedLimits>;
+  /** Where the drops and refusals are counted (the agent's registry; a private one when not given). */
+  telemetry?: Telemetry;
   log?: Logger;
 }
 
 export const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024;
+const MiB = 1024 * 1024;
+export const DEFAULT_QUEUE_LIMITS: OutgoingLimits = { maxBytesPerClient: 16 * MiB, maxBytes: 64 * MiB };
+export const DEFAULT_RETAINED_LIMITS: RetainedLimits = { maxCount: 10_000, maxBytes: 16 * MiB };
+
+/** What the running broker holds, for tests and diagnostics. */
+export interface EmbeddedBrokerHoldings {
+  readonly queues: OutgoingQueues;
+  readonly retained: RetainedBound;
+}
 
 /** The parser state aedes keeps per connection (mqtt-packet's), as far as the size limit needs it. */
 interface PacketParser {
@@ -36,10 +56,10 @@ interface PacketParser {
  * body is kept, and credentials are checked at CONNECT when configured.
  */
 export async function startEmbeddedBroker(host: string, port: number, options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
-  const { maxPacketBytes = DEFAULT_MAX_PACKET_BYTES, credentials, log = silentLogger } = options;
+  const { maxPacketBytes = DEFAULT_MAX_PACKET_BYTES, credentials, log = silentLogger, telemetry = new Telemetry() } = options;
   const broker = await Aedes.createBroker(credentials ? { authenticate: checkCredentials(credentials) } : {});
-  // aedes' own queue for persistent sessions sends QoS 2 messages twice across reconnects (outgoing-queue.ts).
-  OutgoingQueues.install((broker as unknown as { persistence: object }).persistence);
+  const persistence = (broker as unknown as { persistence: Parameters<typeof RetainedBound.install>[0] }).persistence;
+  const holdings = boundHoldings(persistence, options, telemetry, log);
   broker.on('clientError', (client: Client, err: Error) => log.debug({ client: client.id, err: err.message }, 'embedded broker: client error'));
   const server: Server = createServer((socket) => {
     socket.setNoDelay(true);
@@ -66,6 +86,7 @@ export async function startEmbeddedBroker(host: string, port: number, options: E
   const address = server.address() as AddressInfo;
   return {
     url: `mqtt://${host.includes(':') ? `[${host}]` : host}:${address.port}`,
+    holdings,
     close: () =>
       new Promise<void>((resolve) => {
         server.close(() => broker.close(() => resolve()));
@@ -74,6 +95,52 @@ export async function startEmbeddedBroker(host: string, port: number, options: E
         for (const client of Object.values((broker as unknown as { clients: Record<string, { close(): void }> }).clients)) client.close();
       }),
   };
+}
+
+/**
+ * Puts the bounds on what clients can make the broker hold: the queues of persistent sessions (aedes' own
+ * queue also sends QoS 2 messages twice across reconnects, outgoing-queue.ts) and the retained messages. Each
+ * message dropped or refused is counted by reason; the log gets it rate-limited (a flood is one line per 10 s).
+ */
+function boundHoldings(
+  persistence: Parameters<typeof RetainedBound.install>[0],
+  options: EmbeddedBrokerOptions,
+  telemetry: Telemetry,
+  log: Logger,
+): EmbeddedBrokerHoldings {
+  const dropped = telemetry.counter(
+    'edge_broker_queue_dropped_total',
+    'QoS 1/2 messages the embedded broker dropped from a persistent-session queue, oldest first, by bound reached',
+    ['reason'],
+  );
+  const refused = telemetry.counter(
+    'edge_broker_retained_refused_total',
+    'Retained messages the embedded broker delivered but did not keep, by bound reached',
+    ['reason'],
+  );
+  const queueProblems = new RateLimitedProblems({ add: (reason, n) => dropped.inc({ reason }, n) }, log);
+  const retainedProblems = new RateLimitedProblems({ add: (reason, n) => refused.inc({ reason }, n) }, log);
+  const queueLimits = { ...DEFAULT_QUEUE_LIMITS, ...options.queueLimits };
+  const retainedLimits = { ...DEFAULT_RETAINED_LIMITS, ...options.retainedLimits };
+  const queues = OutgoingQueues.install(persistence, queueLimits, (drop) =>
+    queueProblems.report(
+      drop.reason,
+      drop.reason === 'client_bytes'
+        ? "embedded broker: a persistent-session subscriber's queue is full (broker.max_queued_bytes_per_client); its oldest message was dropped"
+        : 'embedded broker: the queues of persistent sessions are full (broker.max_queued_bytes); the oldest message was dropped',
+      { client: drop.clientId, topic: drop.topic, max_bytes: drop.reason === 'client_bytes' ? queueLimits.maxBytesPerClient : queueLimits.maxBytes },
+    ),
+  );
+  const retained = RetainedBound.install(persistence, retainedLimits, (reason, topic) =>
+    retainedProblems.report(
+      reason,
+      reason === 'retained_count'
+        ? 'embedded broker: retained message not kept, broker.max_retained_messages reached (it was delivered to present subscribers)'
+        : 'embedded broker: retained message not kept, broker.max_retained_bytes reached (it was delivered to present subscribers)',
+      { topic, max: reason === 'retained_count' ? retainedLimits.maxCount : retainedLimits.maxBytes },
+    ),
+  );
+  return { queues, retained };
 }
 
 /**

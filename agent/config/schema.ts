@@ -182,6 +182,27 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .describe(
               'Largest MQTT packet a client may send (default 1MiB); a larger one closes its connection as soon as its length is read, before the body is buffered.',
             ),
+          max_queued_bytes_per_client: size()
+            .prefault('16MiB')
+            .describe(
+              'QoS 1/2 messages held for one persistent-session subscriber (away, or not acknowledging), in bytes; past it that subscriber\'s oldest message is dropped and counted (edge_broker_queue_dropped_total{reason="client_bytes"}).',
+            ),
+          max_queued_bytes: size()
+            .prefault('64MiB')
+            .describe(
+              'QoS 1/2 messages held for all persistent-session subscribers together, in bytes; past it the oldest message of any subscriber is dropped and counted (reason="total_bytes").',
+            ),
+          max_retained_messages: z
+            .number()
+            .int()
+            .min(0)
+            .default(10_000)
+            .describe(
+              'Topics with a retained message at most; a retained message for a further topic is delivered but not kept, and counted (edge_broker_retained_refused_total).',
+            ),
+          max_retained_bytes: size()
+            .prefault('16MiB')
+            .describe('Bytes of retained messages at most; a retained message that would pass it is delivered but not kept, and counted.'),
         })
         .superRefine((b, ctx) => {
           if (b.username !== undefined && b.password_file === undefined && b.password_env === undefined) {
