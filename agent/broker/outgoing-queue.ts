@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { ownPayload } from './own-payload.ts';
 
 /**
  * The embedded broker's queue of QoS 1/2 messages for persistent-session subscribers, in place of the one in
@@ -140,7 +141,10 @@ export class OutgoingQueues implements OutgoingPersistence {
   }
 
   async outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void> {
-    for (const sub of subs) this.enqueue(sub.clientId, packet);
+    if (subs.length === 0) return;
+    // One copy of a payload that is a view on a read buffer, shared by every subscriber's entry.
+    const owned = { ...packet, payload: ownPayload(packet.payload) };
+    for (const sub of subs) this.enqueue(sub.clientId, owned);
   }
 
   async outgoingUpdate(client: { id: string }, packet: QueuedPacket): Promise<void> {
@@ -205,6 +209,7 @@ export class OutgoingQueues implements OutgoingPersistence {
     const key = keyOf(packet);
     if (queue.entries.has(key)) return;
     const { messageId: _notYetSent, ...copy } = packet;
+    copy.payload = ownPayload(copy.payload);
     const entry: Entry = { packet: copy as QueuedPacket, key, queue, bytes: sizeOf(packet), messageId: undefined, released: false };
     queue.entries.set(key, entry);
     queue.bytes += entry.bytes;

@@ -18,6 +18,8 @@ export interface RetainedLimits {
 
 export type RetainedRefusal = 'retained_count' | 'retained_bytes';
 
+import { ownPayload } from './own-payload.ts';
+
 interface RetainedPacket {
   topic: string;
   payload: Buffer | string;
@@ -46,7 +48,8 @@ export class RetainedBound {
     persistence.storeRetained = async (packet: RetainedPacket) => {
       const refusal = bound.admit(packet);
       if (refusal) return onRefused(refusal, packet.topic, sizeOf(packet));
-      return store(packet);
+      // aedes' memory persistence keeps a shallow copy of the packet: its payload must not pin a read buffer.
+      return store({ ...packet, payload: ownPayload(packet.payload) });
     };
     return bound;
   }
