@@ -4,9 +4,12 @@ import { connect as tcpConnect } from 'node:net';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import mqtt from 'mqtt';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../agent/broker/embedded.ts';
 import { createLogger } from '../../agent/log.ts';
+import { Telemetry, type Counter } from '../../agent/telemetry/registry.ts';
 
 // The embedded broker with real MQTT clients: optional credentials, a packet size limit applied before a
 // packet's body is buffered, a warning when it listens beyond loopback, and the queues of persistent sessions.
@@ -178,6 +181,127 @@ describe('embedded broker: persistent sessions', () => {
     } finally {
       await publisher.endAsync();
     }
+  });
+});
+
+describe('embedded broker: bounded holdings', () => {
+  const MiB = 1024 * 1024;
+  let broker: EmbeddedBroker;
+  const telemetry = new Telemetry();
+  before(async () => {
+    broker = await startEmbeddedBroker('127.0.0.1', 0, {
+      queueLimits: { maxBytesPerClient: MiB, maxBytes: 4 * MiB },
+      retainedLimits: { maxCount: 3, maxBytes: 4000 },
+      telemetry,
+      log: createLogger('info', { format: 'json', destination: logFile('bounded') }),
+    });
+  });
+  after(() => broker.close());
+  const counter = (name: string) => telemetry.get(name) as Counter;
+
+  /** Heap and buffers held after a full collection: what the broker (in this process) keeps. */
+  function heldBytes(): number {
+    setFlagsFromString('--expose-gc');
+    const gc = runInNewContext('gc') as () => void;
+    gc();
+    gc();
+    const { heapUsed, arrayBuffers } = process.memoryUsage();
+    return heapUsed + arrayBuffers;
+  }
+
+  it('a persistent subscriber away while 64 MiB are published: the broker holds 1 MiB for it, drops the oldest (counted), and sends it the newest in order once', async () => {
+    const topic = 'bounded/data';
+    const away = await mqtt.connectAsync(broker.url, { clientId: 'bounded-sub', clean: false, protocolVersion: 4, reconnectPeriod: 0 });
+    await away.subscribeAsync({ [topic]: { qos: 1 } });
+    await away.endAsync();
+    const before = heldBytes();
+
+    // 4096 messages of 16 KiB, each numbered; published 64 at a time (QoS 1: each acknowledged once queued).
+    const COUNT = 4096;
+    const payload = (n: number) => Buffer.concat([Buffer.from(`${String(n).padStart(8, '0')}:`), Buffer.alloc(16 * 1024 - 9, n % 251)]);
+    const publisher = await mqtt.connectAsync(broker.url, { clientId: 'bounded-pub', protocolVersion: 4, reconnectPeriod: 0 });
+    let largest = 0;
+    for (let n = 1; n <= COUNT; n += 64) {
+      const window: Promise<unknown>[] = [];
+      for (let i = n; i < n + 64 && i <= COUNT; i++) window.push(publisher.publishAsync(topic, payload(i), { qos: 1 }));
+      await Promise.all(window);
+      largest = Math.max(largest, broker.holdings.queues.bytes('bounded-sub'));
+    }
+    await publisher.endAsync();
+    const grown = heldBytes() - before;
+
+    const kept = broker.holdings.queues.size('bounded-sub');
+    assert.ok(largest <= MiB, `the queue held ${largest} bytes at most (bound ${MiB})`);
+    assert.ok(kept > 0 && kept < 64, `${kept} messages of 16 KiB fit in 1 MiB`);
+    assert.ok(grown < 16 * MiB, `the process grew by ${(grown / MiB).toFixed(1)} MiB after 64 MiB published for a subscriber away`);
+    const dropped = counter('edge_broker_queue_dropped_total');
+    assert.equal(dropped.value({ reason: 'client_bytes' }), COUNT - kept, 'every message not kept is counted as dropped');
+    assert.equal(dropped.value({ reason: 'total_bytes' }), 0);
+    const logged = logLines('bounded').filter((l) => /queue is full \(broker\.max_queued_bytes_per_client\)/.test(l.msg));
+    assert.ok(logged.length >= 1 && logged.length <= 3, `the drops are logged rate-limited (${logged.length} lines for ${COUNT - kept} drops)`);
+    assert.equal(logged[0]!.client, 'bounded-sub');
+
+    // Back: the newest `kept` messages, in publishing order, each once; then the queue is empty.
+    const received: number[] = [];
+    const back = mqtt.connect(broker.url, { clientId: 'bounded-sub', clean: false, protocolVersion: 4, reconnectPeriod: 0 });
+    back.on('message', (_topic, message) => received.push(Number(message.subarray(0, 8).toString())));
+    await waitUntil(
+      () => received.length >= kept,
+      () => `${kept} queued messages (have ${received.length})`,
+    );
+    const marker = await mqtt.connectAsync(broker.url, { clientId: 'bounded-marker', protocolVersion: 4, reconnectPeriod: 0 });
+    await marker.publishAsync(topic, payload(COUNT + 1), { qos: 1 });
+    await marker.endAsync();
+    await waitUntil(
+      () => received.includes(COUNT + 1),
+      () => 'the marker',
+    );
+    await back.endAsync();
+    const newest = Array.from({ length: kept }, (_, i) => COUNT - kept + 1 + i);
+    assert.deepEqual(received, [...newest, COUNT + 1]);
+    await waitUntil(
+      () => broker.holdings.queues.bytes() === 0,
+      () => `an empty queue (${broker.holdings.queues.bytes()} bytes held)`,
+    );
+  });
+
+  it('past the bounds of count and bytes a retained message is delivered but not kept, counted; replacing or clearing one still works', async () => {
+    const publisher = await mqtt.connectAsync(broker.url, { clientId: 'retained-pub', protocolVersion: 4, reconnectPeriod: 0 });
+    const live = await mqtt.connectAsync(broker.url, { clientId: 'retained-live', protocolVersion: 4, reconnectPeriod: 0 });
+    const liveGot: string[] = [];
+    live.on('message', (t) => liveGot.push(t));
+    await live.subscribeAsync('kept/#', { qos: 1 });
+    for (const name of ['a', 'b', 'c', 'd', 'e']) await publisher.publishAsync(`kept/${name}`, `value-${name}`, { qos: 1, retain: true });
+    await publisher.publishAsync('kept/a', 'value-a2', { qos: 1, retain: true }); // replaces, within the bounds
+    await publisher.publishAsync('kept/b', '', { qos: 1, retain: true }); // clears kept/b
+    await publisher.publishAsync('kept/f', 'value-f', { qos: 1, retain: true }); // fits again
+    await publisher.publishAsync('kept/c', Buffer.alloc(4000), { qos: 1, retain: true }); // past 4000 bytes
+    await waitUntil(
+      () => liveGot.filter((t) => t === 'kept/c').length === 2,
+      () => `live delivery of every message (have ${liveGot})`,
+    );
+
+    const late = mqtt.connect(broker.url, { clientId: 'retained-late', protocolVersion: 4, reconnectPeriod: 0 });
+    const retained = new Map<string, string>();
+    late.on('message', (t, message, packet) => {
+      if (packet.retain) retained.set(t, message.toString());
+    });
+    await new Promise<void>((resolve) => late.once('connect', () => resolve()));
+    await late.subscribeAsync('kept/#', { qos: 1 });
+    let markerSeen = false;
+    late.on('message', (t) => {
+      if (t === 'kept/marker') markerSeen = true;
+    });
+    await publisher.publishAsync('kept/marker', 'm', { qos: 1 });
+    await waitUntil(
+      () => retained.size >= 3 && markerSeen,
+      () => `the retained messages and the marker (have ${[...retained.keys()]})`,
+    );
+    await Promise.all([late.endAsync(), live.endAsync(), publisher.endAsync()]);
+    assert.deepEqual(Object.fromEntries(retained), { 'kept/a': 'value-a2', 'kept/c': 'value-c', 'kept/f': 'value-f' });
+    const refused = counter('edge_broker_retained_refused_total');
+    assert.deepEqual(refused.by('reason'), { retained_count: 2, retained_bytes: 1 });
+    assert.equal(broker.holdings.retained.count, 3);
   });
 });
 
