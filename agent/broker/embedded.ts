@@ -7,6 +7,7 @@ import { RateLimitedProblems } from '../telemetry/problems.ts';
 import { Telemetry } from '../telemetry/registry.ts';
 import { OutgoingQueues, type OutgoingLimits } from './outgoing-queue.ts';
 import { RetainedBound, type RetainedLimits } from './retained-store.ts';
+import { UnreleasedBound, type UnreleasedLimits } from './unreleased-store.ts';
 
 export interface EmbeddedBroker {
   url: string;
@@ -24,6 +25,8 @@ export interface EmbeddedBrokerOptions {
   queueLimits?: Partial<OutgoingLimits>;
   /** Retained messages kept, in count and bytes (retained-store.ts). */
   retainedLimits?: Partial<RetainedLimits>;
+  /** Bytes of received QoS 2 messages not yet released by their publisher, per client and in all (unreleased-store.ts). */
+  unreleasedLimits?: Partial<UnreleasedLimits>;
   /** Where the drops and refusals are counted (the agent's registry; a private one when not given). */
   telemetry?: Telemetry;
   log?: Logger;
@@ -33,11 +36,13 @@ export const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024;
 const MiB = 1024 * 1024;
 export const DEFAULT_QUEUE_LIMITS: OutgoingLimits = { maxBytesPerClient: 16 * MiB, maxBytes: 64 * MiB };
 export const DEFAULT_RETAINED_LIMITS: RetainedLimits = { maxCount: 10_000, maxBytes: 16 * MiB };
+export const DEFAULT_UNRELEASED_LIMITS: UnreleasedLimits = { maxBytesPerClient: 4 * MiB, maxBytes: 16 * MiB };
 
 /** What the running broker holds, for tests and diagnostics. */
 export interface EmbeddedBrokerHoldings {
   readonly queues: OutgoingQueues;
   readonly retained: RetainedBound;
+  readonly unreleased: UnreleasedBound;
 }
 
 /** The parser state aedes keeps per connection (mqtt-packet's), as far as the size limit needs it. */
@@ -99,7 +104,8 @@ export async function startEmbeddedBroker(host: string, port: number, options: E
 
 /**
  * Puts the bounds on what clients can make the broker hold: the queues of persistent sessions (aedes' own
- * queue also sends QoS 2 messages twice across reconnects, outgoing-queue.ts) and the retained messages. Each
+ * queue also sends QoS 2 messages twice across reconnects, outgoing-queue.ts), the retained messages and the
+ * received QoS 2 messages awaiting their PUBREL. Each
  * message dropped or refused is counted by reason; the log gets it rate-limited (a flood is one line per 10 s).
  */
 function boundHoldings(
@@ -140,7 +146,23 @@ function boundHoldings(
       { topic, max: reason === 'retained_count' ? retainedLimits.maxCount : retainedLimits.maxBytes },
     ),
   );
-  return { queues, retained };
+  const unreleasedRefused = telemetry.counter(
+    'edge_broker_unreleased_refused_total',
+    "QoS 2 messages the embedded broker refused (closing the publisher's connection, which sends them again) because its publishers' unreleased messages reached a bound",
+    ['reason'],
+  );
+  const unreleasedProblems = new RateLimitedProblems({ add: (reason, n) => unreleasedRefused.inc({ reason }, n) }, log);
+  const unreleasedLimits = { ...DEFAULT_UNRELEASED_LIMITS, ...options.unreleasedLimits };
+  const unreleased = UnreleasedBound.install(persistence, unreleasedLimits, (reason, clientId) =>
+    unreleasedProblems.report(
+      reason,
+      reason === 'client_bytes'
+        ? 'embedded broker: a QoS 2 publisher has too many messages it has not released (broker.max_unreleased_bytes_per_client); its connection is closed, it will send them again'
+        : 'embedded broker: QoS 2 publishers have too many messages they have not released (broker.max_unreleased_bytes); a connection is closed, its publisher will send again',
+      { client: clientId, max_bytes: reason === 'client_bytes' ? unreleasedLimits.maxBytesPerClient : unreleasedLimits.maxBytes },
+    ),
+  );
+  return { queues, retained, unreleased };
 }
 
 /**

@@ -200,6 +200,14 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .describe(
               'Topics with a retained message at most; a retained message for a further topic is delivered but not kept, and counted (edge_broker_retained_refused_total).',
             ),
+          max_unreleased_bytes_per_client: size()
+            .prefault('4MiB')
+            .describe(
+              'QoS 2 messages one publisher has sent and not yet released (PUBREL), in bytes; a further one closes its connection unacknowledged (it sends it again later), counted (edge_broker_unreleased_refused_total).',
+            ),
+          max_unreleased_bytes: size()
+            .prefault('16MiB')
+            .describe('QoS 2 messages all publishers have sent and not yet released, in bytes; past it as max_unreleased_bytes_per_client.'),
           max_retained_bytes: size()
             .prefault('16MiB')
             .describe('Bytes of retained messages at most; a retained message that would pass it is delivered but not kept, and counted.'),

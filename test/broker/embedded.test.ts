@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import mqtt from 'mqtt';
+import mqttPacket from 'mqtt-packet';
 import { startEmbeddedBroker, type EmbeddedBroker } from '../../agent/broker/embedded.ts';
 import { createLogger } from '../../agent/log.ts';
 import { Telemetry, type Counter } from '../../agent/telemetry/registry.ts';
@@ -192,6 +193,7 @@ describe('embedded broker: bounded holdings', () => {
     broker = await startEmbeddedBroker('127.0.0.1', 0, {
       queueLimits: { maxBytesPerClient: MiB, maxBytes: 4 * MiB },
       retainedLimits: { maxCount: 3, maxBytes: 4000 },
+      unreleasedLimits: { maxBytesPerClient: 20_000, maxBytes: MiB },
       telemetry,
       log: createLogger('info', { format: 'json', destination: logFile('bounded') }),
     });
@@ -309,6 +311,100 @@ describe('embedded broker: bounded holdings', () => {
     const refused = counter('edge_broker_retained_refused_total');
     assert.deepEqual(refused.by('reason'), { retained_count: 2, retained_bytes: 1 });
     assert.equal(broker.holdings.retained.count, 3);
+  });
+});
+
+describe('embedded broker: QoS 2 messages not released', () => {
+  it('a publisher that withholds PUBREL is refused past its bound (connection closed, counted); releasing them frees the bound', async () => {
+    const telemetry = new Telemetry();
+    const broker = await startEmbeddedBroker('127.0.0.1', 0, { unreleasedLimits: { maxBytesPerClient: 20_000, maxBytes: 1024 * 1024 }, telemetry });
+    const subscriber = await mqtt.connectAsync(broker.url, { clientId: 'unreleased-sub', protocolVersion: 4, reconnectPeriod: 0 });
+    const received: number[] = [];
+    subscriber.on('message', (_t, payload) => received.push(payload.readUInt16BE(0)));
+    await subscriber.subscribeAsync('q2/data', { qos: 2 });
+    try {
+      /** A raw MQTT 3.1.1 connection (a persistent session) that answers nothing by itself: PUBREL is the test's to send. */
+      async function rawSession() {
+        const socket = tcpConnect(Number(new URL(broker.url).port), '127.0.0.1');
+        const parser = mqttPacket.parser({ protocolVersion: 4 });
+        const packets: mqttPacket.Packet[] = [];
+        parser.on('packet', (p) => packets.push(p));
+        socket.on('data', (chunk) => parser.parse(chunk));
+        socket.on('error', () => {});
+        const state = { closed: false };
+        const closed = new Promise<void>((resolve) =>
+          socket.once('close', () => {
+            state.closed = true;
+            resolve();
+          }),
+        );
+        socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clientId: 'unreleased-pub', clean: false, keepalive: 0 }));
+        await waitUntil(
+          () => packets.some((p) => p.cmd === 'connack'),
+          () => 'CONNACK',
+        );
+        return { socket, packets, closed, state };
+      }
+      const first = await rawSession();
+      // Each message counts 1000 + 7 (topic) + 256 bytes: 15 fit in 20,000 bytes, the 16th does not.
+      // One at a time: a refusal closes the connection, and with it PUBRECs not yet written.
+      for (let id = 1; id <= 16; id++) {
+        const payload = Buffer.alloc(1000);
+        payload.writeUInt16BE(id, 0);
+        first.socket.write(mqttPacket.generate({ cmd: 'publish', topic: 'q2/data', payload, qos: 2, messageId: id, retain: false, dup: false }));
+        if (id < 16)
+          await waitUntil(
+            () => first.packets.some((p) => p.cmd === 'pubrec' && p.messageId === id),
+            () => `PUBREC ${id}`,
+          );
+      }
+      await waitUntil(
+        () => first.state.closed,
+        () => 'the connection closed by the broker',
+      );
+      const pubrecs = first.packets.filter((p) => p.cmd === 'pubrec').map((p) => (p as mqttPacket.IPubrecPacket).messageId);
+      assert.deepEqual(
+        pubrecs,
+        Array.from({ length: 15 }, (_, i) => i + 1),
+        'the 16th is not acknowledged',
+      );
+      assert.deepEqual((telemetry.get('edge_broker_unreleased_refused_total') as Counter).by('reason'), { client_bytes: 1 });
+      assert.equal(broker.holdings.unreleased.bytes('unreleased-pub'), 15 * 1263);
+      await waitUntil(
+        () => received.length === 15,
+        () => `15 messages delivered (have ${received.length})`,
+      );
+
+      // Back on its session: releasing what it holds frees the bound, and the 16th goes through.
+      const second = await rawSession();
+      for (let id = 1; id <= 15; id++) second.socket.write(mqttPacket.generate({ cmd: 'pubrel', messageId: id }));
+      await waitUntil(
+        () => second.packets.filter((p) => p.cmd === 'pubcomp').length === 15,
+        () => '15 PUBCOMPs',
+      );
+      assert.equal(broker.holdings.unreleased.bytes(), 0);
+      const payload = Buffer.alloc(1000);
+      payload.writeUInt16BE(16, 0);
+      second.socket.write(mqttPacket.generate({ cmd: 'publish', topic: 'q2/data', payload, qos: 2, messageId: 16, retain: false, dup: true }));
+      await waitUntil(
+        () => second.packets.some((p) => p.cmd === 'pubrec'),
+        () => 'PUBREC of the 16th',
+      );
+      second.socket.write(mqttPacket.generate({ cmd: 'pubrel', messageId: 16 }));
+      await waitUntil(
+        () => received.length === 16,
+        () => `16 messages delivered (have ${received.length})`,
+      );
+      assert.deepEqual(
+        received,
+        Array.from({ length: 16 }, (_, i) => i + 1),
+      );
+      second.socket.end();
+      await second.closed;
+    } finally {
+      await subscriber.endAsync();
+      await broker.close();
+    }
   });
 });
 
