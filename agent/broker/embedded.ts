@@ -7,6 +7,7 @@ import { RateLimitedProblems } from '../telemetry/problems.ts';
 import { Telemetry } from '../telemetry/registry.ts';
 import { OutgoingQueues, type OutgoingLimits } from './outgoing-queue.ts';
 import { RetainedBound, type RetainedLimits } from './retained-store.ts';
+import { limitSubscriptions } from './subscription-limit.ts';
 import { UnreleasedBound, type UnreleasedLimits } from './unreleased-store.ts';
 
 export interface EmbeddedBroker {
@@ -27,6 +28,8 @@ export interface EmbeddedBrokerOptions {
   retainedLimits?: Partial<RetainedLimits>;
   /** Bytes of received QoS 2 messages not yet released by their publisher, per client and in all (unreleased-store.ts). */
   unreleasedLimits?: Partial<UnreleasedLimits>;
+  /** Topic filters one client may hold (default 1,000); a further one is refused in the SUBACK (subscription-limit.ts). */
+  maxSubscriptionsPerClient?: number;
   /** Where the drops and refusals are counted (the agent's registry; a private one when not given). */
   telemetry?: Telemetry;
   log?: Logger;
@@ -36,6 +39,7 @@ export const DEFAULT_MAX_PACKET_BYTES = 1024 * 1024;
 const MiB = 1024 * 1024;
 export const DEFAULT_QUEUE_LIMITS: OutgoingLimits = { maxBytesPerClient: 16 * MiB, maxBytes: 64 * MiB };
 export const DEFAULT_RETAINED_LIMITS: RetainedLimits = { maxCount: 10_000, maxBytes: 16 * MiB };
+export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 1000;
 export const DEFAULT_UNRELEASED_LIMITS: UnreleasedLimits = { maxBytesPerClient: 4 * MiB, maxBytes: 16 * MiB };
 
 /** What the running broker holds, for tests and diagnostics. */
@@ -62,7 +66,22 @@ interface PacketParser {
  */
 export async function startEmbeddedBroker(host: string, port: number, options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const { maxPacketBytes = DEFAULT_MAX_PACKET_BYTES, credentials, log = silentLogger, telemetry = new Telemetry() } = options;
-  const broker = await Aedes.createBroker(credentials ? { authenticate: checkCredentials(credentials) } : {});
+  const { maxSubscriptionsPerClient = DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT } = options;
+  const subscriptionsRefused = telemetry.counter(
+    'edge_broker_subscriptions_refused_total',
+    'Topic filters the embedded broker refused because their client held broker.max_subscriptions_per_client',
+  );
+  const subscriptionProblems = new RateLimitedProblems({ add: (_kind, n) => subscriptionsRefused.inc(undefined, n) }, log);
+  const broker = await Aedes.createBroker({
+    ...(credentials ? { authenticate: checkCredentials(credentials) } : {}),
+    authorizeSubscribe: limitSubscriptions(maxSubscriptionsPerClient, (client, topic) =>
+      subscriptionProblems.report(
+        'subscriptions_refused',
+        'embedded broker: subscription refused, the client holds broker.max_subscriptions_per_client topic filters',
+        { client, topic, max: maxSubscriptionsPerClient },
+      ),
+    ),
+  });
   const persistence = (broker as unknown as { persistence: Parameters<typeof RetainedBound.install>[0] }).persistence;
   const holdings = boundHoldings(persistence, options, telemetry, log);
   broker.on('clientError', (client: Client, err: Error) => log.debug({ client: client.id, err: err.message }, 'embedded broker: client error'));

@@ -192,6 +192,14 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .describe(
               'QoS 1/2 messages held for all persistent-session subscribers together, in bytes; past it the oldest message of any subscriber is dropped and counted (reason="total_bytes").',
             ),
+          max_subscriptions_per_client: z
+            .number()
+            .int()
+            .min(1)
+            .default(1000)
+            .describe(
+              'Topic filters one client may hold; a further one is refused in the SUBACK (0x80) and counted (edge_broker_subscriptions_refused_total).',
+            ),
           max_retained_messages: z
             .number()
             .int()

@@ -314,6 +314,36 @@ describe('embedded broker: bounded holdings', () => {
   });
 });
 
+describe('embedded broker: subscriptions per client', () => {
+  it('past max_subscriptions_per_client a new filter is refused in the SUBACK (counted), in one SUBSCRIBE or later; held ones work', async () => {
+    const telemetry = new Telemetry();
+    const broker = await startEmbeddedBroker('127.0.0.1', 0, { maxSubscriptionsPerClient: 3, telemetry });
+    const client = await mqtt.connectAsync(broker.url, { clientId: 'many-subs', clean: false, protocolVersion: 4, reconnectPeriod: 0 });
+    /** The SUBACK's return codes (mqtt.js rejects a SUBACK holding a refusal, with the packet). */
+    const granted = (filters: Record<string, { qos: 0 | 1 | 2 }>) =>
+      client.subscribeAsync(filters).then(
+        (grants) => grants.map((g) => g.qos),
+        (err: { packet?: { granted: number[] } }) => {
+          if (!err.packet) throw err;
+          return err.packet.granted;
+        },
+      );
+    try {
+      const first = await granted({ 'f/1': { qos: 1 }, 'f/2': { qos: 1 }, 'f/3': { qos: 1 }, 'f/4': { qos: 1 } });
+      assert.deepEqual(first, [1, 1, 1, 128], 'the fourth filter of one SUBSCRIBE is refused');
+      const again = await granted({ 'f/1': { qos: 0 }, 'f/5': { qos: 1 } });
+      assert.deepEqual(again, [0, 128], 'a held filter may change, a new one is refused');
+      await client.unsubscribeAsync('f/3');
+      const freed = await granted({ 'f/6': { qos: 1 } });
+      assert.deepEqual(freed, [1], 'an unsubscribed filter frees its place');
+      assert.equal((telemetry.get('edge_broker_subscriptions_refused_total') as Counter).value(), 2);
+    } finally {
+      await client.endAsync();
+      await broker.close();
+    }
+  });
+});
+
 describe('embedded broker: QoS 2 messages not released', () => {
   it('a publisher that withholds PUBREL is refused past its bound (connection closed, counted); releasing them frees the bound', async () => {
     const telemetry = new Telemetry();
