@@ -5,7 +5,7 @@ import { AgentError } from '../errors.ts';
 import { silentLogger, type Logger } from '../log.ts';
 import { RateLimitedProblems } from '../telemetry/problems.ts';
 import { Telemetry } from '../telemetry/registry.ts';
-import { OutgoingQueues, type OutgoingLimits } from './outgoing-queue.ts';
+import { ENTRY_OVERHEAD_BYTES, OutgoingQueues, type OutgoingLimits } from './outgoing-queue.ts';
 import { RetainedBound, type RetainedLimits } from './retained-store.ts';
 import { limitSubscriptions } from './subscription-limit.ts';
 import { UnreleasedBound, type UnreleasedLimits } from './unreleased-store.ts';
@@ -83,7 +83,7 @@ export async function startEmbeddedBroker(host: string, port: number, options: E
     ),
   });
   const persistence = (broker as unknown as { persistence: Parameters<typeof RetainedBound.install>[0] }).persistence;
-  const holdings = boundHoldings(persistence, options, telemetry, log);
+  const holdings = boundHoldings(persistence, { ...options, maxPacketBytes }, telemetry, log);
   broker.on('clientError', (client: Client, err: Error) => log.debug({ client: client.id, err: err.message }, 'embedded broker: client error'));
   const server: Server = createServer((socket) => {
     socket.setNoDelay(true);
@@ -129,7 +129,7 @@ export async function startEmbeddedBroker(host: string, port: number, options: E
  */
 function boundHoldings(
   persistence: Parameters<typeof RetainedBound.install>[0],
-  options: EmbeddedBrokerOptions,
+  options: EmbeddedBrokerOptions & { maxPacketBytes: number },
   telemetry: Telemetry,
   log: Logger,
 ): EmbeddedBrokerHoldings {
@@ -145,7 +145,10 @@ function boundHoldings(
   );
   const queueProblems = new RateLimitedProblems({ add: (reason, n) => dropped.inc({ reason }, n) }, log);
   const retainedProblems = new RateLimitedProblems({ add: (reason, n) => refused.inc({ reason }, n) }, log);
-  const queueLimits = { ...DEFAULT_QUEUE_LIMITS, ...options.queueLimits };
+  // Never below one packet of the largest size allowed: a bound smaller than a message would drop every such
+  // message at once (and close a live subscriber's connection for it, or refuse a QoS 2 publisher for ever).
+  const onePacket = options.maxPacketBytes + ENTRY_OVERHEAD_BYTES;
+  const queueLimits = atLeast({ ...DEFAULT_QUEUE_LIMITS, ...options.queueLimits }, onePacket);
   const retainedLimits = { ...DEFAULT_RETAINED_LIMITS, ...options.retainedLimits };
   const queues = OutgoingQueues.install(persistence, queueLimits, (drop) =>
     queueProblems.report(
@@ -171,7 +174,7 @@ function boundHoldings(
     ['reason'],
   );
   const unreleasedProblems = new RateLimitedProblems({ add: (reason, n) => unreleasedRefused.inc({ reason }, n) }, log);
-  const unreleasedLimits = { ...DEFAULT_UNRELEASED_LIMITS, ...options.unreleasedLimits };
+  const unreleasedLimits = atLeast({ ...DEFAULT_UNRELEASED_LIMITS, ...options.unreleasedLimits }, onePacket);
   const unreleased = UnreleasedBound.install(persistence, unreleasedLimits, (reason, clientId) =>
     unreleasedProblems.report(
       reason,
@@ -182,6 +185,12 @@ function boundHoldings(
     ),
   );
   return { queues, retained, unreleased };
+}
+
+/** Both bounds raised to `floor` where below it, the bound across clients to the one per client. */
+function atLeast<L extends { maxBytesPerClient: number; maxBytes: number }>(limits: L, floor: number): L {
+  const maxBytesPerClient = Math.max(limits.maxBytesPerClient, floor);
+  return { ...limits, maxBytesPerClient, maxBytes: Math.max(limits.maxBytes, maxBytesPerClient) };
 }
 
 /**

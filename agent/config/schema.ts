@@ -185,7 +185,7 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
           max_queued_bytes_per_client: size()
             .prefault('16MiB')
             .describe(
-              'QoS 1/2 messages held for one persistent-session subscriber (away, or not acknowledging), in bytes; past it that subscriber\'s oldest message is dropped and counted (edge_broker_queue_dropped_total{reason="client_bytes"}).',
+              'QoS 1/2 messages held for one persistent-session subscriber (away, or not acknowledging), in bytes; past it that subscriber\'s oldest message is dropped and counted (edge_broker_queue_dropped_total{reason="client_bytes"}). Never below one max_packet_bytes (and overhead).',
             ),
           max_queued_bytes: size()
             .prefault('64MiB')
@@ -211,7 +211,7 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
           max_unreleased_bytes_per_client: size()
             .prefault('4MiB')
             .describe(
-              'QoS 2 messages one publisher has sent and not yet released (PUBREL), in bytes; a further one closes its connection unacknowledged (it sends it again later), counted (edge_broker_unreleased_refused_total).',
+              'QoS 2 messages one publisher has sent and not yet released (PUBREL), in bytes; a further one closes its connection unacknowledged (it sends it again later), counted (edge_broker_unreleased_refused_total). Never below one max_packet_bytes (and overhead).',
             ),
           max_unreleased_bytes: size()
             .prefault('16MiB')

@@ -191,6 +191,7 @@ describe('embedded broker: bounded holdings', () => {
   const telemetry = new Telemetry();
   before(async () => {
     broker = await startEmbeddedBroker('127.0.0.1', 0, {
+      maxPacketBytes: 64 * 1024,
       queueLimits: { maxBytesPerClient: MiB, maxBytes: 4 * MiB },
       retainedLimits: { maxCount: 3, maxBytes: 4000 },
       unreleasedLimits: { maxBytesPerClient: 20_000, maxBytes: MiB },
@@ -314,6 +315,27 @@ describe('embedded broker: bounded holdings', () => {
   });
 });
 
+describe('embedded broker: a queue bound below one packet', () => {
+  it('is raised to one packet of max_packet_bytes: the largest message allowed can always be queued', async () => {
+    const broker = await startEmbeddedBroker('127.0.0.1', 0, { maxPacketBytes: 64 * 1024, queueLimits: { maxBytesPerClient: 1000, maxBytes: 1000 } });
+    try {
+      const away = await mqtt.connectAsync(broker.url, { clientId: 'small-bound', clean: false, protocolVersion: 4, reconnectPeriod: 0 });
+      await away.subscribeAsync({ 'small/+': { qos: 1 } });
+      await away.endAsync();
+      const publisher = await mqtt.connectAsync(broker.url, { protocolVersion: 4, reconnectPeriod: 0 });
+      for (let n = 1; n <= 3; n++) await publisher.publishAsync('small/x', Buffer.alloc(30 * 1024, n), { qos: 1 });
+      await publisher.endAsync();
+      // 64 KiB + 256 bytes hold two messages of 30 KiB (each counted with its topic and 256 bytes).
+      await waitUntil(
+        () => broker.holdings.queues.size('small-bound') === 2 && broker.holdings.queues.bytes() > 60 * 1024,
+        () => `two messages queued (have ${broker.holdings.queues.size('small-bound')})`,
+      );
+    } finally {
+      await broker.close();
+    }
+  });
+});
+
 describe('embedded broker: subscriptions per client', () => {
   it('past max_subscriptions_per_client a new filter is refused in the SUBACK (counted), in one SUBSCRIBE or later; held ones work', async () => {
     const telemetry = new Telemetry();
@@ -347,7 +369,12 @@ describe('embedded broker: subscriptions per client', () => {
 describe('embedded broker: QoS 2 messages not released', () => {
   it('a publisher that withholds PUBREL is refused past its bound (connection closed, counted); releasing them frees the bound', async () => {
     const telemetry = new Telemetry();
-    const broker = await startEmbeddedBroker('127.0.0.1', 0, { unreleasedLimits: { maxBytesPerClient: 20_000, maxBytes: 1024 * 1024 }, telemetry });
+    // The bound is never below one packet: packets of 16 KiB at most leave it at 20,000 bytes.
+    const broker = await startEmbeddedBroker('127.0.0.1', 0, {
+      maxPacketBytes: 16 * 1024,
+      unreleasedLimits: { maxBytesPerClient: 20_000, maxBytes: 1024 * 1024 },
+      telemetry,
+    });
     const subscriber = await mqtt.connectAsync(broker.url, { clientId: 'unreleased-sub', protocolVersion: 4, reconnectPeriod: 0 });
     const received: number[] = [];
     subscriber.on('message', (_t, payload) => received.push(payload.readUInt16BE(0)));
