@@ -1,4 +1,5 @@
 import { Readable } from 'node:stream';
+import { ownPayload } from './own-payload.ts';
 
 /**
  * The embedded broker's queue of QoS 1/2 messages for persistent-session subscribers, in place of the one in
@@ -25,6 +26,12 @@ import { Readable } from 'node:stream';
  * - a clear without a packet id removes nothing.
  *
  * In memory, like the rest of the embedded broker: a broker restart loses it (durability is the queue's).
+ *
+ * Bounded in bytes, per client and across clients: a persistent subscriber that never comes back must not
+ * make the broker grow without end. Past either bound the oldest message (of that client, or of all clients)
+ * is dropped and reported; the subscriber that comes back gets the newest messages, in order. A message is
+ * counted at its payload, topic and a fixed overhead per entry; the copies for several subscribers share one
+ * payload, so what is counted is at least what is held.
  */
 
 /** The fields of an aedes packet this queue reads or writes. */
@@ -41,6 +48,10 @@ interface QueuedPacket {
 interface Entry {
   /** The message as published (its own copy; aedes mutates the packets it writes). */
   readonly packet: QueuedPacket;
+  readonly key: string;
+  readonly queue: ClientQueue;
+  /** What this entry is counted at against the bounds. */
+  readonly bytes: number;
   /** The packet id it was first sent under in this session. */
   messageId: number | undefined;
   /** Its PUBREC came back: the broker owes a PUBREL, never the PUBLISH again. */
@@ -48,10 +59,37 @@ interface Entry {
 }
 
 class ClientQueue {
+  readonly clientId: string;
   /** In publishing order, keyed `brokerId:counter`. */
   readonly entries = new Map<string, Entry>();
   readonly byMessageId = new Map<number, string>();
+  bytes = 0;
+  constructor(clientId: string) {
+    this.clientId = clientId;
+  }
 }
+
+/** Counted per queued message beyond its payload and topic: the entry, its copy of the packet, its keys. */
+export const ENTRY_OVERHEAD_BYTES = 256;
+
+export interface OutgoingLimits {
+  /** Bytes queued for one client at most; past it, that client's oldest message is dropped. */
+  maxBytesPerClient: number;
+  /** Bytes queued for all clients together at most; past it, the oldest message of any client is dropped. */
+  maxBytes: number;
+}
+
+/** Why a queued message was dropped: its client's bound, or the bound across clients. */
+export type DropReason = 'client_bytes' | 'total_bytes';
+
+export interface DroppedMessage {
+  reason: DropReason;
+  clientId: string;
+  topic: string;
+  bytes: number;
+}
+
+const UNBOUNDED: OutgoingLimits = { maxBytesPerClient: Number.POSITIVE_INFINITY, maxBytes: Number.POSITIVE_INFINITY };
 
 /** The aedes persistence methods replaced here (aedes calls them without a callback, for a promise). */
 export interface OutgoingPersistence {
@@ -64,10 +102,20 @@ export interface OutgoingPersistence {
 
 export class OutgoingQueues implements OutgoingPersistence {
   private readonly clients = new Map<string, ClientQueue>();
+  /** Every queued entry of every client, oldest first: what the bound across clients drops from. */
+  private readonly all = new Set<Entry>();
+  private readonly limits: OutgoingLimits;
+  private readonly onDrop: (dropped: DroppedMessage) => void;
+  private heldBytes = 0;
+
+  constructor(limits: OutgoingLimits = UNBOUNDED, onDrop: (dropped: DroppedMessage) => void = () => {}) {
+    this.limits = limits;
+    this.onDrop = onDrop;
+  }
 
   /** Replaces the outgoing-queue methods of an aedes persistence instance with this queue's. */
-  static install(persistence: object): OutgoingQueues {
-    const queues = new OutgoingQueues();
+  static install(persistence: object, limits?: OutgoingLimits, onDrop?: (dropped: DroppedMessage) => void): OutgoingQueues {
+    const queues = new OutgoingQueues(limits, onDrop);
     Object.assign(persistence, {
       outgoingEnqueue: queues.outgoingEnqueue.bind(queues),
       outgoingEnqueueCombi: queues.outgoingEnqueueCombi.bind(queues),
@@ -83,12 +131,20 @@ export class OutgoingQueues implements OutgoingPersistence {
     return this.clients.get(clientId)?.entries.size ?? 0;
   }
 
+  /** Bytes counted for `clientId`'s queue, or for all queues without one. */
+  bytes(clientId?: string): number {
+    return clientId === undefined ? this.heldBytes : (this.clients.get(clientId)?.bytes ?? 0);
+  }
+
   async outgoingEnqueue(sub: { clientId: string }, packet: QueuedPacket): Promise<void> {
     this.enqueue(sub.clientId, packet);
   }
 
   async outgoingEnqueueCombi(subs: { clientId: string }[], packet: QueuedPacket): Promise<void> {
-    for (const sub of subs) this.enqueue(sub.clientId, packet);
+    if (subs.length === 0) return;
+    // One copy of a payload that is a view on a read buffer, shared by every subscriber's entry.
+    const owned = { ...packet, payload: ownPayload(packet.payload) };
+    for (const sub of subs) this.enqueue(sub.clientId, owned);
   }
 
   async outgoingUpdate(client: { id: string }, packet: QueuedPacket): Promise<void> {
@@ -124,9 +180,9 @@ export class OutgoingQueues implements OutgoingPersistence {
     if (!queue || key === undefined) return undefined;
     queue.byMessageId.delete(packet.messageId);
     const entry = queue.entries.get(key);
-    queue.entries.delete(key);
-    if (queue.entries.size === 0) this.clients.delete(client.id);
-    return entry ? { ...entry.packet, messageId: packet.messageId } : undefined;
+    if (!entry) return undefined;
+    this.remove(entry);
+    return { ...entry.packet, messageId: packet.messageId };
   }
 
   /**
@@ -153,14 +209,48 @@ export class OutgoingQueues implements OutgoingPersistence {
     const key = keyOf(packet);
     if (queue.entries.has(key)) return;
     const { messageId: _notYetSent, ...copy } = packet;
-    queue.entries.set(key, { packet: copy as QueuedPacket, messageId: undefined, released: false });
+    copy.payload = ownPayload(copy.payload);
+    const entry: Entry = { packet: copy as QueuedPacket, key, queue, bytes: sizeOf(packet), messageId: undefined, released: false };
+    queue.entries.set(key, entry);
+    queue.bytes += entry.bytes;
+    this.heldBytes += entry.bytes;
+    this.all.add(entry);
+    // Oldest first, the new message last: one larger than a bound alone goes too.
+    while (queue.bytes > this.limits.maxBytesPerClient) this.drop(queue.entries.values().next().value!, 'client_bytes');
+    while (this.heldBytes > this.limits.maxBytes) this.drop(this.all.values().next().value!, 'total_bytes');
+  }
+
+  /**
+   * A dropped message is gone as if it had completed: the reconnect path skips it, a PUBACK for it clears
+   * nothing, and the live path, should it meet it still unsent, refuses it (the connection of a subscriber that
+   * far behind is closed; its next session gets what is queued).
+   */
+  private drop(entry: Entry, reason: DropReason): void {
+    this.remove(entry);
+    this.onDrop({ reason, clientId: entry.queue.clientId, topic: String(entry.packet.topic), bytes: entry.bytes });
+  }
+
+  private remove(entry: Entry): void {
+    const { queue } = entry;
+    if (!queue.entries.delete(entry.key)) return;
+    if (entry.messageId !== undefined && queue.byMessageId.get(entry.messageId) === entry.key) queue.byMessageId.delete(entry.messageId);
+    this.all.delete(entry);
+    queue.bytes -= entry.bytes;
+    this.heldBytes -= entry.bytes;
+    if (queue.entries.size === 0 && this.clients.get(queue.clientId) === queue) this.clients.delete(queue.clientId);
   }
 
   private queueOf(clientId: string): ClientQueue {
     let queue = this.clients.get(clientId);
-    if (!queue) this.clients.set(clientId, (queue = new ClientQueue()));
+    if (!queue) this.clients.set(clientId, (queue = new ClientQueue(clientId)));
     return queue;
   }
+}
+
+function sizeOf(packet: QueuedPacket): number {
+  const { payload, topic } = packet;
+  const payloadBytes = typeof payload === 'string' ? Buffer.byteLength(payload) : payload instanceof Uint8Array ? payload.byteLength : 0;
+  return payloadBytes + (typeof topic === 'string' ? Buffer.byteLength(topic) : 0) + ENTRY_OVERHEAD_BYTES;
 }
 
 function keyOf(packet: QueuedPacket): string {

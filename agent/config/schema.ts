@@ -213,6 +213,43 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .describe(
               'Largest MQTT packet a client may send (default 1MiB); a larger one closes its connection as soon as its length is read, before the body is buffered.',
             ),
+          max_queued_bytes_per_client: size()
+            .prefault('16MiB')
+            .describe(
+              'QoS 1/2 messages held for one persistent-session subscriber (away, or not acknowledging), in bytes; past it that subscriber\'s oldest message is dropped and counted (edge_broker_queue_dropped_total{reason="client_bytes"}). Never below one max_packet_bytes (and overhead).',
+            ),
+          max_queued_bytes: size()
+            .prefault('64MiB')
+            .describe(
+              'QoS 1/2 messages held for all persistent-session subscribers together, in bytes; past it the oldest message of any subscriber is dropped and counted (reason="total_bytes").',
+            ),
+          max_subscriptions_per_client: z
+            .number()
+            .int()
+            .min(1)
+            .default(1000)
+            .describe(
+              'Topic filters one client may hold; a further one is refused in the SUBACK (0x80) and counted (edge_broker_subscriptions_refused_total).',
+            ),
+          max_retained_messages: z
+            .number()
+            .int()
+            .min(0)
+            .default(10_000)
+            .describe(
+              'Topics with a retained message at most; a retained message for a further topic is delivered but not kept, and counted (edge_broker_retained_refused_total).',
+            ),
+          max_unreleased_bytes_per_client: size()
+            .prefault('4MiB')
+            .describe(
+              'QoS 2 messages one publisher has sent and not yet released (PUBREL), in bytes; a further one closes its connection unacknowledged (it sends it again later), counted (edge_broker_unreleased_refused_total). Never below one max_packet_bytes (and overhead).',
+            ),
+          max_unreleased_bytes: size()
+            .prefault('16MiB')
+            .describe('QoS 2 messages all publishers have sent and not yet released, in bytes; past it as max_unreleased_bytes_per_client.'),
+          max_retained_bytes: size()
+            .prefault('16MiB')
+            .describe('Bytes of retained messages at most; a retained message that would pass it is delivered but not kept, and counted.'),
         })
         .superRefine((b, ctx) => {
           if (b.username !== undefined && b.password_file === undefined && b.password_env === undefined) {

@@ -92,11 +92,22 @@ export async function openCore(loaded: LoadedConfig, log: Logger, telemetry: Tel
   try {
     let broker: EmbeddedBroker | undefined;
     if (config.broker.embedded) {
-      const { host, port, username, max_packet_bytes } = config.broker;
+      const { host, port, username, max_packet_bytes, max_queued_bytes_per_client, max_queued_bytes, max_retained_messages, max_retained_bytes } =
+        config.broker;
+      const { max_unreleased_bytes_per_client, max_unreleased_bytes, max_subscriptions_per_client } = config.broker;
       const credentials = username === undefined ? undefined : { username, password: readBrokerPassword(config.broker, paths.baseDir) };
       // Loaded only when configured: most gateways use an outside broker, and its library costs start-up time.
       const { startEmbeddedBroker } = await import('../broker/embedded.ts');
-      broker = await startEmbeddedBroker(host, port, { maxPacketBytes: max_packet_bytes, credentials, log: log.child({ component: 'broker' }) });
+      broker = await startEmbeddedBroker(host, port, {
+        maxPacketBytes: max_packet_bytes,
+        credentials,
+        queueLimits: { maxBytesPerClient: max_queued_bytes_per_client, maxBytes: max_queued_bytes },
+        retainedLimits: { maxCount: max_retained_messages, maxBytes: max_retained_bytes },
+        unreleasedLimits: { maxBytesPerClient: max_unreleased_bytes_per_client, maxBytes: max_unreleased_bytes },
+        maxSubscriptionsPerClient: max_subscriptions_per_client,
+        telemetry,
+        log: log.child({ component: 'broker' }),
+      });
       cleanups.push(() => broker!.close());
       log.info({ url: broker.url }, 'embedded MQTT broker listening');
     }

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { OutgoingQueues } from '../../agent/broker/outgoing-queue.ts';
+import { ENTRY_OVERHEAD_BYTES, OutgoingQueues, type DroppedMessage } from '../../agent/broker/outgoing-queue.ts';
 
 // The rules of the embedded broker's outgoing queue, each as aedes meets it. The whole (aedes sending from it
 // over cut connections to the mqtt source) is proved in test/sources/mqtt-source.test.ts.
@@ -74,5 +74,70 @@ describe('embedded broker: outgoing queue', () => {
       if (read.length === 1) await queues.outgoingClearMessageId(client, { messageId: 2 });
     }
     assert.deepEqual(read, [1, 3]);
+  });
+
+  describe('bounds in bytes', () => {
+    // Each message below is counted at 1000 bytes: payload, topic 't' and the fixed overhead.
+    const PAYLOAD = 1000 - 1 - ENTRY_OVERHEAD_BYTES;
+    const sized = (counter: number) => ({ ...message(counter), payload: Buffer.alloc(PAYLOAD, counter) });
+    const counters = (packets: Record<string, unknown>[]) => packets.map((p) => p.brokerCounter);
+
+    it("past a client's bound its oldest messages are dropped, each reported; the newest stay in order", async () => {
+      const drops: DroppedMessage[] = [];
+      const queues = new OutgoingQueues({ maxBytesPerClient: 3000, maxBytes: 1e9 }, (d) => drops.push(d));
+      for (let counter = 1; counter <= 10; counter++) await queues.outgoingEnqueue({ clientId: client.id }, sized(counter));
+      assert.equal(queues.bytes(client.id), 3000);
+      assert.equal(queues.bytes(), 3000);
+      assert.deepEqual(counters(await readAll(queues)), [8, 9, 10]);
+      assert.equal(drops.length, 7);
+      assert.deepEqual(drops[0], { reason: 'client_bytes', clientId: client.id, topic: 't', bytes: 1000 });
+    });
+
+    it('past the bound across clients the oldest message of any client is dropped', async () => {
+      const drops: DroppedMessage[] = [];
+      const queues = new OutgoingQueues({ maxBytesPerClient: 1e9, maxBytes: 4000 }, (d) => drops.push(d));
+      await queues.outgoingEnqueueCombi([{ clientId: 'a' }, { clientId: 'b' }], sized(1));
+      await queues.outgoingEnqueue({ clientId: 'a' }, sized(2));
+      await queues.outgoingEnqueue({ clientId: 'b' }, sized(3));
+      await queues.outgoingEnqueue({ clientId: 'b' }, sized(4));
+      assert.deepEqual(
+        drops.map((d) => [d.reason, d.clientId]),
+        [['total_bytes', 'a']],
+        "a's copy of message 1 was the oldest",
+      );
+      assert.equal(queues.bytes(), 4000);
+      assert.deepEqual([queues.size('a'), queues.size('b')], [1, 3]);
+    });
+
+    it('a message larger than the bound alone is dropped; a dropped message in flight is forgotten, its late PUBACK clears nothing', async () => {
+      const drops: DroppedMessage[] = [];
+      const queues = new OutgoingQueues({ maxBytesPerClient: 1500, maxBytes: 1e9 }, (d) => drops.push(d));
+      await queues.outgoingEnqueue({ clientId: client.id }, { ...message(1), payload: Buffer.alloc(2000) });
+      assert.equal(queues.size(client.id), 0);
+      assert.equal(queues.bytes(), 0);
+      await queues.outgoingEnqueue({ clientId: client.id }, sized(2));
+      await queues.outgoingUpdate(client, { ...sized(2), messageId: 5 });
+      await queues.outgoingEnqueue({ clientId: client.id }, sized(3));
+      assert.deepEqual(
+        drops.map((d) => d.bytes),
+        [2000 + 1 + ENTRY_OVERHEAD_BYTES, 1000],
+      );
+      assert.equal(await queues.outgoingClearMessageId(client, { messageId: 5 }), undefined);
+      await assert.rejects(queues.outgoingUpdate(client, { ...sized(2), messageId: 5 }), /no such packet/, 'the dropped message is not sent again');
+      assert.deepEqual(counters(await readAll(queues)), [3]);
+      await queues.outgoingUpdate(client, { ...sized(3), messageId: 6 });
+      await queues.outgoingClearMessageId(client, { messageId: 6 });
+      assert.equal(queues.bytes(), 0, 'every byte counted is given back');
+    });
+
+    it('a payload that is a view on a larger buffer is kept as a copy of its own', async () => {
+      const queues = new OutgoingQueues();
+      const readBuffer = Buffer.alloc(64 * 1024, 7);
+      await queues.outgoingEnqueue({ clientId: client.id }, { ...message(1), payload: readBuffer.subarray(100, 200) });
+      const [queued] = await readAll(queues);
+      const payload = queued!.payload as Buffer;
+      assert.equal(payload.length, 100);
+      assert.ok(payload.buffer.byteLength < readBuffer.length, 'the read buffer is not held');
+    });
   });
 });
