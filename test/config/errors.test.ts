@@ -222,7 +222,18 @@ describe('defaults', () => {
       centre_ack_timeout: 30_000,
       centre_ack_max_timeout: 600_000,
     });
-    assert.deepEqual(config.broker, { embedded: false, host: '127.0.0.1', port: 0 });
+    assert.deepEqual(config.broker, {
+      embedded: false,
+      host: '127.0.0.1',
+      port: 0,
+      max_queued_bytes_per_client: 16 * 2 ** 20,
+      max_queued_bytes: 64 * 2 ** 20,
+      max_unreleased_bytes_per_client: 4 * 2 ** 20,
+      max_unreleased_bytes: 16 * 2 ** 20,
+      max_subscriptions_per_client: 1000,
+      max_retained_messages: 10_000,
+      max_retained_bytes: 16 * 2 ** 20,
+    });
     assert.deepEqual(config.streams, {});
     assert.equal(config.sink, undefined);
     assert.equal(config.receiver, undefined);
