@@ -5,11 +5,12 @@
  * `pending.json` found at start means the process died between apply and commit. Every write is atomic
  * (temp file, fsync, rename, directory fsync; 0600), so a kill -9 leaves the old file or the new one.
  */
-import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
 import type { LayerId } from './config-merge.ts';
 import { makeDirs } from '../util/make-dirs.ts';
+import { syncDirectory, writeFileAtomic } from '../util/atomic-file.ts';
 
 /** A remote layer as committed. */
 export interface LayerRecord {
@@ -83,27 +84,11 @@ export class ConfigState {
 
   private write(name: string, value: unknown): void {
     this.ensureDir();
-    const target = join(this.dir, name);
-    const tmp = `${target}.tmp`;
-    const fd = openSync(tmp, 'w', 0o600);
-    try {
-      writeSync(fd, JSON.stringify(value));
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
-    renameSync(tmp, target);
-    this.syncDir();
+    writeFileAtomic(join(this.dir, name), JSON.stringify(value));
   }
 
-  /** The rename is durable only once the directory entry is on disk. */
   private syncDir(): void {
-    const fd = openSync(this.dir, 'r');
-    try {
-      fsyncSync(fd);
-    } finally {
-      closeSync(fd);
-    }
+    syncDirectory(this.dir);
   }
 
   committed(): CommittedState {

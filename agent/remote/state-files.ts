@@ -3,8 +3,9 @@
  * why the last run ended. Written whole through a temporary file and a rename, so a kill leaves the old or the
  * new content, never half of one.
  */
-import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { chmodSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 import { makeDirs } from '../util/make-dirs.ts';
 
 export function remoteStateDir(dataDir: string): string {
@@ -15,15 +16,7 @@ export function remoteStateDir(dataDir: string): string {
 }
 
 export function writeStateFile(path: string, text: string): void {
-  const temp = `${path}.tmp`;
-  const fd = openSync(temp, 'w', 0o600);
-  try {
-    writeSync(fd, text);
-    fsyncSync(fd);
-  } finally {
-    closeSync(fd);
-  }
-  renameSync(temp, path);
+  writeFileAtomic(path, text);
 }
 
 export function readStateFile(path: string): string | undefined {

@@ -2,10 +2,11 @@
  * Where a device keeps what it accepted (the newest root, the newest revocation list): small named
  * documents, written atomically so a power cut leaves the old one or the new one, never half of either.
  */
-import { chmodSync, closeSync, fsyncSync, openSync, readFileSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { chmodSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
 import { makeDirs } from '../util/make-dirs.ts';
+import { writeFileAtomic } from '../util/atomic-file.ts';
 
 export interface TrustStore {
   load(name: string): string | undefined;
@@ -39,32 +40,11 @@ export class FileTrustStore implements TrustStore {
 
   save(name: string, value: string): void {
     const path = this.pathOf(name);
-    const temp = `${path}.${process.pid}.tmp`;
     try {
       makeDirs(this.dir);
       chmodSync(this.dir, 0o700);
-      const fd = openSync(temp, 'w', 0o600);
-      try {
-        writeSync(fd, value);
-        fsyncSync(fd);
-      } finally {
-        closeSync(fd);
-      }
-      chmodSync(temp, 0o600);
-      renameSync(temp, path);
-      // The rename is durable only once the directory entry is.
-      const dirFd = openSync(this.dir, 'r');
-      try {
-        fsyncSync(dirFd);
-      } finally {
-        closeSync(dirFd);
-      }
+      writeFileAtomic(path, value);
     } catch (cause) {
-      try {
-        unlinkSync(temp);
-      } catch {
-        // nothing was written, or it is gone already
-      }
       throw new AgentError('TRUST_STORE_FAILED', `cannot write ${path}`, { cause });
     }
   }
