@@ -194,6 +194,56 @@ test('a config for another device or another group is refused wrong_target; conf
   await stillForwarding();
 });
 
+test('config refusals on a real device carry their reason: expired, expired key, unknown key, bad signature, replayed, older, schema, forbidden', async () => {
+  // v1 of the device layer was committed by the test before; v3 now, so that v2 is older.
+  const topic = `${PREFIX}/${DEVICE}/config`;
+  const gen = (rate: number) => ({ sources: [{ name: 'gen', type: 'synthetic', rate, batch: 5 }] });
+  const publish = async (what: string, envelope: unknown) => {
+    const seen = watch.all(report).length;
+    await watch.client.publishAsync(topic, JSON.stringify(envelope), { qos: 1 });
+    await until(() => watch.all(report).length > seen, `a report for ${what}`, 60_000, agent.stderr);
+    return watch.all(report).at(-1)!;
+  };
+  const committed = await publish('v3', signedConfig(op, { device: DEVICE }, 3, gen(30)));
+  assert.equal(committed.outcome, 'committed', JSON.stringify(committed));
+
+  const past = rfc3339(new Date(Date.now() - 60_000));
+  const expiredCert = signEnvelope(
+    'operator-cert',
+    { kind: 'operator-cert', name: 'old', key: op.key.public, issued: rfc3339(new Date(Date.now() - 86_400_000)), expires: past, root_version: 1 } as never,
+    [op.root],
+  );
+  const stranger = makeOperator('mallory'); // certified by a root the device does not know
+  const tampered = signedConfig(op, { device: DEVICE }, 4, gen(31)) as { payload: string };
+  tampered.payload = Buffer.from(Buffer.from(tampered.payload, 'base64').toString().replace('"rate":31', '"rate":99')).toString('base64');
+  const doc = (version: number, config: Record<string, unknown>) => ({
+    kind: 'config',
+    target: { device: DEVICE },
+    version,
+    issued: rfc3339(new Date(Date.now() - 1_000)),
+    expires: rfc3339(new Date(Date.now() + 3_600_000)),
+    config,
+  });
+  const cases: [string, unknown, string][] = [
+    ['an expired document', signedConfig(op, { device: DEVICE }, 4, gen(31), { expires: past }), 'expired'],
+    ['an expired operator certificate', signEnvelope('config', doc(4, gen(31)) as never, [op.key], expiredCert), 'expired_key'],
+    ['a key no root of this device certified', signedConfig(stranger, { device: DEVICE }, 4, gen(31)), 'unknown_key'],
+    ['a tampered payload', tampered, 'bad_signature'],
+    ['the committed version again, another document', signedConfig(op, { device: DEVICE }, 3, gen(32)), 'replayed'],
+    ['an older version', signedConfig(op, { device: DEVICE }, 2, gen(33)), 'older_version'],
+    ['a config the schema refuses', signedConfig(op, { device: DEVICE }, 4, { sources: [{ name: 'gen', type: 'synthetic', rate: 'fast' }] }), 'schema_invalid'],
+    ['a config that sets device.id', signedConfig(op, { device: DEVICE }, 4, { device: { id: 'gw-stolen' } }), 'forbidden_setting'],
+  ];
+  for (const [what, envelope, reason] of cases) {
+    const r = await publish(what, envelope);
+    assert.equal(r.outcome, 'refused', `${what}: ${JSON.stringify(r)}`);
+    assert.equal(r.reason, reason, `${what}: ${JSON.stringify(r)}`);
+  }
+  const running = (await ask(JSON.stringify({ action: 'config.get' }))).at(-1)!.result as { config: { sources: { name: string; rate: number }[] } };
+  assert.equal(running.config.sources.find((x) => x.name === 'gen')?.rate, 30, 'still on v3');
+  await stillForwarding();
+});
+
 test('signed-command refusals carry their reason: replayed, expired, bad signature, unknown key, wrong target, revoked key', async () => {
   // Replayed: the same envelope twice.
   const { envelope } = signedCommand(op, DEVICE, 'ping');
