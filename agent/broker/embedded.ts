@@ -30,6 +30,8 @@ export interface EmbeddedBrokerOptions {
   unreleasedLimits?: Partial<UnreleasedLimits>;
   /** Topic filters one client may hold (default 1,000); a further one is refused in the SUBACK (subscription-limit.ts). */
   maxSubscriptionsPerClient?: number;
+  /** Client connections open at once (default 1,000); a further one is closed as it arrives, and counted. */
+  maxConnections?: number;
   /** Where the drops and refusals are counted (the agent's registry; a private one when not given). */
   telemetry?: Telemetry;
   log?: Logger;
@@ -40,6 +42,7 @@ const MiB = 1024 * 1024;
 export const DEFAULT_QUEUE_LIMITS: OutgoingLimits = { maxBytesPerClient: 16 * MiB, maxBytes: 64 * MiB };
 export const DEFAULT_RETAINED_LIMITS: RetainedLimits = { maxCount: 10_000, maxBytes: 16 * MiB };
 export const DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT = 1000;
+export const DEFAULT_MAX_CONNECTIONS = 1000;
 export const DEFAULT_UNRELEASED_LIMITS: UnreleasedLimits = { maxBytesPerClient: 4 * MiB, maxBytes: 16 * MiB };
 
 /** What the running broker holds, for tests and diagnostics. */
@@ -66,7 +69,7 @@ interface PacketParser {
  */
 export async function startEmbeddedBroker(host: string, port: number, options: EmbeddedBrokerOptions = {}): Promise<EmbeddedBroker> {
   const { maxPacketBytes = DEFAULT_MAX_PACKET_BYTES, credentials, log = silentLogger, telemetry = new Telemetry() } = options;
-  const { maxSubscriptionsPerClient = DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT } = options;
+  const { maxSubscriptionsPerClient = DEFAULT_MAX_SUBSCRIPTIONS_PER_CLIENT, maxConnections = DEFAULT_MAX_CONNECTIONS } = options;
   const subscriptionsRefused = telemetry.counter(
     'edge_broker_subscriptions_refused_total',
     'Topic filters the embedded broker refused because their client held broker.max_subscriptions_per_client',
@@ -95,6 +98,19 @@ export async function startEmbeddedBroker(host: string, port: number, options: E
       ),
     );
   });
+  // Every connection costs a socket and a parser's buffers: beyond the bound the kernel's accept is closed at once.
+  server.maxConnections = maxConnections;
+  const connectionsRefused = telemetry.counter(
+    'edge_broker_connections_refused_total',
+    'Client connections the embedded broker closed on arrival because broker.max_connections were open',
+  );
+  const connectionProblems = new RateLimitedProblems({ add: (_kind, n) => connectionsRefused.inc(undefined, n) }, log);
+  server.on('drop', (drop) =>
+    connectionProblems.report('connections_refused', 'embedded broker: connection refused, broker.max_connections are open', {
+      remote: drop?.remoteAddress,
+      max: maxConnections,
+    }),
+  );
   await new Promise<void>((resolve, reject) => {
     server.once('error', (cause) => reject(new AgentError('BROKER_FAILED', `embedded broker cannot listen on ${host}:${port}`, { cause })));
     server.listen(port, host, () => resolve());

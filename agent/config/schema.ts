@@ -194,6 +194,12 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .describe(
               'QoS 1/2 messages held for all persistent-session subscribers together, in bytes; past it the oldest message of any subscriber is dropped and counted (reason="total_bytes").',
             ),
+          max_connections: z
+            .number()
+            .int()
+            .min(1)
+            .default(1000)
+            .describe('Client connections open at once; a further one is closed as it arrives and counted (edge_broker_connections_refused_total).'),
           max_subscriptions_per_client: z
             .number()
             .int()

@@ -94,7 +94,7 @@ export async function openCore(loaded: LoadedConfig, log: Logger, telemetry: Tel
     if (config.broker.embedded) {
       const { host, port, username, max_packet_bytes, max_queued_bytes_per_client, max_queued_bytes, max_retained_messages, max_retained_bytes } =
         config.broker;
-      const { max_unreleased_bytes_per_client, max_unreleased_bytes, max_subscriptions_per_client } = config.broker;
+      const { max_unreleased_bytes_per_client, max_unreleased_bytes, max_subscriptions_per_client, max_connections } = config.broker;
       const credentials = username === undefined ? undefined : { username, password: readBrokerPassword(config.broker, paths.baseDir) };
       // Loaded only when configured: most gateways use an outside broker, and its library costs start-up time.
       const { startEmbeddedBroker } = await import('../broker/embedded.ts');
@@ -105,6 +105,7 @@ export async function openCore(loaded: LoadedConfig, log: Logger, telemetry: Tel
         retainedLimits: { maxCount: max_retained_messages, maxBytes: max_retained_bytes },
         unreleasedLimits: { maxBytesPerClient: max_unreleased_bytes_per_client, maxBytes: max_unreleased_bytes },
         maxSubscriptionsPerClient: max_subscriptions_per_client,
+        maxConnections: max_connections,
         telemetry,
         log: log.child({ component: 'broker' }),
       });

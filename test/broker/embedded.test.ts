@@ -473,3 +473,29 @@ async function waitUntil(test: () => boolean, what: () => string): Promise<void>
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+describe('embedded broker: connections', () => {
+  it('past max_connections a new connection is closed as it arrives (counted); once one leaves, another is taken', async () => {
+    const telemetry = new Telemetry();
+    const broker = await startEmbeddedBroker('127.0.0.1', 0, { maxConnections: 3, telemetry });
+    const clients: mqtt.MqttClient[] = [];
+    try {
+      for (let i = 0; i < 3; i++) clients.push(await mqtt.connectAsync(broker.url, { clientId: `c${i}`, protocolVersion: 4, reconnectPeriod: 0 }));
+      assert.notEqual(await tryConnect(broker.url, { clientId: 'c3' }), 'connected', 'the fourth connection is closed');
+      assert.equal((telemetry.get('edge_broker_connections_refused_total') as Counter).value(), 1);
+      // The three held ones still work.
+      await clients[0]!.subscribeAsync('t', { qos: 1 });
+      const got = new Promise<string>((resolve) => clients[0]!.once('message', (_t, p) => resolve(p.toString())));
+      await clients[1]!.publishAsync('t', 'still here', { qos: 1 });
+      assert.equal(await got, 'still here');
+      await clients.pop()!.endAsync();
+      // The server counts a connection until its socket has closed: try until the freed place is taken.
+      let outcome = '';
+      for (let attempt = 0; attempt < 50 && outcome !== 'connected'; attempt++) outcome = await tryConnect(broker.url, { clientId: 'c4' });
+      assert.equal(outcome, 'connected', 'a place freed by a client that left is taken again');
+    } finally {
+      for (const c of clients) await c.endAsync();
+      await broker.close();
+    }
+  });
+});

@@ -230,6 +230,7 @@ describe('defaults', () => {
       max_queued_bytes: 64 * 2 ** 20,
       max_unreleased_bytes_per_client: 4 * 2 ** 20,
       max_unreleased_bytes: 16 * 2 ** 20,
+      max_connections: 1000,
       max_subscriptions_per_client: 1000,
       max_retained_messages: 10_000,
       max_retained_bytes: 16 * 2 ** 20,
