@@ -6,45 +6,18 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
 import { renameSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
 import { startReceiver, type RunningReceiver } from '../../agent/receiver/start.ts';
 import { sodium } from '../../agent/envelope/sodium.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
+import { type LoggingAgentProcess, startLoggingAgent } from '../helpers/agent-process.ts';
 
-const MAIN = resolve(import.meta.dirname, '../../agent/cli/main.ts');
-
-interface AgentProcess {
-  child: ChildProcess;
-  exited: Promise<NodeJS.Signals | number | null>;
-  lines: () => Record<string, unknown>[];
-}
-
-function startAgentProcess(config: string, cwd: string): AgentProcess {
-  const child = spawn(process.execPath, [MAIN, 'run', '--config', config, '--log-format', 'json'], { cwd, stdio: ['ignore', 'ignore', 'pipe'] });
-  let text = '';
-  const parsed: Record<string, unknown>[] = [];
-  child.stderr!.on('data', (d: Buffer) => {
-    text += d;
-    let nl = text.indexOf('\n');
-    while (nl >= 0) {
-      const line = text.slice(0, nl);
-      text = text.slice(nl + 1);
-      try {
-        parsed.push(JSON.parse(line) as Record<string, unknown>);
-      } catch {
-        parsed.push({ msg: line });
-      }
-      nl = text.indexOf('\n');
-    }
-  });
-  const exited = new Promise<NodeJS.Signals | number | null>((done) => child.once('exit', (code, signal) => done(signal ?? code)));
-  return { child, exited, lines: () => parsed };
-}
+const startAgentProcess = startLoggingAgent;
+type AgentProcess = LoggingAgentProcess;
 
 /** Polls another process's log from line `from` on, failing after `timeoutMs`. */
 async function logged(agent: AgentProcess, test: (line: Record<string, unknown>) => boolean, what: string, from = 0, timeoutMs = 60_000) {
