@@ -39,9 +39,9 @@ export const hl7SourceOptions = () =>
       .int()
       .min(0)
       .max(100_000)
-      .default(1000)
+      .default(128)
       .describe(
-        'Messages (by sending application, facility and MSH-10 control id) remembered with the committed records: one sent again because its ACK was lost is answered AA and not queued twice. 8 bytes each, written with every commit; 0 turns it off (the record still carries `control_id` for the centre).',
+        'Messages (by sending application, facility and MSH-10 control id) remembered with the committed records: one sent again because its ACK was lost is answered AA and not queued twice. A sender resends only what it has no ACK for, at most one message per connection under MLLP, so a window above max_connections is enough; 8 bytes each, written with every commit. 0 turns it off (the record still carries `control_id` for the centre).',
       ),
     commit_within: duration()
       .prefault('20ms')
