@@ -25,6 +25,10 @@ export class Hl7Source implements ServiceSource {
   /** Messages emitted and not yet committed, by key: a repeat meanwhile waits for the first one's outcome. */
   private readonly pending = new Map<string, Promise<void>>();
   private failed = false;
+  /** Set by stop: no message is emitted after it (the sender gets no ACK and sends it again). */
+  private stopping = false;
+  /** Every emit not yet settled, so stop can wait for them: nothing is emitted once stop has resolved. */
+  private readonly inFlight = new Set<Promise<void>>();
 
   constructor(options: Options, _env: DriverEnv) {
     this.options = options;
@@ -33,6 +37,7 @@ export class Hl7Source implements ServiceSource {
   async start(ctx: SourceContext): Promise<void> {
     this.ctx = ctx;
     this.failed = false;
+    this.stopping = false;
     this.seen = new SeenWindow(this.options.dedup_window, ctx.cursor);
     const { host, port } = parseListen(this.options.listen)!;
     const server = createServer((socket) => this.accept(socket));
@@ -60,11 +65,13 @@ export class Hl7Source implements ServiceSource {
   }
 
   async stop(): Promise<void> {
+    this.stopping = true;
     for (const c of this.connections) c.destroy();
     this.connections.clear();
     const server = this.server;
     this.server = undefined;
     if (server) await new Promise<void>((resolve) => server.close(() => resolve()));
+    await Promise.allSettled([...this.inFlight]);
   }
 
   private accept(socket: Socket): void {
@@ -104,10 +111,11 @@ export class Hl7Source implements ServiceSource {
       ctx.counters.add('duplicates');
       return buildAck('AA', header.fields, header.delimiters);
     }
-    if (this.failed) return undefined;
+    if (this.failed || this.stopping) return undefined;
     if (windowKey !== undefined) this.seen!.add(windowKey);
     const committed = ctx.emit([record], windowKey !== undefined ? { seen: this.seen!.encode() } : undefined, { commitWithinMs: this.options.commit_within });
     if (windowKey !== undefined) this.pending.set(windowKey, committed);
+    this.inFlight.add(committed);
     try {
       await committed;
     } catch (err) {
@@ -118,6 +126,7 @@ export class Hl7Source implements ServiceSource {
       return undefined;
     } finally {
       if (windowKey !== undefined) this.pending.delete(windowKey);
+      this.inFlight.delete(committed);
     }
     ctx.counters.add('messages');
     return buildAck('AA', header.fields, header.delimiters);
