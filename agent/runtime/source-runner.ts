@@ -8,6 +8,7 @@ import type { SourceConfig } from '../config/schema.ts';
 import { backoffDelay, delay, type BackoffPolicy } from '../util/backoff.ts';
 import type { ComponentCounters } from '../telemetry/counters.ts';
 import type { ProblemReporter } from '../telemetry/problems.ts';
+import type { RecordTap } from '../telemetry/record-tap.ts';
 import { driverEnv } from '../hosting/driver-env.ts';
 import { Telemetry } from '../telemetry/registry.ts';
 import { EmitBudget, emitBudgetLimits, recordBytes, type SourceAccount } from './emit-budget.ts';
@@ -37,6 +38,7 @@ export class SourceRunner {
   private readonly retry: BackoffPolicy;
   private readonly log: Logger;
   private readonly account: SourceAccount;
+  private readonly tap: RecordTap;
 
   /**
    * `telemetry` is the agent's registry; a runner on its own (a test) gets one of its own. `budget` is the
@@ -60,6 +62,7 @@ export class SourceRunner {
     this.problems = this.env.problems;
     this.retry = retry;
     this.log = log;
+    this.tap = telemetry.tap;
     this.account = (budget ?? new EmitBudget(emitBudgetLimits(1), () => void queue.flush())).account();
   }
 
@@ -91,6 +94,7 @@ export class SourceRunner {
         await this.account.charge(bytes);
         try {
           await this.queue.enqueue(stream, records, cursor === undefined ? undefined : { source: name, value: cursor });
+          this.tap.publish(stream, records);
         } finally {
           this.account.release(bytes);
         }
