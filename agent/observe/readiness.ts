@@ -29,23 +29,24 @@ export interface Readiness {
   backlog: { ok: boolean; oldestAgeSeconds: number; held: string[]; detail: string };
 }
 
-/** Remembers when the sink was last seen connected; `observe` is called at least once a second. */
+/**
+ * Whether the sink is connected now (read live), and when it was last seen connected: looked at on every
+ * read and by the endpoint once a second, so a disconnection is dated to within a second.
+ */
 export class SinkWatch {
   lastConnectedAt: number;
-  private connectedNow = false;
+  private readonly read: () => boolean;
 
-  constructor(now = Date.now()) {
+  constructor(read: () => boolean, now = Date.now()) {
+    this.read = read;
     // The endpoint's start counts as "connected": a sink still connecting at start-up gets the grace too.
     this.lastConnectedAt = now;
   }
 
-  observe(connected: boolean, now = Date.now()): void {
-    this.connectedNow = connected;
-    if (connected) this.lastConnectedAt = now;
-  }
-
   get connected(): boolean {
-    return this.connectedNow;
+    const connected = this.read();
+    if (connected) this.lastConnectedAt = Date.now();
+    return connected;
   }
 }
 
@@ -69,8 +70,9 @@ export function oldestAgeSeconds(telemetry: Telemetry): number {
 }
 
 export function readiness(telemetry: Telemetry, sink: SinkWatch, settings: ReadinessSettings, now = Date.now()): Readiness {
-  const awayMs = sink.connected ? 0 : now - sink.lastConnectedAt;
-  const sinkOk = sink.connected || awayMs < settings.sinkGraceMs;
+  const connected = sink.connected;
+  const awayMs = connected ? 0 : now - sink.lastConnectedAt;
+  const sinkOk = connected || awayMs < settings.sinkGraceMs;
   const held = heldReasons(telemetry);
   const oldest = oldestAgeSeconds(telemetry);
   const tooOld = oldest * 1000 > settings.maxOldestAgeMs;
@@ -80,8 +82,8 @@ export function readiness(telemetry: Telemetry, sink: SinkWatch, settings: Readi
     ready: sinkOk && backlogOk,
     sink: {
       ok: sinkOk,
-      connected: sink.connected,
-      detail: sink.connected ? 'connected' : `not connected for ${Math.round(awayMs / 1000)} s (grace ${Math.round(settings.sinkGraceMs / 1000)} s)`,
+      connected,
+      detail: connected ? 'connected' : `not connected for ${Math.round(awayMs / 1000)} s (grace ${Math.round(settings.sinkGraceMs / 1000)} s)`,
     },
     backlog: {
       ok: backlogOk,

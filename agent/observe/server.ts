@@ -35,7 +35,7 @@ export async function startHttp(agent: RunningAgent, log: Logger, options: { las
   const { dataDir } = configPaths(loaded);
   const [, host = '127.0.0.1', port = '0'] = LISTEN.exec(http.listen) ?? [];
   const token = ensureToken(dataDir);
-  const sink = new SinkWatch();
+  const sink = new SinkWatch(() => agent.status().sink.connected);
   const history = new History(http.history_interval);
   const startedAt = Date.now();
   const held = agent.telemetry.gauge(HELD_GAUGE, HELD_HELP, ['reason']);
@@ -61,7 +61,7 @@ export async function startHttp(agent: RunningAgent, log: Logger, options: { las
     },
   });
   const watch = setInterval(() => {
-    sink.observe(agent.status().sink.connected);
+    void sink.connected;
     if (paused && !agent.sender.paused) agent.sender.pause(true);
   }, 1000).unref();
   const sample = () => {
