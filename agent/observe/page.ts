@@ -48,7 +48,7 @@ export function renderPage(s: StatusSnapshot, options: { token?: string; history
     : '<p class="muted">Read-only. Actions need the token: <code>edge-agent status --token</code>, then open <code>/?token=…</code>.</p>';
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
-<title>edge-agent ${esc(s.device)}</title>
+<title>edge-agent ${esc(s.device)}</title><link rel="icon" href="data:,">
 <link rel="stylesheet" href="/assets/uplot.css"><link rel="stylesheet" href="/assets/page.css">
 </head><body>
 <header><h1>edge-agent <span data-field="device">${esc(s.device)}</span></h1>
