@@ -36,6 +36,8 @@ export function configuredSecrets(config: unknown, baseDir: string): string[] {
           const text = readFileSync(resolve(baseDir, value), 'utf8');
           add(text);
           for (const line of text.split('\n')) add(line);
+          // Key files carry a label before the key (`x25519-private <base64>`): the key alone is the secret.
+          for (const word of text.split(/\s+/)) if (word.length >= 16) add(word);
         } catch {
           // Not readable here: nothing of it can be in a record we show either.
         }
@@ -64,6 +66,10 @@ export function configuredSecrets(config: unknown, baseDir: string): string[] {
 /** A copy of `value` with secret-named fields, configured secret values and URL passwords redacted. */
 export function redactValue(value: unknown, secrets: readonly string[], depth = 0): unknown {
   if (typeof value === 'string') return redactText(value, secrets);
+  // What JSON lacks, shown as the receiver's output shows it: big integers as text, dates in ISO 8601.
+  if (typeof value === 'bigint') return value.toString();
+  if (value instanceof Date) return value.toISOString();
+  if (value instanceof Map) return redactValue(Object.fromEntries(value), secrets, depth + 1);
   if (depth > 32 || value === null || typeof value !== 'object') return value;
   if (value instanceof Uint8Array) return `<${value.length} bytes>`;
   if (Array.isArray(value)) return value.map((v) => redactValue(v, secrets, depth + 1));

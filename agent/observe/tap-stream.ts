@@ -42,7 +42,12 @@ export function tapStream(o: TapOptions): ReadableStream<Uint8Array> {
               skipped++;
               continue;
             }
-            let line = JSON.stringify(redactValue(record, o.secrets));
+            let line: string;
+            try {
+              line = JSON.stringify(redactValue(record, o.secrets));
+            } catch (err) {
+              line = JSON.stringify({ unshowable: (err as Error).message });
+            }
             if (line.length > MAX_LINE_BYTES) line = JSON.stringify({ truncated: true, start: line.slice(0, MAX_LINE_BYTES) });
             const bytes = encoder.encode(`${line}\n`);
             if (sent + bytes.length > o.maxBytes) return finish('max_bytes');
