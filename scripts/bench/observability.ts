@@ -84,7 +84,15 @@ http: { enabled: ${http}, listen: "127.0.0.1:0" }
         browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'edge-bench-chromium-')), {
           executablePath: '/usr/bin/chromium',
           headless: true,
-          args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
+          args: [
+            '--no-sandbox',
+            '--disable-gpu',
+            '--disable-quic',
+            '--no-first-run',
+            '--disable-background-networking',
+            '--disable-component-update',
+            '--disable-sync',
+          ],
         });
         await (browser.pages()[0] ?? (await browser.newPage())).goto(`${url}/`);
       }
