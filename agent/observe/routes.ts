@@ -32,6 +32,10 @@ export interface RouteContext extends StatusContext {
 
 const LOOPBACK_HOST = /^(localhost|127(\.\d{1,3}){3}|\[::1\])(:\d+)?$/i;
 const ACTIONS = ['flush', 'pause', 'resume'] as const;
+/** An action's form is one field: a larger body is refused before it is read. */
+const MAX_ACTION_BODY = 4096;
+/** Taps open at once: each may hold 64 KiB for its reader (tap-stream.ts). */
+const MAX_TAPS = 4;
 const SECURITY_HEADERS = {
   'content-security-policy':
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; frame-ancestors 'none'",
@@ -70,6 +74,9 @@ export function routes(ctx: RouteContext): Hono {
     if (!ACTIONS.includes(action)) return c.json({ error: `unknown action ${action}` }, 404);
     const crossOrigin = crossOriginReason(c);
     if (crossOrigin) return c.json({ error: crossOrigin }, 403);
+    if (Number(c.req.header('content-length') ?? 0) > MAX_ACTION_BODY || c.req.header('transfer-encoding') !== undefined) {
+      return c.json({ error: `an action's body is at most ${MAX_ACTION_BODY} bytes, with a Content-Length` }, 413);
+    }
     const form = (c.req.header('content-type') ?? '').includes('application/x-www-form-urlencoded') ? await c.req.parseBody() : {};
     const given = bearer(c) ?? (typeof form.token === 'string' ? form.token : undefined);
     if (!tokenMatches(ctx.token, given)) return c.json({ error: 'actions need the token (edge-agent status --token)' }, 401);
@@ -90,6 +97,7 @@ export function routes(ctx: RouteContext): Hono {
     if (!stream) return c.json({ error: 'stream= is required' }, 400);
     const asked = Number(c.req.query('max_bytes') ?? ctx.tapMaxBytes);
     const maxBytes = Number.isFinite(asked) && asked > 0 ? Math.min(asked, ctx.tapMaxBytes) : ctx.tapMaxBytes;
+    if (ctx.agent.telemetry.tap.listening >= MAX_TAPS) return c.json({ error: `${MAX_TAPS} taps are open already` }, 429);
     const body = tapStream({ tap: ctx.agent.telemetry.tap, stream, maxBytes, secrets: ctx.secrets() });
     return c.body(body, 200, { 'content-type': 'application/x-ndjson; charset=utf-8' });
   });

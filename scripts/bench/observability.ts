@@ -7,7 +7,7 @@
  * read from /proc. The figure is the difference. Variants alternate for `--rounds` (noise on a shared
  * machine is of the order of the goal: report every round). Goal: ≤ 2 MB and ≤ 1 % of a core.
  *
- *   node scripts/bench/observability.ts [--rate 100] [--seconds 60] [--warmup 15] [--rounds 1] [--no-page]
+ *   node scripts/bench/observability.ts [--rate 100] [--seconds 60] [--warmup 15] [--rounds 1] [--no-page] [--no-scrape]
  *
  * Runs the source tree under the executable's heap caps (32 MB old space, 1 MB semi-space).
  */
@@ -26,6 +26,8 @@ const seconds = numberArg(args, 'seconds', 60);
 const warmup = numberArg(args, 'warmup', 15);
 const rounds = numberArg(args, 'rounds', 1);
 const page = !args.has('no-page');
+/** --no-scrape --no-page: the endpoint on and idle, to tell its fixed cost from what scraping adds. */
+const scrape = !args.has('no-scrape');
 const SCRAPE_MS = 5000;
 
 interface Figures {
@@ -74,12 +76,13 @@ http: { enabled: ${http}, listen: "127.0.0.1:0" }
         await sleep(50);
       }
       const url = readFileSync(urlFile, 'utf8').trim();
-      scraper = setInterval(() => {
-        fetch(`${url}/metrics`)
-          .then((r) => r.text())
-          .then(() => scrapes++)
-          .catch(() => {});
-      }, SCRAPE_MS);
+      if (scrape)
+        scraper = setInterval(() => {
+          fetch(`${url}/metrics`)
+            .then((r) => r.text())
+            .then(() => scrapes++)
+            .catch(() => {});
+        }, SCRAPE_MS);
       if (page) {
         browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'edge-bench-chromium-')), {
           executablePath: '/usr/bin/chromium',
@@ -125,7 +128,7 @@ for (let round = 1; round <= rounds; round++) {
   const on = await variant(true);
   rows.push({ round, off, on });
   process.stdout.write(
-    `round ${round}: off RSS ${off.rssMiB.toFixed(1)} MiB, CPU ${off.cpuPercent.toFixed(2)} %; on (scrape every 5 s${page ? ', page open' : ''}) RSS ${on.rssMiB.toFixed(1)} MiB, CPU ${on.cpuPercent.toFixed(2)} %, ${on.scrapes} scrapes → added ${(on.rssMiB - off.rssMiB).toFixed(1)} MiB, ${(on.cpuPercent - off.cpuPercent).toFixed(2)} % of a core\n`,
+    `round ${round}: off RSS ${off.rssMiB.toFixed(1)} MiB, CPU ${off.cpuPercent.toFixed(2)} %; on (${scrape ? 'scrape every 5 s' : 'idle'}${page ? ', page open' : ''}) RSS ${on.rssMiB.toFixed(1)} MiB, CPU ${on.cpuPercent.toFixed(2)} %, ${on.scrapes} scrapes → added ${(on.rssMiB - off.rssMiB).toFixed(1)} MiB, ${(on.cpuPercent - off.cpuPercent).toFixed(2)} % of a core\n`,
   );
 }
 const mean = (f: (r: (typeof rows)[number]) => number) => rows.reduce((s, r) => s + f(r), 0) / rows.length;
