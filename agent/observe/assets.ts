@@ -6,15 +6,20 @@
  */
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
 import { getAsset, isSea } from 'node:sea';
 
 export type UplotAsset = 'uplot.js' | 'uplot.css';
 const FILES: Record<UplotAsset, string> = { 'uplot.js': 'uplot/dist/uPlot.iife.min.js', 'uplot.css': 'uplot/dist/uPlot.min.css' };
 const cache = new Map<UplotAsset, string>();
 
-/** This module's file: `__filename` in the CommonJS bundle, import.meta.url when run from source. */
+/**
+ * Where to resolve the package from: this file in the CommonJS bundle run outside the executable, else the
+ * script that started the process (the source tree's agent/cli/main.ts, a test, a benchmark: all inside the
+ * repository). Not import.meta, which the CommonJS bundle does not have.
+ */
 function here(): string {
-  return typeof __filename === 'string' ? __filename : import.meta.url;
+  return typeof __filename === 'string' ? __filename : resolve(process.argv[1] ?? join(process.cwd(), 'x.js'));
 }
 
 export function uplotAsset(name: UplotAsset): string {

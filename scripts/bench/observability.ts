@@ -7,9 +7,10 @@
  * read from /proc. The figure is the difference. Variants alternate for `--rounds` (noise on a shared
  * machine is of the order of the goal: report every round). Goal: ≤ 2 MB and ≤ 1 % of a core.
  *
- *   node scripts/bench/observability.ts [--rate 100] [--seconds 60] [--warmup 15] [--rounds 1] [--no-page] [--no-scrape]
+ *   node scripts/bench/observability.ts [--rate 100] [--seconds 60] [--warmup 15] [--rounds 1] [--no-page] [--no-scrape] [--executable PATH]
  *
- * Runs the source tree under the executable's heap caps (32 MB old space, 1 MB semi-space).
+ * Runs the source tree under the executable's heap caps (32 MB old space, 1 MB semi-space), or with
+ * `--executable dist/edge-agent-linux-x64` the shipped executable (its caps are built in).
  */
 import { spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -28,6 +29,8 @@ const rounds = numberArg(args, 'rounds', 1);
 const page = !args.has('no-page');
 /** --no-scrape --no-page: the endpoint on and idle, to tell its fixed cost from what scraping adds. */
 const scrape = !args.has('no-scrape');
+/** The shipped executable (`npm run build`) instead of the source tree. */
+const executable = args.get('executable');
 const SCRAPE_MS = 5000;
 
 interface Figures {
@@ -58,7 +61,9 @@ receiver:
 http: { enabled: ${http}, listen: "127.0.0.1:0" }
 `,
   );
-  const argv = [process.execPath, '--max-old-space-size=32', '--max-semi-space-size=1', join(ROOT, 'agent/cli/main.ts'), 'run', '--config', 'run.yaml'];
+  const argv = executable
+    ? [resolve(executable), 'run', '--config', 'run.yaml']
+    : [process.execPath, '--max-old-space-size=32', '--max-semi-space-size=1', join(ROOT, 'agent/cli/main.ts'), 'run', '--config', 'run.yaml'];
   const child = spawn(argv[0]!, argv.slice(1), { cwd: dir, stdio: ['ignore', 'ignore', 'ignore'] });
   const pid = child.pid!;
   const alive = () => {
