@@ -21,6 +21,7 @@ interface SenderMetrics {
   centreUnmatched: Counter;
   centreResends: Counter;
   latency: Histogram;
+  recordsOut: Counter;
 }
 
 /** End-to-end latency buckets, seconds: from a live link's tens of milliseconds to a backlog of a day. */
@@ -50,6 +51,7 @@ function senderMetrics(telemetry: Telemetry, inFlight: () => number, inFlightByt
       'Batch writes that failed and will be retried, by error code (SINK_NOT_DELIVERED: the broker answered with reason 0x10 or an error)',
       ['code'],
     ),
+    recordsOut: telemetry.counter('edge_records_out_total', 'Records delivered, by stream', ['stream']),
     latency: telemetry.histogram(
       'edge_delivery_latency_seconds',
       "From the commit of a batch's oldest record to the batch's acknowledgement (the broker's, or the centre's end to end), one observation per batch",
@@ -174,6 +176,7 @@ export class Sender {
     this.failures = 0;
     this.metrics.batchesSent.inc();
     this.metrics.recordsSent.inc(undefined, batch.count);
+    this.metrics.recordsOut.inc({ stream: batch.stream }, batch.count);
     this.metrics.bytesSent.inc(undefined, bytes);
     this.release(batch, bytes);
   }

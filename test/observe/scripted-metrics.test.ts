@@ -68,6 +68,8 @@ test('a scripted run: records in, out, dropped by reason, reconnects, latency co
     const expected: [string, Record<string, string>, number][] = [
       ['edge_source_events_total', { source: 'dev', event: 'records' }, TOTAL],
       ['edge_queue_committed_records_total', {}, TOTAL - OVERSIZE],
+      ['edge_records_in_total', { stream: 'dev' }, TOTAL],
+      ['edge_records_out_total', { stream: 'dev' }, TOTAL - OVERSIZE],
       ['edge_queue_dropped_records_total', { stream: 'dev', reason: 'too_large' }, OVERSIZE],
       ['edge_sender_records_sent_total', {}, TOTAL - OVERSIZE],
       ['edge_sink_events_total', { sink: 'mqtt', event: 'reconnects' }, 2],
