@@ -69,6 +69,7 @@ export async function runCommand(values: RunOptions): Promise<number> {
     } catch (err) {
       // The address is configuration: stop what started, cleanly, and say which setting.
       await agent.stop();
+      watch?.close();
       recordExit(dataDir, 'start failed');
       throw err;
     }
