@@ -12,6 +12,9 @@ import type { ApplyReport } from '../remote/seams.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { watchConfigFile } from './config-watch.ts';
 import { untilSignal } from './signals.ts';
+import { configPaths } from '../config/paths.ts';
+import { recordExit, recordStart } from '../observe/exit-reason.ts';
+import type { HttpEndpoint } from '../observe/server.ts';
 
 export const run: DefineCommand = (parent: Command, exit) => {
   parent
@@ -53,9 +56,23 @@ export async function runCommand(values: RunOptions): Promise<number> {
   const watch = values.config && loaded.config.fleet.watch_local_file ? watchConfigFile(values.config, () => reload('file changed'), log) : undefined;
   // A `restart` command ends one turn of this loop: everything stops cleanly and starts again in process, on
   // the committed configuration.
+  let lastExit: string | undefined;
   for (;;) {
     const started = await startWithRemoteConfig(loaded, log, { localPath: values.config });
     const agent = started.agent;
+    const dataDir = configPaths(agent.loaded).dataDir;
+    lastExit ??= recordStart(dataDir);
+    // Loaded only when on: an agent without the endpoint does not pay for the HTTP server's code.
+    let endpoint: HttpEndpoint | undefined;
+    try {
+      if (agent.loaded.config.http.enabled) endpoint = await (await import('../observe/server.ts')).startHttp(agent, log, { lastExit });
+    } catch (err) {
+      // The address is configuration: stop what started, cleanly, and say which setting.
+      await agent.stop();
+      watch?.close();
+      recordExit(dataDir, 'start failed');
+      throw err;
+    }
     pipeline = started.pipeline;
     let restartRequested!: () => void;
     const restart = new Promise<'restart'>((resolve) => (restartRequested = () => resolve('restart')));
@@ -78,11 +95,13 @@ export async function runCommand(values: RunOptions): Promise<number> {
     const signal = await Promise.race([stopRequested, restart]);
     clearInterval(statusTimer);
     log.info({ signal }, signal === 'restart' ? 'restarting on request' : 'stopping');
+    await endpoint?.close();
     // Remote control first: no command may reach an agent that is stopping.
     await remote?.stop(signal === 'restart' ? 'restart command' : `signal ${signal}`);
     adapter?.close();
     pipeline = undefined;
     await agent.stop();
+    recordExit(dataDir, signal === 'restart' ? 'restart command' : `signal ${signal}`);
     if (signal === 'restart') continue;
     watch?.close();
     log.info({ status: agent.status() }, 'stopped');
