@@ -35,6 +35,7 @@ export type ErrorCode =
   | 'REMOTE_REFUSED'
   | 'APPLY_FAILED'
   | 'TRUST_STORE_FAILED'
+  | 'GOVERNOR_STATE_INVALID'
   | 'USAGE';
 
 export class AgentError extends Error {

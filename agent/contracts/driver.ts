@@ -15,6 +15,22 @@ export interface DriverEnv {
   readonly counters: Counters;
   /** Rate-limited problem reports (counted in `counters`, logged without flooding). */
   readonly problems: ProblemReporter;
+  /**
+   * Present when the governor counts bytes on the wire (docs/governor.md): a driver hands it every socket it
+   * opens, as it opens it, so TLS records, protocol framing, handshakes and failed attempts are all counted.
+   */
+  readonly wire?: WireMeter;
+}
+
+/** A socket's own byte counts, read as they grow and once more when it closes. */
+export interface MeteredSocket {
+  readonly bytesRead: number;
+  readonly bytesWritten: number;
+  once(event: 'close', listener: () => void): unknown;
+}
+
+export interface WireMeter {
+  socket(socket: MeteredSocket): void;
 }
 
 /** What every driver declares: its type name (the `type:` in config), a one-line summary and its options schema. */

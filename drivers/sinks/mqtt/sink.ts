@@ -47,6 +47,7 @@ export class MqttSink implements Sink {
       backoffPolicy(this.options.reconnect),
       this.env.log,
       this.env.problems,
+      this.env.wire,
     );
     this.connection = connection;
     connection.client.on('packetreceive', (packet: Packet) => {
