@@ -40,6 +40,15 @@ function threshold(what: string, hold: number, resume: number, unit: string, hig
     });
 }
 
+function isTimeZone(zone: string): boolean {
+  try {
+    new Intl.DateTimeFormat('en', { timeZone: zone });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** A cron expression with a time zone, checked by the cron library itself. */
 const windowSchema = z
   .strictObject({
@@ -50,6 +59,10 @@ const windowSchema = z
     streams: z.array(z.string()).default([]).describe('Streams that may send only inside this window (overrides their class).'),
   })
   .superRefine((w, ctx) => {
+    if (!isTimeZone(w.timezone)) {
+      ctx.addIssue({ code: 'custom', path: ['timezone'], message: `unknown IANA time zone ${JSON.stringify(w.timezone)}` });
+      return;
+    }
     try {
       new Cron(w.cron, { timezone: w.timezone, paused: true });
     } catch (err) {
@@ -117,9 +130,7 @@ export const governorSchema = z
           });
         }
         if (b.monthly === undefined && b.daily === undefined) ctx.addIssue({ code: 'custom', path: [], message: 'a budget needs monthly or daily' });
-        try {
-          new Intl.DateTimeFormat('en', { timeZone: b.timezone });
-        } catch {
+        if (!isTimeZone(b.timezone)) {
           ctx.addIssue({ code: 'custom', path: ['timezone'], message: `unknown IANA time zone ${JSON.stringify(b.timezone)}` });
         }
       })
