@@ -157,7 +157,8 @@ export class Budget {
   }
 
   /** Undefined when `cls` may send `bytes` now; otherwise why not. */
-  holds(cls: PriorityClass, bytes = 0): string | undefined {
+  holds(cls: PriorityClass, size = 0): string | undefined {
+    const bytes = Math.max(1, size); // whatever is sent next has at least one byte
     const { monthly, daily, critical_cap, bulk_reserve } = this.config;
     const cycleTotal = this.total('cycle');
     const dayTotal = this.total('day');
