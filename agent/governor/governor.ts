@@ -17,6 +17,9 @@ import { MachineProbes } from './probes.ts';
 import { SendWindows } from './windows.ts';
 import { SocketMeter } from './wire-meter.ts';
 
+/** What a publish adds to its envelope on the wire, and its acknowledgement back (MQTT 5 header, topic, PUBACK), at most. */
+const FRAMING_BYTES = 96;
+
 /** Why the sender may not send a stream now; undefined: it may. */
 export type Hold = { reason: string; detail: string } | undefined;
 
@@ -164,7 +167,8 @@ export class Governor {
     for (const s of this.gateStates) if (!s.open && s.holds.includes(cls)) return { reason: s.reason, detail: s.detail };
     const inWindow = this.windows.allows(stream, cls, this.budget?.clock.now() ?? this.clock.wallMs());
     if (inWindow === false) return { reason: 'window', detail: `${stream} (${cls}) sends only inside its send windows` };
-    const why = this.budget?.holds(cls, Math.max(bytes, this.refused.get(cls) ?? 0));
+    // Bytes admitted but not yet seen on a socket count as spent: the budget holds to the byte.
+    const why = this.budget?.holds(cls, Math.max(bytes, this.refused.get(cls) ?? 0) + this.estimated);
     if (why) return { reason: 'budget', detail: why };
     if (this.bucket && cls !== 'critical' && this.bucket.available(this.clock.uptimeMs()) <= 0) return { reason: 'bandwidth', detail: 'bandwidth cap' };
     return undefined;
@@ -181,7 +185,8 @@ export class Governor {
    * A sealed batch of `bytes` for `stream` is about to go: true and charged when it fits; false when it
    * must wait (counted by reason), and the sender hands it back to the queue.
    */
-  admit(stream: string, bytes: number): boolean {
+  admit(stream: string, envelopeBytes: number): boolean {
+    const bytes = envelopeBytes + FRAMING_BYTES;
     const why = this.hold(stream, bytes);
     const cls = this.classOf(stream);
     if (why && why.reason !== 'bandwidth') {
