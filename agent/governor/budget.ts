@@ -156,12 +156,15 @@ export class Budget {
     }
   }
 
-  /** Undefined when `cls` may send `bytes` now; otherwise why not. */
-  holds(cls: PriorityClass, size = 0): string | undefined {
+  /**
+   * Undefined when `cls` may send `size` bytes now; otherwise why not. `unseen`: bytes already admitted and
+   * not yet seen on a socket (they count against the totals, not again against the class).
+   */
+  holds(cls: PriorityClass, size = 0, unseen = 0): string | undefined {
     const bytes = Math.max(1, size); // whatever is sent next has at least one byte
     const { monthly, daily, critical_cap, bulk_reserve } = this.config;
-    const cycleTotal = this.total('cycle');
-    const dayTotal = this.total('day');
+    const cycleTotal = this.total('cycle') + unseen;
+    const dayTotal = this.total('day') + unseen;
     if (cls === 'critical' && this.state.cycle.critical + bytes <= critical_cap) return undefined;
     if (monthly !== undefined && cycleTotal + bytes > monthly) return `cycle budget spent (${cycleTotal} of ${monthly} B)`;
     if (daily !== undefined && dayTotal + bytes > daily) return `daily budget spent (${dayTotal} of ${daily} B)`;

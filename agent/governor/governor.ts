@@ -17,9 +17,6 @@ import { MachineProbes } from './probes.ts';
 import { SendWindows } from './windows.ts';
 import { SocketMeter } from './wire-meter.ts';
 
-/** What a publish adds to its envelope on the wire, and its acknowledgement back (MQTT 5 header, topic, PUBACK), at most. */
-const FRAMING_BYTES = 96;
-
 /** Why the sender may not send a stream now; undefined: it may. */
 export type Hold = { reason: string; detail: string } | undefined;
 
@@ -62,7 +59,11 @@ export class Governor {
   private lastIface: number | undefined;
   private readonly listeners = new Set<() => void>();
   private lastHeld = new Map<string, string>();
-  /** Bytes taken from the bucket at admission and not yet seen on a socket. */
+  /**
+   * Bytes admitted and not yet seen on a socket: the envelopes alone, a lower bound of what each publish puts
+   * on the wire, so the sockets' counts always catch up with it (framing, acknowledgements and TLS are taken
+   * from the bucket and counted in the budget as the sockets report them).
+   */
   private estimated = 0;
   /** The size of the last batch the budget refused, by class: the class waits until it fits (a new day, a new cycle). */
   private readonly refused = new Map<PriorityClass, number>();
@@ -114,10 +115,9 @@ export class Governor {
 
   /** Socket bytes replace the estimate taken at admission; bytes beyond it (acks, keepalives, TLS) are taken too. */
   private reconcileBucket(bytes: number): void {
-    if (!this.bucket) return;
     const beyond = bytes - this.estimated;
     this.estimated = Math.max(0, this.estimated - bytes);
-    if (beyond > 0) this.bucket.take(beyond, this.clock.uptimeMs());
+    if (beyond > 0) this.bucket?.take(beyond, this.clock.uptimeMs());
   }
 
   get reconnectFloorMs(): number | undefined {
@@ -168,7 +168,7 @@ export class Governor {
     const inWindow = this.windows.allows(stream, cls, this.budget?.clock.now() ?? this.clock.wallMs());
     if (inWindow === false) return { reason: 'window', detail: `${stream} (${cls}) sends only inside its send windows` };
     // Bytes admitted but not yet seen on a socket count as spent: the budget holds to the byte.
-    const why = this.budget?.holds(cls, Math.max(bytes, this.refused.get(cls) ?? 0) + this.estimated);
+    const why = this.budget?.holds(cls, Math.max(bytes, this.refused.get(cls) ?? 0), this.estimated);
     if (why) return { reason: 'budget', detail: why };
     if (this.bucket && cls !== 'critical' && this.bucket.available(this.clock.uptimeMs()) <= 0) return { reason: 'bandwidth', detail: 'bandwidth cap' };
     return undefined;
@@ -185,8 +185,7 @@ export class Governor {
    * A sealed batch of `bytes` for `stream` is about to go: true and charged when it fits; false when it
    * must wait (counted by reason), and the sender hands it back to the queue.
    */
-  admit(stream: string, envelopeBytes: number): boolean {
-    const bytes = envelopeBytes + FRAMING_BYTES;
+  admit(stream: string, bytes: number): boolean {
     const why = this.hold(stream, bytes);
     const cls = this.classOf(stream);
     if (why && why.reason !== 'bandwidth') {
