@@ -26,10 +26,15 @@ export function startGovernor(loaded: LoadedConfig, queue: Queue, log: Logger, t
 /** On a metered link a flapping connection must not burn the budget on handshakes: the reconnect backoff starts higher. */
 export function withReconnectFloor(sink: SinkConfig, governor: Governor | undefined): SinkConfig {
   const floor = governor?.reconnectFloorMs;
-  const reconnect = sink.reconnect as { initial_delay?: number; max_delay?: number } | undefined;
+  const reconnect = sink.reconnect as { initial_delay?: number; max_delay?: number; min_delay?: number } | undefined;
   if (floor === undefined || typeof reconnect?.initial_delay !== 'number') return sink;
   return {
     ...sink,
-    reconnect: { ...reconnect, initial_delay: Math.max(reconnect.initial_delay, floor), max_delay: Math.max(reconnect.max_delay ?? 0, floor) },
+    reconnect: {
+      ...reconnect,
+      min_delay: Math.max(reconnect.min_delay ?? 0, floor),
+      initial_delay: Math.max(reconnect.initial_delay, floor),
+      max_delay: Math.max(reconnect.max_delay ?? 0, floor),
+    },
   };
 }

@@ -14,6 +14,7 @@ import { Governor } from '../../agent/governor/governor.ts';
 import { driverEnv } from '../../agent/hosting/driver-env.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { Queue } from '../../agent/queue/queue.ts';
+import { withReconnectFloor } from '../../agent/runtime/governed-delivery.ts';
 import { Sender } from '../../agent/runtime/sender.ts';
 import { Telemetry } from '../../agent/telemetry/registry.ts';
 import { mqttSink } from '../../drivers/sinks/mqtt/index.ts';
@@ -44,7 +45,10 @@ export function records(n: number, at = Date.now()): { ts: number; data: Record<
   }));
 }
 
-export async function startPipeline(governorConfig: unknown, opts: { clock?: ClockSource; batchMaxBytes?: number; priorities?: Record<string, number> } = {}) {
+export async function startPipeline(
+  governorConfig: unknown,
+  opts: { clock?: ClockSource; batchMaxBytes?: number; priorities?: Record<string, number>; reconnect?: { initial_delay: number; max_delay: number } } = {},
+) {
   const mosquitto = await startMosquitto();
   const proxy = await CountingProxy.start(mosquitto.port);
   const dir = mkdtempSync(join(tmpdir(), 'governor-link-'));
@@ -65,7 +69,13 @@ export async function startPipeline(governorConfig: unknown, opts: { clock?: Clo
     list.push(Date.now());
   });
   await subscriber.subscribeAsync('gov/#', { qos: 1 });
-  const sinkOptions = mqttSink.options.parse({ url: `mqtt://127.0.0.1:${proxy.port}`, topic_prefix: 'gov', reconnect: { initial_delay: 50, max_delay: 200 } });
+  // As the runtime does (agent/runtime/parts.ts): the governor raises the reconnect floor on a metered link.
+  const sinkConfig = withReconnectFloor(
+    { type: 'mqtt', url: `mqtt://127.0.0.1:${proxy.port}`, topic_prefix: 'gov', reconnect: { initial_delay: 50, max_delay: 200, ...opts.reconnect } },
+    governor,
+  );
+  const { type: _type, ...sinkOptions0 } = sinkConfig;
+  const sinkOptions = mqttSink.options.parse(sinkOptions0);
   const sink = mqttSink.create(sinkOptions, { ...driverEnv({ log: silentLogger, baseDir: dir }), device: 'gw-gov', wire: governor.sinkWire });
   await sink.connect();
   const sender = new Sender(
