@@ -12,8 +12,8 @@ export interface BackoffPolicy {
 }
 
 export function backoffDelay(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
-  const floor = Math.min(policy.floorMs ?? 0, ceiling);
+  const floor = policy.floorMs ?? 0;
+  const ceiling = Math.max(floor, Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30)));
   return Math.round(floor + (ceiling - floor) * random());
 }
 
