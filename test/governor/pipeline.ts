@@ -19,7 +19,7 @@ import { Sender } from '../../agent/runtime/sender.ts';
 import { Telemetry } from '../../agent/telemetry/registry.ts';
 import { mqttSink } from '../../drivers/sinks/mqtt/index.ts';
 import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
-import { CountingProxy } from '../helpers/counting-proxy.ts';
+import { CountingProxy } from '../../scripts/lib/counting-proxy.ts';
 import { testQueueOptions } from '../helpers/queue-options.ts';
 
 export interface Pipeline {
