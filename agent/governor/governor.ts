@@ -58,6 +58,7 @@ export class Governor {
   private timer: NodeJS.Timeout | undefined;
   private lastIface: number | undefined;
   private readonly listeners = new Set<() => void>();
+  private stopped = false;
   private lastHeld = new Map<string, string>();
   /**
    * Bytes admitted and not yet seen on a socket: the envelopes alone, a lower bound of what each publish puts
@@ -86,6 +87,9 @@ export class Governor {
       'connection',
     ]);
     const onBytes = (i: number, o: number) => {
+      // A socket that outlives this governor (the control connection's, after a new config) no longer
+      // writes the budget file: the next governor owns it.
+      if (this.stopped) return;
       this.budget?.addWire(i + o);
       this.reconcileBucket(i + o);
     };
@@ -246,5 +250,6 @@ export class Governor {
     this.sinkWire.sample();
     this.controlWire.sample();
     this.budget?.persist(0);
+    this.stopped = true;
   }
 }

@@ -5,6 +5,7 @@
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { describeError } from '../errors.ts';
+import type { MeteredSocket, WireMeter } from '../contracts/driver.ts';
 import type { Logger } from '../log.ts';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.ts';
 import { describeTlsFailure, type TlsConnectionOptions } from '../util/tls.ts';
@@ -22,6 +23,8 @@ export interface ChannelOptions {
   subscriptions: readonly string[];
   reconnect?: BackoffPolicy;
   log: Logger;
+  /** Counts the bytes of every socket the connection opens (the governor's budget, docs/governor.md). */
+  wire?: WireMeter;
 }
 
 export interface InboundMessage {
@@ -75,7 +78,19 @@ export class ControlChannel {
       will: { topic: options.will.topic, payload: Buffer.from(options.will.payload), qos: 1, retain: true },
       ...(options.protocolVersion === 5 ? { properties: { maximumPacketSize: options.maxMessageBytes + OVERSIZE_MARGIN } } : {}),
     };
-    this.client = mqtt.connect(options.url, clientOptions);
+    this.client = mqtt.connect(options.url, { ...clientOptions, manualConnect: options.wire !== undefined });
+    if (options.wire) {
+      // Every socket mqtt.js opens (each reconnect's too) is handed to the meter as it is created.
+      const wire = options.wire;
+      const client = this.client as unknown as { streamBuilder: (c: unknown) => MeteredSocket };
+      const build = client.streamBuilder;
+      client.streamBuilder = (c) => {
+        const socket = build(c);
+        wire.socket(socket);
+        return socket;
+      };
+      this.client.connect();
+    }
     this.client.on('connect', () => {
       this.attempt = 0;
       log.info({ url: options.url }, 'fleet control connection up');

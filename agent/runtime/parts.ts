@@ -28,6 +28,7 @@ import { SourceRunner } from './source-runner.ts';
 import { EmitBudget, emitBudgetLimits } from './emit-budget.ts';
 import { deliveryKey, sourceKey, wholeKey } from './config-diff.ts';
 import { startGovernor, withReconnectFloor } from './governed-delivery.ts';
+import type { Governor } from '../governor/governor.ts';
 
 type Sodium = Awaited<ReturnType<typeof loadSodium>>;
 
@@ -52,6 +53,7 @@ export interface Delivery {
   readonly key: string;
   readonly sink: Sink;
   readonly sender: Sender;
+  readonly governor: Governor | undefined;
   /** Stops taking batches, waits up to `graceMs` for writes in flight, closes the sink (what was in flight goes again). */
   stop(graceMs?: number): Promise<void>;
 }
@@ -219,6 +221,7 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
     key: deliveryKey(config),
     sink,
     sender,
+    governor,
     stop: async (graceMs?: number) => {
       await unwind([() => governor?.stop(), () => sink.close(), () => sender.stop(graceMs)], log);
     },
