@@ -204,6 +204,7 @@ export class LiveAgent implements RunningAgent {
       recovery: core.queue.recovery,
       sender: delivery.sender.stats(),
       sink: { connected: this.delivery?.sink.connected ?? false },
+      ...(delivery.governor ? { governor: delivery.governor.status() } : {}),
       sources: Object.fromEntries([...this.sources].map(([name, s]) => [name, { state: s.runner.state, counters: s.runner.counters.snapshot() }])),
     };
   }

@@ -16,6 +16,8 @@ export interface AgentStatus {
   sender: SenderStats;
   sink: { connected: boolean };
   sources: Record<string, { state: string; counters: Record<string, number> }>;
+  /** Gates, what is held and why, the budget's counters (docs/governor.md); present with a `governor:` section. */
+  governor?: ReturnType<Governor['status']>;
 }
 
 /** What an apply restarted: the named sources, the sender and sink, or everything. */
