@@ -4,6 +4,9 @@
  */
 import type { z } from 'zod';
 import type { Logger } from '../log.ts';
+import type { WireMeter } from '../util/wire.ts';
+
+export type { MeteredSocket, WireMeter } from '../util/wire.ts';
 import type { Counters } from '../telemetry/counters.ts';
 import type { ProblemReporter } from '../telemetry/problems.ts';
 
@@ -20,17 +23,6 @@ export interface DriverEnv {
    * opens, as it opens it, so TLS records, protocol framing, handshakes and failed attempts are all counted.
    */
   readonly wire?: WireMeter;
-}
-
-/** A socket's own byte counts, read as they grow and once more when it closes. */
-export interface MeteredSocket {
-  readonly bytesRead: number;
-  readonly bytesWritten: number;
-  once(event: 'close', listener: () => void): unknown;
-}
-
-export interface WireMeter {
-  socket(socket: MeteredSocket): void;
 }
 
 /** What every driver declares: its type name (the `type:` in config), a one-line summary and its options schema. */

@@ -3,7 +3,7 @@
  * records, MQTT framing, keepalives and every connection attempt (a refused handshake included) count. Open
  * sockets are sampled whenever the governor looks, and each one a last time as it closes.
  */
-import type { MeteredSocket, WireMeter } from '../contracts/driver.ts';
+import type { MeteredSocket, WireMeter } from '../util/wire.ts';
 import type { Counter } from '../telemetry/registry.ts';
 
 interface Tracked {

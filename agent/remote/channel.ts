@@ -5,10 +5,10 @@
  */
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
 import { describeError } from '../errors.ts';
-import type { MeteredSocket, WireMeter } from '../contracts/driver.ts';
 import type { Logger } from '../log.ts';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.ts';
 import { describeTlsFailure, type TlsConnectionOptions } from '../util/tls.ts';
+import { meterMqttClient, type WireMeter } from '../util/wire.ts';
 
 export interface ChannelOptions {
   url: string;
@@ -80,15 +80,7 @@ export class ControlChannel {
     };
     this.client = mqtt.connect(options.url, { ...clientOptions, manualConnect: options.wire !== undefined });
     if (options.wire) {
-      // Every socket mqtt.js opens (each reconnect's too) is handed to the meter as it is created.
-      const wire = options.wire;
-      const client = this.client as unknown as { streamBuilder: (c: unknown) => MeteredSocket };
-      const build = client.streamBuilder;
-      client.streamBuilder = (c) => {
-        const socket = build(c);
-        wire.socket(socket);
-        return socket;
-      };
+      meterMqttClient(this.client, options.wire); // every socket it opens is counted, TLS records included
       this.client.connect();
     }
     this.client.on('connect', () => {

@@ -1,6 +1,6 @@
 import mqtt from 'mqtt';
 import type { MqttClient, IClientOptions, IDisconnectPacket } from 'mqtt';
-import { describeError, type BackoffPolicy, type Logger, type MeteredSocket, type ProblemReporter, type WireMeter } from '../../../agent/sdk/index.ts';
+import { describeError, type BackoffPolicy, type Logger, meterMqttClient, type ProblemReporter, type WireMeter } from '../../../agent/sdk/index.ts';
 import { ConnectionWaiters } from '../../common/connection-waiters.ts';
 import { Reconnector } from '../../common/reconnect.ts';
 import { TwinClientWatch } from '../../common/twin-client.ts';
@@ -27,14 +27,7 @@ export class MqttConnection {
     this.twin = new TwinClientWatch(options.clientId ?? '', problems, 'duplicate device id?');
     this.client = mqtt.connect(url, { ...options, manualConnect: wire !== undefined || options.manualConnect });
     if (wire) {
-      // Every socket mqtt.js opens (each reconnect's too) is handed to the meter as it is created.
-      const client = this.client as unknown as { streamBuilder: (c: MqttClient) => MeteredSocket };
-      const build = client.streamBuilder;
-      client.streamBuilder = (c) => {
-        const socket = build(c);
-        wire.socket(socket);
-        return socket;
-      };
+      meterMqttClient(this.client, wire); // every socket it opens is counted, TLS records included
       this.client.connect();
     }
     this.client.on('connect', () => {
