@@ -121,8 +121,13 @@ export class Budget {
 
   /** Advances time; rolls periods; writes the file when due. Call it often (every check and send). */
   tick(): void {
-    this.periods = periodsAt(this.clock.now(), this.config.timezone, this.config.cycle_start_day);
-    this.roll();
+    // Governed time never goes back, so the periods change only once it reaches the day's end (time-zone
+    // arithmetic is not cheap, and this runs at every send).
+    const now = this.clock.now();
+    if (now >= this.periods.dayEnd) {
+      this.periods = periodsAt(now, this.config.timezone, this.config.cycle_start_day);
+      this.roll();
+    }
     if (this.total('cycle') > this.persistedAhead) this.persist(this.stepAhead());
   }
 

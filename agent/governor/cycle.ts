@@ -25,13 +25,24 @@ function daysIn(y: number, m: number): number {
   return new Date(Date.UTC(y, m, 0)).getUTCDate();
 }
 
+const clockFormatters = new Map<string, Intl.DateTimeFormat>();
+
+function clockFormatter(timeZone: string): Intl.DateTimeFormat {
+  let f = clockFormatters.get(timeZone);
+  if (!f) {
+    f = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' });
+    clockFormatters.set(timeZone, f);
+  }
+  return f;
+}
+
 /** The instant local midnight starts `date` in `timeZone` (found by correcting a UTC guess by the zone's offset). */
 export function localMidnight(date: LocalDate, timeZone: string): number {
   let guess = Date.UTC(date.y, date.m - 1, date.d);
   for (let i = 0; i < 3; i++) {
     const seen = localDate(guess, timeZone);
     const seenUtc = Date.UTC(seen.y, seen.m - 1, seen.d);
-    const parts = new Intl.DateTimeFormat('en-GB', { timeZone, hour: '2-digit', minute: '2-digit', hourCycle: 'h23' }).format(new Date(guess)).split(':');
+    const parts = clockFormatter(timeZone).format(new Date(guess)).split(':');
     const localMs = seenUtc + (Number(parts[0]) * 60 + Number(parts[1])) * 60_000;
     const offset = localMs - guess;
     const next = Date.UTC(date.y, date.m - 1, date.d) - offset;
