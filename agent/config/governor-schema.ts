@@ -86,6 +86,10 @@ export const governorSchema = z
           .strictObject({ holds: classList(['bulk'], 'gate') })
           .optional()
           .describe('Hold while no mains (AC/USB) supply is online and a battery discharges.'),
+        centre: z
+          .strictObject({ holds: classList(['bulk'], 'gate') })
+          .optional()
+          .describe("Hold until the centre's receiver says it listens (its sink's `announce_online: true`); closed until it has."),
         metered: z
           .strictObject({
             reconnect_floor: duration(100)

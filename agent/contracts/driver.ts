@@ -23,6 +23,11 @@ export interface DriverEnv {
    * opens, as it opens it, so TLS records, protocol framing, handshakes and failed attempts are all counted.
    */
   readonly wire?: WireMeter;
+  /**
+   * Present when the governor waits for the centre (governor.gates.centre): a sink that can tell whether the
+   * centre's receiver listens (a retained online state) reports every change.
+   */
+  readonly centreOnline?: (online: boolean) => void;
 }
 
 /** What every driver declares: its type name (the `type:` in config), a one-line summary and its options schema. */

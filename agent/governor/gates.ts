@@ -96,6 +96,29 @@ function batteryReading(probes: MachineProbes): number | undefined {
   return power.discharging ? power.capacity : Number.POSITIVE_INFINITY;
 }
 
+/** Open while the centre's receiver announces it listens; closed until it has said so. */
+export class CentreGate implements Gate {
+  readonly name = 'centre';
+  readonly reason = 'centre';
+  readonly holds: readonly PriorityClass[];
+  private online = false;
+  private heard = false;
+
+  constructor(holds: readonly PriorityClass[]) {
+    this.holds = holds;
+  }
+
+  set(online: boolean): void {
+    this.online = online;
+    this.heard = true;
+  }
+
+  check(): GateState {
+    const detail = this.online ? 'centre: the receiver listens' : this.heard ? 'centre: the receiver is offline' : 'centre: no word from the receiver yet';
+    return { reason: this.reason, name: this.name, open: this.online, detail, holds: this.holds };
+  }
+}
+
 /** The gates the config asks for. */
 export function buildGates(config: GovernorConfig, probes: MachineProbes): Gate[] {
   const g = config.gates;
@@ -121,5 +144,6 @@ export function buildGates(config: GovernorConfig, probes: MachineProbes): Gate[
     gates.push(new ThresholdGate('battery', 'power', g.battery.holds, () => batteryReading(probes), { ...g.battery, higherIsWorse: false, unit: '% battery' }));
   }
   if (g.on_battery) gates.push(new OnBatteryGate(probes, g.on_battery.holds));
+  if (g.centre) gates.push(new CentreGate(g.centre.holds));
   return gates;
 }

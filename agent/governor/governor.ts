@@ -12,7 +12,7 @@ import type { Counter, Telemetry } from '../telemetry/registry.ts';
 import { TokenBucket } from './bucket.ts';
 import { Budget } from './budget.ts';
 import type { ClockSource } from './clock.ts';
-import { buildGates, type Gate, type GateState } from './gates.ts';
+import { buildGates, CentreGate, type Gate, type GateState } from './gates.ts';
 import { MachineProbes } from './probes.ts';
 import { SendWindows } from './windows.ts';
 import { SocketMeter } from './wire-meter.ts';
@@ -100,9 +100,14 @@ export class Governor {
       'reason',
     ]);
     this.classBytes = t.counter('edge_governor_class_bytes_total', 'Envelope bytes sent, by priority class', ['class']);
-    t.gauge('edge_forwarding_held', 'Forwarding held on purpose (1) by a gate, a send window or the budget, by reason', ['reason'], (g) => {
-      for (const reason of ['cpu', 'memory', 'power', 'window', 'budget']) g.set({ reason }, this.heldReasons().has(reason) ? 1 : 0);
-    });
+    t.gauge(
+      'edge_forwarding_held',
+      'Forwarding held on purpose (1) by a gate (cpu, memory, power, centre), a send window or the budget, by reason',
+      ['reason'],
+      (g) => {
+        for (const reason of ['cpu', 'memory', 'power', 'centre', 'window', 'budget']) g.set({ reason }, this.heldReasons().has(reason) ? 1 : 0);
+      },
+    );
     t.gauge('edge_governor_gate_open', 'Whether each gate is open (1) or closed (0)', ['gate'], (g) => {
       for (const s of this.gateStates) g.set({ gate: s.name }, s.open ? 1 : 0);
       if (this.diskLow) g.set({ gate: 'disk' }, this.diskLow() ? 0 : 1);
@@ -122,6 +127,16 @@ export class Governor {
     const beyond = bytes - this.estimated;
     this.estimated = Math.max(0, this.estimated - bytes);
     if (beyond > 0) this.bucket?.take(beyond, this.clock.uptimeMs());
+  }
+
+  /** With `gates.centre`: hand it to the sink (DriverEnv.centreOnline); every change is checked at once. */
+  get centreOnline(): ((online: boolean) => void) | undefined {
+    const gate = this.gates.find((g): g is CentreGate => g instanceof CentreGate);
+    if (!gate) return undefined;
+    return (online) => {
+      gate.set(online);
+      if (!this.stopped) this.check();
+    };
   }
 
   get reconnectFloorMs(): number | undefined {

@@ -156,7 +156,7 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
     { kind: 'sink', name: sinkConfig.type },
     telemetry,
   );
-  const sink: Sink = drivers.sink(sinkConfig.type).create(sinkConfig, { ...sinkEnv, device, wire: governor?.sinkWire });
+  const sink: Sink = drivers.sink(sinkConfig.type).create(sinkConfig, { ...sinkEnv, device, wire: governor?.sinkWire, centreOnline: governor?.centreOnline });
   try {
     await sink.connect();
   } catch (err) {
