@@ -37,6 +37,7 @@ export type ErrorCode =
   | 'TRUST_STORE_FAILED'
   | 'HTTP_FAILED'
   | 'AGENT_UNREACHABLE'
+  | 'GOVERNOR_STATE_INVALID'
   | 'USAGE';
 
 export class AgentError extends Error {

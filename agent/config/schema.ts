@@ -7,6 +7,8 @@ import type { CommonSourceConfig, SourceDriver } from '../contracts/source.ts';
 import { fleetSchema, NAME } from './fleet-schema.ts';
 import { httpSchema } from './http-schema.ts';
 
+import { governorSchema } from './governor-schema.ts';
+
 export { fleetBrokerSchema } from './fleet-schema.ts';
 
 const name = (what: string) => z.string().regex(NAME, `${what} must be 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit`);
@@ -240,6 +242,8 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
         .prefault({}),
       fleet: fleetSchema,
       http: httpSchema,
+
+      governor: governorSchema,
       receiver: z
         .strictObject({
           enabled: z.boolean().default(false).describe('`run` also runs the receiver in the same process (demo); `receive` always does.'),

@@ -368,7 +368,7 @@ export class Queue {
    * The next batch to send, skipping those in `busy` (in flight). Higher-priority streams first; within a
    * stream, batches recorded earlier (not yet acknowledged, e.g. from before a crash) before new ones.
    */
-  nextBatch(busy: ReadonlySet<string>, room = 1): LeasedBatch | undefined {
+  nextBatch(busy: ReadonlySet<string>, room = 1, allows?: (stream: string) => boolean): LeasedBatch | undefined {
     if (this.closed) return undefined;
     // Batches the sender no longer holds (and did not acknowledge) were given up: a removed one is a drop.
     for (const key of this.ledger.leased.keys()) {
@@ -381,7 +381,7 @@ export class Queue {
         this.opts.log.error({ err: (err as Error).message }, 'drop counters could not be written; written with the next commit');
       }
     }
-    const batch = this.pickBatch(busy, room);
+    const batch = this.pickBatch(busy, room, allows);
     if (batch) this.ledger.leased.set(batch.key, { stream: batch.stream, seq: batch.seq });
     return batch;
   }
@@ -392,8 +392,9 @@ export class Queue {
     this.ledger.settleDeferred(key, delivered);
   }
 
-  private pickBatch(busy: ReadonlySet<string>, room: number): LeasedBatch | undefined {
+  private pickBatch(busy: ReadonlySet<string>, room: number, allows: ((stream: string) => boolean) | undefined): LeasedBatch | undefined {
     for (const stream of this.planner.byPriority()) {
+      if (allows && !allows(stream.name)) continue; // held by the governor: its data waits
       for (const batch of stream.batches.values()) {
         const key = `${stream.name}:${batch.seq}`;
         if (!busy.has(key) && !this.ackedKeys.has(key)) return this.planner.materialise(stream, batch);

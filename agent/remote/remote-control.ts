@@ -220,6 +220,8 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
       maxMessageBytes: fleet.max_message_bytes,
       subscriptions: [topics.status, topics.command, ...desired.subscriptions()],
       log: commandLog,
+      // The control connection's bytes count in the budget of whichever delivery runs when a socket opens.
+      wire: { socket: (socket) => agent.governor?.controlWire.socket(socket) },
     },
     {
       connected: () => {

@@ -9,6 +9,7 @@ import { type Counter, type Histogram, Telemetry } from '../telemetry/registry.t
 import { RateLimitedProblems } from '../telemetry/problems.ts';
 import type { BatchAck } from '../envelope/ack.ts';
 import { AwaitingAcks, type CentreAckVerifier, covers } from './centre-acks.ts';
+import type { Governor } from '../governor/governor.ts';
 
 interface SenderMetrics {
   batchesSent: Counter;
@@ -76,6 +77,8 @@ export interface SenderOptions {
    * a batch the broker took is sent again when none came within `timeoutMs` (doubling up to `maxTimeoutMs`).
    */
   centre?: { verifier: CentreAckVerifier; timeoutMs: number; maxTimeoutMs: number };
+  /** Which streams may send now, and whether a sealed batch fits (docs/governor.md); absent: everything may. */
+  governor?: Governor;
 }
 
 export interface SenderStats {
@@ -212,10 +215,15 @@ export class Sender {
       }
       let batch: LeasedBatch | undefined;
       try {
-        batch = this.queue.nextBatch(this.inFlight, this.opts.maxInFlight - this.inFlight.size);
+        batch = this.queue.nextBatch(this.inFlight, this.opts.maxInFlight - this.inFlight.size, this.opts.governor?.allows());
       } catch (err) {
         this.log.error({ err: describeError(err) }, 'cannot read next batch from the queue');
         await delay(backoffDelay(this.opts.retry, this.failures++), signal);
+        continue;
+      }
+      if (!batch && this.opts.governor && this.queue.hasUnsent()) {
+        // Held by the governor (or all in flight): ask again at its next check or bucket refill, or on news.
+        await Promise.race([delay(this.opts.governor.retryInMs(), signal), this.wakeup.wait()]);
         continue;
       }
       if (!batch) {
@@ -244,6 +252,10 @@ export class Sender {
       return;
     }
     const size = bytes.length;
+    if (this.opts.governor && !this.opts.governor.admit(batch.stream, size)) {
+      this.inFlight.delete(batch.key); // not written: the queue hands it out again once the governor allows
+      return;
+    }
     this.inFlightBytes += size;
     const outgoing: OutgoingBatch = { device: this.opts.device, stream: batch.stream, epoch: this.opts.epoch, seq: batch.seq, count: batch.count, bytes };
     const writingId = `${batch.stream}\u0000${batch.seq}`;

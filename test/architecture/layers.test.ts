@@ -17,7 +17,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['contracts'],
   ['envelope', 'keys', 'trust'],
   ['config'],
-  ['queue', 'broker', 'hosting', 'checks'],
+  ['queue', 'broker', 'hosting', 'checks', 'governor'],
   ['receiver'],
   ['runtime'],
   ['remote', 'observe'],
