@@ -18,10 +18,11 @@ import { commandPath, type DefineCommand, type Exit } from './command.ts';
 import { fleet } from './fleet.ts';
 import { keygen } from './keygen.ts';
 import { receive } from './receive.ts';
+import { queue } from './queue.ts';
 import { run } from './run.ts';
 
 /** In the order `edge-agent --help` lists them. */
-const COMMANDS: readonly DefineCommand[] = [run, receive, checkConfig, keygen, deadLetter, fleet];
+const COMMANDS: readonly DefineCommand[] = [run, receive, checkConfig, keygen, deadLetter, fleet, queue];
 
 const AFTER_HELP = `
 Logs go to stderr: text lines on a terminal, JSON lines otherwise (--log-format, log.format). The receiver
