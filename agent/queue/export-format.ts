@@ -95,7 +95,7 @@ function invalid(file: string, where: string, what: string): AgentError {
 
 function checkHeader(file: string, value: unknown): ExportHeader {
   const h = value as Partial<ExportHeader> | null;
-  if (!h || h.format !== 'edge-agent-queue-export') throw invalid(file, 'start', 'not an edge-agent queue export (no header)');
+  if (h?.format !== 'edge-agent-queue-export') throw invalid(file, 'start', 'not an edge-agent queue export (no header)');
   if (h.version !== 1) throw invalid(file, 'header', `export version ${String(h.version)} is not one this build reads (1)`);
   if (typeof h.epoch !== 'string') throw invalid(file, 'header', 'no epoch');
   return h as ExportHeader;
