@@ -86,7 +86,8 @@ export async function openOutput(out: string | undefined): Promise<{ stream: Wri
     return { stream: process.stdout, name: 'stdout', close: async () => {} };
   }
   // wx: an existing file (an earlier export, perhaps the only copy of purged records) is never overwritten.
-  const stream = createWriteStream(out, { mode: 0o600, flags: 'wx' });
+  // flush: synced to disk at close, before a purge may remove what it holds.
+  const stream = createWriteStream(out, { mode: 0o600, flags: 'wx', flush: true });
   try {
     await once(stream, 'open');
   } catch (cause) {

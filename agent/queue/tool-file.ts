@@ -36,6 +36,10 @@ export function openToolFile(path: string, options: { write: boolean }): ToolFil
     db.pragma('busy_timeout = 5000');
     // A tool reads each row once: no point caching pages the agent's connection caches anyway.
     db.pragma('cache_size = -512');
+    // A tool's commit must not hold the write lock through an fsync (the agent waits for that lock): its
+    // writes are synced by the checkpoint at the end (`syncWrites`). A power cut before it rolls back a purge
+    // or a replay together with its purge-log rows, so the same command simply runs again.
+    if (options.write) db.pragma('synchronous = NORMAL');
   } catch (cause) {
     throw new AgentError('QUEUE_OPEN_FAILED', `cannot open queue file ${path}`, { cause });
   }
@@ -54,6 +58,11 @@ export function openToolFile(path: string, options: { write: boolean }): ToolFil
     if (cause instanceof AgentError) throw cause;
     throw new AgentError('QUEUE_OPEN_FAILED', `cannot read queue file ${path}; for a damaged file use edge-agent queue salvage`, { cause });
   }
+}
+
+/** Makes a tool's writes durable (see openToolFile): a passive checkpoint, which never waits for the agent. */
+export function syncWrites(file: ToolFile): void {
+  file.db.pragma('wal_checkpoint(PASSIVE)');
 }
 
 /**

@@ -6,7 +6,7 @@
  * is simply gone. What is removed is written to the purge log (tool-file.ts) for `queue replay`.
  */
 import type { ToolFile } from './tool-file.ts';
-import { ensurePurgeLog, WRITE_SLICE } from './tool-file.ts';
+import { ensurePurgeLog, syncWrites, WRITE_SLICE } from './tool-file.ts';
 import type { QueueUnit } from './tool-units.ts';
 
 export interface PurgeTally {
@@ -55,6 +55,7 @@ export class Purger {
 
   finish(): PurgeTally {
     this.flush();
+    syncWrites(this.file);
     return this.tally;
   }
 

@@ -15,7 +15,7 @@ import type { AgentRecord } from '../domain/record.ts';
 import { COMPRESSION_ID, type CodecSettings, compress, encodeRecords } from '../envelope/codec.ts';
 import { AgentError } from '../errors.ts';
 import type { ToolFile } from './tool-file.ts';
-import { ensurePurgeLog, WRITE_SLICE } from './tool-file.ts';
+import { ensurePurgeLog, syncWrites, WRITE_SLICE } from './tool-file.ts';
 import type { QueueUnit } from './tool-units.ts';
 
 export interface ReplayTally {
@@ -83,6 +83,7 @@ export class Replayer {
 
   finish(): ReplayTally {
     this.flush();
+    if (!this.opts.dryRun) syncWrites(this.file);
     return this.tally;
   }
 
