@@ -12,6 +12,7 @@
 import { type Command, Command as Program, CommanderError, Help } from 'commander';
 import { AgentError } from '../errors.ts';
 import { VERSION } from '../version.ts';
+import { check } from './check.ts';
 import { checkConfig } from './check-config.ts';
 import { deadLetter } from './dead-letter.ts';
 import { commandPath, type DefineCommand, type Exit } from './command.ts';
@@ -22,7 +23,7 @@ import { queue } from './queue.ts';
 import { run } from './run.ts';
 
 /** In the order `edge-agent --help` lists them. */
-const COMMANDS: readonly DefineCommand[] = [run, receive, checkConfig, keygen, deadLetter, fleet, queue];
+const COMMANDS: readonly DefineCommand[] = [run, receive, checkConfig, keygen, deadLetter, fleet, queue, check];
 
 const AFTER_HELP = `
 Logs go to stderr: text lines on a terminal, JSON lines otherwise (--log-format, log.format). The receiver
