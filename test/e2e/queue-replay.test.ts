@@ -110,7 +110,7 @@ test('export → purge → replay against a real receiver: identical records at 
     assert.deepEqual(
       twice.slice(0, 10),
       [],
-      `${twice.length} records at the centre twice, e.g. ${twice[0]} in ${twice.length > 0 ? where(twice[0]!).join(' and ') : ''}; centre had ${[...delivered].join(', ')} before; exported numbered ${numbered.join(', ')}`,
+      `${twice.length} records at the centre twice, e.g. ${twice[0]} in ${twice.length > 0 ? where(twice[0]!).join(' and ') : ''}; centre had ${[...delivered].join(', ')} before; exported numbered ${numbered.join(', ')}; receiver: ${receiver.stderr().slice(-3000)}`,
     );
     assert.equal(lines.length, TOTAL);
   } finally {
