@@ -31,14 +31,16 @@ function queuedRecords(path: string): number {
 }
 
 // The centre already holds the gateway's first batches, but their acknowledgements never come back (the
-// broker's ACL drops the receiver's acknowledgements), so they are still in the queue, numbered. Export,
+// broker's ACL keeps them from the gateway), so they are still in the queue, numbered. Export,
 // purge and replay them with everything else, then let the agent deliver: the centre must end with every
 // record exactly once, which it can only if the replayed batches kept (epoch, seq) and were dropped as
 // duplicates.
 test('export → purge → replay against a real receiver: identical records at the centre, none twice', async () => {
   const ws = await workspace();
   const acl = join(ws.dir, 'acl');
-  writeFileSync(acl, 'topic readwrite edge-agent/v1/+/+\ntopic read edge-agent/v1/+/+/ack\n');
+  // The gateway may not read its acknowledgements (its subscription is refused). Refusing the receiver's
+  // publish instead would make Mosquitto drop the receiver's MQTT 5 connection at every acknowledgement.
+  writeFileSync(acl, 'topic readwrite edge-agent/v1/+/+\ntopic write edge-agent/v1/+/+/ack\n');
   const broker = await startMosquitto({ extra: [`acl_file ${acl}`] });
   const out = join(ws.dir, 'received.jsonl');
   const queuePath = join(ws.dir, 'data', 'queue.db');
