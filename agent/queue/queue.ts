@@ -352,9 +352,9 @@ export class Queue {
    * tools"), in short transactions of their own: the in-memory view is rebuilt from the file before it is
    * next relied on. `data_version` moves only for other connections' commits, so this costs one pragma.
    */
-  private reloadIfChangedElsewhere(): void {
+  private reloadIfChangedElsewhere(): boolean {
     const version = this.db.pragma('data_version', { simple: true }) as number;
-    if (version === this.dataVersion) return;
+    if (version === this.dataVersion) return false;
     this.dataVersion = version;
     try {
       // Counted but not yet written: the reload below would forget them.
@@ -370,6 +370,7 @@ export class Queue {
       if (stream) this.pendingAcks.push({ stream, seq: ack.seq });
     }
     this.opts.log.info({ records: this.ledger.totalRecords }, 'queue changed by another process (queue tools): view reloaded');
+    return true;
   }
 
   /** Re-reads the free disk space now (also done every second and at every commit). */
@@ -405,7 +406,10 @@ export class Queue {
         this.opts.log.error({ err: (err as Error).message }, 'drop counters could not be written; written with the next commit');
       }
     }
-    const batch = this.pickBatch(busy, room);
+    let batch = this.pickBatch(busy, room);
+    // A queue tool committed while the batch was read (its chunks may be gone): read it again from the
+    // reloaded view, so a batch never leaves with fewer records than its sequence stands for.
+    for (let again = 0; batch && again < 3 && this.reloadIfChangedElsewhere(); again++) batch = this.pickBatch(busy, room);
     if (batch) this.ledger.leased.set(batch.key, { stream: batch.stream, seq: batch.seq });
     return batch;
   }

@@ -95,14 +95,20 @@ export class Replayer {
     const units = this.slice;
     this.slice = [];
     if (units.length === 0) return;
-    const write = () => {
-      for (const unit of units) this.putBack(unit);
-    };
     if (this.opts.dryRun) {
       for (const unit of units) this.count(unit);
       return;
     }
-    this.file.db.transaction(write).immediate();
+    // Encoded and compressed before the write lock is taken: the agent waits only for the inserts.
+    const encoded = units.map((unit) => {
+      const cbor = encodeRecords(unit.records as AgentRecord[]);
+      return { unit, cborBytes: cbor.length, payload: compress(cbor, this.opts.codec) };
+    });
+    this.file.db
+      .transaction(() => {
+        for (const e of encoded) this.putBack(e.unit, e.payload, e.cborBytes);
+      })
+      .immediate();
   }
 
   private count(unit: QueueUnit): void {
@@ -111,7 +117,7 @@ export class Replayer {
     if (unit.seq !== null && !this.sameEpoch) this.tally.renumbered++;
   }
 
-  private putBack(unit: QueueUnit): void {
+  private putBack(unit: QueueUnit, payload: Uint8Array, cborBytes: number): void {
     // Checked again under the write lock: a second replay running beside this one must not add it twice.
     if (this.sameEpoch && !this.logged(unit)) {
       this.tally.skipped++;
@@ -123,11 +129,9 @@ export class Replayer {
     if (keepSeq && this.stmt.batchExists.get(streamId, unit.seq)) {
       throw new AgentError('QUEUE_REPLAY_REFUSED', `batch ${unit.stream} #${unit.seq} is in the queue already; nothing was replayed from this slice`);
     }
-    const cbor = encodeRecords(unit.records as AgentRecord[]);
-    const payload = compress(cbor, this.opts.codec);
     // Counted from now: a record put back must not expire at once for the time it spent outside the queue.
     const now = Date.now();
-    const row = this.stmt.chunk.run(streamId, unit.records.length, now, COMPRESSION_ID[this.opts.codec.compression], payload, cbor.length);
+    const row = this.stmt.chunk.run(streamId, unit.records.length, now, COMPRESSION_ID[this.opts.codec.compression], payload, cborBytes);
     const chunkId = Number(row.lastInsertRowid);
     if (keepSeq && unit.seq !== null) {
       this.stmt.batch.run(streamId, unit.seq, chunkId, chunkId, unit.records.length, now);
