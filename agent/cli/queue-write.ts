@@ -94,7 +94,9 @@ export async function purgeCommand(options: PurgeOptions): Promise<number> {
     const tally = purger.finish();
     progress.finish();
     const kept = tally.kept > 0 ? `; ${plural(tally.kept, 'unit')} left alone (numbered or acknowledged since they were listed)` : '';
-    process.stderr.write(`removed ${plural(tally.records, 'record')} in ${plural(tally.units, 'unit')} (${plural(tally.bytes, 'byte')})${kept}\n`);
+    process.stderr.write(
+      `removed ${plural(tally.records, 'record')} in ${plural(tally.units, 'unit')} (${plural(tally.bytes, 'byte')})${kept}; longest write transaction ${tally.longestWriteMs.toFixed(1)} ms\n`,
+    );
     return 0;
   } finally {
     file.close();
@@ -131,7 +133,7 @@ export async function replayCommand(exportFile: string, options: ReplayOptions):
     const tally = replayer.finish();
     progress.finish();
     process.stderr.write(
-      `replayed ${plural(tally.records, 'record')} in ${plural(tally.units, 'unit')} into ${target.path}${tally.skipped > 0 ? `; skipped ${plural(tally.skipped, 'unit')} not purged from it` : ''}\n`,
+      `replayed ${plural(tally.records, 'record')} in ${plural(tally.units, 'unit')} into ${target.path}${tally.skipped > 0 ? `; skipped ${plural(tally.skipped, 'unit')} not purged from it` : ''}; longest write transaction ${tally.longestWriteMs.toFixed(1)} ms\n`,
     );
     return 0;
   } finally {

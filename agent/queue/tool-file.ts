@@ -13,8 +13,8 @@ import type Database from 'better-sqlite3';
 import { AgentError } from '../errors.ts';
 import { openDatabase } from '../util/sqlite.ts';
 
-/** Chunks deleted or inserted per write transaction: each holds the agent's commits back for about a millisecond. */
-export const WRITE_SLICE = 32;
+/** Chunks deleted or inserted per write transaction (a chunk holds up to batch.max_records records): few, so each transaction holds the agent's commits back for a millisecond or two. */
+export const WRITE_SLICE = 8;
 
 export interface ToolFile {
   readonly db: Database.Database;

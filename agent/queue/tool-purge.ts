@@ -15,6 +15,8 @@ export interface PurgeTally {
   bytes: number;
   /** Units left alone: numbered since they were chosen, or gone (delivered) meanwhile. */
   kept: number;
+  /** The longest a write transaction held the lock (ms): the longest a running agent's commit waited for it. */
+  longestWriteMs: number;
 }
 
 export type UnitId = Pick<QueueUnit, 'stream' | 'seq' | 'firstChunk' | 'lastChunk'>;
@@ -23,7 +25,7 @@ export class Purger {
   private readonly file: ToolFile;
   private readonly streamIds = new Map<string, number>();
   private readonly stmt;
-  readonly tally: PurgeTally = { units: 0, records: 0, bytes: 0, kept: 0 };
+  readonly tally: PurgeTally = { units: 0, records: 0, bytes: 0, kept: 0, longestWriteMs: 0 };
   private slice: UnitId[] = [];
   private sliceChunks = 0;
 
@@ -66,11 +68,13 @@ export class Purger {
     if (units.length === 0) return;
     const now = Date.now();
     // IMMEDIATE: the write lock first, so the checks below see what the removal acts on.
+    const started = performance.now();
     this.file.db
       .transaction(() => {
         for (const unit of units) this.removeOne(unit, now);
       })
       .immediate();
+    this.tally.longestWriteMs = Math.max(this.tally.longestWriteMs, performance.now() - started);
   }
 
   private removeOne(unit: UnitId, now: number): void {

@@ -27,6 +27,8 @@ export interface ReplayTally {
   skippedRecords: number;
   /** Recorded batches of another epoch put in as new records (`renumber`). */
   renumbered: number;
+  /** The longest a write transaction held the lock (ms): the longest a running agent's commit waited for it. */
+  longestWriteMs: number;
 }
 
 export interface ReplayOptions {
@@ -42,7 +44,7 @@ export class Replayer {
   private readonly opts: ReplayOptions;
   private readonly sameEpoch: boolean;
   private readonly stmt;
-  readonly tally: ReplayTally = { units: 0, records: 0, skipped: 0, skippedRecords: 0, renumbered: 0 };
+  readonly tally: ReplayTally = { units: 0, records: 0, skipped: 0, skippedRecords: 0, renumbered: 0, longestWriteMs: 0 };
   private slice: QueueUnit[] = [];
 
   constructor(file: ToolFile, opts: ReplayOptions) {
@@ -104,11 +106,13 @@ export class Replayer {
       const cbor = encodeRecords(unit.records as AgentRecord[]);
       return { unit, cborBytes: cbor.length, payload: compress(cbor, this.opts.codec) };
     });
+    const started = performance.now();
     this.file.db
       .transaction(() => {
         for (const e of encoded) this.putBack(e.unit, e.payload, e.cborBytes);
       })
       .immediate();
+    this.tally.longestWriteMs = Math.max(this.tally.longestWriteMs, performance.now() - started);
   }
 
   private count(unit: QueueUnit): void {

@@ -5,7 +5,8 @@
  *   node scripts/bench/queue-tools.ts            (QUEUE_TOOLS_RECORDS=300000 by default)
  *
  * Records: per-record timestamps, noisy floats, 500 sensor ids, two streams. The agent side is a Queue in
- * this process with the shipped defaults (synchronous full, deflate 1, 1 KiB pages), ingesting 2,000 rec/s in
+ * this process with the shipped defaults (synchronous full, deflate 1, 1 KiB pages; commits every 10 ms, so
+ * an emit normally waits 10 ms plus its fsync), ingesting 2,000 rec/s in
  * emits of 20; each tool is the real command as a child process (its start-up, ≈0.3–1 s, is in its time).
  */
 import { execFile } from 'node:child_process';
@@ -23,7 +24,7 @@ function options(path: string): QueueOptions {
     path,
     synchronous: 'full',
     commitEveryRecords: 1000,
-    commitIntervalMs: 100,
+    commitIntervalMs: 10,
     maxBytes: 1 << 30,
     maxAgeMs: 7 * 86_400_000,
     fullPolicy: 'drop_oldest',
@@ -116,14 +117,27 @@ try {
 
   // The live part: the agent's queue open here, ingesting, while the tools run beside it.
   const live = Queue.open(options(path));
-  const stalls: string[][] = [['beside ingest of 2,000 rec/s', 'emits', 'longest emit wait', 'longest event-loop stall']];
+  const stalls: string[][] = [['beside ingest of 2,000 rec/s', 'emits', 'longest emit wait', 'longest event-loop stall', 'longest tool write transaction']];
+  let lastStderr = '';
+  const tool = async (args: string[]) => {
+    lastStderr = (await cli(args)).stderr;
+  };
   const report = (what: string, s: { wait: number; loop: number; emits: number }) =>
-    stalls.push([what, String(s.emits), `${s.wait.toFixed(1)} ms`, `${s.loop.toFixed(1)} ms`]);
-  report('a reader only (queue inspect, the baseline)', await stall(live, () => cli(['inspect', '--file', path])));
+    stalls.push([
+      what,
+      String(s.emits),
+      `${s.wait.toFixed(1)} ms`,
+      `${s.loop.toFixed(1)} ms`,
+      /longest write transaction ([\d.]+ ms)/.exec(lastStderr)?.[1] ?? '-',
+    ]);
+  report('a reader only (queue inspect, the baseline)', await stall(live, () => tool(['inspect', '--file', path])));
   const out = join(dir, 'live.cbor');
-  report(`queue export (${RECORDS.toLocaleString('en')}+ records)`, await stall(live, () => cli(['export', '--file', path, '--format', 'cbor', '--out', out])));
-  report('queue purge --from-export --yes', await stall(live, () => cli(['purge', '--file', path, '--from-export', out, '--yes'])));
-  report('queue replay --yes', await stall(live, () => cli(['replay', out, '--file', path, '--yes'])));
+  report(
+    `queue export (${RECORDS.toLocaleString('en')}+ records)`,
+    await stall(live, () => tool(['export', '--file', path, '--format', 'cbor', '--out', out])),
+  );
+  report('queue purge --from-export --yes', await stall(live, () => tool(['purge', '--file', path, '--from-export', out, '--yes'])));
+  report('queue replay --yes', await stall(live, () => tool(['replay', out, '--file', path, '--yes'])));
   live.close();
   process.stdout.write(`${stalls.map((r) => r.join(' | ')).join('\n')}\n`);
 } finally {

@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Queue, type LeasedBatch } from '../../agent/queue/queue.ts';
-import { compressionFromId, decodeRecords, decompress } from '../../agent/envelope/codec.ts';
+import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import { readExport } from '../../agent/queue/export-format.ts';
 import { testQueueOptions } from '../helpers/queue-options.ts';
 import { fileDigest, queueCli, recordKey, sensorRecords } from '../helpers/queue-tools.ts';
