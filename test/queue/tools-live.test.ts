@@ -67,21 +67,25 @@ test('queue tools on a live queue: ingest goes on, the agent sees purge and repl
     });
     const out = join(dir, 'live.cbor');
     let removed = 0;
+    const holds: number[] = [];
+    const hold = (stderr: string) => holds.push(Number(/longest write transaction ([\d.]+) ms/.exec(stderr)?.[1] ?? Number.NaN));
     const tools = await measure(async () => {
       const exported = await queueCli(['export', '--file', path, '--format', 'cbor', '--out', out]);
       assert.equal(exported.code, 0, exported.stderr);
       const purged = await queueCli(['purge', '--file', path, '--from-export', out, '--yes']);
       assert.equal(purged.code, 0, purged.stderr);
+      hold(purged.stderr);
       removed = Number(/removed ([\d,]+) records/.exec(purged.stderr)![1]!.replaceAll(',', ''));
       assert.ok(removed >= BACKLOG, `purge removed ${removed}`);
       // The batch in flight when the export ran was purged with the rest: its acknowledgement now changes nothing.
       q.ack(first);
       const replayed = await queueCli(['replay', out, '--file', path, '--yes']);
       assert.equal(replayed.code, 0, replayed.stderr);
+      hold(replayed.stderr);
     });
     await q.flush();
     process.stdout.write(
-      `# live queue: export, purge and replay of ${removed} records beside ${tools.emits} emits: longest emit wait ${tools.maxWait.toFixed(1)} ms, longest event-loop stall ${tools.loopMax.toFixed(1)} ms; beside a reader only (${baseline.emits} emits): ${baseline.maxWait.toFixed(1)} ms, ${baseline.loopMax.toFixed(1)} ms\n`,
+      `# live queue: export, purge and replay of ${removed} records beside ${tools.emits} emits: longest emit wait ${tools.maxWait.toFixed(1)} ms, longest event-loop stall ${tools.loopMax.toFixed(1)} ms; beside a reader only (${baseline.emits} emits): ${baseline.maxWait.toFixed(1)} ms, ${baseline.loopMax.toFixed(1)} ms; longest write transaction of purge ${holds[0]} ms, of replay ${holds[1]} ms\n`,
     );
     // The agent's view (rebuilt when another process wrote) agrees with the file.
     assert.equal(q.stats().records, recordsInFile(path));
@@ -102,9 +106,10 @@ test('queue tools on a live queue: ingest goes on, the agent sees purge and repl
       [...seen.values()].every((c) => c === 1),
       'a record is in the queue twice',
     );
-    // The 100 ms goal is the benchmark's (scripts/bench/queue-tools.ts, an unloaded machine); here, on a shared
-    // one, the tools must not hold ingest for longer than the machine's own noise plus that goal.
-    assert.ok(tools.maxWait < baseline.maxWait + 100, `an emit waited ${tools.maxWait} ms beside the tools, ${baseline.maxWait} ms beside a reader`);
+    // The longest the agent's commit can wait for a tool is the tool's longest write transaction (reads take no
+    // lock): that is what must stay under 100 ms. The emit waits above also hold the machine's own noise (on a
+    // shared 2-core machine as large as the goal), so they are reported, not asserted.
+    for (const ms of holds) assert.ok(ms < 100, `a tool held the write lock for ${ms} ms`);
   } finally {
     q.close();
     rmSync(dir, { recursive: true, force: true });
