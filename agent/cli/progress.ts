@@ -38,6 +38,11 @@ export class Progress {
     const seconds = (performance.now() - this.started) / 1000;
     const rate = seconds > 0 ? Math.round(this.done / seconds) : 0;
     const bar = `${'#'.repeat(filled)}${'.'.repeat(width - filled)}`;
+    if (this.total <= 0) {
+      // Salvage cannot know the total before it has read the file: a count and a rate only.
+      this.stream.write(`\r${this.label} ${this.done.toLocaleString('en')} ${this.unit} ${rate.toLocaleString('en')}/s\u001b[K`);
+      return;
+    }
     this.stream.write(
       `\r${this.label} [${bar}] ${Math.floor(fraction * 100)}% ${this.done.toLocaleString('en')}/${this.total.toLocaleString('en')} ${this.unit} ${rate.toLocaleString('en')}/s\u001b[K`,
     );
