@@ -22,6 +22,7 @@
  * - `EDGE_AGENT_NATIVE_CACHE` in the state directory: the executable writes its native addons out there
  *   (the service user has no home; a noexec or read-only home would break the default).
  */
+import { RESTART_INTO_TRIAL_EXIT } from './guard.ts';
 
 export interface UnitOptions {
   /** The state directory on the device (not prefixed by --root). */
@@ -66,6 +67,8 @@ ExecStart=${exe('current')} run --config ${o.configPath} --log-format json
 ExecStopPost=${exe('committed')} update stopped
 Restart=on-failure
 RestartSec=${o.restartSec}
+RestartForceExitStatus=${RESTART_INTO_TRIAL_EXIT}
+SuccessExitStatus=${RESTART_INTO_TRIAL_EXIT}
 TimeoutStartSec=${o.startTimeoutSec}
 TimeoutStopSec=30
 WatchdogSec=${o.watchdogSec}

@@ -7,7 +7,7 @@
  * - Type=notify: NOTIFY_SOCKET is a datagram socket (test/helpers/notify-receiver.py); READY=1 ends the start, and
  *   TimeoutStartSec= without it stops the start (SIGTERM, $SERVICE_RESULT=timeout); WatchdogSec= is passed as
  *   WATCHDOG_USEC and a missed ping is SIGABRT with $SERVICE_RESULT=watchdog;
- * - Restart=on-failure after RestartSec=, StartLimitBurst= starts within StartLimitIntervalSec= at most.
+ * - Restart=on-failure after RestartSec=, RestartForceExitStatus=, SuccessExitStatus=, StartLimitBurst= starts within StartLimitIntervalSec= at most.
  *
  * Not done (named so no test relies on it): User=/Group= (everything runs as the test's user), the sandboxing
  * settings, MemoryMax=, the journal (output goes to `logPath`). Command lines are split on spaces (the
@@ -147,7 +147,8 @@ export class UnitSupervisor {
     this.main = undefined;
     const exit = signal
       ? { result: result ?? 'signal', code: 'killed', status: signal.replace(/^SIG/, '') }
-      : { result: result ?? (code === 0 ? 'success' : 'exit-code'), code: 'exited', status: String(code) };
+      : { result: result ?? (code === 0 || this.listed('SuccessExitStatus', code) ? 'success' : 'exit-code'), code: 'exited', status: String(code) };
+    this.forceRestart = !signal && this.listed('RestartForceExitStatus', code);
     this.push({ type: 'exited', at: Date.now(), pid: child.pid!, release: this.mainRelease, ...exit });
     await this.after(exit);
   }
@@ -167,12 +168,19 @@ export class UnitSupervisor {
       });
     }
     const restart = this.get('Service', 'Restart').at(-1) ?? 'no';
-    if (this.stopping || exit.result === 'success' || (restart !== 'on-failure' && restart !== 'always')) return;
+    const force = this.forceRestart;
+    this.forceRestart = false;
+    if (this.stopping || (!force && (exit.result === 'success' || (restart !== 'on-failure' && restart !== 'always')))) return;
     const wait = this.seconds('RestartSec', 0.1) * 1000;
     this.timer = setTimeout(() => void this.runOnce(), wait);
   }
 
   private onMessage: (message: string) => void = () => {};
+  private forceRestart = false;
+
+  private listed(key: string, code: number | null): boolean {
+    return this.get('Service', key).some((v) => v.split(/\s+/).includes(String(code)));
+  }
 
   private listening = false;
 
