@@ -54,13 +54,18 @@ export function guardStart(store: ReleaseStore, options: GuardOptions = GUARD_DE
     if (!trial) return undefined;
     const settled = settlingExit(trial.exits);
     if (settled) return settled;
-    const quick = trial.exits.length > 0 && trial.exits.every((e) => e.after_ms < options.exitedAtOnceMs);
+    // A run killed from outside (SIGKILL, SIGTERM: an operator, the OOM killer) says nothing about the release.
+    const quick = trial.exits.length > 0 && trial.exits.every((e) => e.after_ms < options.exitedAtOnceMs && e.code === 'exited' && e.status !== '0');
     const runs = `${trial.starts} starts; exits: ${trial.exits.map(describeExit).join('; ') || 'none recorded'}`;
     // Which limit tripped matters less than what the runs did: runs that all ended at once are `exited_at_once`.
     if (now > Date.parse(trial.deadline_at))
-      return { reason: quick ? ('exited_at_once' as const) : ('no_health_in_time' as const), message: `no commit by the trial deadline ${trial.deadline_at} (${runs})` };
-    if (trial.starts >= options.maxStarts)
-      return { reason: quick ? ('exited_at_once' as const) : ('crash_loop' as const), message: `no commit after ${runs}` };
+      return {
+        reason: quick ? ('exited_at_once' as const) : ('no_health_in_time' as const),
+        message: `no commit by the trial deadline ${trial.deadline_at} (${runs})`,
+      };
+    if (trial.starts >= options.maxStarts) return { reason: quick ? ('exited_at_once' as const) : ('crash_loop' as const), message: `no commit after ${runs}` };
+    // The window runs from the first start: the time the unit took to come round to it is not the release's.
+    if (trial.starts === 0 && trial.window_ms !== undefined) trial.deadline_at = new Date(now + trial.window_ms).toISOString();
     trial.starts++;
     trial.last_start_at = new Date(now).toISOString();
     return undefined;

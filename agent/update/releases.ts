@@ -16,7 +16,8 @@
  *                                             check (ELF for this device's arch, SHA-256, not broken, not older),
  *                                             fsync, rename into releases/<version>/edge-agent; throws UpdateRefusal
  *   refusal(version, releaseCounter)          the reason stage() would refuse a version before any byte is fetched
- *   beginTrial(version, deadlineMs)           current := version, previous := committed; the guard takes it from there
+ *   beginTrial(version, deadlineMs)           current := version, previous := committed; it must commit within
+ *                                             deadlineMs of its first start; the guard takes it from there
  *   commit(version)                           the running trial version passed its health gate: committed := version
  *   rollback(reason, message?)                current := committed, the trial version marked broken
  *   isBroken(version), forgetBroken(version)  a broken version is refused until a new manifest names it again
@@ -207,6 +208,7 @@ export class ReleaseStore {
         version,
         from: state.committed,
         started_at: new Date(started).toISOString(),
+        window_ms: deadlineMs,
         deadline_at: new Date(started + deadlineMs).toISOString(),
         starts: 0,
         last_start_at: undefined,

@@ -68,7 +68,7 @@ export class UnitSupervisor {
   async start(): Promise<void> {
     this.receiver = spawn('/usr/bin/python3', [join(import.meta.dirname, 'notify-receiver.py'), this.socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
     this.receiver.stdout!.on('data', (d: Buffer) => this.onNotify(d.toString('utf8')));
-    await this.waitFor(() => this.listening, 'the notify socket', 10_000, false);
+    await this.waitFor(() => this.listening, 'the notify socket', 60_000, false);
     void this.runOnce();
   }
 
