@@ -5,6 +5,7 @@
  */
 import type { Command } from 'commander';
 import { AgentError } from '../errors.ts';
+import { expireTrial } from '../update/expire.ts';
 import { GUARD_DEFAULTS, guardStart, recordStop } from '../update/guard.ts';
 import { locateRelease } from '../update/locate.ts';
 import { ReleaseStore } from '../update/releases.ts';
@@ -33,6 +34,13 @@ export const update: DefineCommand = (parent: Command, exit: Exit) => {
       if (!Number.isInteger(maxStarts) || maxStarts < 1) throw new AgentError('USAGE', `--max-starts must be a whole number above 0, not ${o.maxStarts}`);
       const decision = guardStart(storeFor(o), { ...GUARD_DEFAULTS, maxStarts });
       process.stderr.write(`${JSON.stringify({ msg: 'update guard', ...decision })}\n`);
+      exit(0);
+    });
+  stateDir(group.command('expire'))
+    .summary('from a timer: SIGKILL a trial release still running past its deadline, for the guard to roll back')
+    .action((o: StateDirOption) => {
+      const expired = expireTrial(storeFor(o));
+      if (expired) process.stderr.write(`${JSON.stringify({ msg: 'update trial expired', ...expired })}\n`);
       exit(0);
     });
   stateDir(group.command('stopped'))

@@ -52,6 +52,8 @@ export function guardStart(store: ReleaseStore, options: GuardOptions = GUARD_DE
   const verdict = store.change((state) => {
     const trial = state.trial;
     if (!trial) return undefined;
+    // The window runs from the first start: the time the unit took to come round to it is not the release's.
+    if (trial.starts === 0 && trial.window_ms !== undefined) trial.deadline_at = new Date(now + trial.window_ms).toISOString();
     const settled = settlingExit(trial.exits);
     if (settled) return settled;
     // A run killed from outside (SIGKILL, SIGTERM: an operator, the OOM killer) says nothing about the release.
@@ -64,8 +66,6 @@ export function guardStart(store: ReleaseStore, options: GuardOptions = GUARD_DE
         message: `no commit by the trial deadline ${trial.deadline_at} (${runs})`,
       };
     if (trial.starts >= options.maxStarts) return { reason: quick ? ('exited_at_once' as const) : ('crash_loop' as const), message: `no commit after ${runs}` };
-    // The window runs from the first start: the time the unit took to come round to it is not the release's.
-    if (trial.starts === 0 && trial.window_ms !== undefined) trial.deadline_at = new Date(now + trial.window_ms).toISOString();
     trial.starts++;
     trial.last_start_at = new Date(now).toISOString();
     return undefined;

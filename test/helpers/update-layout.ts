@@ -51,7 +51,7 @@ export function installLayout(dir: string, times: UnitTimes = {}): Layout {
       '--watchdog-sec',
       String(times.watchdogSec ?? 10),
       '--start-timeout-sec',
-      String(times.startTimeoutSec ?? 30),
+      String(times.startTimeoutSec ?? 90),
       '--restart-sec',
       String(times.restartSec ?? 1),
     ],

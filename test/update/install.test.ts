@@ -46,9 +46,10 @@ function rootWithUsers(): string {
 function verify(root: string): { code: number | null; problems: string[] } {
   mkdirSync(join(root, 'usr/lib'), { recursive: true });
   if (!existsSync(join(root, 'usr/lib/systemd'))) symlinkSync('/usr/lib/systemd', join(root, 'usr/lib/systemd'));
-  const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, 'edge-agent.service'], { encoding: 'utf8', cwd: root });
-  // The borrowed units' symlinks do not resolve under the root; lines about our unit are what counts.
-  const problems = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.includes('edge-agent.service'));
+  const units = ['edge-agent.service', 'edge-agent-trial.service', 'edge-agent-trial.timer'];
+  const r = spawnSync('systemd-analyze', ['verify', `--root=${root}`, ...units], { encoding: 'utf8', cwd: root });
+  // The borrowed units' symlinks do not resolve under the root; lines about our units are what counts.
+  const problems = `${r.stdout}${r.stderr}`.split('\n').filter((l) => l.includes('edge-agent'));
   return { code: r.status, problems };
 }
 
@@ -59,7 +60,7 @@ describe('edge-agent install', { concurrency: 2 }, () => {
     const out = execFileSync(x64, ['install', '--dry-run', '--root', root], { encoding: 'utf8' });
     assert.match(out, /would install edge-agent/);
     assert.match(out, /useradd --prefix .* --groups dialout edge-agent/);
-    assert.match(out, /write the unit \/etc\/systemd\/system\/edge-agent.service/);
+    assert.match(out, /write the units \/etc\/systemd\/system\/edge-agent.service, .*edge-agent-trial.timer/);
     assert.equal(readFileSync(join(root, 'etc/passwd'), 'utf8'), before);
     assert.equal(existsSync(join(root, 'var')), false);
   });
@@ -76,6 +77,10 @@ describe('edge-agent install', { concurrency: 2 }, () => {
     assert.equal(statSync(join(state, 'releases/1.0.0/edge-agent')).mode & 0o777, 0o755);
     assert.deepEqual(readdirSync(state).sort(), ['committed', 'current', 'native-cache', 'releases', 'staging', 'update-state.json']);
 
+    assert.match(
+      readFileSync(join(root, 'etc/systemd/system/edge-agent-trial.service'), 'utf8'),
+      /ExecStart=\/var\/lib\/edge-agent\/committed\/edge-agent update expire/,
+    );
     const unitPath = join(root, 'etc/systemd/system/edge-agent.service');
     const unit = parseUnit(readFileSync(unitPath, 'utf8')).get('Service')!;
     assert.deepEqual(unit.get('ExecStartPre'), ['/var/lib/edge-agent/committed/edge-agent update guard']);

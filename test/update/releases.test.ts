@@ -150,6 +150,19 @@ describe('guard', () => {
   });
 });
 
+describe('trial window', () => {
+  it('runs from the first start, not from beginTrial (a slow restart does not eat it)', () => {
+    const store = layout();
+    store.stageFile('2.0.0', TRUE, 2);
+    store.beginTrial('2.0.0', 1_000);
+    const later = Date.now() + 5_000;
+    assert.equal(guardStart(store, { maxStarts: 3, exitedAtOnceMs: 10_000, now: later }).action, 'start');
+    assert.equal(store.state().trial?.deadline_at, new Date(later + 1_000).toISOString());
+    assert.equal(guardStart(store, { maxStarts: 3, exitedAtOnceMs: 10_000, now: later + 2_000 }).action, 'rolled_back');
+    assert.equal(store.state().last_result?.reason, 'no_health_in_time');
+  });
+});
+
 describe('SIGKILL after every durable step', () => {
   const points: [string, string, string[], string][] = [
     // operation, kill point, what the test prepares first, what the guard must start afterwards

@@ -7,7 +7,7 @@
  * qemu-user, installs its own layout and runs the guard. Each case has its own layout and runs beside others.
  */
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,6 +123,22 @@ describe('self-update under the stand-in for systemd', { concurrency: 4 }, () =>
       await s.start();
       figures[`rollback_${reason}_ms`] = await rolledBack(s, layout, reason, since);
     });
+
+  it('a release that stays up, feeds the watchdog and never commits is ended by the trial timer and rolled back', async () => {
+    const layout = fresh();
+    // systemd-notify and sleep are the planted release's own behaviour: it pings as a healthy process would.
+    plantScript(layout.store, '1.1.0', 'systemd-notify --ready\nwhile :; do systemd-notify WATCHDOG=1; sleep 1; done');
+    layout.store.beginTrial('1.1.0', 3_000);
+    const s = supervise(layout);
+    await s.start();
+    await s.waitFor(() => readyOf(s, '1.1.0') !== undefined, '1.1.0 ready', 90_000);
+    await s.waitFor(() => Date.now() > Date.parse(layout.store.state().trial!.deadline_at), 'the trial deadline', 30_000);
+    // What edge-agent-trial.timer runs, from the committed executable.
+    const since = Date.now();
+    const expire = spawnSync(join(layout.stateDir, 'committed/edge-agent'), ['update', 'expire', '--state-dir', layout.stateDir], { encoding: 'utf8' });
+    assert.match(expire.stderr, /"msg":"update trial expired".*"killed":\[\d+/, expire.stderr);
+    await rolledBack(s, layout, 'no_health_in_time', since);
+  });
 
   it('a file that is not an ELF and an executable for the other arch are refused at stage time; the device keeps running', async () => {
     const layout = fresh();
