@@ -14,6 +14,7 @@ import { after, describe, it } from 'node:test';
 import { guardStart, recordStop, TRIAL_EXIT } from '../../agent/update/guard.ts';
 import { ReleaseStore, UpdateRefusal } from '../../agent/update/releases.ts';
 import { updateStatusSource } from '../../agent/update/status.ts';
+import { StatusReporter } from '../../agent/remote/status.ts';
 
 const NODE = process.execPath;
 const STEP = join(import.meta.dirname, '../helpers/release-step.ts');
@@ -147,6 +148,38 @@ describe('guard', () => {
     assert.equal(guardStart(store).action, 'start', 'a SIGKILL from outside (an operator, the OOM killer) is one more start');
     assert.equal(guardStart(store, { maxStarts: 3, exitedAtOnceMs: 10_000, now: Date.now() + 61_000 }).action, 'rolled_back');
     assert.equal(store.state().last_result?.reason, 'no_health_in_time');
+  });
+});
+
+describe('retained status', () => {
+  it('the birth carries the update state: the trial, then the failed result with its reason', () => {
+    const store = layout();
+    store.stageFile('2.0.0', TRUE, 2);
+    store.beginTrial('2.0.0', 60_000);
+    const inputs = {
+      device: 'gw',
+      session: 1,
+      version: '0.1.0',
+      started: new Date().toISOString(),
+      groups: [],
+      lastExit: undefined,
+      agent: () => ({ queue: { records: 0, bytes: 0, oldest_age_s: 0 }, sources: {}, sink: { state: 'connected' } }),
+      config: () => ({ version: '1', layers: [], last_apply: undefined }),
+      refused: () => ({}),
+      lastError: () => undefined,
+      update: updateStatusSource({ store, version: '1.0.0' }),
+    };
+    const reporter = new StatusReporter(
+      inputs,
+      't',
+      async () => {},
+      () => true,
+    );
+    const before = reporter.birth();
+    assert.deepEqual((before.update as { trial: { version: string } }).trial.version, '2.0.0');
+    store.rollback('canary_failed', 'no acknowledgement');
+    const after = reporter.birth().update as { last_result: { outcome: string; reason: string }; broken: string[] };
+    assert.deepEqual([after.last_result.outcome, after.last_result.reason, after.broken], ['failed', 'canary_failed', ['2.0.0']]);
   });
 });
 

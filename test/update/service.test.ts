@@ -75,14 +75,17 @@ async function rolledBack(s: UnitSupervisor, layout: Layout, reason: string, sin
   const firstBad = s.events.find((e) => e.type === 'started' && e.release === '1.1.0');
   const back = readyOf(s, '1.0.0', since)!;
   const total = back.at - since;
-  assert.ok(total < 90_000, `rolled back in ${total} ms`);
-  return { badStartToRunning: back.at - (firstBad?.at ?? since), total };
+  // The issue's bound: from the bad release's first start to the committed one running again, the failure
+  // reported. (total adds the stand-in's own start, which is not the device's.)
+  const badStartToRunning = back.at - (firstBad?.at ?? since);
+  assert.ok(badStartToRunning < 90_000, `rolled back ${badStartToRunning} ms after the bad start`);
+  return { badStartToRunning, total };
 }
 
 const figures: Record<string, unknown> = {};
 after(() => process.stderr.write(`# self-update figures: ${JSON.stringify(figures)}\n`));
 
-describe('self-update under the stand-in for systemd', { concurrency: 4 }, () => {
+describe('self-update under the stand-in for systemd', { concurrency: 3 }, () => {
   it('a healthy new release starts through the guard, passes its health gate and commits itself', async () => {
     const layout = fresh();
     const s = await running(layout);
