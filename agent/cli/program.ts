@@ -17,15 +17,17 @@ import { checkConfig } from './check-config.ts';
 import { deadLetter } from './dead-letter.ts';
 import { commandPath, type DefineCommand, type Exit } from './command.ts';
 import { fleet } from './fleet.ts';
+import { install } from './install.ts';
 import { keygen } from './keygen.ts';
 import { receive } from './receive.ts';
 import { queue } from './queue.ts';
 import { run } from './run.ts';
 import { status } from './status.ts';
 import { tap } from './tap.ts';
+import { update } from './update.ts';
 
 /** In the order `edge-agent --help` lists them. */
-const COMMANDS: readonly DefineCommand[] = [run, receive, checkConfig, check, keygen, deadLetter, fleet, queue, status, tap];
+const COMMANDS: readonly DefineCommand[] = [run, receive, checkConfig, check, keygen, deadLetter, fleet, queue, status, tap, install, update];
 
 const AFTER_HELP = `
 Logs go to stderr: text lines on a terminal, JSON lines otherwise (--log-format, log.format). The receiver

@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['queue', 'broker', 'hosting', 'checks', 'governor'],
   ['receiver'],
   ['runtime'],
-  ['remote', 'observe'],
+  ['remote', 'observe', 'update'],
   ['sdk', 'app'],
   ['cli'],
 ];
