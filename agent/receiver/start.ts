@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type sodiumModule from 'libsodium-wrappers';
 import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -13,7 +12,8 @@ import { DeadLetterStore } from './dead-letter.ts';
 import { DedupState } from './dedup.ts';
 import { limitsOf } from './heap.ts';
 import { PoisonHandling } from './poison.ts';
-import { jsonLinesOutput, type RecordOutput } from './output.ts';
+import type { RecordOutput } from './output.ts';
+import { createOutput } from './outputs/index.ts';
 import { loadDevices } from './devices.ts';
 import { Receiver } from './receiver.ts';
 import { CentreAcknowledger } from './acks.ts';
@@ -52,7 +52,7 @@ export async function startReceiver(
     streamsPerDevice: section.max_streams_per_device,
   });
   const limits = limitsOf(section);
-  const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
+  const output = options.output ?? (await createOutput(section, paths.baseDir, receiverLog));
   const deadLetters = new DeadLetterStore(paths.fromData(section.dead_letter.path), section.dead_letter.max_bytes);
   const poison = new PoisonHandling(deadLetters, output, receiverLog, telemetry, { retryForMs: section.output_retry_for });
   // The consumer is made below; acknowledgements only flow once it has started.

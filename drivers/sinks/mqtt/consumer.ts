@@ -54,7 +54,8 @@ export class MqttConsumer implements Consumer {
       this.env.problems,
     );
     this.connection = connection;
-    const topic = `${this.options.topic_prefix}/+/+`;
+    // A shared subscription: the broker hands each message to one member of the group (MQTT 5, 4.8.2).
+    const topic = `${this.options.shared_group === undefined ? '' : `$share/${this.options.shared_group}/`}${this.options.topic_prefix}/+/+`;
     connection.client.handleMessage = (packet: IPublishPacket, done) => {
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       handler({ bytes: payload, origin: packet.topic }).then(
