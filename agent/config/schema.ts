@@ -251,6 +251,9 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
           state: z.string().default('receiver.db').describe('Dedup state (SQLite), relative to data_dir.'),
           output: z.string().default('-').describe('`-` for stdout, or a file that JSON lines are appended to.'),
           postgres: receiverPostgresSchema.optional(),
+          topic_output: sinkSchema
+            .optional()
+            .describe('A topic the decrypted records are also published to, as JSON lines, one message per batch (any sink type; docs/centre.md).'),
           dedup_window: z
             .number()
             .int()
@@ -339,5 +342,7 @@ type RawConfig = z.output<ConfigSchemas['configSchema']>;
 export type Config = Omit<RawConfig, 'sources' | 'sink' | 'receiver'> & {
   sources: SourceConfig[];
   sink: SinkConfig | undefined;
-  receiver: (Omit<NonNullable<RawConfig['receiver']>, 'input'> & { input: SinkConfig | undefined }) | undefined;
+  receiver:
+    | (Omit<NonNullable<RawConfig['receiver']>, 'input' | 'topic_output'> & { input: SinkConfig | undefined; topic_output?: SinkConfig | undefined })
+    | undefined;
 };

@@ -52,7 +52,25 @@ export async function startReceiver(
     streamsPerDevice: section.max_streams_per_device,
   });
   const limits = limitsOf(section);
-  const output = options.output ?? (await createOutput(section, paths.baseDir, receiverLog));
+  // The receiver's name in its records topic: its input's client id or consumer name.
+  const named = input.client_id ?? input.consumer_name;
+  const outputName = typeof named === 'string' ? named : 'edge-receiver';
+  const output =
+    options.output ??
+    (await createOutput(section, {
+      baseDir: paths.baseDir,
+      log: receiverLog,
+      name: outputName,
+      makeSink: (config) => {
+        const sinkConfig = withEmbeddedUrl(config, options.embeddedUrl);
+        const env = driverEnv(
+          { log: log.child({ component: 'receiver-topic', type: sinkConfig.type }), baseDir: paths.baseDir },
+          { kind: 'sink', name: 'receiver_topic' },
+          telemetry,
+        );
+        return loaded.drivers.sink(sinkConfig.type).create(sinkConfig, { ...env, device: outputName });
+      },
+    }));
   const deadLetters = new DeadLetterStore(paths.fromData(section.dead_letter.path), section.dead_letter.max_bytes);
   const poison = new PoisonHandling(deadLetters, output, receiverLog, telemetry, { retryForMs: section.output_retry_for });
   // The consumer is made below; acknowledgements only flow once it has started.

@@ -1,25 +1,39 @@
 /**
- * Which output the receiver writes to, from its config section (docs/centre.md, "Outputs"). One entry per
- * kind: an output is a `RecordOutput` (agent/receiver/output.ts); one that keeps its own dedup marks in the
- * same transaction as its records sets `dedupsItself` and resolves `write` with what it found.
+ * Which outputs the receiver writes to, from its config section (docs/centre.md, "Outputs"). An output is a
+ * `RecordOutput` (agent/receiver/output.ts): the primary one (JSON lines, or PostgreSQL, which keeps its own
+ * dedup marks in the same transaction as its records and so sets `dedupsItself`), and topics beside it
+ * (`receiver.topic_output`, any sink driver). A new kind of primary output is one more branch here.
  */
 import { resolve } from 'node:path';
-import type { Config } from '../../config/schema.ts';
+import type { Config, SinkConfig } from '../../config/schema.ts';
+import type { Sink } from '../../contracts/sink.ts';
 import type { Logger } from '../../log.ts';
 import { jsonLinesOutput, type RecordOutput } from '../output.ts';
 import { postgresOutput } from './postgres.ts';
+import { topicOutput, withTopics } from './topic.ts';
 
 export type ReceiverSection = NonNullable<Config['receiver']>;
 
-export async function createOutput(section: ReceiverSection, baseDir: string, log: Logger): Promise<RecordOutput> {
-  if (section.postgres) {
-    return postgresOutput(section.postgres, {
-      window: section.dedup_window,
-      epochs: section.dedup_epochs,
-      streamsPerDevice: section.max_streams_per_device,
-      baseDir,
-      log: log.child({ output: 'postgres' }),
-    });
-  }
-  return jsonLinesOutput(section.output === '-' ? '-' : resolve(baseDir, section.output));
+export interface OutputContext {
+  baseDir: string;
+  log: Logger;
+  /** Makes a sink of the config's driver catalog, for `topic_output`. */
+  makeSink(config: SinkConfig): Sink;
+  /** The receiver's name in the records topic's series (its input's client name). */
+  name: string;
+}
+
+export async function createOutput(section: ReceiverSection, context: OutputContext): Promise<RecordOutput> {
+  const { baseDir, log } = context;
+  const primary = section.postgres
+    ? await postgresOutput(section.postgres, {
+        window: section.dedup_window,
+        epochs: section.dedup_epochs,
+        streamsPerDevice: section.max_streams_per_device,
+        baseDir,
+        log: log.child({ output: 'postgres' }),
+      })
+    : await jsonLinesOutput(section.output === '-' ? '-' : resolve(baseDir, section.output));
+  const topics = section.topic_output ? [await topicOutput(context.makeSink(section.topic_output), context.name, log.child({ output: 'topic' }))] : [];
+  return withTopics(primary, topics);
 }

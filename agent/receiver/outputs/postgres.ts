@@ -80,7 +80,10 @@ const FIRST_WAIT_MS = 200;
 const LONGEST_WAIT_MS = 5_000;
 
 /** Connects, migrates the schema (waiting for the database like a batch does) and returns the output. */
-export async function postgresOutput(config: ReceiverPostgresConfig, options: PostgresOutputOptions): Promise<RecordOutput> {
+export async function postgresOutput(
+  config: ReceiverPostgresConfig,
+  options: PostgresOutputOptions,
+): Promise<RecordOutput & { taken(header: EnvelopeHeader): Promise<boolean> }> {
   const names: PostgresNames = { schema: config.schema, table: config.table };
   const where = `PostgreSQL ${redactUrl(config.url)} (${qualified(names)})`;
   const pool = new pg.Pool({ connectionString: connectionString(config, options.baseDir), max: config.pool_size, connectionTimeoutMillis: 10_000 });
@@ -158,8 +161,14 @@ export async function postgresOutput(config: ReceiverPostgresConfig, options: Po
   }, config.prune_every);
   pruneTimer.unref();
 
+  const has = `SELECT 1 FROM ${qualified(names, '_batches')} WHERE device = $1 AND stream = $2 AND epoch = $3 AND seq = $4`;
   return {
     dedupsItself: true,
+    /** Whether the batch is held already: a hint for the topics beside this output, not the verdict. */
+    async taken(header: EnvelopeHeader): Promise<boolean> {
+      const params = [header.device, header.stream, Buffer.from(header.epoch).toString('hex'), header.seq];
+      return withDatabase('look a batch up', async () => ((await pool.query(has, params)).rowCount ?? 0) > 0);
+    },
     async write(header: EnvelopeHeader, records: AgentRecord[]): Promise<TakeOutcome> {
       // The record's own time, when it carries one (the queue stamps `ts` in ms): a typed, indexed column.
       const times = records.map((r) => (typeof r.ts === 'number' && Number.isFinite(r.ts) ? r.ts : null));
