@@ -24,11 +24,6 @@ export const receiverPostgresSchema = z
     schema: identifier('receiver.postgres.schema').default('edge_agent').describe('Schema holding the tables; created and migrated by the receiver.'),
     table: identifier('receiver.postgres.table').default('records').describe('Table the records land in (typed columns and the record as JSONB).'),
     pool_size: z.number().int().min(1).max(64).default(2).describe('Connections per receiver: one writes batches, the others prune.'),
-    dedup_retention: duration()
-      .prefault('30d')
-      .describe(
-        "A queue epoch with no batch for this long is forgotten (its marks deleted, the stream's floor raised to its newest batch's creation time): bounds the dedup state by time.",
-      ),
     prune_every: duration().prefault('10m').describe('How often one receiver (the one holding the advisory lock) prunes the dedup state.'),
     retry_for: duration()
       .optional()

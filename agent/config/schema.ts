@@ -269,6 +269,11 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .describe(
               "Queue epochs remembered per device and stream (a gateway's queue starts a new epoch when it is replaced). Beyond this the oldest is forgotten; a batch of a forgotten epoch is refused as stale unless created after everything it held (docs/operations.md).",
             ),
+          dedup_retention: duration()
+            .prefault('30d')
+            .describe(
+              'A queue epoch with no batch taken for this long is forgotten (its marks deleted; a batch of it created at or before its newest is refused as stale): bounds the dedup state by time (docs/centre.md).',
+            ),
           max_streams_per_device: z
             .number()
             .int()

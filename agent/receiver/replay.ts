@@ -53,6 +53,7 @@ export async function replayDeadLetters(
   const dedup = new DedupState(paths.fromData(section.state), section.dedup_window, {
     epochs: section.dedup_epochs,
     streamsPerDevice: section.max_streams_per_device,
+    retentionMs: section.dedup_retention,
   });
   const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
   try {

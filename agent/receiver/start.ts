@@ -50,6 +50,7 @@ export async function startReceiver(
   const dedup = new DedupState(paths.fromData(section.state), section.dedup_window, {
     epochs: section.dedup_epochs,
     streamsPerDevice: section.max_streams_per_device,
+    retentionMs: section.dedup_retention,
   });
   const limits = limitsOf(section);
   // The receiver's name in its records topic: its input's client id or consumer name.

@@ -27,7 +27,7 @@ after(async () => {
 function config(extra: Record<string, unknown> = {}) {
   return receiverPostgresSchema.parse({ url: `postgres://${PG.user}@${PG.host}:${PG.port}/${db.name}`, ...extra });
 }
-const limits = { window: 100, epochs: 2, streamsPerDevice: 2, baseDir: '.', log: silentLogger };
+const limits = { window: 100, epochs: 2, streamsPerDevice: 2, retentionMs: 30 * 86_400_000, baseDir: '.', log: silentLogger };
 
 function header(seq: number, epoch = 1, stream = 's', created = 1_000 + seq): EnvelopeHeader {
   return {

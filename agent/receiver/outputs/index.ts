@@ -30,6 +30,7 @@ export async function createOutput(section: ReceiverSection, context: OutputCont
         window: section.dedup_window,
         epochs: section.dedup_epochs,
         streamsPerDevice: section.max_streams_per_device,
+        retentionMs: section.dedup_retention,
         baseDir,
         log: log.child({ output: 'postgres' }),
       })

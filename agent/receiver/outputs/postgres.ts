@@ -26,6 +26,8 @@ export interface PostgresOutputOptions {
   window: number;
   epochs: number;
   streamsPerDevice: number;
+  /** receiver.dedup_retention (ms). */
+  retentionMs: number;
   /** For password_file. */
   baseDir: string;
   log: Logger;
@@ -147,7 +149,7 @@ export async function postgresOutput(
       try {
         const client = await pool.connect();
         try {
-          const deleted = await prune(client, names, options.window, config.dedup_retention);
+          const deleted = await prune(client, names, options.window, options.retentionMs);
           if (deleted) options.log.info({ where, deleted }, 'dedup state pruned');
         } finally {
           client.release();
