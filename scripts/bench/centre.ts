@@ -70,7 +70,8 @@ function startReceiver(config: string): Promise<{ pid: number; cpuAtStart: numbe
 
 function config(dir: string, fleet: SimulatedFleet, i: number, brokerUrl: string, output: string, database: string): string {
   const path = join(dir, `centre-${i}.yaml`);
-  const target = output === 'postgres' ? `  postgres: { url: "postgres://${PG.user}@${PG.host}:${PG.port}/${database}" }` : `  output: ${join(dir, `out-${i}.jsonl`)}`;
+  const target =
+    output === 'postgres' ? `  postgres: { url: "postgres://${PG.user}@${PG.host}:${PG.port}/${database}" }` : `  output: ${join(dir, `out-${i}.jsonl`)}`;
   writeFileSync(
     path,
     `data_dir: ${join(dir, `data-${i}`)}

@@ -7,6 +7,7 @@
 import { resolve } from 'node:path';
 import type { Config, SinkConfig } from '../../config/schema.ts';
 import type { Sink } from '../../contracts/sink.ts';
+import type { EnvelopeHeader } from '../../envelope/header.ts';
 import type { Logger } from '../../log.ts';
 import { jsonLinesOutput, type RecordOutput } from '../output.ts';
 import { postgresOutput } from './postgres.ts';
@@ -24,8 +25,18 @@ export interface OutputContext {
 }
 
 export async function createOutput(section: ReceiverSection, context: OutputContext): Promise<RecordOutput> {
-  const { baseDir, log } = context;
-  const primary = section.postgres
+  const primary = await primaryOutput(section, context.baseDir, context.log);
+  const topics = section.topic_output ? [await topicOutput(context.makeSink(section.topic_output), context.name, context.log.child({ output: 'topic' }))] : [];
+  return withTopics(primary, topics);
+}
+
+/** The file or PostgreSQL, without topics (what `dead-letter replay` writes to). */
+export async function primaryOutput(
+  section: ReceiverSection,
+  baseDir: string,
+  log: Logger,
+): Promise<RecordOutput & { taken?(header: EnvelopeHeader): Promise<boolean> }> {
+  return section.postgres
     ? await postgresOutput(section.postgres, {
         window: section.dedup_window,
         epochs: section.dedup_epochs,
@@ -35,6 +46,4 @@ export async function createOutput(section: ReceiverSection, context: OutputCont
         log: log.child({ output: 'postgres' }),
       })
     : await jsonLinesOutput(section.output === '-' ? '-' : resolve(baseDir, section.output));
-  const topics = section.topic_output ? [await topicOutput(context.makeSink(section.topic_output), context.name, log.child({ output: 'topic' }))] : [];
-  return withTopics(primary, topics);
 }
