@@ -8,7 +8,8 @@
  *
  * Figures: records/s on the wall clock (first publish to last record landed), and records per CPU-second of
  * the receiver processes (user + system from /proc, from "receiver running" to the end): that is "per core",
- * and holds on a loaded machine where the wall clock does not. PostgreSQL's own CPU is not counted.
+ * and holds on a loaded machine where the wall clock does not. The CPU of the PostgreSQL backends serving the
+ * receivers is shown beside it (the server's WAL writer and checkpointer are not counted).
  *
  *   node scripts/bench/centre.ts [--devices 100] [--batches 40] [--records 50] [--receivers 1,2]
  *                                [--outputs postgres,jsonl] [--json FILE]
@@ -42,6 +43,8 @@ interface Result {
   cpuSeconds: number;
   recordsPerSecond: number;
   recordsPerCpuSecond: number;
+  /** CPU of the PostgreSQL backends serving the receivers (not the server's background writers). */
+  databaseCpuSeconds: number;
 }
 
 function startReceiver(config: string): Promise<{ pid: number; cpuAtStart: number; stop: () => Promise<void> }> {
@@ -123,12 +126,18 @@ async function run(output: string, receivers: number): Promise<Result> {
         : running.reduce((sum, _, i) => sum + linesIn(join(dir, `out-${i}.jsonl`)), 0);
     const client = await mqtt.connectAsync(broker.url, { clientId: 'bench-gateways', protocolVersion: 5 });
     const cpuBefore = running.map((r) => r.cpuAtStart);
+    const backends = async () =>
+      (await admin.query<{ pid: number }>('SELECT pid FROM pg_stat_activity WHERE datname = $1', [database])).rows
+        .map((r) => r.pid)
+        .filter((pid) => pid !== (db as unknown as { processID?: number })?.processID);
+    const dbBefore = new Map((await backends()).map((pid) => [pid, readCpuSeconds(pid)]));
     const started = performance.now();
     // 200 publishes in flight at most: the broker's window, not a queue in this process.
     for (let i = 0; i < sealed.length; i += 200) await Promise.all(sealed.slice(i, i + 200).map((m) => client.publishAsync(m.topic, m.bytes, { qos: 1 })));
     while ((await landed()) < total) await new Promise((r) => setTimeout(r, 100));
     const wallSeconds = (performance.now() - started) / 1000;
     const cpuSeconds = running.reduce((sum, r, i) => sum + readCpuSeconds(r.pid) - cpuBefore[i]!, 0);
+    const databaseCpuSeconds = (await backends()).reduce((sum, pid) => sum + readCpuSeconds(pid) - (dbBefore.get(pid) ?? 0), 0);
     await client.endAsync();
     return {
       output,
@@ -138,6 +147,7 @@ async function run(output: string, receivers: number): Promise<Result> {
       cpuSeconds,
       recordsPerSecond: total / wallSeconds,
       recordsPerCpuSecond: total / cpuSeconds,
+      databaseCpuSeconds,
     };
   } finally {
     await Promise.all(running.map((r) => r.stop()));
@@ -156,12 +166,22 @@ const RATE = 10; // records/s per gateway: the assumption of docs/benchmarks.md
 console.log(`${devices} gateways × ${batches} batches × ${records} records (${fmtInt(devices * batches * records)} records per run)\n`);
 console.log(
   table([
-    ['output', 'receivers', 'wall s', 'receiver CPU s', 'records/s (wall)', 'records/s per core', `gateways per core at ${RATE} rec/s`],
+    [
+      'output',
+      'receivers',
+      'wall s',
+      'receiver CPU s',
+      'PostgreSQL backends CPU s',
+      'records/s (wall)',
+      'records/s per receiver core',
+      `gateways per receiver core at ${RATE} rec/s`,
+    ],
     ...results.map((r) => [
       r.output,
       String(r.receivers),
       r.wallSeconds.toFixed(1),
       r.cpuSeconds.toFixed(1),
+      r.output === 'postgres' ? r.databaseCpuSeconds.toFixed(1) : '—',
       fmtInt(r.recordsPerSecond),
       fmtInt(r.recordsPerCpuSecond),
       fmtInt(r.recordsPerCpuSecond / RATE),
