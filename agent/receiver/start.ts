@@ -30,7 +30,7 @@ export async function startReceiver(
   sodium: typeof sodiumModule,
   loaded: LoadedConfig,
   log: Logger,
-  options: { embeddedUrl?: string; output?: RecordOutput; telemetry?: Telemetry } = {},
+  options: { embeddedUrl?: string; output?: RecordOutput; telemetry?: Telemetry; signal?: AbortSignal } = {},
 ): Promise<RunningReceiver> {
   const section = loaded.config.receiver;
   const input = section?.input ?? loaded.config.sink;
@@ -62,6 +62,7 @@ export async function startReceiver(
       baseDir: paths.baseDir,
       log: receiverLog,
       name: outputName,
+      signal: options.signal,
       makeSink: (config) => {
         const sinkConfig = withEmbeddedUrl(config, options.embeddedUrl);
         const env = driverEnv(

@@ -8,6 +8,7 @@
  *    server, dropped after.
  * 2. A private PostgreSQL (initdb + postgres on a free port, stopped by PID) crashed mid-stream and started
  *    again: the receivers wait for it, resume, and nothing is lost or doubled.
+ * 3. A receiver still waiting for its database at start stops at SIGTERM.
  *
  * Scale with EDGE_CENTRE_BATCHES (batches per device, default 6) and EDGE_CENTRE_RECORDS (records per batch,
  * default 10); EDGE_CENTRE_KILLS (default 4) receivers killed in test 1.
@@ -22,6 +23,7 @@ import pg from 'pg';
 import { sodium } from '../../agent/envelope/sodium.ts';
 import { simulateFleet, type SimulatedFleet } from '../../scripts/lib/centre-sim.ts';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
+import { freePort } from '../../scripts/lib/ports.ts';
 import { createPostgresDatabase, PG, postgresUnavailable } from '../helpers/db.ts';
 import { privatePostgresUnavailable, startPrivatePostgres } from '../helpers/private-postgres.ts';
 import { runCli } from '../helpers/processes.ts';
@@ -201,5 +203,24 @@ test('PostgreSQL crashed and restarted mid-stream: the receivers wait, resume, a
     await server.close();
     rmSync(dir, { recursive: true, force: true });
     assert.deepEqual(codes, [0, 0]);
+  }
+});
+
+test('a receiver waiting at start for an unreachable PostgreSQL stops at SIGTERM, exit 0', { timeout: 60_000 }, async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-centre-'));
+  const fleet = simulateFleet(na, dir, 1);
+  const broker = await startMosquitto();
+  const nothing = await freePort();
+  receivers(dir, fleet, broker.url, `postgres://postgres@127.0.0.1:${nothing}/none`, 1); // writes centre-0.yaml
+  const proc = runCli(['receive', '--config', join(dir, 'centre-0.yaml')]);
+  try {
+    await proc.stderrMatches(/postgres not reachable; waiting for it/);
+    proc.child.kill('SIGTERM');
+    assert.equal(await proc.exited, 0, proc.stderr().slice(-1000));
+    assert.match(proc.stderr(), /stopped before the receiver started/);
+  } finally {
+    proc.child.kill('SIGKILL');
+    await broker.stop();
+    rmSync(dir, { recursive: true, force: true });
   }
 });

@@ -22,10 +22,12 @@ export interface OutputContext {
   makeSink(config: SinkConfig): Sink;
   /** The receiver's name in the records topic's series (its input's client name). */
   name: string;
+  /** Aborted when a stop is requested while an output still waits for its server at start. */
+  signal?: AbortSignal;
 }
 
 export async function createOutput(section: ReceiverSection, context: OutputContext): Promise<RecordOutput> {
-  const primary = await primaryOutput(section, context.baseDir, context.log);
+  const primary = await primaryOutput(section, context.baseDir, context.log, context.signal);
   const topics = section.topic_output ? [await topicOutput(context.makeSink(section.topic_output), context.name, context.log.child({ output: 'topic' }))] : [];
   return withTopics(primary, topics);
 }
@@ -35,6 +37,7 @@ export async function primaryOutput(
   section: ReceiverSection,
   baseDir: string,
   log: Logger,
+  signal?: AbortSignal,
 ): Promise<RecordOutput & { taken?(header: EnvelopeHeader): Promise<boolean> }> {
   return section.postgres
     ? await postgresOutput(section.postgres, {
@@ -44,6 +47,7 @@ export async function primaryOutput(
         retentionMs: section.dedup_retention,
         baseDir,
         log: log.child({ output: 'postgres' }),
+        signal,
       })
     : await jsonLinesOutput(section.output === '-' ? '-' : resolve(baseDir, section.output));
 }

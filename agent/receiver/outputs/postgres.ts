@@ -31,6 +31,8 @@ export interface PostgresOutputOptions {
   /** For password_file. */
   baseDir: string;
   log: Logger;
+  /** Aborting it ends a wait for the database at start (a stop requested meanwhile). */
+  signal?: AbortSignal;
 }
 
 /** Connection-level failures: the database is away, not the batch at fault. */
@@ -92,6 +94,7 @@ export async function postgresOutput(
   // An idle connection the server closed (a restart) is an 'error' on the pool: without a listener, a crash.
   pool.on('error', (err) => options.log.debug({ err: describeError(err) }, 'postgres connection closed'));
   const closing = new AbortController();
+  options.signal?.addEventListener('abort', () => closing.abort(), { once: true });
   let down: number | undefined;
 
   /** Runs `work`, waiting out an unreachable database (for `retry_for`, or until closed). */
