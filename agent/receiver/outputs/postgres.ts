@@ -134,10 +134,15 @@ export async function postgresOutput(
   try {
     await withDatabase('create the schema', async () => {
       const client = await pool.connect();
+      // A client whose query failed goes, not back into the pool: its connection may be the broken thing.
+      let failed: Error | undefined;
       try {
         await migrate(client, names);
+      } catch (err) {
+        failed = err as Error;
+        throw err;
       } finally {
-        client.release();
+        client.release(failed);
       }
     });
   } catch (cause) {
@@ -151,11 +156,15 @@ export async function postgresOutput(
     pruning ??= (async () => {
       try {
         const client = await pool.connect();
+        let failed: Error | undefined;
         try {
           const deleted = await prune(client, names, options.window, options.retentionMs);
           if (deleted) options.log.info({ where, deleted }, 'dedup state pruned');
+        } catch (err) {
+          failed = err as Error;
+          throw err;
         } finally {
-          client.release();
+          client.release(failed);
         }
       } catch (err) {
         options.log.warn({ where, err: describeError(err) }, 'dedup pruning failed; trying again at the next interval');
