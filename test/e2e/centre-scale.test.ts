@@ -138,13 +138,13 @@ test('three receivers on one MQTT 5 shared subscription, SIGKILLed and restarted
     // Kill points by progress, not by time: after each further share of the records has landed.
     for (let k = 1; k <= KILLS; k++) {
       const mark = Math.floor((total * k) / (KILLS + 2));
-      await atLeast(client, mark, 60_000);
+      await atLeast(client, mark, 120_000);
       const victim = Math.floor(Math.random() * 3);
       await centre.kill(victim);
       await centre.start(victim);
     }
     await publishing;
-    await atLeast(client, total, 90_000);
+    await atLeast(client, total, 120_000);
     await assertExactlyOnce(client, fleet, BATCHES);
     assert.equal(
       centre.starts.reduce((a, b) => a + b, 0),
@@ -189,7 +189,7 @@ test('PostgreSQL crashed and restarted mid-stream: the receivers wait, resume, a
     await server.start();
     client = await connect();
     const total = DEVICES * BATCHES * RECORDS;
-    await atLeast(client, total, 90_000);
+    await atLeast(client, total, 120_000);
     await assertExactlyOnce(client, fleet, BATCHES);
     for (const s of centre.slots) {
       assert.equal(s.child.exitCode, null, `a receiver exited: ${s.stderr().slice(-1000)}`);
