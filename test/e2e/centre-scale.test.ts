@@ -122,7 +122,7 @@ async function assertExactlyOnce(client: pg.Client, fleet: SimulatedFleet, batch
 
 test('three receivers on one MQTT 5 shared subscription, SIGKILLed and restarted at random: every record in PostgreSQL exactly once', {
   skip: noServer,
-  timeout: 180_000,
+  timeout: 300_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edge-centre-'));
   const fleet = simulateFleet(na, dir, DEVICES);
@@ -162,7 +162,7 @@ test('three receivers on one MQTT 5 shared subscription, SIGKILLed and restarted
 
 test('PostgreSQL crashed and restarted mid-stream: the receivers wait, resume, and nothing is lost or doubled', {
   skip: noPrivate,
-  timeout: 180_000,
+  timeout: 300_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edge-centre-'));
   const fleet = simulateFleet(na, dir, DEVICES);
