@@ -3,9 +3,9 @@
  * subscription on a Mosquitto of our own, writing to PostgreSQL, fed by 100 simulated gateways (distinct
  * device keys, batches sealed with the project's envelope code).
  *
- * 1. Three receivers, SIGKILLed and restarted at random while the batches flow: every record lands in
- *    PostgreSQL exactly once (counted, and the identities compared), on a fresh database of the machine's
- *    server, dropped after.
+ * 1. Three receivers, SIGKILLed and restarted at random while the batches flow, half the gateways re-sending
+ *    each batch once: every record lands in PostgreSQL exactly once (counted, and the identities compared), on
+ *    a fresh database of the machine's server, dropped after.
  * 2. A private PostgreSQL (initdb + postgres on a free port, stopped by PID) crashed mid-stream and started
  *    again: the receivers wait for it, resume, and nothing is lost or doubled.
  * 3. A receiver still waiting for its database at start stops at SIGTERM.
@@ -85,11 +85,20 @@ function receivers(dir: string, fleet: SimulatedFleet, brokerUrl: string, pgUrl:
   };
 }
 
-async function publishAll(fleet: SimulatedFleet, brokerUrl: string, from: number, to: number): Promise<void> {
+/**
+ * Batches `from`..`to` of every gateway. With `resend`, every even-numbered gateway also sends its previous batch
+ * again with each round (as a gateway whose acknowledgement was lost does): the copy mostly reaches another receiver
+ * than the first, and must not be stored twice.
+ */
+async function publishAll(fleet: SimulatedFleet, brokerUrl: string, from: number, to: number, resend = false): Promise<void> {
   const client = await mqtt.connectAsync(brokerUrl, { clientId: `gateways-${from}`, protocolVersion: 5 });
   try {
     for (let seq = from; seq <= to; seq++) {
       await Promise.all(fleet.devices.map((d, i) => client.publishAsync(`${PREFIX}/${d.id}/telemetry`, fleet.seal(i, seq, RECORDS), { qos: 1 })));
+      if (resend && seq > from) {
+        const again = fleet.devices.map((d, i) => ({ d, i })).filter(({ i }) => i % 2 === 0);
+        await Promise.all(again.map(({ d, i }) => client.publishAsync(`${PREFIX}/${d.id}/telemetry`, fleet.seal(i, seq - 1, RECORDS), { qos: 1 })));
+      }
     }
   } finally {
     await client.endAsync();
@@ -134,7 +143,7 @@ test('three receivers on one MQTT 5 shared subscription, SIGKILLed and restarted
     await centre.startAll();
     await client.connect();
     const total = DEVICES * BATCHES * RECORDS;
-    const publishing = publishAll(fleet, broker.url, 1, BATCHES);
+    const publishing = publishAll(fleet, broker.url, 1, BATCHES, true);
     // Kill points by progress, not by time: after each further share of the records has landed.
     for (let k = 1; k <= KILLS; k++) {
       const mark = Math.floor((total * k) / (KILLS + 2));
@@ -151,6 +160,13 @@ test('three receivers on one MQTT 5 shared subscription, SIGKILLed and restarted
       3 + KILLS,
     );
     for (const s of centre.slots) assert.doesNotMatch(s.stderr(), /receiver output failed|"level":50/, s.stderr().slice(-1000));
+    // The copies were met and dropped: the receivers' own counts at their stop say so.
+    await centre.stopAll();
+    const duplicates = centre.slots
+      .flatMap((s) => s.stderr().split('\n'))
+      .filter((l) => l.includes('"msg":"stopped"'))
+      .reduce((sum, l) => sum + (JSON.parse(l) as { stats: { duplicates: number } }).stats.duplicates, 0);
+    assert.ok(duplicates > 0, 'some re-sent batches reached the receivers as duplicates');
   } finally {
     await client.end().catch(() => {});
     await centre.stopAll();
