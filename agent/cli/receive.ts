@@ -33,7 +33,17 @@ export async function receiveCommand(values: ReceiveOptions): Promise<number> {
   checkHeapFits(limitsOf(loaded.config.receiver), loaded.origin);
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
   const stopRequested = untilSignal(log); // before the start, as in `run`
-  const running = await startReceiver(await sodium(), loaded, log);
+  // A stop requested while the output still waits for its database at start ends the wait.
+  const stopping = new AbortController();
+  void stopRequested.then(() => stopping.abort());
+  let running: Awaited<ReturnType<typeof startReceiver>>;
+  try {
+    running = await startReceiver(await sodium(), loaded, log, { signal: stopping.signal });
+  } catch (err) {
+    if (!stopping.signal.aborted) throw err;
+    log.info('stopped before the receiver started');
+    return 0;
+  }
   log.info('receiver running');
   const statusTimer = setInterval(() => log.info({ stats: running.receiver.stats() }, 'status'), 60_000).unref();
   // An output that fails (the reader of stdout exited, the disk is full) stops the receiver: it has logged

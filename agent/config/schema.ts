@@ -5,9 +5,9 @@ import { duration, size } from '../util/units.ts';
 import type { SinkDriver } from '../contracts/sink.ts';
 import type { CommonSourceConfig, SourceDriver } from '../contracts/source.ts';
 import { fleetSchema, NAME } from './fleet-schema.ts';
-import { httpSchema } from './http-schema.ts';
-
+import { receiverPostgresSchema } from './centre-schema.ts';
 import { governorSchema } from './governor-schema.ts';
+import { httpSchema } from './http-schema.ts';
 
 export { fleetBrokerSchema } from './fleet-schema.ts';
 
@@ -255,6 +255,10 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .default([]),
           state: z.string().default('receiver.db').describe('Dedup state (SQLite), relative to data_dir.'),
           output: z.string().default('-').describe('`-` for stdout, or a file that JSON lines are appended to.'),
+          postgres: receiverPostgresSchema.optional(),
+          topic_output: sinkSchema
+            .optional()
+            .describe('A topic the decrypted records are also published to, as JSON lines, one message per batch (any sink type; docs/centre.md).'),
           dedup_window: z
             .number()
             .int()
@@ -269,6 +273,11 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .default(8)
             .describe(
               "Queue epochs remembered per device and stream (a gateway's queue starts a new epoch when it is replaced). Beyond this the oldest is forgotten; a batch of a forgotten epoch is refused as stale unless created after everything it held (docs/operations.md).",
+            ),
+          dedup_retention: duration()
+            .prefault('30d')
+            .describe(
+              'A queue epoch with no batch taken for this long is forgotten (its marks deleted; a batch of it created at or before its newest is refused as stale): bounds the dedup state by time (docs/centre.md).',
             ),
           max_streams_per_device: z
             .number()
@@ -343,5 +352,7 @@ type RawConfig = z.output<ConfigSchemas['configSchema']>;
 export type Config = Omit<RawConfig, 'sources' | 'sink' | 'receiver'> & {
   sources: SourceConfig[];
   sink: SinkConfig | undefined;
-  receiver: (Omit<NonNullable<RawConfig['receiver']>, 'input'> & { input: SinkConfig | undefined }) | undefined;
+  receiver:
+    | (Omit<NonNullable<RawConfig['receiver']>, 'input' | 'topic_output'> & { input: SinkConfig | undefined; topic_output?: SinkConfig | undefined })
+    | undefined;
 };

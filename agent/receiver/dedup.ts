@@ -13,9 +13,13 @@ export interface DedupLimits {
   epochs: number;
   /** Streams remembered per device; batches of a further stream are refused. */
   streamsPerDevice: number;
+  /** An epoch with no batch taken for this long (ms) is forgotten like one beyond `epochs` (receiver.dedup_retention). */
+  retentionMs: number;
 }
 
-const DEFAULT_LIMITS: DedupLimits = { epochs: 8, streamsPerDevice: 1000 };
+const DEFAULT_LIMITS: DedupLimits = { epochs: 8, streamsPerDevice: 1000, retentionMs: 30 * 86_400_000 };
+/** Idle epochs are looked for at most this often (and at open). */
+const IDLE_CHECK_MS = 3_600_000;
 const SCHEMA_VERSION = 1;
 
 /**
@@ -29,6 +33,8 @@ const SCHEMA_VERSION = 1;
  *   Every batch ever accepted from a forgotten epoch lies at or below the floor, so none is accepted twice;
  *   a batch created after it was never accepted (it would have raised the floor) and may be taken.
  * - A device's batches on a stream beyond `streamsPerDevice` are refused, never accepted.
+ * - An epoch with no batch taken for `retentionMs` is forgotten the same way (its marks deleted, the floor
+ *   raised), looked for at open and then at most hourly: a replaced gateway's old epochs do not stay for ever.
  */
 export class DedupState {
   private readonly db: Database.Database;
@@ -88,6 +94,33 @@ export class DedupState {
       ),
     };
     this.markTx = this.db.transaction((device, stream, epoch, seq, records, created) => this.markNow(device, stream, epoch, seq, records, created));
+    this.pruneIdle();
+  }
+
+  private idleCheckedAt = 0;
+
+  /** Forgets every epoch with no batch taken since `now - retentionMs`; returns how many. */
+  pruneIdle(now = Date.now()): number {
+    this.idleCheckedAt = now;
+    const idle = this.db
+      .prepare(
+        `SELECT e.device, e.stream, e.epoch FROM epochs e
+          WHERE NOT EXISTS (SELECT 1 FROM seen s WHERE s.device = e.device AND s.stream = e.stream AND s.epoch = e.epoch AND s.at >= ?)`,
+      )
+      .all(now - this.limits.retentionMs) as { device: string; stream: string; epoch: string }[];
+    this.db.transaction(() => {
+      for (const { device, stream, epoch } of idle) {
+        this.forget(device, stream, epoch);
+        const key = `${device}\u0000${stream}`;
+        const list = this.epochs.get(key)?.filter((e) => e !== epoch) ?? [];
+        if (list.length > 0) this.epochs.set(key, list);
+        else {
+          this.epochs.delete(key);
+          this.streams.get(device)?.delete(stream);
+        }
+      }
+    })();
+    return idle.length;
   }
 
   /**
@@ -147,6 +180,7 @@ export class DedupState {
     }
     if (high === undefined || seq > high) this.highest.set(key, seq);
     if (++this.marks % 1000 === 0) this.stmt.prune.run(device, stream, epoch, (this.highest.get(key) ?? 0) - this.window);
+    if (Date.now() - this.idleCheckedAt > Math.min(IDLE_CHECK_MS, this.limits.retentionMs)) this.pruneIdle();
   }
 
   private forget(device: string, stream: string, epoch: string): void {

@@ -7,10 +7,30 @@ import type { EnvelopeHeader } from '../envelope/header.ts';
 import { AgentError, describeError } from '../errors.ts';
 import { makeDirs } from '../util/make-dirs.ts';
 
+/** What an output that keeps its own dedup marks found: `taken` when it wrote the batch now. */
+export type TakeOutcome = 'taken' | 'duplicate' | 'stale' | 'stream_limit';
+
+/**
+ * Where the receiver writes records (docs/centre.md, "Outputs"). Plain outputs (JSON lines, a topic) resolve
+ * `write` with nothing: the receiver's own dedup state decides what is new, and a crash between writing and
+ * marking repeats the batch (at least once). An output with `dedupsItself` set keeps the marks itself, in the
+ * same transaction as the records (exactly once): the receiver skips its own state and counts what `write`
+ * resolves with.
+ */
 export interface RecordOutput {
   /** Resolves once the records are written (a file: on disk); rejects with OUTPUT_FAILED when they could not be. */
-  write(header: EnvelopeHeader, records: AgentRecord[]): Promise<void>;
+  // biome-ignore lint/suspicious/noConfusingVoidType: plain outputs are written as returning Promise<void>
+  write(header: EnvelopeHeader, records: AgentRecord[]): Promise<void | TakeOutcome>;
   close(): Promise<void>;
+  readonly dedupsItself?: boolean;
+}
+
+/** The records of a batch as one JSON array, with the JSON lines' mapping of CBOR values (bytes, big integers…). */
+export function recordsJson(records: AgentRecord[]): string {
+  unbufferRecords(records);
+  let out = '[';
+  for (let i = 0; i < records.length; i++) out += `${i === 0 ? '' : ','}${JSON.stringify(records[i], replacer)}`;
+  return `${out}]`;
 }
 
 /**

@@ -24,7 +24,7 @@ import type { Logger } from '../log.ts';
 import { RateLimitedProblems } from '../telemetry/problems.ts';
 import type { Counter, Telemetry } from '../telemetry/registry.ts';
 import type { DeadLetterStore } from './dead-letter.ts';
-import type { RecordOutput } from './output.ts';
+import type { RecordOutput, TakeOutcome } from './output.ts';
 
 export const DEFAULT_OUTPUT_RETRY_FOR_MS = 5 * 60_000;
 const FIRST_RETRY_MS = 500;
@@ -87,13 +87,13 @@ export class PoisonHandling {
    * Writes the batch, retrying what may clear; returns 'dead_lettered' if it was set aside instead. Throws
    * (and the batch must not be acknowledged) when the output is gone or the store failed.
    */
-  async write(header: EnvelopeHeader, records: AgentRecord[], message: IncomingMessage): Promise<'written' | 'dead_lettered'> {
+  async write(header: EnvelopeHeader, records: AgentRecord[], message: IncomingMessage): Promise<'written' | 'dead_lettered' | Exclude<TakeOutcome, 'taken'>> {
     const started = Date.now();
     let delay = FIRST_RETRY_MS;
     for (;;) {
       try {
-        await this.output.write(header, records);
-        return 'written';
+        const outcome = await this.output.write(header, records);
+        return outcome === undefined || outcome === 'taken' ? 'written' : outcome;
       } catch (err) {
         if (isAgentError(err, 'OUTPUT_UNWRITABLE')) {
           this.setAside(header, records.length, message, err);

@@ -196,7 +196,9 @@ export class Receiver {
       refusal = err as AgentError;
     }
     const epoch = hex(header.epoch);
-    const verdict = this.replay ? 'new' : this.dedup.check(header.device, header.stream, epoch, header.seq, header.created);
+    // An output that keeps its own marks (PostgreSQL) decides in its transaction, not here.
+    const ownMarks = this.output.dedupsItself === true;
+    const verdict = this.replay || ownMarks ? 'new' : this.dedup.check(header.device, header.stream, epoch, header.seq, header.created);
     if (verdict === 'stream_limit') {
       // Authenticated, so the device is a known one: rate-limited per device, a finite set.
       this.reject(
@@ -215,7 +217,7 @@ export class Receiver {
     }
     // Output first, then the dedup mark: a crash between the two repeats a batch in the output rather
     // than losing it. A batch set aside is marked too: the centre holds it, and a redelivery is a duplicate.
-    let outcome: 'written' | 'dead_lettered';
+    let outcome: Awaited<ReturnType<PoisonHandling['write']>>;
     try {
       if (refusal && this.replay) throw refusal;
       if (refusal) {
@@ -224,8 +226,8 @@ export class Receiver {
       } else if (this.poison && !this.replay) {
         outcome = await this.poison.write(header, records, message);
       } else {
-        await this.output.write(header, records);
-        outcome = 'written';
+        const took = await this.output.write(header, records);
+        outcome = took === undefined || took === 'taken' ? 'written' : took;
       }
     } catch (err) {
       if (this.replay) throw err;
@@ -234,7 +236,20 @@ export class Receiver {
       this.onFailure(this.failure);
       throw this.failure;
     }
-    if (!this.replay) this.dedup.mark(header.device, header.stream, epoch, header.seq, header.count, header.created);
+    if (outcome === 'stream_limit') {
+      this.reject(
+        message,
+        new AgentError('RECEIVER_STREAM_LIMIT', `device ${header.device} has reached receiver.max_streams_per_device; stream ${header.stream} refused`),
+        header.device,
+      );
+      return;
+    }
+    if (outcome === 'duplicate' || outcome === 'stale') {
+      this.batches.inc({ outcome });
+      this.onTaken?.(header);
+      return;
+    }
+    if (!this.replay && !ownMarks) this.dedup.mark(header.device, header.stream, epoch, header.seq, header.count, header.created);
     this.batches.inc({ outcome: outcome === 'written' ? 'accepted' : 'dead_lettered' });
     if (outcome === 'written') this.records.inc(undefined, records.length);
     // A batch set aside is the centre's to replay: the gateway must not resend it for ever.

@@ -5,7 +5,6 @@
  * was marked taken when it was set aside, and it leaves the store only once written, so it is written once
  * (a crash between the two repeats it in the output, as the receiver itself may).
  */
-import { resolve } from 'node:path';
 import type sodiumModule from 'libsodium-wrappers';
 import type { LoadedConfig } from '../config/load.ts';
 import { configPaths } from '../config/paths.ts';
@@ -17,7 +16,8 @@ import { DeadLetterStore } from './dead-letter.ts';
 import { DedupState } from './dedup.ts';
 import { limitsOf } from './heap.ts';
 import { loadDevices } from './devices.ts';
-import { jsonLinesOutput, type RecordOutput } from './output.ts';
+import type { RecordOutput } from './output.ts';
+import { primaryOutput } from './outputs/index.ts';
 import { Receiver } from './receiver.ts';
 
 export interface ReplayOutcome {
@@ -53,8 +53,9 @@ export async function replayDeadLetters(
   const dedup = new DedupState(paths.fromData(section.state), section.dedup_window, {
     epochs: section.dedup_epochs,
     streamsPerDevice: section.max_streams_per_device,
+    retentionMs: section.dedup_retention,
   });
-  const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
+  const output = options.output ?? (await primaryOutput(section, paths.baseDir, log));
   try {
     const telemetry = new Telemetry();
     const centreKeys = [section.private_key, ...section.extra_private_keys].map((p) => loadPrivateKey(sodium, paths.fromBase(p)));

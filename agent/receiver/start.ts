@@ -1,4 +1,3 @@
-import { resolve } from 'node:path';
 import type sodiumModule from 'libsodium-wrappers';
 import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -13,7 +12,8 @@ import { DeadLetterStore } from './dead-letter.ts';
 import { DedupState } from './dedup.ts';
 import { limitsOf } from './heap.ts';
 import { PoisonHandling } from './poison.ts';
-import { jsonLinesOutput, type RecordOutput } from './output.ts';
+import type { RecordOutput } from './output.ts';
+import { createOutput } from './outputs/index.ts';
 import { loadDevices } from './devices.ts';
 import { Receiver } from './receiver.ts';
 import { CentreAcknowledger } from './acks.ts';
@@ -30,7 +30,7 @@ export async function startReceiver(
   sodium: typeof sodiumModule,
   loaded: LoadedConfig,
   log: Logger,
-  options: { embeddedUrl?: string; output?: RecordOutput; telemetry?: Telemetry } = {},
+  options: { embeddedUrl?: string; output?: RecordOutput; telemetry?: Telemetry; signal?: AbortSignal } = {},
 ): Promise<RunningReceiver> {
   const section = loaded.config.receiver;
   const input = section?.input ?? loaded.config.sink;
@@ -50,9 +50,29 @@ export async function startReceiver(
   const dedup = new DedupState(paths.fromData(section.state), section.dedup_window, {
     epochs: section.dedup_epochs,
     streamsPerDevice: section.max_streams_per_device,
+    retentionMs: section.dedup_retention,
   });
   const limits = limitsOf(section);
-  const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
+  // The receiver's name in its records topic: its input's client id or consumer name.
+  const named = input.client_id ?? input.consumer_name;
+  const outputName = typeof named === 'string' ? named : 'edge-receiver';
+  const output =
+    options.output ??
+    (await createOutput(section, {
+      baseDir: paths.baseDir,
+      log: receiverLog,
+      name: outputName,
+      signal: options.signal,
+      makeSink: (config) => {
+        const sinkConfig = withEmbeddedUrl(config, options.embeddedUrl);
+        const env = driverEnv(
+          { log: log.child({ component: 'receiver-topic', type: sinkConfig.type }), baseDir: paths.baseDir },
+          { kind: 'sink', name: 'receiver_topic' },
+          telemetry,
+        );
+        return loaded.drivers.sink(sinkConfig.type).create(sinkConfig, { ...env, device: outputName });
+      },
+    }));
   const deadLetters = new DeadLetterStore(paths.fromData(section.dead_letter.path), section.dead_letter.max_bytes);
   const poison = new PoisonHandling(deadLetters, output, receiverLog, telemetry, { retryForMs: section.output_retry_for });
   // The consumer is made below; acknowledgements only flow once it has started.

@@ -8,6 +8,13 @@ import type { MqttOptions } from './options.ts';
 
 /** Room in a PUBLISH beyond its payload: fixed header, topic (at most 65,535 bytes) and properties. */
 const PACKET_HEADROOM = 70 * 1024;
+/**
+ * QoS 1 messages the broker may have in flight to the receiver (MQTT 5 Receive Maximum). The receiver handles
+ * them one at a time; more in flight is only memory: with Maximum Packet Size this bounds the bytes the broker
+ * can push ahead of the handler (32 × 1 MiB envelopes by default), and it leaves the rest of a shared
+ * subscription's messages to the group's other members.
+ */
+const RECEIVE_MAXIMUM = 32;
 
 /** A topic for a log line: anyone who can publish chooses it, so it is cut short. */
 function shortTopic(topic: string): string {
@@ -39,6 +46,7 @@ export class MqttConsumer implements Consumer {
             clean: false,
             properties: {
               sessionExpiryInterval: Math.round(this.options.session_expiry / 1000),
+              receiveMaximum: RECEIVE_MAXIMUM,
               // The broker does not send this client a packet larger than this (it drops it for this session):
               // a hostile 255 MB publish never reaches the receiver's memory. The headroom (topic, properties)
               // lets a message a little over the receiver's limit arrive and be counted as too large.
@@ -57,7 +65,8 @@ export class MqttConsumer implements Consumer {
       this.env.problems,
     );
     this.connection = connection;
-    const topic = `${this.options.topic_prefix}/+/+`;
+    // A shared subscription: the broker hands each message to one member of the group (MQTT 5, 4.8.2).
+    const topic = `${this.options.shared_group === undefined ? '' : `$share/${this.options.shared_group}/`}${this.options.topic_prefix}/+/+`;
     connection.client.handleMessage = (packet: IPublishPacket, done) => {
       const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : packet.payload;
       handler({ bytes: payload, origin: packet.topic }).then(

@@ -30,6 +30,13 @@ export const mqttOptions = () =>
       .describe(
         "When a batch counts as delivered and its rows leave the queue. `centre`: on the receiver's acknowledgement, sent once the batch is in its durable output and authenticated with the device's keys (end to end; the centre must run edge-agent's receiver, which publishes to `<topic_prefix>/<device>/<stream>/ack`). `broker`: on the broker's PUBACK (a PUBACK with reason 0x10 'no matching subscribers' or an error reason is never a delivery). docs/delivery.md",
       ),
+    shared_group: z
+      .string()
+      .regex(/^[^/#+]+$/, 'must not contain / or MQTT wildcards')
+      .optional()
+      .describe(
+        'Consumer only: subscribe as a member of this MQTT 5 shared subscription (`$share/<group>/<topic_prefix>/+/+`), so several receivers share the batches, each batch going to one of them. Give each receiver its own client_id (docs/centre.md).',
+      ),
     session_expiry: duration()
       .default(86_400_000)
       .describe("Consumer only: how long the broker keeps the receiver's session (and queues for it) while it is away."),

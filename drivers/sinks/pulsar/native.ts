@@ -147,7 +147,7 @@ export class PulsarNativeSink implements Sink {
       receipt = s.producer.send({
         data: Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength),
         properties: { device: batch.device, stream: batch.stream, seq: String(batch.seq), records: String(batch.count) },
-        partitionKey: batch.stream,
+        partitionKey: `${batch.device}/${batch.stream}`,
         sequenceId: batch.seq,
       });
     });
@@ -195,7 +195,7 @@ export class PulsarNativeConsumer implements Consumer {
       subscription: this.options.subscription,
       subscriptionType: this.options.subscription_type === 'Key_Shared' ? 'KeyShared' : this.options.subscription_type,
       subscriptionInitialPosition: 'Earliest',
-      consumerName: this.env.clientName,
+      consumerName: this.options.consumer_name ?? this.env.clientName,
       receiverQueueSize: 100,
       nAckRedeliverTimeoutMs: this.options.reconnect.initial_delay,
     });

@@ -61,6 +61,13 @@ export const pulsarOptions = () =>
         .regex(/^[\w.-]+$/)
         .default('edge-receiver')
         .describe("Consumer only: durable subscription name. It keeps the receiver's position while it is away."),
+      consumer_name: z
+        .string()
+        .regex(/^[\w.-]+$/)
+        .optional()
+        .describe(
+          "Consumer only: this receiver's name in the subscription (default `edge-receiver`). Give each receiver sharing a Key_Shared subscription its own: the broker spreads keys by consumer name.",
+        ),
       subscription_type: z
         .enum(['Exclusive', 'Failover', 'Shared', 'Key_Shared'])
         .default('Exclusive')

@@ -41,7 +41,7 @@ export class PulsarWsConsumer implements Consumer {
     const query = new URLSearchParams({
       subscriptionType: this.options.subscription_type,
       subscriptionInitialPosition: 'Earliest',
-      consumerName: this.env.clientName,
+      consumerName: this.options.consumer_name ?? this.env.clientName,
       receiverQueueSize: '100',
     });
     if (!/\{(device|stream)\}/.test(this.options.topic)) {

@@ -125,7 +125,7 @@ export class PulsarWsSink implements Sink {
     const frame = JSON.stringify({
       payload: Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength).toString('base64'),
       properties: { device: batch.device, stream: batch.stream, seq: String(batch.seq), records: String(batch.count) },
-      key: batch.stream,
+      key: `${batch.device}/${batch.stream}`,
       context: String(batch.seq),
     });
     if (frame.length > this.options.max_frame_size) {
