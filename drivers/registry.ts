@@ -11,6 +11,7 @@ import { sensorsSource } from './sources/sensors/index.ts';
 import { sqliteSource } from './sources/sqlite/index.ts';
 import { postgresSource } from './sources/postgres/index.ts';
 import { mysqlSource } from './sources/mysql/index.ts';
+import { fileSource } from './sources/file/index.ts';
 import { mqttSink } from './sinks/mqtt/index.ts';
 import { pulsarSink } from './sinks/pulsar/index.ts';
 
@@ -23,5 +24,6 @@ export const sourceDrivers: readonly SourceDriver[] = [
   sqliteSource,
   postgresSource,
   mysqlSource,
+  fileSource,
 ];
 export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink];
