@@ -12,6 +12,7 @@ import { sqliteSource } from './sources/sqlite/index.ts';
 import { postgresSource } from './sources/postgres/index.ts';
 import { mysqlSource } from './sources/mysql/index.ts';
 import { fileSource } from './sources/file/index.ts';
+import { httpSource } from './sources/http/index.ts';
 import { mqttSink } from './sinks/mqtt/index.ts';
 import { pulsarSink } from './sinks/pulsar/index.ts';
 
@@ -25,5 +26,6 @@ export const sourceDrivers: readonly SourceDriver[] = [
   postgresSource,
   mysqlSource,
   fileSource,
+  httpSource,
 ];
 export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink];

@@ -26,7 +26,14 @@ export interface SourceContext {
    * The records are handed over: the queue stamps and normalises them in place (large integers become
    * BigInt for encoding), so a source must not read or reuse them after the call.
    */
-  emit(records: AgentRecord[], cursor?: Cursor): Promise<void>;
+  emit(records: AgentRecord[], cursor?: Cursor, stream?: string): Promise<void>;
+  /**
+   * `emit`'s optional `stream` sends the records to that stream instead of the source's own (an ingest
+   * endpoint with a route per stream). `queueRefuses(stream)` is true while the queue would not take new
+   * records for that stream at once (full under `block` or `drop_newest`): a source that answers a sender
+   * (HTTP) can refuse now instead of waiting. Optional so a test may hand a bare context.
+   */
+  queueRefuses?(stream?: string): boolean;
   /**
    * Memory is bounded in bytes: the agent holds at most a share of its heap in records emitted and not yet
    * committed, per source and in total. An emit beyond that waits before it reaches the queue. A source

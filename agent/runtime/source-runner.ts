@@ -84,18 +84,19 @@ export class SourceRunner {
       signal: this.abort.signal,
       counters: this.counters,
       problems: this.problems,
-      emit: async (records: AgentRecord[], cursor?: Cursor) => {
+      emit: async (records: AgentRecord[], cursor?: Cursor, to?: string) => {
         this.counters.add('records', records.length);
         let bytes = 0;
         for (const r of records) bytes += typeof r === 'object' && r !== null ? recordBytes(r) : 16;
         await this.account.charge(bytes);
         try {
-          await this.queue.enqueue(stream, records, cursor === undefined ? undefined : { source: name, value: cursor });
+          await this.queue.enqueue(to ?? stream, records, cursor === undefined ? undefined : { source: name, value: cursor });
         } finally {
           this.account.release(bytes);
         }
       },
       room: () => this.account.room(),
+      queueRefuses: (to?: string) => this.queue.refusesNew(to ?? stream),
       maxEmitBytes: this.account.perEmitBytes,
       fail: failed,
     };
