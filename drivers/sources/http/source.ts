@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { createAdaptorServer } from '@hono/node-server';
+import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
 import { AgentError, type DriverEnv, type ServiceSource, type SourceContext, describeError } from '../../../agent/sdk/index.ts';
 import { decodeBody, formatOf, type Refusal } from './body.ts';
@@ -169,9 +169,14 @@ export class HttpSource implements ServiceSource {
     }
   }
 
-  /** 413, and the connection closed after it: the rest of the body is not read. */
+  /**
+   * 413, and the connection closed once it is written: the rest of the body is not read (the adapter would
+   * otherwise drain it for up to half a second, megabytes on a fast link).
+   */
   private tooLarge(c: Context, bytes: number): Response {
     this.ctx.problems.report('body_too_large', 'ingest request body over max_body_bytes', { bytes, max_body_bytes: this.config.max_body_bytes });
+    const bindings = c.env as Partial<HttpBindings> | undefined;
+    bindings?.outgoing?.once('finish', () => bindings.incoming?.socket.destroy());
     return this.refuse(c, { status: 413, error: 'body_too_large', message: `body over ${this.config.max_body_bytes} bytes` }, { Connection: 'close' });
   }
 

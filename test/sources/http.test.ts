@@ -1,0 +1,144 @@
+/**
+ * The http source in-process with a real queue and the runtime's source runner, spoken to by a real HTTP
+ * client (fetch): what each answer means for what the queue holds.
+ */
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { encode as encodeCbor } from 'cbor-x';
+import { Queue } from '../../agent/queue/queue.ts';
+import { SourceRunner } from '../../agent/runtime/source-runner.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { freePort } from '../../scripts/lib/ports.ts';
+import { configSchemas } from '../../agent/app.ts';
+import type { SourceConfig } from '../../agent/config/schema.ts';
+import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
+import type { AgentRecord } from '../../agent/sdk/index.ts';
+import { httpSource } from '../../drivers/sources/http/index.ts';
+import { testQueueOptions } from '../helpers/queue-options.ts';
+
+const { sourceSchema } = configSchemas();
+
+interface Endpoint {
+  url: string;
+  queue: Queue;
+  stop: () => Promise<void>;
+}
+
+async function endpoint(dir: string, options: Record<string, unknown>, queueOverrides: Parameters<typeof testQueueOptions>[1] = {}): Promise<Endpoint> {
+  const queue = Queue.open(
+    testQueueOptions(join(dir, `q-${Math.random()}.db`), { commitIntervalMs: 200, codec: { compression: 'none', level: undefined }, ...queueOverrides }),
+  );
+  const port = await freePort();
+  const config = sourceSchema.parse({ type: 'http', name: 'ingest', port, on_start_error: 'fail', ...options }) as SourceConfig;
+  const runner = new SourceRunner(
+    httpSource,
+    { ...config, stream: config.name },
+    queue,
+    { log: silentLogger, baseDir: dir },
+    { initialMs: 10, maxMs: 100 },
+    silentLogger,
+  );
+  await runner.start();
+  return {
+    url: `http://127.0.0.1:${port}/ingest`,
+    queue,
+    stop: async () => {
+      await runner.stop();
+      queue.close();
+    },
+  };
+}
+
+function queued(queue: Queue): (AgentRecord & { stream: string })[] {
+  const out: (AgentRecord & { stream: string })[] = [];
+  const busy = new Set<string>();
+  for (let b = queue.nextBatch(busy); b; b = queue.nextBatch(busy)) {
+    busy.add(b.key);
+    for (const r of decodeRecords(decompress(b.body, b.compression, 1 << 26))) out.push({ ...r, stream: b.stream });
+  }
+  return out;
+}
+
+const post = (url: string, body: string | Uint8Array | ReadableStream<Uint8Array>, type = 'application/json', headers: Record<string, string> = {}) =>
+  fetch(url, { method: 'POST', headers: { 'content-type': type, ...headers }, body: body as RequestInit['body'], duplex: 'half' } as RequestInit);
+
+describe('http source', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-http-'));
+  let open: Endpoint;
+  before(async () => {
+    writeFileSync(join(dir, 'tokens'), 'old-token\nnew-token\n', { mode: 0o600 });
+    open = await endpoint(dir, { streams: ['readings', 'events'], token_file: 'tokens', max_body_bytes: '4KiB', max_records: 50 });
+  });
+  after(async () => {
+    await open.stop();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const auth = { authorization: 'Bearer new-token' };
+
+  it('answers 202 only once the records are committed, each stream at its own route', async () => {
+    const before = open.queue.stats().records;
+    const res = await post(`${open.url}/readings`, JSON.stringify([{ n: 1 }, { n: 2 }]), 'application/json', auth);
+    assert.equal(res.status, 202);
+    assert.deepEqual(await res.json(), { accepted: 2 });
+    // The queue commits every 200 ms: an answer before the commit would find it still without them.
+    assert.equal(open.queue.stats().records, before + 2, 'committed when the 202 came');
+    const lines = `{"n":3}\n\n{"n":4}\n`;
+    assert.equal((await post(`${open.url}/events`, lines, 'application/x-ndjson', { authorization: 'Bearer old-token' })).status, 202);
+    assert.equal((await post(`${open.url}/events`, encodeCbor([{ n: 5 }]), 'application/cbor', auth)).status, 202);
+    const byStream = queued(open.queue).map((r) => `${r.stream}:${r.n}`);
+    for (const want of ['readings:1', 'readings:2', 'events:3', 'events:4', 'events:5']) assert.ok(byStream.includes(want), want);
+    assert.equal((await post(`${open.url}/other`, '{}', 'application/json', auth)).status, 404);
+  });
+
+  it('refuses without keeping anything: 401, 400, 413 (declared and streamed), 415', async () => {
+    const before = open.queue.stats().records;
+    const noToken = await post(`${open.url}/readings`, '{"n":1}');
+    assert.equal(noToken.status, 401);
+    assert.equal(noToken.headers.get('www-authenticate'), 'Bearer');
+    assert.equal((await post(`${open.url}/readings`, '{"n":1}', 'application/json', { authorization: 'Bearer new-tokeN' })).status, 401);
+    const badLine = await post(`${open.url}/readings`, '{"n":1}\n{"n":\n', 'application/x-ndjson', auth);
+    assert.equal(badLine.status, 400);
+    assert.match(((await badLine.json()) as { message: string }).message, /^line 2: /);
+    const notObject = await post(`${open.url}/readings`, '[{"n":1}, 7]', 'application/json', auth);
+    assert.equal(notObject.status, 400);
+    assert.match(((await notObject.json()) as { message: string }).message, /element 1/);
+    assert.equal((await post(`${open.url}/readings`, JSON.stringify(Array.from({ length: 51 }, () => ({}))), 'application/json', auth)).status, 413);
+    assert.equal((await post(`${open.url}/readings`, JSON.stringify({ pad: 'x'.repeat(5000) }), 'application/json', auth)).status, 413);
+    // A body without Content-Length that never ends: an endpoint that read bodies whole would never answer.
+    const endless = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(new Uint8Array(1024).fill(0x20));
+      },
+    });
+    const streamed = await post(`${open.url}/readings`, endless, 'application/json', auth);
+    assert.equal(streamed.status, 413);
+    assert.equal(((await streamed.json()) as { error: string }).error, 'body_too_large');
+    assert.equal((await post(`${open.url}/readings`, 'n=1', 'text/plain', auth)).status, 415);
+    assert.equal(open.queue.stats().records, before, 'nothing of a refused request was kept');
+  });
+
+  it('answers 503 with Retry-After while the queue is full under block, and keeps nothing of it', async () => {
+    const full = await endpoint(dir, { auth: 'none' }, { maxBytes: 8192, fullPolicy: 'block', reserveBytes: 0 });
+    try {
+      const pad = 'p'.repeat(900);
+      let status = 202;
+      let accepted = 0;
+      for (let i = 0; i < 100 && status === 202; i++) {
+        const res = await post(`${full.url}/ingest`, JSON.stringify([{ i, pad: `${pad}${Math.random()}` }]));
+        status = res.status;
+        if (status === 202) accepted++;
+        else {
+          assert.equal(((await res.json()) as { error: string }).error, 'queue_full');
+          assert.equal(res.headers.get('retry-after'), '1');
+        }
+      }
+      assert.equal(status, 503, 'the queue filled up');
+      assert.equal(full.queue.stats().records, accepted, 'exactly the 202-answered records are queued');
+    } finally {
+      await full.stop();
+    }
+  });
+});
