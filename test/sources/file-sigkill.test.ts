@@ -16,6 +16,7 @@ import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
 import { startLoggingAgent } from '../helpers/agent-process.ts';
+import { until } from '../helpers/processes.ts';
 
 const KILLS = Number(process.env.EDGE_FILE_SIGKILLS ?? 5);
 const WRITER = resolve(import.meta.dirname, '../helpers/log-writer.ts');
@@ -61,10 +62,12 @@ test(`file source: writer rotating (rename, copytruncate) and truncating, agent 
   const seqs = () => output.records.map((r) => r.record.seq as number);
   const have = () => new Set(seqs());
   const logs: Record<string, unknown>[][] = [];
+  let alive: ChildProcess | undefined;
   try {
     await writer.next();
     for (let kill = 1; kill <= KILLS; kill++) {
       const agent = startLoggingAgent(loaded.path, ws.dir);
+      alive = agent.child;
       logs.push(agent.lines());
       const ended = agent.exited.then((how) => {
         throw new Error(`agent exited on its own (${String(how)}) in round ${kill}: ${JSON.stringify(agent.lines().slice(-5))}`);
@@ -86,8 +89,11 @@ test(`file source: writer rotating (rename, copytruncate) and truncating, agent 
     }
     const { seq: total } = await writer.next<{ stopped: true; seq: number }>('stop');
     const last = startLoggingAgent(loaded.path, ws.dir);
+    alive = last.child;
     logs.push(last.lines());
     await output.waitFor(() => have().size >= total, `all ${total} lines after ${KILLS} kills`, 60_000);
+    // A SIGTERM before the agent installed its handlers is no clean stop: wait until it says it runs.
+    await until(() => last.lines().some((l) => l.msg === 'agent running'), 'the last agent to be running');
     last.child.kill('SIGTERM');
     assert.equal(await last.exited, 0);
 
@@ -116,6 +122,7 @@ test(`file source: writer rotating (rename, copytruncate) and truncating, agent 
       `# ${total} lines in ${lastOfGen.size} files, ${KILLS} SIGKILLs: each delivered once, in order per file (${opened} files opened, ${copies} copies read after copytruncate, ${truncations} plain truncations)\n`,
     );
   } finally {
+    if (alive?.exitCode === null && alive.signalCode === null) alive.kill('SIGKILL');
     writer.child.kill();
     await receiver.close();
     await broker.stop();
