@@ -18,7 +18,7 @@ import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
 import { startLoggingAgent } from '../helpers/agent-process.ts';
 import { until } from '../helpers/processes.ts';
 
-const KILLS = Number(process.env.EDGE_FILE_SIGKILLS ?? 5);
+const KILLS = Number(process.env.EDGE_FILE_SIGKILLS ?? 4);
 const WRITER = resolve(import.meta.dirname, '../helpers/log-writer.ts');
 
 type WriterMessage = { ready: true } | { paused: true; seq: number } | { truncated: true } | { stopped: true; seq: number };

@@ -18,7 +18,7 @@ import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
 import { startLoggingAgent } from '../helpers/agent-process.ts';
 import { until } from '../helpers/processes.ts';
 
-const KILLS = Number(process.env.EDGE_HTTP_SIGKILLS ?? 5);
+const KILLS = Number(process.env.EDGE_HTTP_SIGKILLS ?? 4);
 const CLIENTS = 4;
 const RECORDS_PER_REQUEST = 100;
 const TOKEN = 'ingest-test-token-7f3a';
