@@ -18,6 +18,9 @@ import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import type { AgentRecord } from '../../agent/sdk/index.ts';
 import { httpSource } from '../../drivers/sources/http/index.ts';
 import { testQueueOptions } from '../helpers/queue-options.ts';
+import { makeCertificates } from '../helpers/certs.ts';
+import { request as httpsRequest } from 'node:https';
+import { readFileSync } from 'node:fs';
 
 const { sourceSchema } = configSchemas();
 
@@ -139,6 +142,37 @@ describe('http source', () => {
       assert.equal(full.queue.stats().records, accepted, 'exactly the 202-answered records are queued');
     } finally {
       await full.stop();
+    }
+  });
+
+  it('serves HTTPS with client certificates when tls.ca is set: 202 with one, no handshake without', async () => {
+    const certs = makeCertificates(join(dir, 'pki'));
+    const tls = await endpoint(dir, { auth: 'none', tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.ca } });
+    const url = new URL(`${tls.url.replace('http:', 'https:')}/ingest`);
+    const send = (withClientCert: boolean) =>
+      new Promise<number>((resolve, reject) => {
+        const req = httpsRequest(
+          url,
+          {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            ca: readFileSync(certs.ca),
+            ...(withClientCert ? { cert: readFileSync(certs.clientCert), key: readFileSync(certs.clientKey) } : {}),
+          },
+          (res) => {
+            res.resume();
+            res.on('end', () => resolve(res.statusCode ?? 0));
+          },
+        );
+        req.on('error', reject);
+        req.end('{"n":1}');
+      });
+    try {
+      assert.equal(await send(true), 202);
+      await assert.rejects(send(false), 'no client certificate, no request');
+      assert.equal(tls.queue.stats().records, 1);
+    } finally {
+      await tls.stop();
     }
   });
 });
