@@ -4,7 +4,7 @@
  */
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { appendFileSync, mkdtempSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { appendFileSync, closeSync, copyFileSync, mkdtempSync, openSync, renameSync, rmSync, truncateSync, writeFileSync, writeSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileSource } from '../../drivers/sources/file/index.ts';
@@ -133,6 +133,54 @@ describe('file source', () => {
         ],
       );
     } finally {
+      await h.stop();
+      done();
+    }
+  });
+
+  it('copytruncate while stopped: the unread rest is read from the copy, then the truncated file from its start', async () => {
+    const { dir, done } = scratch();
+    const h = new Harness();
+    const path = join(dir, 'app.log');
+    const lines = (from: number, to: number, tag: string) => Array.from({ length: to - from + 1 }, (_, i) => `${tag} ${from + i} ${'-'.repeat(60)}\n`).join('');
+    try {
+      writeFileSync(path, lines(1, 10, 'old'));
+      const options = { paths: ['app.log'], start_at: 'beginning' };
+      await h.start(options, dir);
+      await h.waitFor(() => h.records.length >= 10, 'ten lines');
+      await h.stop();
+      appendFileSync(path, lines(11, 15, 'old')); // written, never read before the rotation
+      copyFileSync(path, `${path}.1`);
+      truncateSync(path, 0);
+      appendFileSync(path, lines(1, 3, 'new'));
+      await h.start(options, dir);
+      await h.waitFor(() => h.records.length >= 18, 'eighteen lines');
+      assert.deepEqual(
+        h.records.map((r) => (r.line as string).split(' ').slice(0, 2).join(' ')),
+        [...Array.from({ length: 15 }, (_, i) => `old ${i + 1}`), 'new 1', 'new 2', 'new 3'],
+      );
+    } finally {
+      await h.stop();
+      done();
+    }
+  });
+
+  it('rename while running: lines the writer still adds to the renamed file within rotate_wait are read', async () => {
+    const { dir, done } = scratch();
+    const h = new Harness();
+    const path = join(dir, 'app.log');
+    const fd = openSync(path, 'a');
+    try {
+      await h.start({ paths: ['app.log'], start_at: 'beginning', rotate_wait: '10s' }, dir);
+      writeSync(fd, 'a before the rename\n');
+      await h.waitFor(() => h.records.length >= 1, 'the first line');
+      renameSync(path, `${path}.1`);
+      writeSync(fd, 'b into the renamed file\n');
+      writeFileSync(path, 'c into the new file\n');
+      await h.waitFor(() => h.records.length >= 3, 'three lines');
+      assert.deepEqual(h.records.map((r) => (r.line as string)[0]).sort(), ['a', 'b', 'c']);
+    } finally {
+      closeSync(fd);
       await h.stop();
       done();
     }
