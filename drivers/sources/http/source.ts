@@ -150,7 +150,8 @@ export class HttpSource implements ServiceSource {
       if (body === undefined) return this.tooLarge(c, held);
       const decoded = decodeBody(body, format, o.max_records);
       if (!decoded.ok) {
-        this.ctx.problems.report(decoded.error, 'ingest request refused', { stream, message: decoded.message });
+        // The message goes to the sender only: parsers quote the body, and bodies may hold patient data.
+        this.ctx.problems.report(decoded.error, 'ingest request refused', { stream, status: decoded.status });
         return this.refuse(c, decoded);
       }
       const late = this.unavailable(stream);
