@@ -11,6 +11,8 @@ import { sensorsSource } from './sources/sensors/index.ts';
 import { sqliteSource } from './sources/sqlite/index.ts';
 import { postgresSource } from './sources/postgres/index.ts';
 import { mysqlSource } from './sources/mysql/index.ts';
+import { hl7Source } from './sources/hl7/index.ts';
+import { modbusSource } from './sources/modbus/index.ts';
 import { fileSource } from './sources/file/index.ts';
 import { httpSource } from './sources/http/index.ts';
 import { mqttSink } from './sinks/mqtt/index.ts';
@@ -25,6 +27,8 @@ export const sourceDrivers: readonly SourceDriver[] = [
   sqliteSource,
   postgresSource,
   mysqlSource,
+  hl7Source,
+  modbusSource,
   fileSource,
   httpSource,
 ];

@@ -6,6 +6,21 @@ import type { Counters } from '../telemetry/counters.ts';
 import type { ProblemReporter } from '../telemetry/problems.ts';
 import type { DriverEnv, DriverInfo } from './driver.ts';
 
+/** How an emit wants to be committed. */
+export interface EmitOptions {
+  /**
+   * Commit within this many ms rather than after `queue.commit_interval`: for a source whose peer waits for
+   * the acknowledgement before it sends more (HL7 over MLLP, an HTTP request), where waiting only adds
+   * latency. Emits of several peers arriving within the bound still share one commit.
+   */
+  readonly commitWithinMs?: number;
+  /**
+   * The stream the records go to instead of the source's own: an ingest endpoint with a route per stream
+   * (the http source).
+   */
+  readonly stream?: string;
+}
+
 export interface SourceContext {
   readonly name: string;
   readonly log: Logger;
@@ -26,12 +41,11 @@ export interface SourceContext {
    * The records are handed over: the queue stamps and normalises them in place (large integers become
    * BigInt for encoding), so a source must not read or reuse them after the call.
    */
-  emit(records: AgentRecord[], cursor?: Cursor, stream?: string): Promise<void>;
+  emit(records: AgentRecord[], cursor?: Cursor, options?: EmitOptions): Promise<void>;
   /**
-   * `emit`'s optional `stream` sends the records to that stream instead of the source's own (an ingest
-   * endpoint with a route per stream). `queueRefuses(stream)` is true while the queue would not take new
-   * records for that stream at once (full under `block` or `drop_newest`): a source that answers a sender
-   * (HTTP) can refuse now instead of waiting. Optional so a test may hand a bare context.
+   * True while the queue would not take new records for `stream` (default: the source's own) at once: full
+   * under `block` (an emit would wait) or `drop_newest` (it would be dropped). A source that answers a sender
+   * (an HTTP request) can refuse now instead. Optional so a test may hand a bare context.
    */
   queueRefuses?(stream?: string): boolean;
   /**

@@ -3,7 +3,7 @@ import type { Logger } from '../log.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { AgentRecord, Cursor } from '../domain/record.ts';
 import type { DriverEnv } from '../contracts/driver.ts';
-import type { PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../contracts/source.ts';
+import type { EmitOptions, PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../contracts/source.ts';
 import type { SourceConfig } from '../config/schema.ts';
 import { backoffDelay, delay, type BackoffPolicy } from '../util/backoff.ts';
 import type { ComponentCounters } from '../telemetry/counters.ts';
@@ -84,13 +84,18 @@ export class SourceRunner {
       signal: this.abort.signal,
       counters: this.counters,
       problems: this.problems,
-      emit: async (records: AgentRecord[], cursor?: Cursor, to?: string) => {
+      emit: async (records: AgentRecord[], cursor?: Cursor, options?: EmitOptions) => {
         this.counters.add('records', records.length);
         let bytes = 0;
         for (const r of records) bytes += typeof r === 'object' && r !== null ? recordBytes(r) : 16;
         await this.account.charge(bytes);
         try {
-          await this.queue.enqueue(to ?? stream, records, cursor === undefined ? undefined : { source: name, value: cursor });
+          await this.queue.enqueue(
+            options?.stream ?? stream,
+            records,
+            cursor === undefined ? undefined : { source: name, value: cursor },
+            options?.commitWithinMs,
+          );
         } finally {
           this.account.release(bytes);
         }

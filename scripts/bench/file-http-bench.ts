@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { silentLogger } from '../../agent/log.ts';
 import { Queue } from '../../agent/queue/queue.ts';
-import type { AgentRecord, Cursor, ServiceSource, SourceContext, SourceDriver } from '../../agent/sdk/index.ts';
+import type { AgentRecord, Cursor, EmitOptions, ServiceSource, SourceContext, SourceDriver } from '../../agent/sdk/index.ts';
 import { driverEnv, problemReporter } from '../../agent/hosting/driver-env.ts';
 import { fileSource } from '../../drivers/sources/file/index.ts';
 import { httpSource } from '../../drivers/sources/http/index.ts';
@@ -84,9 +84,10 @@ async function run(dir: string, driver: SourceDriver, options: Record<string, un
     signal: abort.signal,
     counters: env.counters,
     problems: problemReporter(() => env.counters, silentLogger),
-    emit: (records: AgentRecord[], cursor?: Cursor, stream?: string) => {
+    emit: (records: AgentRecord[], cursor?: Cursor, options?: EmitOptions) => {
       const made = records.map((r) => r.t as number | undefined);
-      return queue.enqueue(stream ?? name, records, cursor === undefined ? undefined : { source: name, value: cursor }).then(() => {
+      const where = cursor === undefined ? undefined : { source: name, value: cursor };
+      return queue.enqueue(options?.stream ?? name, records, where, options?.commitWithinMs).then(() => {
         const now = performance.timeOrigin + performance.now();
         state.committed += made.length;
         for (const t of made) if (typeof t === 'number') state.latencies.push(now - t);

@@ -73,7 +73,7 @@ describe('http source', () => {
   let open: Endpoint;
   before(async () => {
     writeFileSync(join(dir, 'tokens'), 'old-token\nnew-token\n', { mode: 0o600 });
-    open = await endpoint(dir, { streams: ['readings', 'events'], token_file: 'tokens', max_body_bytes: '4KiB', max_records: 50 });
+    open = await endpoint(dir, { streams: ['readings', 'events'], token_file: 'tokens', max_body_bytes: '4KiB', max_records: 50, commit_within: '150ms' });
   });
   after(async () => {
     await open.stop();
@@ -86,7 +86,7 @@ describe('http source', () => {
     const res = await post(`${open.url}/readings`, JSON.stringify([{ n: 1 }, { n: 2 }]), 'application/json', auth);
     assert.equal(res.status, 202);
     assert.deepEqual(await res.json(), { accepted: 2 });
-    // The queue commits every 200 ms: an answer before the commit would find it still without them.
+    // The commit comes 150 ms after the emit: an answer before the commit would find the queue without them.
     assert.equal(open.queue.stats().records, before + 2, 'committed when the 202 came');
     const lines = `{"n":3}\n\n{"n":4}\n`;
     assert.equal((await post(`${open.url}/events`, lines, 'application/x-ndjson', { authorization: 'Bearer old-token' })).status, 202);

@@ -45,6 +45,11 @@ export function options() {
         .describe('Bytes of request bodies received and not yet committed, over all requests; beyond it new requests get 503 with Retry-After.'),
       max_connections: z.number().int().min(1).max(10_000).default(64).describe('Open connections at most; the server refuses more.'),
       request_timeout: duration(100).prefault('30s').describe('Time a client has to send a whole request (headers and body); a slower one is cut off.'),
+      commit_within: duration()
+        .prefault('20ms')
+        .describe(
+          'A client waits for its 202 before it posts more, so a request is committed within this time rather than after queue.commit_interval; requests of several clients within it share one commit.',
+        ),
       retry_after: duration(1000).prefault('1s').describe('Retry-After sent with 503.'),
       tls: z
         .strictObject({

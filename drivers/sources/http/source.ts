@@ -158,7 +158,7 @@ export class HttpSource implements ServiceSource {
       if (late) return this.refuse(c, late);
       const records = decoded.records;
       try {
-        await this.ctx.emit(records, undefined, stream === o.stream ? undefined : stream);
+        await this.ctx.emit(records, undefined, { commitWithinMs: o.commit_within, ...(stream === o.stream ? {} : { stream }) });
       } catch (err) {
         this.ctx.fail(new AgentError('SOURCE_FAILED', `http source ${o.name}: records not committed`, { cause: err, retryable: true }));
         return this.refuse(c, { status: 503, error: 'not_committed', message: 'the records could not be committed; nothing of this request was kept' });
