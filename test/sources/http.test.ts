@@ -21,11 +21,13 @@ import { testQueueOptions } from '../helpers/queue-options.ts';
 import { makeCertificates } from '../helpers/certs.ts';
 import { request as httpsRequest } from 'node:https';
 import { readFileSync } from 'node:fs';
+import { connect } from 'node:net';
 
 const { sourceSchema } = configSchemas();
 
 interface Endpoint {
   url: string;
+  port: number;
   queue: Queue;
   stop: () => Promise<void>;
 }
@@ -47,6 +49,7 @@ async function endpoint(dir: string, options: Record<string, unknown>, queueOver
   await runner.start();
   return {
     url: `http://127.0.0.1:${port}/ingest`,
+    port,
     queue,
     stop: async () => {
       await runner.stop();
@@ -173,6 +176,47 @@ describe('http source', () => {
       assert.equal(tls.queue.stats().records, 1);
     } finally {
       await tls.stop();
+    }
+  });
+
+  it('503 busy beyond max_pending_bytes, and 503 stopping for a request whose body ends after the stop began', async () => {
+    const ep = await endpoint(dir, { auth: 'none', max_pending_bytes: 100 });
+    const socket = connect(ep.port, '127.0.0.1');
+    let stopped = false;
+    try {
+      // A request declaring 80 bytes and sending half: its 80 bytes are held as received-not-committed.
+      let answer = '';
+      // The whole answer: its body is the last thing on the connection (Connection: close, or closed at stop).
+      const answered = new Promise<void>((resolve) => {
+        socket.on('data', (d) => {
+          answer += d;
+          if (answer.endsWith('}')) resolve();
+        });
+        socket.once('close', () => resolve());
+      });
+      const body = JSON.stringify({ pad: 'x'.repeat(70) });
+      assert.equal(Buffer.byteLength(body), 80);
+      socket.write(`POST /ingest/ingest HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 80\r\n\r\n${body.slice(0, 40)}`);
+      // Observable from outside: once those bytes are held, a second request of 48 bytes is refused as busy.
+      let busy: Response | undefined;
+      for (let i = 0; i < 500 && busy === undefined; i++) {
+        const res = await post(`${ep.url}/ingest`, JSON.stringify({ pad: 'y'.repeat(38) }));
+        if (res.status === 503) busy = res;
+        else assert.equal(res.status, 202);
+      }
+      assert.ok(busy, 'a request beyond max_pending_bytes was refused');
+      assert.equal(((await busy.json()) as { error: string }).error, 'busy');
+      stopped = true;
+      const stopping = ep.stop();
+      // Not a half-close: the server would drop the connection without answering.
+      socket.write(body.slice(40));
+      await answered;
+      await stopping;
+      assert.match(answer, /^HTTP\/1\.1 503 /);
+      assert.match(answer, /"error":"stopping"/); // answered before its emit: nothing of it was kept
+    } finally {
+      socket.destroy();
+      if (!stopped) await ep.stop();
     }
   });
 });

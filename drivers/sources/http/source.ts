@@ -51,6 +51,12 @@ export class HttpSource implements ServiceSource {
     this.tokens = o.auth === 'token' ? Tokens.read(o, this.env.baseDir, what) : undefined;
     this.allowed = new Set(o.streams ?? [o.stream]);
     const app = new Hono();
+    // While stopping, every answer closes its connection: the server's close then completes once the answers
+    // of the requests in flight are written, instead of cutting them off (or waiting out keep-alive).
+    app.use('*', async (c, next) => {
+      await next();
+      if (this.stopping) c.res.headers.set('Connection', 'close');
+    });
     app.post(`${o.path}/:stream`, (c) => this.track(this.ingest(c)));
     app.all('*', (c) => this.refuse(c, { status: 404, error: 'not_found', message: `POST records to ${o.path}/<stream>` }));
     app.onError((err, c) => {
@@ -216,7 +222,8 @@ export class HttpSource implements ServiceSource {
     server.closeIdleConnections();
     let timer: NodeJS.Timeout | undefined;
     const grace = new Promise<void>((done) => (timer = setTimeout(done, STOP_GRACE_MS)));
-    await Promise.race([Promise.allSettled([...this.inFlight]), grace]);
+    // Requests in flight finish (commit and answer, the answer closing its connection), within the grace.
+    await Promise.race([Promise.allSettled([...this.inFlight]).then(() => closed), grace]);
     clearTimeout(timer);
     server.closeAllConnections();
     await closed;
