@@ -12,6 +12,9 @@ export type ErrorCode =
   | 'QUEUE_CLOSED'
   | 'QUEUE_FULL'
   | 'QUEUE_WRITE_FAILED'
+  | 'QUEUE_CORRUPT'
+  | 'QUEUE_EXPORT_INVALID'
+  | 'QUEUE_REPLAY_REFUSED'
   | 'RECORD_INVALID'
   | 'ENVELOPE_MALFORMED'
   | 'ENVELOPE_UNKNOWN_KEY'
@@ -35,6 +38,9 @@ export type ErrorCode =
   | 'REMOTE_REFUSED'
   | 'APPLY_FAILED'
   | 'TRUST_STORE_FAILED'
+  | 'HTTP_FAILED'
+  | 'AGENT_UNREACHABLE'
+  | 'GOVERNOR_STATE_INVALID'
   | 'USAGE';
 
 export class AgentError extends Error {

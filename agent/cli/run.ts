@@ -9,9 +9,15 @@ import type { ConfigPipeline } from '../remote/config-pipeline.ts';
 import { PipelineAdapter } from '../remote/pipeline-adapter.ts';
 import { startFleet } from '../remote/remote-control.ts';
 import type { ApplyReport } from '../remote/seams.ts';
+import { locateRelease } from '../update/locate.ts';
+import { systemdNotifier } from '../update/notify.ts';
+import { type TrialAgent, watchTrial } from '../update/trial.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { watchConfigFile } from './config-watch.ts';
 import { untilSignal } from './signals.ts';
+import { configPaths } from '../config/paths.ts';
+import { recordExit, recordStart } from '../observe/exit-reason.ts';
+import type { HttpEndpoint } from '../observe/server.ts';
 
 export const run: DefineCommand = (parent: Command, exit) => {
   parent
@@ -51,11 +57,32 @@ export async function runCommand(values: RunOptions): Promise<number> {
   };
   const stopRequested = untilSignal(log, () => reload('SIGHUP'));
   const watch = values.config && loaded.config.fleet.watch_local_file ? watchConfigFile(values.config, () => reload('file changed'), log) : undefined;
+  // Under systemd (Type=notify): READY=1 once started, WATCHDOG=1 from the event loop (docs/update.md).
+  const notifier = systemdNotifier(process.env, (err) => log.warn({ err }, 'systemd-notify could not be run'));
+  const release = locateRelease();
+  let trialEnded: Promise<number> | undefined;
+  let current: TrialAgent | undefined;
   // A `restart` command ends one turn of this loop: everything stops cleanly and starts again in process, on
   // the committed configuration.
+  let lastExit: string | undefined;
   for (;;) {
+    const startedAt = Date.now();
     const started = await startWithRemoteConfig(loaded, log, { localPath: values.config });
     const agent = started.agent;
+    const dataDir = configPaths(agent.loaded).dataDir;
+    lastExit ??= recordStart(dataDir);
+    // Loaded only when on: an agent without the endpoint does not pay for the HTTP server's code.
+    let endpoint: HttpEndpoint | undefined;
+    try {
+      if (agent.loaded.config.http.enabled) endpoint = await (await import('../observe/server.ts')).startHttp(agent, log, { lastExit });
+    } catch (err) {
+      // The address is configuration: stop what started, cleanly, and say which setting.
+      await agent.stop();
+      watch?.close();
+      recordExit(dataDir, 'start failed');
+      throw err;
+    }
+    current = agent;
     pipeline = started.pipeline;
     let restartRequested!: () => void;
     const restart = new Promise<'restart'>((resolve) => (restartRequested = () => resolve('restart')));
@@ -75,16 +102,36 @@ export async function runCommand(values: RunOptions): Promise<number> {
       : undefined;
     const remoteReport = (report: ApplyReport) => remote?.report(report);
     const statusTimer = setInterval(() => log.info({ status: agent.status() }, 'status'), 60_000).unref();
-    const signal = await Promise.race([stopRequested, restart]);
+    if (!trialEnded) {
+      notifier.ready(release?.version ? `edge-agent release ${release.version} running` : 'edge-agent running');
+      // A release in trial commits itself once healthy, or ends with a code the guard reads (agent/update/trial.ts).
+      trialEnded = watchTrial(release, () => current!, startedAt, log) ?? new Promise<number>(() => {});
+    }
+    const signal = await Promise.race([stopRequested, restart, trialEnded]);
     clearInterval(statusTimer);
+    if (typeof signal === 'number') {
+      notifier.stopping();
+      await endpoint?.close();
+      await remote?.stop('trial failed its health gate');
+      adapter?.close();
+      await agent.stop();
+      recordExit(dataDir, 'new release failed its health gate');
+      watch?.close();
+      notifier.close();
+      return signal;
+    }
     log.info({ signal }, signal === 'restart' ? 'restarting on request' : 'stopping');
+    await endpoint?.close();
+    if (signal !== 'restart') notifier.stopping();
     // Remote control first: no command may reach an agent that is stopping.
     await remote?.stop(signal === 'restart' ? 'restart command' : `signal ${signal}`);
     adapter?.close();
     pipeline = undefined;
     await agent.stop();
+    recordExit(dataDir, signal === 'restart' ? 'restart command' : `signal ${signal}`);
     if (signal === 'restart') continue;
     watch?.close();
+    notifier.close();
     log.info({ status: agent.status() }, 'stopped');
     return 0;
   }

@@ -4,6 +4,9 @@
  */
 import type { z } from 'zod';
 import type { Logger } from '../log.ts';
+import type { WireMeter } from '../util/wire.ts';
+
+export type { MeteredSocket, WireMeter } from '../util/wire.ts';
 import type { Counters } from '../telemetry/counters.ts';
 import type { ProblemReporter } from '../telemetry/problems.ts';
 
@@ -15,6 +18,16 @@ export interface DriverEnv {
   readonly counters: Counters;
   /** Rate-limited problem reports (counted in `counters`, logged without flooding). */
   readonly problems: ProblemReporter;
+  /**
+   * Present when the governor counts bytes on the wire (docs/governor.md): a driver hands it every socket it
+   * opens, as it opens it, so TLS records, protocol framing, handshakes and failed attempts are all counted.
+   */
+  readonly wire?: WireMeter;
+  /**
+   * Present when the governor waits for the centre (governor.gates.centre): a sink that can tell whether the
+   * centre's receiver listens (a retained online state) reports every change.
+   */
+  readonly centreOnline?: (online: boolean) => void;
 }
 
 /** What every driver declares: its type name (the `type:` in config), a one-line summary and its options schema. */

@@ -75,6 +75,8 @@ export class Queue {
   /** Batches the sender asked for while a commit was due: recorded inside that commit. */
   private batchDemand = 0;
   private syncTimer: NodeJS.Timeout | undefined;
+  /** SQLite's count of commits by other connections: `edge-agent queue purge|replay` write beside us. */
+  private dataVersion: number;
 
   /** `cleanStart`: the last run closed the file, so its batch sequences are all in it. */
   private constructor(db: Database.Database, opts: QueueOptions, epoch: Uint8Array, cleanStart = true) {
@@ -92,6 +94,7 @@ export class Queue {
     this.planner = new BatchPlanner(db, stmt, opts, this.ledger, (stream, last) => this.space.reserveSequences(stream, last));
     this.metrics = queueMetrics(opts.telemetry ?? new Telemetry(), this.ledger, () => this.bounds.disk);
     this.fileWatch = new FileWatch(db, opts.path, opts.log, this.metrics.fileReplaced, opts.now ?? Date.now);
+    this.dataVersion = db.pragma('data_version', { simple: true }) as number;
     this.checkDisk();
     this.diskTimer = setInterval(() => this.checkDisk(), 1_000).unref();
     if (opts.synchronous === 'normal') {
@@ -231,6 +234,7 @@ export class Queue {
 
   private commit(): void {
     if (this.closed) return;
+    this.reloadIfChangedElsewhere();
     const emits = this.pending;
     const acks = this.pendingAcks;
     if (emits.length === 0 && acks.length === 0 && !this.ledger.hasUnwrittenDrops()) return;
@@ -358,6 +362,32 @@ export class Queue {
     }
   }
 
+  /**
+   * `edge-agent queue purge` and `replay` change the file from another process (docs/operations.md, "Queue
+   * tools"), in short transactions of their own: the in-memory view is rebuilt from the file before it is
+   * next relied on. `data_version` moves only for other connections' commits, so this costs one pragma.
+   */
+  private reloadIfChangedElsewhere(): boolean {
+    const version = this.db.pragma('data_version', { simple: true }) as number;
+    if (version === this.dataVersion) return false;
+    this.dataVersion = version;
+    try {
+      // Counted but not yet written: the reload below would forget them.
+      if (this.ledger.hasUnwrittenDrops()) this.ledger.persistDrops();
+    } catch {
+      // Written with the next commit's attempt, or lost with the reload: a count, never a record.
+    }
+    const acks = this.pendingAcks;
+    this.ledger.load();
+    this.pendingAcks = [];
+    for (const ack of acks) {
+      const stream = this.ledger.streams.get(ack.stream.name);
+      if (stream) this.pendingAcks.push({ stream, seq: ack.seq });
+    }
+    this.opts.log.info({ records: this.ledger.totalRecords }, 'queue changed by another process (queue tools): view reloaded');
+    return true;
+  }
+
   /** Re-reads the free disk space now (also done every second and at every commit). */
   checkDisk(): void {
     if (this.closed) return;
@@ -377,8 +407,9 @@ export class Queue {
    * The next batch to send, skipping those in `busy` (in flight). Higher-priority streams first; within a
    * stream, batches recorded earlier (not yet acknowledged, e.g. from before a crash) before new ones.
    */
-  nextBatch(busy: ReadonlySet<string>, room = 1): LeasedBatch | undefined {
+  nextBatch(busy: ReadonlySet<string>, room = 1, allows?: (stream: string) => boolean): LeasedBatch | undefined {
     if (this.closed) return undefined;
+    this.reloadIfChangedElsewhere();
     // Batches the sender no longer holds (and did not acknowledge) were given up: a removed one is a drop.
     for (const key of this.ledger.leased.keys()) {
       if (!busy.has(key) && !this.ackedKeys.has(key)) this.settle(key, false);
@@ -390,7 +421,10 @@ export class Queue {
         this.opts.log.error({ err: (err as Error).message }, 'drop counters could not be written; written with the next commit');
       }
     }
-    const batch = this.pickBatch(busy, room);
+    let batch = this.pickBatch(busy, room, allows);
+    // A queue tool committed while the batch was read (its chunks may be gone): read it again from the
+    // reloaded view, so a batch never leaves with fewer records than its sequence stands for.
+    for (let again = 0; batch && again < 3 && this.reloadIfChangedElsewhere(); again++) batch = this.pickBatch(busy, room, allows);
     if (batch) this.ledger.leased.set(batch.key, { stream: batch.stream, seq: batch.seq });
     return batch;
   }
@@ -401,8 +435,9 @@ export class Queue {
     this.ledger.settleDeferred(key, delivered);
   }
 
-  private pickBatch(busy: ReadonlySet<string>, room: number): LeasedBatch | undefined {
+  private pickBatch(busy: ReadonlySet<string>, room: number, allows: ((stream: string) => boolean) | undefined): LeasedBatch | undefined {
     for (const stream of this.planner.byPriority()) {
+      if (allows && !allows(stream.name)) continue; // held by the governor: its data waits
       for (const batch of stream.batches.values()) {
         const key = `${stream.name}:${batch.seq}`;
         if (!busy.has(key) && !this.ackedKeys.has(key)) return this.planner.materialise(stream, batch);

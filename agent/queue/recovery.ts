@@ -103,7 +103,7 @@ export function salvage(path: string): Salvage {
  * copy padded with zeros to the declared size makes the surviving pages readable again (the missing ones
  * then only spoil the rows on them). Undefined when the file is not short.
  */
-function paddedCopy(path: string): string | undefined {
+export function paddedCopy(path: string): string | undefined {
   const header = Buffer.alloc(100);
   let size: number;
   try {

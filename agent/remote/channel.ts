@@ -8,6 +8,7 @@ import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.ts';
 import { describeTlsFailure, type TlsConnectionOptions } from '../util/tls.ts';
+import { meterMqttClient, type WireMeter } from '../util/wire.ts';
 
 export interface ChannelOptions {
   url: string;
@@ -22,6 +23,8 @@ export interface ChannelOptions {
   subscriptions: readonly string[];
   reconnect?: BackoffPolicy;
   log: Logger;
+  /** Counts the bytes of every socket the connection opens (the governor's budget, docs/governor.md). */
+  wire?: WireMeter;
 }
 
 export interface InboundMessage {
@@ -75,7 +78,11 @@ export class ControlChannel {
       will: { topic: options.will.topic, payload: Buffer.from(options.will.payload), qos: 1, retain: true },
       ...(options.protocolVersion === 5 ? { properties: { maximumPacketSize: options.maxMessageBytes + OVERSIZE_MARGIN } } : {}),
     };
-    this.client = mqtt.connect(options.url, clientOptions);
+    this.client = mqtt.connect(options.url, { ...clientOptions, manualConnect: options.wire !== undefined });
+    if (options.wire) {
+      meterMqttClient(this.client, options.wire); // every socket it opens is counted, TLS records included
+      this.client.connect();
+    }
     this.client.on('connect', () => {
       this.attempt = 0;
       log.info({ url: options.url }, 'fleet control connection up');

@@ -18,6 +18,7 @@ import { DesiredConfig } from './desired.ts';
 import type { ApplyReport, DesiredConfigPipeline, RefusalReason, Verifier } from './seams.ts';
 import { nextSession, recordExit, remoteStateDir, takeLastExit } from './state-files.ts';
 import { StatusReporter } from './status.ts';
+import { updateStatusSource } from '../update/status.ts';
 import { fleetTopics } from './topics.ts';
 import { FileTrustStore, TrustChain } from '../trust/index.ts';
 
@@ -126,6 +127,7 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
       },
       refused: () => refused.by('reason'),
       lastError: () => lastError,
+      update: updateStatusSource(),
     },
     topics.status,
     publish,
@@ -220,6 +222,8 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
       maxMessageBytes: fleet.max_message_bytes,
       subscriptions: [topics.status, topics.command, ...desired.subscriptions()],
       log: commandLog,
+      // The control connection's bytes count in the budget of whichever delivery runs when a socket opens.
+      wire: { socket: (socket) => agent.governor?.controlWire.socket(socket) },
     },
     {
       connected: () => {

@@ -22,6 +22,8 @@ export interface StatusInputs {
   config(): { version: string; layers: unknown[]; last_apply: ApplyReport | undefined };
   refused(): Record<string, number>;
   lastError(): string | undefined;
+  /** Self-update: release, committed, trial, last result (agent/update/status.ts); absent outside a release layout. */
+  update?(): unknown;
 }
 
 export type Publish = (topic: string, payload: string, retain: boolean) => Promise<void>;
@@ -61,6 +63,7 @@ export class StatusReporter {
     const i = this.inputs;
     const agent = i.agent();
     const lastError = i.lastError();
+    const update = i.update?.();
     return {
       online: true,
       session: i.session,
@@ -74,6 +77,7 @@ export class StatusReporter {
       sink: agent.sink,
       ...(lastError === undefined ? {} : { last_error: lastError }),
       ...(i.lastExit ? { last_exit: i.lastExit } : {}),
+      ...(update === undefined ? {} : { update }),
       refused: i.refused(),
       at: new Date().toISOString(),
     };
@@ -88,8 +92,8 @@ export class StatusReporter {
 
   /** What a change worth a new birth is: states and config, not queue numbers that move all the time. */
   private shape(birth: Record<string, unknown>): string {
-    const { sources, sink, config, last_error, refused } = birth;
-    return JSON.stringify({ sources, sink, config, last_error, refused });
+    const { sources, sink, config, last_error, refused, update } = birth;
+    return JSON.stringify({ sources, sink, config, last_error, refused, update });
   }
 
   async publishBirth(): Promise<void> {

@@ -24,9 +24,9 @@ export function wholeKey(config: Config): string {
   return stableJson(Object.fromEntries(WHOLE_KEYS.map((k) => [k, config[k] ?? null])));
 }
 
-/** The sender and the sink are restarted together: the sender is built around one sink. */
+/** The sender, the sink and the governor are restarted together: the sender is built around one sink. */
 export function deliveryKey(config: Config): string {
-  return stableJson({ sink: config.sink ?? null, sender: config.sender });
+  return stableJson({ sink: config.sink ?? null, sender: config.sender, governor: config.governor ?? null });
 }
 
 export function sourceKey(source: SourceConfig): string {

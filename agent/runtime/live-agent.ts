@@ -12,6 +12,7 @@ import type { Queue } from '../queue/queue.ts';
 import type { RecordOutput } from '../receiver/output.ts';
 import type { RunningReceiver } from '../receiver/start.ts';
 import type { Telemetry } from '../telemetry/registry.ts';
+import type { Governor } from '../governor/governor.ts';
 import type { Sender } from './sender.ts';
 import type { SourceRunner } from './source-runner.ts';
 import type { AgentStatus, ApplyResult, RunningAgent } from './running-agent.ts';
@@ -73,6 +74,10 @@ export class LiveAgent implements RunningAgent {
 
   get sender(): Sender {
     return (this.delivery ?? this.lastDelivery)!.sender;
+  }
+
+  get governor(): Governor | undefined {
+    return this.delivery?.governor;
   }
 
   get receiver(): RunningReceiver | undefined {
@@ -199,6 +204,7 @@ export class LiveAgent implements RunningAgent {
       recovery: core.queue.recovery,
       sender: delivery.sender.stats(),
       sink: { connected: this.delivery?.sink.connected ?? false },
+      ...(delivery.governor ? { governor: delivery.governor.status() } : {}),
       sources: Object.fromEntries([...this.sources].map(([name, s]) => [name, { state: s.runner.state, counters: s.runner.counters.snapshot() }])),
     };
   }

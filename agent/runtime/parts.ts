@@ -27,6 +27,8 @@ import type { Telemetry } from '../telemetry/registry.ts';
 import { SourceRunner } from './source-runner.ts';
 import { EmitBudget, emitBudgetLimits } from './emit-budget.ts';
 import { deliveryKey, sourceKey, wholeKey } from './config-diff.ts';
+import { startGovernor, withReconnectFloor } from './governed-delivery.ts';
+import type { Governor } from '../governor/governor.ts';
 
 type Sodium = Awaited<ReturnType<typeof loadSodium>>;
 
@@ -51,6 +53,7 @@ export interface Delivery {
   readonly key: string;
   readonly sink: Sink;
   readonly sender: Sender;
+  readonly governor: Governor | undefined;
   /** Stops taking batches, waits up to `graceMs` for writes in flight, closes the sink (what was in flight goes again). */
   stop(graceMs?: number): Promise<void>;
 }
@@ -146,17 +149,19 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
   const { config, drivers } = loaded;
   const { sodium, queue, keys, device } = core;
   await preflightSink(drivers, config.sink!, 'sink');
-  const sinkConfig = withEmbeddedUrl(config.sink!, core.broker?.url);
+  const governor = startGovernor(loaded, queue, log, telemetry);
+  const sinkConfig = withReconnectFloor(withEmbeddedUrl(config.sink!, core.broker?.url), governor);
   const sinkEnv = driverEnv(
     { log: log.child({ component: 'sink', type: sinkConfig.type }), baseDir: core.baseDir },
     { kind: 'sink', name: sinkConfig.type },
     telemetry,
   );
-  const sink: Sink = drivers.sink(sinkConfig.type).create(sinkConfig, { ...sinkEnv, device });
+  const sink: Sink = drivers.sink(sinkConfig.type).create(sinkConfig, { ...sinkEnv, device, wire: governor?.sinkWire, centreOnline: governor?.centreOnline });
   try {
     await sink.connect();
   } catch (err) {
     await sink.close().catch(() => {});
+    governor?.stop();
     throw err;
   }
   const sender = new Sender(
@@ -206,6 +211,7 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
             maxTimeoutMs: config.sender.centre_ack_max_timeout,
           }
         : undefined,
+      governor,
     },
     log.child({ component: 'sender' }),
     telemetry,
@@ -215,8 +221,9 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
     key: deliveryKey(config),
     sink,
     sender,
+    governor,
     stop: async (graceMs?: number) => {
-      await unwind([() => sink.close(), () => sender.stop(graceMs)], log);
+      await unwind([() => governor?.stop(), () => sink.close(), () => sender.stop(graceMs)], log);
     },
   };
 }

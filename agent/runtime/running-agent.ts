@@ -4,6 +4,7 @@ import type { LoadedConfig } from '../config/load.ts';
 import type { Queue, QueueStats } from '../queue/queue.ts';
 import type { RecoveryReport } from '../queue/recovery.ts';
 import type { RunningReceiver } from '../receiver/start.ts';
+import type { Governor } from '../governor/governor.ts';
 import type { Sender, SenderStats } from './sender.ts';
 import type { Telemetry } from '../telemetry/registry.ts';
 import type { HealthResult } from './health.ts';
@@ -15,6 +16,8 @@ export interface AgentStatus {
   sender: SenderStats;
   sink: { connected: boolean };
   sources: Record<string, { state: string; counters: Record<string, number> }>;
+  /** Gates, what is held and why, the budget's counters (docs/governor.md); present with a `governor:` section. */
+  governor?: ReturnType<Governor['status']>;
 }
 
 /** What an apply restarted: the named sources, the sender and sink, or everything. */
@@ -29,6 +32,8 @@ export interface ApplyResult {
 export interface RunningAgent {
   readonly queue: Queue;
   readonly sender: Sender;
+  /** The governor of the delivery running now (docs/governor.md); absent without a `governor:` section. */
+  readonly governor?: Governor | undefined;
   readonly receiver: RunningReceiver | undefined;
   /** The registry every part of this agent reports into (the same one across applies). */
   readonly telemetry: Telemetry;

@@ -7,11 +7,14 @@
 export interface BackoffPolicy {
   initialMs: number;
   maxMs: number;
+  /** No delay is shorter than this (a metered link: handshakes cost money); the jitter spreads above it. */
+  floorMs?: number;
 }
 
 export function backoffDelay(policy: BackoffPolicy, attempt: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30));
-  return Math.round(ceiling * random());
+  const floor = policy.floorMs ?? 0;
+  const ceiling = Math.max(floor, Math.min(policy.maxMs, policy.initialMs * 2 ** Math.min(attempt, 30)));
+  return Math.round(floor + (ceiling - floor) * random());
 }
 
 /** Resolves after `ms`, or at once (without throwing) when the signal aborts. */

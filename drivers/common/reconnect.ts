@@ -13,16 +13,19 @@ export function reconnectOptions(defaults: { initial_delay: number; max_delay: n
     .strictObject({
       initial_delay: duration().default(defaults.initial_delay),
       max_delay: duration().default(defaults.max_delay),
+      min_delay: duration()
+        .default(0)
+        .describe('No reconnect sooner than this (the governor raises it on a metered link: governor.gates.metered.reconnect_floor).'),
     })
-    .default({ ...defaults })
-    .describe('Reconnect backoff with full jitter between 0 and min(max_delay, initial_delay·2^attempt).');
+    .default({ ...defaults, min_delay: 0 })
+    .describe('Reconnect backoff with full jitter between min_delay and min(max_delay, initial_delay·2^attempt).');
 }
 
 export type ReconnectOptions = z.output<ReturnType<typeof reconnectOptions>>;
 
 /** The backoff policy of a parsed `reconnect:` block. */
 export function backoffPolicy(options: ReconnectOptions): BackoffPolicy {
-  return { initialMs: options.initial_delay, maxMs: options.max_delay };
+  return { initialMs: options.initial_delay, maxMs: options.max_delay, floorMs: options.min_delay };
 }
 
 /**

@@ -17,10 +17,10 @@ const LAYERS: readonly (readonly string[])[] = [
   ['contracts'],
   ['envelope', 'keys', 'trust'],
   ['config'],
-  ['queue', 'broker', 'hosting', 'checks'],
+  ['queue', 'broker', 'hosting', 'checks', 'governor'],
   ['receiver'],
   ['runtime'],
-  ['remote'],
+  ['remote', 'observe', 'update'],
   ['sdk', 'app'],
   ['cli'],
 ];

@@ -14,3 +14,8 @@ export function ackSubscription(prefix: string, device: string): string {
 
 /** An acknowledgement is at most ~16.5 KiB (1,024 ranges); anything larger on the topic is not one. */
 export const MAX_ACK_BYTES = 32 * 1024;
+
+/** The receiver's retained online state ("1" / "0"): one level under the prefix, so `<prefix>/+/+` never matches it. */
+export function centreOnlineTopic(prefix: string): string {
+  return `${prefix}/_centre`;
+}

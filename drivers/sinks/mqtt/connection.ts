@@ -1,6 +1,6 @@
 import mqtt from 'mqtt';
 import type { MqttClient, IClientOptions, IDisconnectPacket } from 'mqtt';
-import { describeError, type BackoffPolicy, type Logger, type ProblemReporter } from '../../../agent/sdk/index.ts';
+import { describeError, type BackoffPolicy, type Logger, meterMqttClient, type ProblemReporter, type WireMeter } from '../../../agent/sdk/index.ts';
 import { ConnectionWaiters } from '../../common/connection-waiters.ts';
 import { Reconnector } from '../../common/reconnect.ts';
 import { TwinClientWatch } from '../../common/twin-client.ts';
@@ -21,11 +21,15 @@ export class MqttConnection {
 
   private readonly twin: TwinClientWatch;
 
-  constructor(url: string, options: IClientOptions, reconnect: BackoffPolicy, log: Logger, problems?: ProblemReporter) {
+  constructor(url: string, options: IClientOptions, reconnect: BackoffPolicy, log: Logger, problems?: ProblemReporter, wire?: WireMeter) {
     this.reconnector = new Reconnector(reconnect);
     this.log = log;
     this.twin = new TwinClientWatch(options.clientId ?? '', problems, 'duplicate device id?');
-    this.client = mqtt.connect(url, options);
+    this.client = mqtt.connect(url, { ...options, manualConnect: wire !== undefined || options.manualConnect });
+    if (wire) {
+      meterMqttClient(this.client, wire); // every socket it opens is counted, TLS records included
+      this.client.connect();
+    }
     this.client.on('connect', () => {
       this.twin.connected();
       this.reconnector.succeeded();

@@ -3,7 +3,7 @@ import { describeError, type Consumer, type ConsumerEnv, type IncomingMessage } 
 import { clientOptions } from './client-options.ts';
 import { MqttConnection } from './connection.ts';
 import { backoffPolicy } from '../../common/reconnect.ts';
-import { ackTopic } from './ack-topics.ts';
+import { ackTopic, centreOnlineTopic } from './ack-topics.ts';
 import type { MqttOptions } from './options.ts';
 
 /** Room in a PUBLISH beyond its payload: fixed header, topic (at most 65,535 bytes) and properties. */
@@ -46,9 +46,12 @@ export class MqttConsumer implements Consumer {
             },
           }
         : { clean: false };
+    const online = centreOnlineTopic(this.options.topic_prefix);
+    // The broker says "0" for the receiver when it vanishes without a goodbye.
+    const will = this.options.announce_online ? { will: { topic: online, payload: Buffer.from('0'), qos: 1 as const, retain: true } } : {};
     const connection = new MqttConnection(
       this.options.url,
-      { ...base, ...persistent, resubscribe: true },
+      { ...base, ...persistent, ...will, resubscribe: true },
       backoffPolicy(this.options.reconnect),
       this.env.log,
       this.env.problems,
@@ -76,6 +79,7 @@ export class MqttConsumer implements Consumer {
     let subscribed!: () => void;
     const firstSubscription = new Promise<void>((resolve) => (subscribed = resolve));
     connection.client.on('connect', (connack) => {
+      if (this.options.announce_online) connection.client.publish(online, '1', { qos: 1, retain: true });
       if (connack.sessionPresent) {
         this.env.log.info({ topic }, 'subscribed (session resumed)');
         subscribed();
@@ -115,6 +119,10 @@ export class MqttConsumer implements Consumer {
   }
 
   async close(): Promise<void> {
+    const client = this.connection?.client;
+    if (this.options.announce_online && client?.connected) {
+      await client.publishAsync(centreOnlineTopic(this.options.topic_prefix), '0', { qos: 1, retain: true }).catch(() => {});
+    }
     await this.connection?.close();
   }
 }

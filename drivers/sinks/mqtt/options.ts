@@ -33,6 +33,12 @@ export const mqttOptions = () =>
     session_expiry: duration()
       .default(86_400_000)
       .describe("Consumer only: how long the broker keeps the receiver's session (and queues for it) while it is away."),
+    announce_online: z
+      .boolean()
+      .default(false)
+      .describe(
+        'Consumer only: publish a retained online state on `<topic_prefix>/_centre` (1 while connected, 0 by will or on close), so gateways with `governor.gates.centre` send bulk only while the centre listens.',
+      ),
   });
 
 export type MqttOptions = z.output<ReturnType<typeof mqttOptions>>;

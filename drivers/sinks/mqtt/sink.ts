@@ -3,7 +3,7 @@ import { AgentError, describeError, type CentreAcks, type DriverEnv, type Outgoi
 import { clientOptions } from './client-options.ts';
 import { MqttConnection } from './connection.ts';
 import { backoffPolicy } from '../../common/reconnect.ts';
-import { ackSubscription, MAX_ACK_BYTES } from './ack-topics.ts';
+import { ackSubscription, centreOnlineTopic, MAX_ACK_BYTES } from './ack-topics.ts';
 import type { MqttOptions } from './options.ts';
 
 // MQTT 5 PUBACK reasons that say the broker's or the sink's configuration refuses where batches go: every
@@ -47,8 +47,14 @@ export class MqttSink implements Sink {
       backoffPolicy(this.options.reconnect),
       this.env.log,
       this.env.problems,
+      this.env.wire,
     );
     this.connection = connection;
+    // Every connect after the first is a reconnect: counted exactly (edge_sink_events_total{event="reconnects"}).
+    let connects = 0;
+    connection.client.on('connect', () => {
+      if (++connects > 1) this.env.counters.add('reconnects');
+    });
     connection.client.on('packetreceive', (packet: Packet) => {
       if (packet.cmd === 'puback' && packet.messageId !== undefined && packet.reasonCode !== undefined && packet.reasonCode !== 0) {
         this.pubackReasons.set(packet.messageId, packet.reasonCode);
@@ -56,6 +62,20 @@ export class MqttSink implements Sink {
     });
     connection.client.on('close', () => this.pubackReasons.clear());
     if (this.centreAcks) this.subscribeToAcks(connection);
+    if (this.env.centreOnline) this.watchCentre(connection, this.env.centreOnline);
+  }
+
+  /** The receiver's retained online state, for the governor's centre gate. */
+  private watchCentre(connection: MqttConnection, report: (online: boolean) => void): void {
+    const topic = centreOnlineTopic(this.options.topic_prefix);
+    connection.client.on('connect', () => {
+      connection.client.subscribe(topic, { qos: 1 }, (err) => {
+        if (err) this.env.problems.report('centre_subscribe_failed', 'cannot subscribe to the centre online state', { topic, err: describeError(err) });
+      });
+    });
+    connection.client.on('message', (t: string, payload: Buffer) => {
+      if (t === topic) report(payload.toString() === '1');
+    });
   }
 
   /** End-to-end mode: the centre's acknowledgements for this device, on a clean session, so at every connect. */
@@ -67,7 +87,9 @@ export class MqttSink implements Sink {
         else this.env.log.debug({ topic }, 'subscribed to centre acknowledgements');
       });
     });
+    const centre = centreOnlineTopic(this.options.topic_prefix);
     connection.client.on('message', (topic: string, payload: Buffer) => {
+      if (topic === centre) return; // the centre's online state, not an acknowledgement
       if (payload.length > MAX_ACK_BYTES) {
         this.env.problems.report('ack_too_large', 'message on the acknowledgement topic too large; ignored', {
           topic: topic.slice(0, 200),

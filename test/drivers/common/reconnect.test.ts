@@ -1,6 +1,7 @@
 /** The shared reconnect policy of drivers/common/reconnect.ts: one pending attempt, backoff that resets, cancel for good. */
 import { describe, it, mock } from 'node:test';
 import assert from 'node:assert/strict';
+import { backoffDelay } from '../../../agent/util/backoff.ts';
 import { backoffPolicy, fixedDelay, reconnectOptions, Reconnector } from '../../../drivers/common/reconnect.ts';
 
 describe('Reconnector', () => {
@@ -63,7 +64,26 @@ describe('Reconnector', () => {
   });
 
   it('reconnectOptions declares initial_delay 500ms and max_delay 1m unless given', () => {
-    assert.deepEqual(backoffPolicy(reconnectOptions().parse(undefined)), { initialMs: 500, maxMs: 60_000 });
-    assert.deepEqual(backoffPolicy(reconnectOptions().parse({ initial_delay: '1s' })), { initialMs: 1000, maxMs: 60_000 });
+    assert.deepEqual(backoffPolicy(reconnectOptions().parse(undefined)), { initialMs: 500, maxMs: 60_000, floorMs: 0 });
+    assert.deepEqual(backoffPolicy(reconnectOptions().parse({ initial_delay: '1s' })), { initialMs: 1000, maxMs: 60_000, floorMs: 0 });
+  });
+
+  it('min_delay is a floor under the jitter (a metered link)', () => {
+    const policy = backoffPolicy(reconnectOptions().parse({ initial_delay: '1s', max_delay: '1m', min_delay: '30s' }));
+    assert.equal(
+      backoffDelay(policy, 0, () => 0),
+      30_000,
+      'never below the floor',
+    );
+    assert.equal(
+      backoffDelay(policy, 0, () => 1),
+      30_000,
+      'a ceiling below the floor is raised to it',
+    );
+    assert.equal(
+      backoffDelay(policy, 10, () => 0.5),
+      45_000,
+      'jitter spreads between the floor and the ceiling',
+    );
   });
 });
