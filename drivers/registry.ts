@@ -13,6 +13,8 @@ import { postgresSource } from './sources/postgres/index.ts';
 import { mysqlSource } from './sources/mysql/index.ts';
 import { hl7Source } from './sources/hl7/index.ts';
 import { modbusSource } from './sources/modbus/index.ts';
+import { fileSource } from './sources/file/index.ts';
+import { httpSource } from './sources/http/index.ts';
 import { mqttSink } from './sinks/mqtt/index.ts';
 import { pulsarSink } from './sinks/pulsar/index.ts';
 
@@ -27,5 +29,7 @@ export const sourceDrivers: readonly SourceDriver[] = [
   mysqlSource,
   hl7Source,
   modbusSource,
+  fileSource,
+  httpSource,
 ];
 export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink];

@@ -14,6 +14,11 @@ export interface EmitOptions {
    * latency. Emits of several peers arriving within the bound still share one commit.
    */
   readonly commitWithinMs?: number;
+  /**
+   * The stream the records go to instead of the source's own: an ingest endpoint with a route per stream
+   * (the http source).
+   */
+  readonly stream?: string;
 }
 
 export interface SourceContext {
@@ -37,6 +42,12 @@ export interface SourceContext {
    * BigInt for encoding), so a source must not read or reuse them after the call.
    */
   emit(records: AgentRecord[], cursor?: Cursor, options?: EmitOptions): Promise<void>;
+  /**
+   * True while the queue would not take new records for `stream` (default: the source's own) at once: full
+   * under `block` (an emit would wait) or `drop_newest` (it would be dropped). A source that answers a sender
+   * (an HTTP request) can refuse now instead. Optional so a test may hand a bare context.
+   */
+  queueRefuses?(stream?: string): boolean;
   /**
    * Memory is bounded in bytes: the agent holds at most a share of its heap in records emitted and not yet
    * committed, per source and in total. An emit beyond that waits before it reaches the queue. A source

@@ -168,6 +168,15 @@ export class Queue {
     }
   }
 
+  /**
+   * True while a record given to `enqueue` for `stream` would not be taken at once: under `block` it would
+   * wait for room, under `drop_newest` it would be dropped. Under `drop_oldest` new records always go in.
+   * For sources that must answer their sender now (an HTTP request) rather than wait or be dropped silently.
+   */
+  refusesNew(stream: string): boolean {
+    return this.opts.fullPolicy !== 'drop_oldest' && this.bounds.full(stream);
+  }
+
   cursor(source: string): Cursor | undefined {
     return this.ledger.cursor(source);
   }

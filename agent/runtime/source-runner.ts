@@ -98,13 +98,15 @@ export class SourceRunner {
         for (const r of records) bytes += typeof r === 'object' && r !== null ? recordBytes(r) : 16;
         await this.account.charge(bytes);
         try {
-          await this.queue.enqueue(stream, records, cursor === undefined ? undefined : { source: name, value: cursor }, options?.commitWithinMs);
-          this.tap.publish(stream, records);
+          const to = options?.stream ?? stream;
+          await this.queue.enqueue(to, records, cursor === undefined ? undefined : { source: name, value: cursor }, options?.commitWithinMs);
+          this.tap.publish(to, records);
         } finally {
           this.account.release(bytes);
         }
       },
       room: () => this.account.room(),
+      queueRefuses: (to?: string) => this.queue.refusesNew(to ?? stream),
       maxEmitBytes: this.account.perEmitBytes,
       fail: failed,
     };
