@@ -87,6 +87,8 @@ export class Receiver {
   private readonly records: Counter;
   private readonly rejections: Counter;
   private readonly problems: RateLimitedProblems;
+  /** Batches being taken now, by identity: bounded by the input's messages in flight. */
+  private readonly inProgress = new Map<string, Promise<void>>();
   private failure: AgentError | undefined;
   private readonly onTaken: ((header: EnvelopeHeader) => void) | undefined;
   private onFailure!: (err: AgentError) => void;
@@ -196,6 +198,23 @@ export class Receiver {
       refusal = err as AgentError;
     }
     const epoch = hex(header.epoch);
+    // The same batch can arrive twice at once: a broker redelivers it on a new connection while the first copy
+    // is still being written (Mosquitto drops an MQTT 5 client whose acknowledgement it refuses). Both would
+    // pass the dedup check before either is marked; the second waits for the first and is then a duplicate.
+    const key = `${header.device}\u0000${header.stream}\u0000${epoch}\u0000${header.seq}`;
+    for (let running = this.inProgress.get(key); running; running = this.inProgress.get(key)) await running;
+    let finished!: () => void;
+    this.inProgress.set(key, new Promise<void>((resolve) => (finished = resolve)));
+    try {
+      await this.take(message, header, records, refusal, epoch);
+    } finally {
+      this.inProgress.delete(key);
+      finished();
+    }
+  }
+
+  /** Dedup, output and mark of one authenticated batch; `handle` runs at most one per batch identity at a time. */
+  private async take(message: IncomingMessage, header: EnvelopeHeader, records: AgentRecord[], refusal: AgentError | undefined, epoch: string): Promise<void> {
     // An output that keeps its own marks (PostgreSQL) decides in its transaction, not here.
     const ownMarks = this.output.dedupsItself === true;
     const verdict = this.replay || ownMarks ? 'new' : this.dedup.check(header.device, header.stream, epoch, header.seq, header.created);

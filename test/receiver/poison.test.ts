@@ -359,3 +359,32 @@ test('the heap `receive` asks for follows the limits in its config file, read be
   // A file it cannot read yet gets the defaults' size; the real load reports the file next.
   assert.equal(receiveHeapMbFromArgs(['-c', join(dir, 'missing.yaml')]), 176);
 });
+
+test('the same batch delivered twice at once (a redelivery while the first copy is written) is written once', async () => {
+  // An output that holds its first write until released: the second copy arrives while the first is written.
+  let release!: () => void;
+  const held = new Promise<void>((resolve) => (release = resolve));
+  const written: AgentRecord[][] = [];
+  const output: RecordOutput = {
+    write: async (_header, batch) => {
+      written.push(batch);
+      if (written.length === 1) await held;
+    },
+    close: async () => {},
+  };
+  const r = makeReceiver('twice-at-once', output);
+  try {
+    const message = { bytes: envelope('gw-a', 1, records([{ n: 1 }, { n: 2 }]), 2), origin: 'edge-agent/v1/gw-a/s' };
+    const first = r.receiver.handle(message);
+    const second = r.receiver.handle(message);
+    const third = r.receiver.handle({ ...message, bytes: envelope('gw-a', 2, records([{ n: 3 }])) });
+    await third; // another batch of the same stream is not held up by the one being written
+    assert.equal(written.length, 2);
+    release();
+    await Promise.all([first, second]);
+    assert.equal(written.length, 2, 'the first copy written once, the second dropped as a duplicate');
+    assert.equal(r.receiver.stats().accepted, 2);
+  } finally {
+    r.close();
+  }
+});
