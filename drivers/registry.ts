@@ -13,6 +13,7 @@ import { postgresSource } from './sources/postgres/index.ts';
 import { mysqlSource } from './sources/mysql/index.ts';
 import { mqttSink } from './sinks/mqtt/index.ts';
 import { pulsarSink } from './sinks/pulsar/index.ts';
+import { kafkaSink } from './sinks/kafka/index.ts';
 
 export const sourceDrivers: readonly SourceDriver[] = [
   sensorsSource,
@@ -24,4 +25,4 @@ export const sourceDrivers: readonly SourceDriver[] = [
   postgresSource,
   mysqlSource,
 ];
-export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink];
+export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink, kafkaSink];
