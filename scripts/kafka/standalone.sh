@@ -18,6 +18,8 @@
 #   KAFKA_START_TIMEOUT   seconds to wait for readiness (default 120)
 #   KAFKA_STOP_TIMEOUT    seconds between SIGTERM and SIGKILL (default 30)
 #   KAFKA_HEAP            (default "-Xms128m -Xmx512m")
+#   KAFKA_JVM_OPTS        (default "-XX:+UseSerialGC -XX:TieredStopAtLevel=1": quick start-up and few threads on a
+#                         small test machine; set it to "" for a throughput benchmark)
 #   KAFKA_PARTITIONS      num.partitions for auto-created topics (default 4)
 #   KAFKA_LOG_LEVEL       (default info); log goes to DIR/logs/kafka.log
 #   KAFKA_EXTRA_CONF      extra "key=value" lines appended to the broker config
@@ -133,7 +135,7 @@ wait_gone() { # PID TIMEOUT
 }
 
 java_cmd() { # CONFDIR -> the java command line prefix (options and classpath)
-  echo java ${KAFKA_HEAP:--Xms128m -Xmx512m} -XX:+UseG1GC -XX:MaxGCPauseMillis=20 -XX:+ExitOnOutOfMemoryError \
+  echo java ${KAFKA_HEAP:--Xms128m -Xmx512m} ${KAFKA_JVM_OPTS--XX:+UseSerialGC -XX:TieredStopAtLevel=1} -XX:+ExitOnOutOfMemoryError \
     -Djava.net.preferIPv4Stack=true -Djava.awt.headless=true \
     "-Dlog4j2.configurationFile=$1/log4j2.xml" -cp "$(cat "$CP_FILE")"
 }
@@ -289,5 +291,5 @@ case "${1:-}" in
   stop) shift; cmd_stop "$@" ;;
   kill) shift; cmd_kill "$@" ;;
   status) shift; cmd_status "$@" ;;
-  *) sed -n '2,24p' "$0" >&2; exit 64 ;;
+  *) sed -n '2,26p' "$0" >&2; exit 64 ;;
 esac

@@ -44,6 +44,9 @@ export class KafkaConsumer implements Consumer {
     const client = new KafkaClient<Buffer, Buffer, Buffer, Buffer>({
       ...clientOptions(this.options, this.env.baseDir, this.options.client_id ?? this.env.clientName, 'kafka receiver input'),
       groupId: this.options.group,
+      // Where the broker allows it (auto.create.topics.enable), a receiver started before any gateway creates
+      // the topic instead of waiting for the first batch; elsewhere it retries until the topic exists.
+      autocreateTopics: true,
       autocommit: false,
       sessionTimeout,
       heartbeatInterval: Math.max(500, Math.floor(sessionTimeout / 3)),
@@ -54,6 +57,10 @@ export class KafkaConsumer implements Consumer {
       highWaterMark: STREAM_HIGH_WATER,
     });
     this.client = client;
+    client.on('consumer:group:join', (joined) => {
+      const partitions = (joined.assignments ?? []).flatMap((a) => a.partitions.map((p) => `${a.topic}[${p}]`));
+      this.env.log.info({ group: this.options.group, member: joined.memberId, partitions }, 'kafka group assignment');
+    });
     this.committer = new OffsetCommitter(client, this.env.log);
     let joined!: () => void;
     const subscribed = new Promise<void>((resolve) => (joined = resolve));
@@ -73,8 +80,14 @@ export class KafkaConsumer implements Consumer {
     while (!this.closing) {
       try {
         const stream = await this.client!.consume({ topics: [this.options.topic], mode: 'committed', fallbackMode: 'earliest' });
+        // Errors reach the loop through the iterator; one raised while the stream is still being set up (the
+        // client closed under it) must not become an uncaught exception.
+        stream.on('error', () => {});
         this.stream = stream;
-        if (this.closing) break;
+        if (this.closing) {
+          await this.dropStream();
+          break;
+        }
         this.lastError = undefined;
         this.reconnector.succeeded();
         this.env.log.info({ topic: this.options.topic, group: this.options.group }, 'kafka consumer joined its group');
@@ -115,15 +128,23 @@ export class KafkaConsumer implements Consumer {
   async close(): Promise<void> {
     this.closing = true;
     this.reconnector.cancel();
+    // First end the loop (closing the stream ends its iteration), then the client: a client closed while the
+    // loop is still opening a stream would make that stream fail with nobody listening.
     await this.dropStream();
-    await this.committer?.flush();
+    await withTimeout(this.loop, 5_000);
+    await this.dropStream();
     // Leaves the group, so the others take its partitions at once instead of after session_timeout.
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.client?.close(true).catch(() => {}), new Promise<void>((resolve) => (timer = setTimeout(resolve, 5_000)))]);
-    clearTimeout(timer);
-    await Promise.race([this.loop, new Promise<void>((resolve) => (timer = setTimeout(resolve, 1_000)))]);
-    clearTimeout(timer);
+    await withTimeout(
+      this.client?.close(true).catch(() => {}),
+      5_000,
+    );
   }
+}
+
+async function withTimeout(promise: Promise<unknown> | undefined, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([promise, new Promise<void>((resolve) => (timer = setTimeout(resolve, ms)))]);
+  clearTimeout(timer);
 }
 
 /** `topic[partition]@offset device/stream#seq`, for logs; the device and stream are the message's own headers. */

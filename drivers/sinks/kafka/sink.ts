@@ -1,4 +1,4 @@
-import { Producer } from '@platformatic/kafka';
+import { compatibilityPartitioner, Producer } from '@platformatic/kafka';
 import { AgentError, describeError, type DriverEnv, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
 import { ConnectionWaiters } from '../../common/connection-waiters.ts';
 import { backoffPolicy, Reconnector } from '../../common/reconnect.ts';
@@ -46,6 +46,8 @@ export class KafkaSink implements Sink {
       idempotent: true,
       acks: -1,
       autocreateTopics: true,
+      // Java-compatible key hashing: a series lands where the Java client would put it too.
+      partitioner: compatibilityPartitioner,
     });
     this.producer = producer;
     producer.on('client:broker:connect', () => {
