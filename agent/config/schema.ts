@@ -5,6 +5,7 @@ import { duration, size } from '../util/units.ts';
 import type { SinkDriver } from '../contracts/sink.ts';
 import type { CommonSourceConfig, SourceDriver } from '../contracts/source.ts';
 import { fleetSchema, NAME } from './fleet-schema.ts';
+import { kafkaOutputSchema } from './receiver-kafka-output-schema.ts';
 
 export { fleetBrokerSchema } from './fleet-schema.ts';
 
@@ -249,6 +250,7 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .default([]),
           state: z.string().default('receiver.db').describe('Dedup state (SQLite), relative to data_dir.'),
           output: z.string().default('-').describe('`-` for stdout, or a file that JSON lines are appended to.'),
+          kafka_output: kafkaOutputSchema.optional(),
           dedup_window: z
             .number()
             .int()

@@ -14,6 +14,7 @@ import { DedupState } from './dedup.ts';
 import { limitsOf } from './heap.ts';
 import { PoisonHandling } from './poison.ts';
 import { jsonLinesOutput, type RecordOutput } from './output.ts';
+import { kafkaOutput } from './kafka-output.ts';
 import { loadDevices } from './devices.ts';
 import { Receiver } from './receiver.ts';
 import { CentreAcknowledger } from './acks.ts';
@@ -52,7 +53,11 @@ export async function startReceiver(
     streamsPerDevice: section.max_streams_per_device,
   });
   const limits = limitsOf(section);
-  const output = options.output ?? (await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
+  const output =
+    options.output ??
+    (section.kafka_output
+      ? kafkaOutput(section.kafka_output, paths.baseDir)
+      : await jsonLinesOutput(section.output === '-' ? '-' : resolve(paths.baseDir, section.output)));
   const deadLetters = new DeadLetterStore(paths.fromData(section.dead_letter.path), section.dead_letter.max_bytes);
   const poison = new PoisonHandling(deadLetters, output, receiverLog, telemetry, { retryForMs: section.output_retry_for });
   // The consumer is made below; acknowledgements only flow once it has started.

@@ -1,7 +1,7 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
-import { murmur2 } from '@platformatic/kafka';
+import { Consumer, murmur2 } from '@platformatic/kafka';
 import { pino } from 'pino';
 import { kafkaUnavailable, startKafka, type KafkaBroker } from '../../scripts/lib/kafka.ts';
 import { startAgent } from '../../agent/runtime/agent.ts';
@@ -166,6 +166,57 @@ test('two receivers in one consumer group share the partitions: each handles par
   } finally {
     await agent?.stop();
     for (const r of receivers) await r.close();
+    ws.cleanup();
+  }
+});
+
+test('receiver.kafka_output: decrypted records as JSON on a Kafka topic, each with its identity, every record there', { skip: unavailable }, async () => {
+  const ws = await workspace();
+  const total = Math.min(RECORDS, 4_000);
+  const yaml = kafkaYaml('out', ['gen'], total, 0).replace(
+    '  state: receiver.db\n',
+    `  state: receiver.db\n  kafka_output:\n    brokers: [${broker.bootstrap}]\n    topic: out-records\n`,
+  );
+  const loaded = writeConfig(ws.dir, yaml);
+  const receiver = await startReceiver(await sodium(), loaded, silentLogger);
+  const agent = await startAgent(loaded, silentLogger);
+  const reader = new Consumer({
+    clientId: 'out-reader',
+    groupId: 'out-reader',
+    bootstrapBrokers: [broker.bootstrap],
+    autocommit: true,
+    maxWaitTime: 200,
+    autocreateTopics: true,
+  });
+  const byId = new Map<string, string>();
+  let copies = 0;
+  try {
+    const stream = await reader.consume({ topics: ['out-records'], mode: 'earliest' });
+    stream.on('data', (m: { value: Buffer; headers: Map<Buffer, Buffer> }) => {
+      const value = m.value.toString();
+      const header = [...m.headers].find(([k]) => k.toString() === 'edge-id')?.[1]?.toString();
+      const parsed = JSON.parse(value) as { id: string };
+      assert.equal(header, parsed.id, 'the edge-id header is the record identity in the value');
+      if (byId.has(parsed.id)) assert.equal(byId.get(parsed.id), value, 'a repeated identity is the same record');
+      byId.set(parsed.id, value);
+      copies++;
+    });
+    await waitUntil(() => byId.size >= total, 'every record on the output topic', 120_000);
+    const records = [...byId.values()].map(
+      (v) => JSON.parse(v) as { id: string; device: string; stream: string; epoch: string; seq: number; record: { n: number } },
+    );
+    assert.deepEqual(records.map((r) => `${r.stream}:${r.record.n}`).sort(), expected(['gen'], total));
+    for (const r of records) {
+      assert.equal(r.device, 'gw-out');
+      assert.match(r.epoch, /^[0-9a-f]{16}$/);
+      assert.ok(r.id.startsWith(`gw-out/gen/${r.epoch}/${r.seq}/`), r.id);
+    }
+    assert.ok(copies >= total);
+    await stream.close();
+  } finally {
+    await reader.close(true);
+    await agent.stop();
+    await receiver.close();
     ws.cleanup();
   }
 });
