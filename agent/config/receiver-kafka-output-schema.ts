@@ -9,9 +9,7 @@ import { fileOption } from '../util/file-option.ts';
 import { tlsOptions } from '../util/tls.ts';
 import { duration } from '../util/units.ts';
 
-const hostPort = z
-  .string()
-  .regex(/^(\[[0-9a-fA-F:.]+\]|[\w.-]+):\d{1,5}$/, 'host:port (no scheme; TLS is turned on by the `tls` block)');
+const hostPort = z.string().regex(/^(\[[0-9a-fA-F:.]+\]|[\w.-]+):\d{1,5}$/, 'host:port (no scheme; TLS is turned on by the `tls` block)');
 
 export const kafkaOutputSchema = z
   .strictObject({

@@ -91,9 +91,7 @@ export function kafkaOutput(config: KafkaOutputConfig, baseDir: string): RecordO
     // Java-compatible key hashing: a series lands where the Java client would put it too.
     partitioner: compatibilityPartitioner,
     ...(config.tls ? { tls: tlsConnectionOptions(config.tls, baseDir, 'receiver.kafka_output') } : {}),
-    ...(config.sasl
-      ? { sasl: { mechanism: config.sasl.mechanism, username: config.sasl.username, password: () => readPassword(config.sasl!, baseDir) } }
-      : {}),
+    ...(config.sasl ? { sasl: { mechanism: config.sasl.mechanism, username: config.sasl.username, password: () => readPassword(config.sasl!, baseDir) } } : {}),
   });
   return {
     async write(header, records) {

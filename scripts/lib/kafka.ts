@@ -29,6 +29,8 @@ export interface KafkaStartOptions {
   partitions?: number;
   /** Extra `key=value` broker settings. */
   extraConf?: string[];
+  /** SASL/PLAIN on the client listener with these users (name → password). */
+  saslPlainUsers?: Record<string, string>;
 }
 
 async function script(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
@@ -81,6 +83,11 @@ export async function startKafka(options: KafkaStartOptions = {}): Promise<Kafka
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (options.partitions !== undefined) env.KAFKA_PARTITIONS = String(options.partitions);
   if (options.extraConf) env.KAFKA_EXTRA_CONF = options.extraConf.join('\n');
+  if (options.saslPlainUsers) {
+    env.KAFKA_SASL_PLAIN_USERS = Object.entries(options.saslPlainUsers)
+      .map(([user, password]) => `${user}:${password}`)
+      .join(' ');
+  }
   let ports: Record<string, string> = {};
   const start = async () => {
     ports = readPorts(await script(['start', dir], env));

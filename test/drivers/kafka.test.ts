@@ -1,10 +1,13 @@
-import { describe, test } from 'node:test';
+import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { kafkaSink } from '../../drivers/sinks/kafka/index.ts';
 import { kafkaOptions } from '../../drivers/sinks/kafka/options.ts';
 import { mapProduceError } from '../../drivers/sinks/kafka/errors.ts';
 import { ByteWindow } from '../../drivers/sinks/kafka/byte-window.ts';
-import { kafkaUnavailable, startKafka } from '../../scripts/lib/kafka.ts';
+import { kafkaUnavailable, startKafka, type KafkaBroker } from '../../scripts/lib/kafka.ts';
+import { silentLogger } from '../../agent/log.ts';
+import { driverEnv } from '../../agent/hosting/driver-env.ts';
+import { isAgentError } from '../../agent/sdk/index.ts';
 import { sinkContract } from '../contract/sink-contract.ts';
 import { ProtocolError, MultipleErrors, NetworkError } from '@platformatic/kafka';
 
@@ -70,5 +73,50 @@ describe('kafka sink options and error mapping', () => {
     assert.equal(window.inFlight, 70);
     const huge = new ByteWindow(10);
     await huge.acquire(1000); // alone, larger than the whole window: let through
+  });
+});
+
+describe('kafka sink with SASL/PLAIN (real broker, SASL_PLAINTEXT listener)', { skip: unavailable }, () => {
+  const env = driverEnv({ log: silentLogger, baseDir: process.cwd() });
+  let broker: KafkaBroker;
+  before(async () => {
+    broker = await startKafka({ saslPlainUsers: { gateway: 'gw-secret' } });
+  });
+  after(async () => broker?.close());
+
+  const sinkWith = (passwordEnv: string) => {
+    const options = kafkaOptions().parse({
+      brokers: [broker.bootstrap],
+      topic: 'edge-sasl',
+      sasl: { mechanism: 'PLAIN', username: 'gateway', password_env: passwordEnv },
+      connect_timeout: '5s',
+      request_timeout: '5s',
+      retries: 2,
+      reconnect: { initial_delay: '20ms', max_delay: '300ms' },
+    });
+    return kafkaSink.create(options, { ...env, device: 'gw-sasl' });
+  };
+  const batch = { device: 'gw-sasl', stream: 's', epoch: '00000000000000aa', seq: 1, count: 1, bytes: new Uint8Array([1, 2, 3]) };
+
+  test('the right password: connected and a write is acknowledged', async () => {
+    process.env.EDGE_TEST_KAFKA_GOOD = 'gw-secret';
+    const sink = sinkWith('EDGE_TEST_KAFKA_GOOD');
+    await sink.connect();
+    await sink.waitConnected(AbortSignal.timeout(15_000));
+    await sink.write(batch);
+    await sink.close();
+  });
+
+  test('a wrong password: never connected, the write fails as retryable (the batch stays queued)', async () => {
+    process.env.EDGE_TEST_KAFKA_BAD = 'not-the-password';
+    const sink = sinkWith('EDGE_TEST_KAFKA_BAD');
+    await sink.connect();
+    assert.equal(sink.connected, false);
+    const err = await sink.write(batch).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    assert.ok(isAgentError(err) && err.retryable, `expected a retryable AgentError, got ${String(err)}`);
+    await sink.close();
   });
 });

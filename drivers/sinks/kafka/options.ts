@@ -35,15 +35,20 @@ export const kafkaOptions = () =>
     retries: z
       .number()
       .int()
-      .min(0)
+      .min(2)
       .max(100)
       .default(3)
       .describe(
-        'Attempts the client makes on its own (same producer sequence, so the broker stores a batch once) before a write fails as retryable and the runtime sends it again later.',
+        'Attempts the client makes on its own (same producer sequence, so the broker stores a batch once) before a write fails as retryable and the runtime sends it again later. At least 2: the client takes fewer as unlimited retries for an idempotent producer, and a write would never fail.',
       ),
     max_in_flight_bytes: size()
       .default(8 * 1024 * 1024)
       .describe('Sink: most bytes of batches awaiting their acknowledgement at once; further writes wait for room (backpressure).'),
+    max_request_bytes: size()
+      .default(512 * 1024)
+      .describe(
+        "Sink: batches written while a produce request is out go together in the next one, up to this many bytes (one larger batch goes alone). Keep it below the topic's max.message.bytes (1 MiB by default).",
+      ),
     reconnect: reconnectOptions(),
     group: z
       .string()
