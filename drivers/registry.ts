@@ -17,6 +17,7 @@ import { fileSource } from './sources/file/index.ts';
 import { httpSource } from './sources/http/index.ts';
 import { mqttSink } from './sinks/mqtt/index.ts';
 import { pulsarSink } from './sinks/pulsar/index.ts';
+import { kafkaSink } from './sinks/kafka/index.ts';
 
 export const sourceDrivers: readonly SourceDriver[] = [
   sensorsSource,
@@ -32,4 +33,4 @@ export const sourceDrivers: readonly SourceDriver[] = [
   fileSource,
   httpSource,
 ];
-export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink];
+export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink, kafkaSink];

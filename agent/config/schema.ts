@@ -8,6 +8,7 @@ import { fleetSchema, NAME } from './fleet-schema.ts';
 import { receiverPostgresSchema } from './centre-schema.ts';
 import { governorSchema } from './governor-schema.ts';
 import { httpSchema } from './http-schema.ts';
+import { kafkaOutputSchema } from './receiver-kafka-output-schema.ts';
 
 export { fleetBrokerSchema } from './fleet-schema.ts';
 
@@ -259,6 +260,7 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
           topic_output: sinkSchema
             .optional()
             .describe('A topic the decrypted records are also published to, as JSON lines, one message per batch (any sink type; docs/centre.md).'),
+          kafka_output: kafkaOutputSchema.optional(),
           dedup_window: z
             .number()
             .int()

@@ -1,6 +1,6 @@
 /**
  * Which outputs the receiver writes to, from its config section (docs/centre.md, "Outputs"). An output is a
- * `RecordOutput` (agent/receiver/output.ts): the primary one (JSON lines, or PostgreSQL, which keeps its own
+ * `RecordOutput` (agent/receiver/output.ts): the primary one (JSON lines, a Kafka topic of records, or PostgreSQL, which keeps its own
  * dedup marks in the same transaction as its records and so sets `dedupsItself`), and topics beside it
  * (`receiver.topic_output`, any sink driver). A new kind of primary output is one more branch here.
  */
@@ -10,6 +10,8 @@ import type { Sink } from '../../contracts/sink.ts';
 import type { EnvelopeHeader } from '../../envelope/header.ts';
 import type { Logger } from '../../log.ts';
 import { jsonLinesOutput, type RecordOutput } from '../output.ts';
+import { AgentError } from '../../errors.ts';
+import { kafkaOutput } from '../kafka-output.ts';
 import { postgresOutput } from './postgres.ts';
 import { topicOutput, withTopics } from './topic.ts';
 
@@ -39,6 +41,10 @@ export async function primaryOutput(
   log: Logger,
   signal?: AbortSignal,
 ): Promise<RecordOutput & { taken?(header: EnvelopeHeader): Promise<boolean> }> {
+  if (section.postgres && section.kafka_output) {
+    throw new AgentError('CONFIG_INVALID', 'receiver: give one primary output, postgres or kafka_output, not both');
+  }
+  if (section.kafka_output) return kafkaOutput(section.kafka_output, baseDir);
   return section.postgres
     ? await postgresOutput(section.postgres, {
         window: section.dedup_window,
