@@ -132,9 +132,20 @@ export class ControlChannel {
   }
 
   /** QoS 1; resolves when the broker took it (or at once while offline: status is re-sent on connect anyway). */
-  publish(topic: string, payload: string, options: { retain?: boolean; correlationData?: Buffer | undefined } = {}): Promise<void> {
+  publish(
+    topic: string,
+    payload: string | Buffer,
+    options: { retain?: boolean; correlationData?: Buffer | undefined; responseTopic?: string | undefined } = {},
+  ): Promise<void> {
     if (!this.client.connected) return Promise.resolve();
-    const properties = options.correlationData && this.options.protocolVersion === 5 ? { correlationData: options.correlationData } : undefined;
+    const v5 = this.options.protocolVersion === 5;
+    const properties =
+      v5 && (options.correlationData || options.responseTopic)
+        ? {
+            ...(options.correlationData ? { correlationData: options.correlationData } : {}),
+            ...(options.responseTopic ? { responseTopic: options.responseTopic } : {}),
+          }
+        : undefined;
     return new Promise((resolve) => {
       this.client.publish(topic, payload, { qos: 1, retain: options.retain ?? false, ...(properties ? { properties } : {}) }, (err) => {
         if (err) this.options.log.warn({ err: describeError(err), topic }, 'fleet control: publish failed');

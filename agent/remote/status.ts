@@ -22,6 +22,8 @@ export interface StatusInputs {
   config(): { version: string; layers: unknown[]; last_apply: ApplyReport | undefined };
   refused(): Record<string, number>;
   lastError(): string | undefined;
+  /** What parts beside remote control add (the self-update's `update` section). */
+  extra?(): Record<string, unknown>;
 }
 
 export type Publish = (topic: string, payload: string, retain: boolean) => Promise<void>;
@@ -75,6 +77,7 @@ export class StatusReporter {
       ...(lastError === undefined ? {} : { last_error: lastError }),
       ...(i.lastExit ? { last_exit: i.lastExit } : {}),
       refused: i.refused(),
+      ...i.extra?.(),
       at: new Date().toISOString(),
     };
   }
@@ -88,8 +91,8 @@ export class StatusReporter {
 
   /** What a change worth a new birth is: states and config, not queue numbers that move all the time. */
   private shape(birth: Record<string, unknown>): string {
-    const { sources, sink, config, last_error, refused } = birth;
-    return JSON.stringify({ sources, sink, config, last_error, refused });
+    const { sources, sink, config, last_error, refused, update } = birth;
+    return JSON.stringify({ sources, sink, config, last_error, refused, update });
   }
 
   async publishBirth(): Promise<void> {

@@ -272,7 +272,8 @@ export class Download {
     }
   }
 
-  private fail(err: unknown): void {
+  /** Ends the download with this error (a refusal from outside: a chunk message over the size cap). */
+  fail(err: unknown): void {
     if (!this.settle) return;
     const { reject } = this.settle;
     this.settle = undefined;
