@@ -16,12 +16,14 @@ import { checkConfig } from './check-config.ts';
 import { deadLetter } from './dead-letter.ts';
 import { commandPath, type DefineCommand, type Exit } from './command.ts';
 import { fleet } from './fleet.ts';
+import { install } from './install.ts';
 import { keygen } from './keygen.ts';
 import { receive } from './receive.ts';
 import { run } from './run.ts';
+import { update } from './update.ts';
 
 /** In the order `edge-agent --help` lists them. */
-const COMMANDS: readonly DefineCommand[] = [run, receive, checkConfig, keygen, deadLetter, fleet];
+const COMMANDS: readonly DefineCommand[] = [run, receive, checkConfig, keygen, deadLetter, fleet, install, update];
 
 const AFTER_HELP = `
 Logs go to stderr: text lines on a terminal, JSON lines otherwise (--log-format, log.format). The receiver

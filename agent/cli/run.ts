@@ -9,6 +9,9 @@ import type { ConfigPipeline } from '../remote/config-pipeline.ts';
 import { PipelineAdapter } from '../remote/pipeline-adapter.ts';
 import { startFleet } from '../remote/remote-control.ts';
 import type { ApplyReport } from '../remote/seams.ts';
+import { locateRelease } from '../update/locate.ts';
+import { systemdNotifier } from '../update/notify.ts';
+import { type TrialAgent, watchTrial } from '../update/trial.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { watchConfigFile } from './config-watch.ts';
 import { untilSignal } from './signals.ts';
@@ -51,11 +54,18 @@ export async function runCommand(values: RunOptions): Promise<number> {
   };
   const stopRequested = untilSignal(log, () => reload('SIGHUP'));
   const watch = values.config && loaded.config.fleet.watch_local_file ? watchConfigFile(values.config, () => reload('file changed'), log) : undefined;
+  // Under systemd (Type=notify): READY=1 once started, WATCHDOG=1 from the event loop (docs/update.md).
+  const notifier = systemdNotifier(process.env, (err) => log.warn({ err }, 'systemd-notify could not be run'));
+  const release = locateRelease();
+  let trialEnded: Promise<number> | undefined;
+  let current: TrialAgent | undefined;
   // A `restart` command ends one turn of this loop: everything stops cleanly and starts again in process, on
   // the committed configuration.
   for (;;) {
+    const startedAt = Date.now();
     const started = await startWithRemoteConfig(loaded, log, { localPath: values.config });
     const agent = started.agent;
+    current = agent;
     pipeline = started.pipeline;
     let restartRequested!: () => void;
     const restart = new Promise<'restart'>((resolve) => (restartRequested = () => resolve('restart')));
@@ -75,9 +85,24 @@ export async function runCommand(values: RunOptions): Promise<number> {
       : undefined;
     const remoteReport = (report: ApplyReport) => remote?.report(report);
     const statusTimer = setInterval(() => log.info({ status: agent.status() }, 'status'), 60_000).unref();
-    const signal = await Promise.race([stopRequested, restart]);
+    if (!trialEnded) {
+      notifier.ready(release?.version ? `edge-agent release ${release.version} running` : 'edge-agent running');
+      // A release in trial commits itself once healthy, or ends with a code the guard reads (agent/update/trial.ts).
+      trialEnded = watchTrial(release, () => current!, startedAt, log) ?? new Promise<number>(() => {});
+    }
+    const signal = await Promise.race([stopRequested, restart, trialEnded]);
     clearInterval(statusTimer);
+    if (typeof signal === 'number') {
+      notifier.stopping();
+      await remote?.stop('trial failed its health gate');
+      adapter?.close();
+      await agent.stop();
+      watch?.close();
+      notifier.close();
+      return signal;
+    }
     log.info({ signal }, signal === 'restart' ? 'restarting on request' : 'stopping');
+    if (signal !== 'restart') notifier.stopping();
     // Remote control first: no command may reach an agent that is stopping.
     await remote?.stop(signal === 'restart' ? 'restart command' : `signal ${signal}`);
     adapter?.close();
@@ -85,6 +110,7 @@ export async function runCommand(values: RunOptions): Promise<number> {
     await agent.stop();
     if (signal === 'restart') continue;
     watch?.close();
+    notifier.close();
     log.info({ status: agent.status() }, 'stopped');
     return 0;
   }

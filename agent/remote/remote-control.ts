@@ -18,6 +18,7 @@ import { DesiredConfig } from './desired.ts';
 import type { ApplyReport, DesiredConfigPipeline, RefusalReason, RemoteExtension, RemoteExtensionFactory, Verifier } from './seams.ts';
 import { nextSession, recordExit, remoteStateDir, takeLastExit } from './state-files.ts';
 import { StatusReporter } from './status.ts';
+import { updateStatusSource } from '../update/status.ts';
 import { fleetTopics } from './topics.ts';
 import { FileTrustStore, TrustChain } from '../trust/index.ts';
 
@@ -128,6 +129,7 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
       },
       refused: () => refused.by('reason'),
       lastError: () => lastError,
+      update: updateStatusSource(),
       extra: () => Object.assign({}, ...extensions.map((e) => e.status?.() ?? {})),
     },
     topics.status,

@@ -22,7 +22,9 @@ export interface StatusInputs {
   config(): { version: string; layers: unknown[]; last_apply: ApplyReport | undefined };
   refused(): Record<string, number>;
   lastError(): string | undefined;
-  /** What parts beside remote control add (the self-update's `update` section). */
+  /** Self-update: release, committed, trial, last result (agent/update/status.ts); absent outside a release layout. */
+  update?(): unknown;
+  /** What parts beside remote control add (the self-update delivery's `update_delivery`). */
   extra?(): Record<string, unknown>;
 }
 
@@ -63,6 +65,7 @@ export class StatusReporter {
     const i = this.inputs;
     const agent = i.agent();
     const lastError = i.lastError();
+    const update = i.update?.();
     return {
       online: true,
       session: i.session,
@@ -76,6 +79,7 @@ export class StatusReporter {
       sink: agent.sink,
       ...(lastError === undefined ? {} : { last_error: lastError }),
       ...(i.lastExit ? { last_exit: i.lastExit } : {}),
+      ...(update === undefined ? {} : { update }),
       refused: i.refused(),
       ...i.extra?.(),
       at: new Date().toISOString(),
@@ -91,8 +95,10 @@ export class StatusReporter {
 
   /** What a change worth a new birth is: states and config, not queue numbers that move all the time. */
   private shape(birth: Record<string, unknown>): string {
-    const { sources, sink, config, last_error, refused, update } = birth;
-    return JSON.stringify({ sources, sink, config, last_error, refused, update });
+    const { sources, sink, config, last_error, refused, update, update_delivery } = birth;
+    const delivery = update_delivery as { bytes?: unknown } | undefined;
+    // Download progress is in every status sent, but is no reason to send one.
+    return JSON.stringify({ sources, sink, config, last_error, refused, update, delivery: delivery ? { ...delivery, bytes: undefined } : undefined });
   }
 
   async publishBirth(): Promise<void> {

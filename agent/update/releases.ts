@@ -21,6 +21,7 @@
  *   rollback(reason, message?)                current := committed, the trial version marked broken
  *   isBroken(version), forgetBroken(version)  a broken version is refused until a new manifest names it again
  *   highestReleaseCounter()                   the highest release counter committed on this device
+ *   stageFile(version, file, releaseCounter)  a local executable copied in and staged (operator, install)
  *   adopt(version, executable, {releaseCounter}) install: copy a running executable in as the committed release
  *   reconcile()                               put the links right from the state (after a crash between the two)
  *
@@ -167,12 +168,17 @@ export class ReleaseStore {
     return join(dir, EXECUTABLE_NAME);
   }
 
+  /** A local executable (an operator's copy, install): copied to the staging path, hashed, staged. */
+  stageFile(version: string, file: string, releaseCounter: number, allowOlder = false): string {
+    const part = this.stagingPath(version);
+    copyFileSync(file, part);
+    const sha256 = fsyncAndHash(part);
+    return this.stage(version, part, { releaseCounter, sha256, arch: this.arch, allowOlder });
+  }
+
   /** Install: the running executable becomes the committed release `version` (copied, fsynced, renamed). */
   adopt(version: string, executable: string, options: { releaseCounter?: number } = {}): void {
-    const part = this.stagingPath(version);
-    copyFileSync(executable, part);
-    const sha256 = fsyncAndHash(part);
-    this.stage(version, part, { releaseCounter: options.releaseCounter ?? 0, sha256, arch: this.arch, allowOlder: true });
+    this.stageFile(version, executable, options.releaseCounter ?? 0, true);
     this.change((state) => {
       if (state.trial) throw new AgentError('USAGE', `a trial of ${state.trial.version} is under way; adopt after it ends`);
       if (state.committed !== version) state.previous = state.committed;

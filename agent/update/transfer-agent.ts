@@ -112,7 +112,7 @@ export class UpdateDelivery implements RemoteExtension {
     const newest = this.keeper.newest;
     const clock = this.clock();
     return {
-      update: {
+      update_delivery: {
         state: this.last?.outcome ?? 'idle',
         ...(this.last?.version ? { version: this.last.version } : {}),
         ...(this.last?.reason ? { reason: this.last.reason } : {}),
