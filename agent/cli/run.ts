@@ -12,6 +12,7 @@ import type { ApplyReport } from '../remote/seams.ts';
 import { locateRelease } from '../update/locate.ts';
 import { systemdNotifier } from '../update/notify.ts';
 import { type TrialAgent, watchTrial } from '../update/trial.ts';
+import { RESTART_INTO_TRIAL_EXIT, updateDeliveryFactory } from '../update/transfer-setup.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { watchConfigFile } from './config-watch.ts';
 import { untilSignal } from './signals.ts';
@@ -59,6 +60,9 @@ export async function runCommand(values: RunOptions): Promise<number> {
   const release = locateRelease();
   let trialEnded: Promise<number> | undefined;
   let current: TrialAgent | undefined;
+  // A delivered update staged and in trial: this process ends so the service starts the new version.
+  let intoTrial!: () => void;
+  const handover = new Promise<number>((resolve) => (intoTrial = () => resolve(RESTART_INTO_TRIAL_EXIT)));
   // A `restart` command ends one turn of this loop: everything stops cleanly and starts again in process, on
   // the committed configuration.
   for (;;) {
@@ -79,6 +83,15 @@ export async function runCommand(values: RunOptions): Promise<number> {
             setLogLevel: (level) => (log.level = level),
             pipeline: (adapter = new PipelineAdapter(started.pipeline, agent, (report) => void remoteReport(report), started.interrupted)),
             firstReport: started.interrupted,
+            extensions: [
+              updateDeliveryFactory(
+                loaded,
+                () => agent,
+                release,
+                () => intoTrial(),
+                log,
+              ),
+            ].filter((f) => f !== undefined),
           },
           log,
         )
@@ -90,11 +103,11 @@ export async function runCommand(values: RunOptions): Promise<number> {
       // A release in trial commits itself once healthy, or ends with a code the guard reads (agent/update/trial.ts).
       trialEnded = watchTrial(release, () => current!, startedAt, log) ?? new Promise<number>(() => {});
     }
-    const signal = await Promise.race([stopRequested, restart, trialEnded]);
+    const signal = await Promise.race([stopRequested, restart, trialEnded, handover]);
     clearInterval(statusTimer);
     if (typeof signal === 'number') {
       notifier.stopping();
-      await remote?.stop('trial failed its health gate');
+      await remote?.stop(signal === RESTART_INTO_TRIAL_EXIT ? 'restarting into a new release' : 'trial failed its health gate');
       adapter?.close();
       await agent.stop();
       watch?.close();

@@ -20,7 +20,9 @@ export const fleetUpdateSchema = z
       .string()
       .regex(WINDOW, 'window must be HH:MM-HH:MM (UTC), for example 02:00-05:00')
       .optional()
-      .describe('Maintenance window (UTC, `HH:MM-HH:MM`, may wrap past midnight) in which a downloaded update is installed; without it, any time. A manifest with `force` ignores it.'),
+      .describe(
+        'Maintenance window (UTC, `HH:MM-HH:MM`, may wrap past midnight) in which a downloaded update is installed; without it, any time. A manifest with `force` ignores it.',
+      ),
     alarm_priority: z
       .number()
       .int()
@@ -28,7 +30,9 @@ export const fleetUpdateSchema = z
       .max(100)
       .default(80)
       .describe('An update waits while records of a stream at this queue priority or higher are queued (an alarm backlog draining), unless forced.'),
-    max_bytes: size().prefault('256MiB').describe('Largest executable a manifest may announce; a larger one is refused as `oversize` before a byte is fetched.'),
+    max_bytes: size()
+      .prefault('256MiB')
+      .describe('Largest executable a manifest may announce; a larger one is refused as `oversize` before a byte is fetched.'),
     in_flight: z.number().int().min(1).max(64).default(8).describe('Chunks (of at most 64 KiB) asked for at once: the memory a download holds.'),
     retry_after: duration().prefault('10s').describe('No chunk for this long: ask again for the chunks in flight.'),
     trial_deadline: duration().prefault('90s').describe('Time the new version has to pass its health gate and commit before it is rolled back.'),

@@ -206,7 +206,9 @@ export class UpdateDelivery implements RemoteExtension {
     if (!this.keeper.vouches(p.id, this.clock())) {
       this.report(p, 'waiting_timestamp', {
         reason: 'stale_timestamp',
-        message: this.keeper.frozen(this.clock()) ? 'the newest timestamp expired: nothing is installed until a fresh one comes' : 'no timestamp for this manifest yet',
+        message: this.keeper.frozen(this.clock())
+          ? 'the newest timestamp expired: nothing is installed until a fresh one comes'
+          : 'no timestamp for this manifest yet',
       });
       return;
     }
