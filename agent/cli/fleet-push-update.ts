@@ -23,11 +23,11 @@ export const fleetPushUpdate: DefineCommand = (parent: Command, exit: Exit) => {
       .description(
         'Signs a manifest (version, release counter, arch, size, SHA-256, content-defined chunk list) and a short-lived timestamp with an operator key, publishes both retained on `<prefix>/<device>/update` (or `<prefix>/group/<g>/update`), and answers the chunk requests of the devices until each has its copy. With --wait, follows each device until the new version is committed or rolled back.',
       )
-      .usage('--broker URL --key KEYFILE --cert CERT --version V --release N --to device:ID|group:G EXECUTABLE [--wait]')
+      .usage('--broker URL --operator-key KEYFILE --operator-cert CERT --version V --release N --to device:ID|group:G EXECUTABLE [--wait]')
       .argument('<EXECUTABLE>', 'the built executable (dist/edge-agent-linux-<arch>)'),
   )
-    .requiredOption('--key <KEYFILE>', "the operator's private key")
-    .requiredOption('--cert <CERT>', "the operator's certificate")
+    .requiredOption('--operator-key <KEYFILE>', "the operator's private key (signs the manifest and the timestamps)")
+    .requiredOption('--operator-cert <CERT>', "the operator's certificate (fleet operator certify)")
     .requiredOption('--version <V>', 'the version this executable is (its release directory name on the device)')
     .requiredOption('--release <N>', 'release counter: above the highest the devices installed')
     .requiredOption('--to <TARGET>', 'device:ID (or ID) or group:NAME')
@@ -41,8 +41,8 @@ export const fleetPushUpdate: DefineCommand = (parent: Command, exit: Exit) => {
 };
 
 export interface PushUpdateOptions extends OperatorBrokerOptions {
-  key: string;
-  cert: string;
+  operatorKey: string;
+  operatorCert: string;
   version: string;
   release: string;
   to: string;
@@ -71,9 +71,9 @@ const FINAL_DELIVERY = new Set(['installing', 'refused', 'failed']);
 
 export async function pushUpdateCommand(file: string, options: PushUpdateOptions): Promise<number> {
   const now = new Date();
-  const key = loadPrivateKeyFile(options.key, 'operator');
-  const { envelope: certificate, document: cert } = readSignedFile(options.cert, 'operator-cert');
-  if (cert.key !== key.public) throw new AgentError('USAGE', `${options.cert} certifies key id ${keyIdOf(cert.key)}, not ${options.key}`);
+  const key = loadPrivateKeyFile(options.operatorKey, 'operator');
+  const { envelope: certificate, document: cert } = readSignedFile(options.operatorCert, 'operator-cert');
+  if (cert.key !== key.public) throw new AgentError('USAGE', `${options.operatorCert} certifies key id ${keyIdOf(cert.key)}, not ${options.operatorKey}`);
   const arch = options.arch ?? elfArch(file);
   if (!arch) throw new AgentError('USAGE', `${file} is not an ELF executable (give --arch to push it anyway)`);
   const target = parseTarget(options.to);
