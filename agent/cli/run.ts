@@ -106,12 +106,18 @@ export async function runCommand(values: RunOptions): Promise<number> {
     const signal = await Promise.race([stopRequested, restart, trialEnded, handover]);
     clearInterval(statusTimer);
     if (typeof signal === 'number') {
+      const why = signal === RESTART_INTO_TRIAL_EXIT ? 'restarting into a new release' : 'trial failed its health gate';
+      log.info({ exit: signal }, `stopping: ${why}`);
       notifier.stopping();
-      await remote?.stop(signal === RESTART_INTO_TRIAL_EXIT ? 'restarting into a new release' : 'trial failed its health gate');
+      await remote?.stop(why);
       adapter?.close();
       await agent.stop();
       watch?.close();
       notifier.close();
+      log.info({ exit: signal }, `stopped: ${why}`);
+      // The service restarts on this exit: a connection left half-closed by a drop must not hold the process
+      // (and so the new version) back. Unref'd: a process that ends by itself ends sooner.
+      setTimeout(() => process.exit(signal), 1_000).unref();
       return signal;
     }
     log.info({ signal }, signal === 'restart' ? 'restarting on request' : 'stopping');

@@ -44,6 +44,8 @@ export interface ChannelHandlers {
 
 /** Room the broker may send beyond the cap, so a too-large request still reaches us to be answered with an error. */
 const OVERSIZE_MARGIN = 64 * 1024;
+/** How long a clean close waits for messages in flight to be acknowledged. */
+const CLOSE_GRACE_MS = 2_000;
 
 export class ControlChannel {
   private readonly client: MqttClient;
@@ -160,6 +162,14 @@ export class ControlChannel {
     clearTimeout(this.timer);
     if (last && this.client.connected) await this.publish(last.topic, last.payload, { retain: true });
     // Offline, nothing is in flight to wait for (and a graceful end would wait for a connection that may never come).
-    await this.client.endAsync(!this.client.connected);
+    if (!this.client.connected) return void (await this.client.endAsync(true));
+    // A message sent before a dropped connection may never be acknowledged: a graceful end would wait for it
+    // forever, so it gets a bounded time, then the connection is closed at once.
+    let timer: NodeJS.Timeout | undefined;
+    const graceful = this.client.endAsync(false);
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CLOSE_GRACE_MS)));
+    const outcome = await Promise.race([graceful, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') await this.client.endAsync(true);
   }
 }

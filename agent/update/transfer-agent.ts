@@ -12,6 +12,7 @@
  * Every refusal is counted (`edge_remote_refused_total{kind="update"}`), shown in the status, and published
  * retained on `<p>/<device>/update/report`. Nothing here stops the agent from forwarding.
  */
+import { existsSync } from 'node:fs';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { InboundMessage } from '../remote/channel.ts';
@@ -36,7 +37,7 @@ export interface UpdateDeliverySettings {
 
 export interface UpdateDeliveryOptions {
   context: RemoteExtensionContext;
-  releases: Pick<ReleaseStore, 'stagingPath' | 'stage' | 'beginTrial' | 'highestReleaseCounter' | 'isBroken' | 'forgetBroken'>;
+  releases: Pick<ReleaseStore, 'state' | 'executablePath' | 'stagingPath' | 'stage' | 'beginTrial' | 'highestReleaseCounter' | 'isBroken' | 'forgetBroken'>;
   settings: UpdateDeliverySettings;
   runningVersion: string;
   arch: string;
@@ -217,6 +218,17 @@ export class UpdateDelivery implements RemoteExtension {
 
   private async fetchAndInstall(p: Pending): Promise<void> {
     this.downloading = p.id;
+    if (this.staged(p.document)) {
+      // Killed after staging (or after the trial began) and started again as the old version: no download.
+      this.o.log.info({ version: p.document.version }, 'update: already staged; going on to the trial');
+      try {
+        await this.install(p, undefined);
+      } catch (err) {
+        if (this.pending?.id === p.id && !this.stopped) this.refuse(err, p);
+        this.downloading = undefined;
+      }
+      return;
+    }
     const partPath = this.o.releases.stagingPath(p.document.version);
     const download = new Download({
       manifest: p.document,
@@ -256,7 +268,13 @@ export class UpdateDelivery implements RemoteExtension {
   }
 
   /** Waits for the window, checks freshness once more, stages, begins the trial and restarts into it. */
-  private async install(p: Pending, partPath: string): Promise<void> {
+  /** This manifest's executable is in the release store already (same SHA-256). */
+  private staged(d: UpdateManifestDocument): boolean {
+    const known = this.o.releases.state().releases[d.version];
+    return known?.sha256 === d.sha256 && existsSync(this.o.releases.executablePath(d.version));
+  }
+
+  private async install(p: Pending, partPath: string | undefined): Promise<void> {
     for (;;) {
       if (this.stopped || this.pending?.id !== p.id) return;
       const clock = this.clock();
@@ -271,8 +289,10 @@ export class UpdateDelivery implements RemoteExtension {
       });
     }
     const d = p.document;
-    this.o.releases.stage(d.version, partPath, { releaseCounter: d.release, sha256: d.sha256, arch: d.arch as ReleaseArch, allowOlder: d.rollback });
-    removeDownloadFiles(partPath);
+    if (partPath !== undefined) {
+      this.o.releases.stage(d.version, partPath, { releaseCounter: d.release, sha256: d.sha256, arch: d.arch as ReleaseArch, allowOlder: d.rollback });
+      removeDownloadFiles(partPath);
+    }
     this.o.releases.beginTrial(d.version, this.o.settings.trialDeadlineMs);
     this.report(p, 'installing', { message: `version ${d.version} staged; restarting into its trial` });
     this.o.log.warn({ version: d.version, release: d.release }, 'update: staged and in trial; restarting into the new version');

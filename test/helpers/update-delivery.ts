@@ -12,6 +12,7 @@ import type { Envelope } from '../../agent/trust/index.ts';
 import { type PreparedRelease, prepareRelease, type ReleaseInput, signManifest, signTimestamp } from '../../agent/update/manifest-sign.ts';
 import { ReleaseStore } from '../../agent/update/releases.ts';
 import { ChunkServer } from '../../agent/update/transfer-server.ts';
+import { FRAME_HEADER_BYTES } from '../../agent/update/transfer-protocol.ts';
 import { type AgentProcess, fleetAgentDir, type Operator, PREFIX } from './fleet.ts';
 
 export const DEVICE_TOPICS = (device: string) => ({
@@ -93,11 +94,17 @@ export function resigned(
 }
 
 /** The real chunk server on its own operator connection; `served` counts per device. */
+/**
+ * `gate` runs before each executable chunk is published, with the executable bytes published so far: the
+ * tests drop the connection or kill the device there, at an exact point of the download.
+ */
 export async function serveRelease(
   url: string,
   exePath: string,
   release: SignedRelease,
+  gate?: (servedSoFar: number, phase: 'before' | 'after') => Promise<void> | void,
 ): Promise<{ server: ChunkServer; client: MqttClient; close(): Promise<void> }> {
+  let served = 0;
   const client = await mqtt.connectAsync(url, {
     protocolVersion: 5,
     reconnectPeriod: 100,
@@ -110,7 +117,13 @@ export async function serveRelease(
     manifestId: release.id,
     prefix: PREFIX,
     publish: async (topic, payload, correlationData) => {
+      const exe = payload[4] === 1;
+      if (exe) await gate?.(served, 'before');
       await client.publishAsync(topic, payload, { qos: 1, ...(correlationData ? { properties: { correlationData } } : {}) });
+      if (exe) {
+        served += payload.length - FRAME_HEADER_BYTES;
+        await gate?.(served, 'after');
+      }
     },
   });
   client.on('message', (topic, payload, packet) => server.handle(topic, payload, packet.properties?.responseTopic, packet.properties?.correlationData));
