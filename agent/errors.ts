@@ -35,6 +35,8 @@ export type ErrorCode =
   | 'REMOTE_REFUSED'
   | 'APPLY_FAILED'
   | 'TRUST_STORE_FAILED'
+  | 'HTTP_FAILED'
+  | 'AGENT_UNREACHABLE'
   | 'USAGE';
 
 export class AgentError extends Error {

@@ -35,8 +35,32 @@ export function createLogger(level: LogLevel = 'info', options: LoggerOptions = 
       redact: { paths: ['password', '*.password', 'token', '*.token', 'private_key', '*.private_key', 'key', '*.key'], censor: '[redacted]' },
     },
     // Every line passes one URL filter, whatever logged the URL (a field, a message, an error's text).
-    { write: (line: string) => void file.write(redactUrlPasswords(text ? textLine(line) : line)) },
+    {
+      write: (line: string) => {
+        const clean = redactUrlPasswords(line);
+        if (PROBLEM_LINE.test(clean)) rememberProblem(clean);
+        file.write(text ? textLine(clean) : clean);
+      },
+    },
   );
+}
+
+const PROBLEM_LINE = /^\{"level":"(warn|error|fatal)"/;
+const RECENT_PROBLEMS = 20;
+const RECENT_PROBLEM_CHARS = 500;
+const recent: string[] = [];
+
+function rememberProblem(line: string): void {
+  recent.push(line.length > RECENT_PROBLEM_CHARS ? `${line.slice(0, RECENT_PROBLEM_CHARS)}…` : line);
+  if (recent.length > RECENT_PROBLEMS) recent.shift();
+}
+
+/**
+ * The last warnings and errors this process logged (JSON lines, redacted as logged, newest last; at most 20
+ * of at most 500 characters): the status page's "last errors", without a log file to read.
+ */
+export function recentProblems(): readonly string[] {
+  return recent;
 }
 
 /** `scheme://user:password@` with the password: what a URL's userinfo looks like in a log line. */

@@ -11,6 +11,8 @@ import { sensorsSource } from './sources/sensors/index.ts';
 import { sqliteSource } from './sources/sqlite/index.ts';
 import { postgresSource } from './sources/postgres/index.ts';
 import { mysqlSource } from './sources/mysql/index.ts';
+import { hl7Source } from './sources/hl7/index.ts';
+import { modbusSource } from './sources/modbus/index.ts';
 import { mqttSink } from './sinks/mqtt/index.ts';
 import { pulsarSink } from './sinks/pulsar/index.ts';
 
@@ -23,5 +25,7 @@ export const sourceDrivers: readonly SourceDriver[] = [
   sqliteSource,
   postgresSource,
   mysqlSource,
+  hl7Source,
+  modbusSource,
 ];
 export const sinkDrivers: readonly SinkDriver[] = [mqttSink, pulsarSink];

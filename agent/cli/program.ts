@@ -20,10 +20,12 @@ import { install } from './install.ts';
 import { keygen } from './keygen.ts';
 import { receive } from './receive.ts';
 import { run } from './run.ts';
+import { status } from './status.ts';
+import { tap } from './tap.ts';
 import { update } from './update.ts';
 
 /** In the order `edge-agent --help` lists them. */
-const COMMANDS: readonly DefineCommand[] = [run, receive, checkConfig, keygen, deadLetter, fleet, install, update];
+const COMMANDS: readonly DefineCommand[] = [run, receive, checkConfig, keygen, deadLetter, fleet, status, tap, install, update];
 
 const AFTER_HELP = `
 Logs go to stderr: text lines on a terminal, JSON lines otherwise (--log-format, log.format). The receiver

@@ -16,6 +16,9 @@ import { RESTART_INTO_TRIAL_EXIT, updateDeliveryFactory } from '../update/transf
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { watchConfigFile } from './config-watch.ts';
 import { untilSignal } from './signals.ts';
+import { configPaths } from '../config/paths.ts';
+import { recordExit, recordStart } from '../observe/exit-reason.ts';
+import type { HttpEndpoint } from '../observe/server.ts';
 
 export const run: DefineCommand = (parent: Command, exit) => {
   parent
@@ -65,10 +68,24 @@ export async function runCommand(values: RunOptions): Promise<number> {
   const handover = new Promise<number>((resolve) => (intoTrial = () => resolve(RESTART_INTO_TRIAL_EXIT)));
   // A `restart` command ends one turn of this loop: everything stops cleanly and starts again in process, on
   // the committed configuration.
+  let lastExit: string | undefined;
   for (;;) {
     const startedAt = Date.now();
     const started = await startWithRemoteConfig(loaded, log, { localPath: values.config });
     const agent = started.agent;
+    const dataDir = configPaths(agent.loaded).dataDir;
+    lastExit ??= recordStart(dataDir);
+    // Loaded only when on: an agent without the endpoint does not pay for the HTTP server's code.
+    let endpoint: HttpEndpoint | undefined;
+    try {
+      if (agent.loaded.config.http.enabled) endpoint = await (await import('../observe/server.ts')).startHttp(agent, log, { lastExit });
+    } catch (err) {
+      // The address is configuration: stop what started, cleanly, and say which setting.
+      await agent.stop();
+      watch?.close();
+      recordExit(dataDir, 'start failed');
+      throw err;
+    }
     current = agent;
     pipeline = started.pipeline;
     let restartRequested!: () => void;
@@ -109,9 +126,11 @@ export async function runCommand(values: RunOptions): Promise<number> {
       const why = signal === RESTART_INTO_TRIAL_EXIT ? 'restarting into a new release' : 'trial failed its health gate';
       log.info({ exit: signal }, `stopping: ${why}`);
       notifier.stopping();
+      await endpoint?.close();
       await remote?.stop(why);
       adapter?.close();
       await agent.stop();
+      recordExit(dataDir, signal === RESTART_INTO_TRIAL_EXIT ? why : 'new release failed its health gate');
       watch?.close();
       notifier.close();
       log.info({ exit: signal }, `stopped: ${why}`);
@@ -121,12 +140,14 @@ export async function runCommand(values: RunOptions): Promise<number> {
       return signal;
     }
     log.info({ signal }, signal === 'restart' ? 'restarting on request' : 'stopping');
+    await endpoint?.close();
     if (signal !== 'restart') notifier.stopping();
     // Remote control first: no command may reach an agent that is stopping.
     await remote?.stop(signal === 'restart' ? 'restart command' : `signal ${signal}`);
     adapter?.close();
     pipeline = undefined;
     await agent.stop();
+    recordExit(dataDir, signal === 'restart' ? 'restart command' : `signal ${signal}`);
     if (signal === 'restart') continue;
     watch?.close();
     notifier.close();

@@ -4,10 +4,14 @@
  * operator on the device.
  */
 import type { Command } from 'commander';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
+import { expireTrial } from '../update/expire.ts';
 import { GUARD_DEFAULTS, guardStart, recordStop } from '../update/guard.ts';
 import { locateRelease } from '../update/locate.ts';
-import { ReleaseStore } from '../update/releases.ts';
+import { ReleaseStore, UpdateRefusal } from '../update/releases.ts';
+import { STATE_FILE } from '../update/state.ts';
 import { parseDuration } from '../util/units.ts';
 import type { DefineCommand, Exit } from './command.ts';
 
@@ -35,6 +39,13 @@ export const update: DefineCommand = (parent: Command, exit: Exit) => {
       process.stderr.write(`${JSON.stringify({ msg: 'update guard', ...decision })}\n`);
       exit(0);
     });
+  stateDir(group.command('expire'))
+    .summary('from a timer: SIGKILL a trial release still running past its deadline, for the guard to roll back')
+    .action((o: StateDirOption) => {
+      const expired = expireTrial(storeFor(o));
+      if (expired) process.stderr.write(`${JSON.stringify({ msg: 'update trial expired', ...expired })}\n`);
+      exit(0);
+    });
   stateDir(group.command('stopped'))
     .summary('after a stop (ExecStopPost): record how a trial run ended')
     .action((o: StateDirOption) => {
@@ -60,9 +71,17 @@ export const update: DefineCommand = (parent: Command, exit: Exit) => {
       const deadline = parseDuration(o.deadline);
       if (deadline === undefined) throw new AgentError('USAGE', `--deadline ${o.deadline} is not a duration (30s, 10m)`);
       const store = storeFor(o);
-      store.stageFile(o.release, file, Number(o.releaseCounter));
-      const trial = store.beginTrial(o.release, deadline);
-      process.stdout.write(`${o.release} staged, trial until ${trial.deadline_at}; restart the unit to start it (systemctl restart edge-agent)\n`);
+      if (!existsSync(file)) throw new AgentError('USAGE', `${file} does not exist`);
+      try {
+        store.stageFile(o.release, file, Number(o.releaseCounter));
+      } catch (err) {
+        if (err instanceof UpdateRefusal) throw new AgentError('REMOTE_REFUSED', `${file} refused: ${err.reason}`, { cause: err });
+        throw err;
+      }
+      store.beginTrial(o.release, deadline);
+      process.stdout.write(
+        `${o.release} staged; it must commit within ${o.deadline} of its first start; restart the unit to start it (systemctl restart edge-agent)\n`,
+      );
       exit(0);
     });
   stateDir(group.command('rollback'))
@@ -76,7 +95,10 @@ export const update: DefineCommand = (parent: Command, exit: Exit) => {
 
 function storeFor(o: StateDirOption): ReleaseStore {
   const root = o.stateDir ?? process.env.EDGE_AGENT_UPDATE_DIR;
-  if (root) return new ReleaseStore(root);
+  if (root) {
+    if (!existsSync(join(root, STATE_FILE))) throw new AgentError('USAGE', `no release layout at ${root} (no ${STATE_FILE}; edge-agent install makes one)`);
+    return new ReleaseStore(root);
+  }
   const located = locateRelease();
   if (!located) throw new AgentError('USAGE', 'no release layout: give --state-dir, set EDGE_AGENT_UPDATE_DIR, or run edge-agent install first');
   return located.store;

@@ -5,6 +5,7 @@ import { duration, size } from '../util/units.ts';
 import type { SinkDriver } from '../contracts/sink.ts';
 import type { CommonSourceConfig, SourceDriver } from '../contracts/source.ts';
 import { fleetSchema, NAME } from './fleet-schema.ts';
+import { httpSchema } from './http-schema.ts';
 
 export { fleetBrokerSchema } from './fleet-schema.ts';
 
@@ -238,6 +239,7 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
         })
         .prefault({}),
       fleet: fleetSchema,
+      http: httpSchema,
       receiver: z
         .strictObject({
           enabled: z.boolean().default(false).describe('`run` also runs the receiver in the same process (demo); `receive` always does.'),

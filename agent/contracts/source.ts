@@ -6,6 +6,16 @@ import type { Counters } from '../telemetry/counters.ts';
 import type { ProblemReporter } from '../telemetry/problems.ts';
 import type { DriverEnv, DriverInfo } from './driver.ts';
 
+/** How an emit wants to be committed. */
+export interface EmitOptions {
+  /**
+   * Commit within this many ms rather than after `queue.commit_interval`: for a source whose peer waits for
+   * the acknowledgement before it sends more (HL7 over MLLP, an HTTP request), where waiting only adds
+   * latency. Emits of several peers arriving within the bound still share one commit.
+   */
+  readonly commitWithinMs?: number;
+}
+
 export interface SourceContext {
   readonly name: string;
   readonly log: Logger;
@@ -26,7 +36,7 @@ export interface SourceContext {
    * The records are handed over: the queue stamps and normalises them in place (large integers become
    * BigInt for encoding), so a source must not read or reuse them after the call.
    */
-  emit(records: AgentRecord[], cursor?: Cursor): Promise<void>;
+  emit(records: AgentRecord[], cursor?: Cursor, options?: EmitOptions): Promise<void>;
   /**
    * Memory is bounded in bytes: the agent holds at most a share of its heap in records emitted and not yet
    * committed, per source and in total. An emit beyond that waits before it reaches the queue. A source

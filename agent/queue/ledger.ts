@@ -113,6 +113,12 @@ export class Ledger {
     if (!delivered) this.countDrop(drop.stream, drop.reason, drop.records);
   }
 
+  /** When the stream's oldest chunk still held was committed (ms since the epoch), or undefined when it holds none. */
+  oldestCommitted(stream: StreamState): number | undefined {
+    if (stream.records === 0) return undefined;
+    return (this.stmt.oldestCreated.get(stream.id) as { created: number } | undefined)?.created;
+  }
+
   /** The stream's state, its row created first if the stream is new (inside a transaction). */
   stream(name: string): StreamState {
     const known = this.streams.get(name);

@@ -28,6 +28,19 @@ export function queueMetrics(telemetry: Telemetry, ledger: Ledger, disk: () => {
   telemetry.gauge('edge_queue_unacknowledged_batches', 'Batches recorded and not yet acknowledged, by stream', ['stream'], (g) => {
     for (const s of ledger.streams.values()) g.set({ stream: s.name }, s.batches.size);
   });
+  // Read at collection time, one indexed row per stream: the age of what has waited longest, delivered or not.
+  telemetry.gauge(
+    'edge_queue_oldest_record_age_seconds',
+    'Age of the oldest record not yet delivered (since its commit), by stream; 0 when the stream holds none',
+    ['stream'],
+    (g) => {
+      const now = Date.now();
+      for (const s of ledger.streams.values()) {
+        const oldest = ledger.oldestCommitted(s);
+        g.set({ stream: s.name }, oldest === undefined ? 0 : Math.max(0, now - oldest) / 1000);
+      }
+    },
+  );
   telemetry.counter(
     'edge_queue_dropped_records_total',
     'Records dropped, by stream and reason (kept in the queue file across restarts)',

@@ -142,7 +142,7 @@ export class BatchPlanner {
 
   /** Reads a batch's body. A single chunk in the current codec is used as stored: no re-encoding. */
   materialise(stream: StreamState, batch: BatchRow): LeasedBatch {
-    const rows = this.stmt.payloads.all(stream.id, batch.firstChunk, batch.lastChunk) as { codec: number; payload: Buffer }[];
+    const rows = this.stmt.payloads.all(stream.id, batch.firstChunk, batch.lastChunk) as { codec: number; payload: Buffer; created: number }[];
     const current = this.opts.codec;
     let body: Uint8Array;
     const only = rows[0];
@@ -162,6 +162,7 @@ export class BatchPlanner {
       seq: batch.seq,
       count: batch.count,
       created: batch.created,
+      oldest: rows[0]?.created ?? batch.created,
       compression: current.compression,
       body,
       key: `${stream.name}:${batch.seq}`,

@@ -59,6 +59,8 @@ export class Queue {
   private pendingAcks: { stream: StreamState; seq: number }[] = [];
   private readonly ackedKeys = new Set<string>();
   private commitTimer: NodeJS.Timeout | undefined;
+  /** When the scheduled commit fires (monotonic ms), so an emit that must commit sooner can bring it forward. */
+  private commitDueAt = 0;
   private expiryTimer: NodeJS.Timeout | undefined;
   private spaceWaiters: (() => void)[] = [];
   private dataListeners = new Set<() => void>();
@@ -169,9 +171,11 @@ export class Queue {
 
   /**
    * Accepts records (and optionally the source's new cursor). Resolves when both are committed. Records
-   * become the queue's: `ts` (ms) is stamped on those that lack one.
+   * become the queue's: `ts` (ms) is stamped on those that lack one. `commitWithinMs` brings the group commit
+   * forward for a source whose peer waits for the acknowledgement (a request/response protocol): waiting
+   * longer would only add latency, since such a peer sends nothing more until it is answered.
    */
-  enqueue(stream: string, records: AgentRecord[], cursor?: { source: string; value: Cursor }): Promise<void> {
+  enqueue(stream: string, records: AgentRecord[], cursor?: { source: string; value: Cursor }, commitWithinMs?: number): Promise<void> {
     if (this.closed) return Promise.reject(new AgentError('QUEUE_CLOSED', 'queue is closed'));
     const now = this.now();
     for (let i = 0; i < records.length; i++) {
@@ -181,26 +185,28 @@ export class Queue {
         const kept = records.filter((x) => typeof x === 'object' && x !== null && !Array.isArray(x));
         this.ledger.countDrop(stream, 'invalid', records.length - kept.length);
         this.opts.log.error({ stream, records: records.length - kept.length }, 'values that are not records (plain objects) were dropped');
-        return this.enqueue(stream, kept, cursor);
+        return this.enqueue(stream, kept, cursor, commitWithinMs);
       }
       if (r.ts === undefined) r.ts = now;
     }
     if (this.opts.fullPolicy === 'block' && this.bounds.full(stream)) {
-      return new Promise<void>((resolve) => this.spaceWaiters.push(resolve)).then(() => this.enqueue(stream, records, cursor));
+      return new Promise<void>((resolve) => this.spaceWaiters.push(resolve)).then(() => this.enqueue(stream, records, cursor, commitWithinMs));
     }
     return new Promise<void>((resolve, reject) => {
       this.pending.push({ stream, records, cursor, resolve, reject });
       this.pendingRecords += records.length;
       if (this.pendingRecords >= this.opts.commitEveryRecords) this.scheduleCommit(0);
-      else this.scheduleCommit(this.opts.commitIntervalMs);
+      else this.scheduleCommit(Math.min(this.opts.commitIntervalMs, commitWithinMs ?? Number.POSITIVE_INFINITY));
     });
   }
 
   private scheduleCommit(inMs: number): void {
+    const dueAt = performance.now() + inMs;
     if (this.commitTimer) {
-      if (inMs > 0) return;
+      if (dueAt >= this.commitDueAt) return;
       clearTimeout(this.commitTimer);
     }
+    this.commitDueAt = dueAt;
     this.commitTimer = setTimeout(() => {
       this.commitTimer = undefined;
       this.commit();

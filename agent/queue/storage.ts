@@ -40,6 +40,7 @@ export function prepareStatements(db: Database.Database) {
     upsertCursor: db.prepare('INSERT INTO cursors (source, value) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET value = excluded.value'),
     deleteRange: db.prepare('DELETE FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
     deleteBatch: db.prepare('DELETE FROM batches WHERE stream_id = ? AND seq = ?'),
+    oldestCreated: db.prepare('SELECT created FROM chunks WHERE stream_id = ? ORDER BY id LIMIT 1'),
     oldestChunk: db.prepare('SELECT id, count, created, length(payload) AS size, cbor_bytes AS cbor FROM chunks WHERE stream_id = ? ORDER BY id LIMIT 1'),
     rangeSizes: db.prepare(
       'SELECT coalesce(sum(count), 0) AS records, coalesce(sum(length(payload)), 0) AS bytes, count(*) AS chunks FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?',
@@ -52,7 +53,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     insertBatch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created) VALUES (?, ?, ?, ?, ?, ?)'),
     updateStream: db.prepare('UPDATE streams SET next_seq = ? WHERE id = ?'),
-    payloads: db.prepare('SELECT codec, payload FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
+    payloads: db.prepare('SELECT codec, payload, created FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
     upsertDrops: db.prepare(
       'INSERT INTO drops (stream, reason, records) VALUES (?, ?, ?) ON CONFLICT(stream, reason) DO UPDATE SET records = excluded.records',
     ),

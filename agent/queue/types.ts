@@ -62,6 +62,8 @@ export interface LeasedBatch {
   readonly seq: number;
   readonly count: number;
   readonly created: number;
+  /** When the batch's oldest record was committed (ms since the epoch): end-to-end latency is measured from it. */
+  readonly oldest?: number;
   readonly compression: Compression;
   /** Compressed CBOR array of the records, ready to be sealed. */
   readonly body: Uint8Array;

@@ -5,7 +5,7 @@ import type { OutgoingBatch } from '../domain/batch.ts';
 import type { Sink } from '../contracts/sink.ts';
 import { backoffDelay, delay, type BackoffPolicy } from '../util/backoff.ts';
 import { Wakeup } from '../util/wakeup.ts';
-import { type Counter, Telemetry } from '../telemetry/registry.ts';
+import { type Counter, type Histogram, Telemetry } from '../telemetry/registry.ts';
 import { RateLimitedProblems } from '../telemetry/problems.ts';
 import type { BatchAck } from '../envelope/ack.ts';
 import { AwaitingAcks, type CentreAckVerifier, covers } from './centre-acks.ts';
@@ -20,7 +20,12 @@ interface SenderMetrics {
   centreAcked: Counter;
   centreUnmatched: Counter;
   centreResends: Counter;
+  latency: Histogram;
+  recordsOut: Counter;
 }
+
+/** End-to-end latency buckets, seconds: from a live link's tens of milliseconds to a backlog of a day. */
+const LATENCY_BUCKETS = [0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21_600, 86_400];
 
 function senderMetrics(telemetry: Telemetry, inFlight: () => number, inFlightBytes: () => number): SenderMetrics {
   telemetry.gauge('edge_sender_in_flight_batches', 'Batches written to the sink and not yet acknowledged', [], (g) => g.set(undefined, inFlight()));
@@ -45,6 +50,13 @@ function senderMetrics(telemetry: Telemetry, inFlight: () => number, inFlightByt
       'edge_sender_not_delivered_total',
       'Batch writes that failed and will be retried, by error code (SINK_NOT_DELIVERED: the broker answered with reason 0x10 or an error)',
       ['code'],
+    ),
+    recordsOut: telemetry.counter('edge_records_out_total', 'Records delivered, by stream', ['stream']),
+    latency: telemetry.histogram(
+      'edge_delivery_latency_seconds',
+      "From the commit of a batch's oldest record to the batch's acknowledgement (the broker's, or the centre's end to end), one observation per batch",
+      [],
+      LATENCY_BUCKETS,
     ),
     rejected: telemetry.counter('edge_sender_batches_rejected_total', 'Batches set aside: refused by the sink for good, or unsealable'),
   };
@@ -96,6 +108,8 @@ export class Sender {
   /** When a batch was last delivered (ms since the epoch; 0: never): the health gate after a new config reads it. */
   lastDeliveredAt = 0;
   private loop: Promise<void> | undefined;
+  /** While set, no new batch is taken (an operator's pause from the status page); writes in flight finish. */
+  private pausedByOperator = false;
   private readonly unsubscribe: () => void;
   private readonly metrics: SenderMetrics;
   private drained: (() => void) | undefined;
@@ -158,9 +172,11 @@ export class Sender {
   private delivered(batch: LeasedBatch, bytes: number): void {
     this.queue.ack(batch);
     this.lastDeliveredAt = Date.now();
+    this.metrics.latency.observe(undefined, Math.max(0, this.lastDeliveredAt - (batch.oldest ?? batch.created)) / 1000);
     this.failures = 0;
     this.metrics.batchesSent.inc();
     this.metrics.recordsSent.inc(undefined, batch.count);
+    this.metrics.recordsOut.inc({ stream: batch.stream }, batch.count);
     this.metrics.bytesSent.inc(undefined, bytes);
     this.release(batch, bytes);
   }
@@ -182,6 +198,10 @@ export class Sender {
     while (!signal.aborted) {
       if (!this.sink.connected) {
         await this.sink.waitConnected(signal);
+        continue;
+      }
+      if (this.pausedByOperator) {
+        await this.wakeup.wait();
         continue;
       }
       const maxBytes = this.opts.maxInFlightBytes ?? Number.POSITIVE_INFINITY;
@@ -300,6 +320,16 @@ export class Sender {
       // being retried.
       await new Promise((resolve) => setImmediate(resolve));
     }
+  }
+
+  /** Holds (true) or resumes (false) forwarding; records keep being queued meanwhile. */
+  pause(on: boolean): void {
+    this.pausedByOperator = on;
+    this.wakeup.notify();
+  }
+
+  get paused(): boolean {
+    return this.pausedByOperator;
   }
 
   stats(): SenderStats {

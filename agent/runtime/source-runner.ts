@@ -3,13 +3,14 @@ import type { Logger } from '../log.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { AgentRecord, Cursor } from '../domain/record.ts';
 import type { DriverEnv } from '../contracts/driver.ts';
-import type { PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../contracts/source.ts';
+import type { EmitOptions, PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../contracts/source.ts';
 import type { SourceConfig } from '../config/schema.ts';
 import { backoffDelay, delay, type BackoffPolicy } from '../util/backoff.ts';
 import type { ComponentCounters } from '../telemetry/counters.ts';
 import type { ProblemReporter } from '../telemetry/problems.ts';
+import type { RecordTap } from '../telemetry/record-tap.ts';
 import { driverEnv } from '../hosting/driver-env.ts';
-import { Telemetry } from '../telemetry/registry.ts';
+import { type Counter, Telemetry } from '../telemetry/registry.ts';
 import { EmitBudget, emitBudgetLimits, recordBytes, type SourceAccount } from './emit-budget.ts';
 
 function isService(source: Source): source is ServiceSource {
@@ -37,6 +38,8 @@ export class SourceRunner {
   private readonly retry: BackoffPolicy;
   private readonly log: Logger;
   private readonly account: SourceAccount;
+  private readonly tap: RecordTap;
+  private readonly recordsIn: Counter;
 
   /**
    * `telemetry` is the agent's registry; a runner on its own (a test) gets one of its own. `budget` is the
@@ -60,6 +63,10 @@ export class SourceRunner {
     this.problems = this.env.problems;
     this.retry = retry;
     this.log = log;
+    this.tap = telemetry.tap;
+    this.recordsIn = telemetry.counter('edge_records_in_total', 'Records sources emitted, by stream (handed to the queue; drops at commit are counted there)', [
+      'stream',
+    ]);
     this.account = (budget ?? new EmitBudget(emitBudgetLimits(1), () => void queue.flush())).account();
   }
 
@@ -84,13 +91,15 @@ export class SourceRunner {
       signal: this.abort.signal,
       counters: this.counters,
       problems: this.problems,
-      emit: async (records: AgentRecord[], cursor?: Cursor) => {
+      emit: async (records: AgentRecord[], cursor?: Cursor, options?: EmitOptions) => {
         this.counters.add('records', records.length);
+        this.recordsIn.inc({ stream }, records.length);
         let bytes = 0;
         for (const r of records) bytes += typeof r === 'object' && r !== null ? recordBytes(r) : 16;
         await this.account.charge(bytes);
         try {
-          await this.queue.enqueue(stream, records, cursor === undefined ? undefined : { source: name, value: cursor });
+          await this.queue.enqueue(stream, records, cursor === undefined ? undefined : { source: name, value: cursor }, options?.commitWithinMs);
+          this.tap.publish(stream, records);
         } finally {
           this.account.release(bytes);
         }

@@ -8,7 +8,7 @@ export type { IncomingMessage, OutgoingBatch } from '../domain/batch.ts';
 export type { AgentRecord, Cursor } from '../domain/record.ts';
 export type { DriverEnv, DriverInfo } from '../contracts/driver.ts';
 export type { CentreAcks, Consumer, ConsumerEnv, Sink, SinkDriver } from '../contracts/sink.ts';
-export type { CommonSourceConfig, PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../contracts/source.ts';
+export type { CommonSourceConfig, EmitOptions, PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../contracts/source.ts';
 export { defineSinkDriver, defineSourceDriver } from './define.ts';
 export type { Counters } from '../telemetry/counters.ts';
 export type { ProblemLevel, ProblemOptions, ProblemReporter } from '../telemetry/problems.ts';

@@ -10,6 +10,8 @@
  * exposition in the text format is a plain walk over `collect()`.
  */
 
+import { RecordTap } from './record-tap.ts';
+
 export type Labels = Readonly<Record<string, string>>;
 export type MetricType = 'counter' | 'gauge' | 'histogram';
 
@@ -200,6 +202,8 @@ type AnyMetric = Counter | Gauge | Histogram;
  */
 export class Telemetry {
   private readonly metrics = new Map<string, AnyMetric>();
+  /** Committed records, for a live tap (`edge-agent tap`): carried here because every part of one agent shares this registry. */
+  readonly tap = new RecordTap();
 
   counter(
     name: string,

@@ -25,6 +25,12 @@ export const TRIAL_EXIT: Record<'no_health_in_time' | 'broker_unreachable' | 'ca
   sources_failed: 78,
 };
 
+/**
+ * The exit code that restarts the unit into a trial just begun (beginTrial, then exit with it): the unit has
+ * RestartForceExitStatus= and SuccessExitStatus= for it, so it restarts at once and is not counted a failure.
+ */
+export const RESTART_INTO_TRIAL_EXIT = 3;
+
 export interface GuardOptions {
   /** Starts of one trial version before it is rolled back (below the unit's StartLimitBurst). */
   maxStarts: number;
@@ -46,17 +52,20 @@ export function guardStart(store: ReleaseStore, options: GuardOptions = GUARD_DE
   const verdict = store.change((state) => {
     const trial = state.trial;
     if (!trial) return undefined;
+    // The window runs from the first start: the time the unit took to come round to it is not the release's.
+    if (trial.starts === 0 && trial.window_ms !== undefined) trial.deadline_at = new Date(now + trial.window_ms).toISOString();
     const settled = settlingExit(trial.exits);
     if (settled) return settled;
+    // A run killed from outside (SIGKILL, SIGTERM: an operator, the OOM killer) says nothing about the release.
+    const quick = trial.exits.length > 0 && trial.exits.every((e) => e.after_ms < options.exitedAtOnceMs && e.code === 'exited' && e.status !== '0');
+    const runs = `${trial.starts} starts; exits: ${trial.exits.map(describeExit).join('; ') || 'none recorded'}`;
+    // Which limit tripped matters less than what the runs did: runs that all ended at once are `exited_at_once`.
     if (now > Date.parse(trial.deadline_at))
-      return { reason: 'no_health_in_time' as const, message: `no commit by the trial deadline ${trial.deadline_at} (${trial.starts} starts)` };
-    if (trial.starts >= options.maxStarts) {
-      const quick = trial.exits.length > 0 && trial.exits.every((e) => e.after_ms < options.exitedAtOnceMs);
       return {
-        reason: quick ? ('exited_at_once' as const) : ('crash_loop' as const),
-        message: `${trial.starts} starts without a commit; exits: ${trial.exits.map(describeExit).join('; ') || 'none recorded'}`,
+        reason: quick ? ('exited_at_once' as const) : ('no_health_in_time' as const),
+        message: `no commit by the trial deadline ${trial.deadline_at} (${runs})`,
       };
-    }
+    if (trial.starts >= options.maxStarts) return { reason: quick ? ('exited_at_once' as const) : ('crash_loop' as const), message: `no commit after ${runs}` };
     trial.starts++;
     trial.last_start_at = new Date(now).toISOString();
     return undefined;
@@ -99,7 +108,8 @@ function describeExit(e: TrialExit): string {
 export function recordStop(store: ReleaseStore, env: NodeJS.ProcessEnv, now = Date.now()): TrialExit | undefined {
   return store.change((state: UpdateState) => {
     const trial = state.trial;
-    if (!trial) return undefined;
+    // starts 0: the run that ended is the one before the trial (it restarted the unit into it), not the trial's.
+    if (!trial || trial.starts === 0) return undefined;
     const since = trial.last_start_at ?? trial.started_at;
     const exit: TrialExit = {
       at: new Date(now).toISOString(),

@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { makeDirs } from '../util/make-dirs.ts';
 import { ReleaseStore } from './releases.ts';
-import { UNIT_NAME, type UnitOptions, unitText } from './unit.ts';
+import { TRIAL_TIMER, trialTimerUnits, UNIT_NAME, type UnitOptions, unitText } from './unit.ts';
 
 export interface InstallOptions extends UnitOptions {
   root: string;
@@ -58,15 +58,18 @@ export function installSteps(o: InstallOptions): InstallStep[] {
       if (uid !== undefined) chownTree(at(o.stateDir), uid.uid, uid.gid);
     },
   });
+  const units = { [UNIT_NAME]: unitText(o), ...trialTimerUnits(o) };
   steps.push({
-    what: `write the unit ${join(o.unitDir, UNIT_NAME)}`,
+    what: `write the units ${Object.keys(units)
+      .map((name) => join(o.unitDir, name))
+      .join(', ')}`,
     run: () => {
       makeDirs(at(o.unitDir), 0o755);
-      writeFileAtomic(at(join(o.unitDir, UNIT_NAME)), unitText(o), 0o644);
+      for (const [name, text] of Object.entries(units)) writeFileAtomic(at(join(o.unitDir, name)), text, 0o644);
     },
   });
   if (!existsSync(at(o.configPath))) steps.push({ what: `note: ${o.configPath} does not exist yet; write it before starting the unit`, run: () => {} });
-  steps.push({ what: `then: systemctl daemon-reload && systemctl enable --now ${UNIT_NAME}`, run: () => {} });
+  steps.push({ what: `then: systemctl daemon-reload && systemctl enable --now ${UNIT_NAME} ${TRIAL_TIMER}`, run: () => {} });
   return steps;
 }
 

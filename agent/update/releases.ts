@@ -16,7 +16,8 @@
  *                                             check (ELF for this device's arch, SHA-256, not broken, not older),
  *                                             fsync, rename into releases/<version>/edge-agent; throws UpdateRefusal
  *   refusal(version, releaseCounter)          the reason stage() would refuse a version before any byte is fetched
- *   beginTrial(version, deadlineMs)           current := version, previous := committed; the guard takes it from there
+ *   beginTrial(version, deadlineMs)           current := version, previous := committed; it must commit within
+ *                                             deadlineMs of its first start; the guard takes it from there
  *   commit(version)                           the running trial version passed its health gate: committed := version
  *   rollback(reason, message?)                current := committed, the trial version marked broken
  *   isBroken(version), forgetBroken(version)  a broken version is refused until a new manifest names it again
@@ -72,8 +73,12 @@ export class ReleaseStore {
   /** This device's architecture; tests of the refusal may not change it. */
   readonly arch: ReleaseArch;
 
-  constructor(root: string) {
+  /** Called after each durable step (`staged`, `state`, `link:<name>`): a test seam to kill the process there. */
+  private readonly onStep: (step: string) => void;
+
+  constructor(root: string, options: { onStep?: (step: string) => void } = {}) {
     this.root = root;
+    this.onStep = options.onStep ?? (() => {});
     this.releasesDir = join(root, 'releases');
     this.stagingDir = join(root, 'staging');
     const arch = hostArch();
@@ -162,6 +167,7 @@ export class ReleaseStore {
     renameSync(partPath, join(dir, EXECUTABLE_NAME));
     syncDirectory(dir);
     syncDirectory(this.releasesDir);
+    this.onStep('staged');
     this.change((state) => {
       state.releases[version] = { release_counter: options.releaseCounter, sha256: options.sha256.toLowerCase(), arch: options.arch, staged_at: now() };
     });
@@ -202,6 +208,7 @@ export class ReleaseStore {
         version,
         from: state.committed,
         started_at: new Date(started).toISOString(),
+        window_ms: deadlineMs,
         deadline_at: new Date(started + deadlineMs).toISOString(),
         starts: 0,
         last_start_at: undefined,
@@ -250,11 +257,13 @@ export class ReleaseStore {
   reconcile(): void {
     const state = this.state();
     if (!state.committed) return;
-    const to = (v: string) => join('releases', v);
-    switchLink(this.root, 'committed', to(state.committed));
+    const link = (name: string, version: string) => {
+      if (switchLink(this.root, name, join('releases', version))) this.onStep(`link:${name}`);
+    };
+    link('committed', state.committed);
     const previous = state.trial ? state.trial.from : state.previous;
-    if (previous) switchLink(this.root, 'previous', to(previous));
-    switchLink(this.root, 'current', to(state.trial?.version ?? state.committed));
+    if (previous) link('previous', previous);
+    link('current', state.trial?.version ?? state.committed);
   }
 
   /** Removes releases nothing names any more (not committed, previous, in trial, or staged newer). */
@@ -274,12 +283,14 @@ export class ReleaseStore {
   /** Read, change and write the state under its lock; returns what `change` returns. */
   change<T>(change: (state: UpdateState) => T): T {
     makeDirs(this.root, 0o755);
-    return withStateLock(this.root, () => {
+    const out = withStateLock(this.root, () => {
       const state = this.state();
-      const out = change(state);
+      const result = change(state);
       writeState(this.root, state);
-      return out;
+      return result;
     });
+    this.onStep('state');
+    return out;
   }
 }
 

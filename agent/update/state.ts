@@ -50,6 +50,9 @@ export interface Trial {
   /** The committed version the trial started from (what a rollback restores). */
   from: string | undefined;
   started_at: string;
+  /** The time the release has to commit, counted from its first start (a slow restart does not eat it). */
+  window_ms: number;
+  /** started_at + window_ms until the first start, then that start + window_ms (set by the guard). */
   deadline_at: string;
   /** Starts the guard allowed in this trial (a start beyond the limit is a rollback instead). */
   starts: number;

@@ -7,14 +7,16 @@ import { readlinkSync, renameSync, rmSync, symlinkSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { syncDirectory } from '../util/atomic-file.ts';
 
-export function switchLink(dir: string, name: string, target: string): void {
+/** Points `dir/name` at `target`; false when it pointed there already (nothing written). */
+export function switchLink(dir: string, name: string, target: string): boolean {
   const link = join(dir, name);
-  if (readLink(link) === target) return;
+  if (readLink(link) === target) return false;
   const temp = join(dir, `.${name}.${process.pid}.tmp`);
   rmSync(temp, { force: true });
   symlinkSync(target, temp);
   renameSync(temp, link);
   syncDirectory(dir);
+  return true;
 }
 
 export function readLink(path: string): string | undefined {

@@ -22,6 +22,7 @@
  * - `EDGE_AGENT_NATIVE_CACHE` in the state directory: the executable writes its native addons out there
  *   (the service user has no home; a noexec or read-only home would break the default).
  */
+import { RESTART_INTO_TRIAL_EXIT } from './guard.ts';
 
 export interface UnitOptions {
   /** The state directory on the device (not prefixed by --root). */
@@ -39,6 +40,46 @@ export interface UnitOptions {
 }
 
 export const UNIT_NAME = 'edge-agent.service';
+export const TRIAL_TIMER = 'edge-agent-trial.timer';
+export const TRIAL_SERVICE = 'edge-agent-trial.service';
+
+/**
+ * The timer that ends a trial past its deadline while the release still runs (agent/update/expire.ts), and
+ * the one-shot service it starts: the committed executable, as the service user (it may signal its own
+ * processes only).
+ */
+export function trialTimerUnits(o: UnitOptions): Record<string, string> {
+  return {
+    [TRIAL_SERVICE]: `# Written by edge-agent install; docs/update.md.
+[Unit]
+Description=edge-agent: end a self-update trial past its deadline
+
+[Service]
+Type=oneshot
+User=${o.user}
+Group=${o.user}
+Environment=EDGE_AGENT_UPDATE_DIR=${o.stateDir}
+Environment=EDGE_AGENT_NATIVE_CACHE=${o.nativeCache}
+ExecStart=${o.stateDir}/committed/edge-agent update expire
+NoNewPrivileges=yes
+ProtectSystem=strict
+ProtectHome=yes
+PrivateTmp=yes
+`,
+    [TRIAL_TIMER]: `# Written by edge-agent install; docs/update.md.
+[Unit]
+Description=edge-agent: look for a self-update trial past its deadline
+
+[Timer]
+OnBootSec=1min
+OnUnitActiveSec=30s
+AccuracySec=5s
+
+[Install]
+WantedBy=timers.target
+`,
+  };
+}
 
 export function unitText(o: UnitOptions): string {
   const exe = (link: string) => `${o.stateDir}/${link}/edge-agent`;
@@ -66,6 +107,8 @@ ExecStart=${exe('current')} run --config ${o.configPath} --log-format json
 ExecStopPost=${exe('committed')} update stopped
 Restart=on-failure
 RestartSec=${o.restartSec}
+RestartForceExitStatus=${RESTART_INTO_TRIAL_EXIT}
+SuccessExitStatus=${RESTART_INTO_TRIAL_EXIT}
 TimeoutStartSec=${o.startTimeoutSec}
 TimeoutStopSec=30
 WatchdogSec=${o.watchdogSec}

@@ -79,7 +79,14 @@ function stageNativeAddons(arch: Arch): Record<string, string> {
   const serial = join(NATIVE_DIR, `serialport-linux-${arch}.node`);
   copyFileSync(join(prebuilds, glibc), serial);
   // Asset names are agent/util/packed-addon.ts's PackedAddon names.
-  return { 'better-sqlite3.node': sqlite, 'serialport.node': serial };
+  // The status page's charts (agent/observe/assets.ts reads them by these names): served by the agent, no CDN.
+  const uplot = join(REPO, 'node_modules', 'uplot', 'dist');
+  return {
+    'better-sqlite3.node': sqlite,
+    'serialport.node': serial,
+    'uplot.js': join(uplot, 'uPlot.iife.min.js'),
+    'uplot.css': join(uplot, 'uPlot.min.css'),
+  };
 }
 
 function firstCommand(candidates: string[]): string | undefined {

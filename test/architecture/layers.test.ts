@@ -20,7 +20,7 @@ const LAYERS: readonly (readonly string[])[] = [
   ['queue', 'broker', 'hosting', 'checks'],
   ['receiver'],
   ['runtime'],
-  ['remote', 'update'],
+  ['remote', 'observe', 'update'],
   ['sdk', 'app'],
   ['cli'],
 ];

@@ -83,7 +83,7 @@ describe('config errors name the path, the line and the column', () => {
   });
 
   it('unknown source type lists the known types', () => {
-    const message = oneIssue('sources:\n  - type: modbus\n    name: plc\n', 'sources[0].type', 2, 11);
+    const message = oneIssue('sources:\n  - type: telepathy\n    name: plc\n', 'sources[0].type', 2, 11);
     assert.match(message, /unknown type/);
     for (const d of sourceDrivers) assert.ok(message.includes(d.type), `message lists ${d.type}: ${message}`);
   });

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { serialSource } from '../../drivers/sources/serial/index.ts';
 import { SerialSource } from '../../drivers/sources/serial/source.ts';
-import { deviceSpec, type PortListing } from '../../drivers/sources/serial/port.ts';
+import { deviceSpec, type PortListing } from '../../drivers/common/serial-port.ts';
 import { options as serialOptions } from '../../drivers/sources/serial/options.ts';
 import { checksum } from '../../drivers/sources/serial/nmea.ts';
 import type { SourceConfig } from '../../agent/config/schema.ts';

@@ -49,6 +49,11 @@ export class MqttSink implements Sink {
       this.env.problems,
     );
     this.connection = connection;
+    // Every connect after the first is a reconnect: counted exactly (edge_sink_events_total{event="reconnects"}).
+    let connects = 0;
+    connection.client.on('connect', () => {
+      if (++connects > 1) this.env.counters.add('reconnects');
+    });
     connection.client.on('packetreceive', (packet: Packet) => {
       if (packet.cmd === 'puback' && packet.messageId !== undefined && packet.reasonCode !== undefined && packet.reasonCode !== 0) {
         this.pubackReasons.set(packet.messageId, packet.reasonCode);

@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { IPublishPacket } from 'mqtt';
 import type { AgentRecord, Cursor } from '../../../agent/sdk/index.ts';
+import { SeenWindow } from '../../common/seen-window.ts';
 
 export type DedupKey = 'payload_hash' | 'json_field' | 'user_property' | 'correlation_data';
 
@@ -10,28 +11,17 @@ export interface DedupOptions {
   window: number;
 }
 
-/** Bytes of a key's hash kept in the window (and in the committed cursor). */
-const HASH_BYTES = 8;
-
 /**
  * The keys of the last `window` messages accepted, for dropping repeats of QoS 0/1 messages (QoS 2 needs none:
- * see qos2.ts). Each key is kept as an 8-byte hash (SHA-256 of topic and key): a window of n keys holds 8·n
- * bytes, and is committed with the records (as the source's cursor, base64) so that a repeat after a SIGKILL is
- * still caught. Oldest keys leave first.
+ * see qos2.ts). The key is a hash of the topic and the configured part of the message; the window itself, and
+ * how it is committed with the records, is the shared `SeenWindow`.
  */
-export class DedupWindow {
+export class DedupWindow extends SeenWindow {
   private readonly options: DedupOptions;
-  /** Hex of each hash, in arrival order (a Map keeps insertion order: the first entry is the oldest). */
-  private readonly seen = new Map<string, true>();
-  changed = false;
 
   constructor(options: DedupOptions, committed: Cursor | undefined) {
+    super(options.window, committed);
     this.options = options;
-    const encoded = typeof committed === 'object' && committed !== null && !Array.isArray(committed) ? committed.seen : undefined;
-    if (typeof encoded === 'string') {
-      const bytes = Buffer.from(encoded, 'base64');
-      for (let at = 0; at + HASH_BYTES <= bytes.length; at += HASH_BYTES) this.remember(bytes.subarray(at, at + HASH_BYTES).toString('hex'));
-    }
   }
 
   /** The message's key, or undefined when it carries none (it then passes unchecked). */
@@ -60,26 +50,6 @@ export class DedupWindow {
         break;
       }
     }
-    return hash.digest().subarray(0, HASH_BYTES).toString('hex');
-  }
-
-  has(key: string): boolean {
-    return this.seen.has(key);
-  }
-
-  add(key: string): void {
-    this.remember(key);
-    this.changed = true;
-  }
-
-  private remember(key: string): void {
-    this.seen.set(key, true);
-    if (this.seen.size > this.options.window) this.seen.delete(this.seen.keys().next().value!);
-  }
-
-  /** The window as committed with the records. */
-  encode(): string {
-    this.changed = false;
-    return Buffer.from([...this.seen.keys()].join(''), 'hex').toString('base64');
+    return SeenWindow.fromHash(hash);
   }
 }

@@ -1,6 +1,6 @@
 import { defineSourceDriver } from '../../../agent/sdk/index.ts';
 import { options } from './options.ts';
-import { deviceSpec, listSerialPorts } from './port.ts';
+import { deviceSpec, listSerialPorts } from '../../common/serial-port.ts';
 import { SerialSource } from './source.ts';
 
 export const serialSource = defineSourceDriver({

@@ -1,7 +1,7 @@
 import { z, duration, size } from '../../../agent/sdk/index.ts';
+import { checkSerialDevice, serialLineShape } from '../../common/serial-line.ts';
 
 const HEX = /^(?:[0-9a-fA-F]{2})+$/;
-const USB_ID = /^[0-9a-fA-F]{4}$/;
 
 function compiles(pattern: string): boolean {
   try {
@@ -77,29 +77,7 @@ export function options() {
 
   return z
     .strictObject({
-      path: z.string().min(1).optional().describe('Device path, e.g. /dev/ttyUSB0 or /dev/serial/by-id/…; give either path or vendor_id + product_id.'),
-      vendor_id: z
-        .string()
-        .regex(USB_ID, 'vendor_id must be 4 hex digits such as "0403"')
-        .optional()
-        .describe('USB vendor id (4 hex digits): the port is looked up among the serial ports on every (re)open.'),
-      product_id: z
-        .string()
-        .regex(USB_ID, 'product_id must be 4 hex digits such as "6001"')
-        .optional()
-        .describe('USB product id (4 hex digits), with vendor_id.'),
-      serial_number: z.string().min(1).optional().describe('USB serial number, to tell apart several adapters with the same vendor and product ids.'),
-      baud_rate: z.number().int().min(50).max(4_000_000).default(9600).describe('Line speed in baud.'),
-      data_bits: z
-        .union([z.literal(5), z.literal(6), z.literal(7), z.literal(8)])
-        .default(8)
-        .describe('Data bits per character.'),
-      parity: z.enum(['none', 'even', 'odd']).default('none').describe('Parity bit (mark and space parity are not available on Linux).'),
-      stop_bits: z
-        .union([z.literal(1), z.literal(1.5), z.literal(2)])
-        .default(1)
-        .describe('Stop bits.'),
-      flow_control: z.enum(['none', 'rtscts', 'xon_xoff']).default('none').describe('Flow control: none, hardware (RTS/CTS) or software (XON/XOFF).'),
+      ...serialLineShape(),
       framing,
       max_frame_bytes: z
         .number()
@@ -128,14 +106,7 @@ export function options() {
         .describe('First delay before reopening a port that vanished (doubles per failed attempt, with jitter).'),
       reopen_max_delay: duration(1).prefault('10s').describe('Longest delay between reopen attempts.'),
     })
-    .superRefine((o, ctx) => {
-      // Checked here (not only when the port opens) so check-config reports it with the other config errors.
-      const byIds = o.vendor_id !== undefined || o.product_id !== undefined || o.serial_number !== undefined;
-      if (o.path !== undefined && byIds) ctx.addIssue({ code: 'custom', path: ['path'], message: 'give either path or vendor_id/product_id, not both' });
-      else if (o.path === undefined && (o.vendor_id === undefined || o.product_id === undefined)) {
-        ctx.addIssue({ code: 'custom', path: [o.vendor_id === undefined ? 'vendor_id' : 'product_id'], message: 'needs path, or vendor_id and product_id' });
-      }
-    });
+    .superRefine((o, ctx) => checkSerialDevice(o, ctx));
 }
 
 export type SerialOptions = z.output<ReturnType<typeof options>>;

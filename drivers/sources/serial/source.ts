@@ -6,7 +6,7 @@ import { createDecoder, isEmptyLine, type Decoder } from './decode.ts';
 import { createFramer, type Framer } from './framer.ts';
 import { RecordGroups } from './groups.ts';
 import type { SerialOptions } from './options.ts';
-import { closePort, describeSpec, openPort, resolvePath, type DeviceSpec, type ListPorts } from './port.ts';
+import { closePort, describeSpec, openPort, resolvePath, type DeviceSpec, type ListPorts } from '../../common/serial-port.ts';
 
 /**
  * One serial port as a service source. Bytes are cut into frames, frames decoded into records, records

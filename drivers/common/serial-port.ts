@@ -1,6 +1,6 @@
 import type { SerialPort } from 'serialport';
-import { AgentError } from '../../../agent/sdk/index.ts';
-import type { SerialOptions } from './options.ts';
+import { AgentError } from '../../agent/sdk/index.ts';
+import type { SerialLineOptions } from './serial-line.ts';
 
 /** Which device to open: a fixed path, or a USB adapter found by its ids wherever the kernel put it. */
 export type DeviceSpec = { path: string } | { vendorId: string; productId: string; serialNumber: string | undefined };
@@ -16,12 +16,20 @@ export interface PortListing {
 export type ListPorts = () => Promise<PortListing[]>;
 
 /**
+ * The native side of serialport, with the hangup-aware binding (serial-hangup-read.ts), for a driver that builds
+ * its own port object on top (the modbus source's RTU client does).
+ */
+export async function serialNative(): Promise<{ SerialPort: typeof SerialPort; binding: object }> {
+  return native();
+}
+
+/**
  * serialport loads its native binding when imported: load it on first use, so an agent (or the single
  * executable) without any serial source never touches it, and a missing binding fails only this source.
  */
 async function native(): Promise<{ SerialPort: typeof SerialPort; binding: object }> {
   try {
-    const [{ SerialPort: Port }, { hangupAwareBinding }] = await Promise.all([import('serialport'), import('./hangup-read.ts')]);
+    const [{ SerialPort: Port }, { hangupAwareBinding }] = await Promise.all([import('serialport'), import('./serial-hangup-read.ts')]);
     return { SerialPort: Port, binding: hangupAwareBinding };
   } catch (cause) {
     throw new AgentError('SOURCE_FAILED', `the serial port library cannot load its native binding on ${process.platform}-${process.arch}`, { cause });
@@ -34,7 +42,7 @@ export const listSerialPorts: ListPorts = async () => (await native()).SerialPor
  * Path or USB ids, exactly one of them. The driver's options are spread into the config schema as a plain
  * shape, where a cross-field rule cannot live, so it is checked here, before anything is opened.
  */
-export function deviceSpec(config: Pick<SerialOptions, 'path' | 'vendor_id' | 'product_id' | 'serial_number'>, source: string): DeviceSpec {
+export function deviceSpec(config: Pick<SerialLineOptions, 'path' | 'vendor_id' | 'product_id' | 'serial_number'>, source: string): DeviceSpec {
   const byIds = config.vendor_id !== undefined || config.product_id !== undefined || config.serial_number !== undefined;
   if (config.path !== undefined && byIds) {
     throw new AgentError('CONFIG_INVALID', `serial source ${source}: give either path or vendor_id/product_id, not both`);
@@ -70,7 +78,7 @@ export async function resolvePath(spec: DeviceSpec, list: ListPorts): Promise<st
   return match.path;
 }
 
-export async function openPort(path: string, config: SerialOptions): Promise<SerialPort> {
+export async function openPort(path: string, config: SerialLineOptions): Promise<SerialPort> {
   const { SerialPort: Port, binding } = await native();
   const port = new Port({
     path,
