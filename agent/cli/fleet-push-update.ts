@@ -118,7 +118,8 @@ export async function pushUpdateCommand(file: string, options: PushUpdateOptions
     const states = new Map<string, DeviceState>(devices.map((d) => [d, { outcome: 'pending', done: false }]));
     client.on('message', (topic, payload, packet) => {
       if (topic.endsWith('/update/req')) return server.handle(topic, payload, packet.properties?.responseTopic, packet.properties?.correlationData);
-      const device = topic.split('/').at(-3)!;
+      // <p>/<device>/update/report or <p>/<device>/status
+      const device = topic.split('/').at(topic.endsWith('/status') ? -2 : -3)!;
       const state = states.get(device);
       if (!state || state.done) return;
       const r = parseJson(payload);
@@ -133,6 +134,7 @@ export async function pushUpdateCommand(file: string, options: PushUpdateOptions
         if (result?.version === options.version && (result.outcome === 'committed' || result.outcome === 'failed')) {
           state.outcome = result.outcome === 'committed' ? 'committed' : 'rolled_back';
           state.reason = result.reason;
+          state.message = undefined;
           state.done = true;
         }
       }
