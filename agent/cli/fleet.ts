@@ -9,8 +9,18 @@ import { fleetSign } from './fleet-sign.ts';
 import { defineFleetCommand } from './fleet-command.ts';
 import { defineFleetList } from './fleet-list.ts';
 import { defineFleetPush } from './fleet-push.ts';
+import { fleetPushUpdate } from './fleet-push-update.ts';
 
-const FLEET_COMMANDS: readonly DefineCommand[] = [fleetRoot, fleetOperator, fleetRevoke, fleetSign, defineFleetPush, defineFleetList, defineFleetCommand];
+const FLEET_COMMANDS: readonly DefineCommand[] = [
+  fleetRoot,
+  fleetOperator,
+  fleetRevoke,
+  fleetSign,
+  defineFleetPush,
+  fleetPushUpdate,
+  defineFleetList,
+  defineFleetCommand,
+];
 
 /** The `fleet` group with FLEET_COMMANDS and then `extra` (for a caller, or a test, adding its own). */
 export function defineFleet(extra: readonly DefineCommand[] = []): DefineCommand {

@@ -12,6 +12,7 @@ import type { ApplyReport } from '../remote/seams.ts';
 import { locateRelease } from '../update/locate.ts';
 import { systemdNotifier } from '../update/notify.ts';
 import { type TrialAgent, watchTrial } from '../update/trial.ts';
+import { RESTART_INTO_TRIAL_EXIT, updateDeliveryFactory } from '../update/transfer-setup.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { watchConfigFile } from './config-watch.ts';
 import { untilSignal } from './signals.ts';
@@ -62,6 +63,9 @@ export async function runCommand(values: RunOptions): Promise<number> {
   const release = locateRelease();
   let trialEnded: Promise<number> | undefined;
   let current: TrialAgent | undefined;
+  // A delivered update staged and in trial: this process ends so the service starts the new version.
+  let intoTrial!: () => void;
+  const handover = new Promise<number>((resolve) => (intoTrial = () => resolve(RESTART_INTO_TRIAL_EXIT)));
   // A `restart` command ends one turn of this loop: everything stops cleanly and starts again in process, on
   // the committed configuration.
   let lastExit: string | undefined;
@@ -96,6 +100,15 @@ export async function runCommand(values: RunOptions): Promise<number> {
             setLogLevel: (level) => (log.level = level),
             pipeline: (adapter = new PipelineAdapter(started.pipeline, agent, (report) => void remoteReport(report), started.interrupted)),
             firstReport: started.interrupted,
+            extensions: [
+              updateDeliveryFactory(
+                loaded,
+                () => agent,
+                release,
+                () => intoTrial(),
+                log,
+              ),
+            ].filter((f) => f !== undefined),
           },
           log,
         )
@@ -107,17 +120,23 @@ export async function runCommand(values: RunOptions): Promise<number> {
       // A release in trial commits itself once healthy, or ends with a code the guard reads (agent/update/trial.ts).
       trialEnded = watchTrial(release, () => current!, startedAt, log) ?? new Promise<number>(() => {});
     }
-    const signal = await Promise.race([stopRequested, restart, trialEnded]);
+    const signal = await Promise.race([stopRequested, restart, trialEnded, handover]);
     clearInterval(statusTimer);
     if (typeof signal === 'number') {
+      const why = signal === RESTART_INTO_TRIAL_EXIT ? 'restarting into a new release' : 'trial failed its health gate';
+      log.info({ exit: signal }, `stopping: ${why}`);
       notifier.stopping();
       await endpoint?.close();
-      await remote?.stop('trial failed its health gate');
+      await remote?.stop(why);
       adapter?.close();
       await agent.stop();
-      recordExit(dataDir, 'new release failed its health gate');
+      recordExit(dataDir, signal === RESTART_INTO_TRIAL_EXIT ? why : 'new release failed its health gate');
       watch?.close();
       notifier.close();
+      log.info({ exit: signal }, `stopped: ${why}`);
+      // The service restarts on this exit: a connection left half-closed by a drop must not hold the process
+      // (and so the new version) back. Unref'd: a process that ends by itself ends sooner.
+      setTimeout(() => process.exit(signal), 1_000).unref();
       return signal;
     }
     log.info({ signal }, signal === 'restart' ? 'restarting on request' : 'stopping');

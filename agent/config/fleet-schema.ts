@@ -4,6 +4,7 @@
  */
 import { z } from 'zod';
 import { envOption } from '../util/env-option.ts';
+import { fleetUpdateSchema } from './fleet-update-schema.ts';
 import { fileOption } from '../util/file-option.ts';
 import { tlsOptions } from '../util/tls.ts';
 import { duration, size } from '../util/units.ts';
@@ -68,6 +69,7 @@ export const fleetSchema = z
       .boolean()
       .default(false)
       .describe('Reload the config file when it changes (as on SIGHUP: validated, applied, health-checked, committed or rolled back). Read at start.'),
+    update: fleetUpdateSchema,
   })
   .superRefine((f, ctx) => {
     if (f.enabled && f.trust.root_keys.length === 0) {

@@ -47,6 +47,8 @@ export interface ChannelHandlers {
 
 /** Room the broker may send beyond the cap, so a too-large request still reaches us to be answered with an error. */
 const OVERSIZE_MARGIN = 64 * 1024;
+/** How long a clean close waits for messages in flight to be acknowledged. */
+const CLOSE_GRACE_MS = 2_000;
 
 export class ControlChannel {
   private readonly client: MqttClient;
@@ -139,9 +141,20 @@ export class ControlChannel {
   }
 
   /** QoS 1; resolves when the broker took it (or at once while offline: status is re-sent on connect anyway). */
-  publish(topic: string, payload: string, options: { retain?: boolean; correlationData?: Buffer | undefined } = {}): Promise<void> {
+  publish(
+    topic: string,
+    payload: string | Buffer,
+    options: { retain?: boolean; correlationData?: Buffer | undefined; responseTopic?: string | undefined } = {},
+  ): Promise<void> {
     if (!this.client.connected) return Promise.resolve();
-    const properties = options.correlationData && this.options.protocolVersion === 5 ? { correlationData: options.correlationData } : undefined;
+    const v5 = this.options.protocolVersion === 5;
+    const properties =
+      v5 && (options.correlationData || options.responseTopic)
+        ? {
+            ...(options.correlationData ? { correlationData: options.correlationData } : {}),
+            ...(options.responseTopic ? { responseTopic: options.responseTopic } : {}),
+          }
+        : undefined;
     return new Promise((resolve) => {
       this.client.publish(topic, payload, { qos: 1, retain: options.retain ?? false, ...(properties ? { properties } : {}) }, (err) => {
         if (err) this.options.log.warn({ err: describeError(err), topic }, 'fleet control: publish failed');
@@ -156,6 +169,14 @@ export class ControlChannel {
     clearTimeout(this.timer);
     if (last && this.client.connected) await this.publish(last.topic, last.payload, { retain: true });
     // Offline, nothing is in flight to wait for (and a graceful end would wait for a connection that may never come).
-    await this.client.endAsync(!this.client.connected);
+    if (!this.client.connected) return void (await this.client.endAsync(true));
+    // A message sent before a dropped connection may never be acknowledged: a graceful end would wait for it
+    // forever, so it gets a bounded time, then the connection is closed at once.
+    let timer: NodeJS.Timeout | undefined;
+    const graceful = this.client.endAsync(false);
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), CLOSE_GRACE_MS)));
+    const outcome = await Promise.race([graceful, late]);
+    clearTimeout(timer);
+    if (outcome === 'late') await this.client.endAsync(true);
   }
 }

@@ -15,7 +15,7 @@ import { ControlChannel } from './channel.ts';
 import { CommandStore } from './command-store.ts';
 import { CommandHandler } from './commands.ts';
 import { DesiredConfig } from './desired.ts';
-import type { ApplyReport, DesiredConfigPipeline, RefusalReason, Verifier } from './seams.ts';
+import type { ApplyReport, DesiredConfigPipeline, RefusalReason, RemoteExtension, RemoteExtensionFactory, Verifier } from './seams.ts';
 import { nextSession, recordExit, remoteStateDir, takeLastExit } from './state-files.ts';
 import { StatusReporter } from './status.ts';
 import { updateStatusSource } from '../update/status.ts';
@@ -30,6 +30,8 @@ export interface RemoteControlParts {
   setLogLevel(level: string): void;
   /** A report made before remote control started (a change the previous run did not finish), published at connect. */
   firstReport?: ApplyReport | undefined;
+  /** Parts built outside this room that share the connection (the self-update delivery). */
+  extensions?: readonly RemoteExtensionFactory[] | undefined;
 }
 
 export interface RemoteControl {
@@ -77,7 +79,7 @@ export function refusedCounter(telemetry: Telemetry) {
 export function startFleet(
   loaded: LoadedConfig,
   agent: RunningAgent,
-  hooks: Pick<RemoteControlParts, 'restart' | 'setLogLevel' | 'pipeline' | 'firstReport'>,
+  hooks: Pick<RemoteControlParts, 'restart' | 'setLogLevel' | 'pipeline' | 'firstReport' | 'extensions'>,
   log: Logger,
 ): Promise<RemoteControl> {
   const { trust, max_message_bytes } = loaded.config.fleet;
@@ -128,11 +130,27 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
       refused: () => refused.by('reason'),
       lastError: () => lastError,
       update: updateStatusSource(),
+      extra: () => Object.assign({}, ...extensions.map((e) => e.status?.() ?? {})),
     },
     topics.status,
     publish,
     connected,
   );
+
+  const extensions: RemoteExtension[] = (parts.extensions ?? []).map((make) =>
+    make({
+      device,
+      groups: fleet.groups,
+      prefix: fleet.topic_prefix,
+      protocolVersion: fleet.broker.protocol_version,
+      verifier: parts.verifier,
+      publish: (topic, payload, options) => channel?.publish(topic, payload, options) ?? Promise.resolve(),
+      isConnected: connected,
+      refused: count,
+      statusChanged: () => void status.publishBirth(),
+    }),
+  );
+  const extensionOf = (topic: string) => extensions.find((e) => e.handles(topic));
 
   let firstReport = parts.firstReport;
   const publishReport = async (report: ApplyReport) => {
@@ -220,7 +238,7 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
       tls: broker.tls,
       will: { topic: topics.status, payload: status.will() },
       maxMessageBytes: fleet.max_message_bytes,
-      subscriptions: [topics.status, topics.command, ...desired.subscriptions()],
+      subscriptions: [topics.status, topics.command, ...desired.subscriptions(), ...extensions.flatMap((e) => e.subscriptions())],
       log: commandLog,
       // The control connection's bytes count in the budget of whichever delivery runs when a socket opens.
       wire: { socket: (socket) => agent.governor?.controlWire.socket(socket) },
@@ -232,16 +250,19 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
         if (owed) void publishReport(owed);
         void status.publishBirth();
         void commands.connected();
+        for (const e of extensions) e.connected();
       },
       message: (m) => {
         if (m.topic === topics.status) status.seen(m.payload);
         else if (m.topic === topics.command) void commands.handle(m);
         else if (desired.handles(m.topic)) desired.handle(m);
+        else extensionOf(m.topic)?.handle(m);
       },
       oversize: (m) => {
         if (m.topic === topics.command) void commands.oversize(m);
         else if (desired.handles(m.topic)) desired.oversize(m);
         else if (m.topic === topics.status) status.seen(Buffer.alloc(0));
+        else extensionOf(m.topic)?.oversize?.(m);
       },
     },
   );
@@ -255,6 +276,7 @@ export async function startRemoteControl(loaded: LoadedConfig, agent: RunningAge
     async stop(reason: string) {
       status.stop();
       commands.stop();
+      for (const e of extensions) await e.stop();
       recordExit(stateDir, reason);
       await channel.close({ topic: topics.status, payload: status.offline() });
     },

@@ -20,7 +20,7 @@ export interface SignedDocument {
   issued?: string;
   expires?: string;
   target?: { device?: string; group?: string };
-  version?: number;
+  version?: number | string;
   action?: string;
   args?: Record<string, unknown>;
   nonce?: string;
@@ -38,8 +38,46 @@ export interface Verifier {
   /** `changed: false`: the device had exactly this already (a retained message seen again). */
   acceptRoot(envelope: unknown, now: Date): { changed: boolean };
   acceptRevocations(envelope: unknown, now: Date): { changed: boolean };
-  verify(envelope: unknown, expectKind: 'config' | 'command', now: Date): Verified;
+  verify(envelope: unknown, expectKind: 'config' | 'command' | 'update-manifest' | 'update-timestamp', now: Date): Verified;
+  /** A threshold of root keys signed this envelope too (a rollback manifest); throws a refusal otherwise. */
+  verifyRootThreshold?(envelope: unknown, what: string): void;
 }
+
+/**
+ * A part of remote control built outside this room (the self-update delivery, agent/update/): it names its
+ * topics, takes their messages, and adds to the status. remote-control.ts hands it the connection.
+ */
+export interface RemoteExtension {
+  subscriptions(): string[];
+  handles(topic: string): boolean;
+  handle(message: import('./channel.ts').InboundMessage): void;
+  oversize?(message: { topic: string; bytes: number }): void;
+  /** Every (re)connect. */
+  connected(): void;
+  /** Merged into the retained status under its own key. */
+  status?(): Record<string, unknown>;
+  stop(): Promise<void> | void;
+}
+
+export interface RemoteExtensionContext {
+  device: string;
+  groups: readonly string[];
+  prefix: string;
+  protocolVersion: 4 | 5;
+  verifier: Verifier;
+  publish(
+    topic: string,
+    payload: string | Buffer,
+    options?: { retain?: boolean; responseTopic?: string | undefined; correlationData?: Buffer | undefined },
+  ): Promise<void>;
+  isConnected(): boolean;
+  /** Counts a refusal (edge_remote_refused_total{kind, reason}) and makes it the status's last error. */
+  refused(kind: string, reason: RefusalReason): void;
+  /** Publishes the status again now (a state an operator acts on changed). */
+  statusChanged(): void;
+}
+
+export type RemoteExtensionFactory = (context: RemoteExtensionContext) => RemoteExtension;
 
 /** The outcome of one desired-config layer (retained on `<p>/<device>/config/report`). */
 export interface ApplyReport {

@@ -24,6 +24,8 @@ export interface StatusInputs {
   lastError(): string | undefined;
   /** Self-update: release, committed, trial, last result (agent/update/status.ts); absent outside a release layout. */
   update?(): unknown;
+  /** What parts beside remote control add (the self-update delivery's `update_delivery`). */
+  extra?(): Record<string, unknown>;
 }
 
 export type Publish = (topic: string, payload: string, retain: boolean) => Promise<void>;
@@ -79,6 +81,7 @@ export class StatusReporter {
       ...(i.lastExit ? { last_exit: i.lastExit } : {}),
       ...(update === undefined ? {} : { update }),
       refused: i.refused(),
+      ...i.extra?.(),
       at: new Date().toISOString(),
     };
   }
@@ -92,8 +95,10 @@ export class StatusReporter {
 
   /** What a change worth a new birth is: states and config, not queue numbers that move all the time. */
   private shape(birth: Record<string, unknown>): string {
-    const { sources, sink, config, last_error, refused, update } = birth;
-    return JSON.stringify({ sources, sink, config, last_error, refused, update });
+    const { sources, sink, config, last_error, refused, update, update_delivery } = birth;
+    const delivery = update_delivery as { bytes?: unknown } | undefined;
+    // Download progress is in every status sent, but is no reason to send one.
+    return JSON.stringify({ sources, sink, config, last_error, refused, update, delivery: delivery ? { ...delivery, bytes: undefined } : undefined });
   }
 
   async publishBirth(): Promise<void> {

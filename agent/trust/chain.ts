@@ -5,7 +5,16 @@
  */
 import { createHash, type KeyObject } from 'node:crypto';
 import { AgentError } from '../errors.ts';
-import { checkWindow, type CommandDocument, type ConfigDocument, decodeDocument, type OperatorCertDocument, type RootDocument } from './documents.ts';
+import {
+  checkWindow,
+  type CommandDocument,
+  type ConfigDocument,
+  decodeDocument,
+  type OperatorCertDocument,
+  type RootDocument,
+  type UpdateManifestDocument,
+  type UpdateTimestampDocument,
+} from './documents.ts';
 import { checkEnvelope, DEFAULT_MAX_ENVELOPE_BYTES, type ParsedEnvelope, pae, parseEnvelope, parseMessage } from './dsse.ts';
 import { decodeKey, keyIdOf, publicKeyObject, verifyBytes } from './ed25519.ts';
 import { Refusal } from './refusal.ts';
@@ -42,6 +51,8 @@ export interface Verified<D> {
 export interface DocumentByVerifiedKind {
   config: ConfigDocument;
   command: CommandDocument;
+  'update-manifest': UpdateManifestDocument;
+  'update-timestamp': UpdateTimestampDocument;
 }
 
 export interface Accepted {
@@ -145,6 +156,15 @@ export class TrustChain {
     const document = decodeDocument(kind, envelope.payload) as DocumentByVerifiedKind[K];
     checkWindow(document, now, kind);
     return { document, signer: { keyId, name: certificate.name }, certificate };
+  }
+
+  /**
+   * A threshold of the current root's keys signed this envelope too (beside its operator): what a rollback
+   * manifest needs to go below the release counter a device installed.
+   */
+  verifyRootThreshold(input: unknown, what: string): void {
+    const envelope = parseEnvelope(input, this.maxBytes);
+    this.requireThreshold(envelope, this.rootKeys, this.current.threshold, what, `root version ${this.current.version}`);
   }
 
   /** The operator certificate attached to `envelope`, checked against the current root and revocations. */

@@ -68,12 +68,57 @@ const commandSchema = z
       ctx.addIssue({ code: 'custom', path: ['expires'], message: 'a command may live at most 1h after it is issued' });
   });
 
+const target = z.union([z.strictObject({ device: name }), z.strictObject({ group: name })]);
+const sha256 = z.string().regex(/^[0-9a-f]{64}$/, 'expected a SHA-256 as 64 lowercase hex characters');
+/** Largest executable a manifest may describe; a device's own limit (fleet.update.max_bytes) is usually lower. */
+export const MAX_UPDATE_BYTES = 2 ** 32;
+
+/**
+ * A self-update manifest (docs/update.md). The chunk list is a binary object of its own (36 bytes a chunk),
+ * fetched like the chunks and bound here by its size and SHA-256, so the manifest stays a small message.
+ */
+const updateManifestSchema = z.object({
+  kind: z.literal('update-manifest'),
+  target,
+  version: z.string().regex(/^[0-9A-Za-z][0-9A-Za-z.+_-]{0,63}$/, 'expected a version of letters, digits, . + _ -'),
+  release: z.number().int().min(1).max(Number.MAX_SAFE_INTEGER),
+  arch: z.string().regex(/^[a-z0-9_]{1,16}$/, 'expected an architecture such as x64 or arm64'),
+  size: z.number().int().min(1).max(MAX_UPDATE_BYTES),
+  sha256,
+  chunks: z.strictObject({
+    count: z
+      .number()
+      .int()
+      .min(1)
+      .max(1 << 20),
+    sha256,
+  }),
+  /** Install outside the maintenance window and while alarms drain. */
+  force: z.boolean().default(false),
+  /** A lower release counter than the device installed: valid only with a threshold of root signatures too. */
+  rollback: z.boolean().default(false),
+  issued: time,
+  expires: time,
+});
+
+/** The short-lived freshness statement for one manifest (TUF's timestamp role, per target). */
+const updateTimestampSchema = z.object({
+  kind: z.literal('update-timestamp'),
+  target,
+  version: version,
+  manifest: sha256,
+  issued: time,
+  expires: time,
+});
+
 const SCHEMAS = {
   root: rootSchema,
   'operator-cert': operatorCertSchema,
   revocations: revocationsSchema,
   config: configSchema,
   command: commandSchema,
+  'update-manifest': updateManifestSchema,
+  'update-timestamp': updateTimestampSchema,
 } as const;
 
 export type RootDocument = z.infer<typeof rootSchema>;
@@ -81,12 +126,16 @@ export type OperatorCertDocument = z.infer<typeof operatorCertSchema>;
 export type RevocationsDocument = z.infer<typeof revocationsSchema>;
 export type ConfigDocument = z.infer<typeof configSchema>;
 export type CommandDocument = z.infer<typeof commandSchema>;
+export type UpdateManifestDocument = z.infer<typeof updateManifestSchema>;
+export type UpdateTimestampDocument = z.infer<typeof updateTimestampSchema>;
 export interface DocumentOf {
   root: RootDocument;
   'operator-cert': OperatorCertDocument;
   revocations: RevocationsDocument;
   config: ConfigDocument;
   command: CommandDocument;
+  'update-manifest': UpdateManifestDocument;
+  'update-timestamp': UpdateTimestampDocument;
 }
 export type Document = DocumentOf[DocumentKind];
 

@@ -4,7 +4,7 @@
  */
 import { Refusal } from './refusal.ts';
 
-export const DOCUMENT_KINDS = ['root', 'operator-cert', 'revocations', 'config', 'command'] as const;
+export const DOCUMENT_KINDS = ['root', 'operator-cert', 'revocations', 'config', 'command', 'update-manifest', 'update-timestamp'] as const;
 export type DocumentKind = (typeof DOCUMENT_KINDS)[number];
 
 const PAYLOAD_TYPE = /^application\/vnd\.edge-agent\.([a-z-]+)\+json$/;

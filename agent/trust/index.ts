@@ -4,7 +4,8 @@
  *   new TrustChain(anchor: { keys: string[]; threshold: number }, store: TrustStore, { maxBytes? })
  *     .acceptRoot(input, now): { version, changed }        root envelope, or an array of them (a chain)
  *     .acceptRevocations(input, now): { version, changed }
- *     .verify(input, 'config' | 'command', now): { document, signer: { keyId, name }, certificate }
+ *     .verify(input, 'config' | 'command' | 'update-manifest' | 'update-timestamp', now): { document, signer: { keyId, name }, certificate }
+ *     .verifyRootThreshold(input, what)   a rollback manifest: a threshold of root keys signed it too
  *     .root: { version, threshold, keys }     .revocations: { version, keys: Set<key id> } | undefined
  *   Every method throws a `Refusal` (AgentError code REMOTE_REFUSED) whose `reason` is a `RefusalReason`.
  *   `input` is the message as received: bytes, text, or JSON already parsed; its size is checked first.
@@ -36,7 +37,10 @@ export {
   MAX_COMMAND_LIFETIME_MS,
   type OperatorCertDocument,
   type RevocationsDocument,
+  MAX_UPDATE_BYTES,
   type RootDocument,
+  type UpdateManifestDocument,
+  type UpdateTimestampDocument,
 } from './documents.ts';
 export { DEFAULT_MAX_ENVELOPE_BYTES, DOCUMENT_KINDS, type DocumentKind, type Envelope, pae, parseEnvelope, payloadTypeOf } from './dsse.ts';
 export { decodeKey, type Ed25519Pair, encodeKey, generatePair, keyIdOf, pairFromSeed } from './ed25519.ts';

@@ -19,6 +19,14 @@ export const REFUSAL_REASONS = [
   'not_yet_valid',
   'schema_invalid',
   'forbidden_setting',
+  // Self-update (docs/update.md): what a manifest, its timestamp or a chunk can be refused for.
+  'wrong_arch',
+  'stale_timestamp',
+  'release_counter_lower',
+  'same_version',
+  'broken_version',
+  'chunk_hash_mismatch',
+  'oversize',
 ] as const;
 
 export type RefusalReason = (typeof REFUSAL_REASONS)[number];
