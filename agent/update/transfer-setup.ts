@@ -18,10 +18,11 @@ import { ReleaseStore } from './releases.ts';
 import { UpdateDelivery } from './transfer-agent.ts';
 
 /**
- * The exit code of a process that ends so that the service starts the new version (`Restart=on-failure`
- * restarts it; the guard then starts `current`, the release in trial).
+ * The exit code of a process that ends so that the service starts the new version: the unit restarts at once
+ * on it (RestartForceExitStatus=) without counting a failure; the guard then starts `current`, the release in
+ * trial. One constant, the guard's, so the unit and the hand-over cannot disagree.
  */
-export const RESTART_INTO_TRIAL_EXIT = 70;
+export { RESTART_INTO_TRIAL_EXIT } from './guard.ts';
 
 export function updateDeliveryFactory(
   loaded: LoadedConfig,

@@ -3,7 +3,7 @@
  * running 1.0.0 under the stand-in for systemd (test/helpers/unit-supervisor.ts), remote control on a real
  * Mosquitto, and `edge-agent fleet push-update --wait` run as an operator would. The device takes the
  * manifest, copies every chunk it has from the executable it runs (the same build: nothing is fetched),
- * stages 1.1.0, begins the trial and exits 70; the unit restarts into 1.1.0, which passes its health gate and
+ * stages 1.1.0, begins the trial and exits 3 (RESTART_INTO_TRIAL_EXIT); the unit restarts into 1.1.0, which passes its health gate and
  * commits; push-update prints `committed` and exits 0.
  */
 import assert from 'node:assert/strict';
@@ -18,6 +18,7 @@ import { builtExecutable } from '../helpers/executable.ts';
 import { makeOperator, PREFIX } from '../helpers/fleet.ts';
 import { installLayout } from '../helpers/update-layout.ts';
 import { UnitSupervisor } from '../helpers/unit-supervisor.ts';
+import { RESTART_INTO_TRIAL_EXIT } from '../../agent/update/guard.ts';
 
 let mosquitto: Mosquitto;
 let supervisor: UnitSupervisor | undefined;
@@ -85,7 +86,7 @@ test('push-update: 1.0.0 → 1.1.0 delivered over MQTT, restarted into, committe
   assert.equal(state.previous, '1.0.0');
   assert.equal(state.highest_release_counter, 2);
   assert.ok(
-    supervisor.events.some((e) => e.type === 'exited' && e.release === '1.0.0' && e.status === '70'),
+    supervisor.events.some((e) => e.type === 'exited' && e.release === '1.0.0' && e.status === String(RESTART_INTO_TRIAL_EXIT)),
     JSON.stringify(supervisor.events),
   );
 });

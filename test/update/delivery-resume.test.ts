@@ -22,6 +22,7 @@ import { cdcOfFile } from '../../agent/update/cdc.ts';
 import { builtExecutable } from '../helpers/executable.ts';
 import { type AgentProcess, makeOperator, type Operator, PREFIX, until, Watcher } from '../helpers/fleet.ts';
 import { DEVICE_TOPICS, serveRelease, servedBytes, signedRelease, type SignedRelease, startDevice, updateDevice } from '../helpers/update-delivery.ts';
+import { RESTART_INTO_TRIAL_EXIT } from '../../agent/update/guard.ts';
 
 const CHANGED = Number(process.env.UPDATE_TEST_CHANGED_MIB ?? 8) * 1024 * 1024;
 const IN_FLIGHT = 8;
@@ -103,12 +104,16 @@ async function downloadWith(
   try {
     await watcher.client.publishAsync(`${PREFIX}/group/resume/update/timestamp`, JSON.stringify(release.timestamp()), { qos: 1, retain: true });
     await watcher.client.publishAsync(`${PREFIX}/group/resume/update`, JSON.stringify(release.envelope), { qos: 1, retain: true });
-    // The device ends itself to restart into the trial (exit 70) once the release is staged.
+    // The device ends itself to restart into the trial (RESTART_INTO_TRIAL_EXIT) once the release is staged.
     let code: unknown;
     await until(
       () => {
         code = handle.proc.child.exitCode;
-        return code !== null && handle.proc.child.exitCode !== undefined && (code === 70 || !interrupted || handle.proc.child.signalCode === null);
+        return (
+          code !== null &&
+          handle.proc.child.exitCode !== undefined &&
+          (code === RESTART_INTO_TRIAL_EXIT || !interrupted || handle.proc.child.signalCode === null)
+        );
       },
       `${name} to stage the release and restart into it`,
       60_000,
@@ -120,7 +125,7 @@ async function downloadWith(
           .join('\n')
           .slice(-4000),
     );
-    assert.equal(code, 70, handle.proc.stderr().slice(-3000));
+    assert.equal(code, RESTART_INTO_TRIAL_EXIT, handle.proc.stderr().slice(-3000));
     assert.ok(interrupted, 'the interruption happened');
     const state = device.releases.state();
     assert.equal(state.trial?.version, '2.0.0');
