@@ -73,6 +73,12 @@ const mqttWebSocketOnDemand: Plugin = {
  * MODULE_NOT_FOUND as their callers expect.
  */
 const FULL_REQUIRE = 'require = require("node:module").createRequire(__filename);';
+/**
+ * ES modules bundled into CommonJS lose `import.meta.url`; some packages read it at load (a client library's
+ * `createRequire(import.meta.url)`), which then throws "Invalid URL" before any command runs. It becomes the
+ * bundle's own file URL.
+ */
+const IMPORT_META_URL = 'var __edgeImportMetaUrl = require("node:url").pathToFileURL(__filename).href;';
 
 export interface BundleResult {
   readonly outfile: string;
@@ -99,10 +105,13 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
     minifyWhitespace: true,
     minifySyntax: true,
     legalComments: 'none',
-    banner: { js: FULL_REQUIRE },
+    banner: { js: `${FULL_REQUIRE}\n${IMPORT_META_URL}` },
     logLevel: 'warning',
     // agent/cli/main.ts runs itself under `import.meta.main`; in the bundle only bin.ts runs it.
-    define: { 'import.meta.main': 'false' },
+    define: { 'import.meta.main': 'false', 'import.meta.url': '__edgeImportMetaUrl' },
+    // The Kafka client's WebAssembly helpers read a .wasm file beside their module at load; their `bundled`
+    // build carries it inline, which a single executable needs.
+    alias: { '@platformatic/wasm-utils': '@platformatic/wasm-utils/bundled' },
     plugins: [withoutCborExtract, serialportBindingFromAssets, mqttWebSocketOnDemand],
     metafile: true,
   });
