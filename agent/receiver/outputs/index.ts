@@ -11,7 +11,6 @@ import type { EnvelopeHeader } from '../../envelope/header.ts';
 import type { Logger } from '../../log.ts';
 import { jsonLinesOutput, type RecordOutput } from '../output.ts';
 import { AgentError } from '../../errors.ts';
-import { kafkaOutput } from '../kafka-output.ts';
 import { postgresOutput } from './postgres.ts';
 import { topicOutput, withTopics } from './topic.ts';
 
@@ -44,7 +43,8 @@ export async function primaryOutput(
   if (section.postgres && section.kafka_output) {
     throw new AgentError('CONFIG_INVALID', 'receiver: give one primary output, postgres or kafka_output, not both');
   }
-  if (section.kafka_output) return kafkaOutput(section.kafka_output, baseDir);
+  // Loaded only when configured: the Kafka client is large, and most receivers do not use it.
+  if (section.kafka_output) return (await import('../kafka-output.ts')).kafkaOutput(section.kafka_output, baseDir);
   return section.postgres
     ? await postgresOutput(section.postgres, {
         window: section.dedup_window,

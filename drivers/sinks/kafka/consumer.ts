@@ -1,4 +1,5 @@
-import { Consumer as KafkaClient, type Message, type MessagesStream } from '@platformatic/kafka';
+// The client is loaded when the consumer starts (see sink.ts).
+import type { Consumer as KafkaClient, Message, MessagesStream } from '@platformatic/kafka';
 import { describeError, type Consumer, type ConsumerEnv, type IncomingMessage } from '../../../agent/sdk/index.ts';
 import { backoffPolicy, Reconnector } from '../../common/reconnect.ts';
 import { clientOptions } from './client-options.ts';
@@ -41,7 +42,8 @@ export class KafkaConsumer implements Consumer {
 
   async start(handler: (message: IncomingMessage) => Promise<void>): Promise<void> {
     const sessionTimeout = this.options.session_timeout;
-    const client = new KafkaClient<Buffer, Buffer, Buffer, Buffer>({
+    const { Consumer } = await import('@platformatic/kafka');
+    const client = new Consumer<Buffer, Buffer, Buffer, Buffer>({
       ...clientOptions(this.options, this.env.baseDir, this.options.client_id ?? this.env.clientName, 'kafka receiver input'),
       groupId: this.options.group,
       // Where the broker allows it (auto.create.topics.enable), a receiver started before any gateway creates

@@ -1,4 +1,5 @@
-import { compatibilityPartitioner, Producer, type MessageToProduce } from '@platformatic/kafka';
+// The client is loaded when a Kafka sink connects: an agent without one never pays its start-up or memory.
+import type { MessageToProduce, Producer } from '@platformatic/kafka';
 import { AgentError, describeError, type DriverEnv, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
 import { ConnectionWaiters } from '../../common/connection-waiters.ts';
 import { backoffPolicy, Reconnector } from '../../common/reconnect.ts';
@@ -53,6 +54,7 @@ export class KafkaSink implements Sink {
 
   async connect(): Promise<void> {
     const clientId = this.options.client_id ?? `edge-agent-${this.env.device}`;
+    const { Producer, compatibilityPartitioner } = await import('@platformatic/kafka');
     const producer = new Producer({
       ...clientOptions(this.options, this.env.baseDir, clientId, 'kafka sink'),
       idempotent: true,
