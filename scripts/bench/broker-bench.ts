@@ -74,3 +74,23 @@ export async function runPinnedWorker(workerFlag: string, value: string, brokerP
   result.brokerRss = readMemory(brokerPid).rss;
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
+
+/** The delivery figures every broker benchmark prints (JSON key order kept: they go into docs/benchmarks.md). */
+export function sentFigures(run: DrainRun) {
+  const sent = run.status.sender;
+  return {
+    complete: run.complete,
+    records: sent.recordsSent,
+    seconds: run.seconds,
+    recordsPerSecond: sent.recordsSent / run.seconds,
+    batches: sent.batchesSent,
+    retries: sent.retries,
+    rejected: sent.rejected,
+    cpuSeconds: run.cpuSeconds,
+  };
+}
+
+/** The agent's memory at the end of the run, and the Node version. */
+export function memoryFigures(run: DrainRun) {
+  return { peakRss: run.memory.hwm, rssAtEnd: run.memory.rss, node: process.version };
+}

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../agent/log.ts';
 import { startAgent } from '../../agent/runtime/agent.ts';
 import { startKafka } from '../lib/kafka.ts';
-import { benchAgentYaml, runPinnedWorker, runUntilDrained } from './broker-bench.ts';
+import { benchAgentYaml, memoryFigures, runPinnedWorker, runUntilDrained, sentFigures } from './broker-bench.ts';
 import { numberArg, parseArgs, report } from './proc.ts';
 import { parseBenchConfig } from './settings.ts';
 
@@ -32,25 +32,17 @@ async function worker(bootstrap: string): Promise<void> {
   diagnostics.subscribe('net.client.socket', (message) => sockets.push((message as { socket: Socket }).socket));
   try {
     const agent = await startAgent(parseBenchConfig(yaml, dir), createLogger('warn'));
-    const { complete, seconds: elapsed, cpuSeconds, memory: mem, status } = await runUntilDrained(agent, records, seconds);
+    const run = await runUntilDrained(agent, records, seconds);
     const written = sockets.reduce((sum, s) => sum + s.bytesWritten, 0);
     await agent.stop();
+    const sent = run.status.sender.recordsSent;
     report({
       kind: 'e2e-kafka',
       shape,
-      complete,
-      records: status.sender.recordsSent,
-      seconds: elapsed,
-      recordsPerSecond: status.sender.recordsSent / elapsed,
-      batches: status.sender.batchesSent,
-      retries: status.sender.retries,
-      rejected: status.sender.rejected,
-      cpuSeconds,
-      cpuSecondsPer100k: (cpuSeconds / status.sender.recordsSent) * 100_000,
-      wireBytesPerRecord: written / status.sender.recordsSent,
-      peakRss: mem.hwm,
-      rssAtEnd: mem.rss,
-      node: process.version,
+      ...sentFigures(run),
+      cpuSecondsPer100k: (run.cpuSeconds / sent) * 100_000,
+      wireBytesPerRecord: written / sent,
+      ...memoryFigures(run),
     });
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { createLogger } from '../../agent/log.ts';
 import { startAgent } from '../../agent/runtime/agent.ts';
 import { startPulsar } from '../lib/pulsar.ts';
-import { benchAgentYaml, runPinnedWorker, runUntilDrained } from './broker-bench.ts';
+import { benchAgentYaml, memoryFigures, runPinnedWorker, runUntilDrained, sentFigures } from './broker-bench.ts';
 import { numberArg, parseArgs, report } from './proc.ts';
 import { parseBenchConfig } from './settings.ts';
 
@@ -27,23 +27,9 @@ async function worker(url: string): Promise<void> {
   const yaml = benchAgentYaml(records, '', sink, args.get('max-in-flight'));
   try {
     const agent = await startAgent(parseBenchConfig(yaml, dir), createLogger('warn'));
-    const { complete, seconds: elapsed, cpuSeconds, memory: mem, status } = await runUntilDrained(agent, records, seconds);
+    const run = await runUntilDrained(agent, records, seconds);
     await agent.stop();
-    report({
-      kind: 'e2e-pulsar',
-      transport: 'websocket',
-      complete,
-      records: status.sender.recordsSent,
-      seconds: elapsed,
-      recordsPerSecond: status.sender.recordsSent / elapsed,
-      batches: status.sender.batchesSent,
-      retries: status.sender.retries,
-      rejected: status.sender.rejected,
-      cpuSeconds,
-      peakRss: mem.hwm,
-      rssAtEnd: mem.rss,
-      node: process.version,
-    });
+    report({ kind: 'e2e-pulsar', transport: 'websocket', ...sentFigures(run), ...memoryFigures(run) });
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
