@@ -31,34 +31,16 @@ KAFKA_VERSION="${KAFKA_VERSION:-4.4.0}"
 CACHE_ROOT="${EDGE_KAFKA_HOME:-$HOME/.cache/edge-agent/kafka}"
 CACHE="$CACHE_ROOT/$KAFKA_VERSION"
 CP_FILE="$CACHE/classpath.txt"
-
-log() { echo "[kafka] $*" >&2; }
-die() { echo "[kafka] ERROR: $*" >&2; exit 1; }
+SERVICE=kafka
+# shellcheck source=../lib/java-service.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/java-service.sh"
 
 # ---------------------------------------------------------------- fetch
-classpath_ok() {
-  [[ -s "$CP_FILE" ]] || return 1
-  local jar
-  local IFS=':'
-  for jar in $(cat "$CP_FILE"); do [[ -f "$jar" ]] || return 1; done
-  return 0
-}
-
 cmd_fetch() {
   if classpath_ok; then log "classpath cached: $CP_FILE"; return 0; fi
-  command -v mvn >/dev/null || die "mvn not found"
-  mkdir -p "$CACHE"
-  # Only Maven Central is reachable: mirror every repository a pom may declare to it.
-  cat >"$CACHE/settings.xml" <<'EOF'
-<settings>
-  <mirrors>
-    <mirror><id>central-only</id><mirrorOf>*</mirrorOf><url>https://repo1.maven.org/maven2</url></mirror>
-  </mirrors>
-</settings>
-EOF
   # kafka_2.13 brings log4j-core but no SLF4J binding (the distribution adds one): without it the broker logs
   # nothing. slf4j-api is raised to 2.x to match the log4j-slf4j2-impl binding.
-  cat >"$CACHE/pom.xml" <<EOF
+  fetch_classpath "${KAFKA_FETCH_OFFLINE:-}" "org.apache.kafka:kafka_2.13:$KAFKA_VERSION (cold: ~40 MB)" <<EOF
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.edge</groupId>
@@ -73,30 +55,9 @@ EOF
   </dependencies>
 </project>
 EOF
-  local offline=()
-  [[ "${KAFKA_FETCH_OFFLINE:-}" == 1 ]] && offline=(-o)
-  log "resolving org.apache.kafka:kafka_2.13:$KAFKA_VERSION (cold: ~40 MB)"
-  local t0=$SECONDS
-  (cd "$CACHE" && mvn -q -B -Dstyle.color=never "${offline[@]}" -s settings.xml -f pom.xml \
-      dependency:build-classpath -Dmdep.outputFile="$CP_FILE.tmp" >&2) \
-    || { rm -f "$CP_FILE.tmp"; die "maven resolution failed"; }
-  mv "$CP_FILE.tmp" "$CP_FILE"
-  classpath_ok || die "classpath incomplete after fetch"
-  log "fetched in $((SECONDS - t0))s; $(tr ':' '\n' <"$CP_FILE" | wc -l) jars"
 }
 
 # ---------------------------------------------------------------- helpers
-# Two distinct free ports, held open together while chosen.
-free_ports() {
-  node -e '
-    const net = require("net");
-    const servers = [0, 1].map(() => net.createServer());
-    Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", r)))).then(() => {
-      console.log(servers.map((s) => s.address().port).join(" "));
-      for (const s of servers) s.close();
-    });'
-}
-
 # A KRaft cluster id: 16 random bytes, base64url without padding (what `kafka-storage random-uuid` prints).
 random_cluster_id() {
   head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
@@ -110,30 +71,12 @@ read_env() { # DIR -> STORED_* vars from DIR/ports.env
   fi
 }
 
-pid_of() { # DIR -> pid if the process is alive and is our broker for DIR
-  local dir="$1" pid
-  [[ -f "$dir/kafka.pid" ]] || return 1
-  pid=$(cat "$dir/kafka.pid")
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-  # guard against PID reuse: the command line must mention this dir
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/" || return 1
-  echo "$pid"
-}
-
 # Ready once the broker has logged that it finished starting, after the last start (the log is appended to
 # across restarts, so only lines after the recorded offset count).
 is_ready() { # DIR
   local from=1
   [[ -f "$1/logs/start.offset" ]] && from=$(($(cat "$1/logs/start.offset") + 1))
   tail -c "+$from" "$1/logs/kafka.log" 2>/dev/null | grep -q 'Kafka Server started'
-}
-
-wait_gone() { # PID TIMEOUT
-  local pid=$1 end=$((SECONDS + $2))
-  while kill -0 "$pid" 2>/dev/null; do
-    ((SECONDS >= end)) && return 1
-    sleep 0.2
-  done
 }
 
 java_cmd() { # CONFDIR -> the java command line prefix (options and classpath)
@@ -144,17 +87,14 @@ java_cmd() { # CONFDIR -> the java command line prefix (options and classpath)
 
 # ---------------------------------------------------------------- start
 cmd_start() {
-  local dir="${1:-}"
-  if [[ -z "$dir" ]]; then dir=$(mktemp -d "${TMPDIR:-/tmp}/edge-kafka.XXXXXX"); fi
-  mkdir -p "$dir"
-  dir=$(cd "$dir" && pwd)
-  if pid_of "$dir" >/dev/null; then die "already running in $dir (pid $(cat "$dir/kafka.pid"))"; fi
+  prepare_dir "${1:-}"
+  local dir=$START_DIR
   command -v java >/dev/null || die "java not found (Kafka 4 needs Java 17+)"
   cmd_fetch
 
   read_env "$dir"
   local fresh_port fresh_controller
-  read -r fresh_port fresh_controller < <(free_ports)
+  read -r fresh_port fresh_controller < <(free_ports 2)
   local port="${KAFKA_PORT:-${STORED_PORT:-$fresh_port}}"
   local controller="${KAFKA_CONTROLLER_PORT:-${STORED_CONTROLLER:-$fresh_controller}}"
   [[ "$port" != "$controller" ]] || die "port clash"
@@ -209,18 +149,7 @@ EOF
   # single replica (the crash tests) never loses what it acknowledged. A real cluster relies on replication.
 
   chmod 600 "$dir/conf/server.properties" # may hold SASL passwords
-  cat >"$dir/conf/log4j2.xml" <<EOF
-<Configuration status="warn">
-  <Appenders>
-    <File name="file" fileName="$dir/logs/kafka.log" append="true">
-      <PatternLayout pattern="%d{ISO8601} %-5level [%t] %c{1} - %msg%n"/>
-    </File>
-  </Appenders>
-  <Loggers>
-    <Root level="${KAFKA_LOG_LEVEL:-info}"><AppenderRef ref="file"/></Root>
-  </Loggers>
-</Configuration>
-EOF
+  write_log4j2 "$dir" "${KAFKA_LOG_LEVEL:-info}"
 
   if [[ ! -f "$dir/data/kafka/meta.properties" ]]; then
     local cluster_id
@@ -237,10 +166,8 @@ EOF
   local t0
   t0=$(date +%s.%N)
   # shellcheck disable=SC2046
-  (cd "$dir" && exec nohup $(java_cmd "$dir/conf") kafka.Kafka "$dir/conf/server.properties" \
-      >>"$dir/logs/stdout.log" 2>&1 </dev/null) &
-  local pid=$!
-  echo "$pid" >"$dir/kafka.pid"
+  launch "$dir" $(java_cmd "$dir/conf") kafka.Kafka "$dir/conf/server.properties"
+  local pid=$LAUNCHED_PID
   cat >"$dir/ports.env" <<EOF
 KAFKA_DIR=$dir
 KAFKA_PORT=$port
@@ -250,47 +177,12 @@ KAFKA_BOOTSTRAP=127.0.0.1:$port
 EOF
   log "starting pid $pid in $dir (broker $port, controller $controller)"
 
-  local end=$((SECONDS + ${KAFKA_START_TIMEOUT:-120}))
-  until is_ready "$dir"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 40 "$dir/logs/kafka.log" "$dir/logs/stdout.log" >&2 2>/dev/null || true
-      die "broker exited during startup (see $dir/logs)"
-    fi
-    if ((SECONDS >= end)); then
-      tail -n 40 "$dir/logs/kafka.log" >&2 2>/dev/null || true
-      kill -KILL "$pid" 2>/dev/null || true
-      die "not ready after ${KAFKA_START_TIMEOUT:-120}s (killed; see $dir/logs)"
-    fi
-    sleep 0.2
-  done
-  log "ready after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s"
+  wait_ready "$dir" "$pid" "${KAFKA_START_TIMEOUT:-120}" 0.2 "$t0" is_ready "$dir"
   echo "$dir/ports.env"
 }
 
 # ---------------------------------------------------------------- stop / kill / status
-cmd_stop() {
-  local dir="${1:?usage: stop DIR}" pid
-  dir=$(cd "$dir" && pwd)
-  pid=$(pid_of "$dir") || { log "not running ($dir)"; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  if ! wait_gone "$pid" "${KAFKA_STOP_TIMEOUT:-30}"; then
-    log "pid $pid did not exit after SIGTERM, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait_gone "$pid" 30 || die "pid $pid still alive"
-  fi
-  rm -f "$dir/kafka.pid"
-  log "stopped pid $pid"
-}
-
-cmd_kill() {
-  local dir="${1:?usage: kill DIR}" pid
-  dir=$(cd "$dir" && pwd)
-  pid=$(pid_of "$dir") || { log "not running ($dir)"; return 0; }
-  kill -KILL "$pid" 2>/dev/null || true
-  wait_gone "$pid" 30 || die "pid $pid still alive"
-  rm -f "$dir/kafka.pid"
-  log "killed pid $pid"
-}
+cmd_stop() { stop_service "${1:-}" "${KAFKA_STOP_TIMEOUT:-30}"; }
 
 cmd_status() {
   local dir="${1:?usage: status DIR}" pid
@@ -299,12 +191,4 @@ cmd_status() {
   if is_ready "$dir"; then echo "ready pid=$pid"; else echo "starting pid=$pid"; return 2; fi
 }
 
-case "${1:-}" in
-  fetch) cmd_fetch ;;
-  classpath) cmd_fetch && cat "$CP_FILE" ;;
-  start) shift; cmd_start "$@" ;;
-  stop) shift; cmd_stop "$@" ;;
-  kill) shift; cmd_kill "$@" ;;
-  status) shift; cmd_status "$@" ;;
-  *) sed -n '2,28p' "$0" >&2; exit 64 ;;
-esac
+service_main 28 "$@"

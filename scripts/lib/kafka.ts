@@ -1,11 +1,7 @@
-import { execFile, execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
-import { promisify } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { standaloneScript, startScriptedBroker } from './java-broker.ts';
 
-const run = promisify(execFile);
-const SCRIPT = resolve(import.meta.dirname, '../kafka/standalone.sh');
+const SCRIPT = standaloneScript('kafka');
 
 export interface KafkaBroker {
   /** The broker's data directory (kept across restarts). */
@@ -33,16 +29,6 @@ export interface KafkaStartOptions {
   saslPlainUsers?: Record<string, string>;
 }
 
-async function script(args: string[], env: NodeJS.ProcessEnv): Promise<string> {
-  try {
-    const { stdout } = await run('bash', [SCRIPT, ...args], { env, maxBuffer: 16 * 1024 * 1024, timeout: 300_000 });
-    return stdout.trim();
-  } catch (cause) {
-    const stderr = (cause as { stderr?: string }).stderr ?? '';
-    throw new Error(`scripts/kafka/standalone.sh ${args.join(' ')} failed: ${stderr.trim().split('\n').slice(-15).join('\n')}`, { cause });
-  }
-}
-
 /**
  * Why a Kafka broker cannot run here (no Java 17+, no Maven to fetch it and no cached classpath), or
  * undefined when it can. Tests skip with this reason printed instead of failing on a machine without Java.
@@ -66,20 +52,11 @@ export function kafkaUnavailable(): string | undefined {
   return undefined;
 }
 
-function readPorts(file: string): Record<string, string> {
-  const entries = readFileSync(file, 'utf8')
-    .split('\n')
-    .filter((line) => line.includes('='))
-    .map((line) => [line.slice(0, line.indexOf('=')), line.slice(line.indexOf('=') + 1)] as const);
-  return Object.fromEntries(entries);
-}
-
 /**
  * A real single-node Kafka 4 broker in KRaft mode (scripts/kafka/standalone.sh) in a fresh directory on free
  * ports; resolves once it has started. Takes a few seconds and ~300 MB: start one per test file.
  */
 export async function startKafka(options: KafkaStartOptions = {}): Promise<KafkaBroker> {
-  const dir = mkdtempSync(join(tmpdir(), 'edge-kafka-'));
   const env: NodeJS.ProcessEnv = { ...process.env };
   if (options.partitions !== undefined) env.KAFKA_PARTITIONS = String(options.partitions);
   if (options.extraConf) env.KAFKA_EXTRA_CONF = options.extraConf.join('\n');
@@ -88,51 +65,18 @@ export async function startKafka(options: KafkaStartOptions = {}): Promise<Kafka
       .map(([user, password]) => `${user}:${password}`)
       .join(' ');
   }
-  let ports: Record<string, string> = {};
-  const start = async () => {
-    ports = readPorts(await script(['start', dir], env));
-  };
-  try {
-    // A port chosen free can be taken by another test before the broker binds it; the script refuses that
-    // before starting anything, so choosing again is safe.
-    for (let attempt = 1; ; attempt++) {
-      try {
-        await start();
-        break;
-      } catch (err) {
-        if (attempt >= 3 || !/already in use/.test(String((err as Error).message))) throw err;
-      }
-    }
-  } catch (err) {
-    rmSync(dir, { recursive: true, force: true });
-    throw err;
-  }
-  const port = Number(ports.KAFKA_PORT);
-  let running = true;
+  const broker = await startScriptedBroker('kafka', env);
+  const port = Number(broker.ports().KAFKA_PORT);
   return {
-    dir,
+    dir: broker.dir,
     port,
     bootstrap: `127.0.0.1:${port}`,
     get pid() {
-      return Number(ports.KAFKA_PID);
+      return Number(broker.ports().KAFKA_PID);
     },
-    async stop() {
-      await script(['stop', dir], env);
-      running = false;
-    },
-    async kill() {
-      await script(['kill', dir], env);
-      running = false;
-    },
-    async restart() {
-      if (running) throw new Error('kafka broker is still running; stop or kill it first');
-      await start();
-      running = true;
-    },
-    async close() {
-      if (running) await script(['kill', dir], env);
-      running = false;
-      rmSync(dir, { recursive: true, force: true });
-    },
+    stop: broker.stop,
+    kill: broker.kill,
+    restart: broker.restart,
+    close: broker.close,
   };
 }

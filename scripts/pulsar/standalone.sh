@@ -31,34 +31,15 @@ CACHE_ROOT="${EDGE_PULSAR_HOME:-$HOME/.cache/edge-agent/pulsar}"
 CACHE="$CACHE_ROOT/$PULSAR_VERSION"
 CP_FILE="$CACHE/classpath.txt"
 MAIN_CLASS="org.apache.pulsar.PulsarStandaloneStarter"
-
-log() { echo "[pulsar] $*" >&2; }
-die() { echo "[pulsar] ERROR: $*" >&2; exit 1; }
+SERVICE=pulsar
+# shellcheck source=../lib/java-service.sh
+source "$(dirname "${BASH_SOURCE[0]}")/../lib/java-service.sh"
 
 # ---------------------------------------------------------------- fetch
-classpath_ok() {
-  [[ -s "$CP_FILE" ]] || return 1
-  local jar
-  local IFS=':'
-  for jar in $(cat "$CP_FILE"); do [[ -f "$jar" ]] || return 1; done
-  return 0
-}
-
 cmd_fetch() {
   if classpath_ok; then log "classpath cached: $CP_FILE"; return 0; fi
-  command -v mvn >/dev/null || die "mvn not found"
-  mkdir -p "$CACHE"
-  # Only Maven Central is reachable; the Pulsar poms declare extra repositories, so mirror everything
-  # to Central (otherwise resolution fails on unknown hosts).
-  cat >"$CACHE/settings.xml" <<'EOF'
-<settings>
-  <mirrors>
-    <mirror><id>central-only</id><mirrorOf>*</mirrorOf><url>https://repo1.maven.org/maven2</url></mirror>
-  </mirrors>
-</settings>
-EOF
   # log4j-core/api are pinned: transitively a 2.18 core is picked next to a 2.23 slf4j2 binding.
-  cat >"$CACHE/pom.xml" <<EOF
+  fetch_classpath "${PULSAR_FETCH_OFFLINE:-}" "org.apache.pulsar:pulsar-broker:$PULSAR_VERSION (cold: ~270 MB, ~75 s)" <<EOF
 <project xmlns="http://maven.apache.org/POM/4.0.0">
   <modelVersion>4.0.0</modelVersion>
   <groupId>local.edge</groupId>
@@ -72,31 +53,9 @@ EOF
   </dependencies>
 </project>
 EOF
-  local offline=()
-  [[ "${PULSAR_FETCH_OFFLINE:-}" == 1 ]] && offline=(-o)
-  log "resolving org.apache.pulsar:pulsar-broker:$PULSAR_VERSION (cold: ~270 MB, ~75 s)"
-  local t0=$SECONDS
-  (cd "$CACHE" && mvn -q -B -Dstyle.color=never "${offline[@]}" -s settings.xml -f pom.xml \
-      dependency:build-classpath -Dmdep.outputFile="$CP_FILE.tmp" >&2) \
-    || { rm -f "$CP_FILE.tmp"; die "maven resolution failed"; }
-  mv "$CP_FILE.tmp" "$CP_FILE"
-  classpath_ok || die "classpath incomplete after fetch"
-  log "fetched in $((SECONDS - t0))s; $(tr ':' '\n' <"$CP_FILE" | wc -l) jars"
 }
 
 # ---------------------------------------------------------------- helpers
-# Three distinct free ports, held open together while chosen (one at a time, the kernel may hand out the same
-# port twice once the first listener has closed).
-free_ports() {
-  node -e '
-    const net = require("net");
-    const servers = [0, 1, 2].map(() => net.createServer());
-    Promise.all(servers.map((s) => new Promise((r) => s.listen(0, "127.0.0.1", r)))).then(() => {
-      console.log(servers.map((s) => s.address().port).join(" "));
-      for (const s of servers) s.close();
-    });'
-}
-
 read_env() { # DIR -> sources DIR/ports.env into STORED_* vars
   STORED_BROKER="" STORED_WEB="" STORED_BOOKIE=""
   if [[ -f "$1/ports.env" ]]; then
@@ -106,16 +65,6 @@ read_env() { # DIR -> sources DIR/ports.env into STORED_* vars
   fi
 }
 
-pid_of() { # DIR -> pid if the process is alive and is our broker for DIR
-  local dir="$1" pid
-  [[ -f "$dir/pulsar.pid" ]] || return 1
-  pid=$(cat "$dir/pulsar.pid")
-  [[ -n "$pid" ]] && kill -0 "$pid" 2>/dev/null || return 1
-  # guard against PID reuse: the command line must mention this dir
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$dir/" || return 1
-  echo "$pid"
-}
-
 is_ready() { # WEBPORT [TOKEN]
   local auth=()
   [[ -n "${2:-}" ]] && auth=(-H "Authorization: Bearer $2")
@@ -123,26 +72,15 @@ is_ready() { # WEBPORT [TOKEN]
         "http://127.0.0.1:$1/admin/v2/namespaces/public/default")" == 200 ]]
 }
 
-wait_gone() { # PID TIMEOUT
-  local pid=$1 end=$((SECONDS + $2))
-  while kill -0 "$pid" 2>/dev/null; do
-    ((SECONDS >= end)) && return 1
-    sleep 0.2
-  done
-}
-
 # ---------------------------------------------------------------- start
 cmd_start() {
-  local dir="${1:-}"
-  if [[ -z "$dir" ]]; then dir=$(mktemp -d "${TMPDIR:-/tmp}/edge-pulsar.XXXXXX"); fi
-  mkdir -p "$dir"
-  dir=$(cd "$dir" && pwd)
-  if pid_of "$dir" >/dev/null; then die "already running in $dir (pid $(cat "$dir/pulsar.pid"))"; fi
+  prepare_dir "${1:-}"
+  local dir=$START_DIR
   cmd_fetch
 
   read_env "$dir"
   local fresh_broker fresh_web fresh_bookie
-  read -r fresh_broker fresh_web fresh_bookie < <(free_ports)
+  read -r fresh_broker fresh_web fresh_bookie < <(free_ports 3)
   local broker="${PULSAR_BROKER_PORT:-${STORED_BROKER:-$fresh_broker}}"
   local web="${PULSAR_WEB_PORT:-${STORED_WEB:-$fresh_web}}"
   local bookie="${PULSAR_BOOKIE_PORT:-${STORED_BOOKIE:-$fresh_bookie}}"
@@ -201,18 +139,7 @@ ${auth_conf}
 ${PULSAR_EXTRA_CONF:-}
 EOF
 
-  cat >"$dir/conf/log4j2.xml" <<EOF
-<Configuration status="warn">
-  <Appenders>
-    <File name="file" fileName="$dir/logs/pulsar.log" append="true">
-      <PatternLayout pattern="%d{ISO8601} %-5level [%t] %c{1} - %msg%n"/>
-    </File>
-  </Appenders>
-  <Loggers>
-    <Root level="${PULSAR_LOG_LEVEL:-info}"><AppenderRef ref="file"/></Root>
-  </Loggers>
-</Configuration>
-EOF
+  write_log4j2 "$dir" "${PULSAR_LOG_LEVEL:-info}"
 
   local java_opts=(
     ${PULSAR_HEAP:--Xms256m -Xmx1g} "-XX:MaxDirectMemorySize=${PULSAR_DIRECT_MEM:-1g}"
@@ -241,10 +168,8 @@ EOF
 
   local t0
   t0=$(date +%s.%N)
-  (cd "$dir" && exec nohup java "${java_opts[@]}" -cp "$(cat "$CP_FILE")" "$MAIN_CLASS" "${args[@]}" \
-      >>"$dir/logs/stdout.log" 2>&1 </dev/null) &
-  local pid=$!
-  echo "$pid" >"$dir/pulsar.pid"
+  launch "$dir" java "${java_opts[@]}" -cp "$(cat "$CP_FILE")" "$MAIN_CLASS" "${args[@]}"
+  local pid=$LAUNCHED_PID
   cat >"$dir/ports.env" <<EOF
 PULSAR_DIR=$dir
 PULSAR_BROKER_PORT=$broker
@@ -257,47 +182,12 @@ PULSAR_WS_URL=ws://127.0.0.1:$web
 EOF
   log "starting pid $pid in $dir (broker $broker, web $web, bookie $bookie)"
 
-  local end=$((SECONDS + ${PULSAR_START_TIMEOUT:-180}))
-  until is_ready "$web" "$token"; do
-    if ! kill -0 "$pid" 2>/dev/null; then
-      tail -n 40 "$dir/logs/pulsar.log" "$dir/logs/stdout.log" >&2 2>/dev/null || true
-      die "broker exited during startup (see $dir/logs)"
-    fi
-    if ((SECONDS >= end)); then
-      tail -n 40 "$dir/logs/pulsar.log" >&2 2>/dev/null || true
-      kill -KILL "$pid" 2>/dev/null || true
-      die "not ready after ${PULSAR_START_TIMEOUT:-180}s (killed; see $dir/logs)"
-    fi
-    sleep 0.5
-  done
-  log "ready after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}')s"
+  wait_ready "$dir" "$pid" "${PULSAR_START_TIMEOUT:-180}" 0.5 "$t0" is_ready "$web" "$token"
   echo "$dir/ports.env"
 }
 
 # ---------------------------------------------------------------- stop / kill / status
-cmd_stop() {
-  local dir="${1:?usage: stop DIR}" pid
-  dir=$(cd "$dir" && pwd)
-  pid=$(pid_of "$dir") || { log "not running ($dir)"; return 0; }
-  kill -TERM "$pid" 2>/dev/null || true
-  if ! wait_gone "$pid" "${PULSAR_STOP_TIMEOUT:-30}"; then
-    log "pid $pid did not exit after SIGTERM, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || true
-    wait_gone "$pid" 30 || die "pid $pid still alive"
-  fi
-  rm -f "$dir/pulsar.pid"
-  log "stopped pid $pid"
-}
-
-cmd_kill() {
-  local dir="${1:?usage: kill DIR}" pid
-  dir=$(cd "$dir" && pwd)
-  pid=$(pid_of "$dir") || { log "not running ($dir)"; return 0; }
-  kill -KILL "$pid" 2>/dev/null || true
-  wait_gone "$pid" 30 || die "pid $pid still alive"
-  rm -f "$dir/pulsar.pid"
-  log "killed pid $pid"
-}
+cmd_stop() { stop_service "${1:-}" "${PULSAR_STOP_TIMEOUT:-30}"; }
 
 cmd_status() {
   local dir="${1:?usage: status DIR}" pid
@@ -307,12 +197,4 @@ cmd_status() {
   if is_ready "$STORED_WEB" "${PULSAR_AUTH_TOKEN:-}"; then echo "ready pid=$pid"; else echo "starting pid=$pid"; return 2; fi
 }
 
-case "${1:-}" in
-  fetch) cmd_fetch ;;
-  classpath) cmd_fetch && cat "$CP_FILE" ;;
-  start) shift; cmd_start "$@" ;;
-  stop) shift; cmd_stop "$@" ;;
-  kill) shift; cmd_kill "$@" ;;
-  status) shift; cmd_status "$@" ;;
-  *) sed -n '2,27p' "$0" >&2; exit 64 ;;
-esac
+service_main 27 "$@"

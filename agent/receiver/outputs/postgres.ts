@@ -17,6 +17,7 @@ import type { AgentRecord } from '../../domain/record.ts';
 import type { EnvelopeHeader } from '../../envelope/header.ts';
 import { AgentError, describeError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
+import { delay as pause } from '../../util/backoff.ts';
 import { redactUrl } from '../../util/url.ts';
 import { type RecordOutput, recordsJson, type TakeOutcome } from '../output.ts';
 import { migrate, type PostgresNames, prune, qualified } from './postgres-schema.ts';
@@ -115,17 +116,7 @@ export async function postgresOutput(
         if (closing.signal.aborted || (config.retry_for !== undefined && Date.now() - since >= config.retry_for)) {
           throw new AgentError('OUTPUT_FAILED', `cannot ${what} in ${where}: ${describeError(err)}`, { cause: err, retryable: true });
         }
-        await new Promise<void>((done) => {
-          const timer = setTimeout(done, delay);
-          closing.signal.addEventListener(
-            'abort',
-            () => {
-              clearTimeout(timer);
-              done();
-            },
-            { once: true },
-          );
-        });
+        await pause(delay, closing.signal);
         delay = Math.min(delay * 2, LONGEST_WAIT_MS);
       }
     }

@@ -19,6 +19,7 @@ import type { AgentRecord } from '../../domain/record.ts';
 import type { EnvelopeHeader } from '../../envelope/header.ts';
 import { AgentError, describeError, isAgentError } from '../../errors.ts';
 import type { Logger } from '../../log.ts';
+import { delay as pause } from '../../util/backoff.ts';
 import { type RecordOutput, toJsonChunks } from '../output.ts';
 
 const FIRST_WAIT_MS = 200;
@@ -66,17 +67,7 @@ export async function topicOutput(sink: Sink, name: string, log: Logger): Promis
           if (closing.signal.aborted) throw new AgentError('OUTPUT_FAILED', `records topic closing: ${describeError(err)}`, { cause: err, retryable: true });
           if (!failing) log.warn({ err: describeError(err) }, 'records topic not writable; waiting and trying again');
           failing = true;
-          await new Promise<void>((done) => {
-            const timer = setTimeout(done, delay);
-            closing.signal.addEventListener(
-              'abort',
-              () => {
-                clearTimeout(timer);
-                done();
-              },
-              { once: true },
-            );
-          });
+          await pause(delay, closing.signal);
           delay = Math.min(delay * 2, LONGEST_WAIT_MS);
         }
       }
