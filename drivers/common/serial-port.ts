@@ -16,14 +16,6 @@ export interface PortListing {
 export type ListPorts = () => Promise<PortListing[]>;
 
 /**
- * The native side of serialport, with the hangup-aware binding (serial-hangup-read.ts), for a driver that builds
- * its own port object on top (the modbus source's RTU client does).
- */
-export async function serialNative(): Promise<{ SerialPort: typeof SerialPort; binding: object }> {
-  return native();
-}
-
-/**
  * serialport loads its native binding when imported: load it on first use, so an agent (or the single
  * executable) without any serial source never touches it, and a missing binding fails only this source.
  */
@@ -78,13 +70,15 @@ export async function resolvePath(spec: DeviceSpec, list: ListPorts): Promise<st
   return match.path;
 }
 
-export async function openPort(path: string, config: SerialLineOptions): Promise<SerialPort> {
-  const { SerialPort: Port, binding } = await native();
-  const port = new Port({
-    path,
+/**
+ * serialport's options for a line's settings, with the hangup-aware binding: for opening a port here, or for a
+ * client that opens its own (the modbus source's RTU client passes them to serialport).
+ */
+export async function serialPortSettings(config: SerialLineOptions): Promise<object> {
+  const { binding } = await native();
+  return {
     // SerialPort's typings leave `binding` out of its options, but it takes one (it spreads the options over its default).
-    ...({ binding } as object),
-    autoOpen: false,
+    binding,
     baudRate: config.baud_rate,
     dataBits: config.data_bits,
     parity: config.parity,
@@ -92,7 +86,12 @@ export async function openPort(path: string, config: SerialLineOptions): Promise
     rtscts: config.flow_control === 'rtscts',
     xon: config.flow_control === 'xon_xoff',
     xoff: config.flow_control === 'xon_xoff',
-  });
+  };
+}
+
+export async function openPort(path: string, config: SerialLineOptions): Promise<SerialPort> {
+  const { SerialPort: Port } = await native();
+  const port = new Port({ path, autoOpen: false, ...(await serialPortSettings(config)) } as ConstructorParameters<typeof SerialPort>[0]);
   return new Promise((resolve, reject) =>
     port.open((err) => {
       if (err) reject(new AgentError('SOURCE_FAILED', `cannot open serial port ${path}: ${err.message}`, { cause: err, retryable: true }));

@@ -4,7 +4,7 @@
  * Loaded on first use, so an agent without a modbus source never loads it.
  */
 import { AgentError } from '../../../agent/sdk/index.ts';
-import { deviceSpec, listSerialPorts, resolvePath, serialNative } from '../../common/serial-port.ts';
+import { deviceSpec, listSerialPorts, resolvePath, serialPortSettings } from '../../common/serial-port.ts';
 import type { ModbusOptions } from './options.ts';
 
 /**
@@ -35,17 +35,7 @@ export async function connectModbus(options: ModbusOptions, source: string): Pro
       await client.connectTCP(t.host, { port: t.port, timeout: options.timeout });
     } else {
       const path = await resolvePath(deviceSpec(t, source), listSerialPorts);
-      const { binding } = await serialNative();
-      await client.connectRTUBuffered(path, {
-        baudRate: t.baud_rate,
-        dataBits: t.data_bits,
-        parity: t.parity,
-        stopBits: t.stop_bits,
-        rtscts: t.flow_control === 'rtscts',
-        xon: t.flow_control === 'xon_xoff',
-        xoff: t.flow_control === 'xon_xoff',
-        ...({ binding } as object),
-      });
+      await client.connectRTUBuffered(path, await serialPortSettings(t));
     }
   } catch (cause) {
     client.close(() => {});
