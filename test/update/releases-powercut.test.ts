@@ -18,6 +18,7 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { after, describe, it } from 'node:test';
 import { PowerCutMount } from '../../scripts/chaos/fuse-mount.ts';
+import { newSeed, Rng } from '../../scripts/chaos/rng.ts';
 import { guardStart } from '../../agent/update/guard.ts';
 import { ReleaseStore } from '../../agent/update/releases.ts';
 import { powerCutTestOptions, requirePowerCut } from '../helpers/powercut.ts';
@@ -25,7 +26,7 @@ import { powerCutTestOptions, requirePowerCut } from '../helpers/powercut.ts';
 const STEP = join(import.meta.dirname, '../helpers/release-powercut-step.ts');
 const TRUE = '/bin/true';
 const RANDOM_CUTS = Number(process.env.EDGE_RELEASE_POWERCUTS ?? 2);
-const SEED = Number(process.env.EDGE_RELEASE_POWERCUT_SEED ?? Math.floor(Math.random() * 2 ** 31));
+const SEED = Number(process.env.EDGE_RELEASE_POWERCUT_SEED ?? newSeed());
 process.stdout.write(`# random cut points from seed ${SEED} (EDGE_RELEASE_POWERCUT_SEED=${SEED} repeats them)\n`);
 const dirs: string[] = [];
 after(() => {
@@ -130,10 +131,10 @@ describe('release store: a power cut after every durable step and between them',
       const { layout, calls: total } = template(op, steps);
       const cuts: { pauseAt: string; keep: number; seed: number }[] = durable.map((s) => ({ pauseAt: `step:${s}`, keep: 0, seed: 0 }));
       cuts.push({ pauseAt: 'none', keep: 0, seed: 0 });
+      const rng = new Rng(SEED + OPERATIONS.findIndex((o) => o.op === op));
       for (let i = 0; i < RANDOM_CUTS; i++) {
-        const seed = (SEED + 7919 * i + 104_729 * OPERATIONS.findIndex((o) => o.op === op)) % 2 ** 31;
-        // A call chosen by the seed; every other case lets a random half of the unsynced pages reach the disk.
-        cuts.push({ pauseAt: `call:${1 + (seed % total)}`, keep: i % 2 === 0 ? 0 : 0.5, seed });
+        // Every other cut lets a random half of the unsynced pages reach the disk (a disk cache's write-back).
+        cuts.push({ pauseAt: `call:${rng.int(1, total)}`, keep: i % 2 === 0 ? 0 : 0.5, seed: rng.int(0, 2 ** 31 - 1) });
       }
       const seen: string[] = [];
       for (const { pauseAt, keep, seed } of cuts) {
