@@ -4,7 +4,7 @@
  * guard calls it before every start), so a crash between writing this file and switching a link is repaired
  * on the next start. Written whole through agent/util/atomic-file.ts: old content or new, never half.
  */
-import { closeSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, openSync, readFileSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
@@ -138,8 +138,14 @@ export function withStateLock<T>(root: string, change: () => T): T {
   for (let attempt = 0; ; attempt++) {
     try {
       const fd = openSync(lock, 'wx', 0o600);
-      writeSync(fd, String(process.pid));
-      closeSync(fd);
+      try {
+        writeSync(fd, String(process.pid));
+        // The state write below fsyncs this directory, which makes the lock's name durable: its content must be
+        // durable first, or a power cut leaves an empty lock that the next start (the guard) waits out.
+        fsyncSync(fd);
+      } finally {
+        closeSync(fd);
+      }
       break;
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;

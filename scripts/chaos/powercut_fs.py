@@ -9,10 +9,19 @@ What is durable (reaches BACKING) and when — the model a power cut is judged a
 - Names are volatile too: a create, unlink or rename becomes durable only at an fsync of the directory
   that holds the name (fsyncdir), in the order they happened. A new file fsynced before its directory holds
   durable data that no name reaches yet: after a cut it is gone, as on a file system that needs the
-  directory fsync (POSIX asks for it; SQLite does it for its WAL and journals). Renames across directories
-  and hard links are refused (EXDEV / EPERM): nothing here needs them.
+  directory fsync (POSIX asks for it; SQLite does it for its WAL and journals). Hard links are refused
+  (EPERM): nothing here needs them.
+- A rename across directories is one change recorded in both directories: an fsync of either makes the
+  whole of it durable (the old name gone, the new one there), as a journalling file system commits a rename
+  in one transaction; with neither fsynced, a cut undoes it.
+- Symbolic links are names like any other: symlink creates one (its target is written with it, as a real
+  file system writes it with the inode), durable at the fsync of its directory; renaming one over another
+  (the release store's link switch) is a rename like any other. readlink reads the target.
+- A file's mode is written with the file (create); a later chmod reaches the disk with the next fsync of the
+  file or of the directory that names it, as a journalling file system commits it with either.
 - Directories themselves (mkdir, rmdir) are durable at once: the agent creates its data directory once,
-  and modelling them would add nothing SQLite relies on.
+  and modelling them would add nothing SQLite relies on. An rmdir first makes durable the pending name
+  changes of the directory it removes (it is empty in the view, so they are removals and renames away).
 - Locks are left to the kernel (the lock operation is not implemented), which is right for processes on
   one machine. Shared writable mmap (SQLite's -shm) goes through the kernel's page cache and reaches the
   overlay by write-back like any other write.
@@ -54,18 +63,27 @@ STAGING_DIR = '.powercut-staging'  # inside BACKING: durable data of files no du
 class Inode:
     """One file's content: a durable store (an fd on a backing or staging file) plus the unsynced overlay."""
 
-    def __init__(self, ino, fd, store_path):
+    def __init__(self, ino, fd, store_path, target=None):
         self.ino = ino
-        self.fd = fd
+        self.fd = fd  # None for a symbolic link: its whole content is `target`
         self.store_path = store_path
-        self.durable_size = os.fstat(fd).st_size
+        self.target = target
+        self.durable_size = os.fstat(fd).st_size if fd is not None else len(os.fsencode(target))
         self.size = self.durable_size
         # Offsets at and beyond this read as zeros from the store (an unsynced shrink hid them).
         self.trunc_floor = None
         self.dirty = {}  # page index -> bytearray(PAGE)
         self.names = 0
         self.handles = 0
-        self.mode = stat.S_IFREG | 0o644
+        if target is None:
+            self.mode = stat.S_IFREG | (os.fstat(fd).st_mode & 0o7777)
+        else:
+            self.mode = stat.S_IFLNK | 0o777
+
+    def sync_mode(self):
+        """A chmod reaches the disk with the file's next fsync or an fsync of the directory naming it."""
+        if self.fd is not None and os.fstat(self.fd).st_mode & 0o7777 != self.mode & 0o7777:
+            os.fchmod(self.fd, self.mode & 0o7777)
 
     def _durable_page(self, idx):
         start = idx * PAGE
@@ -138,6 +156,7 @@ class Inode:
                 dropped += 1
         # A size change is one more unsynced write: kept or not, pages never make the file longer by themselves.
         os.ftruncate(self.fd, self.size if all_in or rng.random() < keep else old_size)
+        self.sync_mode()
         os.fsync(self.fd)
         self.durable_size = os.fstat(self.fd).st_size
         self.trunc_floor = None
@@ -180,11 +199,16 @@ class PowerCutFS(fusepy.Operations):
             if rel == '/' + STAGING_DIR:
                 continue
             dirnames[:] = [d for d in dirnames if not (rel == '/' and d == STAGING_DIR)]
+            links = [d for d in dirnames if os.path.islink(os.path.join(root, d))]
+            dirnames[:] = [d for d in dirnames if d not in links]
             for d in dirnames:
                 self.dirs.add(self.join(rel, d))
-            for f in filenames:
+            for f in filenames + links:
                 path = self.join(rel, f)
-                inode = self.new_inode(os.open(self.real(path), os.O_RDWR), self.real(path))
+                if os.path.islink(self.real(path)):
+                    inode = self.new_inode(None, self.real(path), os.readlink(self.real(path)))
+                else:
+                    inode = self.new_inode(os.open(self.real(path), os.O_RDWR), self.real(path))
                 inode.names = 1
                 self.view[path] = inode
                 self.durable[path] = inode
@@ -197,8 +221,8 @@ class PowerCutFS(fusepy.Operations):
     def real(self, path):
         return os.path.join(self.backing, path.lstrip('/'))
 
-    def new_inode(self, fd, store_path):
-        inode = Inode(self.next_ino, fd, store_path)
+    def new_inode(self, fd, store_path, target=None):
+        inode = Inode(self.next_ino, fd, store_path, target)
         self.next_ino += 1
         return inode
 
@@ -235,6 +259,13 @@ class PowerCutFS(fusepy.Operations):
     def record(self, path, op):
         self.pending.setdefault(os.path.dirname(path) or '/', []).append(op)
 
+    def record_rename(self, old, new, inode):
+        """A rename: recorded in the new name's directory and, across directories, in the old one's too."""
+        op = ('rename', old, new, inode, [False])  # the list: set once either directory's fsync applied it
+        self.record(new, op)
+        if os.path.dirname(old) != os.path.dirname(new):
+            self.record(old, op)
+
     def evict_durable(self, path):
         """Removes a durable name; content still referenced in the view or by a handle moves to staging."""
         inode = self.durable.pop(path, None)
@@ -246,7 +277,8 @@ class PowerCutFS(fusepy.Operations):
             inode.store_path = parked
         else:
             os.unlink(self.real(path))
-            os.close(inode.fd)
+            if inode.fd is not None:
+                os.close(inode.fd)
 
     def link_durable(self, path, inode):
         if self.durable.get(path) is inode:
@@ -275,7 +307,13 @@ class PowerCutFS(fusepy.Operations):
                 _, path = op
                 self.evict_durable(path)
             elif kind == 'rename':
-                _, old, new, inode = op
+                _, old, new, inode, applied = op
+                if applied[0]:
+                    continue
+                applied[0] = True
+                # The create of the old name, still pending in another directory, is subsumed by this rename.
+                source = self.pending.get(os.path.dirname(old) or '/', [])
+                source[:] = [o for o in source if not (o[0] == 'link' and o[1] == old and o[2] is inode)]
                 if self.durable.get(old) is inode:
                     self.evict_durable(new)
                     os.rename(self.real(old), self.real(new))
@@ -284,6 +322,10 @@ class PowerCutFS(fusepy.Operations):
                     inode.store_path = self.real(new)
                 else:
                     self.link_durable(new, inode)
+        prefix = directory.rstrip('/') + '/'
+        for path, inode in self.durable.items():
+            if path.startswith(prefix) and '/' not in path[len(prefix):]:
+                inode.sync_mode()
         fd = os.open(self.real(directory), os.O_RDONLY | os.O_DIRECTORY)
         try:
             os.fsync(fd)
@@ -371,6 +413,8 @@ class PowerCutFS(fusepy.Operations):
             self.alive()
             if any(p.startswith(path + '/') for p in list(self.view) + list(self.dirs)):
                 raise fusepy.FuseOSError(errno.ENOTEMPTY)
+            # Durable at once (see the module comment): so are the removals that emptied it.
+            self.apply_names(path)
             os.rmdir(self.real(path))
             self.dirs.discard(path)
 
@@ -382,8 +426,9 @@ class PowerCutFS(fusepy.Operations):
                 return self.open(path, os.O_RDWR)
             ino = self.next_ino
             store = os.path.join(self.staging, str(ino))
-            inode = self.new_inode(os.open(store, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o644), store)
-            inode.mode = stat.S_IFREG | (mode & 0o7777)
+            fd = os.open(store, os.O_RDWR | os.O_CREAT | os.O_TRUNC, 0o600)
+            os.fchmod(fd, mode & 0o7777)  # the mode is written with the inode, as its name is
+            inode = self.new_inode(fd, store)
             inode.names = 1
             self.view[path] = inode
             self.record(path, ('link', path, inode))
@@ -453,16 +498,39 @@ class PowerCutFS(fusepy.Operations):
     def rename(self, old, new):
         with self.mutex:
             self.alive()
-            if os.path.dirname(old) != os.path.dirname(new):
-                raise fusepy.FuseOSError(errno.EXDEV)
             inode = self.view.pop(old, None)
             if inode is None:
+                raise fusepy.FuseOSError(errno.ENOENT)
+            if os.path.dirname(new) not in self.dirs:
+                self.view[old] = inode
                 raise fusepy.FuseOSError(errno.ENOENT)
             replaced = self.view.get(new)
             if replaced is not None:
                 replaced.names -= 1
             self.view[new] = inode
-            self.record(new, ('rename', old, new, inode))
+            self.record_rename(old, new, inode)
+
+    def symlink(self, target, source):
+        """fusepy's names: `target` is the new link's path, `source` what it points at."""
+        with self.mutex:
+            self.alive()
+            if target in self.view or target in self.dirs:
+                raise fusepy.FuseOSError(errno.EEXIST)
+            ino = self.next_ino
+            store = os.path.join(self.staging, str(ino))
+            os.symlink(source, store)
+            inode = self.new_inode(None, store, source)
+            inode.names = 1
+            self.view[target] = inode
+            self.record(target, ('link', target, inode))
+
+    def readlink(self, path):
+        with self.mutex:
+            self.alive()
+            inode = self.inode_for(path)
+            if inode.target is None:
+                raise fusepy.FuseOSError(errno.EINVAL)
+            return inode.target
 
     def link(self, target, source):
         raise fusepy.FuseOSError(errno.EPERM)

@@ -9,9 +9,13 @@ import {
   mkdtempSync,
   openSync,
   readFileSync,
+  readlinkSync,
   renameSync,
   rmSync,
   statfsSync,
+  statSync,
+  symlinkSync,
+  chmodSync,
   unlinkSync,
   writeSync,
 } from 'node:fs';
@@ -124,6 +128,64 @@ test('power-cut file system: capacity makes writes beyond it fail with ENOSPC', 
     assert.ok(statfsSync(mnt).blocks * statfsSync(mnt).bsize > 4 * 4096, 'unlimited again: statfs reports the backing disk');
   } finally {
     for (const fd of fds) closeSync(fd);
+    await mount.unmount().catch(() => mount.forceUnmount());
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// What the release store relies on (agent/update/symlinks.ts, releases.ts): a symlink is a name like any other,
+// durable with its directory's fsync; renaming a new link over an old one switches atomically and is undone
+// by a cut before the directory fsync; a rename across directories is durable once either directory is
+// fsynced; a chmod reaches the disk with the fsync of the file or of its directory.
+test('power-cut file system: symlinks, renames over them, renames across directories, modes', powerCutTestOptions(), async () => {
+  requirePowerCut();
+  const dir = mkdtempSync(join(tmpdir(), 'powercut-links-'));
+  const backing = join(dir, 'backing');
+  const mnt = join(dir, 'mnt');
+  mkdirSync(backing);
+  mkdirSync(mnt);
+  let mount = await PowerCutMount.mount(backing, mnt);
+  try {
+    mkdirSync(join(mnt, 'releases/1'), { recursive: true });
+    mkdirSync(join(mnt, 'releases/2'), { recursive: true });
+    mkdirSync(join(mnt, 'staging'));
+    for (const v of ['1', '2']) {
+      const fd = openSync(join(mnt, 'staging', v), 'w', 0o600);
+      writeSync(fd, `exe ${v}`);
+      fsyncSync(fd);
+      closeSync(fd);
+      chmodSync(join(mnt, 'staging', v), 0o755);
+      renameSync(join(mnt, 'staging', v), join(mnt, 'releases', v, 'exe'));
+    }
+    syncDir(join(mnt, 'releases/1')); // the rename into releases/1 is durable; the one into releases/2 is not
+    symlinkSync('releases/1', join(mnt, 'current'));
+    syncDir(mnt);
+    assert.equal(readlinkSync(join(mnt, 'current')), 'releases/1');
+    assert.equal(readFileSync(join(mnt, 'current/exe'), 'utf8'), 'exe 1', 'the kernel follows the link');
+    symlinkSync('releases/2', join(mnt, '.current.tmp'));
+    renameSync(join(mnt, '.current.tmp'), join(mnt, 'current'));
+    symlinkSync('releases/2', join(mnt, 'unsynced'));
+    assert.equal(readlinkSync(join(mnt, 'current')), 'releases/2', 'before the cut, the switch is seen');
+
+    await mount.cut();
+    await mount.unmount();
+    mount = await PowerCutMount.mount(backing, mnt);
+    assert.equal(readlinkSync(join(mnt, 'current')), 'releases/1', 'a switch with no directory fsync is undone');
+    assert.equal(existsSync(join(mnt, 'unsynced')), false);
+    assert.equal(existsSync(join(mnt, '.current.tmp')), false);
+    assert.equal(readFileSync(join(mnt, 'releases/1/exe'), 'utf8'), 'exe 1');
+    assert.equal(statSync(join(mnt, 'releases/1/exe')).mode & 0o777, 0o755, 'the chmod went with the directory fsync');
+    assert.equal(existsSync(join(mnt, 'releases/2/exe')), false, 'a rename across directories with neither fsynced is undone');
+    assert.equal(existsSync(join(mnt, 'staging/2')), false, 'and the file it renamed was never named durably');
+
+    symlinkSync('releases/2', join(mnt, '.current.tmp'));
+    renameSync(join(mnt, '.current.tmp'), join(mnt, 'current'));
+    syncDir(mnt);
+    await mount.cut();
+    await mount.unmount();
+    mount = await PowerCutMount.mount(backing, mnt);
+    assert.equal(readlinkSync(join(mnt, 'current')), 'releases/2', 'a switch followed by the directory fsync survives');
+  } finally {
     await mount.unmount().catch(() => mount.forceUnmount());
     rmSync(dir, { recursive: true, force: true });
   }
