@@ -37,6 +37,8 @@ export class UnitSupervisor {
   private readonly waiters = new Set<() => void>();
   private timer: NodeJS.Timeout | undefined;
   private mainRelease = '';
+  /** The start in progress, through its ExecStopPost=: stop() waits for it, so nothing writes the log after. */
+  private cycle: Promise<void> = Promise.resolve();
 
   private readonly logPath: string;
   private readonly extraEnv: Record<string, string>;
@@ -69,7 +71,7 @@ export class UnitSupervisor {
     this.receiver = spawn('/usr/bin/python3', [join(import.meta.dirname, 'notify-receiver.py'), this.socketPath], { stdio: ['ignore', 'pipe', 'inherit'] });
     this.receiver.stdout!.on('data', (d: Buffer) => this.onNotify(d.toString('utf8')));
     await this.waitFor(() => this.listening, 'the notify socket', 60_000, false);
-    void this.runOnce();
+    this.cycle = this.runOnce();
   }
 
   private log(text: string): void {
@@ -172,7 +174,9 @@ export class UnitSupervisor {
     this.forceRestart = false;
     if (this.stopping || (!force && (exit.result === 'success' || (restart !== 'on-failure' && restart !== 'always')))) return;
     const wait = this.seconds('RestartSec', 0.1) * 1000;
-    this.timer = setTimeout(() => void this.runOnce(), wait);
+    this.timer = setTimeout(() => {
+      this.cycle = this.runOnce();
+    }, wait);
   }
 
   private onMessage: (message: string) => void = () => {};
@@ -235,6 +239,7 @@ export class UnitSupervisor {
       setTimeout(() => main.kill('SIGKILL'), 20_000).unref();
       await gone;
     }
+    await this.cycle;
     this.receiver?.kill('SIGKILL');
     rmSync(this.socketPath, { force: true });
   }

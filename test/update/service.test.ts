@@ -3,15 +3,17 @@
  * (test/helpers/unit-supervisor.ts): a healthy release commits itself; each kind of bad release is rolled back
  * by the committed executable's guard within 90 s and reported as failed with its reason; an ELF for the other
  * arch and a non-ELF are refused at stage time while the device keeps running; a kill -9 during the first start
- * and before the commit ends with exactly one of {old, new committed} running; and the arm64 executable, under
- * qemu-user, installs its own layout and runs the guard. Each case has its own layout and runs beside others.
+ * and before the commit ends with exactly one of {old, new committed} running, and the centre (the embedded
+ * receiver, acknowledged_by: centre) then holds every record the source committed exactly once; and the arm64
+ * executable, under qemu-user, installs its own layout and runs the guard. Each case has its own layout and runs beside others.
  */
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import Database from 'better-sqlite3';
 import { type Mosquitto, startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { UpdateRefusal } from '../../agent/update/releases.ts';
 import { builtExecutable } from '../helpers/executable.ts';
@@ -163,12 +165,15 @@ describe('self-update under the stand-in for systemd', { concurrency: 3 }, () =>
   });
 
   for (const moment of ['started', 'ready'] as const)
-    it(`kill -9 of the new release ${moment === 'started' ? 'during its first start' : 'before its commit'}: afterwards exactly one of {old, new committed} runs`, async () => {
+    it(`kill -9 of the new release ${moment === 'started' ? 'during its first start' : 'before its commit'}: afterwards exactly one of {old, new committed} runs, and every record reaches the centre once`, async () => {
       const layout = fresh();
+      // Records flow from 1.0.0 before the update, so the kill lands on a queue with records in flight.
+      setSynthetic(layout, 'rate: 100\n    batch: 5');
+      const s = await running(layout);
+      await s.waitFor(() => centreNumbers(layout).length >= 20, 'records at the centre from 1.0.0', 60_000);
       layout.store.stageFile('1.1.0', layout.executable, 2);
       layout.store.beginTrial('1.1.0', 60_000);
-      const next = supervise(layout);
-      await next.start();
+      const next = await restart(s, layout);
       await next.waitFor(() => next.events.some((e) => e.type === moment && e.release === '1.1.0'), `1.1.0 ${moment}`, 90_000);
       next.crash(); // the machine dies: SIGKILL, no stop hook
       const since = Date.now();
@@ -184,6 +189,7 @@ describe('self-update under the stand-in for systemd', { concurrency: 3 }, () =>
       assert.deepEqual(ran, [state.committed], 'exactly one release runs, the committed one');
       assert.ok(state.committed === '1.0.0' || state.committed === '1.1.0');
       assert.equal(layout.store.links().current, state.committed);
+      await everyRecordOnceAtCentre(after, layout, `records_once_after_kill_${moment}`);
     });
 });
 
@@ -191,4 +197,68 @@ function newConfig(layout: Layout, kind: ConfigKind): void {
   // The same executable as a new release; the configuration makes it unhealthy (and stays for the rollback).
   layout.store.stageFile('1.1.0', layout.executable, 2);
   writeConfig(layout.configPath, kind, mosquitto.url);
+}
+
+/** Replaces the synthetic source's settings (rate, batch, count) in the layout's config. */
+function setSynthetic(layout: Layout, settings: string): void {
+  const text = readFileSync(layout.configPath, 'utf8');
+  const next = text.replace(/(name: load\n)( {4}\w+: \d+\n)+/, `$1    ${settings}\n`);
+  assert.notEqual(next, text, 'the config has the synthetic source');
+  writeFileSync(layout.configPath, next);
+}
+
+/**
+ * The source's record numbers in the embedded receiver's output (records.jsonl beside the config), in arrival
+ * order; the trial's canary records (stream `_canary`) are not the source's.
+ */
+function centreNumbers(layout: Layout): number[] {
+  const path = join(layout.dir, 'records.jsonl');
+  if (!existsSync(path)) return [];
+  const lines = readFileSync(path, 'utf8').split('\n');
+  lines.pop(); // the line being written, or the empty string after the last newline
+  return lines
+    .map((line) => JSON.parse(line) as { stream: string; record: { n: number } })
+    .filter((line) => line.stream === 'load')
+    .map((line) => line.record.n);
+}
+
+/** Reads the queue file of the agent (readonly; it may be running). */
+function queued<T>(layout: Layout, read: (db: Database.Database) => T): T {
+  const db = new Database(join(layout.dir, 'data', 'queue.db'), { readonly: true, fileMustExist: true });
+  try {
+    return read(db);
+  } finally {
+    db.close();
+  }
+}
+
+/**
+ * The issue's second half: the source stops at the cursor the queue committed (the last record it was told is
+ * durable), the unit runs until the queue is drained, and the centre then holds 1…cursor, each exactly once.
+ * The synthetic source numbers its records 1, 2, 3… and resumes from its committed cursor, so a record lost in
+ * the update's kills shows as a gap and one delivered again as a duplicate.
+ */
+async function everyRecordOnceAtCentre(s: UnitSupervisor, layout: Layout, figure: string): Promise<void> {
+  await s.stop();
+  const total = queued(layout, (db) => JSON.parse(db.prepare("SELECT value FROM cursors WHERE source = 'load'").pluck().get() as string) as number);
+  assert.ok(total >= 20, `the queue committed ${total} records`);
+  setSynthetic(layout, `rate: 100\n    batch: 5\n    count: ${total}`);
+  const last = supervise(layout);
+  await last.start();
+  await last.waitFor(
+    () => centreNumbers(layout).length >= total && queued(layout, (db) => db.prepare('SELECT COUNT(*) FROM chunks').pluck().get() as number) === 0,
+    `all ${total} records at the centre and the queue drained`,
+    90_000,
+  );
+  await last.stop();
+  const numbers = centreNumbers(layout);
+  const sorted = [...numbers].sort((a, b) => a - b);
+  const duplicates = sorted.filter((n, i) => i > 0 && sorted[i - 1] === n);
+  assert.deepEqual(duplicates, [], 'no record reaches the centre twice');
+  assert.deepEqual(
+    sorted,
+    Array.from({ length: total }, (_, i) => i + 1),
+    'no record lost',
+  );
+  figures[figure] = { records: total, committed: layout.store.state().committed };
 }
