@@ -166,7 +166,11 @@ test('three receivers on one MQTT 5 shared subscription, SIGKILLed and restarted
       .flatMap((s) => s.stderr().split('\n'))
       .filter((l) => l.includes('"msg":"stopped"'))
       .reduce((sum, l) => sum + (JSON.parse(l) as { stats: { duplicates: number } }).stats.duplicates, 0);
-    assert.ok(duplicates > 0, 'some re-sent batches reached the receivers as duplicates');
+    // Not asserted: a receiver SIGKILLed after meeting copies never logs its count, so the survivors' sum can be
+    // 0 on a run where every copy was met by a receiver that was killed later (seen in a full suite). The
+    // copies are certain (half the gateways send every batch twice) and PostgreSQL holding each record once
+    // (above) is what proves they were dropped.
+    console.log(`# copies dropped as duplicates by the receivers that stopped cleanly: ${duplicates}`);
   } finally {
     await client.end().catch(() => {});
     await centre.stopAll();

@@ -62,7 +62,9 @@ export function mapProduceError(err: unknown, what: string): MappedFailure {
   }
   const tls = describeTlsFailure(findTls(err));
   if (tls) return { error: new AgentError('SINK_UNAVAILABLE', `${what} not sent: ${tls}`, { cause: err, retryable: true }), configuration: tls };
-  const code = codes.includes('PLT_KFK_TIMEOUT') ? 'SINK_TIMEOUT' : 'SINK_UNAVAILABLE';
+  // PLT_KFK_TIMEOUT is the client's code for a request that timed out (not one of ours).
+  const timedOut = codes.includes('PLT_KFK_TIMEOUT');
+  const code = timedOut ? 'SINK_TIMEOUT' : 'SINK_UNAVAILABLE';
   return { error: new AgentError(code, `${what} not sent: ${firstMessage(err)}`, { cause: err, retryable: true }) };
 }
 
