@@ -17,6 +17,12 @@ import { MachineProbes } from './probes.ts';
 import { SendWindows } from './windows.ts';
 import { SocketMeter } from './wire-meter.ts';
 
+/**
+ * Bytes a sealed batch may have beyond its stored body and its stream's name: the envelope's fixed header,
+ * nonce, tag and a device id of up to 170 bytes (docs/wire-format.md).
+ */
+const ENVELOPE_HEADROOM = 256;
+
 /** Why the sender may not send a stream now; undefined: it may. */
 export type Hold = { reason: string; detail: string } | undefined;
 
@@ -217,6 +223,20 @@ export class Governor {
     this.estimated += bytes;
     this.classBytes.inc({ class: cls }, bytes);
     return true;
+  }
+
+  /**
+   * For the queue (`nextBatch`'s `maxBytes`): the stored bytes a stream's next batches may hold so they can be
+   * admitted now: what its class's budget has left (today's allowance, the pool, the caps) and the bucket's
+   * burst, less room for the envelope's header and tag. The queue takes at least one chunk whatever it says.
+   */
+  batchBytes(): (stream: string) => number {
+    return (stream) => {
+      const cls = this.classOf(stream);
+      let room = this.budget?.room(cls, this.estimated) ?? Number.POSITIVE_INFINITY;
+      if (this.bucket && cls !== 'critical') room = Math.min(room, this.bucket.burst);
+      return room - ENVELOPE_HEADROOM - Buffer.byteLength(stream);
+    };
   }
 
   /** Bytes on the wire the sender may still put out now before the bucket is empty (Infinity: no cap). */
