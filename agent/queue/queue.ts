@@ -25,7 +25,7 @@ import { DEFAULT_RESERVE_BYTES, isDiskFull, SpaceReserve } from './reserve.ts';
 import { SpaceKeeper } from './space.ts';
 import { SequenceMark } from './sequences.ts';
 import { FileWatch } from './file-watch.ts';
-import type { LeasedBatch, QueueOptions, QueueStats } from './types.ts';
+import type { DropReason, LeasedBatch, QueueOptions, QueueStats } from './types.ts';
 import { makeDirs } from '../util/make-dirs.ts';
 
 export type { DrainOrder, DropReason, FullPolicy, LeasedBatch, QueueOptions, QueueStats, StreamOptions } from './types.ts';
@@ -397,6 +397,12 @@ export class Queue {
     // The reserve comes back once the disk has room again (it is the first thing a full disk takes).
     if (!this.bounds.disk.low) this.space.reserve.fill();
     this.fileWatch.check();
+  }
+
+  /** Calls `listener` for every drop once it is committed (counted in `stats().drops`). Returns an unsubscribe function. */
+  onDropped(listener: (drop: { stream: string; reason: DropReason; records: number }) => void): () => void {
+    this.ledger.dropListeners.add(listener);
+    return () => this.ledger.dropListeners.delete(listener);
   }
 
   /** Calls `listener` whenever newly committed records may make a batch. Returns an unsubscribe function. */

@@ -52,6 +52,7 @@ export async function startPipeline(
     batchMaxBytes?: number;
     batchMaxRecords?: number;
     maxAgeMs?: number;
+    queueNow?: () => number;
     priorities?: Record<string, number>;
     reconnect?: { initial_delay: number; max_delay: number };
   } = {},
@@ -66,11 +67,13 @@ export async function startPipeline(
       priorities: opts.priorities ?? {},
       ...(opts.batchMaxRecords ? { batchMaxRecords: opts.batchMaxRecords } : {}),
       ...(opts.maxAgeMs ? { maxAgeMs: opts.maxAgeMs } : {}),
+      ...(opts.queueNow ? { now: opts.queueNow } : {}),
     }),
     telemetry,
   });
   const config = governorSchema.parse(governorConfig)!;
   const governor = new Governor(config, { dataDir: dir, telemetry, log: silentLogger, clock: opts.clock });
+  governor.followExpiry((listener) => queue.onDropped(listener)); // as agent/runtime/governed-delivery.ts does
   governor.start();
   const received = new Map<string, number[]>();
   const subscriber = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 5 });
