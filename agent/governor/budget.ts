@@ -183,6 +183,20 @@ export class Budget {
     return undefined;
   }
 
+  /** The most bytes `cls` may send now (what `holds` would let through), `unseen` counted as spent. */
+  room(cls: PriorityClass, unseen = 0): number {
+    const { monthly, daily, critical_cap, bulk_reserve } = this.config;
+    let room = Math.min(
+      monthly === undefined ? Number.POSITIVE_INFINITY : monthly - this.total('cycle') - unseen,
+      daily === undefined ? Number.POSITIVE_INFINITY : daily - this.total('day') - unseen,
+    );
+    if (cls !== 'control') room = Math.min(room, this.poolLeft());
+    if (cls === 'normal' || cls === 'bulk') room = Math.min(room, this.state.dayAllowance - this.state.day.general);
+    if (cls === 'bulk') room = Math.min(room, this.poolLeft() - bulk_reserve);
+    if (cls === 'critical') room = Math.max(room, critical_cap - this.state.cycle.critical);
+    return Math.max(0, room);
+  }
+
   /** Writes the counters, `ahead` bytes above what was spent (0 at a clean stop: exact). */
   persist(ahead: number): void {
     this.state.clock = this.clock.mark();

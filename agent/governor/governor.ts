@@ -17,6 +17,12 @@ import { MachineProbes } from './probes.ts';
 import { SendWindows } from './windows.ts';
 import { SocketMeter } from './wire-meter.ts';
 
+/**
+ * Bytes a sealed batch may have beyond its stored body and its stream's name: the envelope's fixed header,
+ * nonce, tag and a device id of up to 170 bytes (docs/wire-format.md).
+ */
+const ENVELOPE_HEADROOM = 256;
+
 /** Why the sender may not send a stream now; undefined: it may. */
 export type Hold = { reason: string; detail: string } | undefined;
 
@@ -55,6 +61,8 @@ export class Governor {
   readonly controlWire: SocketMeter;
   private readonly deferred: Counter;
   private readonly classBytes: Counter;
+  private readonly expiredHeld: Counter;
+  private unfollowExpiry: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private lastIface: number | undefined;
   private readonly listeners = new Set<() => void>();
@@ -99,6 +107,11 @@ export class Governor {
       'class',
       'reason',
     ]);
+    this.expiredHeld = t.counter(
+      'edge_governor_expired_records_total',
+      "Records that expired (the queue's max_age) while the governor held their class, by class and the holding reason",
+      ['class', 'reason'],
+    );
     this.classBytes = t.counter('edge_governor_class_bytes_total', 'Envelope bytes sent, by priority class', ['class']);
     t.gauge(
       'edge_forwarding_held',
@@ -219,6 +232,32 @@ export class Governor {
     return true;
   }
 
+  /**
+   * For the queue (`nextBatch`'s `maxBytes`): the stored bytes a stream's next batches may hold so they can be
+   * admitted now: what its class's budget has left (today's allowance, the pool, the caps) and the bucket's
+   * burst, less room for the envelope's header and tag. The queue takes at least one chunk whatever it says.
+   */
+  batchBytes(): (stream: string) => number {
+    return (stream) => {
+      const cls = this.classOf(stream);
+      let room = this.budget?.room(cls, this.estimated) ?? Number.POSITIVE_INFINITY;
+      if (this.bucket && cls !== 'critical') room = Math.min(room, this.bucket.burst);
+      return room - ENVELOPE_HEADROOM - Buffer.byteLength(stream);
+    };
+  }
+
+  /**
+   * Counts the queue's expiry while a class is held, with the holding reason (the queue counts every expired
+   * record as `expired` too). `queue` is the queue's `onDropped`; stopped with the governor.
+   */
+  followExpiry(onDropped: (listener: (drop: { stream: string; reason: string; records: number }) => void) => () => void): void {
+    this.unfollowExpiry = onDropped((drop) => {
+      if (drop.reason !== 'expired' || this.stopped) return;
+      const why = this.hold(drop.stream);
+      if (why) this.expiredHeld.inc({ class: this.classOf(drop.stream), reason: why.reason }, drop.records);
+    });
+  }
+
   /** Bytes on the wire the sender may still put out now before the bucket is empty (Infinity: no cap). */
   room(): number {
     return this.bucket ? Math.max(0, this.bucket.available(this.clock.uptimeMs())) : Number.POSITIVE_INFINITY;
@@ -262,6 +301,7 @@ export class Governor {
   stop(): void {
     clearInterval(this.timer);
     this.timer = undefined;
+    this.unfollowExpiry?.();
     this.sinkWire.sample();
     this.controlWire.sample();
     this.budget?.persist(0);

@@ -37,6 +37,8 @@ export class Ledger {
   private readonly dirtyDrops = new Set<string>();
   /** Drops counted since the last commit: logged once that commit holds them, forgotten if it rolls back. */
   private uncommittedDrops: { stream: string; reason: DropReason; records: number }[] = [];
+  /** Told of every drop once its transaction committed (the governor counts expiry while it holds a class). */
+  readonly dropListeners = new Set<(drop: { stream: string; reason: DropReason; records: number }) => void>();
   /** Batches handed to the sender and not yet settled (acked, refused, or given up): key → stream, seq. */
   readonly leased = new Map<string, { stream: string; seq: number }>();
   /**
@@ -99,7 +101,10 @@ export class Ledger {
    * and the in-flight batches it removed wait for the sender's verdict.
    */
   committed(): void {
-    for (const d of this.uncommittedDrops) this.opts.log.warn(d, 'records dropped');
+    for (const d of this.uncommittedDrops) {
+      this.opts.log.warn(d, 'records dropped');
+      for (const listener of this.dropListeners) listener(d);
+    }
     this.uncommittedDrops = [];
     for (const [key, drop] of this.deferredNow) this.deferredDrops.set(key, drop);
     this.deferredNow.clear();

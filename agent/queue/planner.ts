@@ -35,13 +35,16 @@ export class BatchPlanner {
     return [...this.ledger.streams.values()].sort((a, b) => b.priority - a.priority || a.id - b.id);
   }
 
-  /** Records up to `max` batches, highest-priority streams first (inside the commit's transaction). */
-  recordDemanded(max: number): number {
+  /**
+   * Records up to `max` batches, highest-priority streams first (inside the commit's transaction); `capOf`
+   * bounds a stream's new batches in stored bytes (see `record`).
+   */
+  recordDemanded(max: number, capOf?: (stream: string) => number): number {
     let made = 0;
     for (const stream of this.byPriority()) {
       while (made < max && stream.records > stream.batchedRecords) {
         const before = stream.batches.size;
-        if (!this.record(stream, max - made)) break;
+        if (!this.record(stream, max - made, capOf?.(stream.name))) break;
         made += stream.batches.size - before;
       }
     }
@@ -51,9 +54,11 @@ export class BatchPlanner {
   /**
    * Writes down up to `max` next batches of a stream (sequence → chunk range, time) in one transaction, so
    * a sender with room for several batches pays one fsync for all of them. Returns the first.
+   * `capBytes`: stored (compressed) bytes the new batches may hold together, what the governor can admit now
+   * (docs/governor.md, "Batch size"); at least one chunk is always taken, so a batch is never empty.
    */
-  record(stream: StreamState, max: number): BatchRow | undefined {
-    const groups = this.plan(stream, max);
+  record(stream: StreamState, max: number, capBytes = Number.POSITIVE_INFINITY): BatchRow | undefined {
+    const groups = this.plan(stream, max, capBytes);
     if (groups.length === 0) return undefined;
     const now = this.now();
     const made: BatchRow[] = groups.map((g, i) => ({
@@ -82,7 +87,7 @@ export class BatchPlanner {
    * ranges. Oldest first fills the first gaps; live first takes the newest chunks (after the last range)
    * first, newest batch first, and fills the older gaps only when nothing newer waits.
    */
-  private plan(stream: StreamState, max: number): ChunkRow[][] {
+  private plan(stream: StreamState, max: number, capBytes: number): ChunkRow[][] {
     // Every chunk holds at least one record, so max × batchMaxRecords rows always cover `max` batches.
     const limit = max * this.opts.batchMaxRecords;
     const ranges = [...stream.batches.values()].map((b) => [b.firstChunk, b.lastChunk] as const).sort((a, b) => a[0] - b[0]);
@@ -92,7 +97,7 @@ export class BatchPlanner {
       const newestFirst = this.stmt.newestAfter.all(stream.id, after, limit) as ChunkRow[];
       // Cut from the newest end, so the most recent records form the first batch; each batch's chunks are
       // then put back in ascending order (a batch is a chunk range).
-      for (const group of this.group(newestFirst).slice(0, max)) groups.push([...group].reverse());
+      for (const group of this.group(newestFirst, capBytes).slice(0, max)) groups.push([...group].reverse());
       // The gap scan below must not take these rows (or the rest of the tail) again in this call.
       if (newestFirst.length > 0) ranges.push([newestFirst[newestFirst.length - 1]!.id, Number.MAX_SAFE_INTEGER]);
     }
@@ -101,11 +106,11 @@ export class BatchPlanner {
       if (groups.length >= max) break;
       if (first > gapStart + 1) {
         const rows = this.stmt.chunksBetween.all(stream.id, gapStart, first, limit) as ChunkRow[];
-        groups.push(...this.group(rows).slice(0, max - groups.length));
+        groups.push(...this.group(rows, capBytes).slice(0, max - groups.length));
       }
       gapStart = Math.max(gapStart, last);
     }
-    return groups;
+    return withinCap(groups, capBytes);
   }
 
   /**
@@ -116,25 +121,28 @@ export class BatchPlanner {
    * about a third of the CPU of 500 B records end to end when the byte limit had halved every commit's chunk
    * and the halves were merged again. A chunk of at least `mergeBelowBytes` stored bytes is a batch of its own.
    */
-  private group(rows: ChunkRow[]): ChunkRow[][] {
+  private group(rows: ChunkRow[], capBytes: number): ChunkRow[][] {
     const { batchMaxRecords, batchMaxBytes } = this.opts;
     const alone = mergeBelowBytes(batchMaxBytes);
     const out: ChunkRow[][] = [];
     let current: ChunkRow[] = [];
     let count = 0;
     let bytes = 0;
+    let stored = 0;
     for (const row of rows) {
       const cbor = row.cbor ?? batchMaxBytes;
       const big = row.size >= alone || (current.length === 1 && current[0]!.size >= alone);
-      if (current.length > 0 && (big || count + row.count > batchMaxRecords || bytes + cbor > batchMaxBytes)) {
+      if (current.length > 0 && (big || count + row.count > batchMaxRecords || bytes + cbor > batchMaxBytes || stored + row.size > capBytes)) {
         out.push(current);
         current = [];
         count = 0;
         bytes = 0;
+        stored = 0;
       }
       current.push(row);
       count += row.count;
       bytes += cbor;
+      stored += row.size;
     }
     if (current.length > 0) out.push(current);
     return out;
@@ -168,6 +176,22 @@ export class BatchPlanner {
       key: `${stream.name}:${batch.seq}`,
     };
   }
+}
+
+/**
+ * The first batches whose stored bytes together stay within `capBytes`; the first batch always (it is one
+ * chunk when the cap is below a chunk's size). Chunks left out stay in the gaps for a later call.
+ */
+function withinCap(groups: ChunkRow[][], capBytes: number): ChunkRow[][] {
+  if (capBytes === Number.POSITIVE_INFINITY) return groups;
+  let total = 0;
+  const kept: ChunkRow[][] = [];
+  for (const g of groups) {
+    total += g.reduce((n, r) => n + r.size, 0);
+    if (kept.length > 0 && total > capBytes) break;
+    kept.push(g);
+  }
+  return kept;
 }
 
 /**

@@ -25,7 +25,7 @@ import { DEFAULT_RESERVE_BYTES, isDiskFull, SpaceReserve } from './reserve.ts';
 import { SpaceKeeper } from './space.ts';
 import { SequenceMark } from './sequences.ts';
 import { FileWatch } from './file-watch.ts';
-import type { LeasedBatch, QueueOptions, QueueStats } from './types.ts';
+import type { DropReason, LeasedBatch, QueueOptions, QueueStats } from './types.ts';
 import { makeDirs } from '../util/make-dirs.ts';
 
 export type { DrainOrder, DropReason, FullPolicy, LeasedBatch, QueueOptions, QueueStats, StreamOptions } from './types.ts';
@@ -74,6 +74,8 @@ export class Queue {
   private damaged = false;
   /** Batches the sender asked for while a commit was due: recorded inside that commit. */
   private batchDemand = 0;
+  /** The last `maxBytes` the sender passed: bounds the batches the next commit records for it. */
+  private batchCap: ((stream: string) => number) | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
   /** SQLite's count of commits by other connections: `edge-agent queue purge|replay` write beside us. */
   private dataVersion: number;
@@ -262,7 +264,7 @@ export class Queue {
         ledger.writeCursors(lastCursor);
         for (const ack of acks) ledger.removeBatch(ack.stream, ack.seq);
         if (this.opts.fullPolicy === 'drop_oldest') bounds.dropOldestUntilFits();
-        if (demand > 0) recorded = this.planner.recordDemanded(demand);
+        if (demand > 0) recorded = this.planner.recordDemanded(demand, this.batchCap);
         ledger.persistDrops();
         ledger.rememberCursors(lastCursor);
       })();
@@ -397,6 +399,12 @@ export class Queue {
     this.fileWatch.check();
   }
 
+  /** Calls `listener` for every drop once it is committed (counted in `stats().drops`). Returns an unsubscribe function. */
+  onDropped(listener: (drop: { stream: string; reason: DropReason; records: number }) => void): () => void {
+    this.ledger.dropListeners.add(listener);
+    return () => this.ledger.dropListeners.delete(listener);
+  }
+
   /** Calls `listener` whenever newly committed records may make a batch. Returns an unsubscribe function. */
   onData(listener: () => void): () => void {
     this.dataListeners.add(listener);
@@ -406,9 +414,12 @@ export class Queue {
   /**
    * The next batch to send, skipping those in `busy` (in flight). Higher-priority streams first; within a
    * stream, batches recorded earlier (not yet acknowledged, e.g. from before a crash) before new ones.
+   * `allows`: the streams that may send now; `maxBytes`: stored bytes a stream's new batches may hold
+   * together (what the governor can admit now; at least one chunk), both from the governor.
    */
-  nextBatch(busy: ReadonlySet<string>, room = 1, allows?: (stream: string) => boolean): LeasedBatch | undefined {
+  nextBatch(busy: ReadonlySet<string>, room = 1, allows?: (stream: string) => boolean, maxBytes?: (stream: string) => number): LeasedBatch | undefined {
     if (this.closed) return undefined;
+    this.batchCap = maxBytes;
     this.reloadIfChangedElsewhere();
     // Batches the sender no longer holds (and did not acknowledge) were given up: a removed one is a drop.
     for (const key of this.ledger.leased.keys()) {
@@ -449,7 +460,7 @@ export class Queue {
           this.batchDemand = Math.max(this.batchDemand, Math.max(1, room));
           return undefined;
         }
-        const batch = this.space.recordBatch(this.planner, stream, Math.max(1, room));
+        const batch = this.space.recordBatch(this.planner, stream, Math.max(1, room), this.batchCap?.(stream.name));
         if (batch) return this.planner.materialise(stream, batch);
       }
     }

@@ -45,9 +45,9 @@ export class SpaceKeeper {
   }
 
   /** Records the stream's next batches; a full disk gives up the reserve rather than stop the drain. */
-  recordBatch(planner: BatchPlanner, stream: StreamState, room: number): ReturnType<BatchPlanner['record']> {
+  recordBatch(planner: BatchPlanner, stream: StreamState, room: number, capBytes?: number): ReturnType<BatchPlanner['record']> {
     try {
-      return planner.record(stream, room);
+      return planner.record(stream, room, capBytes);
     } catch (cause) {
       this.ledger.load();
       if (!isDiskFull(cause)) throw cause;
@@ -57,7 +57,7 @@ export class SpaceKeeper {
         throw new AgentError('QUEUE_WRITE_FAILED', `cannot record the next batch of ${stream.name}: the disk is full`, { cause, retryable: true });
       }
       const reloaded = this.ledger.streams.get(stream.name);
-      return reloaded ? planner.record(reloaded, room) : undefined;
+      return reloaded ? planner.record(reloaded, room, capBytes) : undefined;
     }
   }
 

@@ -19,6 +19,7 @@ export function startGovernor(loaded: LoadedConfig, queue: Queue, log: Logger, t
     log: log.child({ component: 'governor' }),
     diskLow: () => queue.stats().disk.low,
   });
+  governor.followExpiry((listener) => queue.onDropped(listener));
   governor.start();
   return governor;
 }

@@ -215,7 +215,8 @@ export class Sender {
       }
       let batch: LeasedBatch | undefined;
       try {
-        batch = this.queue.nextBatch(this.inFlight, this.opts.maxInFlight - this.inFlight.size, this.opts.governor?.allows());
+        const governor = this.opts.governor;
+        batch = this.queue.nextBatch(this.inFlight, this.opts.maxInFlight - this.inFlight.size, governor?.allows(), governor?.batchBytes());
       } catch (err) {
         this.log.error({ err: describeError(err) }, 'cannot read next batch from the queue');
         await delay(backoffDelay(this.opts.retry, this.failures++), signal);

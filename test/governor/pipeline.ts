@@ -47,18 +47,33 @@ export function records(n: number, at = Date.now()): { ts: number; data: Record<
 
 export async function startPipeline(
   governorConfig: unknown,
-  opts: { clock?: ClockSource; batchMaxBytes?: number; priorities?: Record<string, number>; reconnect?: { initial_delay: number; max_delay: number } } = {},
+  opts: {
+    clock?: ClockSource;
+    batchMaxBytes?: number;
+    batchMaxRecords?: number;
+    maxAgeMs?: number;
+    queueNow?: () => number;
+    priorities?: Record<string, number>;
+    reconnect?: { initial_delay: number; max_delay: number };
+  } = {},
 ) {
   const mosquitto = await startMosquitto();
   const proxy = await CountingProxy.start(mosquitto.port);
   const dir = mkdtempSync(join(tmpdir(), 'governor-link-'));
   const telemetry = new Telemetry();
   const queue = Queue.open({
-    ...testQueueOptions(join(dir, 'queue.db'), { batchMaxBytes: opts.batchMaxBytes ?? 8 * 1024, priorities: opts.priorities ?? {} }),
+    ...testQueueOptions(join(dir, 'queue.db'), {
+      batchMaxBytes: opts.batchMaxBytes ?? 8 * 1024,
+      priorities: opts.priorities ?? {},
+      ...(opts.batchMaxRecords ? { batchMaxRecords: opts.batchMaxRecords } : {}),
+      ...(opts.maxAgeMs ? { maxAgeMs: opts.maxAgeMs } : {}),
+      ...(opts.queueNow ? { now: opts.queueNow } : {}),
+    }),
     telemetry,
   });
   const config = governorSchema.parse(governorConfig)!;
   const governor = new Governor(config, { dataDir: dir, telemetry, log: silentLogger, clock: opts.clock });
+  governor.followExpiry((listener) => queue.onDropped(listener)); // as agent/runtime/governed-delivery.ts does
   governor.start();
   const received = new Map<string, number[]>();
   const subscriber = await mqtt.connectAsync(mosquitto.url, { protocolVersion: 5 });
