@@ -52,7 +52,7 @@ export class Reconnector {
   private cancelled = false;
 
   constructor(policy: BackoffPolicy & { jitter?: boolean }, random: () => number = Math.random) {
-    this.policy = { initialMs: policy.initialMs, maxMs: policy.maxMs };
+    this.policy = { initialMs: policy.initialMs, maxMs: policy.maxMs, floorMs: policy.floorMs };
     // Without jitter the delay is the ceiling itself.
     this.random = policy.jitter === false ? () => 1 : random;
   }

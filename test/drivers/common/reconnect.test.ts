@@ -86,4 +86,14 @@ describe('Reconnector', () => {
       'jitter spreads between the floor and the ceiling',
     );
   });
+
+  it('the reconnector keeps the floor (it dropped it: a flapping metered link reconnected every 1.5 s on average under a 3 s floor)', () => {
+    const policy = backoffPolicy(reconnectOptions().parse({ initial_delay: '3s', max_delay: '3s', min_delay: '3s' }));
+    const reconnector = new Reconnector(policy, () => 0);
+    assert.equal(
+      reconnector.schedule(() => {}),
+      3_000,
+    );
+    reconnector.cancel();
+  });
 });
