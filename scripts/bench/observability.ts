@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium } from 'playwright-core';
 import { numberArg, parseArgs, readCpuSeconds, readMemory } from './proc.ts';
+import { CHROMIUM, CHROMIUM_ARGS } from '../lib/chromium.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MiB = 1024 * 1024;
@@ -90,17 +91,9 @@ http: { enabled: ${http}, listen: "127.0.0.1:0" }
         }, SCRAPE_MS);
       if (page) {
         browser = await chromium.launchPersistentContext(mkdtempSync(join(tmpdir(), 'edge-bench-chromium-')), {
-          executablePath: '/usr/bin/chromium',
+          executablePath: CHROMIUM,
           headless: true,
-          args: [
-            '--no-sandbox',
-            '--disable-gpu',
-            '--disable-quic',
-            '--no-first-run',
-            '--disable-background-networking',
-            '--disable-component-update',
-            '--disable-sync',
-          ],
+          args: [...CHROMIUM_ARGS],
         });
         await (browser.pages()[0] ?? (await browser.newPage())).goto(`${url}/`);
       }

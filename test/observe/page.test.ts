@@ -20,8 +20,7 @@ import { configPaths } from '../../agent/config/paths.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
 import { startObservedAgent } from '../helpers/observe.ts';
-
-const CHROMIUM = '/usr/bin/chromium';
+import { CHROMIUM, CHROMIUM_ARGS } from '../../scripts/lib/chromium.ts';
 
 interface Dom {
   document: {
@@ -29,16 +28,6 @@ interface Dom {
     querySelectorAll(s: string): { length: number };
   };
 }
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 test('the status page in Chromium: loads, numbers move, plots drawn, no console errors, actions with the token only', {
   skip: existsSync(CHROMIUM) ? false : `${CHROMIUM} is not installed`,
@@ -57,7 +46,7 @@ test('the status page in Chromium: loads, numbers move, plots drawn, no console 
   const profile = mkdtempSync(join(tmpdir(), 'edge-chromium-'));
   const artefacts = process.env.EDGE_TEST_ARTEFACTS ?? join(import.meta.dirname, '..', '..', 'test-artefacts');
   mkdirSync(artefacts, { recursive: true });
-  const browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  const browser = await chromium.launchPersistentContext(profile, { executablePath: CHROMIUM, headless: true, args: [...CHROMIUM_ARGS] });
   const errors: string[] = [];
   const foreign: string[] = [];
   try {
