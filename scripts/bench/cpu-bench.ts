@@ -15,6 +15,8 @@
  *        [--profile DIR]   also write a --cpu-prof profile per scenario into DIR and print its top functions
  *        [--no-caps]       run the workers without heap caps
  *        [--old-space 32] [--semi-space 1]   the heap caps in MB (the executable's defaults)
+ *        [--against DIR]   before/after, pair by pair: each run of this checkout's worker follows one of the
+ *                          checkout at DIR (another `git worktree` with node_modules), so both see the same load
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -33,6 +35,7 @@ const repeat = numberArg(args, 'repeat', 2);
 const only = args.get('only')?.split(',');
 const profileDir = args.get('profile');
 const root = resolve(import.meta.dirname, '../..');
+const against = args.has('against') ? resolve(args.get('against')!) : undefined;
 
 interface Scenario {
   name: string;
@@ -136,7 +139,7 @@ interface WorkerResult {
   peakRss: number;
 }
 
-function runWorker(extra: string[], count: number, url: string, profile: string | undefined): Promise<WorkerResult> {
+function runWorker(extra: string[], count: number, url: string, profile: string | undefined, cwd = root): Promise<WorkerResult> {
   const caps = args.has('no-caps')
     ? []
     : [`--max-old-space-size=${numberArg(args, 'old-space', 32)}`, `--max-semi-space-size=${numberArg(args, 'semi-space', 1)}`];
@@ -157,7 +160,7 @@ function runWorker(extra: string[], count: number, url: string, profile: string 
     ...extra,
   ];
   return new Promise((resolvePromise, reject) => {
-    const child = spawn('taskset', command, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn('taskset', command, { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (d: Buffer) => (stdout += d));
@@ -193,7 +196,13 @@ try {
   console.log('scenario     | JSON B/rec | records | CPU-s per 100k (runs)         | whole | µs CPU per KB JSON | wire B/rec (envelope) | peak RSS MiB');
   for (const s of scenarios) {
     const runs: WorkerResult[] = [];
+    const before: WorkerResult[] = [];
     for (let i = 0; i < repeat; i++) {
+      if (against) {
+        const b = await runWorker(s.worker, s.records, broker.url, undefined, against);
+        if (!b.complete) throw new Error(`${s.name} (${against}): not every record was acknowledged within 600 s`);
+        before.push(b);
+      }
       let profile: string | undefined;
       if (profileDir && i === 0) {
         profile = join(resolve(profileDir), s.name);
@@ -213,6 +222,10 @@ try {
             console.log(`    ${e.selfMs.toFixed(0).padStart(6)} ms ${(e.share * 100).toFixed(1)}% ${e.name} ${e.where}  ← ${e.callers[0]?.name ?? ''}`);
         }
       }
+    }
+    if (against) {
+      const pairs = before.map((b, i) => `${(b.steadyCpuSecondsPer100k ?? b.cpuSecondsPer100k).toFixed(3)}/${(runs[i]!.steadyCpuSecondsPer100k ?? runs[i]!.cpuSecondsPer100k).toFixed(3)}`);
+      console.log(`${s.name.padEnd(12)} | pairs before/after (${against} / this checkout), CPU-s per 100k: ${pairs.join(', ')}; load ${loadavg()[0]!.toFixed(1)}`);
     }
     const per100k = runs.map((r) => r.steadyCpuSecondsPer100k ?? r.cpuSecondsPer100k).sort((a, b) => a - b);
     const median = per100k[per100k.length >> 1]!;
