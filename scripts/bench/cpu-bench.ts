@@ -2,8 +2,8 @@
  * CPU cost end to end, per record shape and size: CPU seconds per 100k records (user + system of the agent
  * process, from process.cpuUsage, so other work on a shared machine does not inflate them the way it
  * inflates wall-clock rates), wire bytes per record, and the records' mean JSON size. Each scenario is one
- * `scripts/bench/e2e-worker.ts` run, pinned to core 0 with the executable's heap caps (32 MB old space,
- * 1 MB semi-space), into a Mosquitto of this script's own (CBOR ▸ deflate ▸ XChaCha20-Poly1305, QoS 1).
+ * `scripts/bench/e2e-worker.ts` run, pinned to core 0 with the executable's heap caps (DEFAULT_HEAP_CAPS:
+ * 48 MB old space, 1 MB semi-space), into a Mosquitto of this script's own (CBOR ▸ deflate ▸ XChaCha20-Poly1305, QoS 1).
  *
  * Scenarios:
  * - `classic`: the synthetic source's original {n, ts, sensor, value, unit} record (the old benchmark);
@@ -14,7 +14,7 @@
  *   node scripts/bench/cpu-bench.ts [--records 200000] [--repeat 2] [--only real-120,sqlite-500]
  *        [--profile DIR]   also write a --cpu-prof profile per scenario into DIR and print its top functions
  *        [--no-caps]       run the workers without heap caps
- *        [--old-space 32] [--semi-space 1]   the heap caps in MB (the executable's defaults)
+ *        [--old-space 48] [--semi-space 1]   the heap caps in MB (the executable's defaults)
  *        [--against DIR]   before/after, pair by pair: each run of this checkout's worker follows one of the
  *                          checkout at DIR (another `git worktree` with node_modules), so both see the same load
  */
@@ -22,6 +22,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DEFAULT_HEAP_CAPS } from '../../agent/cli/heap-caps.ts';
 import { openSqlite } from '../../agent/sdk/index.ts';
 import { recordMaker } from '../../drivers/sources/synthetic/shapes.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
@@ -142,7 +143,10 @@ interface WorkerResult {
 function runWorker(extra: string[], count: number, url: string, profile: string | undefined, cwd = root): Promise<WorkerResult> {
   const caps = args.has('no-caps')
     ? []
-    : [`--max-old-space-size=${numberArg(args, 'old-space', 32)}`, `--max-semi-space-size=${numberArg(args, 'semi-space', 1)}`];
+    : [
+        `--max-old-space-size=${numberArg(args, 'old-space', DEFAULT_HEAP_CAPS.oldSpaceMb)}`,
+        `--max-semi-space-size=${numberArg(args, 'semi-space', DEFAULT_HEAP_CAPS.semiSpaceMb)}`,
+      ];
   const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
   const command = [
     '-c',
@@ -224,8 +228,13 @@ try {
       }
     }
     if (against) {
-      const pairs = before.map((b, i) => `${(b.steadyCpuSecondsPer100k ?? b.cpuSecondsPer100k).toFixed(3)}/${(runs[i]!.steadyCpuSecondsPer100k ?? runs[i]!.cpuSecondsPer100k).toFixed(3)}`);
-      console.log(`${s.name.padEnd(12)} | pairs before/after (${against} / this checkout), CPU-s per 100k: ${pairs.join(', ')}; load ${loadavg()[0]!.toFixed(1)}`);
+      const pairs = before.map(
+        (b, i) =>
+          `${(b.steadyCpuSecondsPer100k ?? b.cpuSecondsPer100k).toFixed(3)}/${(runs[i]!.steadyCpuSecondsPer100k ?? runs[i]!.cpuSecondsPer100k).toFixed(3)}`,
+      );
+      console.log(
+        `${s.name.padEnd(12)} | pairs before/after (${against} / this checkout), CPU-s per 100k: ${pairs.join(', ')}; load ${loadavg()[0]!.toFixed(1)}`,
+      );
     }
     const per100k = runs.map((r) => r.steadyCpuSecondsPer100k ?? r.cpuSecondsPer100k).sort((a, b) => a - b);
     const median = per100k[per100k.length >> 1]!;
