@@ -122,7 +122,9 @@ function setOwn(record: Record<string, unknown>, key: string, value: unknown): v
  * text had to be repaired to well-formed UTF-8 (they are kept, with U+FFFD where a lone surrogate was).
  */
 export function encodeRecords(records: readonly AgentRecord[], stats?: EncodeStats): Uint8Array {
-  for (const record of records) {
+  // Indexed, not for-of: called once per chunk, an unoptimised for-of allocates an iterator result per record.
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i];
     repairedInRecord = false;
     prepared(record, 2);
     if (repairedInRecord && stats) stats.repaired++;

@@ -17,12 +17,12 @@ export interface EncodedChunk {
 }
 
 /**
- * Cuts one stream's records into chunks of at most `maxRecords`, halving a chunk whose CBOR exceeds
- * `maxBytes`, and compresses each. A record larger than `maxBytes` on its own throws (encodeByStream drops it). Records whose
+ * Encodes slices of at most `maxRecords` records as chunks, halving a slice whose CBOR exceeds `maxBytes`,
+ * and compresses each. A record larger than `maxBytes` on its own throws (encodeByStream drops it). Records whose
  * text was repaired to well-formed UTF-8 are counted in `stats` (once: the repair is in place, so a halved
  * chunk's second encoding finds nothing left to repair).
  */
-export function encodeChunks(records: readonly AgentRecord[], maxRecords: number, maxBytes: number, codec: CodecSettings, stats?: EncodeStats): EncodedChunk[] {
+export function encodeChunks(slices: readonly (readonly AgentRecord[])[], maxBytes: number, codec: CodecSettings, stats?: EncodeStats): EncodedChunk[] {
   const out: EncodedChunk[] = [];
   const add = (slice: readonly AgentRecord[]) => {
     const cbor = encodeRecords(slice, stats);
@@ -35,7 +35,40 @@ export function encodeChunks(records: readonly AgentRecord[], maxRecords: number
     if (cbor.length > maxBytes) throw new AgentError('RECORD_INVALID', `record of ${cbor.length} bytes of CBOR exceeds batch.max_bytes (${maxBytes})`);
     out.push({ count: slice.length, payload: compress(cbor, codec), cborBytes: cbor.length });
   };
-  for (let i = 0; i < records.length; i += maxRecords) add(records.slice(i, i + maxRecords));
+  for (const slice of slices) add(slice);
+  return out;
+}
+
+/**
+ * The records of a stream's emits, in order, cut every `maxRecords`: each slice is one array made at its
+ * size, and an emit that is a whole slice on its own is used as it is (the queue owns the records by now).
+ * Joining the emits first and slicing that (as before) copied every record's reference twice.
+ */
+export function sliceEmits(lists: readonly (readonly AgentRecord[])[], maxRecords: number): (readonly AgentRecord[])[] {
+  let left = 0;
+  for (const list of lists) left += list.length;
+  const out: (readonly AgentRecord[])[] = [];
+  let current: AgentRecord[] | undefined;
+  let filled = 0;
+  for (const list of lists) {
+    if (current === undefined && list.length === maxRecords) {
+      out.push(list);
+      left -= list.length;
+      continue;
+    }
+    for (let i = 0; i < list.length; i++) {
+      if (current === undefined) {
+        current = new Array<AgentRecord>(Math.min(maxRecords, left));
+        filled = 0;
+      }
+      current[filled++] = list[i]!;
+      left--;
+      if (filled === current.length) {
+        out.push(current);
+        current = undefined;
+      }
+    }
+  }
   return out;
 }
 
@@ -59,11 +92,15 @@ export function encodeByStream(
   const out = new Map<string, { chunks: EncodedChunk[]; repaired: number }>();
   const { batchMaxRecords, batchMaxBytes, codec } = opts;
   for (const [stream, list] of byStream) {
-    const records = list.length === 1 ? list[0]!.records : list.flatMap((e) => e.records);
     const stats: EncodeStats = { repaired: 0 };
     try {
-      out.set(stream, { chunks: encodeChunks(records, batchMaxRecords, batchMaxBytes, codec, stats), repaired: stats.repaired });
+      const slices = sliceEmits(
+        list.map((e) => e.records),
+        batchMaxRecords,
+      );
+      out.set(stream, { chunks: encodeChunks(slices, batchMaxBytes, codec, stats), repaired: stats.repaired });
     } catch {
+      const records = list.flatMap((e) => e.records);
       // Some record holds a value CBOR cannot carry (a function, a symbol…): that record alone is dropped
       // and counted; the rest, and the source's cursor, go on. A source must never stall on one bad row.
       const good: AgentRecord[] = [];
@@ -87,7 +124,7 @@ export function encodeByStream(
         ledger.countDrop(stream, 'too_large', tooLarge);
         opts.log.error({ stream, records: tooLarge, maxBytes: batchMaxBytes }, 'records larger than batch.max_bytes were dropped: no batch can carry them');
       }
-      out.set(stream, { chunks: encodeChunks(good, batchMaxRecords, batchMaxBytes, codec, stats), repaired: stats.repaired });
+      out.set(stream, { chunks: encodeChunks(sliceEmits([good], batchMaxRecords), batchMaxBytes, codec, stats), repaired: stats.repaired });
     }
   }
   return out;
