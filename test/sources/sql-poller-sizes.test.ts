@@ -1,6 +1,12 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { SqlPolledSource, type SqlDialect, type RowSize } from '../../drivers/common/sql/poller.ts';
+import { SqliteDialect } from '../../drivers/sources/sqlite/dialect.ts';
+import { openSqlite } from '../../agent/sdk/index.ts';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { silentLogger } from '../../agent/log.ts';
 import type { Position } from '../../drivers/common/sql/position.ts';
 import { sqlCursorOptions } from '../../drivers/common/sql/options.ts';
 import { z } from '../../agent/sdk/index.ts';
@@ -66,5 +72,73 @@ describe('SQL poller: sizes, then rows', () => {
       rows.map((r) => r.id),
       'every row still there, once, in order',
     );
+  });
+
+  it('SQLite reads a batch that fits whole, without per-row sizes; one that does not goes row by row within the bounds', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-sql-fits-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'rows.db');
+    const db = openSqlite(path, {});
+    db.pragma('journal_mode = WAL');
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
+    // 600 rows of 50 B text, but row 250 above max_row_bytes and rows 400–405 of 1500 B (a batch of 100 holds
+    // 5 KB of small rows, within max_batch_bytes; with them it does not fit).
+    const insert = db.prepare('INSERT INTO t VALUES (?, ?)');
+    const sizeOf = (id: number) => (id === 250 ? 5000 : id >= 400 && id <= 405 ? 1500 : 50);
+    db.transaction(() => {
+      for (let id = 1; id <= 600; id++) insert.run(id, 'x'.repeat(sizeOf(id)));
+    })();
+    db.close();
+
+    const options = config({ batch_size: 100, max_batch_bytes: 6000, max_row_bytes: 4000 });
+    const dialect = new SqliteDialect(path, options, { log: silentLogger, counters: { add: () => {} } });
+    const calls = { sizes: 0, whole: 0 };
+    const sizes = dialect.sizes.bind(dialect);
+    const readIfFits = dialect.readIfFits.bind(dialect);
+    dialect.sizes = async (...a) => (calls.sizes++, sizes(...a));
+    dialect.readIfFits = async (...a) => (calls.whole++, readIfFits(...a));
+    const source = new SqlPolledSource(options, dialect, 'table t');
+    const { ctx, emits, records } = recordingContext();
+    await pollUntil(source, ctx, () => (ctx.committed as { id?: number } | undefined)?.id === 600, 'the last row');
+    await source.close();
+
+    const ids = records().map((r) => Number(r.id));
+    assert.deepEqual(
+      ids,
+      Array.from({ length: 600 }, (_, i) => i + 1).filter((id) => id !== 250),
+      'every row but the oversized one, once, in order',
+    );
+    for (const e of emits) {
+      const bytes = e.records.reduce((n, r) => n + String(r.id).length + sizeOf(Number(r.id)), 0);
+      assert.ok(e.records.length <= 1 || bytes <= 6000, `an emit of ${e.records.length} rows holds ${bytes} B, above max_batch_bytes`);
+    }
+    assert.ok(calls.whole >= 3, `batches read whole: ${calls.whole}`);
+    // Rows 1–249 and the batch holding 250 (which does not fit) are the first poll's whole-batch reads; sizes
+    // are asked from then on in that poll only.
+    assert.ok(calls.sizes > 0, 'the batches that do not fit were sized row by row');
+  });
+
+  it('SQLite: a table of small rows is polled without the per-row sizes query', async (t) => {
+    const dir = mkdtempSync(join(tmpdir(), 'edge-sql-fits-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'rows.db');
+    const db = openSqlite(path, {});
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v REAL)');
+    const insert = db.prepare('INSERT INTO t VALUES (?, ?)');
+    db.transaction(() => {
+      for (let id = 1; id <= 1000; id++) insert.run(id, id / 3);
+    })();
+    db.close();
+    const options = config({ batch_size: 300 });
+    const dialect = new SqliteDialect(path, options, { log: silentLogger, counters: { add: () => {} } });
+    let sized = 0;
+    const sizes = dialect.sizes.bind(dialect);
+    dialect.sizes = async (...a) => (sized++, sizes(...a));
+    const source = new SqlPolledSource(options, dialect, 'table t');
+    const { ctx, records } = recordingContext();
+    await pollUntil(source, ctx, () => (ctx.committed as { id?: number } | undefined)?.id === 1000, 'the last row');
+    await source.close();
+    assert.equal(records().length, 1000);
+    assert.equal(sized, 0, 'no per-row sizes query');
   });
 });

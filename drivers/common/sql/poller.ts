@@ -38,10 +38,22 @@ export interface SqlDialect<Fence> {
   read(after: Position | undefined, upTo: Position, limit: number): Promise<Record<string, unknown>[]>;
   /** The positions and sizes (bytes of their column values) of the rows `read` would return, not the rows. */
   sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]>;
+  /**
+   * Optional: the rows `read` would return when all of them fit (none above `maxRowBytes`, together within
+   * `maxBatchBytes` or a single row), with their bytes; undefined when they do not. Sized and read in one
+   * snapshot, so the rows read are the rows sized, and no JS object is made per row for its size.
+   */
+  readIfFits?(after: Position | undefined, upTo: Position, limit: number, maxRowBytes: number, maxBatchBytes: number): Promise<FittingRows | undefined>;
   disconnect(): Promise<void>;
   classify(err: unknown, doing: string): Failure;
   /** How many rows have a NULL cursor value (they are never read). */
   countNullCursor(): Promise<number>;
+}
+
+/** Rows read whole by `readIfFits`, and the bytes their column values hold. */
+export interface FittingRows {
+  readonly rows: Record<string, unknown>[];
+  readonly bytes: number;
 }
 
 /** Observations waiting for their writers; beyond this the newest is replaced (only delays settling, never unsafe). */
@@ -168,13 +180,13 @@ export class SqlPolledSource<Fence> implements PolledSource {
    * Reads in batches bounded by rows (batch_size) and bytes (max_batch_bytes): each batch first asks the
    * database for the next rows' sizes only, then fetches as many rows as fit. A row above max_row_bytes is
    * never fetched: it is reported and the cursor is committed past it, so one oversized row can neither
-   * exhaust memory nor stop the source.
+   * exhaust memory nor stop the source. A dialect that can read a batch whole when it fits (SQLite) does so
+   * in one step; after a batch that did not fit, the rest of the poll goes row size by row size.
    */
   private async readUpTo(ctx: SourceContext, upTo: Position, where: string): Promise<void> {
-    const { batch_size, max_rows_per_poll, max_row_bytes, id_column, timestamp_column } = this.config;
+    const { batch_size, max_rows_per_poll, max_row_bytes } = this.config;
     // The agent's share for one emit bounds the batch too (a row larger than that still goes, alone).
     const max_batch_bytes = Math.min(this.config.max_batch_bytes, ctx.maxEmitBytes ?? Number.POSITIVE_INFINITY);
-    const json = this.config.json_columns;
     let after = this.committed;
     /** Rows delivered, and rows passed over (delivered or skipped): the poll's bound counts both. */
     let total = 0;
@@ -182,6 +194,7 @@ export class SqlPolledSource<Fence> implements PolledSource {
     let bytesRead = 0;
     const pending: Promise<void>[] = [];
     let emitError: unknown;
+    let wholeBatches = this.dialect.readIfFits !== undefined;
     const emit = (records: Record<string, unknown>[], last: Position) => {
       const emitted = ctx.emit(records as AgentRecord[], encodePosition(last)).then(
         () => {
@@ -197,6 +210,21 @@ export class SqlPolledSource<Fence> implements PolledSource {
       while (passed < max_rows_per_poll && emitError === undefined) {
         await ctx.room?.();
         const limit = Math.min(batch_size, max_rows_per_poll - passed);
+        if (wholeBatches) {
+          const fitting = await this.dialect.readIfFits!(after, upTo, limit, max_row_bytes, max_batch_bytes);
+          if (fitting !== undefined) {
+            const { rows } = fitting;
+            if (rows.length === 0) break;
+            after = this.deliver(ctx, rows, where, emit);
+            total += rows.length;
+            bytesRead += fitting.bytes;
+            passed += rows.length;
+            if (pending.length >= MAX_PENDING_EMITS) await pending.shift();
+            if (rows.length < limit) break;
+            continue;
+          }
+          wholeBatches = false;
+        }
         const sizes = await this.dialect.sizes(after, upTo, limit);
         if (sizes.length === 0) break;
         const first = sizes[0]!;
@@ -210,20 +238,18 @@ export class SqlPolledSource<Fence> implements PolledSource {
           // Rows up to the byte budget (at least one), stopping short of an oversized row.
           let take = 0;
           let bytes = 0;
-          for (const row of sizes) {
+          for (let i = 0; i < sizes.length; i++) {
+            const row = sizes[i]!;
             if (row.bytes > max_row_bytes || (take > 0 && bytes + row.bytes > max_batch_bytes)) break;
             take++;
             bytes += row.bytes;
           }
           const rows = await this.dialect.read(after, sizes[take - 1]!.position, take);
           if (rows.length === 0) break;
-          for (const row of rows) if (json.length > 0) parseJsonColumns(row, json, ctx);
-          const last = positionOf(rows[rows.length - 1]!, id_column, timestamp_column, where);
-          after = last;
+          after = this.deliver(ctx, rows, where, emit);
           total += rows.length;
           bytesRead += bytes;
           consumed = rows.length;
-          emit(rows, last);
         }
         passed += consumed;
         if (pending.length >= MAX_PENDING_EMITS) await pending.shift();
@@ -237,6 +263,21 @@ export class SqlPolledSource<Fence> implements PolledSource {
     if (emitError !== undefined) throw emitError;
     if (total > 0) ctx.counters.add('rows', total);
     if (bytesRead > 0) ctx.counters.add('bytes', bytesRead);
+  }
+
+  /** Parses the rows' JSON columns, emits them with the last one's position as cursor, and returns that position. */
+  private deliver(
+    ctx: SourceContext,
+    rows: Record<string, unknown>[],
+    where: string,
+    emit: (rows: Record<string, unknown>[], last: Position) => void,
+  ): Position {
+    const json = this.config.json_columns;
+    // Indexed, and only for JSON columns: an unoptimised for-of allocates an iterator result per row.
+    if (json.length > 0) for (let i = 0; i < rows.length; i++) parseJsonColumns(rows[i]!, json, ctx);
+    const last = positionOf(rows[rows.length - 1]!, this.config.id_column, this.config.timestamp_column, where);
+    emit(rows, last);
+    return last;
   }
 
   /** Counted every time; logged at a bounded rate per input, naming the row so it can be found and fixed. */

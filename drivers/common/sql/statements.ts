@@ -109,3 +109,37 @@ export function sizesStatement(
 export function rowSizes(rows: Record<string, unknown>[], config: SqlCursorConfig, where: string): { position: Position; bytes: number }[] {
   return rows.map((row) => ({ position: positionOf(row, config.id_column, config.timestamp_column, where), bytes: Number(row[ROW_BYTES] ?? 0) }));
 }
+
+/** Aliases of the size totals statement's one row. */
+const TOTAL_ROWS = 'edge_rows';
+const LARGEST_ROW_BYTES = 'edge_largest_row_bytes';
+const TOTAL_BYTES = 'edge_total_bytes';
+
+/** How many rows `readStatement` would return, the largest one's size, and all their sizes added up. */
+export interface SizeTotals {
+  readonly rows: number;
+  readonly largest: number;
+  readonly bytes: number;
+}
+
+/** One row of totals over the rows `readStatement` would return (see `sizesStatement`). */
+export function sizeTotalsStatement(
+  config: SqlCursorConfig,
+  syntax: SqlSyntax,
+  columns: readonly string[],
+  sizeOf: (quoted: string, column: string) => string,
+  after: Position | undefined,
+  upTo: Position,
+  limit: number,
+): Statement {
+  const sizes = sizesStatement(config, syntax, columns, sizeOf, after, upTo, limit);
+  return {
+    text: `SELECT COUNT(*) AS ${TOTAL_ROWS}, MAX(${ROW_BYTES}) AS ${LARGEST_ROW_BYTES}, SUM(${ROW_BYTES}) AS ${TOTAL_BYTES} FROM (${sizes.text}) AS edge_sizes`,
+    values: sizes.values,
+  };
+}
+
+/** The totals statement's row as numbers (a database may hand a sum back as BigInt or text; NULL for no rows). */
+export function sizeTotals(row: Record<string, unknown> | undefined): SizeTotals {
+  return { rows: Number(row?.[TOTAL_ROWS] ?? 0), largest: Number(row?.[LARGEST_ROW_BYTES] ?? 0), bytes: Number(row?.[TOTAL_BYTES] ?? 0) };
+}

@@ -1,7 +1,7 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
 import { AgentError, openSqlite, type DriverEnv } from '../../../agent/sdk/index.ts';
-import type { Failure, Observation, RowSize, SqlDialect } from '../../common/sql/poller.ts';
+import type { Failure, FittingRows, Observation, RowSize, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
 import {
   columnsStatement,
@@ -9,6 +9,8 @@ import {
   readStatement,
   rowSizes,
   sizesStatement,
+  sizeTotals,
+  sizeTotalsStatement,
   type SqlSyntax,
   NULL_ROWS,
   nullCursorStatement,
@@ -22,6 +24,9 @@ const syntax: SqlSyntax = {
     return '?';
   },
 };
+
+/** octet_length of a BLOB or TEXT reads its stored length, not its content. */
+const octetLength = (quoted: string) => `octet_length(${quoted})`;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
@@ -43,7 +48,8 @@ function mapSafeRow(row: Record<string, unknown>): Record<string, unknown> {
  * integers. Reading BigInts only then saves an allocation per INTEGER value of every row (ids, timestamps).
  */
 function mapFastRows(rows: Record<string, unknown>[]): boolean {
-  for (const row of rows) {
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]!;
     for (const key in row) {
       const v = row[key];
       if (typeof v === 'number') {
@@ -146,16 +152,37 @@ export class SqliteDialect implements SqlDialect<null> {
   }
 
   async sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]> {
+    const { text, values } = sizesStatement(this.config, syntax, this.columnNames(), octetLength, after, upTo, limit);
+    return rowSizes(this.all(text, values), this.config, this.where);
+  }
+
+  /**
+   * The totals first, then the rows if they fit, inside one read transaction: both see the same snapshot of
+   * the file even while its writer commits, so no row is fetched that was not sized. Reading a batch this way
+   * makes no JS object per row for its size (a sixth of what the agent allocated end to end for 120 B rows).
+   */
+  async readIfFits(after: Position | undefined, upTo: Position, limit: number, maxRowBytes: number, maxBatchBytes: number): Promise<FittingRows | undefined> {
     const db = this.db;
     if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
-    // Columns as of now: a column the writer adds later is counted from the next statement cache reset.
+    const totalsStatement = sizeTotalsStatement(this.config, syntax, this.columnNames(), octetLength, after, upTo, limit);
+    const read = readStatement(this.config, syntax, after, upTo, limit);
+    return db.transaction((): FittingRows | undefined => {
+      const totals = sizeTotals(this.all(totalsStatement.text, totalsStatement.values)[0]);
+      if (totals.rows === 0) return { rows: [], bytes: 0 };
+      if (totals.largest > maxRowBytes || (totals.rows > 1 && totals.bytes > maxBatchBytes)) return undefined;
+      return { rows: this.all(read.text, read.values), bytes: totals.bytes };
+    })();
+  }
+
+  /** Columns as of now: a column the writer adds later is counted from the next statement cache reset. */
+  private columnNames(): string[] {
+    const db = this.db;
+    if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
     this.columns ??= db
       .prepare(columnsStatement(this.config, syntax))
       .columns()
       .map((c) => c.name);
-    // octet_length of a BLOB or TEXT reads its stored length, not its content.
-    const { text, values } = sizesStatement(this.config, syntax, this.columns, (q) => `octet_length(${q})`, after, upTo, limit);
-    return rowSizes(this.all(text, values), this.config, this.where);
+    return this.columns;
   }
 
   async disconnect(): Promise<void> {
