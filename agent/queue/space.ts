@@ -19,6 +19,11 @@ export class SpaceKeeper {
   readonly reserve: SpaceReserve;
   private readonly sequences: SequenceMark;
   private readonly pageSize: number;
+  /**
+   * `PRAGMA freelist_count`, prepared once: read at every commit's disk check, where `db.pragma()` prepared
+   * and finalised a statement each time (≈5 % of the agent's CPU polling a SQLite table, in a profile).
+   */
+  private readonly freelistCount: Database.Statement<[], number>;
 
   constructor(db: Database.Database, ledger: Ledger, bounds: Bounds, reserve: SpaceReserve, sequences: SequenceMark) {
     this.db = db;
@@ -27,6 +32,7 @@ export class SpaceKeeper {
     this.reserve = reserve;
     this.sequences = sequences;
     this.pageSize = db.pragma('page_size', { simple: true }) as number;
+    this.freelistCount = db.prepare<[], number>('PRAGMA freelist_count').pluck();
   }
 
   /** Runs a transaction that frees space or writes a few pages. The in-memory view follows the outcome. */
@@ -75,6 +81,6 @@ export class SpaceKeeper {
 
   /** Bytes of the queue file's free pages: space the queue reuses before it takes any from the disk. */
   reusableBytes(): number {
-    return (this.db.pragma('freelist_count', { simple: true }) as number) * this.pageSize;
+    return this.freelistCount.get()! * this.pageSize;
   }
 }
