@@ -312,7 +312,9 @@ function printable(p: Position): string {
 }
 
 function parseJsonColumns(row: Record<string, unknown>, columns: string[], ctx: SourceContext): void {
-  for (const column of columns) {
+  // Indexed: once per row, and an unoptimised for-of allocates an iterator and its results every time.
+  for (let i = 0; i < columns.length; i++) {
+    const column = columns[i]!;
     const text = row[column];
     if (typeof text !== 'string') continue;
     try {
