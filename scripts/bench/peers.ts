@@ -236,6 +236,7 @@ async function runVariant(variant: Variant, o: { records: number; window: number
     const disk0 = written();
     const wire0 = proxy.total;
     const device = await startPublisher(gateway.url, o.records, o.window);
+    stops.push(async () => device.child.kill());
     const t0 = performance.now();
     const published = await device.go();
     const lastAt = await until(o.records, delivered);
