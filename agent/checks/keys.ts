@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { configPaths } from '../config/paths.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { sodium } from '../envelope/sodium.ts';
+import { x25519 } from '../keys/x25519.ts';
 import { isAgentError } from '../errors.ts';
 import { loadPrivateKey, loadUsablePublicKey } from '../keys/keys.ts';
 import { type ConfigProblem, error, warning } from './problems.ts';
@@ -80,7 +80,7 @@ function settings(loaded: LoadedConfig, scope: KeyScope): KeySetting[] {
 /** Every problem with the key files `scope` asks for; none when they are all usable. */
 export async function keyProblems(loaded: LoadedConfig, scope: KeyScope): Promise<ConfigProblem[]> {
   const generated = scope.generating ? generatedFiles(loaded) : new Set<string>();
-  const na = await sodium();
+  const na = x25519;
   const problems: ConfigProblem[] = [];
   for (const key of settings(loaded, scope)) {
     const note = key.written ? '' : ' (the default; set it to name another file)';
