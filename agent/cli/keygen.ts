@@ -29,9 +29,8 @@ export async function keygenCommand(values: KeygenOptions): Promise<number> {
   const existing = names.map((name) => `${resolve(values.dir, name)}.key`).filter((path) => existsSync(path));
   if (existing.length > 0)
     throw new AgentError('USAGE', `${existing.join(', ')} exist${existing.length === 1 ? 's' : ''} already; refusing to overwrite a private key`);
-  const na = x25519;
   for (const name of names) {
-    const { privatePath, publicPath } = writeKeyPair(na, resolve(values.dir, name));
+    const { privatePath, publicPath } = writeKeyPair(x25519, resolve(values.dir, name));
     process.stdout.write(`${name}: ${privatePath} (private, 0600), ${publicPath} (public, key id ${hex(keyId(loadPublicKey(publicPath)))})\n`);
   }
   return 0;
