@@ -1,7 +1,7 @@
 /**
  * libsodium is the reference the agent's crypto is checked against, not part of the agent: nothing the
  * executable carries (agent/, drivers/) imports it, and it is a development dependency only, so the bundle
- * leaves it out (its WebAssembly cost ~17.6 MB of RSS per process; agent/keys/x25519.ts says why).
+ * leaves it out (agent/keys/x25519.ts says what its WebAssembly cost).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
