@@ -41,7 +41,7 @@ import { join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import mqtt from 'mqtt';
 import { recordMaker } from '../../drivers/sources/synthetic/shapes.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { simulateFleet } from '../lib/centre-sim.ts';
 import { CountingProxy } from '../lib/counting-proxy.ts';
 import { startMosquitto, type Mosquitto } from '../lib/mosquitto.ts';
@@ -270,7 +270,7 @@ let keys: { centreKey: string; centrePub: string; deviceKey: string; devicePub: 
 /** One key pair each for the centre and the gateway, made once per bench (scripts/lib/centre-sim.ts). */
 async function keyFiles(workDir: string) {
   if (keys) return keys;
-  const fleet = simulateFleet(await sodium(), join(workDir, 'keys'), 1, { prefix: DEVICE_ID });
+  const fleet = simulateFleet(x25519, join(workDir, 'keys'), 1, { prefix: DEVICE_ID });
   const device = fleet.devices[0]!;
   keys = {
     centreKey: fleet.centreKeyFile,
