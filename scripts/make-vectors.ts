@@ -14,7 +14,8 @@ import { fileURLToPath } from 'node:url';
 import { compress, encodeRecords, type Compression } from '../agent/envelope/codec.ts';
 import { encodeHeader, type EnvelopeHeader } from '../agent/envelope/header.ts';
 import { seal, TAG_BYTES } from '../agent/envelope/seal.ts';
-import { sodium as loadSodium } from '../agent/envelope/sodium.ts';
+import type { KeyExchange } from '../agent/keys/x25519.ts';
+import { type LibsodiumReference, libsodiumReference, referenceKeyExchange } from './lib/libsodium-reference.ts';
 import { centreReceiveKey, deviceSendKey, hex, keyId, type KeyPair } from '../agent/keys/keys.ts';
 import type { AgentRecord } from '../agent/sdk/index.ts';
 import { ACK_OUT, makeAckVectors } from './vectors/ack-vectors.ts';
@@ -172,14 +173,19 @@ const DEVICE_ID = 'gw-0001';
 
 const unhexBytes = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 
-export async function makeVectors(): Promise<unknown> {
-  const sodium = await loadSodium();
-  const party = (seed: Uint8Array): Party => ({ seed, pair: sodium.crypto_kx_seed_keypair(seed) });
+/**
+ * Key pairs come from their seeds with the reference (libsodium); the keys are derived through `kx`: the
+ * reference's own when writing the file, the agent's (x25519.ts) when a test checks it makes the same file.
+ */
+export async function makeVectors(kx?: KeyExchange): Promise<unknown> {
+  const reference: LibsodiumReference = await libsodiumReference();
+  const exchange = kx ?? referenceKeyExchange(reference);
+  const party = (seed: Uint8Array): Party => ({ seed, pair: reference.crypto_kx_seed_keypair(seed) });
   const device = party(seedOf(0x00));
   const centre = party(seedOf(0x80));
-  const sessionKey = deviceSendKey(sodium, device.pair, centre.pair.publicKey);
-  if (hex(sessionKey) !== hex(centreReceiveKey(sodium, centre.pair, device.pair.publicKey))) throw new Error('crypto_kx keys disagree');
-  const shared = sodium.crypto_scalarmult(device.pair.privateKey, centre.pair.publicKey);
+  const sessionKey = deviceSendKey(exchange, device.pair, centre.pair.publicKey);
+  if (hex(sessionKey) !== hex(centreReceiveKey(exchange, centre.pair, device.pair.publicKey))) throw new Error('crypto_kx keys disagree');
+  const shared = exchange.sharedSecret(device.pair.privateKey, centre.pair.publicKey);
 
   const keys = {
     device: {
@@ -218,7 +224,7 @@ export async function makeVectors(): Promise<unknown> {
       nonce,
     };
     const headerBytes = encodeHeader(header);
-    const envelope = seal(sodium, header, body, sessionKey);
+    const envelope = seal(header, body, sessionKey);
     return {
       name: c.name,
       description: c.description,
@@ -267,7 +273,7 @@ export async function makeVectors(): Promise<unknown> {
       centreKeyId: keyId(centre.pair.publicKey),
       nonce: nonceFor(o.nonceIndex),
     };
-    return seal(sodium, header, o.body, sessionKey);
+    return seal(header, o.body, sessionKey);
   };
 
   const decoding = DECODING_CASES.map((c, index) => {
@@ -325,7 +331,7 @@ if (import.meta.main) {
   mkdirSync(dirname(OUT), { recursive: true });
   writeFileSync(OUT, `${JSON.stringify(vectors, null, 2)}\n`);
   console.log(`wrote ${OUT}`);
-  writeFileSync(ACK_OUT, `${JSON.stringify(makeAckVectors(await loadSodium()), null, 2)}\n`);
+  writeFileSync(ACK_OUT, `${JSON.stringify(makeAckVectors(await libsodiumReference()), null, 2)}\n`);
   console.log(`wrote ${ACK_OUT}`);
   writeFileSync(FLEET_OUT, `${JSON.stringify(makeFleetVectors(), null, 2)}\n`);
   console.log(`wrote ${FLEET_OUT}`);

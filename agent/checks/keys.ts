@@ -7,7 +7,7 @@
 import { statSync } from 'node:fs';
 import { configPaths } from '../config/paths.ts';
 import type { LoadedConfig } from '../config/load.ts';
-import { sodium } from '../envelope/sodium.ts';
+import { x25519 } from '../keys/x25519.ts';
 import { isAgentError } from '../errors.ts';
 import { loadPrivateKey, loadUsablePublicKey } from '../keys/keys.ts';
 import { type ConfigProblem, error, warning } from './problems.ts';
@@ -80,7 +80,6 @@ function settings(loaded: LoadedConfig, scope: KeyScope): KeySetting[] {
 /** Every problem with the key files `scope` asks for; none when they are all usable. */
 export async function keyProblems(loaded: LoadedConfig, scope: KeyScope): Promise<ConfigProblem[]> {
   const generated = scope.generating ? generatedFiles(loaded) : new Set<string>();
-  const na = await sodium();
   const problems: ConfigProblem[] = [];
   for (const key of settings(loaded, scope)) {
     const note = key.written ? '' : ' (the default; set it to name another file)';
@@ -94,8 +93,8 @@ export async function keyProblems(loaded: LoadedConfig, scope: KeyScope): Promis
       continue;
     }
     try {
-      if (key.kind === 'private') loadPrivateKey(na, key.file);
-      else loadUsablePublicKey(na, key.file);
+      if (key.kind === 'private') loadPrivateKey(x25519, key.file);
+      else loadUsablePublicKey(x25519, key.file);
     } catch (err) {
       if (!isAgentError(err) || !err.code.startsWith('KEY_')) throw err;
       const cause = err.cause instanceof Error ? `: ${err.cause.message}` : '';

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { loadConfigFile } from '../app.ts';
-import { sodium } from '../envelope/sodium.ts';
+import { x25519 } from '../keys/x25519.ts';
 import { AgentError } from '../errors.ts';
 import { createLogger, type LogFormat } from '../log.ts';
 import type { DeadLetterEntry } from '../receiver/dead-letter.ts';
@@ -96,7 +96,7 @@ export async function replayCommand(idTexts: string[], options: ReplayOptions): 
   const ids = options.all ? 'all' : idTexts.map(parseId);
   const loaded = loadConfigFile(options.config);
   const log = createLogger(loaded.config.log.level, { format: options.logFormat ?? loaded.config.log.format });
-  const outcomes = await replayDeadLetters(await sodium(), loaded, ids, log);
+  const outcomes = await replayDeadLetters(x25519, loaded, ids, log);
   for (const o of outcomes) process.stderr.write(`dead letter ${o.id}: ${o.outcome}${o.reason ? ` (${o.reason})` : ''}\n`);
   const written = outcomes.filter((o) => o.outcome === 'written').length;
   process.stderr.write(`${written} of ${outcomes.length} replayed\n`);

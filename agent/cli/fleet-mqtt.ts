@@ -7,6 +7,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import mqtt, { type MqttClient } from 'mqtt';
 import { AgentError } from '../errors.ts';
+import { mqttConnectOptions } from '../util/mqtt-url.ts';
 import { describeTlsFailure, type TlsConnectionOptions, tlsConnectionOptions } from '../util/tls.ts';
 
 export interface OperatorBrokerOptions {
@@ -62,16 +63,18 @@ export async function connectOperator(o: OperatorBrokerOptions): Promise<MqttCli
   if (version !== 4 && version !== 5) throw new AgentError('USAGE', `--mqtt-version must be 4 or 5, not ${o.mqttVersion}`);
   const tlsOptions = tls(o);
   try {
-    return await mqtt.connectAsync(o.broker, {
-      clientId: `edge-agent-operator-${randomBytes(4).toString('hex')}`,
-      protocolVersion: version,
-      username: o.username,
-      password: password(o),
-      reconnectPeriod: 0,
-      connectTimeout: 10_000,
-      writeCache: false,
-      ...tlsOptions,
-    });
+    return await mqtt.connectAsync(
+      mqttConnectOptions(o.broker, {
+        clientId: `edge-agent-operator-${randomBytes(4).toString('hex')}`,
+        protocolVersion: version,
+        username: o.username,
+        password: password(o),
+        reconnectPeriod: 0,
+        connectTimeout: 10_000,
+        writeCache: false,
+        ...tlsOptions,
+      }),
+    );
   } catch (cause) {
     const refused = describeTlsFailure(cause);
     throw new AgentError('SINK_UNAVAILABLE', `cannot connect to ${o.broker}${refused ? `: ${refused}` : ''}`, { cause });

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { AgentError } from '../errors.ts';
-import { sodium } from '../envelope/sodium.ts';
+import { x25519 } from '../keys/x25519.ts';
 import { hex, keyId, loadPublicKey, writeKeyPair } from '../keys/keys.ts';
 import type { DefineCommand } from './command.ts';
 
@@ -29,9 +29,8 @@ export async function keygenCommand(values: KeygenOptions): Promise<number> {
   const existing = names.map((name) => `${resolve(values.dir, name)}.key`).filter((path) => existsSync(path));
   if (existing.length > 0)
     throw new AgentError('USAGE', `${existing.join(', ')} exist${existing.length === 1 ? 's' : ''} already; refusing to overwrite a private key`);
-  const na = await sodium();
   for (const name of names) {
-    const { privatePath, publicPath } = writeKeyPair(na, resolve(values.dir, name));
+    const { privatePath, publicPath } = writeKeyPair(x25519, resolve(values.dir, name));
     process.stdout.write(`${name}: ${privatePath} (private, 0600), ${publicPath} (public, key id ${hex(keyId(loadPublicKey(publicPath)))})\n`);
   }
   return 0;

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { loadConfigFile } from '../app.ts';
 import { startupChecks } from '../checks/index.ts';
-import { sodium } from '../envelope/sodium.ts';
+import { x25519 } from '../keys/x25519.ts';
 import { createLogger, type LogFormat } from '../log.ts';
 import { checkHeapFits, limitsOf } from '../receiver/heap.ts';
 import { startReceiver } from '../receiver/start.ts';
@@ -38,7 +38,7 @@ export async function receiveCommand(values: ReceiveOptions): Promise<number> {
   void stopRequested.then(() => stopping.abort());
   let running: Awaited<ReturnType<typeof startReceiver>>;
   try {
-    running = await startReceiver(await sodium(), loaded, log, { signal: stopping.signal });
+    running = await startReceiver(x25519, loaded, log, { signal: stopping.signal });
   } catch (err) {
     if (!stopping.signal.aborted) throw err;
     log.info('stopped before the receiver started');

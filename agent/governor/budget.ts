@@ -14,10 +14,16 @@
  * Durability: the counters are written ahead: the file holds at least what was spent, rounded up by a step
  * (at least `persist_step`, larger when bytes come fast, so a write is rare), fsynced and renamed into place.
  * After a kill the agent resumes from the file: it may count up to one step too many, never one too few.
+ *
+ * A file that cannot be read back (corrupt, not a budget file) is set aside and the current cycle and day
+ * are taken as spent down to the reserves: normal and bulk wait for the next day or cycle, while critical
+ * keeps its sub-cap and control its reserve, so alarms still go out and the device stays reachable for the
+ * operator. Counting nothing as spent could overrun a data plan by a whole cycle; this way the overrun is at
+ * most the two reserves, and only if the lost file had held a fully spent cycle.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, renameSync } from 'node:fs';
 import type { GovernorConfig, PriorityClass } from '../config/governor-schema.ts';
-import { AgentError } from '../errors.ts';
+import { AgentError, isAgentError } from '../errors.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { type ClockMark, GovernedClock, type ClockSource } from './clock.ts';
 import { periodsAt, type Periods } from './cycle.ts';
@@ -58,19 +64,43 @@ export class Budget {
   private lastWriteUptime = Number.NEGATIVE_INFINITY;
   private readonly source: ClockSource;
   writes = 0;
+  /** Set when the counters file could not be read: why, and where the unreadable file was moved. */
+  readonly unreadable: { error: AgentError; setAsideAs: string } | undefined;
 
   constructor(config: BudgetConfig, path: string, source: ClockSource) {
     this.config = config;
     this.path = path;
     this.source = source;
-    const loaded = readState(path);
+    let loaded: BudgetState | undefined;
+    try {
+      loaded = readState(path);
+    } catch (err) {
+      if (!isAgentError(err, 'GOVERNOR_STATE_INVALID')) throw err;
+      const setAsideAs = `${path}.corrupt-${new Date().toISOString().replace(/[:.]/g, '-')}`;
+      renameSync(path, setAsideAs);
+      this.unreadable = { error: err, setAsideAs };
+    }
     this.clock = new GovernedClock(source, loaded?.clock);
     const now = this.clock.now();
     this.periods = periodsAt(now, config.timezone, config.cycle_start_day);
     this.state = loaded ?? { version: 1, clock: this.clock.mark(), cycleKey: '', dayKey: '', cycle: zero(), day: zero(), dayAllowance: 0 };
     this.roll();
+    if (this.unreadable) this.takeAsSpent();
     this.persistedAhead = this.total('cycle');
     if (!loaded) this.persist(0);
+  }
+
+  /** The current cycle and day counted as spent down to the critical sub-cap and the control reserve. */
+  private takeAsSpent(): void {
+    const { monthly, daily, critical_cap, control_reserve } = this.config;
+    const reserves = critical_cap + control_reserve;
+    const spent = (cap: number | undefined): Counts => {
+      const general = cap === undefined ? 0 : Math.max(0, cap - reserves);
+      return { wire: general, iface: 0, critical: 0, general };
+    };
+    this.state.cycle = spent(monthly);
+    this.state.day = spent(daily);
+    this.state.dayAllowance = this.state.day.general;
   }
 
   /** The enforced total of a period: the larger of the sockets' and the interface's counts. */
@@ -227,10 +257,10 @@ function readState(path: string): BudgetState | undefined {
   try {
     state = JSON.parse(text) as BudgetState;
   } catch (cause) {
-    throw new AgentError('GOVERNOR_STATE_INVALID', `${path}: budget counters unreadable; remove the file to start the cycle from zero`, { cause });
+    throw new AgentError('GOVERNOR_STATE_INVALID', `${path}: budget counters unreadable`, { cause });
   }
   if (state?.version !== 1 || typeof state.cycleKey !== 'string' || typeof state.cycle?.wire !== 'number' || typeof state.day?.wire !== 'number') {
-    throw new AgentError('GOVERNOR_STATE_INVALID', `${path}: not a governor budget file; remove it to start the cycle from zero`);
+    throw new AgentError('GOVERNOR_STATE_INVALID', `${path}: not a governor budget file`);
   }
   return state;
 }

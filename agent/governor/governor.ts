@@ -88,7 +88,16 @@ export class Governor {
     this.windows = new SendWindows(config.windows);
     const bw = config.bandwidth;
     if (bw) this.bucket = new TokenBucket(bw.bytes_per_second, bw.burst ?? 2 * bw.bytes_per_second, this.clock.uptimeMs());
-    if (config.budget) this.budget = new Budget(config.budget, join(opts.dataDir, config.budget.state_file), this.clock);
+    if (config.budget) {
+      this.budget = new Budget(config.budget, join(opts.dataDir, config.budget.state_file), this.clock);
+      const unreadable = this.budget.unreadable;
+      if (unreadable) {
+        this.log.error(
+          { code: unreadable.error.code, err: unreadable.error.message, setAsideAs: unreadable.setAsideAs },
+          'budget counters unreadable: the file was set aside and this cycle and day are counted as spent down to the reserves (normal and bulk wait for the next day or cycle; critical and control go on); restore the file or remove the new one to start from zero',
+        );
+      }
+    }
     const t = opts.telemetry;
     const linkBytes = t.counter('edge_link_bytes_total', 'Bytes on the wire (TLS, protocol framing and every connection attempt included)', [
       'direction',

@@ -1,17 +1,13 @@
 import { createHash } from 'node:crypto';
 import { chmodSync, readFileSync, statSync, writeFileSync, existsSync } from 'node:fs';
 import { dirname } from 'node:path';
-import type sodiumModule from 'libsodium-wrappers';
 import { AgentError } from '../errors.ts';
 import { KEY_ID_BYTES } from '../envelope/header.ts';
 import { ackMacKey } from '../envelope/ack.ts';
 import { makeDirs } from '../util/make-dirs.ts';
+import type { KeyExchange, KeyPair } from './x25519.ts';
 
-type Sodium = typeof sodiumModule;
-export interface KeyPair {
-  publicKey: Uint8Array;
-  privateKey: Uint8Array;
-}
+export type { KeyExchange, KeyPair } from './x25519.ts';
 
 /** Key id: the first 8 bytes of SHA-256 of the X25519 public key. Lets keys rotate with overlap. */
 export function keyId(publicKey: Uint8Array): Uint8Array {
@@ -43,7 +39,7 @@ function parseKeyFile(path: string, kind: string): Uint8Array {
 }
 
 /** Loads a private key, refusing a file that anyone but its owner can read or write. */
-export function loadPrivateKey(sodium: Sodium, path: string): KeyPair {
+export function loadPrivateKey(kx: KeyExchange, path: string): KeyPair {
   // Content first: a public key file (written 0644) given here must say so, not ask for a chmod that would
   // only lead to that error next.
   const privateKey = parseKeyFile(path, PRIVATE);
@@ -56,24 +52,24 @@ export function loadPrivateKey(sodium: Sodium, path: string): KeyPair {
   if ((mode & 0o077) !== 0) {
     throw new AgentError('KEY_PERMISSIONS', `private key ${path} is accessible by others (mode ${(mode & 0o777).toString(8)}); run: chmod 600 ${path}`);
   }
-  return { privateKey, publicKey: sodium.crypto_scalarmult_base(privateKey) };
+  return { privateKey, publicKey: kx.publicKey(privateKey) };
 }
 
 export function loadPublicKey(path: string): Uint8Array {
   return parseKeyFile(path, PUBLIC);
 }
 
-// Any scalar will do: libsodium refuses a result of all zeros, which every low-order point gives after clamping.
+// Any scalar will do: a result of all zeros is refused, and every low-order point gives it after clamping.
 const PROBE_SCALAR = new Uint8Array(32).fill(9);
 
 /**
  * A public key file whose key can take part in a key exchange: a low-order point (all zeros, say) would make
- * every session key a constant anyone can compute, and libsodium refuses it with a bare "invalid usage".
+ * every session key a constant anyone can compute; the key exchange refuses it (x25519.ts) and this says which file.
  */
-export function loadUsablePublicKey(sodium: Sodium, path: string): Uint8Array {
+export function loadUsablePublicKey(kx: KeyExchange, path: string): Uint8Array {
   const key = loadPublicKey(path);
   try {
-    sodium.crypto_scalarmult(PROBE_SCALAR, key);
+    kx.sharedSecret(PROBE_SCALAR, key);
   } catch (cause) {
     throw new AgentError('KEY_INVALID', `${path}: not a usable X25519 public key (a low-order point, such as all zeros)`, { cause });
   }
@@ -81,7 +77,7 @@ export function loadUsablePublicKey(sodium: Sodium, path: string): Uint8Array {
 }
 
 /** Writes `<base>.key` (0600) and `<base>.pub`; refuses to overwrite an existing private key. */
-export function writeKeyPair(sodium: Sodium, basePath: string, pair: KeyPair = sodium.crypto_kx_keypair()): { privatePath: string; publicPath: string } {
+export function writeKeyPair(kx: KeyExchange, basePath: string, pair: KeyPair = kx.keyPair()): { privatePath: string; publicPath: string } {
   const privatePath = `${basePath}.key`;
   const publicPath = `${basePath}.pub`;
   if (existsSync(privatePath)) throw new AgentError('USAGE', `${privatePath} exists already; refusing to overwrite a private key`);
@@ -93,22 +89,22 @@ export function writeKeyPair(sodium: Sodium, basePath: string, pair: KeyPair = s
 }
 
 /** Session keys per crypto_kx: the device is the client, the centre the server. Device tx == centre rx. */
-export function deviceSendKey(sodium: Sodium, device: KeyPair, centrePublic: Uint8Array): Uint8Array {
-  return sodium.crypto_kx_client_session_keys(device.publicKey, device.privateKey, centrePublic).sharedTx;
+export function deviceSendKey(kx: KeyExchange, device: KeyPair, centrePublic: Uint8Array): Uint8Array {
+  return kx.clientSessionKeys(device, centrePublic).tx;
 }
 
-export function centreReceiveKey(sodium: Sodium, centre: KeyPair, devicePublic: Uint8Array): Uint8Array {
-  return sodium.crypto_kx_server_session_keys(centre.publicKey, centre.privateKey, devicePublic).sharedRx;
+export function centreReceiveKey(kx: KeyExchange, centre: KeyPair, devicePublic: Uint8Array): Uint8Array {
+  return kx.serverSessionKeys(centre, devicePublic).rx;
 }
 
 /**
  * The end-to-end acknowledgement key (agent/envelope/ack.ts): from the same key exchange as the envelopes,
  * in the other direction (centre tx == device rx), then through a label of its own.
  */
-export function deviceAckKey(sodium: Sodium, device: KeyPair, centrePublic: Uint8Array): Uint8Array {
-  return ackMacKey(sodium.crypto_kx_client_session_keys(device.publicKey, device.privateKey, centrePublic).sharedRx);
+export function deviceAckKey(kx: KeyExchange, device: KeyPair, centrePublic: Uint8Array): Uint8Array {
+  return ackMacKey(kx.clientSessionKeys(device, centrePublic).rx);
 }
 
-export function centreAckKey(sodium: Sodium, centre: KeyPair, devicePublic: Uint8Array): Uint8Array {
-  return ackMacKey(sodium.crypto_kx_server_session_keys(centre.publicKey, centre.privateKey, devicePublic).sharedTx);
+export function centreAckKey(kx: KeyExchange, centre: KeyPair, devicePublic: Uint8Array): Uint8Array {
+  return ackMacKey(kx.serverSessionKeys(centre, devicePublic).tx);
 }

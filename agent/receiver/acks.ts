@@ -8,7 +8,7 @@
  * Best effort by design: a lost acknowledgement only makes the gateway send the batch again, and the
  * duplicate is acknowledged again.
  */
-import type sodiumModule from 'libsodium-wrappers';
+import type { KeyExchange } from '../keys/x25519.ts';
 import { ACK_MAX_RANGES, encodeAck, toRanges } from '../envelope/ack.ts';
 import type { EnvelopeHeader } from '../envelope/header.ts';
 import { centreAckKey, hex, keyId, type KeyPair } from '../keys/keys.ts';
@@ -45,7 +45,7 @@ export class CentreAcknowledger {
   private readonly messages: Counter;
   private readonly batches: Counter;
 
-  constructor(sodium: typeof sodiumModule, centreKeys: KeyPair[], devices: KnownDevice[], send: SendAck, telemetry: Telemetry, options: AckOptions = {}) {
+  constructor(kx: KeyExchange, centreKeys: KeyPair[], devices: KnownDevice[], send: SendAck, telemetry: Telemetry, options: AckOptions = {}) {
     this.send = send;
     this.delayMs = options.delayMs ?? 20;
     this.maxPending = options.maxPending ?? 4096;
@@ -54,7 +54,7 @@ export class CentreAcknowledger {
     for (const centre of centreKeys) {
       for (const device of devices) {
         for (const pub of device.publicKeys) {
-          this.macKeys.set(this.keyIndex(device.id, keyId(pub), keyId(centre.publicKey)), centreAckKey(sodium, centre, pub));
+          this.macKeys.set(this.keyIndex(device.id, keyId(pub), keyId(centre.publicKey)), centreAckKey(kx, centre, pub));
         }
       }
     }

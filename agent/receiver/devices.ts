@@ -1,4 +1,4 @@
-import type sodiumModule from 'libsodium-wrappers';
+import type { KeyExchange } from '../keys/x25519.ts';
 import { AgentError, describeError, isAgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { loadUsablePublicKey } from '../keys/keys.ts';
@@ -18,13 +18,13 @@ export interface DeviceEntry {
  * receiver that knows no device would acknowledge and drop every batch, while a receiver that is down leaves
  * them in its broker session until the keys are fixed.
  */
-export function loadDevices(sodium: typeof sodiumModule, entries: DeviceEntry[], log: Logger, telemetry: Telemetry): KnownDevice[] {
+export function loadDevices(kx: KeyExchange, entries: DeviceEntry[], log: Logger, telemetry: Telemetry): KnownDevice[] {
   const gauge = telemetry.gauge('edge_receiver_devices', 'Devices in receiver.devices, by state (enabled, or disabled for a bad key)', ['state']);
   const devices: KnownDevice[] = [];
   const errors: string[] = [];
   for (const entry of entries) {
     try {
-      devices.push({ id: entry.id, publicKeys: entry.files.map((file) => loadUsablePublicKey(sodium, file)) });
+      devices.push({ id: entry.id, publicKeys: entry.files.map((file) => loadUsablePublicKey(kx, file)) });
     } catch (err) {
       const code = isAgentError(err) ? err.code : 'KEY_INVALID';
       errors.push(`device ${entry.id}: ${describeError(err)}`);

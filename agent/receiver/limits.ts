@@ -14,7 +14,7 @@ export { DEFAULT_RECEIVER_LIMITS, type ReceiverLimits } from '../envelope/limits
 import type { ReceiverLimits } from '../envelope/limits.ts';
 
 const MB = 1024 * 1024;
-/** Measured heap of a running receiver before its first batch (MQTT input, SQLite state, libsodium), with room. */
+/** Measured heap of a running receiver before its first batch (MQTT input, SQLite state, and then libsodium too), with room. */
 const BASE_HEAP_MB = 24;
 /**
  * Heap per decompressed byte, worst case: a body of empty byte strings. Each decodes to a Uint8Array (≈112

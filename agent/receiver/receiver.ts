@@ -1,4 +1,4 @@
-import type sodiumModule from 'libsodium-wrappers';
+import type { KeyExchange } from '../keys/x25519.ts';
 import { AgentError, describeError, isAgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { decodeRecords, decompress } from '../envelope/codec.ts';
@@ -75,7 +75,6 @@ function clip(text: string): string {
 export class Receiver {
   private readonly keys = new Map<string, Uint8Array>();
 
-  private readonly sodium: typeof sodiumModule;
   private readonly dedup: DedupState;
   private readonly output: RecordOutput;
   private readonly log: Logger;
@@ -96,7 +95,7 @@ export class Receiver {
   readonly failed = new Promise<AgentError>((resolve) => (this.onFailure = resolve));
 
   constructor(
-    sodium: typeof sodiumModule,
+    kx: KeyExchange,
     centreKeys: KeyPair[],
     devices: KnownDevice[],
     dedup: DedupState,
@@ -105,7 +104,6 @@ export class Receiver {
     maxBatchBytes = DEFAULT_RECEIVER_LIMITS.maxBatchBytes,
     options: ReceiverOptions = {},
   ) {
-    this.sodium = sodium;
     this.dedup = dedup;
     this.output = output;
     this.log = log;
@@ -130,7 +128,7 @@ export class Receiver {
     for (const centre of centreKeys) {
       for (const device of devices) {
         for (const pub of device.publicKeys) {
-          this.keys.set(this.keyIndex(device.id, keyId(pub), keyId(centre.publicKey)), centreReceiveKey(sodium, centre, pub));
+          this.keys.set(this.keyIndex(device.id, keyId(pub), keyId(centre.publicKey)), centreReceiveKey(kx, centre, pub));
         }
       }
     }
@@ -174,7 +172,7 @@ export class Receiver {
     let header: EnvelopeHeader;
     let body: Uint8Array;
     try {
-      const opened = open(this.sodium, message.bytes, this.keyFor);
+      const opened = open(message.bytes, this.keyFor);
       header = opened.header;
       body = opened.body;
     } catch (err) {

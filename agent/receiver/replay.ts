@@ -5,7 +5,7 @@
  * was marked taken when it was set aside, and it leaves the store only once written, so it is written once
  * (a crash between the two repeats it in the output, as the receiver itself may).
  */
-import type sodiumModule from 'libsodium-wrappers';
+import type { KeyExchange } from '../keys/x25519.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { configPaths } from '../config/paths.ts';
 import { AgentError, describeError } from '../errors.ts';
@@ -41,7 +41,7 @@ export function openDeadLetters(loaded: LoadedConfig): DeadLetterStore {
 }
 
 export async function replayDeadLetters(
-  sodium: typeof sodiumModule,
+  kx: KeyExchange,
   loaded: LoadedConfig,
   ids: number[] | 'all',
   log: Logger,
@@ -58,15 +58,15 @@ export async function replayDeadLetters(
   const output = options.output ?? (await primaryOutput(section, paths.baseDir, log));
   try {
     const telemetry = new Telemetry();
-    const centreKeys = [section.private_key, ...section.extra_private_keys].map((p) => loadPrivateKey(sodium, paths.fromBase(p)));
+    const centreKeys = [section.private_key, ...section.extra_private_keys].map((p) => loadPrivateKey(kx, paths.fromBase(p)));
     const devices = loadDevices(
-      sodium,
+      kx,
       section.devices.map((d) => ({ id: d.id, files: d.public_keys.map((p) => paths.fromBase(p)) })),
       log,
       telemetry,
     );
     const limits = limitsOf(section);
-    const receiver = new Receiver(sodium, centreKeys, devices, dedup, output, log, undefined, {
+    const receiver = new Receiver(kx, centreKeys, devices, dedup, output, log, undefined, {
       maxEnvelopeBytes: limits.maxEnvelopeBytes,
       limits,
       telemetry,

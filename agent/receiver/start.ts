@@ -1,4 +1,4 @@
-import type sodiumModule from 'libsodium-wrappers';
+import type { KeyExchange } from '../keys/x25519.ts';
 import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { LoadedConfig } from '../config/load.ts';
@@ -27,7 +27,7 @@ export interface RunningReceiver {
 
 /** Builds the receiver from the config's `receiver` section and starts consuming. */
 export async function startReceiver(
-  sodium: typeof sodiumModule,
+  kx: KeyExchange,
   loaded: LoadedConfig,
   log: Logger,
   options: { embeddedUrl?: string; output?: RecordOutput; telemetry?: Telemetry; signal?: AbortSignal } = {},
@@ -37,11 +37,11 @@ export async function startReceiver(
   if (!section || !input)
     throw new AgentError('CONFIG_INVALID', `${loaded.origin}: receiver: needs a receiver section with an input (or a sink section to read from)`);
   const paths = configPaths(loaded);
-  const centreKeys = [section.private_key, ...section.extra_private_keys].map((p) => loadPrivateKey(sodium, paths.fromBase(p)));
+  const centreKeys = [section.private_key, ...section.extra_private_keys].map((p) => loadPrivateKey(kx, paths.fromBase(p)));
   const telemetry = options.telemetry ?? new Telemetry();
   const receiverLog = log.child({ component: 'receiver' });
   const devices = loadDevices(
-    sodium,
+    kx,
     section.devices.map((d) => ({ id: d.id, files: d.public_keys.map((p) => paths.fromBase(p)) })),
     receiverLog,
     telemetry,
@@ -77,8 +77,8 @@ export async function startReceiver(
   const poison = new PoisonHandling(deadLetters, output, receiverLog, telemetry, { retryForMs: section.output_retry_for });
   // The consumer is made below; acknowledgements only flow once it has started.
   let consumer: Consumer | undefined;
-  const acks = new CentreAcknowledger(sodium, centreKeys, devices, (device, stream, bytes) => consumer?.sendAck?.(device, stream, bytes), telemetry);
-  const receiver = new Receiver(sodium, centreKeys, devices, dedup, output, receiverLog, undefined, {
+  const acks = new CentreAcknowledger(kx, centreKeys, devices, (device, stream, bytes) => consumer?.sendAck?.(device, stream, bytes), telemetry);
+  const receiver = new Receiver(kx, centreKeys, devices, dedup, output, receiverLog, undefined, {
     maxEnvelopeBytes: limits.maxEnvelopeBytes,
     limits,
     telemetry,

@@ -7,6 +7,7 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.ts';
+import { mqttConnectOptions } from '../util/mqtt-url.ts';
 import { describeTlsFailure, type TlsConnectionOptions } from '../util/tls.ts';
 import { meterMqttClient, type WireMeter } from '../util/wire.ts';
 
@@ -80,7 +81,7 @@ export class ControlChannel {
       will: { topic: options.will.topic, payload: Buffer.from(options.will.payload), qos: 1, retain: true },
       ...(options.protocolVersion === 5 ? { properties: { maximumPacketSize: options.maxMessageBytes + OVERSIZE_MARGIN } } : {}),
     };
-    this.client = mqtt.connect(options.url, { ...clientOptions, manualConnect: options.wire !== undefined });
+    this.client = mqtt.connect(mqttConnectOptions(options.url, { ...clientOptions, manualConnect: options.wire !== undefined }));
     if (options.wire) {
       meterMqttClient(this.client, options.wire); // every socket it opens is counted, TLS records included
       this.client.connect();

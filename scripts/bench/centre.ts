@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import pg from 'pg';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { simulateFleet, type SimulatedFleet } from '../lib/centre-sim.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
 import { fmtInt, table } from './format.ts';
@@ -103,8 +103,7 @@ function linesIn(path: string): number {
 
 async function run(output: string, receivers: number): Promise<Result> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-centre-bench-'));
-  const na = await sodium();
-  const fleet = simulateFleet(na, dir, devices);
+  const fleet = simulateFleet(x25519, dir, devices);
   const broker = await startMosquitto();
   const database = `edge_bench_${process.pid}_${Date.now()}`;
   const admin = new pg.Client({ ...PG, database: 'postgres' });

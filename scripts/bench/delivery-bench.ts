@@ -16,7 +16,7 @@ import Database from 'better-sqlite3';
 import { parseConfig } from '../../agent/app.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
 import type { RecordOutput } from '../../agent/receiver/output.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { writeKeyPair } from '../../agent/keys/keys.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
@@ -52,10 +52,9 @@ async function until(test: () => boolean, timeoutMs = 600_000): Promise<void> {
 }
 
 async function round(mode: 'broker' | 'centre') {
-  const na = await sodium();
   const dir = mkdtempSync(join(tmpdir(), 'edge-delivery-bench-'));
-  writeKeyPair(na, join(dir, 'keys', 'device'));
-  writeKeyPair(na, join(dir, 'keys', 'centre'));
+  writeKeyPair(x25519, join(dir, 'keys', 'device'));
+  writeKeyPair(x25519, join(dir, 'keys', 'centre'));
   const broker = await startMosquitto();
   const yaml = `device: { id: gw-bench }
 data_dir: data
@@ -72,7 +71,7 @@ receiver:
   writeFileSync(path, yaml);
   let records = 0;
   const output: RecordOutput = { write: async (_h, r) => void (records += r.length), close: async () => {} };
-  const receiver = await startReceiver(na, parseConfig(yaml, path, dir), silentLogger, { output });
+  const receiver = await startReceiver(x25519, parseConfig(yaml, path, dir), silentLogger, { output });
   const agent = spawn(process.execPath, ['agent/cli/main.ts', 'run', '--config', path], { stdio: ['ignore', 'ignore', 'inherit'] });
   await until(() => records >= RECORDS / 10);
   const gw0 = cpuSecondsOf(agent.pid!);

@@ -5,10 +5,10 @@
 import { randomBytes } from 'node:crypto';
 import type { EnvelopeHeader } from '../../agent/envelope/header.ts';
 import { open, seal } from '../../agent/envelope/seal.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { libsodiumReference } from '../lib/libsodium-reference.ts';
 
-const na = await sodium();
-const key = na.randombytes_buf(32);
+const reference = await libsodiumReference();
+const key = new Uint8Array(randomBytes(32));
 const header: EnvelopeHeader = {
   device: 'gw-1',
   stream: 'telemetry',
@@ -19,7 +19,7 @@ const header: EnvelopeHeader = {
   compression: 'none',
   deviceKeyId: new Uint8Array(8),
   centreKeyId: new Uint8Array(8),
-  nonce: na.randombytes_buf(24),
+  nonce: new Uint8Array(randomBytes(24)),
 };
 const aad = new Uint8Array(40);
 
@@ -38,14 +38,14 @@ function rate(bytes: number, fn: () => void): number {
 const rows = [];
 for (const size of [64 * 1024, 256 * 1024]) {
   const body = new Uint8Array(randomBytes(size));
-  const sealed = seal(na, header, body, key);
-  const cipher = na.crypto_aead_xchacha20poly1305_ietf_encrypt(body, aad, null, header.nonce, key);
+  const sealed = seal(header, body, key);
+  const cipher = reference.crypto_aead_xchacha20poly1305_ietf_encrypt(body, aad, null, header.nonce, key);
   rows.push({
     body: `${size / 1024} KiB`,
-    seal_mb_s: rate(size, () => seal(na, header, body, key)),
-    open_mb_s: rate(size, () => open(na, sealed, () => key)),
-    libsodium_wasm_seal_mb_s: rate(size, () => na.crypto_aead_xchacha20poly1305_ietf_encrypt(body, aad, null, header.nonce, key)),
-    libsodium_wasm_open_mb_s: rate(size, () => na.crypto_aead_xchacha20poly1305_ietf_decrypt(null, cipher, aad, header.nonce, key)),
+    seal_mb_s: rate(size, () => seal(header, body, key)),
+    open_mb_s: rate(size, () => open(sealed, () => key)),
+    libsodium_wasm_seal_mb_s: rate(size, () => reference.crypto_aead_xchacha20poly1305_ietf_encrypt(body, aad, null, header.nonce, key)),
+    libsodium_wasm_open_mb_s: rate(size, () => reference.crypto_aead_xchacha20poly1305_ietf_decrypt(null, cipher, aad, header.nonce, key)),
   });
 }
 console.table(rows);

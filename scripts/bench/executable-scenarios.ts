@@ -48,14 +48,14 @@ let runs = 0;
 const nextDevice = (label: string) => `bench-${label}-${process.pid}-${++runs}`;
 const wait = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** Waits until the process's write_bytes stop moving for `quietMs` (the last deletions committed), at most `maxMs`. */
-async function settleWrites(agent: AgentProcess, quietMs = 300, maxMs = 3_000): Promise<void> {
+/** Waits until `written()` (write_bytes of the processes measured) stops moving for `quietMs` (the last deletions committed), at most `maxMs`. */
+export async function settleWrites(written: () => number, quietMs = 300, maxMs = 3_000): Promise<void> {
   const end = performance.now() + maxMs;
-  let last = agent.io().write_bytes;
+  let last = written();
   let since = performance.now();
   while (performance.now() < end) {
     await wait(50);
-    const now = agent.io().write_bytes;
+    const now = written();
     if (now !== last) {
       last = now;
       since = performance.now();
@@ -125,7 +125,7 @@ export async function fullRate(
     );
     const tDone = performance.now();
     if (!agent.running) throw new Error(`the executable exited during the run (${agent.failure})`);
-    await settleWrites(agent);
+    await settleWrites(() => agent.io().write_bytes);
     const a = subscriber.device(c.device);
     const afterFirst = a.messages > 1 ? (a.records - a.records / a.messages) / ((a.last - a.first) / 1000) : 0;
     return result('full rate', agent, c, o.heapEnv ?? {}, {

@@ -147,9 +147,10 @@ export class AgentProcess {
   private readonly sampler: NodeJS.Timeout;
   private readonly exit: Promise<number | string>;
 
-  constructor(executable: string, config: string, core: string, env: Record<string, string> = {}) {
+  /** `leading`: arguments before `run`, such as node's script path when `executable` is node running the source tree. */
+  constructor(executable: string, config: string, core: string, env: Record<string, string> = {}, leading: string[] = []) {
     this.spawnedAt = performance.now();
-    this.child = spawn('taskset', ['-c', core, executable, 'run', '--config', config], {
+    this.child = spawn('taskset', ['-c', core, executable, ...leading, 'run', '--config', config], {
       stdio: ['ignore', 'ignore', 'pipe'],
       env: { ...process.env, ...env },
     });
@@ -162,6 +163,11 @@ export class AgentProcess {
 
   get running(): boolean {
     return this.child.exitCode === null && this.child.signalCode === null;
+  }
+
+  /** Whether the latest 4,000 characters of its stderr contain `text` (a log message it has written). */
+  logged(text: string): boolean {
+    return this.stderr.includes(text);
   }
 
   /** Why it is not running, for error messages. */

@@ -1,18 +1,22 @@
 /**
- * Anonymous memory of the agent at a steady load (issue 11): the shipped executable (or, with `--tree`, the source
- * tree under the same heap caps) runs a synthetic source into the embedded broker and the receiver's file, at
- * `--rate` records/s (0: as fast as it goes) for `--seconds`; Anonymous from /proc/PID/smaps_rollup is sampled every
- * second and the last and highest are printed with the CPU seconds per record. Targets: ≤ 32 MB at 1k rec/s,
- * ≤ 48 MB at full speed.
+ * Anonymous memory of the agent at a steady load (issue 11), as a gateway runs it: the shipped executable (or,
+ * with `--tree`, the source tree under the same heap caps) alone, a synthetic source of realistic records
+ * (`--record-bytes`, default 120: a timestamp per record, noisy floats, 400 sensor ids) at `--rate` records/s
+ * (0: as fast as it goes) into the MQTT sink; the broker (a Mosquitto of the script's own) and the centre (the
+ * `receive` command, counting what arrives) are separate processes, as they are outside a gateway.
+ * MALLOC_ARENA_MAX=1 is in the agent's environment, as the systemd unit `edge-agent install` writes sets it
+ * (`--arenas default` leaves glibc's default). Anonymous from /proc/PID/smaps_rollup is sampled every second;
+ * the last and highest are printed with the CPU seconds per record. Targets: ≤ 32 MB at 1k rec/s, ≤ 48 MB at
+ * full speed. `--all-in-one` measures the earlier setup instead: broker and receiver inside the agent.
  *
- *   node scripts/bench/memory.ts [--rate 1000] [--seconds 60] [--tree] [--executable PATH]
- *
- * Extra environment for the process (e.g. MALLOC_ARENA_MAX=1) is passed through `--env NAME=VALUE`.
+ *   node scripts/bench/memory.ts [--rate 1000] [--seconds 60] [--record-bytes 120] [--tree] [--executable PATH]
+ *                                [--arenas default] [--all-in-one] [--env NAME=VALUE]
  */
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { startMosquitto } from '../lib/mosquitto.ts';
 import { numberArg, parseArgs, readCpuSeconds } from './proc.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
@@ -30,24 +34,80 @@ function anonymousBytes(pid: number): number {
 const args = parseArgs(process.argv.slice(2));
 const rate = numberArg(args, 'rate', 1000);
 const seconds = numberArg(args, 'seconds', 60);
+const recordBytes = numberArg(args, 'record-bytes', 120);
 const tree = args.has('tree');
+const allInOne = args.has('all-in-one');
 const executable = args.get('executable') ?? join(ROOT, 'dist/edge-agent-linux-x64');
-const extraEnv: Record<string, string> = {};
+const env: Record<string, string> = args.get('arenas') === 'default' ? {} : { MALLOC_ARENA_MAX: '1' };
 const envArg = args.get('env');
 if (envArg !== undefined) {
   const [name, ...value] = envArg.split('=');
-  extraEnv[name!] = value.join('=');
+  env[name!] = value.join('=');
 }
 if (!tree && !existsSync(executable)) throw new Error(`${executable} is missing: run \`npm run build\` or pass --tree`);
 
+/** The agent's command line: the executable, or the tree under the executable's shipped caps (agent/cli/heap-caps.ts). */
+function command(...rest: string[]): string[] {
+  return tree ? [process.execPath, '--max-old-space-size=48', '--max-semi-space-size=1', join(ROOT, 'agent/cli/main.ts'), ...rest] : [executable, ...rest];
+}
+
+function start(argv: string[], extraEnv: Record<string, string> = {}): ChildProcess {
+  return spawn(argv[0]!, argv.slice(1), { cwd: dir, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
+}
+
+/** Resolves once `child` logged `marker` on stderr; rejects if it exits first. */
+function logged(child: ChildProcess, marker: string): Promise<void> {
+  return new Promise((ready, failed) => {
+    let text = '';
+    child.stderr!.on('data', (d: Buffer) => {
+      text = (text + d.toString()).slice(-10_000);
+      if (text.includes(marker)) ready();
+    });
+    child.on('exit', (code) => failed(new Error(`${child.spawnargs.join(' ')} exited (${code}):\n${text}`)));
+  });
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'edge-agent-memory-bench-'));
-writeFileSync(
-  join(dir, 'run.yaml'),
-  `device: { id: bench-gw }
+const source = `{ type: synthetic, name: load, rate: ${rate}, batch: ${rate === 0 ? 500 : 100}, shape: realistic, record_bytes: ${recordBytes} }`;
+const broker = allInOne ? undefined : await startMosquitto();
+let centre: ChildProcess | undefined;
+let agent: ChildProcess | undefined;
+try {
+  if (broker) {
+    const keygen = start(command('keygen', '--dir', 'keys'));
+    await new Promise((done) => keygen.on('exit', done));
+    writeFileSync(
+      join(dir, 'run.yaml'),
+      `device: { id: bench-gw }
+data_dir: data
+keys: { device_private: keys/device.key, centre_public: keys/centre.pub }
+sources:
+  - ${source}
+sink: { type: mqtt, url: "${broker.url}" }
+`,
+    );
+    writeFileSync(
+      join(dir, 'centre.yaml'),
+      `device: { id: centre }
+data_dir: centre
+keys: { device_private: keys/centre.key, centre_public: keys/centre.pub }
+receiver:
+  input: { type: mqtt, url: "${broker.url}", client_id: bench-centre }
+  private_key: keys/centre.key
+  devices: [{ id: bench-gw, public_keys: [keys/device.pub] }]
+  output: records.jsonl
+`,
+    );
+    centre = start(command('receive', '--config', 'centre.yaml'));
+    await logged(centre, 'receiver running');
+  } else {
+    writeFileSync(
+      join(dir, 'run.yaml'),
+      `device: { id: bench-gw }
 data_dir: data
 keys: { device_private: keys/device.key, centre_public: keys/centre.pub, generate_if_missing: true }
 sources:
-  - { type: synthetic, name: load, rate: ${rate}, batch: ${rate === 0 ? 500 : 100} }
+  - ${source}
 sink: { type: mqtt, url: embedded, protocol_version: 4 }
 broker: { embedded: true }
 receiver:
@@ -56,28 +116,40 @@ receiver:
   devices: [{ id: bench-gw, public_keys: [keys/device.pub] }]
   output: records.jsonl
 `,
-);
-// The tree runs under the executable's shipped caps (agent/cli/bin.ts: 32 MB old space, 1 MB semi-space).
-const argv = tree
-  ? [process.execPath, '--max-old-space-size=32', '--max-semi-space-size=1', join(ROOT, 'agent/cli/main.ts'), 'run', '--config', 'run.yaml']
-  : [executable, 'run', '--config', 'run.yaml'];
-const child = spawn(argv[0]!, argv.slice(1), { cwd: dir, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'ignore', 'ignore'] });
-const pid = child.pid!;
-let peak = 0;
-let last = 0;
-for (let s = 0; s < seconds; s++) {
-  await new Promise((r) => setTimeout(r, 1000));
-  if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the agent exited (${child.exitCode ?? child.signalCode})`);
-  last = anonymousBytes(pid);
-  peak = Math.max(peak, last);
+    );
+  }
+  agent = start(command('run', '--config', 'run.yaml'), env);
+  const running = logged(agent, 'agent running');
+  const died = new Promise<never>((_, failed) => running.catch(failed));
+  await Promise.race([running, died]);
+  const pid = agent.pid!;
+  let peak = 0;
+  let last = 0;
+  for (let s = 0; s < seconds; s++) {
+    await new Promise((r) => setTimeout(r, 1000));
+    if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`the agent exited (${agent.exitCode ?? agent.signalCode})`);
+    last = anonymousBytes(pid);
+    peak = Math.max(peak, last);
+  }
+  const cpu = readCpuSeconds(pid);
+  agent.kill('SIGTERM');
+  await new Promise((r) => agent!.on('exit', r));
+  const output = join(dir, 'records.jsonl');
+  const records = existsSync(output) ? readFileSync(output, 'utf8').split('\n').length - 1 : 0;
+  const target = rate === 0 ? 48 : 32;
+  const setup = `${tree ? 'tree' : 'executable'}${allInOne ? ' all-in-one' : ''} ${recordBytes} B rate=${rate || 'full'} ${seconds} s${
+    Object.keys(env).length
+      ? ` ${Object.entries(env)
+          .map(([k, v]) => `${k}=${v}`)
+          .join(' ')}`
+      : ''
+  }`;
+  process.stdout.write(
+    `${setup}: anonymous last ${(last / MiB).toFixed(1)} MiB, peak ${(peak / MiB).toFixed(1)} MiB (target ≤ ${target} MB); ${records} records delivered, ${records > 0 ? ((cpu / records) * 1e6).toFixed(1) : '?'} CPU µs/record\n`,
+  );
+} finally {
+  agent?.kill('SIGKILL');
+  centre?.kill('SIGKILL');
+  await broker?.stop();
+  rmSync(dir, { recursive: true, force: true });
 }
-const cpu = readCpuSeconds(pid);
-child.kill('SIGTERM');
-await new Promise((r) => child.on('exit', r));
-const output = join(dir, 'records.jsonl');
-const records = existsSync(output) ? readFileSync(output, 'utf8').split('\n').length - 1 : 0;
-rmSync(dir, { recursive: true, force: true });
-const target = rate === 0 ? 48 : 32;
-process.stdout.write(
-  `${tree ? 'tree' : 'executable'} rate=${rate || 'full'} ${seconds} s${envArg ? ` ${envArg}` : ''}: anonymous last ${(last / MiB).toFixed(1)} MiB, peak ${(peak / MiB).toFixed(1)} MiB (target ≤ ${target} MB); ${records} records delivered, ${records > 0 ? ((cpu / records) * 1e6).toFixed(1) : '?'} CPU µs/record\n`,
-);

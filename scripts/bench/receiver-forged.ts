@@ -6,7 +6,7 @@
  *   node scripts/bench/receiver-forged.ts [MIB=255]
  */
 import { spawn } from 'node:child_process';
-import { randomFillSync } from 'node:crypto';
+import { randomBytes, randomFillSync } from 'node:crypto';
 import { existsSync, readFileSync, writeFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,15 +14,14 @@ import mqtt from 'mqtt';
 import { compress, encodeRecords } from '../../agent/envelope/codec.ts';
 import { encodeHeader, type EnvelopeHeader } from '../../agent/envelope/header.ts';
 import { seal } from '../../agent/envelope/seal.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { deviceSendKey, keyId, loadPrivateKey, loadPublicKey, writeKeyPair } from '../../agent/keys/keys.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
 
 const mib = Number(process.argv[2] ?? 255);
-const na = await sodium();
 const dir = mkdtempSync(join(tmpdir(), 'edge-forged-'));
-writeKeyPair(na, join(dir, 'keys', 'device'));
-writeKeyPair(na, join(dir, 'keys', 'centre'));
+writeKeyPair(x25519, join(dir, 'keys', 'device'));
+writeKeyPair(x25519, join(dir, 'keys', 'centre'));
 const broker = await startMosquitto();
 const out = join(dir, 'out.jsonl');
 const config = join(dir, 'centre.yaml');
@@ -60,9 +59,9 @@ try {
   const pid = child.pid!;
   const idle = rss(pid);
 
-  const device = loadPrivateKey(na, join(dir, 'keys', 'device.key'));
+  const device = loadPrivateKey(x25519, join(dir, 'keys', 'device.key'));
   const centrePub = loadPublicKey(join(dir, 'keys', 'centre.pub'));
-  const key = deviceSendKey(na, device, centrePub);
+  const key = deviceSendKey(x25519, device, centrePub);
   let seq = 0;
   const header = (): EnvelopeHeader => ({
     device: 'gw-1',
@@ -74,9 +73,9 @@ try {
     compression: 'deflate',
     deviceKeyId: keyId(device.publicKey),
     centreKeyId: keyId(centrePub),
-    nonce: na.randombytes_buf(24),
+    nonce: new Uint8Array(randomBytes(24)),
   });
-  const good = () => seal(na, header(), compress(encodeRecords([{ n: seq, v: 1.5 }]), { compression: 'deflate', level: undefined }), key);
+  const good = () => seal(header(), compress(encodeRecords([{ n: seq, v: 1.5 }]), { compression: 'deflate', level: undefined }), key);
 
   const lines = () => (existsSync(out) ? readFileSync(out, 'utf8').split('\n').filter(Boolean).length : 0);
   const client = await mqtt.connectAsync(broker.url, { clientId: 'forger' });

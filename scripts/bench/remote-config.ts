@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqttPacket from 'mqtt-packet';
 import { parseConfig } from '../../agent/app.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { writeKeyPair } from '../../agent/keys/keys.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { startWithRemoteConfig } from '../../agent/remote/config-start.ts';
@@ -51,9 +51,8 @@ async function silentBroker(): Promise<{ url: string; close: () => Promise<void>
 }
 
 const dir = mkdtempSync(join(tmpdir(), 'edge-remote-bench-'));
-const na = await sodium();
-writeKeyPair(na, join(dir, 'keys', 'device'));
-writeKeyPair(na, join(dir, 'keys', 'centre'));
+writeKeyPair(x25519, join(dir, 'keys', 'device'));
+writeKeyPair(x25519, join(dir, 'keys', 'centre'));
 const broker = await startMosquitto();
 const silent = await silentBroker();
 const unreachable = `mqtt://127.0.0.1:${await freePort()}`;

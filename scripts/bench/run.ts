@@ -24,6 +24,11 @@
  *   --sources          then the per-source figures at realistic settings: serial (115200 baud NMEA), sensors
  *                      (a sysfs tree), SQLite/PostgreSQL/MySQL (10k-row polls), local MQTT (1k msg/s)
  *   --pulsar           then end to end through a real Pulsar standalone (same workload as MQTT)
+ *   --peers            instead of all the above, side by side with a Mosquitto bridge (scripts/bench/peers.ts,
+ *                      ≈2 minutes): the agent's MQTT source → queue → MQTT sink against a Mosquitto bridge at
+ *                      its defaults and made durable, on the same records; takes --records (default 100,000
+ *                      there), --repeat (default 1 there), --executable, --json and its own options
+ *                      (`npm run bench -- --peers --help`)
  *
  * This process, a Mosquitto of its own and its counting subscriber are pinned to core 1. Measured: the
  * shipped executable `taskset -c 0 dist/edge-agent-linux-x64 run --config FILE` (built first when missing
@@ -56,6 +61,12 @@ const argv = process.argv.slice(2);
 const args = parseArgs(argv);
 /** queue.commit_interval as the config schema defaults it, so the figures follow the product's default. */
 const DEFAULT_COMMIT_INTERVAL = `${parseConfig('{}', '(defaults)', '/').config.queue.commit_interval}ms`;
+if (args.has('peers')) {
+  // A comparison of its own (its own brokers, agent and defaults), not an addition to the main scenarios.
+  const peers = join(dirname(fileURLToPath(import.meta.url)), 'peers.ts');
+  const r = spawnSync(process.execPath, [peers, ...argv.filter((a) => a !== '--peers')], { stdio: 'inherit' });
+  process.exit(r.status ?? 1);
+}
 if (args.has('help')) {
   process.stdout.write(
     `${readFileSync(fileURLToPath(import.meta.url), 'utf8')

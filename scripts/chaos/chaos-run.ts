@@ -1,7 +1,7 @@
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { writeKeyPair } from '../../agent/keys/keys.ts';
 import { startMosquitto, type Mosquitto } from '../lib/mosquitto.ts';
 import { chaosConfigYaml, TOPICS } from './chaos-config.ts';
@@ -103,9 +103,8 @@ export async function runChaos(options: ChaosOptions): Promise<ChaosResult> {
   const useFs = faults.includes('power-cut') || faults.includes('disk-full');
 
   const dir = mkdtempSync(join(tmpdir(), 'edge-chaos-'));
-  const na = await sodium();
-  writeKeyPair(na, join(dir, 'keys', 'device'));
-  writeKeyPair(na, join(dir, 'keys', 'centre'));
+  writeKeyPair(x25519, join(dir, 'keys', 'device'));
+  writeKeyPair(x25519, join(dir, 'keys', 'centre'));
   const backing = join(dir, 'queue-disk');
   const dataDir = join(dir, 'queue');
   mkdirSync(backing);

@@ -4,7 +4,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { writeKeyPair } from '../../agent/keys/keys.ts';
 import { PowerCutMount, type CutReport } from './fuse-mount.ts';
 import { checkQueue } from './queue-check.ts';
@@ -147,9 +147,8 @@ batch: { compression: ${options.compression} }
     await new Promise<void>((resolve) => blackhole.listen(0, '127.0.0.1', resolve));
     const port = (blackhole.address() as { port: number }).port;
     const session = new PowerCutSession(dir, resolved, blackhole, port);
-    const na = await sodium();
-    writeKeyPair(na, join(dir, 'keys', 'device'));
-    writeKeyPair(na, join(dir, 'keys', 'centre'));
+    writeKeyPair(x25519, join(dir, 'keys', 'device'));
+    writeKeyPair(x25519, join(dir, 'keys', 'centre'));
     session.mount = await PowerCutMount.mount(session.backing, session.mountpoint);
     return session;
   }

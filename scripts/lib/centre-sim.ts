@@ -5,11 +5,11 @@
  * a sensor id out of many, a noisy float, and an `id` naming the record (device/seq/index) so a test can
  * compare identities at the other end.
  */
+import { randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { compress, encodeRecords } from '../../agent/envelope/codec.ts';
 import { seal } from '../../agent/envelope/seal.ts';
-import type sodiumModule from 'libsodium-wrappers';
-import { deviceSendKey, type KeyPair, keyId, writeKeyPair } from '../../agent/keys/keys.ts';
+import { deviceSendKey, type KeyExchange, type KeyPair, keyId, writeKeyPair } from '../../agent/keys/keys.ts';
 
 export interface SimulatedDevice {
   id: string;
@@ -32,23 +32,18 @@ export interface SimulatedFleet {
 
 const SENSORS = 400;
 
-export function simulateFleet(
-  na: typeof sodiumModule,
-  dir: string,
-  count: number,
-  options: { prefix?: string; stream?: string; epoch?: number } = {},
-): SimulatedFleet {
+export function simulateFleet(kx: KeyExchange, dir: string, count: number, options: { prefix?: string; stream?: string; epoch?: number } = {}): SimulatedFleet {
   const prefix = options.prefix ?? 'gw';
   const stream = options.stream ?? 'telemetry';
   const epoch = new Uint8Array(8).fill(options.epoch ?? 7);
-  const centre = na.crypto_kx_keypair();
-  const { privatePath } = writeKeyPair(na, join(dir, 'keys', 'centre'), centre);
+  const centre = kx.keyPair();
+  const { privatePath } = writeKeyPair(kx, join(dir, 'keys', 'centre'), centre);
   const devices: SimulatedDevice[] = [];
   for (let i = 0; i < count; i++) {
     const id = `${prefix}-${String(i).padStart(4, '0')}`;
-    const pair = na.crypto_kx_keypair();
-    const { publicPath } = writeKeyPair(na, join(dir, 'keys', id), pair);
-    devices.push({ id, pair, sendKey: deviceSendKey(na, pair, centre.publicKey), publicKeyFile: publicPath });
+    const pair = kx.keyPair();
+    const { publicPath } = writeKeyPair(kx, join(dir, 'keys', id), pair);
+    devices.push({ id, pair, sendKey: deviceSendKey(kx, pair, centre.publicKey), publicKeyFile: publicPath });
   }
   const centreKeyId = keyId(centre.publicKey);
   const ids = (index: number, seq: number, records: number) => Array.from({ length: records }, (_, j) => `${devices[index]!.id}/${seq}/${j}`);
@@ -69,7 +64,6 @@ export function simulateFleet(
       }));
       return Buffer.from(
         seal(
-          na,
           {
             device: device.id,
             stream,
@@ -80,7 +74,7 @@ export function simulateFleet(
             compression: 'deflate',
             deviceKeyId: keyId(device.pair.publicKey),
             centreKeyId,
-            nonce: na.randombytes_buf(24),
+            nonce: new Uint8Array(randomBytes(24)),
           },
           compress(encodeRecords(body), { compression: 'deflate', level: undefined }),
           device.sendKey,

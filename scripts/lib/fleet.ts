@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { writeKeyPair } from '../../agent/keys/keys.ts';
 import { type Envelope, loadPrivateKeyFile, loadPublicKeyFile, type PrivateKeyFile, rfc3339, signEnvelope } from '../../agent/trust/index.ts';
 
@@ -77,9 +77,8 @@ export interface AgentOptions {
  */
 export async function writeAgentConfig(options: AgentOptions): Promise<string> {
   const dir = mkdtempSync(join(tmpdir(), `edge-fleet-${options.device}-`));
-  const na = await sodium();
-  writeKeyPair(na, join(dir, 'keys', 'device'));
-  writeKeyPair(na, join(dir, 'keys', 'centre'));
+  writeKeyPair(x25519, join(dir, 'keys', 'device'));
+  writeKeyPair(x25519, join(dir, 'keys', 'centre'));
   const config = join(dir, 'agent.yaml');
   writeFileSync(
     config,

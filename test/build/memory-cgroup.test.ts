@@ -1,27 +1,28 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { builtExecutable } from '../helpers/executable.ts';
 
-// The shipped executable inside a real 64 MiB memory cgroup (v1: memory.limit_in_bytes, and
-// memory.memsw.limit_in_bytes so swap is no way out), receiving 1,000 records a second for several minutes:
-// the kernel must not kill it and the receiver must write every record. A control process that allocates
-// 128 MiB in the same kind of cgroup is killed first, so the limit is known to bite.
+// The shipped executable as a gateway runs it, inside a real 64 MiB memory cgroup (v1: memory.limit_in_bytes,
+// and memory.memsw.limit_in_bytes so swap is no way out), as `MemoryMax=64M` would hold it under systemd:
+// a synthetic source of realistic 120 B records at 1,000 a second into the MQTT sink, for several minutes.
+// The broker (a Mosquitto of the test's own) and the centre (the same executable's `receive`) run outside the
+// cgroup, as they do outside a gateway. The kernel must not kill the agent and the centre must write every
+// record. A control process that allocates 128 MiB in the same kind of cgroup is killed first, so the limit is
+// known to bite. MALLOC_ARENA_MAX=1 is in the agent's environment because the unit `edge-agent install`
+// writes sets it (agent/update/unit.ts).
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = join(ROOT, 'node_modules/.bin/node');
 const X64 = join(ROOT, 'dist/edge-agent-linux-x64');
 const LIMIT = 64 * 1024 * 1024;
 const RATE = 1_000;
-/**
- * How long the load runs; EDGE_AGENT_CGROUP_SECONDS lengthens it. The goal is several minutes, and that is
- * not met yet: at 180 s the executable (agent, embedded broker and receiver in one process) is OOM-killed
- * after about 90 s (docs/benchmarks.md, "Memory under load"). The suite runs the part that holds today.
- */
-const SECONDS = Number(process.env.EDGE_AGENT_CGROUP_SECONDS ?? 30);
+/** How long the load runs (EDGE_AGENT_CGROUP_SECONDS changes it): several minutes, as the issue asks. */
+const SECONDS = Number(process.env.EDGE_AGENT_CGROUP_SECONDS ?? 180);
 
 /** Our own memory cgroup (v1), where children may be made; undefined with the reason when there is none. */
 function ownMemoryCgroup(): { path?: string; why?: string } {
@@ -55,6 +56,12 @@ function spawnIn(cgroup: string, argv: string[], env: Record<string, string> = {
     env: { ...process.env, ...env },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
+}
+
+/** Anonymous memory charged to the cgroup now (memory.stat `rss`: what the kernel counts against the limit besides the page cache). */
+function anonymousBytes(cgroup: string): number {
+  const m = /^rss (\d+)$/m.exec(readFileSync(join(cgroup, 'memory.stat'), 'utf8'));
+  return m ? Number(m[1]) : 0;
 }
 
 function oomKills(cgroup: string): number {
@@ -103,33 +110,42 @@ describe('the executable in a 64 MiB memory cgroup', { skip: cgroup.path ? false
   it(`1,000 records/s for ${SECONDS} s: no OOM kill, every record delivered`, { timeout: (SECONDS + 240) * 1000 }, async () => {
     const group = makeCgroup('agent');
     const count = RATE * SECONDS;
+    const broker = await startMosquitto();
+    execFileSync(X64, ['keygen', '--dir', 'keys'], { cwd: dir, stdio: 'ignore' });
     writeFileSync(
       join(dir, 'run.yaml'),
-      `device:
-  id: cgroup-gw
+      `device: { id: cgroup-gw }
 data_dir: data
-keys:
-  device_private: keys/device.key
-  centre_public: keys/centre.pub
-  generate_if_missing: true
+keys: { device_private: keys/device.key, centre_public: keys/centre.pub }
 sources:
-  - { type: synthetic, name: load, rate: ${RATE}, count: ${count}, batch: 100 }
-sink:
-  type: mqtt
-  url: embedded
-  protocol_version: 4
-broker:
-  embedded: true
+  - { type: synthetic, name: load, rate: ${RATE}, count: ${count}, batch: 100, shape: realistic, record_bytes: 120 }
+sink: { type: mqtt, url: "${broker.url}" }
+`,
+    );
+    writeFileSync(
+      join(dir, 'centre.yaml'),
+      `device: { id: centre }
+data_dir: centre
+keys: { device_private: keys/centre.key, centre_public: keys/centre.pub }
 receiver:
-  enabled: true
+  input: { type: mqtt, url: "${broker.url}", client_id: cgroup-centre }
   private_key: keys/centre.key
-  devices:
-    - id: cgroup-gw
-      public_keys: [keys/device.pub]
+  devices: [{ id: cgroup-gw, public_keys: [keys/device.pub] }]
   output: records.jsonl
 `,
     );
-    const child = spawnIn(group, [X64, 'run', '--config', 'run.yaml'], { PKG_NATIVE_CACHE_PATH: join(dir, 'native-cache') });
+    // The centre subscribes before the gateway publishes (MQTT keeps nothing for a topic nobody subscribed to).
+    const centre = spawn(X64, ['receive', '--config', 'centre.yaml'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
+    const centreExited = new Promise<void>((done) => centre.on('exit', () => done()));
+    let centreLog = '';
+    await new Promise<void>((ready, failed) => {
+      centre.stderr!.on('data', (d: Buffer) => {
+        centreLog = (centreLog + d.toString()).slice(-20_000);
+        if (centreLog.includes('receiver running')) ready();
+      });
+      centre.on('exit', (code) => failed(new Error(`the centre exited (${code}):\n${centreLog}`)));
+    });
+    const child = spawnIn(group, [X64, 'run', '--config', 'run.yaml'], { MALLOC_ARENA_MAX: '1', EDGE_AGENT_NATIVE_CACHE: join(dir, 'native-cache') });
     let stderr = '';
     child.stderr!.on('data', (d: Buffer) => {
       stderr = (stderr + d.toString()).slice(-20_000);
@@ -143,12 +159,14 @@ receiver:
     );
     const output = join(dir, 'records.jsonl');
     let peak = 0;
+    let peakAnonymous = 0;
     try {
       const deadline = Date.now() + (SECONDS + 180) * 1000;
       let delivered = 0;
       let lastSize = -1;
       while (Date.now() < deadline && exit === undefined) {
         peak = Math.max(peak, Number(readFileSync(join(group, 'memory.max_usage_in_bytes'), 'utf8')));
+        peakAnonymous = Math.max(peakAnonymous, anonymousBytes(group));
         const size = existsSync(output) ? statSync(output).size : 0;
         if (size !== lastSize) {
           lastSize = size;
@@ -159,16 +177,17 @@ receiver:
       }
       assert.equal(exit, undefined, `the executable exited (${exit}); OOM kills in its cgroup: ${oomKills(group)}; stderr:\n${stderr}`);
       assert.equal(oomKills(group), 0, 'no OOM kill');
-      assert.equal(delivered, count, `records delivered; stderr:\n${stderr}`);
-      const anon = /^rss (\d+)$/m.exec(readFileSync(join(group, 'memory.stat'), 'utf8'));
+      assert.equal(delivered, count, `records delivered; agent stderr:\n${stderr}\ncentre stderr:\n${centreLog}`);
       process.stdout.write(
-        `# ${count} records at ${RATE}/s delivered in a ${LIMIT / 1048576} MiB cgroup; peak usage (page cache included) ${(peak / 1048576).toFixed(1)} MiB, anonymous now ${anon ? (Number(anon[1]) / 1048576).toFixed(1) : '?'} MiB\n`,
+        `# ${count} records at ${RATE}/s delivered from a ${LIMIT / 1048576} MiB cgroup; peak usage (page cache included) ${(peak / 1048576).toFixed(1)} MiB, peak anonymous ${(peakAnonymous / 1048576).toFixed(1)} MiB\n`,
       );
       child.kill('SIGTERM');
       await exited;
     } finally {
       child.kill('SIGKILL');
-      await Promise.race([exited, new Promise((r) => setTimeout(r, 5_000))]);
+      centre.kill('SIGKILL');
+      await Promise.race([Promise.all([exited, centreExited]), new Promise((r) => setTimeout(r, 5_000))]);
+      await broker.stop();
     }
   });
 });

@@ -4,6 +4,7 @@
  * of the CBOR that costs the most heap once decoded), refuses a 1 KB CBOR bomb without running out of memory
  * and goes on, and will not start under a cap too small for its limits. Real executable, real Mosquitto.
  */
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawn } from 'node:child_process';
@@ -14,7 +15,7 @@ import zlib from 'node:zlib';
 import mqtt from 'mqtt';
 import { encodeRecords } from '../../agent/envelope/codec.ts';
 import { seal } from '../../agent/envelope/seal.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { deviceSendKey, keyId, loadPrivateKey, loadPublicKey } from '../../agent/keys/keys.ts';
 import { DEFAULT_RECEIVER_LIMITS, receiverHeapMb } from '../../agent/receiver/limits.ts';
 import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
@@ -23,16 +24,14 @@ import { builtExecutable } from '../helpers/executable.ts';
 const ROOT = resolve(import.meta.dirname, '../..');
 const X64 = join(ROOT, 'dist/edge-agent-linux-x64');
 
-const na = await sodium();
 let dir: string;
 let broker: Mosquitto;
 
 function sealed(seq: number, count: number, body: Uint8Array): Buffer {
-  const device = loadPrivateKey(na, join(dir, 'keys', 'device.key'));
+  const device = loadPrivateKey(x25519, join(dir, 'keys', 'device.key'));
   const centrePub = loadPublicKey(join(dir, 'keys', 'centre.pub'));
   return Buffer.from(
     seal(
-      na,
       {
         device: 'gw-1',
         stream: 's',
@@ -43,10 +42,10 @@ function sealed(seq: number, count: number, body: Uint8Array): Buffer {
         compression: 'deflate',
         deviceKeyId: keyId(device.publicKey),
         centreKeyId: keyId(centrePub),
-        nonce: na.randombytes_buf(24),
+        nonce: new Uint8Array(randomBytes(24)),
       },
       zlib.deflateRawSync(body),
-      deviceSendKey(na, device, centrePub),
+      deviceSendKey(x25519, device, centrePub),
     ),
   );
 }

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
@@ -58,7 +58,7 @@ test(`agent SIGKILLed ${KILLS} times mid-stream: the receiver's output is exactl
     });
   const loaded = writeConfig(ws.dir, yaml(0));
   const output = new CollectingOutput();
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output });
+  const receiver = await startReceiver(x25519, loaded, silentLogger, { output });
   try {
     for (let kill = 1; kill <= KILLS; kill++) {
       const agent = startAgentProcess(loaded.path);

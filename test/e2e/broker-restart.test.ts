@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { startAgent } from '../../agent/runtime/agent.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
@@ -18,7 +18,7 @@ test('broker stopped and restarted mid-stream: every record arrives, none twice'
   const broker = await startMosquitto({ persistence: true });
   const loaded = writeConfig(ws.dir, agentYaml(broker.url, { sources: `  - { type: synthetic, name: gen, rate: 20000, batch: 200, count: ${TOTAL} }` }));
   const output = new CollectingOutput();
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output });
+  const receiver = await startReceiver(x25519, loaded, silentLogger, { output });
   const agent = await startAgent(loaded, silentLogger);
   try {
     await output.waitFor(() => output.records.length >= TOTAL / 5, 'a fifth of the stream');

@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { existsSync, writeFileSync } from 'node:fs';
@@ -5,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import mqtt from 'mqtt';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { decodeHeader } from '../../agent/envelope/header.ts';
 import { encodeAck, verifyAck } from '../../agent/envelope/ack.ts';
 import { compress, encodeRecords } from '../../agent/envelope/codec.ts';
@@ -198,10 +199,9 @@ test('acknowledged_by centre: forged, foreign and other-epoch acknowledgements d
   const TOTAL = 2_000;
   // Every batch fits the window, so every one waits for the centre at once.
   const cfg = config(ws.dir, broker.url, { ackBy: 'centre', total: TOTAL, rate: 0, sender: '  max_in_flight: 100\n' });
-  const na = await sodium();
-  const centreKeys = loadPrivateKey(na, join(ws.dir, 'keys', 'centre.key'));
+  const centreKeys = loadPrivateKey(x25519, join(ws.dir, 'keys', 'centre.key'));
   const devicePub = loadPublicKey(join(ws.dir, 'keys', 'device.pub'));
-  writeKeyPair(na, join(ws.dir, 'keys', 'other'));
+  writeKeyPair(x25519, join(ws.dir, 'keys', 'other'));
   const otherPub = loadPublicKey(join(ws.dir, 'keys', 'other.pub'));
   // A subscriber stands in for the receiver, so the broker answers PUBACK 0 and batches wait for the centre.
   const spy = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0, clientId: 'spy' });
@@ -227,10 +227,10 @@ test('acknowledged_by centre: forged, foreign and other-epoch acknowledgements d
     );
     const ranges: [number, number][] = [[1, 1_000_000]];
     const mine = { device: 'gw-test', stream: 'gen', epoch: epoch!, deviceKeyId: keyId(devicePub), centreKeyId: keyId(centreKeys.publicKey), ranges };
-    const forged = encodeAck(mine, na.randombytes_buf(32));
-    const otherDevices = encodeAck({ ...mine, device: 'gw-other', deviceKeyId: keyId(otherPub) }, centreAckKey(na, centreKeys, otherPub));
-    const relabelled = encodeAck(mine, centreAckKey(na, centreKeys, otherPub)); // another device's key, this device's name
-    const otherEpoch = encodeAck({ ...mine, epoch: new Uint8Array(8).fill(7) }, centreAckKey(na, centreKeys, devicePub));
+    const forged = encodeAck(mine, new Uint8Array(randomBytes(32)));
+    const otherDevices = encodeAck({ ...mine, device: 'gw-other', deviceKeyId: keyId(otherPub) }, centreAckKey(x25519, centreKeys, otherPub));
+    const relabelled = encodeAck(mine, centreAckKey(x25519, centreKeys, otherPub)); // another device's key, this device's name
+    const otherEpoch = encodeAck({ ...mine, epoch: new Uint8Array(8).fill(7) }, centreAckKey(x25519, centreKeys, devicePub));
     for (const bytes of [forged, otherDevices, relabelled, otherEpoch]) await spy.publishAsync(ackTopic, Buffer.from(bytes), { qos: 1 });
     await agent.stderrMatches(/ACK_AUTH_FAILED/);
     await agent.stderrMatches(/ACK_FOREIGN/);
@@ -247,7 +247,7 @@ test('acknowledged_by centre: forged, foreign and other-epoch acknowledgements d
       60_000,
       () => agent.stderr(),
     );
-    await spy.publishAsync(ackTopic, Buffer.from(encodeAck(mine, centreAckKey(na, centreKeys, devicePub))), { qos: 1 });
+    await spy.publishAsync(ackTopic, Buffer.from(encodeAck(mine, centreAckKey(x25519, centreKeys, devicePub))), { qos: 1 });
     await until(
       () => queuedRecords(ws.dir) === 0,
       'the authentic acknowledgement to empty the queue',
@@ -273,19 +273,17 @@ test('the receiver acknowledges a duplicate again, after writing the batch once'
   const client = await mqtt.connectAsync(broker.url, { reconnectPeriod: 0, clientId: 'fake-gateway' });
   try {
     await receiver.stderrMatches(/"msg":"subscribed"/);
-    const na = await sodium();
-    const device = loadPrivateKey(na, join(ws.dir, 'keys', 'device.key'));
+    const device = loadPrivateKey(x25519, join(ws.dir, 'keys', 'device.key'));
     const centrePub = loadPublicKey(join(ws.dir, 'keys', 'centre.pub'));
     const acks: number[][] = [];
     client.on('message', (_topic, payload) => {
-      const ack = verifyAck(payload, () => deviceAckKey(na, device, centrePub));
+      const ack = verifyAck(payload, () => deviceAckKey(x25519, device, centrePub));
       acks.push(ack.ranges.flat());
     });
     await client.subscribeAsync('edge-agent/v1/gw-test/+/ack', { qos: 0 });
     const epoch = new Uint8Array(8).fill(3);
     const envelope = () =>
       seal(
-        na,
         {
           device: 'gw-test',
           stream: 'gen',
@@ -296,10 +294,10 @@ test('the receiver acknowledges a duplicate again, after writing the batch once'
           compression: 'deflate',
           deviceKeyId: keyId(device.publicKey),
           centreKeyId: keyId(centrePub),
-          nonce: na.randombytes_buf(24),
+          nonce: new Uint8Array(randomBytes(24)),
         },
         compress(encodeRecords([{ n: 1 }, { n: 2 }]), { compression: 'deflate', level: 1 }),
-        deviceSendKey(na, device, centrePub),
+        deviceSendKey(x25519, device, centrePub),
       );
     await client.publishAsync('edge-agent/v1/gw-test/gen', Buffer.from(envelope()), { qos: 1 });
     await until(

@@ -15,7 +15,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { driverEnv } from '../../agent/hosting/driver-env.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { pulsarOptions } from '../../drivers/sinks/pulsar/options.ts';
@@ -31,7 +31,6 @@ const BATCHES = Number(process.env.EDGE_CENTRE_BATCHES ?? 4);
 const RECORDS = 10;
 const KILLS = Number(process.env.EDGE_CENTRE_KILLS ?? 2);
 
-const na = await sodium();
 let broker: PulsarBroker | undefined;
 let db: TestDatabase | undefined;
 let skip: string | undefined = process.env.EDGE_CENTRE_PULSAR === '0' ? 'left out with EDGE_CENTRE_PULSAR=0' : await postgresUnavailable();
@@ -59,7 +58,7 @@ test('three receivers on one Pulsar Key_Shared subscription, SIGKILLed at random
     return;
   }
   const dir = mkdtempSync(join(tmpdir(), 'edge-centre-pulsar-'));
-  const fleet = simulateFleet(na, dir, DEVICES);
+  const fleet = simulateFleet(x25519, dir, DEVICES);
   const url = broker.wsUrl;
   const configs = [0, 1, 2].map((i) => {
     const path = join(dir, `centre-${i}.yaml`);

@@ -20,7 +20,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt from 'mqtt';
 import pg from 'pg';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { simulateFleet, type SimulatedFleet } from '../../scripts/lib/centre-sim.ts';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
@@ -34,7 +34,6 @@ const RECORDS = Number(process.env.EDGE_CENTRE_RECORDS ?? 10);
 const KILLS = Number(process.env.EDGE_CENTRE_KILLS ?? 4);
 const PREFIX = 'edge-agent/v1';
 
-const na = await sodium();
 const noServer = await postgresUnavailable();
 if (noServer) console.log(`# skipped test 1: ${noServer}`);
 const noPrivate = privatePostgresUnavailable();
@@ -134,7 +133,7 @@ test('three receivers on one MQTT 5 shared subscription, SIGKILLed and restarted
   timeout: 300_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edge-centre-'));
-  const fleet = simulateFleet(na, dir, DEVICES);
+  const fleet = simulateFleet(x25519, dir, DEVICES);
   const db = await createPostgresDatabase();
   const broker = await startMosquitto();
   const centre = receivers(dir, fleet, broker.url, `postgres://${PG.user}@${PG.host}:${PG.port}/${db.name}`, 3);
@@ -185,7 +184,7 @@ test('PostgreSQL crashed and restarted mid-stream: the receivers wait, resume, a
   timeout: 300_000,
 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edge-centre-'));
-  const fleet = simulateFleet(na, dir, DEVICES);
+  const fleet = simulateFleet(x25519, dir, DEVICES);
   const server = await startPrivatePostgres();
   const broker = await startMosquitto();
   const centre = receivers(dir, fleet, broker.url, server.url, 2);
@@ -228,7 +227,7 @@ test('PostgreSQL crashed and restarted mid-stream: the receivers wait, resume, a
 
 test('a receiver waiting at start for an unreachable PostgreSQL stops at SIGTERM, exit 0', { timeout: 60_000 }, async () => {
   const dir = mkdtempSync(join(tmpdir(), 'edge-centre-'));
-  const fleet = simulateFleet(na, dir, 1);
+  const fleet = simulateFleet(x25519, dir, 1);
   const broker = await startMosquitto();
   const nothing = await freePort();
   receivers(dir, fleet, broker.url, `postgres://postgres@127.0.0.1:${nothing}/none`, 1); // writes centre-0.yaml

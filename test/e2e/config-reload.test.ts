@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
 import { startReceiver, type RunningReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
@@ -82,7 +82,7 @@ before(async () => {
   writerTimer = setInterval(() => many(10), 10);
   const loaded = writeConfig(ws.dir, yaml(broker.url));
   configPath = loaded.path;
-  receiver = await startReceiver(await sodium(), loaded, silentLogger, { output });
+  receiver = await startReceiver(x25519, loaded, silentLogger, { output });
   agent = startAgentProcess(configPath, ws.dir);
   await logged(agent, (l) => l.msg === 'agent running', 'the agent to run');
   await forwarding();

@@ -10,7 +10,7 @@ import { renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
 import { startReceiver, type RunningReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
@@ -79,7 +79,7 @@ before(async () => {
   broker = await startMosquitto();
   const loaded = writeConfig(ws.dir, yaml(false));
   configPath = loaded.path;
-  receiver = await startReceiver(await sodium(), loaded, silentLogger, { output });
+  receiver = await startReceiver(x25519, loaded, silentLogger, { output });
 });
 
 after(async () => {

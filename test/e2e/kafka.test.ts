@@ -6,7 +6,7 @@ import { pino } from 'pino';
 import { kafkaUnavailable, startKafka, type KafkaBroker } from '../../scripts/lib/kafka.ts';
 import { startAgent } from '../../agent/runtime/agent.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { workspace, writeConfig } from '../helpers/setup.ts';
@@ -97,7 +97,7 @@ test('synthetic source → agent → Kafka (SIGKILLed and restarted mid-stream) 
   const ws = await workspace();
   const loaded = writeConfig(ws.dir, kafkaYaml('kill', ['gen'], RECORDS, 2_000));
   const output = new CollectingOutput();
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output });
+  const receiver = await startReceiver(x25519, loaded, silentLogger, { output });
   const agent = await startAgent(loaded, silentLogger);
   try {
     await output.waitFor(() => output.records.length >= RECORDS / 5, 'a fifth of the stream');
@@ -137,7 +137,6 @@ test('two receivers in one consumer group share the partitions: each handles par
   const ws = await workspace();
   const streams = streamsCoveringPartitions('gw-share');
   const perStream = Math.ceil(RECORDS / streams.length);
-  const na = await sodium();
   const outputs = [new CollectingOutput(), new CollectingOutput()];
   const watchers = [assignmentWatcher(), assignmentWatcher()];
   const receivers: Awaited<ReturnType<typeof startReceiver>>[] = [];
@@ -146,7 +145,7 @@ test('two receivers in one consumer group share the partitions: each handles par
   try {
     for (const [i, name] of ['a', 'b'].entries()) {
       const config = writeConfig(ws.dir, kafkaYaml('share', streams, perStream, 0, `receiver-${name}.db`), `${name}.yaml`);
-      receivers.push(await startReceiver(na, config, watchers[i]!.log, { output: outputs[i] }));
+      receivers.push(await startReceiver(x25519, config, watchers[i]!.log, { output: outputs[i] }));
     }
     // The group has rebalanced once each receiver holds some of the partitions and together all of them.
     await waitUntil(() => {
@@ -178,7 +177,7 @@ test('receiver.kafka_output: decrypted records as JSON on a Kafka topic, each wi
     `  state: receiver.db\n  kafka_output:\n    brokers: [${broker.bootstrap}]\n    topic: out-records\n`,
   );
   const loaded = writeConfig(ws.dir, yaml);
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger);
+  const receiver = await startReceiver(x25519, loaded, silentLogger);
   const agent = await startAgent(loaded, silentLogger);
   const reader = new Consumer({
     clientId: 'out-reader',

@@ -10,7 +10,7 @@ import { startPulsar, type PulsarBroker } from '../../scripts/lib/pulsar.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
 import { startAgent, type RunningAgent } from '../../agent/runtime/agent.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { workspace, writeConfig } from '../helpers/setup.ts';
@@ -115,7 +115,7 @@ test('synthetic source → agent → Pulsar (SIGKILLed and restarted mid-stream)
   const ws = await workspace();
   const loaded = writeConfig(ws.dir, pulsarYaml('kill', TOTAL, 4_000));
   const output = new CollectingOutput();
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output });
+  const receiver = await startReceiver(x25519, loaded, silentLogger, { output });
   const agent = await startAgent(loaded, silentLogger);
   try {
     await output.waitFor(() => output.records.length >= TOTAL / 5, 'a fifth of the stream');
@@ -163,7 +163,7 @@ async function queuedUntilFixed(name: string, bad: SinkParts, reason: RegExp, fi
     agent = undefined;
 
     await fix?.();
-    receiver = await startReceiver(await sodium(), bad.namespace ? good : receiverConfig, silentLogger, { output });
+    receiver = await startReceiver(x25519, bad.namespace ? good : receiverConfig, silentLogger, { output });
     agent = await startAgent(bad.namespace ? good : receiverConfig, silentLogger);
     await output.waitFor(() => output.records.length >= TOTAL, 'every record after the fix', 60_000);
     await agent.sender.idle();

@@ -2,6 +2,7 @@
  * What the centre does with envelopes that are not what a known device sealed: every kind is rejected with
  * its own code, nothing reaches the output, and the receiver goes on accepting good batches afterwards.
  */
+import { randomBytes } from 'node:crypto';
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -11,7 +12,8 @@ import zlib from 'node:zlib';
 import { compress, decompress, encodeRecords, type Compression } from '../../agent/envelope/codec.ts';
 import type { EnvelopeHeader } from '../../agent/envelope/header.ts';
 import { open, seal, TAG_BYTES } from '../../agent/envelope/seal.ts';
-import { sodium as loadSodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
+import { libsodiumReference } from '../../scripts/lib/libsodium-reference.ts';
 import { isAgentError, type ErrorCode } from '../../agent/errors.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { deviceSendKey, keyId, type KeyPair } from '../../agent/keys/keys.ts';
@@ -20,8 +22,8 @@ import type { RecordOutput } from '../../agent/receiver/output.ts';
 import { Receiver } from '../../agent/receiver/receiver.ts';
 import type { AgentRecord } from '../../agent/sdk/index.ts';
 
-const na = await loadSodium();
-const seeded = (b: number): KeyPair => na.crypto_kx_seed_keypair(new Uint8Array(32).fill(b));
+const reference = await libsodiumReference();
+const seeded = (b: number): KeyPair => reference.crypto_kx_seed_keypair(new Uint8Array(32).fill(b));
 const device1 = seeded(1);
 const device2 = seeded(2);
 const rogue = seeded(3); // known to nobody
@@ -52,7 +54,7 @@ before(() => {
     close: async () => {},
   };
   receiver = new Receiver(
-    na,
+    x25519,
     [centre],
     [
       { id: 'gw-0001', publicKeys: [device1.publicKey] },
@@ -105,10 +107,10 @@ function envelope(s: Spec): Uint8Array {
     compression,
     deviceKeyId: keyId((s.claimedDeviceKey ?? sealer).publicKey),
     centreKeyId: keyId(centreKey.publicKey),
-    nonce: na.randombytes_buf(24),
+    nonce: new Uint8Array(randomBytes(24)),
   };
   const body = s.body ?? compress(encodeRecords(records), { compression, level: undefined });
-  return seal(na, header, body, deviceSendKey(na, sealer, centreKey.publicKey));
+  return seal(header, body, deviceSendKey(x25519, sealer, centreKey.publicKey));
 }
 
 let goodSeq = 1_000_000;
@@ -194,7 +196,7 @@ test('a flipped bit in every header byte is rejected, with the code its field im
     return 'ENVELOPE_AUTH_FAILED'; // nonce
   };
   assert.equal(
-    open(na, base, () => deviceSendKey(na, device1, centre.publicKey)).body.length + TAG_BYTES,
+    open(base, () => deviceSendKey(x25519, device1, centre.publicKey)).body.length + TAG_BYTES,
     base.length - headerLength,
     'header length as the spec computes it',
   );

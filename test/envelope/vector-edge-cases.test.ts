@@ -12,7 +12,7 @@ import { decodeRecords, decompress, encodeRecords, type EncodeStats } from '../.
 import { malformedReason } from '../../agent/envelope/malformed.ts';
 import type { EnvelopeHeader } from '../../agent/envelope/header.ts';
 import { open } from '../../agent/envelope/seal.ts';
-import { sodium as loadSodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { AgentError, isAgentError } from '../../agent/errors.ts';
 import { hex, keyId } from '../../agent/keys/keys.ts';
 import { silentLogger } from '../../agent/log.ts';
@@ -48,7 +48,6 @@ interface VectorFile {
 }
 
 const file = JSON.parse(readFileSync(new URL('../vectors/envelope-v1.json', import.meta.url), 'utf8')) as VectorFile;
-const na = await loadSodium();
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const centre = { privateKey: unhex(file.keys.centre.privateKey), publicKey: unhex(file.keys.centre.publicKey) };
 const devicePublic = unhex(file.keys.device.publicKey);
@@ -78,7 +77,7 @@ const receiver = (limits: Limits): Receiver => {
   if (!r) {
     const devices = [{ id: 'gw-0001', publicKeys: [devicePublic] }];
     const options = { maxEnvelopeBytes: limits.maxEnvelopeBytes, limits: { maxRecords: limits.maxRecords } };
-    r = new Receiver(na, [centre], devices, dedup, output, silentLogger, limits.maxBatchBytes, options);
+    r = new Receiver(x25519, [centre], devices, dedup, output, silentLogger, limits.maxBatchBytes, options);
     receivers.set(key, r);
   }
   return r;
@@ -96,7 +95,7 @@ after(() => {
 /** The receiver's steps up to the dedup check, for the error it throws (its code and reason). */
 function receiveSteps(bytes: Uint8Array, limits: Limits): AgentRecord[] {
   if (bytes.length > limits.maxEnvelopeBytes) throw new AgentError('ENVELOPE_TOO_LARGE', 'over max_envelope_bytes');
-  const opened = open(na, bytes, (h) => {
+  const opened = open(bytes, (h) => {
     if (h.device !== 'gw-0001' || hex(h.deviceKeyId) !== hex(keyId(devicePublic)) || hex(h.centreKeyId) !== hex(keyId(centre.publicKey))) {
       throw new AgentError('ENVELOPE_UNKNOWN_KEY', 'no such key');
     }

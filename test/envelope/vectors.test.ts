@@ -10,7 +10,8 @@ import { readFileSync } from 'node:fs';
 import { compress, decodeRecords, decompress, encodeRecords, type Compression } from '../../agent/envelope/codec.ts';
 import { decodeHeader, encodeHeader, type EnvelopeHeader } from '../../agent/envelope/header.ts';
 import { open, seal, TAG_BYTES } from '../../agent/envelope/seal.ts';
-import { sodium as loadSodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
+import { libsodiumReference } from '../../scripts/lib/libsodium-reference.ts';
 import { centreReceiveKey, deviceSendKey, keyId } from '../../agent/keys/keys.ts';
 import type { AgentRecord } from '../../agent/sdk/index.ts';
 import { makeVectors } from '../../scripts/make-vectors.ts';
@@ -62,7 +63,7 @@ interface VectorFile {
 }
 
 const file = JSON.parse(readFileSync(new URL('../vectors/envelope-v1.json', import.meta.url), 'utf8')) as VectorFile;
-const na = await loadSodium();
+const reference = await libsodiumReference();
 const unhex = (s: string): Uint8Array => new Uint8Array(Buffer.from(s, 'hex'));
 const hex = (b: Uint8Array): string => Buffer.from(b).toString('hex');
 
@@ -176,12 +177,13 @@ test('a millisecond timestamp is a CBOR integer (1b + u64), not a float64, and d
 
 test('key pairs derive from the seeds: private = BLAKE2b-256(seed), public = X25519 base-point multiple', () => {
   for (const party of [file.keys.device, file.keys.centre]) {
-    const pair = na.crypto_kx_seed_keypair(unhex(party.seed));
+    const pair = reference.crypto_kx_seed_keypair(unhex(party.seed));
     assert.equal(hex(pair.privateKey), party.privateKey);
     assert.equal(hex(pair.publicKey), party.publicKey);
     // The formula the spec gives, computed without crypto_kx.
-    assert.equal(hex(na.crypto_generichash(32, unhex(party.seed), null)), party.privateKey);
-    assert.equal(hex(na.crypto_scalarmult_base(unhex(party.privateKey))), party.publicKey);
+    assert.equal(hex(reference.crypto_generichash(32, unhex(party.seed), null)), party.privateKey);
+    assert.equal(hex(reference.crypto_scalarmult_base(unhex(party.privateKey))), party.publicKey);
+    assert.equal(hex(x25519.publicKey(unhex(party.privateKey))), party.publicKey, "the agent's key exchange");
   }
 });
 
@@ -196,13 +198,15 @@ test('key ids are the first 8 bytes of SHA-256 of the public key', () => {
 test('the session key is crypto_kx device tx = centre rx = BLAKE2b-512(X25519(d, C) || D || C)[32..64]', () => {
   const device = { privateKey: unhex(file.keys.device.privateKey), publicKey: unhex(file.keys.device.publicKey) };
   const centre = { privateKey: unhex(file.keys.centre.privateKey), publicKey: unhex(file.keys.centre.publicKey) };
-  const shared = na.crypto_scalarmult(device.privateKey, centre.publicKey);
+  const shared = reference.crypto_scalarmult(device.privateKey, centre.publicKey);
   assert.equal(hex(shared), file.keys.x25519Shared);
-  assert.equal(hex(na.crypto_scalarmult(centre.privateKey, device.publicKey)), file.keys.x25519Shared);
-  const h = na.crypto_generichash(64, new Uint8Array(Buffer.concat([shared, device.publicKey, centre.publicKey])), null);
+  assert.equal(hex(reference.crypto_scalarmult(centre.privateKey, device.publicKey)), file.keys.x25519Shared);
+  assert.equal(hex(x25519.sharedSecret(device.privateKey, centre.publicKey)), file.keys.x25519Shared, "the agent's key exchange");
+  assert.equal(hex(x25519.sharedSecret(centre.privateKey, device.publicKey)), file.keys.x25519Shared, "the agent's key exchange");
+  const h = reference.crypto_generichash(64, new Uint8Array(Buffer.concat([shared, device.publicKey, centre.publicKey])), null);
   assert.equal(hex(h.subarray(32, 64)), file.keys.sessionKey);
-  assert.equal(hex(deviceSendKey(na, device, centre.publicKey)), file.keys.sessionKey);
-  assert.equal(hex(centreReceiveKey(na, centre, device.publicKey)), file.keys.sessionKey);
+  assert.equal(hex(deviceSendKey(x25519, device, centre.publicKey)), file.keys.sessionKey);
+  assert.equal(hex(centreReceiveKey(x25519, centre, device.publicKey)), file.keys.sessionKey);
 });
 
 for (const v of file.vectors) {
@@ -218,7 +222,7 @@ for (const v of file.vectors) {
       assert.equal(v.intermediate.deviceKeyId, hex(keyId(unhex(v.inputs.devicePublicKey))));
       assert.equal(v.intermediate.centreKeyId, hex(keyId(unhex(v.inputs.centrePublicKey))));
       const device = { privateKey: unhex(v.inputs.devicePrivateKey), publicKey: unhex(v.inputs.devicePublicKey) };
-      assert.equal(hex(deviceSendKey(na, device, unhex(v.inputs.centrePublicKey))), v.intermediate.sessionKey);
+      assert.equal(hex(deviceSendKey(x25519, device, unhex(v.inputs.centrePublicKey))), v.intermediate.sessionKey);
       assert.equal(v.inputs.count, records.length);
     });
 
@@ -256,10 +260,10 @@ for (const v of file.vectors) {
     });
 
     await t.test('sealing the stored body with the stored nonce gives the stored envelope', () => {
-      assert.equal(hex(seal(na, headerOf(v), unhex(v.intermediate.body), key)), v.envelope);
+      assert.equal(hex(seal(headerOf(v), unhex(v.intermediate.body), key)), v.envelope);
       // And straight libsodium, with the header as associated data, as another implementation would do it.
       assert.equal(
-        hex(na.crypto_aead_xchacha20poly1305_ietf_encrypt(unhex(v.intermediate.body), headerBytes, null, unhex(v.inputs.nonce), key)),
+        hex(reference.crypto_aead_xchacha20poly1305_ietf_encrypt(unhex(v.intermediate.body), headerBytes, null, unhex(v.inputs.nonce), key)),
         v.intermediate.ciphertext,
       );
     });
@@ -269,7 +273,7 @@ for (const v of file.vectors) {
         assert.equal(v.intermediate.bodyReproducible, true);
         const body = compress(encodeRecords(records), { compression: 'none', level: undefined });
         assert.equal(hex(body), v.intermediate.body);
-        assert.equal(hex(seal(na, headerOf(v), body, key)), v.envelope);
+        assert.equal(hex(seal(headerOf(v), body, key)), v.envelope);
       });
     } else {
       await t.test('compressed: the body is really compressed with the method the header names', () => {
@@ -280,7 +284,7 @@ for (const v of file.vectors) {
     }
 
     await t.test('open + decompress + decode of the stored envelope gives the records', () => {
-      const opened = open(na, envelope, (h) => {
+      const opened = open(envelope, (h) => {
         assert.equal(hex(h.deviceKeyId), v.intermediate.deviceKeyId);
         assert.equal(hex(h.centreKeyId), v.intermediate.centreKeyId);
         return key;
@@ -308,4 +312,8 @@ test('the file is what scripts/make-vectors.ts writes (compressed bytes aside, w
     );
   assert.deepEqual(fresh.keys, file.keys);
   assert.deepEqual(strip(fresh), strip(file));
+  // The same file with every key derived by the agent's own key exchange (node:crypto) instead of libsodium's.
+  const ours = JSON.parse(JSON.stringify(await makeVectors(x25519))) as VectorFile;
+  assert.deepEqual(ours.keys, file.keys);
+  assert.deepEqual(strip(ours), strip(file));
 });

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { pino } from 'pino';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { governorSchema } from '../../agent/config/governor-schema.ts';
@@ -65,14 +66,42 @@ describe('budget rules by class', () => {
     assert.ok(budget.writes - before <= 2, `${budget.writes - before} writes for 100 kB`);
   });
 
-  it('an unreadable counters file stops the start instead of reopening a spent budget', () => {
-    const { dir, parsed, source } = budgetOf({ daily: '1MiB' });
+  it('an unreadable counters file is set aside and the cycle taken as spent down to the reserves: alarms and control go on, and a restart keeps it so', () => {
+    const config = { monthly: 100 * KiB, daily: 10 * KiB, critical_cap: 2 * KiB, control_reserve: 1 * KiB };
+    const { dir, parsed, source } = budgetOf(config);
     const path = join(dir, 'broken.json');
     writeFileSync(path, '{"version": 1, "cycle": ');
-    assert.throws(
-      () => new Budget(parsed, path, source),
-      (err) => isAgentError(err, 'GOVERNOR_STATE_INVALID') && /remove the file/.test(err.message),
-    );
+    const budget = new Budget(parsed, path, source);
+    assert.ok(budget.unreadable && isAgentError(budget.unreadable.error, 'GOVERNOR_STATE_INVALID'), 'the error is kept for the log');
+    assert.equal(readFileSync(budget.unreadable.setAsideAs, 'utf8'), '{"version": 1, "cycle": ', 'the unreadable file is kept aside, untouched');
+    assert.ok(budget.holds('normal', 1), 'normal waits');
+    assert.ok(budget.holds('bulk', 1), 'bulk waits');
+    assert.equal(budget.holds('critical', 2 * KiB), undefined, 'alarms have their sub-cap');
+    assert.equal(budget.holds('control', 1 * KiB), undefined, 'control has its reserve');
+    assert.ok(budget.holds('control', 4 * KiB), 'but no more than the reserves');
+    assert.equal(budget.room('normal'), 0);
+    const again = new Budget(parsed, path, source);
+    assert.equal(again.unreadable, undefined, 'the new file reads back');
+    assert.ok(again.holds('normal', 1), 'after a restart normal still waits');
+  });
+
+  it('the governor logs an unreadable counters file as an error with its code and where it was set aside', () => {
+    const tree = new FixtureTree();
+    const dir = mkdtempSync(join(tmpdir(), 'governor-unreadable-'));
+    try {
+      writeFileSync(join(dir, 'governor-budget.json'), 'not json');
+      const lines: Record<string, unknown>[] = [];
+      const log = pino({ level: 'info' }, { write: (line: string) => lines.push(JSON.parse(line)) });
+      const config = governorSchema.parse({ proc_root: tree.proc, sys_root: tree.sys, budget: { daily: 10 * KiB, timezone: 'UTC' } })!;
+      const g = new Governor(config, { dataDir: dir, telemetry: new Telemetry(), log });
+      const logged = lines.find((l) => l.code === 'GOVERNOR_STATE_INVALID');
+      assert.ok(logged, `an error line with the code: ${JSON.stringify(lines)}`);
+      assert.equal(logged.level, 50);
+      assert.equal(logged.setAsideAs, g.budget!.unreadable!.setAsideAs);
+      g.stop();
+    } finally {
+      tree.remove();
+    }
   });
 });
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import mqtt, { type MqttClient } from 'mqtt';
 import { type Ed25519Pair, type Envelope, generatePair, keyIdOf, rfc3339, signEnvelope } from '../../agent/trust/index.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { writeKeyPair } from '../../agent/keys/keys.ts';
 
 export const PREFIX = 'fleet';
@@ -100,9 +100,8 @@ export async function fleetAgentDir(
   } = {},
 ): Promise<{ dir: string; config: string }> {
   const dir = mkdtempSync(join(tmpdir(), `edge-fleet-${device}-`));
-  const na = await sodium();
-  writeKeyPair(na, join(dir, 'keys', 'device'));
-  writeKeyPair(na, join(dir, 'keys', 'centre'));
+  writeKeyPair(x25519, join(dir, 'keys', 'device'));
+  writeKeyPair(x25519, join(dir, 'keys', 'centre'));
   const config = join(dir, 'agent.yaml');
   const login = options.credentials ? `, username: ${options.credentials.username}, password_file: ${options.credentials.passwordFile}` : '';
   writeFileSync(

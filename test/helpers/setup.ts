@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { writeKeyPair } from '../../agent/keys/keys.ts';
 import { parseConfig } from '../../agent/app.ts';
 import type { LoadedConfig } from '../../agent/config/load.ts';
@@ -9,9 +9,8 @@ import type { LoadedConfig } from '../../agent/config/load.ts';
 /** A temp directory with a device and a centre key pair, removed by `cleanup`. */
 export async function workspace(prefix = 'edge-test-'): Promise<{ dir: string; cleanup: () => void }> {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  const na = await sodium();
-  writeKeyPair(na, join(dir, 'keys', 'device'));
-  writeKeyPair(na, join(dir, 'keys', 'centre'));
+  writeKeyPair(x25519, join(dir, 'keys', 'device'));
+  writeKeyPair(x25519, join(dir, 'keys', 'centre'));
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 

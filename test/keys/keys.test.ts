@@ -4,11 +4,12 @@ import { createHash } from 'node:crypto';
 import { chmodSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { sodium as loadSodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
+import { libsodiumReference } from '../../scripts/lib/libsodium-reference.ts';
 import { isAgentError, type ErrorCode } from '../../agent/errors.ts';
-import { centreReceiveKey, deviceSendKey, keyId, loadPrivateKey, loadPublicKey, writeKeyPair } from '../../agent/keys/keys.ts';
+import { centreReceiveKey, deviceSendKey, keyId, loadPrivateKey, loadPublicKey, loadUsablePublicKey, writeKeyPair } from '../../agent/keys/keys.ts';
 
-const na = await loadSodium();
+const reference = await libsodiumReference();
 let dir: string;
 
 before(() => {
@@ -32,15 +33,15 @@ test('keygen writes the private key 0600, the public key beside it, and the pair
   // A permissive umask must not widen the private key's mode.
   const oldUmask = process.umask(0o000);
   try {
-    const { privatePath, publicPath } = writeKeyPair(na, join(dir, 'gen', 'device'));
+    const { privatePath, publicPath } = writeKeyPair(x25519, join(dir, 'gen', 'device'));
     assert.equal(privatePath, join(dir, 'gen', 'device.key'));
     assert.equal(publicPath, join(dir, 'gen', 'device.pub'));
     assert.equal(statSync(privatePath).mode & 0o777, 0o600);
     assert.match(readFileSync(privatePath, 'utf8'), /^x25519-private [A-Za-z0-9+/]{43}=\n$/);
     assert.match(readFileSync(publicPath, 'utf8'), /^x25519-public [A-Za-z0-9+/]{43}=\n$/);
-    const pair = loadPrivateKey(na, privatePath);
+    const pair = loadPrivateKey(x25519, privatePath);
     assert.deepEqual(loadPublicKey(publicPath), pair.publicKey);
-    assert.deepEqual(na.crypto_scalarmult_base(pair.privateKey), pair.publicKey);
+    assert.deepEqual(reference.crypto_scalarmult_base(pair.privateKey), pair.publicKey);
   } finally {
     process.umask(oldUmask);
   }
@@ -48,42 +49,42 @@ test('keygen writes the private key 0600, the public key beside it, and the pair
 
 test('keygen refuses to overwrite an existing private key and leaves it as it was', () => {
   const base = join(dir, 'keep', 'centre');
-  const { privatePath, publicPath } = writeKeyPair(na, base);
+  const { privatePath, publicPath } = writeKeyPair(x25519, base);
   const privateBefore = readFileSync(privatePath, 'utf8');
   const publicBefore = readFileSync(publicPath, 'utf8');
-  assert.throws(() => writeKeyPair(na, base), agentError('USAGE', privatePath, 'refusing to overwrite'));
+  assert.throws(() => writeKeyPair(x25519, base), agentError('USAGE', privatePath, 'refusing to overwrite'));
   assert.equal(readFileSync(privatePath, 'utf8'), privateBefore);
   assert.equal(readFileSync(publicPath, 'utf8'), publicBefore);
 });
 
 for (const mode of [0o644, 0o640, 0o604, 0o660]) {
   test(`loadPrivateKey refuses a private key of mode ${mode.toString(8)}, naming the path and the chmod fix`, () => {
-    const { privatePath } = writeKeyPair(na, join(dir, `mode-${mode.toString(8)}`, 'device'));
+    const { privatePath } = writeKeyPair(x25519, join(dir, `mode-${mode.toString(8)}`, 'device'));
     chmodSync(privatePath, mode);
-    assert.throws(() => loadPrivateKey(na, privatePath), agentError('KEY_PERMISSIONS', privatePath, `chmod 600 ${privatePath}`, mode.toString(8)));
+    assert.throws(() => loadPrivateKey(x25519, privatePath), agentError('KEY_PERMISSIONS', privatePath, `chmod 600 ${privatePath}`, mode.toString(8)));
     chmodSync(privatePath, 0o600);
-    assert.equal(loadPrivateKey(na, privatePath).privateKey.length, 32);
+    assert.equal(loadPrivateKey(x25519, privatePath).privateKey.length, 32);
   });
 }
 
 test('loadPrivateKey accepts owner-only modes other than 0600 (0400, 0700): nobody else can read them', () => {
   for (const mode of [0o400, 0o700]) {
-    const { privatePath } = writeKeyPair(na, join(dir, `owner-${mode.toString(8)}`, 'device'));
+    const { privatePath } = writeKeyPair(x25519, join(dir, `owner-${mode.toString(8)}`, 'device'));
     chmodSync(privatePath, mode);
-    assert.equal(loadPrivateKey(na, privatePath).privateKey.length, 32);
+    assert.equal(loadPrivateKey(x25519, privatePath).privateKey.length, 32);
   }
 });
 
 test('a public key file given where a private key is expected fails with KEY_INVALID, whatever its mode', () => {
-  const { publicPath } = writeKeyPair(na, join(dir, 'swap', 'device'));
+  const { publicPath } = writeKeyPair(x25519, join(dir, 'swap', 'device'));
   // As keygen wrote it (0644): the error names the real problem, not the mode.
-  assert.throws(() => loadPrivateKey(na, publicPath), agentError('KEY_INVALID', publicPath, 'x25519-private'));
+  assert.throws(() => loadPrivateKey(x25519, publicPath), agentError('KEY_INVALID', publicPath, 'x25519-private'));
   chmodSync(publicPath, 0o600);
-  assert.throws(() => loadPrivateKey(na, publicPath), agentError('KEY_INVALID', publicPath));
+  assert.throws(() => loadPrivateKey(x25519, publicPath), agentError('KEY_INVALID', publicPath));
 });
 
 test('a private key file given where a public key is expected fails with KEY_INVALID', () => {
-  const { privatePath } = writeKeyPair(na, join(dir, 'swap2', 'centre'));
+  const { privatePath } = writeKeyPair(x25519, join(dir, 'swap2', 'centre'));
   assert.throws(() => loadPublicKey(privatePath), agentError('KEY_INVALID', privatePath, 'x25519-public'));
 });
 
@@ -95,40 +96,59 @@ test('malformed and missing key files are refused with their own codes', () => {
   };
   const short = Buffer.alloc(31, 7).toString('base64');
   const good = Buffer.alloc(32, 7).toString('base64');
-  assert.throws(() => loadPrivateKey(na, bad('short.key', `x25519-private ${short}\n`)), agentError('KEY_INVALID', '32 bytes'));
-  assert.throws(() => loadPrivateKey(na, bad('junk.key', `x25519-private ${good.slice(0, -2)}!=\n`)), agentError('KEY_INVALID'));
-  assert.throws(() => loadPrivateKey(na, bad('extra.key', `x25519-private ${good} more\n`)), agentError('KEY_INVALID'));
-  assert.throws(() => loadPrivateKey(na, bad('empty.key', '')), agentError('KEY_INVALID'));
-  assert.equal(loadPrivateKey(na, bad('ok.key', `x25519-private ${good}\n`)).privateKey[0], 7);
-  assert.throws(() => loadPrivateKey(na, join(dir, 'absent.key')), agentError('KEY_UNREADABLE', join(dir, 'absent.key')));
+  assert.throws(() => loadPrivateKey(x25519, bad('short.key', `x25519-private ${short}\n`)), agentError('KEY_INVALID', '32 bytes'));
+  assert.throws(() => loadPrivateKey(x25519, bad('junk.key', `x25519-private ${good.slice(0, -2)}!=\n`)), agentError('KEY_INVALID'));
+  assert.throws(() => loadPrivateKey(x25519, bad('extra.key', `x25519-private ${good} more\n`)), agentError('KEY_INVALID'));
+  assert.throws(() => loadPrivateKey(x25519, bad('empty.key', '')), agentError('KEY_INVALID'));
+  assert.equal(loadPrivateKey(x25519, bad('ok.key', `x25519-private ${good}\n`)).privateKey[0], 7);
+  assert.throws(() => loadPrivateKey(x25519, join(dir, 'absent.key')), agentError('KEY_UNREADABLE', join(dir, 'absent.key')));
   assert.throws(() => loadPublicKey(join(dir, 'absent.pub')), agentError('KEY_UNREADABLE', join(dir, 'absent.pub')));
 });
 
+test('a public key file holding a point of small order is refused with KEY_INVALID naming the file; a real key loads', () => {
+  const file = (name: string, key: Uint8Array) => {
+    const path = join(dir, name);
+    writeFileSync(path, `x25519-public ${Buffer.from(key).toString('base64')}\n`);
+    return path;
+  };
+  for (const [name, h] of [
+    ['zero.pub', '00'.repeat(32)],
+    ['one.pub', `01${'00'.repeat(31)}`],
+    ['order8.pub', '5f9c95bca3508c24b1d0b1559c83ef5b04445cc4581c8e86d8224eddd09f1157'],
+    ['p-minus-1-top-bit.pub', `ec${'ff'.repeat(31)}`],
+  ] as const) {
+    const path = file(name, new Uint8Array(Buffer.from(h, 'hex')));
+    assert.throws(() => loadUsablePublicKey(x25519, path), agentError('KEY_INVALID', path, 'not a usable X25519 public key'));
+  }
+  const { publicKey } = x25519.keyPair();
+  assert.deepEqual(loadUsablePublicKey(x25519, file('good.pub', publicKey)), publicKey);
+});
+
 test('crypto_kx session keys agree between device and centre, and differ for any other pair', () => {
-  const device = na.crypto_kx_keypair();
-  const centre = na.crypto_kx_keypair();
-  const other = na.crypto_kx_keypair();
-  const tx = deviceSendKey(na, device, centre.publicKey);
+  const device = x25519.keyPair();
+  const centre = x25519.keyPair();
+  const other = x25519.keyPair();
+  const tx = deviceSendKey(x25519, device, centre.publicKey);
   assert.equal(tx.length, 32);
-  assert.deepEqual(centreReceiveKey(na, centre, device.publicKey), tx);
-  assert.notDeepEqual(centreReceiveKey(na, centre, other.publicKey), tx);
-  assert.notDeepEqual(centreReceiveKey(na, other, device.publicKey), tx);
-  assert.notDeepEqual(deviceSendKey(na, device, other.publicKey), tx);
+  assert.deepEqual(centreReceiveKey(x25519, centre, device.publicKey), tx);
+  assert.notDeepEqual(centreReceiveKey(x25519, centre, other.publicKey), tx);
+  assert.notDeepEqual(centreReceiveKey(x25519, other, device.publicKey), tx);
+  assert.notDeepEqual(deviceSendKey(x25519, device, other.publicKey), tx);
   // The centre's sending direction is a different key: nothing sealed by the centre opens as a device batch.
-  assert.notDeepEqual(na.crypto_kx_server_session_keys(centre.publicKey, centre.privateKey, device.publicKey).sharedTx, tx);
+  assert.notDeepEqual(x25519.serverSessionKeys(centre, device.publicKey).tx, tx);
 });
 
 test('the same keys written to files and loaded back give the same session key', () => {
-  const device = writeKeyPair(na, join(dir, 'pair', 'device'));
-  const centre = writeKeyPair(na, join(dir, 'pair', 'centre'));
-  const tx = deviceSendKey(na, loadPrivateKey(na, device.privatePath), loadPublicKey(centre.publicPath));
-  const rx = centreReceiveKey(na, loadPrivateKey(na, centre.privatePath), loadPublicKey(device.publicPath));
+  const device = writeKeyPair(x25519, join(dir, 'pair', 'device'));
+  const centre = writeKeyPair(x25519, join(dir, 'pair', 'centre'));
+  const tx = deviceSendKey(x25519, loadPrivateKey(x25519, device.privatePath), loadPublicKey(centre.publicPath));
+  const rx = centreReceiveKey(x25519, loadPrivateKey(x25519, centre.privatePath), loadPublicKey(device.publicPath));
   assert.deepEqual(rx, tx);
 });
 
 test('keyId is the first 8 bytes of SHA-256 of the public key', () => {
   for (let i = 0; i < 5; i++) {
-    const { publicKey } = na.crypto_kx_keypair();
+    const { publicKey } = x25519.keyPair();
     assert.deepEqual(Buffer.from(keyId(publicKey)), createHash('sha256').update(publicKey).digest().subarray(0, 8));
   }
   // A known answer (checked with a separate SHA-256 tool): the device key of the test vectors.

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { chromium } from 'playwright-core';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { readToken } from '../../agent/observe/token.ts';
 import { configPaths } from '../../agent/config/paths.ts';
@@ -41,7 +41,7 @@ test('the status page in Chromium: loads, numbers move, plots drawn, no console 
       extra: 'http: { enabled: true, listen: "127.0.0.1:0", history_interval: 1s }\n',
     }),
   );
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output: new CollectingOutput() });
+  const receiver = await startReceiver(x25519, loaded, silentLogger, { output: new CollectingOutput() });
   const o = await startObservedAgent(loaded);
   const profile = mkdtempSync(join(tmpdir(), 'edge-chromium-'));
   const artefacts = process.env.EDGE_TEST_ARTEFACTS ?? join(import.meta.dirname, '..', '..', 'test-artefacts');

@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
@@ -53,7 +53,7 @@ test('broker stopped: /readyz red within two intervals; broker back: green withi
       extra: `http: { enabled: true, listen: "127.0.0.1:0", ready_sink_grace: ${GRACE_MS}ms, ready_max_oldest_age: 1h }\n`,
     }),
   );
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output: new CollectingOutput() });
+  const receiver = await startReceiver(x25519, loaded, silentLogger, { output: new CollectingOutput() });
   const o = await startObservedAgent(loaded);
   try {
     await readyzUntil(o, (r) => r.status === 200 && r.body.ready, 'green at start');

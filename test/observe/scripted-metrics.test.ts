@@ -9,7 +9,7 @@ import assert from 'node:assert/strict';
 import mqtt from 'mqtt';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
@@ -32,7 +32,7 @@ test('a scripted run: records in, out, dropped by reason, reconnects, latency co
     }),
   );
   const output = new CollectingOutput();
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output });
+  const receiver = await startReceiver(x25519, loaded, silentLogger, { output });
   const observed = await startObservedAgent(loaded);
   const publisher = await mqtt.connectAsync(devices.url, { protocolVersion: 5 });
   let metrics = new Map<string, ParsedMetric>();

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { configuredSecrets } from '../../agent/observe/redact.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
@@ -54,7 +54,7 @@ test('the page, /metrics, status and tap carry no configured secret', async () =
     .at(-1)!;
   const secrets = [...new Set([...configuredSecrets(loaded.config, loaded.baseDir), SINK_PASSWORD, SOURCE_PASSWORD, deviceKey, FIELD_SECRET, URL_SECRET])];
   assert.ok(configuredSecrets(loaded.config, loaded.baseDir).includes(deviceKey), 'the key material is among the configured secrets');
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output: new CollectingOutput() });
+  const receiver = await startReceiver(x25519, loaded, silentLogger, { output: new CollectingOutput() });
   const o = await startObservedAgent(loaded);
   const publisher = await mqtt.connectAsync(broker.url);
   let n = 0;

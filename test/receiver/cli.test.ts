@@ -3,6 +3,7 @@
  * the start when every device is bad), and an output whose reader went away ends the process cleanly with
  * exit code 1, having acknowledged nothing it did not write.
  */
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -11,12 +12,10 @@ import { join } from 'node:path';
 import mqtt from 'mqtt';
 import { compress, encodeRecords } from '../../agent/envelope/codec.ts';
 import { seal } from '../../agent/envelope/seal.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { deviceSendKey, keyId, loadPrivateKey, loadPublicKey } from '../../agent/keys/keys.ts';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { workspace } from '../helpers/setup.ts';
-
-const na = await sodium();
 
 function receive(config: string, stdout: 'ignore' | 'pipe' = 'ignore') {
   const child = spawn(process.execPath, ['agent/cli/main.ts', 'receive', '--config', config], { stdio: ['ignore', stdout, 'pipe'] });
@@ -52,13 +51,12 @@ ${devices}
 
 /** Batches sealed with the workspace's device key, claiming device `id`. */
 function sealer(dir: string) {
-  const device = loadPrivateKey(na, join(dir, 'keys', 'device.key'));
+  const device = loadPrivateKey(x25519, join(dir, 'keys', 'device.key'));
   const centrePub = loadPublicKey(join(dir, 'keys', 'centre.pub'));
-  const key = deviceSendKey(na, device, centrePub);
+  const key = deviceSendKey(x25519, device, centrePub);
   return (id: string, seq: number) =>
     Buffer.from(
       seal(
-        na,
         {
           device: id,
           stream: 's',
@@ -69,7 +67,7 @@ function sealer(dir: string) {
           compression: 'deflate',
           deviceKeyId: keyId(device.publicKey),
           centreKeyId: keyId(centrePub),
-          nonce: na.randombytes_buf(24),
+          nonce: new Uint8Array(randomBytes(24)),
         },
         compress(encodeRecords([{ seq }]), { compression: 'deflate', level: undefined }),
         key,

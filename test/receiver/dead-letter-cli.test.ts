@@ -4,6 +4,7 @@
  * store and acknowledged, while another device's batches, published before and after it, keep flowing;
  * `edge-agent dead-letter list|show|replay` inspect it and, once the limit is raised, write it out.
  */
+import { randomBytes } from 'node:crypto';
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile, spawn } from 'node:child_process';
@@ -13,12 +14,10 @@ import zlib from 'node:zlib';
 import mqtt from 'mqtt';
 import { compress, encodeRecords } from '../../agent/envelope/codec.ts';
 import { seal } from '../../agent/envelope/seal.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { deviceSendKey, keyId, loadPrivateKey, loadPublicKey } from '../../agent/keys/keys.ts';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { workspace } from '../helpers/setup.ts';
-
-const na = await sodium();
 
 function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) =>
@@ -35,13 +34,12 @@ function nestedBody(depth: number): Uint8Array {
 }
 
 function sealer(dir: string) {
-  const device = loadPrivateKey(na, join(dir, 'keys', 'device.key'));
+  const device = loadPrivateKey(x25519, join(dir, 'keys', 'device.key'));
   const centrePub = loadPublicKey(join(dir, 'keys', 'centre.pub'));
-  const key = deviceSendKey(na, device, centrePub);
+  const key = deviceSendKey(x25519, device, centrePub);
   return (id: string, seq: number, body = compress(encodeRecords([{ seq }]), { compression: 'deflate', level: undefined })) =>
     Buffer.from(
       seal(
-        na,
         {
           device: id,
           stream: 's',
@@ -52,7 +50,7 @@ function sealer(dir: string) {
           compression: 'deflate',
           deviceKeyId: keyId(device.publicKey),
           centreKeyId: keyId(centrePub),
-          nonce: na.randombytes_buf(24),
+          nonce: new Uint8Array(randomBytes(24)),
         },
         body,
         key,

@@ -1,31 +1,33 @@
 /**
  * What anyone who can publish on the centre's broker can send, and what the receiver does with it: a message
  * over the size limit is refused before decryption; rejections are counted by reason and logged at a bounded
- * rate with the origin cut short; the dedup state stays bounded; a bad device key disables only that device;
- * an output that fails stops acknowledging; the state and output files are private.
+ * rate with the origin cut short; the dedup state stays bounded; a device key of small order disables only that
+ * device; an output that fails stops acknowledging; the state and output files are private.
  */
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, rmSync, statSync } from 'node:fs';
+import { mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pino from 'pino';
 import { compress, encodeRecords } from '../../agent/envelope/codec.ts';
 import { encodeHeader, type EnvelopeHeader } from '../../agent/envelope/header.ts';
 import { seal } from '../../agent/envelope/seal.ts';
-import { sodium as loadSodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
+import { libsodiumReference } from '../../scripts/lib/libsodium-reference.ts';
 import { isAgentError } from '../../agent/errors.ts';
 import { silentLogger, type Logger } from '../../agent/log.ts';
 import { deviceSendKey, keyId, type KeyPair } from '../../agent/keys/keys.ts';
 import { DedupState } from '../../agent/receiver/dedup.ts';
+import { loadDevices } from '../../agent/receiver/devices.ts';
 import { jsonLinesOutput, type RecordOutput } from '../../agent/receiver/output.ts';
 import { Receiver } from '../../agent/receiver/receiver.ts';
 import { Telemetry } from '../../agent/telemetry/registry.ts';
 import type { AgentRecord } from '../../agent/sdk/index.ts';
 
-const na = await loadSodium();
-const seeded = (b: number): KeyPair => na.crypto_kx_seed_keypair(new Uint8Array(32).fill(b));
+const reference = await libsodiumReference();
+const seeded = (b: number): KeyPair => reference.crypto_kx_seed_keypair(new Uint8Array(32).fill(b));
 const device = seeded(1);
 const centre = seeded(10);
 const EPOCH = new Uint8Array(8).fill(0x42);
@@ -48,17 +50,16 @@ function header(seq: number, over: Partial<EnvelopeHeader> = {}): EnvelopeHeader
     compression: 'deflate',
     deviceKeyId: keyId(device.publicKey),
     centreKeyId: keyId(centre.publicKey),
-    nonce: na.randombytes_buf(24),
+    nonce: new Uint8Array(randomBytes(24)),
     ...over,
   };
 }
 
 function envelope(seq: number, records: AgentRecord[] = [{ n: seq }], over: Partial<EnvelopeHeader> = {}): Uint8Array {
   return seal(
-    na,
     header(seq, { count: records.length, ...over }),
     compress(encodeRecords(records), { compression: 'deflate', level: undefined }),
-    deviceSendKey(na, device, centre.publicKey),
+    deviceSendKey(x25519, device, centre.publicKey),
   );
 }
 
@@ -90,7 +91,7 @@ function makeReceiver(
   };
   const dedup = options.dedup ?? new DedupState(join(dir, `${name}.db`), 1000);
   const telemetry = options.telemetry ?? new Telemetry();
-  const receiver = new Receiver(na, [centre], [{ id: 'gw-1', publicKeys: [device.publicKey] }], dedup, output, options.log ?? silentLogger, 1 << 20, {
+  const receiver = new Receiver(x25519, [centre], [{ id: 'gw-1', publicKeys: [device.publicKey] }], dedup, output, options.log ?? silentLogger, 1 << 20, {
     maxEnvelopeBytes: options.maxEnvelopeBytes,
     telemetry,
   });
@@ -124,13 +125,53 @@ test('a message over max_envelope_bytes is refused as too large, before any decr
   dedup.close();
 });
 
-test('a large forged message is authenticated outside the WebAssembly heap, which does not grow', async () => {
-  const heap = () => (na as unknown as { libsodium: { HEAPU8: Uint8Array } }).libsodium.HEAPU8.length;
-  const { receiver, dedup } = makeReceiver('heap', { maxEnvelopeBytes: 64 << 20 });
-  const before = heap();
-  await receiver.handle({ bytes: forged(48 << 20), origin: 'x' });
-  assert.deepEqual(receiver.stats().rejected, { ENVELOPE_AUTH_FAILED: 1 });
-  assert.equal(heap(), before, `libsodium's heap grew from ${before} to ${heap()} bytes`);
+test('device keys of small order (all zeros, order 8, p + 1) disable only their device; the good one is taken', async () => {
+  const keyFile = (name: string, key: Uint8Array) => {
+    const path = join(dir, `${name}.pub`);
+    writeFileSync(path, `x25519-public ${Buffer.from(key).toString('base64')}\n`);
+    return path;
+  };
+  const lowOrder = {
+    'gw-zero': new Uint8Array(32),
+    'gw-order8': new Uint8Array(Buffer.from('e0eb7a7c3b41b8ae1656e3faf19fc46ada098deb9c32b1fd866205165f49b800', 'hex')),
+    'gw-p-plus-1': new Uint8Array(Buffer.from(`ee${'ff'.repeat(30)}ff`, 'hex')),
+  };
+  const entries = [
+    { id: 'gw-1', files: [keyFile('gw-1', device.publicKey)] },
+    ...Object.entries(lowOrder).map(([id, key]) => ({ id, files: [keyFile(id, key)] })),
+  ];
+  const { log, lines } = capturingLogger();
+  const telemetry = new Telemetry();
+  const devices = loadDevices(x25519, entries, log, telemetry);
+  assert.deepEqual(
+    devices.map((d) => d.id),
+    ['gw-1'],
+  );
+  const disabled = lines.filter((l) => l.code === 'KEY_INVALID').map((l) => [l.device, /low-order point/.test(String(l.err))]);
+  assert.deepEqual(
+    disabled,
+    Object.keys(lowOrder).map((id) => [id, true]),
+  );
+  const gauge = telemetry
+    .get('edge_receiver_devices')!
+    .samples()
+    .map((s) => [s.labels.state, (s as { value: number }).value]);
+  assert.deepEqual(gauge, [
+    ['enabled', 1],
+    ['disabled', 3],
+  ]);
+  // Only low-order keys: nothing could ever be accepted, so the receiver refuses to start.
+  assert.throws(
+    () => loadDevices(x25519, entries.slice(1), silentLogger, new Telemetry()),
+    (err: unknown) => isAgentError(err) && err.code === 'KEY_INVALID' && err.message.includes('gw-zero'),
+  );
+  const dedup = new DedupState(join(dir, 'low-order.db'), 1000);
+  const written: AgentRecord[][] = [];
+  const output: RecordOutput = { write: async (_h, records) => void written.push(records), close: async () => {} };
+  const receiver = new Receiver(x25519, [centre], devices, dedup, output, silentLogger, 1 << 20, { telemetry });
+  await receiver.handle({ bytes: envelope(1), origin: 'edge-agent/v1/gw-1/telemetry' });
+  assert.equal(receiver.stats().accepted, 1);
+  assert.deepEqual(written, [[{ n: 1 }]]);
   dedup.close();
 });
 

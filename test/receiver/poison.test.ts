@@ -4,6 +4,7 @@
  * and after receiver.output_retry_for the batch is set aside and the next one goes on; a batch the output
  * cannot serialise is set aside at once while another device's batches are written; the store is bounded.
  */
+import { randomBytes } from 'node:crypto';
 import { after, before, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
@@ -17,7 +18,8 @@ import { compress, encodeRecords } from '../../agent/envelope/codec.ts';
 import type { EnvelopeHeader } from '../../agent/envelope/header.ts';
 import { malformedReason } from '../../agent/envelope/malformed.ts';
 import { seal } from '../../agent/envelope/seal.ts';
-import { sodium as loadSodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
+import { libsodiumReference } from '../../scripts/lib/libsodium-reference.ts';
 import { AgentError } from '../../agent/errors.ts';
 import { deviceSendKey, keyId, type KeyPair } from '../../agent/keys/keys.ts';
 import { silentLogger } from '../../agent/log.ts';
@@ -31,8 +33,8 @@ import { Receiver } from '../../agent/receiver/receiver.ts';
 import { Telemetry } from '../../agent/telemetry/registry.ts';
 import type { AgentRecord } from '../../agent/sdk/index.ts';
 
-const na = await loadSodium();
-const seeded = (b: number): KeyPair => na.crypto_kx_seed_keypair(new Uint8Array(32).fill(b));
+const reference = await libsodiumReference();
+const seeded = (b: number): KeyPair => reference.crypto_kx_seed_keypair(new Uint8Array(32).fill(b));
 const devices = { 'gw-a': seeded(1), 'gw-b': seeded(2) };
 const centre = seeded(10);
 
@@ -53,9 +55,9 @@ function envelope(device: keyof typeof devices, seq: number, body: Uint8Array, c
     compression: 'deflate',
     deviceKeyId: keyId(devices[device].publicKey),
     centreKeyId: keyId(centre.publicKey),
-    nonce: na.randombytes_buf(24),
+    nonce: new Uint8Array(randomBytes(24)),
   };
-  return seal(na, header, body, deviceSendKey(na, devices[device], centre.publicKey));
+  return seal(header, body, deviceSendKey(x25519, devices[device], centre.publicKey));
 }
 
 const records = (records: AgentRecord[]) => compress(encodeRecords(records), { compression: 'deflate', level: undefined });
@@ -70,7 +72,7 @@ function makeReceiver(name: string, output: RecordOutput, options: { retryForMs?
     sleep: sleeps ? (ms) => (sleeps.push(ms), new Promise((resolve) => setTimeout(resolve, 5))) : undefined,
   });
   const receiver = new Receiver(
-    na,
+    x25519,
     [centre],
     Object.entries(devices).map(([id, k]) => ({ id, publicKeys: [k.publicKey] })),
     dedup,

@@ -13,7 +13,7 @@ import { pino } from 'pino';
 import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
 import { startReceiver, type RunningReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { parseConfigObject } from '../../agent/app.ts';
 import { startWithRemoteConfig, type RemoteConfigStart } from '../../agent/remote/config-start.ts';
@@ -81,7 +81,7 @@ before(async () => {
       extra: 'queue: { commit_interval: 20ms }\nfleet: { groups: [site], health_deadline: 30s }',
     }),
   );
-  receiver = await startReceiver(await sodium(), local, silentLogger, { output });
+  receiver = await startReceiver(x25519, local, silentLogger, { output });
   startWriting();
   running = await start();
   await forwarding();

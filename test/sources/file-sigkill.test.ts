@@ -11,7 +11,7 @@ import { type ChildProcess, spawn } from 'node:child_process';
 import { join, resolve } from 'node:path';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
@@ -57,7 +57,7 @@ test(`file source: writer rotating (rename, copytruncate) and truncating, agent 
     }).replace('level: warn', 'level: info'),
   );
   const output = new CollectingOutput();
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output });
+  const receiver = await startReceiver(x25519, loaded, silentLogger, { output });
   const writer = startWriter(log);
   const seqs = () => output.records.map((r) => r.record.seq as number);
   const have = () => new Set(seqs());

@@ -11,7 +11,7 @@ import { encode as encodeCbor } from 'cbor-x';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { freePort } from '../../scripts/lib/ports.ts';
 import { startReceiver } from '../../agent/receiver/start.ts';
-import { sodium } from '../../agent/envelope/sodium.ts';
+import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
 import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
@@ -58,7 +58,7 @@ test(`http source: clients posting while the agent is SIGKILLed ${KILLS} times: 
     }).replace('level: warn', 'level: info'),
   );
   const output = new CollectingOutput();
-  const receiver = await startReceiver(await sodium(), loaded, silentLogger, { output });
+  const receiver = await startReceiver(x25519, loaded, silentLogger, { output });
   const accepted = new Set<number>();
   const refused = new Map<number, number>();
   let notListening = 0;

@@ -1,6 +1,14 @@
 import mqtt from 'mqtt';
 import type { MqttClient, IClientOptions, IDisconnectPacket } from 'mqtt';
-import { describeError, type BackoffPolicy, type Logger, meterMqttClient, type ProblemReporter, type WireMeter } from '../../../agent/sdk/index.ts';
+import {
+  describeError,
+  type BackoffPolicy,
+  type Logger,
+  meterMqttClient,
+  mqttConnectOptions,
+  type ProblemReporter,
+  type WireMeter,
+} from '../../../agent/sdk/index.ts';
 import { ConnectionWaiters } from '../../common/connection-waiters.ts';
 import { Reconnector } from '../../common/reconnect.ts';
 import { TwinClientWatch } from '../../common/twin-client.ts';
@@ -25,7 +33,7 @@ export class MqttConnection {
     this.reconnector = new Reconnector(reconnect);
     this.log = log;
     this.twin = new TwinClientWatch(options.clientId ?? '', problems, 'duplicate device id?');
-    this.client = mqtt.connect(url, { ...options, manualConnect: wire !== undefined || options.manualConnect });
+    this.client = mqtt.connect(mqttConnectOptions(url, { ...options, manualConnect: wire !== undefined || options.manualConnect }));
     if (wire) {
       meterMqttClient(this.client, wire); // every socket it opens is counted, TLS records included
       this.client.connect();
