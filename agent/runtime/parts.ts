@@ -15,7 +15,7 @@ import { Queue } from '../queue/queue.ts';
 import { queueOptions } from './queue-options.ts';
 import type { EmbeddedBroker } from '../broker/embedded.ts';
 import { readBrokerPassword } from '../broker/credentials.ts';
-import { startReceiver, type RunningReceiver } from '../receiver/start.ts';
+import type { RunningReceiver } from '../receiver/start.ts';
 import type { RecordOutput } from '../receiver/output.ts';
 import type { Sink } from '../contracts/sink.ts';
 import { configPaths } from '../config/paths.ts';
@@ -119,6 +119,8 @@ export async function openCore(loaded: LoadedConfig, log: Logger, telemetry: Tel
     cleanups.push(() => queue.close());
     let receiver: RunningReceiver | undefined;
     if (config.receiver?.enabled) {
+      // Loaded only when configured, as the embedded broker: most agents run no receiver.
+      const { startReceiver } = await import('../receiver/start.ts');
       receiver = await startReceiver(sodium, loaded, log, { embeddedUrl: broker?.url, output: receiverOutput, telemetry });
       cleanups.push(() => receiver!.close());
     }
