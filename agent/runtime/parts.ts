@@ -151,7 +151,7 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
   const { config, drivers } = loaded;
   const { sodium, queue, keys, device } = core;
   await preflightSink(drivers, config.sink!, 'sink');
-  const governor = startGovernor(loaded, queue, log, telemetry);
+  const governor = await startGovernor(loaded, queue, log, telemetry);
   const sinkConfig = withReconnectFloor(withEmbeddedUrl(config.sink!, core.broker?.url), governor);
   const sinkEnv = driverEnv(
     { log: log.child({ component: 'sink', type: sinkConfig.type }), baseDir: core.baseDir },

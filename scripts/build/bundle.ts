@@ -124,7 +124,10 @@ const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\
 const fromLazyScripts: Plugin = {
   name: 'from-lazy-scripts',
   setup(b) {
-    b.onResolve({ filter: new RegExp(`^(${[...SCRIPT_OF.keys()].map(escapeRegExp).join('|')})$`) }, (args) => ({ path: args.path, namespace: 'edge-agent-lazy' }));
+    b.onResolve({ filter: new RegExp(`^(${[...SCRIPT_OF.keys()].map(escapeRegExp).join('|')})$`) }, (args) => ({
+      path: args.path,
+      namespace: 'edge-agent-lazy',
+    }));
     b.onLoad({ filter: /.*/, namespace: 'edge-agent-lazy' }, (args) => ({
       // The library's own `require()` result: module.exports for CommonJS, for ES modules the namespace with
       // `__esModule`, which esbuild's interop at the import site reads as it reads an inlined one.
