@@ -8,6 +8,7 @@
  *    catches and then decodes in JavaScript. package.json already overrides it with such a stub
  *    (scripts/stubs/cbor-extract); the plugin keeps the executable free of the addon whatever is installed.
  */
+import { rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -188,6 +189,7 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
     byPackage.set(p, (byPackage.get(p) ?? 0) + bytesInOutput);
   }
   const lazy: Record<string, { file: string; bytes: number }> = {};
+  rmSync(join(dirname(outfile), 'lazy'), { recursive: true, force: true });
   for (const [name, specs] of Object.entries(LAZY_SCRIPTS)) {
     const file = join(dirname(outfile), 'lazy', `${name}.cjs`);
     // `require()` of each specifier, as the main script's import site expects (see fromLazyScripts).
