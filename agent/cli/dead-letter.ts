@@ -4,7 +4,6 @@ import { x25519 } from '../keys/x25519.ts';
 import { AgentError } from '../errors.ts';
 import { createLogger, type LogFormat } from '../log.ts';
 import type { DeadLetterEntry } from '../receiver/dead-letter.ts';
-import { openDeadLetters, replayDeadLetters } from '../receiver/replay.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 
 /** `edge-agent dead-letter list|show|replay`: the receiver's set-aside batches (docs/operations.md). */
@@ -22,14 +21,14 @@ export const deadLetter: DefineCommand = (parent: Command, exit) => {
     .usage('--config FILE [--json]')
     .requiredOption('-c, --config <FILE>', 'config file (YAML) with a receiver section')
     .option('--json', 'one JSON object per line instead of a table')
-    .action(async (options: { config: string; json?: boolean }) => exit(listCommand(options)));
+    .action(async (options: { config: string; json?: boolean }) => exit(await listCommand(options)));
   group
     .command('show')
     .summary('show one set-aside batch and why it was set aside')
     .usage('ID --config FILE')
     .argument('<ID>', 'the id `list` shows')
     .requiredOption('-c, --config <FILE>', 'config file (YAML) with a receiver section')
-    .action(async (id: string, options: { config: string }) => exit(showCommand(id, options)));
+    .action(async (id: string, options: { config: string }) => exit(await showCommand(id, options)));
   group
     .command('replay')
     .summary('write set-aside batches to the output again')
@@ -57,8 +56,11 @@ function describe(e: DeadLetterEntry): Record<string, unknown> {
   return { ...e, at: new Date(e.at).toISOString() };
 }
 
-export function listCommand(options: { config: string; json?: boolean }): number {
-  const store = openDeadLetters(loadConfigFile(options.config));
+/** The receiver's modules, loaded by these commands only, not at every start of the executable. */
+const replay = () => import('../receiver/replay.ts');
+
+export async function listCommand(options: { config: string; json?: boolean }): Promise<number> {
+  const store = (await replay()).openDeadLetters(loadConfigFile(options.config));
   try {
     const entries = store.list();
     if (options.json) {
@@ -77,9 +79,9 @@ export function listCommand(options: { config: string; json?: boolean }): number
   }
 }
 
-export function showCommand(idText: string, options: { config: string }): number {
+export async function showCommand(idText: string, options: { config: string }): Promise<number> {
   const id = parseId(idText);
-  const store = openDeadLetters(loadConfigFile(options.config));
+  const store = (await replay()).openDeadLetters(loadConfigFile(options.config));
   try {
     const entry = store.get(id);
     if (!entry) throw new AgentError('USAGE', `no dead letter ${id} in ${store.path} (see edge-agent dead-letter list)`);
@@ -96,7 +98,7 @@ export async function replayCommand(idTexts: string[], options: ReplayOptions): 
   const ids = options.all ? 'all' : idTexts.map(parseId);
   const loaded = loadConfigFile(options.config);
   const log = createLogger(loaded.config.log.level, { format: options.logFormat ?? loaded.config.log.format });
-  const outcomes = await replayDeadLetters(x25519, loaded, ids, log);
+  const outcomes = await (await replay()).replayDeadLetters(x25519, loaded, ids, log);
   for (const o of outcomes) process.stderr.write(`dead letter ${o.id}: ${o.outcome}${o.reason ? ` (${o.reason})` : ''}\n`);
   const written = outcomes.filter((o) => o.outcome === 'written').length;
   process.stderr.write(`${written} of ${outcomes.length} replayed\n`);

@@ -4,7 +4,7 @@ import { startupChecks } from '../checks/index.ts';
 import { x25519 } from '../keys/x25519.ts';
 import { createLogger, type LogFormat } from '../log.ts';
 import { checkHeapFits, limitsOf } from '../receiver/heap.ts';
-import { startReceiver } from '../receiver/start.ts';
+import type { startReceiver } from '../receiver/start.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { untilSignal } from './signals.ts';
 
@@ -38,7 +38,9 @@ export async function receiveCommand(values: ReceiveOptions): Promise<number> {
   void stopRequested.then(() => stopping.abort());
   let running: Awaited<ReturnType<typeof startReceiver>>;
   try {
-    running = await startReceiver(x25519, loaded, log, { signal: stopping.signal });
+    // The receiver's modules are loaded by the command that runs it, not at every start of the executable.
+    const receiver = await import('../receiver/start.ts');
+    running = await receiver.startReceiver(x25519, loaded, log, { signal: stopping.signal });
   } catch (err) {
     if (!stopping.signal.aborted) throw err;
     log.info('stopped before the receiver started');

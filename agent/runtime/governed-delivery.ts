@@ -5,14 +5,16 @@
 import type { LoadedConfig } from '../config/load.ts';
 import { configPaths } from '../config/paths.ts';
 import type { SinkConfig } from '../config/schema.ts';
-import { Governor } from '../governor/governor.ts';
+import type { Governor } from '../governor/governor.ts';
 import type { Logger } from '../log.ts';
 import type { Queue } from '../queue/queue.ts';
 import type { Telemetry } from '../telemetry/registry.ts';
 
-export function startGovernor(loaded: LoadedConfig, queue: Queue, log: Logger, telemetry: Telemetry): Governor | undefined {
+/** Loads the governor's modules only when the config has a `governor` section: most agents run without one. */
+export async function startGovernor(loaded: LoadedConfig, queue: Queue, log: Logger, telemetry: Telemetry): Promise<Governor | undefined> {
   const config = loaded.config.governor;
   if (!config) return undefined;
+  const { Governor } = await import('../governor/governor.ts');
   const governor = new Governor(config, {
     dataDir: configPaths(loaded).dataDir,
     telemetry,

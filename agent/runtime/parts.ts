@@ -17,7 +17,7 @@ import { Queue } from '../queue/queue.ts';
 import { queueOptions } from './queue-options.ts';
 import type { EmbeddedBroker } from '../broker/embedded.ts';
 import { readBrokerPassword } from '../broker/credentials.ts';
-import { startReceiver, type RunningReceiver } from '../receiver/start.ts';
+import type { RunningReceiver } from '../receiver/start.ts';
 import type { RecordOutput } from '../receiver/output.ts';
 import type { Sink } from '../contracts/sink.ts';
 import { configPaths } from '../config/paths.ts';
@@ -119,6 +119,8 @@ export async function openCore(loaded: LoadedConfig, log: Logger, telemetry: Tel
     cleanups.push(() => queue.close());
     let receiver: RunningReceiver | undefined;
     if (config.receiver?.enabled) {
+      // Loaded only when configured, as the embedded broker: most agents run no receiver.
+      const { startReceiver } = await import('../receiver/start.ts');
       receiver = await startReceiver(kx, loaded, log, { embeddedUrl: broker?.url, output: receiverOutput, telemetry });
       cleanups.push(() => receiver!.close());
     }
@@ -149,7 +151,7 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
   const { config, drivers } = loaded;
   const { kx, queue, keys, device } = core;
   await preflightSink(drivers, config.sink!, 'sink');
-  const governor = startGovernor(loaded, queue, log, telemetry);
+  const governor = await startGovernor(loaded, queue, log, telemetry);
   const sinkConfig = withReconnectFloor(withEmbeddedUrl(config.sink!, core.broker?.url), governor);
   const sinkEnv = driverEnv(
     { log: log.child({ component: 'sink', type: sinkConfig.type }), baseDir: core.baseDir },

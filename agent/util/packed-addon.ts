@@ -1,8 +1,7 @@
-import { createHash } from 'node:crypto';
-import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
-import { getRawAsset, isSea } from 'node:sea';
+import { getAsset, getRawAsset, isSea } from 'node:sea';
 import { makeDirs } from './make-dirs.ts';
 
 /** The native addons scripts/build/build.ts packs into the single executable, by asset name. */
@@ -19,32 +18,42 @@ export function nativeCacheRoot(): string {
 
 const written = new Map<PackedAddon, string>();
 
+/** The packed addons' SHA-256, computed by the build (scripts/build/build.ts writes this asset). */
+let hashes: Partial<Record<PackedAddon, string>> | undefined;
+function packedHash(name: PackedAddon): string {
+  hashes ??= JSON.parse(getAsset('native-addons.json', 'utf8')) as Partial<Record<PackedAddon, string>>;
+  const hash = hashes[name];
+  if (hash === undefined) throw new Error(`the executable carries no hash for its ${name} native addon (native-addons.json)`);
+  return hash;
+}
+
 /**
  * The path of a native addon packed into the single executable, written out on first use: the kernel can
- * only dlopen a file. The file sits in a directory named after the addon's hash, so executables carrying
- * another build of it never share it; a file already there is used only when its bytes are the packed ones
- * (a truncated or altered copy is replaced). Written to a temporary name and renamed, so a crash leaves no
- * partial addon. Undefined outside the executable: the package then finds its own prebuilt addon.
+ * only dlopen a file. The file sits in a directory named after the addon's hash (computed by the build),
+ * so executables carrying another build of it never share it; a file already there is used when it has the
+ * packed addon's size, so a start reads neither the packed addon nor the file (hashing and comparing the
+ * 2.3 MB SQLite addon took 10–50 ms of every start). A file of another size (a truncated copy) is replaced.
+ * Written to a temporary name and renamed, so a crash leaves no partial addon. Undefined outside the
+ * executable: the package then finds its own prebuilt addon.
  */
 export function packedAddonPath(name: PackedAddon): string | undefined {
   if (!isSea()) return undefined;
   const known = written.get(name);
   if (known !== undefined) return known;
-  const packed = Buffer.from(getRawAsset(`${name}.node`)); // a view of the executable's mapped blob, no copy
-  const hash = createHash('sha256').update(packed).digest('hex').slice(0, 32);
-  const dir = join(nativeCacheRoot(), 'edge-agent', hash);
+  const packed = getRawAsset(`${name}.node`); // a view of the executable's mapped blob, no copy
+  const dir = join(nativeCacheRoot(), 'edge-agent', packedHash(name).slice(0, 32));
   const file = join(dir, `${name}-${process.platform}-${process.arch}.node`);
-  let present: Buffer | undefined;
+  let presentBytes: number | undefined;
   try {
-    present = readFileSync(file);
+    presentBytes = statSync(file).size;
   } catch {
-    present = undefined;
+    presentBytes = undefined;
   }
-  if (present === undefined || !present.equals(packed)) {
+  if (presentBytes !== packed.byteLength) {
     const tmp = `${file}.${process.pid}.tmp`;
     try {
       makeDirs(dir);
-      writeFileSync(tmp, packed, { mode: 0o755 });
+      writeFileSync(tmp, Buffer.from(packed), { mode: 0o755 });
       renameSync(tmp, file);
     } catch (err) {
       rmSync(tmp, { force: true });

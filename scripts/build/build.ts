@@ -4,8 +4,8 @@
  *   1. esbuild bundles agent/cli/bin.ts into dist/bundle/edge-agent.cjs (scripts/build/bundle.ts);
  *   2. the target's native addons (better-sqlite3, serialport; prebuilt in their npm packages) are copied to
  *      dist/bundle/native/;
- *   3. Node's single-executable tooling writes the application blob: the bundle as main script, the addons as
- *      assets, the heap caps as execArgv (so the runtime starts with them: no re-exec), and for the host's
+ *   3. Node's single-executable tooling writes the application blob: the bundle as main script, the addons and
+ *      the lazy scripts (dist/bundle/lazy/, optional heavy libraries evaluated at first use) as assets, the heap caps as execArgv (so the runtime starts with them: no re-exec), and for the host's
  *      architecture a V8 code cache of the bundle;
  *   4. the npm-provided Node binary for the target (scripts/build/node-binaries.ts; nothing is fetched from
  *      nodejs.org or GitHub) is copied, stripped of its symbol tables (-18 MB; a cross strip for arm64), and
@@ -13,6 +13,7 @@
  * Sizes and times are printed. See docs/packaging.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -81,9 +82,15 @@ function stageNativeAddons(arch: Arch): Record<string, string> {
   // Asset names are agent/util/packed-addon.ts's PackedAddon names.
   // The status page's charts (agent/observe/assets.ts reads them by these names): served by the agent, no CDN.
   const uplot = join(REPO, 'node_modules', 'uplot', 'dist');
+  // The addons' hashes, so that the executable finds a copy it wrote earlier without hashing the packed
+  // addon at every start (agent/util/packed-addon.ts).
+  const manifest = join(NATIVE_DIR, 'native-addons.json');
+  const sha256 = (file: string): string => createHash('sha256').update(readFileSync(file)).digest('hex');
+  writeFileSync(manifest, `${JSON.stringify({ 'better-sqlite3': sha256(sqlite), serialport: sha256(serial) })}\n`);
   return {
     'better-sqlite3.node': sqlite,
     'serialport.node': serial,
+    'native-addons.json': manifest,
     'uplot.js': join(uplot, 'uPlot.iife.min.js'),
     'uplot.css': join(uplot, 'uPlot.min.css'),
   };
@@ -153,13 +160,19 @@ async function main(): Promise<void> {
       .map(([p, n]) => `${p} ${mb(n)}`)
       .join(', ')}`,
   );
+  log(
+    `lazy scripts: ${Object.entries(b.lazy)
+      .map(([name, { bytes }]) => `${name} ${mb(bytes)}`)
+      .join(', ')}`,
+  );
+  const lazyAssets = Object.fromEntries(Object.entries(b.lazy).map(([name, { file }]) => [`lazy/${name}.cjs`, file]));
 
   const results: { target: string; out: string; bytes: number; ms: number }[] = [];
   for (const target of targets) {
     const arch = TARGETS[target]!;
     t = performance.now();
     const node = npmNodeBinary(REPO, CACHE, arch, version);
-    const assets = stageNativeAddons(arch);
+    const assets = { ...stageNativeAddons(arch), ...lazyAssets };
     const blob = join(BUNDLE_DIR, `sea-prep-${arch}.blob`);
     writeBlob(arch, assets, blob);
     const out = join(DIST, `edge-agent-${target}`);

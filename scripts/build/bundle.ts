@@ -8,10 +8,11 @@
  *    catches and then decodes in JavaScript. package.json already overrides it with such a stub
  *    (scripts/stubs/cbor-extract); the plugin keeps the executable free of the addon whatever is installed.
  */
+import { rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build, type Metafile, type Plugin } from 'esbuild';
+import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
 
 const withoutCborExtract: Plugin = {
   name: 'without-cbor-extract',
@@ -80,11 +81,71 @@ const FULL_REQUIRE = 'require = require("node:module").createRequire(__filename)
  */
 const IMPORT_META_URL = 'var __edgeImportMetaUrl = require("node:url").pathToFileURL(__filename).href;';
 
+/**
+ * MQTT.js's TCP and TLS transports require its SOCKS proxy support at load (and with it the `socks` and
+ * `ip-address` libraries, which build their tables at evaluation): every MQTT sink or source paid for them
+ * at start. Here they are required when a `socksProxy` is actually used. The build fails if the lines changed.
+ */
+const MQTT_TRANSPORT = /mqtt[\\/]build[\\/]lib[\\/]connect[\\/](tcp|tls)\.js$/;
+const MQTT_SOCKS_EAGER = 'const socks_1 = __importDefault(require("./socks"));';
+const mqttSocksOnDemand: Plugin = {
+  name: 'mqtt-socks-on-demand',
+  setup(b) {
+    b.onLoad({ filter: MQTT_TRANSPORT }, async (args) => {
+      const text = await readFile(args.path, 'utf8');
+      if (!text.includes(MQTT_SOCKS_EAGER)) {
+        return { errors: [{ text: `${args.path}: the eager require("./socks") line this build makes lazy is not there (MQTT.js changed)` }] };
+      }
+      return { contents: text.replace(MQTT_SOCKS_EAGER, 'const socks_1 = { get default() { return require("./socks").default; } };'), loader: 'js' };
+    });
+  },
+};
+
+/**
+ * Optional heavy libraries, each built into a script of its own (dist/bundle/lazy/NAME.cjs, an asset of the
+ * executable) and evaluated at its first use, so that a config that does not use them pays neither their
+ * evaluation nor their source text on the heap (V8 keeps a script's whole source). Name → the import
+ * specifiers it carries; an import of one of them anywhere in the main script becomes
+ * `packedScript(NAME)[SPECIFIER]` (agent/util/packed-script.ts), which evaluates the script when the
+ * importing module is evaluated: what imports them must itself be loaded on demand (a dynamic `import()`),
+ * which test/build/lazy-scripts.test.ts checks for a plain `run`. See docs/packaging.md, "Lazy scripts".
+ */
+export const LAZY_SCRIPTS: Readonly<Record<string, readonly string[]>> = {
+  kafka: ['@platformatic/kafka'],
+  mysql: ['mysql2'],
+  pg: ['pg'],
+  modbus: ['modbus-serial'],
+  broker: ['aedes'],
+  http: ['hono', '@hono/node-server'],
+  ws: ['ws'],
+};
+const SCRIPT_OF = new Map(Object.entries(LAZY_SCRIPTS).flatMap(([name, specs]) => specs.map((spec) => [spec, name] as const)));
+const PACKED_SCRIPT = fileURLToPath(new URL('../../agent/util/packed-script.ts', import.meta.url));
+const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+const fromLazyScripts: Plugin = {
+  name: 'from-lazy-scripts',
+  setup(b) {
+    b.onResolve({ filter: new RegExp(`^(${[...SCRIPT_OF.keys()].map(escapeRegExp).join('|')})$`) }, (args) => ({
+      path: args.path,
+      namespace: 'edge-agent-lazy',
+    }));
+    b.onLoad({ filter: /.*/, namespace: 'edge-agent-lazy' }, (args) => ({
+      // The library's own `require()` result: module.exports for CommonJS, for ES modules the namespace with
+      // `__esModule`, which esbuild's interop at the import site reads as it reads an inlined one.
+      contents: `const { packedScript } = require(${JSON.stringify(PACKED_SCRIPT)});\nmodule.exports = packedScript(${JSON.stringify(SCRIPT_OF.get(args.path))}, __filename)[${JSON.stringify(args.path)}];`,
+      loader: 'js',
+      resolveDir: dirname(PACKED_SCRIPT),
+    }));
+  },
+};
+
 export interface BundleResult {
   readonly outfile: string;
   readonly bytes: number;
   /** Bytes of bundled output per package (or "agent" / "drivers"), largest first. */
   readonly byPackage: [string, number][];
+  /** The lazy scripts: name → file (dist/bundle/lazy/NAME.cjs) and bytes. */
+  readonly lazy: Record<string, { file: string; bytes: number }>;
 }
 
 function packageOf(input: string): string {
@@ -93,27 +154,32 @@ function packageOf(input: string): string {
   return input.split('/')[0] ?? input;
 }
 
+/** What the main script and the lazy scripts are built with alike. */
+const COMMON = {
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node24',
+  // Whitespace and syntax only: identifiers stay readable in stack traces.
+  minifyWhitespace: true,
+  minifySyntax: true,
+  legalComments: 'none',
+  banner: { js: `${FULL_REQUIRE}\n${IMPORT_META_URL}` },
+  logLevel: 'warning',
+  // agent/cli/main.ts runs itself under `import.meta.main`; in the bundle only bin.ts runs it.
+  define: { 'import.meta.main': 'false', 'import.meta.url': '__edgeImportMetaUrl' },
+  // The Kafka client's WebAssembly helpers read a .wasm file beside their module at load; their `bundled`
+  // build carries it inline, which a single executable needs.
+  alias: { '@platformatic/wasm-utils': '@platformatic/wasm-utils/bundled' },
+  metafile: true as const,
+} satisfies BuildOptions;
+
 export async function bundle(entry: string, outfile: string): Promise<BundleResult> {
   const result = await build({
+    ...COMMON,
     entryPoints: [entry],
     outfile,
-    bundle: true,
-    platform: 'node',
-    format: 'cjs',
-    target: 'node24',
-    // Whitespace and syntax only: identifiers stay readable in stack traces.
-    minifyWhitespace: true,
-    minifySyntax: true,
-    legalComments: 'none',
-    banner: { js: `${FULL_REQUIRE}\n${IMPORT_META_URL}` },
-    logLevel: 'warning',
-    // agent/cli/main.ts runs itself under `import.meta.main`; in the bundle only bin.ts runs it.
-    define: { 'import.meta.main': 'false', 'import.meta.url': '__edgeImportMetaUrl' },
-    // The Kafka client's WebAssembly helpers read a .wasm file beside their module at load; their `bundled`
-    // build carries it inline, which a single executable needs.
-    alias: { '@platformatic/wasm-utils': '@platformatic/wasm-utils/bundled' },
-    plugins: [withoutCborExtract, serialportBindingFromAssets, mqttWebSocketOnDemand],
-    metafile: true,
+    plugins: [withoutCborExtract, serialportBindingFromAssets, mqttWebSocketOnDemand, mqttSocksOnDemand, fromLazyScripts],
   });
   const meta: Metafile = result.metafile;
   const out = Object.values(meta.outputs)[0];
@@ -122,9 +188,24 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
     const p = packageOf(input);
     byPackage.set(p, (byPackage.get(p) ?? 0) + bytesInOutput);
   }
+  const lazy: Record<string, { file: string; bytes: number }> = {};
+  rmSync(join(dirname(outfile), 'lazy'), { recursive: true, force: true });
+  for (const [name, specs] of Object.entries(LAZY_SCRIPTS)) {
+    const file = join(dirname(outfile), 'lazy', `${name}.cjs`);
+    // `require()` of each specifier, as the main script's import site expects (see fromLazyScripts).
+    const contents = `module.exports = {${specs.map((s) => `${JSON.stringify(s)}: require(${JSON.stringify(s)})`).join(', ')}};`;
+    const r = await build({
+      ...COMMON,
+      stdin: { contents, resolveDir: dirname(entry), sourcefile: `lazy-${name}.cjs`, loader: 'js' },
+      outfile: file,
+      plugins: [withoutCborExtract],
+    });
+    lazy[name] = { file, bytes: Object.values(r.metafile.outputs)[0]?.bytes ?? 0 };
+  }
   return {
     outfile,
     bytes: out?.bytes ?? 0,
     byPackage: [...byPackage].sort((a, b) => b[1] - a[1]),
+    lazy,
   };
 }

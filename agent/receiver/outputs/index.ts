@@ -11,7 +11,6 @@ import type { EnvelopeHeader } from '../../envelope/header.ts';
 import type { Logger } from '../../log.ts';
 import { jsonLinesOutput, type RecordOutput } from '../output.ts';
 import { AgentError } from '../../errors.ts';
-import { postgresOutput } from './postgres.ts';
 import { topicOutput, withTopics } from './topic.ts';
 
 export type ReceiverSection = NonNullable<Config['receiver']>;
@@ -45,8 +44,9 @@ export async function primaryOutput(
   }
   // Loaded only when configured: the Kafka client is large, and most receivers do not use it.
   if (section.kafka_output) return (await import('../kafka-output.ts')).kafkaOutput(section.kafka_output, baseDir);
+  // Likewise PostgreSQL's client.
   return section.postgres
-    ? await postgresOutput(section.postgres, {
+    ? await (await import('./postgres.ts')).postgresOutput(section.postgres, {
         window: section.dedup_window,
         epochs: section.dedup_epochs,
         streamsPerDevice: section.max_streams_per_device,

@@ -3,8 +3,8 @@ import type { Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import { createAdaptorServer, type HttpBindings } from '@hono/node-server';
-import { type Context, Hono } from 'hono';
+import type { HttpBindings } from '@hono/node-server';
+import type { Context } from 'hono';
 import { AgentError, type DriverEnv, type ServiceSource, type SourceContext, describeError } from '../../../agent/sdk/index.ts';
 import { decodeBody, formatOf, type Refusal } from './body.ts';
 import type { HttpOptions } from './options.ts';
@@ -50,6 +50,9 @@ export class HttpSource implements ServiceSource {
     const what = `http source ${o.name}`;
     this.tokens = o.auth === 'token' ? Tokens.read(o, this.env.baseDir, what) : undefined;
     this.allowed = new Set(o.streams ?? [o.stream]);
+    // The HTTP framework is loaded when an http source starts (its server adaptor loads Node's HTTP/2 module):
+    // agents without one do not pay for it at start.
+    const [{ Hono }, { createAdaptorServer }] = await Promise.all([import('hono'), import('@hono/node-server')]);
     const app = new Hono();
     // While stopping, every answer closes its connection: the server's close then completes once the answers
     // of the requests in flight are written, instead of cutting them off (or waiting out keep-alive).

@@ -1,0 +1,82 @@
+import { after, before, describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { builtExecutable } from '../helpers/executable.ts';
+
+// The optional heavy libraries are separate scripts of the executable, evaluated at first use
+// (scripts/build/bundle.ts, LAZY_SCRIPTS; agent/util/packed-script.ts): a static import of one of them from
+// a module every start evaluates would silently put it back into every start. NODE_DEBUG=edge-agent-scripts
+// makes the executable print each lazy script it evaluates.
+
+const HEAD = `device:
+  id: lazy-test-gw
+data_dir: data
+keys:
+  device_private: keys/device.key
+  centre_public: keys/centre.pub
+  generate_if_missing: true
+sink:
+  type: mqtt
+  url: mqtt://127.0.0.1:1
+`;
+
+let dir: string;
+let bin: string;
+const children: ChildProcess[] = [];
+
+/** Starts `run` with `config`; resolves with its output up to "agent running" and, if asked, the first line matching `also`. */
+function runUntilRunning(config: string, also?: RegExp): Promise<{ output: string; child: ChildProcess }> {
+  const file = join(dir, `run-${children.length}.yaml`);
+  writeFileSync(file, config);
+  const child = spawn(bin, ['run', '--config', file], {
+    cwd: dir,
+    env: { ...process.env, NODE_DEBUG: 'edge-agent-scripts', EDGE_AGENT_NATIVE_CACHE: join(dir, 'native-cache') },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  children.push(child);
+  return new Promise((done, fail) => {
+    let output = '';
+    const onData = (d: Buffer): void => {
+      output += d.toString();
+      if (output.includes('"agent running"') && (also === undefined || also.test(output))) done({ output, child });
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => fail(new Error(`run exited ${code} before "agent running":\n${output}`)));
+  });
+}
+
+describe('lazy scripts of the executable', { skip: process.arch === 'x64' && process.platform === 'linux' ? false : 'the host is not linux-x64' }, () => {
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'edge-agent-lazy-'));
+    bin = builtExecutable('linux-x64');
+  });
+  after(() => {
+    for (const c of children) c.kill('SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('a run with a synthetic source and the MQTT sink evaluates none of them', async () => {
+    const { output, child } = await runUntilRunning(`${HEAD}sources:\n  - { type: synthetic, name: load, rate: 10 }\n`);
+    child.kill('SIGKILL');
+    assert.doesNotMatch(output, /EDGE-AGENT-SCRIPTS \d+: evaluating/, output);
+  });
+
+  it('an http source evaluates the http script at its start and takes records through it', async () => {
+    const { output, child } = await runUntilRunning(`${HEAD}sources:\n  - { type: http, name: ingest, port: 0, auth: none }\n`, /"http source listening".*\n/);
+    assert.match(output, /EDGE-AGENT-SCRIPTS \d+: evaluating http \(\d+ bytes\)/);
+    assert.doesNotMatch(output, /evaluating (?!http)/, output);
+    const listening = output.split('\n').find((line) => line.includes('"http source listening"')) ?? '';
+    const port = Number(/"port":(\d+)/.exec(listening)?.[1]);
+    const answer = await fetch(`http://127.0.0.1:${port}/ingest/ingest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ reading: 1 }),
+    });
+    assert.equal(answer.status, 202, await answer.text());
+    child.kill('SIGKILL');
+  });
+});
