@@ -15,7 +15,7 @@ import type { ClockSource } from './clock.ts';
 import { buildGates, CentreGate, type Gate, type GateState } from './gates.ts';
 import { MachineProbes } from './probes.ts';
 import { SendWindows } from './windows.ts';
-import { SocketMeter } from './wire-meter.ts';
+import { LINK_BYTES, LINK_BYTES_HELP, SocketMeter } from './wire-meter.ts';
 
 /**
  * Bytes a sealed batch may have beyond its stored body and its stream's name: the envelope's fixed header,
@@ -99,10 +99,7 @@ export class Governor {
       }
     }
     const t = opts.telemetry;
-    const linkBytes = t.counter('edge_link_bytes_total', 'Bytes on the wire (TLS, protocol framing and every connection attempt included)', [
-      'direction',
-      'connection',
-    ]);
+    const linkBytes = t.counter(LINK_BYTES, LINK_BYTES_HELP, ['direction', 'connection']);
     const onBytes = (i: number, o: number) => {
       // A socket that outlives this governor (the control connection's, after a new config) no longer
       // writes the budget file: the next governor owns it.

@@ -4,7 +4,10 @@
  * sockets are sampled whenever the governor looks, and each one a last time as it closes.
  */
 import type { MeteredSocket, WireMeter } from '../util/wire.ts';
-import type { Counter } from '../telemetry/registry.ts';
+import type { Counter, Telemetry } from '../telemetry/registry.ts';
+
+export const LINK_BYTES = 'edge_link_bytes_total';
+export const LINK_BYTES_HELP = 'Bytes on the wire (TLS, protocol framing and every connection attempt included)';
 
 interface Tracked {
   read: number;
@@ -51,4 +54,15 @@ export class SocketMeter implements WireMeter {
   sample(): void {
     for (const socket of this.open.keys()) this.sampleOne(socket);
   }
+}
+
+/**
+ * The sink's bytes on the wire in an agent without a governor (a governor counts them itself): the same
+ * counter, its open sockets sampled at each collection (a scrape of /metrics, `status`).
+ */
+export function ungovernedSinkWire(t: Telemetry): SocketMeter {
+  let meter: SocketMeter | undefined;
+  const counter = t.counter(LINK_BYTES, LINK_BYTES_HELP, ['direction', 'connection'], () => meter?.sample());
+  meter = new SocketMeter(counter, 'sink', () => {});
+  return meter;
 }

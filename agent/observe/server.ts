@@ -1,12 +1,12 @@
 /**
  * The HTTP endpoint of a running agent: metrics, health, the status page, the tap (routes.ts). Started by
- * `run` only when `http.enabled`, through a dynamic import, so an agent without it does not even load hono.
+ * `run` only when `http.enabled`, through a dynamic import, so an agent without it does not load its code.
  * Once a second it notes whether the sink is connected (for /readyz's grace) and keeps an operator's pause
  * on a sender that a new configuration replaced; once per `history_interval` it adds a point to the ring
  * the page plots.
  */
+import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { serve, type ServerType } from '@hono/node-server';
 import { join } from 'node:path';
 import { AgentError } from '../errors.ts';
 import type { Logger } from '../log.ts';
@@ -41,7 +41,7 @@ export async function startHttp(agent: RunningAgent, log: Logger, options: { las
   const held = agent.telemetry.gauge(HELD_GAUGE, HELD_HELP, ['reason']);
   let paused = false;
   declareAgentMetrics(agent, sink, options.lastExit);
-  const app = routes({
+  const listener = routes({
     agent,
     sink,
     history,
@@ -77,11 +77,14 @@ export async function startHttp(agent: RunningAgent, log: Logger, options: { las
   };
   sample();
   const ticker = setInterval(sample, http.history_interval).unref();
-  let server: ServerType;
+  const server: Server = createServer(listener);
   try {
-    server = await new Promise<ServerType>((resolve, reject) => {
-      const s = serve({ fetch: app.fetch, hostname: host, port: Number(port) }, () => resolve(s));
-      s.once('error', reject);
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(Number(port), host, () => {
+        server.off('error', reject);
+        resolve();
+      });
     });
   } catch (err) {
     clearInterval(watch);
@@ -100,7 +103,7 @@ export async function startHttp(agent: RunningAgent, log: Logger, options: { las
         clearInterval(ticker);
         server.close(() => resolve());
         // A tap or a page's keep-alive connection must not hold the stop up.
-        (server as { closeAllConnections?: () => void }).closeAllConnections?.();
+        server.closeAllConnections();
       }),
   };
 }

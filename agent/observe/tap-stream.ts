@@ -18,49 +18,51 @@ export interface TapOptions {
   secrets: readonly string[];
 }
 
-export function tapStream(o: TapOptions): ReadableStream<Uint8Array> {
-  const encoder = new TextEncoder();
-  let unsubscribe = () => {};
+/** Where the lines go: the HTTP response (a `node:http` ServerResponse is one). */
+export interface TapOutput {
+  write(chunk: string): unknown;
+  end(): unknown;
+  /** Bytes written that the client has not taken yet. */
+  readonly writableLength: number;
+}
+
+/** Starts the tap on `out`; the function returned stops it (the client went away). */
+export function tapStream(o: TapOptions, out: TapOutput): () => void {
   let sent = 0;
   let skipped = 0;
   let done = false;
-  return new ReadableStream<Uint8Array>(
-    {
-      start(controller) {
-        const finish = (why: string) => {
-          if (done) return;
-          done = true;
-          unsubscribe();
-          controller.enqueue(encoder.encode(`${JSON.stringify({ end: why, bytes: sent, skipped })}\n`));
-          controller.close();
-        };
-        controller.enqueue(encoder.encode(`${JSON.stringify({ tap: o.stream, maxBytes: o.maxBytes })}\n`));
-        unsubscribe = o.tap.subscribe(o.stream, (records) => {
-          for (const record of records) {
-            if (done) return;
-            if ((controller.desiredSize ?? 0) <= 0) {
-              skipped++;
-              continue;
-            }
-            let line: string;
-            try {
-              line = JSON.stringify(redactValue(record, o.secrets));
-            } catch (err) {
-              line = JSON.stringify({ unshowable: (err as Error).message });
-            }
-            if (line.length > MAX_LINE_BYTES) line = JSON.stringify({ truncated: true, start: line.slice(0, MAX_LINE_BYTES) });
-            const bytes = encoder.encode(`${line}\n`);
-            if (sent + bytes.length > o.maxBytes) return finish('max_bytes');
-            sent += bytes.length;
-            controller.enqueue(bytes);
-          }
-        });
-      },
-      cancel() {
-        done = true;
-        unsubscribe();
-      },
-    },
-    new ByteLengthQueuingStrategy({ highWaterMark: CLIENT_BUFFER_BYTES }),
-  );
+  let unsubscribe = () => {};
+  const stop = () => {
+    done = true;
+    unsubscribe();
+  };
+  const finish = (why: string) => {
+    if (done) return;
+    stop();
+    out.write(`${JSON.stringify({ end: why, bytes: sent, skipped })}\n`);
+    out.end();
+  };
+  out.write(`${JSON.stringify({ tap: o.stream, maxBytes: o.maxBytes })}\n`);
+  unsubscribe = o.tap.subscribe(o.stream, (records) => {
+    for (const record of records) {
+      if (done) return;
+      if (out.writableLength >= CLIENT_BUFFER_BYTES) {
+        skipped++;
+        continue;
+      }
+      let line: string;
+      try {
+        line = JSON.stringify(redactValue(record, o.secrets));
+      } catch (err) {
+        line = JSON.stringify({ unshowable: (err as Error).message });
+      }
+      if (line.length > MAX_LINE_BYTES) line = JSON.stringify({ truncated: true, start: line.slice(0, MAX_LINE_BYTES) });
+      const chunk = `${line}\n`;
+      const bytes = Buffer.byteLength(chunk);
+      if (sent + bytes > o.maxBytes) return finish('max_bytes');
+      sent += bytes;
+      out.write(chunk);
+    }
+  });
+  return stop;
 }

@@ -31,6 +31,7 @@ import { EmitBudget, emitBudgetLimits } from './emit-budget.ts';
 import { deliveryKey, sourceKey, wholeKey } from './config-diff.ts';
 import { startGovernor, withReconnectFloor } from './governed-delivery.ts';
 import type { Governor } from '../governor/governor.ts';
+import { ungovernedSinkWire } from '../governor/wire-meter.ts';
 
 /** What every other part is built on; only a whole restart replaces it. */
 export interface Core {
@@ -158,7 +159,9 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
     { kind: 'sink', name: sinkConfig.type },
     telemetry,
   );
-  const sink: Sink = drivers.sink(sinkConfig.type).create(sinkConfig, { ...sinkEnv, device, wire: governor?.sinkWire, centreOnline: governor?.centreOnline });
+  const sink: Sink = drivers
+    .sink(sinkConfig.type)
+    .create(sinkConfig, { ...sinkEnv, device, wire: governor?.sinkWire ?? ungovernedSinkWire(telemetry), centreOnline: governor?.centreOnline });
   try {
     await sink.connect();
   } catch (err) {

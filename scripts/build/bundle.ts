@@ -116,7 +116,6 @@ export const LAZY_SCRIPTS: Readonly<Record<string, readonly string[]>> = {
   pg: ['pg'],
   modbus: ['modbus-serial'],
   broker: ['aedes'],
-  http: ['hono', '@hono/node-server'],
   ws: ['ws'],
 };
 const SCRIPT_OF = new Map(Object.entries(LAZY_SCRIPTS).flatMap(([name, specs]) => specs.map((spec) => [spec, name] as const)));

@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { type ChildProcess, spawn } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtExecutable } from '../helpers/executable.ts';
@@ -65,18 +65,25 @@ describe('lazy scripts of the executable', { skip: process.arch === 'x64' && pro
     assert.doesNotMatch(output, /EDGE-AGENT-SCRIPTS \d+: evaluating/, output);
   });
 
-  it('an http source evaluates the http script at its start and takes records through it', async () => {
-    const { output, child } = await runUntilRunning(`${HEAD}sources:\n  - { type: http, name: ingest, port: 0, auth: none }\n`, /"http source listening".*\n/);
-    assert.match(output, /EDGE-AGENT-SCRIPTS \d+: evaluating http \(\d+ bytes\)/);
-    assert.doesNotMatch(output, /evaluating (?!http)/, output);
-    const listening = output.split('\n').find((line) => line.includes('"http source listening"')) ?? '';
-    const port = Number(/"port":(\d+)/.exec(listening)?.[1]);
-    const answer = await fetch(`http://127.0.0.1:${port}/ingest/ingest`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ reading: 1 }),
-    });
-    assert.equal(answer.status, 202, await answer.text());
+  it('the embedded broker evaluates the broker script at its start, and the sink delivers through it', async () => {
+    const config = `${HEAD.replace('url: mqtt://127.0.0.1:1', 'url: embedded')}broker: { embedded: true }
+receiver:
+  enabled: true
+  private_key: keys/centre.key
+  devices: [{ id: lazy-test-gw, public_keys: [keys/device.pub] }]
+  output: records.jsonl
+sources:
+  - { type: synthetic, name: load, rate: 100, count: 20 }
+`;
+    const { output, child } = await runUntilRunning(config);
+    assert.match(output, /EDGE-AGENT-SCRIPTS \d+: evaluating broker \(\d+ bytes\)/);
+    assert.doesNotMatch(output, /evaluating (?!broker)/, output);
+    const records = join(dir, 'records.jsonl');
+    for (let lines = 0; lines < 20; ) {
+      await new Promise((r) => setTimeout(r, 200));
+      lines = existsSync(records) ? readFileSync(records, 'utf8').split('\n').filter(Boolean).length : 0;
+      assert.equal(child.exitCode, null, 'the agent is still running');
+    }
     child.kill('SIGKILL');
   });
 });

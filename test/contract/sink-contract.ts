@@ -105,24 +105,32 @@ export function sinkContract(driver: SinkDriver, startBroker: () => Promise<Cont
     await consumer.close();
   });
 
-  test(`contract(${driver.type}): with the broker down a write fails as retryable, and the sink reconnects by itself`, async () => {
+  test(`contract(${driver.type}): with the broker down a write fails as retryable, and the sink reconnects by itself, counted`, async () => {
     await ready;
     const options = driver.options.parse(broker.options);
-    const sink = driver.create(options, { ...env, device: 'gw-contract' });
-    await sink.connect();
-    await sink.waitConnected(AbortSignal.timeout(10_000));
-    await broker.stop();
-    const err = await sink.write(batch(9)).then(
-      () => undefined,
-      (e: unknown) => e,
-    );
-    assert.ok(isAgentError(err), `expected an AgentError, got ${String(err)}`);
-    assert.equal(err.retryable, true);
-    await broker.restart();
-    await sink.waitConnected(AbortSignal.timeout(20_000));
-    assert.equal(sink.connected, true);
-    await sink.write(batch(10));
-    await sink.close();
+    // Counters of its own: the reconnect is this sink's (edge_sink_events_total{event="reconnects"}).
+    const own = driverEnv({ log: silentLogger, baseDir: process.cwd() });
+    const sink = driver.create(options, { ...own, device: 'gw-contract' });
+    // Closed whatever happens: a sink left open keeps probing, and the test process with it.
+    try {
+      await sink.connect();
+      await sink.waitConnected(AbortSignal.timeout(10_000));
+      await broker.stop();
+      const err = await sink.write(batch(9)).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      assert.ok(isAgentError(err), `expected an AgentError, got ${String(err)}`);
+      assert.equal(err.retryable, true);
+      await broker.restart();
+      await sink.waitConnected(AbortSignal.timeout(20_000));
+      assert.equal(sink.connected, true);
+      await sink.write(batch(10));
+    } finally {
+      await sink.close();
+    }
+    const reconnects = own.counters.snapshot().reconnects ?? 0;
+    assert.ok(reconnects >= 1, `the reconnect is counted (${reconnects})`);
   });
 
   test(`contract(${driver.type}): close returns even while the broker is unreachable`, async () => {

@@ -20,7 +20,7 @@ const TOTAL = 10_000;
 const OVERSIZE = 37;
 const OVERSIZE_EVERY = 270; // 37 × 270 = 9,990 < 10,000
 
-test('a scripted run: records in, out, dropped by reason, reconnects, latency count — every counter exact', async () => {
+test('a scripted run: records in, out, dropped by reason, reconnects, latency count — every counter exact; bytes on the wire', async () => {
   const ws = await workspace();
   const devices = await startMosquitto();
   const centre = await startMosquitto({ persistence: true });
@@ -90,6 +90,10 @@ test('a scripted run: records in, out, dropped by reason, reconnects, latency co
     assert.ok(batches > 0);
     assert.equal(value('edge_delivery_latency_seconds', {}, 'edge_delivery_latency_seconds_count'), batches, 'one latency observation per delivered batch');
     assert.equal(metrics.get('edge_delivery_latency_seconds')?.type, 'histogram');
+    // Bytes on the wire without a governor: at least the envelopes sent went out, and acknowledgements came in.
+    const wireOut = value('edge_link_bytes_total', { direction: 'out', connection: 'sink' });
+    assert.ok(wireOut > value('edge_sender_bytes_sent_total'), `${wireOut} bytes out on the wire, more than the envelopes`);
+    assert.ok(value('edge_link_bytes_total', { direction: 'in', connection: 'sink' }) > 0, 'bytes in on the wire');
     assert.equal(output.records.length, TOTAL - OVERSIZE, 'the centre has each record that fits, once');
   } finally {
     await publisher.endAsync();

@@ -1,5 +1,5 @@
 // The client is loaded when a Kafka sink connects: an agent without one never pays its start-up or memory.
-import type { MessageToProduce, Producer } from '@platformatic/kafka';
+import type { Broker, ConnectionPoolEventPayload, MessageToProduce, Producer } from '@platformatic/kafka';
 import { AgentError, describeError, type DriverEnv, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
 import { ConnectionWaiters } from '../../common/connection-waiters.ts';
 import { backoffPolicy, Reconnector } from '../../common/reconnect.ts';
@@ -18,6 +18,8 @@ interface PendingWrite {
   resolve: () => void;
   reject: (err: unknown) => void;
 }
+
+const brokerKey = (broker: Broker) => `${broker.host}:${broker.port}`;
 
 /** How long close() waits for the client to finish politely before it lets go. */
 const CLOSE_GRACE_MS = 3_000;
@@ -43,6 +45,8 @@ export class KafkaSink implements Sink {
   private probing = false;
   private lastProbeError: string | undefined;
   private readonly pending: PendingWrite[] = [];
+  /** Brokers (host:port) whose connection closed: the next connection to one is a reconnect. */
+  private readonly lostBrokers = new Set<string>();
   private sending = false;
 
   constructor(options: KafkaOptions, env: DriverEnv & { device: string }) {
@@ -64,12 +68,16 @@ export class KafkaSink implements Sink {
       partitioner: compatibilityPartitioner,
     });
     this.producer = producer;
-    producer.on('client:broker:connect', () => {
+    // A connection to a broker after the one before it closed is a reconnect, counted exactly
+    // (edge_sink_events_total{event="reconnects"}); the client keeps one connection per broker address.
+    producer.on('client:broker:connect', ({ broker }: ConnectionPoolEventPayload) => {
+      if (this.lostBrokers.delete(brokerKey(broker))) this.env.counters.add('reconnects');
       this.brokersUp++;
       this.reconnector.succeeded();
       this.waiters.wakeAll();
     });
-    producer.on('client:broker:disconnect', () => {
+    producer.on('client:broker:disconnect', ({ broker }: ConnectionPoolEventPayload) => {
+      if (!this.closing.signal.aborted) this.lostBrokers.add(brokerKey(broker));
       this.brokersUp = Math.max(0, this.brokersUp - 1);
       if (this.brokersUp === 0) this.scheduleProbe();
     });

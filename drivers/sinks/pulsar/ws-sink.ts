@@ -38,6 +38,12 @@ export class PulsarWsSink implements Sink {
   private probing = false;
   private readonly waiters = new ConnectionWaiters();
   private pendingTotal = 0;
+  /**
+   * The broker was reached once and then lost (a producer connection dropped, or it stopped answering):
+   * the next time it is reached again is one reconnect (edge_sink_events_total{event="reconnects"}).
+   */
+  private everReached = false;
+  private lost = false;
 
   constructor(options: PulsarOptions, env: DriverEnv & { device: string }) {
     this.options = options;
@@ -58,7 +64,20 @@ export class PulsarWsSink implements Sink {
     return this.waiters.wait(this.isConnected || this.closing, signal);
   }
 
+  /** Counts the broker reached again after it was lost: once per loss, however many producers reopen. */
+  private reached(): void {
+    if (this.lost) this.env.counters.add('reconnects');
+    this.lost = false;
+    this.everReached = true;
+  }
+
+  private markLost(): void {
+    if (this.everReached) this.lost = true;
+  }
+
   private setConnected(up: boolean): void {
+    if (up) this.reached();
+    else this.markLost();
     if (up === this.isConnected) return;
     this.isConnected = up;
     if (up) {
@@ -179,11 +198,13 @@ export class PulsarWsSink implements Sink {
     });
     try {
       const socket = await this.openProducerSocket(`/ws/v2/producer/${topicPath(series.topic)}?${query}`, `producer ${producerName} on ${series.topic}`);
+      this.reached();
       this.env.log.debug({ topic: series.topic, producer: producerName, initialSequenceId }, 'pulsar producer open');
       return new WsProducerSession(socket, series.topic, (reason, unexpected) => {
         series.order.sessionEnded();
         if (series.session && !series.session.open) series.session = undefined;
         if (unexpected && !this.closing) {
+          this.markLost();
           this.env.log.warn({ err: reason.message, topic: series.topic }, 'pulsar producer connection lost');
           void this.recheck();
         }

@@ -1,10 +1,8 @@
 import { readFileSync } from 'node:fs';
-import type { Server } from 'node:http';
+import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
-import type { HttpBindings } from '@hono/node-server';
-import type { Context } from 'hono';
 import { AgentError, type DriverEnv, type ServiceSource, type SourceContext, describeError } from '../../../agent/sdk/index.ts';
 import { decodeBody, formatOf, type Refusal } from './body.ts';
 import type { HttpOptions } from './options.ts';
@@ -14,6 +12,13 @@ import { Tokens } from './tokens.ts';
 const STOP_GRACE_MS = 5_000;
 
 type Config = HttpOptions & { name: string; stream: string };
+
+/** An answer: a status and a JSON body, with extra headers. */
+interface Answer {
+  status: number;
+  body: unknown;
+  headers?: Record<string, string>;
+}
 
 /**
  * A local ingest endpoint: `POST <path>/<stream>` with JSON, JSON lines or CBOR. A request is answered 202
@@ -50,33 +55,17 @@ export class HttpSource implements ServiceSource {
     const what = `http source ${o.name}`;
     this.tokens = o.auth === 'token' ? Tokens.read(o, this.env.baseDir, what) : undefined;
     this.allowed = new Set(o.streams ?? [o.stream]);
-    // The HTTP framework is loaded when an http source starts (its server adaptor loads Node's HTTP/2 module):
-    // agents without one do not pay for it at start.
-    const [{ Hono }, { createAdaptorServer }] = await Promise.all([import('hono'), import('@hono/node-server')]);
-    const app = new Hono();
-    // While stopping, every answer closes its connection: the server's close then completes once the answers
-    // of the requests in flight are written, instead of cutting them off (or waiting out keep-alive).
-    app.use('*', async (c, next) => {
-      await next();
-      if (this.stopping) c.res.headers.set('Connection', 'close');
-    });
-    app.post(`${o.path}/:stream`, (c) => this.track(this.ingest(c)));
-    app.all('*', (c) => this.refuse(c, { status: 404, error: 'not_found', message: `POST records to ${o.path}/<stream>` }));
-    app.onError((err, c) => {
-      ctx.problems.report('request_errors', 'an ingest request failed', { err: describeError(err) });
-      return this.refuse(c, { status: 400, error: 'bad_request', message: 'the request could not be read' });
-    });
-    const tls = o.tls
-      ? {
-          createServer: createHttpsServer,
-          serverOptions: {
+    const listener = (req: IncomingMessage, res: ServerResponse) => void this.answer(req, res);
+    const server: Server = o.tls
+      ? createHttpsServer(
+          {
             cert: this.readPem(o.tls.cert, 'TLS certificate'),
             key: this.readPem(o.tls.key, 'TLS private key'),
             ...(o.tls.ca ? { ca: this.readPem(o.tls.ca, 'TLS CA'), requestCert: true, rejectUnauthorized: true } : {}),
           },
-        }
-      : {};
-    const server = createAdaptorServer({ fetch: app.fetch, overrideGlobalObjects: false, ...tls }) as Server;
+          listener,
+        )
+      : createHttpServer(listener);
     server.requestTimeout = o.request_timeout;
     server.headersTimeout = Math.min(o.request_timeout, 60_000);
     server.maxConnections = o.max_connections;
@@ -111,11 +100,39 @@ export class HttpSource implements ServiceSource {
     return work;
   }
 
-  private refuse(c: Context, refusal: Refusal, headers: Record<string, string> = {}): Response {
+  /**
+   * One request: `POST <path>/<stream>` is an ingest, anything else 404. A request that fails is a 400. While
+   * stopping, every answer closes its connection: the server's close then completes once the answers of the
+   * requests in flight are written, instead of cutting them off (or waiting out keep-alive).
+   */
+  private async answer(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const o = this.config;
+    let answer: Answer;
+    try {
+      const path = (req.url ?? '/').split('?', 1)[0]!;
+      const stream = path.startsWith(`${o.path}/`) ? decodeURIComponent(path.slice(o.path.length + 1)) : '';
+      if (req.method === 'POST' && stream !== '' && !stream.includes('/')) answer = await this.track(this.ingest(req, res, stream));
+      else answer = this.refuse({ status: 404, error: 'not_found', message: `POST records to ${o.path}/<stream>` });
+    } catch (err) {
+      this.ctx.problems.report('request_errors', 'an ingest request failed', { err: describeError(err) });
+      answer = this.refuse({ status: 400, error: 'bad_request', message: 'the request could not be read' });
+    }
+    if (res.headersSent || res.destroyed) return;
+    const body = JSON.stringify(answer.body);
+    res.writeHead(answer.status, {
+      'content-type': 'application/json',
+      'content-length': Buffer.byteLength(body),
+      ...answer.headers,
+      ...(this.stopping ? { connection: 'close' } : {}),
+    });
+    res.end(body);
+  }
+
+  private refuse(refusal: Refusal, headers: Record<string, string> = {}): Answer {
     if (refusal.status === 503) headers['Retry-After'] = String(Math.ceil(this.config.retry_after / 1000));
     if (refusal.status === 401) headers['WWW-Authenticate'] = 'Bearer';
     this.ctx.counters.add(`refused_${refusal.status}`);
-    return c.json({ error: refusal.error, message: refusal.message }, refusal.status, headers);
+    return { status: refusal.status, body: { error: refusal.error, message: refusal.message }, headers };
   }
 
   private unavailable(stream: string): Refusal | undefined {
@@ -125,69 +142,67 @@ export class HttpSource implements ServiceSource {
     return undefined;
   }
 
-  private async ingest(c: Context): Promise<Response> {
+  private async ingest(req: IncomingMessage, res: ServerResponse, stream: string): Promise<Answer> {
     const o = this.config;
-    const stream = c.req.param('stream')!;
-    if (!this.allowed.has(stream)) return this.refuse(c, { status: 404, error: 'unknown_stream', message: `no route for stream ${stream}` });
-    if (this.tokens && !this.tokens.accepts(c.req.header('authorization'))) {
+    if (!this.allowed.has(stream)) return this.refuse({ status: 404, error: 'unknown_stream', message: `no route for stream ${stream}` });
+    if (this.tokens && !this.tokens.accepts(req.headers.authorization)) {
       this.ctx.problems.report('unauthorized', 'ingest request without an accepted token', { stream });
-      return this.refuse(c, { status: 401, error: 'unauthorized', message: 'missing or unknown bearer token' });
+      return this.refuse({ status: 401, error: 'unauthorized', message: 'missing or unknown bearer token' });
     }
-    const format = formatOf(c.req.header('content-type'));
+    const format = formatOf(req.headers['content-type']);
     if (!format) {
-      return this.refuse(c, {
+      return this.refuse({
         status: 415,
         error: 'unsupported_media_type',
         message: 'Content-Type must be application/json, application/x-ndjson (JSON lines) or application/cbor',
       });
     }
     const down = this.unavailable(stream);
-    if (down) return this.refuse(c, down);
-    const declared = Number(c.req.header('content-length') ?? Number.NaN);
-    if (declared > o.max_body_bytes) return this.tooLarge(c, declared);
+    if (down) return this.refuse(down);
+    const declared = Number(req.headers['content-length'] ?? Number.NaN);
+    if (declared > o.max_body_bytes) return this.tooLarge(req, res, declared);
     const reserve = Number.isFinite(declared) ? declared : 0;
     if (this.pendingBytes > 0 && this.pendingBytes + reserve > o.max_pending_bytes) {
-      return this.refuse(c, { status: 503, error: 'busy', message: 'too much received and not yet committed; retry shortly' });
+      return this.refuse({ status: 503, error: 'busy', message: 'too much received and not yet committed; retry shortly' });
     }
     this.pendingBytes += reserve;
     let held = reserve;
     try {
-      const body = await this.readBody(c.req.raw, (n) => {
+      const body = await this.readBody(req, (n) => {
         this.pendingBytes += n;
         held += n;
       });
-      if (body === undefined) return this.tooLarge(c, held);
+      if (body === undefined) return this.tooLarge(req, res, held);
       const decoded = decodeBody(body, format, o.max_records);
       if (!decoded.ok) {
         // The message goes to the sender only: parsers quote the body, and bodies may hold patient data.
         this.ctx.problems.report(decoded.error, 'ingest request refused', { stream, status: decoded.status });
-        return this.refuse(c, decoded);
+        return this.refuse(decoded);
       }
       const late = this.unavailable(stream);
-      if (late) return this.refuse(c, late);
+      if (late) return this.refuse(late);
       const records = decoded.records;
       try {
         await this.ctx.emit(records, undefined, { commitWithinMs: o.commit_within, ...(stream === o.stream ? {} : { stream }) });
       } catch (err) {
         this.ctx.fail(new AgentError('SOURCE_FAILED', `http source ${o.name}: records not committed`, { cause: err, retryable: true }));
-        return this.refuse(c, { status: 503, error: 'not_committed', message: 'the records could not be committed; nothing of this request was kept' });
+        return this.refuse({ status: 503, error: 'not_committed', message: 'the records could not be committed; nothing of this request was kept' });
       }
       this.ctx.counters.add('requests');
-      return c.json({ accepted: records.length }, 202);
+      return { status: 202, body: { accepted: records.length } };
     } finally {
       this.pendingBytes -= held;
     }
   }
 
   /**
-   * 413, and the connection closed once it is written: the rest of the body is not read (the adapter would
-   * otherwise drain it for up to half a second, megabytes on a fast link).
+   * 413, and the connection closed once it is written: the rest of the body is not read (node:http would
+   * otherwise drain it, megabytes on a fast link).
    */
-  private tooLarge(c: Context, bytes: number): Response {
+  private tooLarge(req: IncomingMessage, res: ServerResponse, bytes: number): Answer {
     this.ctx.problems.report('body_too_large', 'ingest request body over max_body_bytes', { bytes, max_body_bytes: this.config.max_body_bytes });
-    const bindings = c.env as Partial<HttpBindings> | undefined;
-    bindings?.outgoing?.once('finish', () => bindings.incoming?.socket.destroy());
-    return this.refuse(c, { status: 413, error: 'body_too_large', message: `body over ${this.config.max_body_bytes} bytes` }, { Connection: 'close' });
+    res.once('finish', () => req.socket.destroy());
+    return this.refuse({ status: 413, error: 'body_too_large', message: `body over ${this.config.max_body_bytes} bytes` }, { Connection: 'close' });
   }
 
   /**
@@ -195,24 +210,18 @@ export class HttpSource implements ServiceSource {
    * that declares no length, or a false one, cannot make the gateway buffer more than the cap. Bytes beyond
    * the declared length are counted as they come (`counted`).
    */
-  private async readBody(request: Request, counted: (extra: number) => void): Promise<Uint8Array | undefined> {
+  private async readBody(req: IncomingMessage, counted: (extra: number) => void): Promise<Uint8Array | undefined> {
     const max = this.config.max_body_bytes;
-    const declared = Number(request.headers.get('content-length') ?? 0) || 0;
-    const chunks: Uint8Array[] = [];
+    const declared = Number(req.headers['content-length'] ?? 0) || 0;
+    const chunks: Buffer[] = [];
     let total = 0;
-    if (!request.body) return new Uint8Array(0);
-    const reader = request.body.getReader();
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
+    // Left early (too large), the request stays open: the 413 is written on its connection, then it closes.
+    for await (const chunk of req.iterator({ destroyOnReturn: false }) as AsyncIterable<Buffer>) {
       const before = total;
-      total += value.byteLength;
-      if (total > max) {
-        await reader.cancel().catch(() => {});
-        return undefined;
-      }
+      total += chunk.byteLength;
+      if (total > max) return undefined;
       if (total > declared) counted(total - Math.max(before, declared));
-      chunks.push(value);
+      chunks.push(chunk);
     }
     return chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, total);
   }
