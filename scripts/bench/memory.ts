@@ -16,6 +16,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { writeGatewayConfigs } from '../lib/gateway-configs.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
 import { numberArg, parseArgs, readCpuSeconds } from './proc.ts';
 
@@ -76,28 +77,7 @@ try {
   if (broker) {
     const keygen = start(command('keygen', '--dir', 'keys'));
     await new Promise((done) => keygen.on('exit', done));
-    writeFileSync(
-      join(dir, 'run.yaml'),
-      `device: { id: bench-gw }
-data_dir: data
-keys: { device_private: keys/device.key, centre_public: keys/centre.pub }
-sources:
-  - ${source}
-sink: { type: mqtt, url: "${broker.url}" }
-`,
-    );
-    writeFileSync(
-      join(dir, 'centre.yaml'),
-      `device: { id: centre }
-data_dir: centre
-keys: { device_private: keys/centre.key, centre_public: keys/centre.pub }
-receiver:
-  input: { type: mqtt, url: "${broker.url}", client_id: bench-centre }
-  private_key: keys/centre.key
-  devices: [{ id: bench-gw, public_keys: [keys/device.pub] }]
-  output: records.jsonl
-`,
-    );
+    writeGatewayConfigs(dir, { brokerUrl: broker.url, deviceId: 'bench-gw', centreClientId: 'bench-centre', source });
     centre = start(command('receive', '--config', 'centre.yaml'));
     await logged(centre, 'receiver running');
   } else {

@@ -5,6 +5,7 @@ import { createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmd
 import { createInterface } from 'node:readline';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { writeGatewayConfigs } from '../../scripts/lib/gateway-configs.ts';
 import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { builtExecutable } from '../helpers/executable.ts';
 
@@ -112,28 +113,12 @@ describe('the executable in a 64 MiB memory cgroup', { skip: cgroup.path ? false
     const count = RATE * SECONDS;
     const broker = await startMosquitto();
     execFileSync(X64, ['keygen', '--dir', 'keys'], { cwd: dir, stdio: 'ignore' });
-    writeFileSync(
-      join(dir, 'run.yaml'),
-      `device: { id: cgroup-gw }
-data_dir: data
-keys: { device_private: keys/device.key, centre_public: keys/centre.pub }
-sources:
-  - { type: synthetic, name: load, rate: ${RATE}, count: ${count}, batch: 100, shape: realistic, record_bytes: 120 }
-sink: { type: mqtt, url: "${broker.url}" }
-`,
-    );
-    writeFileSync(
-      join(dir, 'centre.yaml'),
-      `device: { id: centre }
-data_dir: centre
-keys: { device_private: keys/centre.key, centre_public: keys/centre.pub }
-receiver:
-  input: { type: mqtt, url: "${broker.url}", client_id: cgroup-centre }
-  private_key: keys/centre.key
-  devices: [{ id: cgroup-gw, public_keys: [keys/device.pub] }]
-  output: records.jsonl
-`,
-    );
+    writeGatewayConfigs(dir, {
+      brokerUrl: broker.url,
+      deviceId: 'cgroup-gw',
+      centreClientId: 'cgroup-centre',
+      source: `{ type: synthetic, name: load, rate: ${RATE}, count: ${count}, batch: 100, shape: realistic, record_bytes: 120 }`,
+    });
     // The centre subscribes before the gateway publishes (MQTT keeps nothing for a topic nobody subscribed to).
     const centre = spawn(X64, ['receive', '--config', 'centre.yaml'], { cwd: dir, stdio: ['ignore', 'ignore', 'pipe'] });
     const centreExited = new Promise<void>((done) => centre.on('exit', () => done()));
