@@ -10,7 +10,10 @@
  * full speed. `--all-in-one` measures the earlier setup instead: broker and receiver inside the agent.
  *
  *   node scripts/bench/memory.ts [--rate 1000] [--seconds 60] [--record-bytes 120] [--tree] [--executable PATH]
- *                                [--arenas default] [--all-in-one] [--env NAME=VALUE]
+ *                                [--arenas default] [--all-in-one] [--env NAME=VALUE] [--node-options="FLAGS"]
+ *
+ * `--node-options` hands the agent (not the broker or the centre) runtime flags, e.g. `--heapsnapshot-signal=SIGUSR2
+ * --diagnostic-dir=DIR` to look at its heap while it runs (the executable ignores NODE_OPTIONS).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -40,6 +43,7 @@ const tree = args.has('tree');
 const allInOne = args.has('all-in-one');
 const executable = args.get('executable') ?? join(ROOT, 'dist/edge-agent-linux-x64');
 const env: Record<string, string> = args.get('arenas') === 'default' ? {} : { MALLOC_ARENA_MAX: '1' };
+const nodeOptions = args.get('node-options');
 const envArg = args.get('env');
 if (envArg !== undefined) {
   const [name, ...value] = envArg.split('=');
@@ -50,6 +54,12 @@ if (!tree && !existsSync(executable)) throw new Error(`${executable} is missing:
 /** The agent's command line: the executable, or the tree under the executable's shipped caps (agent/cli/heap-caps.ts). */
 function command(...rest: string[]): string[] {
   return tree ? [process.execPath, '--max-old-space-size=48', '--max-semi-space-size=1', join(ROOT, 'agent/cli/main.ts'), ...rest] : [executable, ...rest];
+}
+
+/** The agent's command line with runtime flags: the executable takes them as `--node-options`, node directly. */
+function agentWithOptions(flags: string): string[] {
+  const [first, ...rest] = command('run', '--config', 'run.yaml');
+  return tree ? [first!, ...flags.split(' '), ...rest] : [first!, `--node-options=${flags}`, ...rest];
 }
 
 function start(argv: string[], extraEnv: Record<string, string> = {}): ChildProcess {
@@ -98,7 +108,7 @@ receiver:
 `,
     );
   }
-  agent = start(command('run', '--config', 'run.yaml'), env);
+  agent = start(nodeOptions === undefined ? command('run', '--config', 'run.yaml') : agentWithOptions(nodeOptions), env);
   const running = logged(agent, 'agent running');
   const died = new Promise<never>((_, failed) => running.catch(failed));
   await Promise.race([running, died]);

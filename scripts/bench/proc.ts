@@ -74,6 +74,12 @@ export function parseArgs(argv: readonly string[]): Map<string, string> {
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('--')) throw new Error(`unexpected argument ${arg}`);
+    const eq = arg.indexOf('=');
+    if (eq > 0) {
+      // `--name=value`: the form for a value that itself starts with "--".
+      out.set(arg.slice(2, eq), arg.slice(eq + 1));
+      continue;
+    }
     const next = argv[i + 1];
     if (next === undefined || next.startsWith('--')) out.set(arg.slice(2), 'true');
     else {

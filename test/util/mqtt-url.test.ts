@@ -57,4 +57,14 @@ describe('mqttConnectOptions', () => {
     assert.equal(o.username, 'user@site');
     assert.equal(o.password, 'p:ss');
   });
+
+  // MQTT.js's packet writer would otherwise fill a process-wide cache of 65,536 Buffers (≈7 MiB of heap) at
+  // the first packet any client writes.
+  it("turns off the packet writer's number cache unless a caller asks for it", async () => {
+    assert.equal(mqttConnectOptions('mqtt://127.0.0.1:1883').writeCache, false);
+    assert.equal(mqttConnectOptions('mqtt://127.0.0.1:1883', { writeCache: true }).writeCache, true);
+    const { default: packet } = await import('mqtt-packet');
+    mqtt.connect({ ...mqttConnectOptions('mqtt://127.0.0.1:1883'), manualConnect: true });
+    assert.equal(packet.writeToStream.cacheNumbers, false);
+  });
 });
