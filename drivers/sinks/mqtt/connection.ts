@@ -29,10 +29,19 @@ export class MqttConnection {
 
   private readonly twin: TwinClientWatch;
 
-  constructor(url: string, options: IClientOptions, reconnect: BackoffPolicy, log: Logger, problems?: ProblemReporter, wire?: WireMeter) {
+  /** `twinHint`: the likely cause of a client id used twice, as the report names it (a gateway's sink by default). */
+  constructor(
+    url: string,
+    options: IClientOptions,
+    reconnect: BackoffPolicy,
+    log: Logger,
+    problems?: ProblemReporter,
+    wire?: WireMeter,
+    twinHint = 'duplicate device id?',
+  ) {
     this.reconnector = new Reconnector(reconnect);
     this.log = log;
-    this.twin = new TwinClientWatch(options.clientId ?? '', problems, 'duplicate device id?');
+    this.twin = new TwinClientWatch(options.clientId ?? '', problems, twinHint);
     this.client = mqtt.connect(mqttConnectOptions(url, { ...options, manualConnect: wire !== undefined || options.manualConnect }));
     if (wire) {
       meterMqttClient(this.client, wire); // every socket it opens is counted, TLS records included

@@ -63,6 +63,10 @@ export class MqttConsumer implements Consumer {
       backoffPolicy(this.options.reconnect),
       this.env.log,
       this.env.problems,
+      undefined,
+      // Two receivers given one client id take the persistent session from each other in a loop, each
+      // getting part of the batches: a shared group needs a client id per member.
+      'two receivers with one client id? give each its own client_id (and one shared_group to share the load)',
     );
     this.connection = connection;
     // A shared subscription: the broker hands each message to one member of the group (MQTT 5, 4.8.2).
