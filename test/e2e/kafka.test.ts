@@ -9,7 +9,7 @@ import { startReceiver } from '../../agent/receiver/start.ts';
 import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
-import { workspace, writeConfig } from '../helpers/setup.ts';
+import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
 
 // Scale with EDGE_KAFKA_E2E_RECORDS (default modest: the file runs in ~40 s alone on 2 cores).
 const RECORDS = Number(process.env.EDGE_KAFKA_E2E_RECORDS ?? 8_000);
@@ -36,30 +36,15 @@ function kafkaYaml(name: string, streams: string[], perStream: number, rate: num
     connect_timeout: 5s
     request_timeout: 5s
     reconnect: { initial_delay: 50ms, max_delay: 500ms }`;
-  return `
-device:
-  id: gw-${name}
-data_dir: data
-log:
-  level: warn
-keys:
-  device_private: keys/device.key
-  centre_public: keys/centre.pub
-sources:
-${streams.map((s) => `  - { type: synthetic, name: ${s}, rate: ${rate}, batch: 200, count: ${perStream} }`).join('\n')}
-sink:${kafka}
-sender:
-  retry_initial_delay: 50ms
-  retry_max_delay: 500ms
-  write_timeout: 10s
-receiver:
-  input:${kafka}
-  private_key: keys/centre.key
-  devices:
-    - id: gw-${name}
-      public_keys: [keys/device.pub]
-  state: ${state}
-`;
+  return agentYaml(
+    { sink: kafka },
+    {
+      device: `gw-${name}`,
+      sources: streams.map((s) => `  - { type: synthetic, name: ${s}, rate: ${rate}, batch: 200, count: ${perStream} }`).join('\n'),
+      state,
+      writeTimeout: '10s',
+    },
+  );
 }
 
 /** A logger that keeps the partitions of its receiver's latest group assignment. */

@@ -13,7 +13,7 @@ import { startReceiver } from '../../agent/receiver/start.ts';
 import { x25519 } from '../../agent/keys/x25519.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { CollectingOutput } from '../helpers/collector.ts';
-import { workspace, writeConfig } from '../helpers/setup.ts';
+import { agentYaml, workspace, writeConfig } from '../helpers/setup.ts';
 
 // One real broker for the whole file, with token authentication on (a start costs ~8 s and ~450 MB).
 let broker: PulsarBroker;
@@ -53,30 +53,10 @@ function pulsarYaml(name: string, total: number, rate: number, sink: SinkParts =
     token_env: ${parts.tokenEnv ?? 'PULSAR_TEST_ADMIN_TOKEN'}
     subscription: ${name}-receiver
     reconnect: { initial_delay: 50ms, max_delay: 500ms }`;
-  return `
-device:
-  id: gw-${name}
-data_dir: data
-log:
-  level: warn
-keys:
-  device_private: keys/device.key
-  centre_public: keys/centre.pub
-sources:
-  - { type: synthetic, name: gen, rate: ${rate}, batch: 200, count: ${total} }
-sink:${pulsar(sink)}
-sender:
-  retry_initial_delay: 50ms
-  retry_max_delay: 500ms
-  write_timeout: 10s
-receiver:
-  input:${pulsar({ ...sink, url: broker.wsUrl, tokenEnv: 'PULSAR_TEST_ADMIN_TOKEN' })}
-  private_key: keys/centre.key
-  devices:
-    - id: gw-${name}
-      public_keys: [keys/device.pub]
-  state: receiver.db
-`;
+  return agentYaml(
+    { sink: pulsar(sink), input: pulsar({ ...sink, url: broker.wsUrl, tokenEnv: 'PULSAR_TEST_ADMIN_TOKEN' }) },
+    { device: `gw-${name}`, sources: `  - { type: synthetic, name: gen, rate: ${rate}, batch: 200, count: ${total} }`, writeTimeout: '10s' },
+  );
 }
 process.env.PULSAR_TEST_ADMIN_TOKEN = ADMIN;
 process.env.PULSAR_TEST_WRONG_TOKEN = jwt('admin', randomBytes(32));

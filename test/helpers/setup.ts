@@ -14,9 +14,31 @@ export async function workspace(prefix = 'edge-test-'): Promise<{ dir: string; c
   return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
 }
 
-/** The YAML of an agent + receiver config over an MQTT broker at `url`, with sections overridable. */
-export function agentYaml(url: string, parts: { sources: string; device?: string; extra?: string }): string {
+/** A sink that is not the default MQTT one: the body of its `sink:` section and of the receiver's `input:`
+ * (each a YAML mapping starting with a newline, indented by 4 spaces), the receiver reading the sink by default. */
+export interface SinkYaml {
+  sink: string;
+  input?: string;
+}
+
+/**
+ * The YAML of an agent + receiver config, with sections overridable: over an MQTT broker at `sink` when it is a
+ * URL, otherwise over the sink it describes (Kafka, Pulsar).
+ */
+export function agentYaml(sink: string | SinkYaml, parts: { sources: string; device?: string; extra?: string; state?: string; writeTimeout?: string }): string {
   const device = parts.device ?? 'gw-test';
+  const sinkBody =
+    typeof sink === 'string'
+      ? `
+  type: mqtt
+  url: ${sink}
+  reconnect: { initial_delay: 50ms, max_delay: 500ms }`
+      : sink.sink;
+  const input =
+    typeof sink === 'string'
+      ? ''
+      : `
+  input:${sink.input ?? sink.sink}`;
   return `
 device:
   id: ${device}
@@ -28,20 +50,17 @@ keys:
   centre_public: keys/centre.pub
 sources:
 ${parts.sources}
-sink:
-  type: mqtt
-  url: ${url}
-  reconnect: { initial_delay: 50ms, max_delay: 500ms }
+sink:${sinkBody}
 sender:
   retry_initial_delay: 50ms
   retry_max_delay: 500ms
-  write_timeout: 5s
-receiver:
+  write_timeout: ${parts.writeTimeout ?? '5s'}
+receiver:${input}
   private_key: keys/centre.key
   devices:
     - id: ${device}
       public_keys: [keys/device.pub]
-  state: receiver.db
+  state: ${parts.state ?? 'receiver.db'}
 ${parts.extra ?? ''}`;
 }
 
