@@ -8,7 +8,7 @@
  * the few functions compiled eagerly; every function a start calls was compiled from source at every start
  * (most of the executable's start). The build makes `main.cache` from the executable itself after a real
  * `run` (the first build of the executable carries no cache; run with EDGE_AGENT_CODE_CACHE_OUT=FILE it
- * writes one at exit), so it holds the functions a start calls, compiled for this very V8 and its flags.
+ * writes one when it gets SIGINT), so it holds the functions a start calls, compiled for this very V8 and its flags.
  *
  * V8 checks a cache before using it (its version, its flags, the source): one it rejects (another V8, other
  * flags given with --node-options) costs nothing but the compilation it would have saved; the application
@@ -54,9 +54,12 @@ else trace('code cache accepted (%d bytes)', cachedData.byteLength);
 
 const out = process.env.EDGE_AGENT_CODE_CACHE_OUT;
 if (out !== undefined && cachedData === undefined) {
-  // The build's instrumented start: at exit every function the start called has been compiled.
+  // The build's instrumented start (scripts/build/code-cache.ts) sends SIGINT once the agent is running:
+  // every function the start called has been compiled then, and the shutdown has not run yet (its functions
+  // would only make the cache, and every start's deserialising, larger). Prepended, so it runs before the
+  // agent's own handler begins the shutdown.
   delete process.env.EDGE_AGENT_CODE_CACHE_OUT;
-  process.once('exit', () => writeFileSync(out, script.createCachedData()));
+  process.prependOnceListener('SIGINT', () => writeFileSync(out, script.createCachedData()));
 }
 
 const filename = process.execPath;
