@@ -38,6 +38,7 @@ function codeCache(): Uint8Array | undefined {
   }
 }
 
+const started = performance.now();
 const cachedData = codeCache();
 const text = getAsset('main.cjs', 'utf8');
 // The bundle keeps bin.ts's `#!` line, which is no JavaScript inside a function: it becomes a comment.
@@ -48,9 +49,10 @@ const script = new Script(source, {
   // The application imports built-in modules with import() (node:http, …).
   importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
 });
-if (cachedData === undefined) trace('no code cache: compiling from source');
-else if (script.cachedDataRejected === true) trace('code cache rejected (%d bytes): compiling from source', cachedData.byteLength);
-else trace('code cache accepted (%d bytes)', cachedData.byteLength);
+const ms = (performance.now() - started).toFixed(1);
+if (cachedData === undefined) trace('no code cache: compiling from source (%s ms)', ms);
+else if (script.cachedDataRejected === true) trace('code cache rejected (%d bytes): compiling from source (%s ms)', cachedData.byteLength, ms);
+else trace('code cache accepted (%d bytes, %s ms)', cachedData.byteLength, ms);
 
 const out = process.env.EDGE_AGENT_CODE_CACHE_OUT;
 if (out !== undefined && cachedData === undefined) {

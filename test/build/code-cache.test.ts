@@ -27,7 +27,7 @@ sink:
   url: mqtt://127.0.0.1:1
 `;
 
-const ACCEPTED = /EDGE-AGENT-START \d+: code cache accepted \((\d+) bytes\)/;
+const ACCEPTED = /EDGE-AGENT-START \d+: code cache accepted \((\d+) bytes, [\d.]+ ms\)/;
 
 interface Result {
   code: number;
@@ -104,7 +104,7 @@ describe('code cache of the executable', () => {
     const rejected = await run(builtExecutable('linux-x64'), ['--node-options=--no-opt', '--version']);
     assert.equal(rejected.code, 0, rejected.stderr);
     assert.match(rejected.stdout, /^\d+\.\d+\.\d+/);
-    assert.match(rejected.stderr, /code cache rejected \(\d+ bytes\): compiling from source/);
+    assert.match(rejected.stderr, /code cache rejected \(\d+ bytes\): compiling from source \([\d.]+ ms\)/);
     const heapCaps = await run(builtExecutable('linux-x64'), ['--node-options=--max-old-space-size=64 --max-semi-space-size=2', '--version']);
     assert.match(heapCaps.stderr, ACCEPTED);
   });
