@@ -1,8 +1,8 @@
 /**
  * The code cache of a real start (docs/packaging.md, "Start: the code cache of a real start"): runs a
  * just-built executable that carries no cache (agent/util/packed-main.ts) as a gateway starts it, `run` with
- * a plain config, until it logs "agent running", then stops it with SIGINT; at exit it writes the V8 code
- * cache of the application, which then holds every function the start called.
+ * a plain config, until it logs "agent running", then sends SIGINT, at which it writes the V8 code cache of
+ * the application: it then holds every function the start called.
  *
  * V8 accepts a cache only from the same V8 with the same flags, so it is made by the target's own
  * executable: natively for the build machine's architecture, under qemu-user (with an aarch64 sysroot) for
@@ -59,40 +59,50 @@ export function runnerFor(arch: Arch): string[] | string {
   return [qemu, '-L', sysroot];
 }
 
-/** Runs `exe` (via `runner`) to "agent running" and back; returns the code cache it wrote. */
+/** Runs `exe` (via `runner`) in `dir` with `env` until it logs "agent running", then stops it with SIGINT. */
+function startAndStop(exe: string, runner: string[], dir: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const [cmd, ...args] = [...runner, exe, 'run', '--config', 'run.yaml'];
+  return new Promise<void>((done, fail) => {
+    const child = spawn(cmd!, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = '';
+    let stopped = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`${exe} did not log "agent running" within ${TIMEOUT_MS / 1000} s: ${seen.slice(-2000)}`));
+    }, TIMEOUT_MS);
+    const onData = (d: Buffer): void => {
+      seen += d.toString();
+      if (!stopped && seen.includes('agent running')) {
+        stopped = true;
+        child.kill('SIGINT');
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', fail);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (stopped && code === 0) done();
+      else fail(new Error(`${exe} run exited (${code ?? signal}) ${stopped ? 'after SIGINT' : 'before "agent running"'}: ${seen.slice(-2000)}`));
+    });
+  });
+}
+
+/**
+ * Returns the code cache of a gateway's usual start, a restart: a first start writes the keys, the queue file
+ * and the addon (what only a gateway's very first start does), the second, measured one writes the cache.
+ */
 export async function makeCodeCache(exe: string, runner: string[]): Promise<Buffer> {
   const dir = mkdtempSync(join(tmpdir(), 'edge-agent-code-cache-'));
   try {
     writeFileSync(join(dir, 'run.yaml'), CONFIG);
     const out = join(dir, 'main.cache');
-    const env: NodeJS.ProcessEnv = { ...process.env, EDGE_AGENT_CODE_CACHE_OUT: out, EDGE_AGENT_NATIVE_CACHE: join(dir, 'native') };
+    const env: NodeJS.ProcessEnv = { ...process.env, EDGE_AGENT_NATIVE_CACHE: join(dir, 'native') };
     // Options that change V8's flags would make a cache V8 rejects at every start.
     delete env.NODE_OPTIONS;
-    const [cmd, ...args] = [...runner, exe, 'run', '--config', 'run.yaml'];
-    await new Promise<void>((done, fail) => {
-      const child = spawn(cmd!, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-      let seen = '';
-      let stopped = false;
-      const timer = setTimeout(() => {
-        child.kill('SIGKILL');
-        fail(new Error(`${exe} did not log "agent running" within ${TIMEOUT_MS / 1000} s: ${seen.slice(-2000)}`));
-      }, TIMEOUT_MS);
-      const onData = (d: Buffer): void => {
-        seen += d.toString();
-        if (!stopped && seen.includes('agent running')) {
-          stopped = true;
-          child.kill('SIGINT');
-        }
-      };
-      child.stdout.on('data', onData);
-      child.stderr.on('data', onData);
-      child.on('error', fail);
-      child.on('exit', (code, signal) => {
-        clearTimeout(timer);
-        if (stopped && code === 0) done();
-        else fail(new Error(`${exe} run exited (${code ?? signal}) ${stopped ? 'after SIGINT' : 'before "agent running"'}: ${seen.slice(-2000)}`));
-      });
-    });
+    delete env.EDGE_AGENT_CODE_CACHE_OUT;
+    await startAndStop(exe, runner, dir, env);
+    await startAndStop(exe, runner, dir, { ...env, EDGE_AGENT_CODE_CACHE_OUT: out });
     return readFileSync(out);
   } finally {
     rmSync(dir, { recursive: true, force: true });
