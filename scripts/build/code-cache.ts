@@ -38,8 +38,9 @@ sink:
 /** Generous: arm64 under qemu-user starts in seconds, not milliseconds. */
 const TIMEOUT_MS = 120_000;
 
-const QEMU: Partial<Record<Arch, { commands: string[]; sysroot: string }>> = {
-  arm64: { commands: ['qemu-aarch64', 'qemu-aarch64-static'], sysroot: '/usr/aarch64-linux-gnu' },
+/** qemu-user and the sysroot it loads the executable's glibc and libstdc++ from (Debian's cross packages). */
+const QEMU: Partial<Record<Arch, { commands: string[]; sysroot: string; loader: string }>> = {
+  arm64: { commands: ['qemu-aarch64', 'qemu-aarch64-static'], sysroot: '/usr/aarch64-linux-gnu', loader: 'lib/ld-linux-aarch64.so.1' },
 };
 
 const found = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
@@ -54,7 +55,7 @@ export function runnerFor(arch: Arch): string[] | string {
   if (q === undefined) return `no way to run linux-${arch} executables on a ${process.arch} machine`;
   const qemu = q.commands.find(found);
   if (qemu === undefined) return `${q.commands.join(' or ')} not installed (Debian: apt-get install qemu-user)`;
-  const sysroot = process.env.QEMU_LD_PREFIX ?? (existsSync(q.sysroot) ? q.sysroot : undefined);
+  const sysroot = process.env.QEMU_LD_PREFIX ?? (existsSync(join(q.sysroot, q.loader)) ? q.sysroot : undefined);
   if (sysroot === undefined) return `no ${arch} sysroot for qemu (Debian: apt-get install libc6-arm64-cross libstdc++6-arm64-cross, or set QEMU_LD_PREFIX)`;
   return [qemu, '-L', sysroot];
 }
