@@ -34,6 +34,8 @@ const DIST = join(REPO, PACKAGING.outputPath);
 const BUNDLE_DIR = join(DIST, 'bundle');
 const BUNDLE = join(BUNDLE_DIR, 'edge-agent.cjs');
 const LOADER = join(BUNDLE_DIR, 'loader.cjs');
+/** The bundle wrapped as the loader compiles it (wrapAsFunction): the asset `main.cjs`. */
+const WRAPPED = join(BUNDLE_DIR, 'main.cjs');
 const NATIVE_DIR = join(BUNDLE_DIR, 'native');
 /** Node binaries (arm64); under node_modules so that it is ignored and goes with `rm -rf node_modules`. */
 const CACHE = join(REPO, 'node_modules', '.cache', 'edge-agent-build');
@@ -107,6 +109,17 @@ function firstCommand(candidates: string[]): string | undefined {
 }
 
 /**
+ * Writes the bundle as the loader (agent/util/packed-main.ts) compiles it: the body of a function of the
+ * CommonJS module's variables, called by the loader with them (in this order). The bundle's `#!` line, no
+ * JavaScript inside a function, becomes a comment of the same length, so line and column numbers hold.
+ */
+function wrapAsFunction(bundle: string, out: string): void {
+  const text = readFileSync(bundle, 'utf8');
+  const body = text.startsWith('#!') ? `//${text.slice(2)}` : text;
+  writeFileSync(out, `(function (exports, require, module, __filename, __dirname) {${body}\n})`);
+}
+
+/**
  * The application blob for one target: the loader as main script (agent/util/packed-main.ts), the bundle as
  * the asset `main.cjs` and, when given, its code cache as `main.cache`.
  */
@@ -124,7 +137,7 @@ function writeBlob(arch: Arch, assets: Record<string, string>, blob: string): vo
     // cannot override execArgv).
     execArgv: heapCapArgs(DEFAULT_HEAP_CAPS),
     execArgvExtension: 'cli',
-    assets: { ...assets, 'main.cjs': BUNDLE },
+    assets: { ...assets, 'main.cjs': WRAPPED },
   };
   writeFileSync(config, `${JSON.stringify(seaConfig, null, 2)}\n`);
   execFileSync(HOST_NODE, ['--experimental-sea-config', config], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
@@ -189,6 +202,7 @@ async function main(): Promise<void> {
   let t = performance.now();
   const b = await bundle(join(REPO, 'agent', 'cli', 'bin.ts'), BUNDLE);
   const loaderBytes = await bundleLoader(join(REPO, 'agent', 'util', 'packed-main.ts'), LOADER);
+  wrapAsFunction(BUNDLE, WRAPPED);
   log(
     `bundle ${relative(REPO, b.outfile)} ${mb(b.bytes)} in ${secs(performance.now() - t)}; largest: ${b.byPackage
       .slice(0, 6)
