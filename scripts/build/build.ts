@@ -1,15 +1,19 @@
 /**
  * Builds the single executables: `npm run build [-- --targets linux-x64,linux-arm64]` (default linux-x64).
  *
- *   1. esbuild bundles agent/cli/bin.ts into dist/bundle/edge-agent.cjs (scripts/build/bundle.ts);
+ *   1. esbuild bundles agent/cli/bin.ts into dist/bundle/edge-agent.cjs (scripts/build/bundle.ts), and the
+ *      executable's main script, agent/util/packed-main.ts, into dist/bundle/loader.cjs;
  *   2. the target's native addons (better-sqlite3, serialport; prebuilt in their npm packages) are copied to
  *      dist/bundle/native/;
- *   3. Node's single-executable tooling writes the application blob: the bundle as main script, the addons and
- *      the lazy scripts (dist/bundle/lazy/, optional heavy libraries evaluated at first use) as assets, the heap caps as execArgv (so the runtime starts with them: no re-exec), and for the host's
- *      architecture a V8 code cache of the bundle;
- *   4. the npm-provided Node binary for the target (scripts/build/node-binaries.ts; nothing is fetched from
- *      nodejs.org or GitHub) is copied, stripped of its symbol tables (-18 MB; a cross strip for arm64), and
- *      the blob is injected into it (postject), giving dist/edge-agent-linux-<arch>.
+ *   3. the npm-provided Node binary for the target (scripts/build/node-binaries.ts; nothing is fetched from
+ *      nodejs.org or GitHub) is copied and stripped of its symbol tables (-18 MB; a cross strip for arm64);
+ *   4. Node's single-executable tooling writes the application blob: the loader as main script; the bundle,
+ *      the addons and the lazy scripts (dist/bundle/lazy/, optional heavy libraries evaluated at first use)
+ *      as assets; the heap caps as execArgv (so the runtime starts with them: no re-exec). The blob is
+ *      injected into a copy of the stripped binary (postject), giving dist/edge-agent-linux-<arch>;
+ *   5. that executable is run once as a gateway starts it (natively, or arm64 under qemu-user), and writes
+ *      the V8 code cache of the bundle with every function the start called (scripts/build/code-cache.ts);
+ *      step 4 is done again with the cache as one more asset, which the loader hands to V8.
  * Sizes and times are printed. See docs/packaging.md.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
@@ -19,7 +23,8 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { DEFAULT_HEAP_CAPS, heapCapArgs } from '../../agent/cli/heap-caps.ts';
-import { bundle } from './bundle.ts';
+import { bundle, bundleLoader } from './bundle.ts';
+import { makeCodeCache, runnerFor } from './code-cache.ts';
 import { type Arch, npmNodeBinary } from './node-binaries.ts';
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -28,6 +33,9 @@ const PACKAGING = JSON.parse(readFileSync(join(REPO, 'pkg.config.json'), 'utf8')
 const DIST = join(REPO, PACKAGING.outputPath);
 const BUNDLE_DIR = join(DIST, 'bundle');
 const BUNDLE = join(BUNDLE_DIR, 'edge-agent.cjs');
+const LOADER = join(BUNDLE_DIR, 'loader.cjs');
+/** The bundle wrapped as the loader compiles it (wrapAsFunction): the asset `main.cjs`. */
+const WRAPPED = join(BUNDLE_DIR, 'main.cjs');
 const NATIVE_DIR = join(BUNDLE_DIR, 'native');
 /** Node binaries (arm64); under node_modules so that it is ignored and goes with `rm -rf node_modules`. */
 const CACHE = join(REPO, 'node_modules', '.cache', 'edge-agent-build');
@@ -101,49 +109,88 @@ function firstCommand(candidates: string[]): string | undefined {
 }
 
 /**
- * The application blob for one target. The code cache is V8 bytecode for the host's architecture, so it
- * goes only into the host's executable (for another target Node would reject it at start and compile anyway).
+ * Writes the bundle as the loader (agent/util/packed-main.ts) compiles it: the body of a function of the
+ * CommonJS module's variables, called by the loader with them (in this order). The bundle's `#!` line, no
+ * JavaScript inside a function, becomes a comment of the same length, so line and column numbers hold.
+ */
+function wrapAsFunction(bundle: string, out: string): void {
+  const text = readFileSync(bundle, 'utf8');
+  const body = text.startsWith('#!') ? `//${text.slice(2)}` : text;
+  writeFileSync(out, `(function (exports, require, module, __filename, __dirname) {${body}\n})`);
+}
+
+/**
+ * The application blob for one target: the loader as main script (agent/util/packed-main.ts), the bundle as
+ * the asset `main.cjs` and, when given, its code cache as `main.cache`.
  */
 function writeBlob(arch: Arch, assets: Record<string, string>, blob: string): void {
   const config = join(BUNDLE_DIR, `sea-config-${arch}.json`);
   const seaConfig = {
-    main: BUNDLE,
+    main: LOADER,
     output: blob,
     disableExperimentalSEAWarning: true,
     useSnapshot: false,
-    useCodeCache: arch === process.arch,
+    // Node's own code cache would cover the loader only; the bundle's is the asset `main.cache`.
+    useCodeCache: false,
     // The default heap caps, in force from the runtime's start; agent/cli/bin.ts restarts once only when
     // the operator asks for other caps, passing them as --node-options (which "cli" allows; NODE_OPTIONS
     // cannot override execArgv).
     execArgv: heapCapArgs(DEFAULT_HEAP_CAPS),
     execArgvExtension: 'cli',
-    assets,
+    assets: { ...assets, 'main.cjs': WRAPPED },
   };
   writeFileSync(config, `${JSON.stringify(seaConfig, null, 2)}\n`);
   execFileSync(HOST_NODE, ['--experimental-sea-config', config], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
-/** Copies the target's Node binary to `out`, strips it and injects the blob. */
-function makeExecutable(arch: Arch, node: string, blob: string, out: string): { node: number; stripped: number } {
+/** The target's Node binary, copied to dist/bundle/node-<arch> and stripped; returns its path. */
+function strippedNode(arch: Arch, node: string): string {
   const strip = firstCommand(STRIP[arch]);
   if (strip === undefined) {
     throw new Error(
       `no strip for linux-${arch} (tried ${STRIP[arch].join(', ')}); on Debian: apt-get install ${arch === 'arm64' ? 'binutils-aarch64-linux-gnu' : 'binutils'}`,
     );
   }
+  const out = join(BUNDLE_DIR, `node-${arch}`);
   rmSync(out, { force: true });
   copyFileSync(node, out);
   chmodSync(out, 0o755);
   // Symbol tables only: the code and the dynamic symbols native addons link against stay.
   execFileSync(strip, ['--strip-all', out]);
-  const stripped = statSync(out).size;
+  return out;
+}
+
+/** Copies the stripped Node binary to `out` and injects the blob. */
+function inject(stripped: string, blob: string, out: string): void {
+  rmSync(out, { force: true });
+  copyFileSync(stripped, out);
+  chmodSync(out, 0o755);
   const r = spawnSync(HOST_NODE, [POSTJECT, out, 'NODE_SEA_BLOB', blob, '--sentinel-fuse', SEA_FUSE], { encoding: 'utf8' });
   // postject's ELF library warns about the note section it adds; anything else is shown.
   const noise = /^(warning: Can't find string offset for section name '\.note.*|.*Injection done!.*|Start injection of .*|\s*)$/;
   const other = `${r.stdout}\n${r.stderr}`.split('\n').filter((l) => !noise.test(l.replace(new RegExp(`${String.fromCharCode(27)}\\[[0-9;]*m`, 'g'), '')));
   if (other.length > 0) process.stderr.write(`${other.join('\n')}\n`);
   if (r.status !== 0) throw new Error(`injecting the blob into ${out} failed (exit ${r.status ?? r.signal})`);
-  return { node: statSync(node).size, stripped };
+}
+
+/**
+ * The executable for one target, with the code cache of a real start when this machine can run it
+ * (otherwise it starts as with a cache V8 rejects: compiling from source, see agent/util/packed-main.ts).
+ */
+async function makeExecutable(arch: Arch, stripped: string, assets: Record<string, string>, out: string): Promise<{ blob: number; cache: number }> {
+  const blob = join(BUNDLE_DIR, `sea-prep-${arch}.blob`);
+  writeBlob(arch, assets, blob);
+  inject(stripped, blob, out);
+  const runner = runnerFor(arch);
+  if (typeof runner === 'string') {
+    process.stderr.write(`build: WARNING: ${relative(REPO, out)} ships without its code cache (it starts slower): ${runner}\n`);
+    return { blob: statSync(blob).size, cache: 0 };
+  }
+  const cacheFile = join(BUNDLE_DIR, `main-${arch}.cache`);
+  writeFileSync(cacheFile, await makeCodeCache(out, runner));
+  writeBlob(arch, { ...assets, 'main.cache': cacheFile }, blob);
+  inject(stripped, blob, out);
+  return { blob: statSync(blob).size, cache: statSync(cacheFile).size };
 }
 
 async function main(): Promise<void> {
@@ -154,11 +201,13 @@ async function main(): Promise<void> {
 
   let t = performance.now();
   const b = await bundle(join(REPO, 'agent', 'cli', 'bin.ts'), BUNDLE);
+  const loaderBytes = await bundleLoader(join(REPO, 'agent', 'util', 'packed-main.ts'), LOADER);
+  wrapAsFunction(BUNDLE, WRAPPED);
   log(
     `bundle ${relative(REPO, b.outfile)} ${mb(b.bytes)} in ${secs(performance.now() - t)}; largest: ${b.byPackage
       .slice(0, 6)
       .map(([p, n]) => `${p} ${mb(n)}`)
-      .join(', ')}`,
+      .join(', ')}; loader ${relative(REPO, LOADER)} ${loaderBytes} bytes`,
   );
   log(
     `lazy scripts: ${Object.entries(b.lazy)
@@ -172,22 +221,25 @@ async function main(): Promise<void> {
     const arch = TARGETS[target]!;
     t = performance.now();
     const node = npmNodeBinary(REPO, CACHE, arch, version);
-    const assets = { ...stageNativeAddons(arch), ...lazyAssets };
-    const blob = join(BUNDLE_DIR, `sea-prep-${arch}.blob`);
-    writeBlob(arch, assets, blob);
+    const stripped = strippedNode(arch, node);
     const out = join(DIST, `edge-agent-${target}`);
-    const sizes = makeExecutable(arch, node, blob, out);
+    const sizes = await makeExecutable(arch, stripped, { ...stageNativeAddons(arch), ...lazyAssets }, out);
     const ms = performance.now() - t;
     const bytes = statSync(out).size;
     results.push({ target, out, bytes, ms });
-    log(`${relative(REPO, out)} ${mb(bytes)} in ${secs(ms)} (Node ${mb(sizes.node)}, stripped ${mb(sizes.stripped)}, blob ${mb(statSync(blob).size)})`);
+    log(
+      `${relative(REPO, out)} ${mb(bytes)} in ${secs(ms)} (Node ${mb(statSync(node).size)}, stripped ${mb(statSync(stripped).size)}, blob ${mb(sizes.blob)}, code cache ${mb(sizes.cache)})`,
+    );
   }
 
-  // Smoke test what the host can run.
+  // Smoke test what the host can run; a code cache the build made must be one V8 accepts.
   for (const r of results) {
     if (r.target !== `linux-${process.arch}`) continue;
-    const v = execFileSync(r.out, ['--version'], { encoding: 'utf8' }).trim();
-    log(`${relative(REPO, r.out)} --version: ${v}`);
+    const v = spawnSync(r.out, ['--version'], { encoding: 'utf8', env: { ...process.env, NODE_OPTIONS: '', NODE_DEBUG: 'edge-agent-start' } });
+    if (v.status !== 0) throw new Error(`${relative(REPO, r.out)} --version failed (${v.status ?? v.signal}): ${v.stderr}`);
+    const start = /code cache [^\n]*/.exec(v.stderr)?.[0] ?? 'no code cache line on stderr';
+    log(`${relative(REPO, r.out)} --version: ${v.stdout.trim()}; ${start}`);
+    if (!start.startsWith('code cache accepted')) throw new Error(`${relative(REPO, r.out)}: ${start}`);
   }
   log(`done in ${secs(performance.now() - t0)}: ${results.map((r) => `${relative(REPO, r.out)} ${mb(r.bytes)}`).join(', ')}`);
   log(`dist/: ${readdirSync(DIST).join(' ')}`);

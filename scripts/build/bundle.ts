@@ -173,6 +173,15 @@ const COMMON = {
   metafile: true as const,
 } satisfies BuildOptions;
 
+/**
+ * The executable's main script, agent/util/packed-main.ts: it compiles the bundle (an asset) with its code
+ * cache. Built apart from the bundle, with nothing inlined but itself: it requires only built-in modules.
+ */
+export async function bundleLoader(entry: string, outfile: string): Promise<number> {
+  const r = await build({ ...COMMON, banner: {}, define: {}, entryPoints: [entry], outfile });
+  return Object.values(r.metafile.outputs)[0]?.bytes ?? 0;
+}
+
 export async function bundle(entry: string, outfile: string): Promise<BundleResult> {
   const result = await build({
     ...COMMON,

@@ -1,0 +1,111 @@
+/**
+ * The code cache of a real start (docs/packaging.md, "Start: the code cache of a real start"): runs a
+ * just-built executable that carries no cache (agent/util/packed-main.ts) as a gateway starts it, `run` with
+ * a plain config, until it logs "agent running", then sends SIGINT, at which it writes the V8 code cache of
+ * the application: it then holds every function the start called.
+ *
+ * V8 accepts a cache only from the same V8 with the same flags, so it is made by the target's own
+ * executable: natively for the build machine's architecture, under qemu-user (with an aarch64 sysroot) for
+ * arm64 on an x64 machine.
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Arch } from './node-binaries.ts';
+
+/**
+ * A gateway's plain config (as scripts/bench/startup.ts measures): a synthetic source, the MQTT sink. The
+ * sink's broker is a port nothing listens on, so the start is the same whether or not the build machine
+ * runs a broker (the sink need not connect for "agent running").
+ */
+const CONFIG = `device:
+  id: gw-code-cache
+data_dir: data
+keys:
+  device_private: keys/device.key
+  centre_public: keys/centre.pub
+  generate_if_missing: true
+sources:
+  - type: synthetic
+    name: load
+    rate: 10
+sink:
+  type: mqtt
+  url: mqtt://127.0.0.1:9
+`;
+
+/** Generous: arm64 under qemu-user starts in seconds, not milliseconds. */
+const TIMEOUT_MS = 120_000;
+
+/** qemu-user and the sysroot it loads the executable's glibc and libstdc++ from (Debian's cross packages). */
+const QEMU: Partial<Record<Arch, { commands: string[]; sysroot: string; loader: string }>> = {
+  arm64: { commands: ['qemu-aarch64', 'qemu-aarch64-static'], sysroot: '/usr/aarch64-linux-gnu', loader: 'lib/ld-linux-aarch64.so.1' },
+};
+
+const found = (cmd: string): boolean => spawnSync('sh', ['-c', `command -v ${cmd}`], { stdio: 'ignore' }).status === 0;
+
+/**
+ * How to run an executable of `arch` here: [command, ...leading args], or the reason it cannot be run
+ * (then the executable ships without a cache and starts as before).
+ */
+export function runnerFor(arch: Arch): string[] | string {
+  if (arch === process.arch) return [];
+  const q = QEMU[arch];
+  if (q === undefined) return `no way to run linux-${arch} executables on a ${process.arch} machine`;
+  const qemu = q.commands.find(found);
+  if (qemu === undefined) return `${q.commands.join(' or ')} not installed (Debian: apt-get install qemu-user)`;
+  const sysroot = process.env.QEMU_LD_PREFIX ?? (existsSync(join(q.sysroot, q.loader)) ? q.sysroot : undefined);
+  if (sysroot === undefined) return `no ${arch} sysroot for qemu (Debian: apt-get install libc6-arm64-cross libstdc++6-arm64-cross, or set QEMU_LD_PREFIX)`;
+  return [qemu, '-L', sysroot];
+}
+
+/** Runs `exe` (via `runner`) in `dir` with `env` until it logs "agent running", then stops it with SIGINT. */
+function startAndStop(exe: string, runner: string[], dir: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const [cmd, ...args] = [...runner, exe, 'run', '--config', 'run.yaml'];
+  return new Promise<void>((done, fail) => {
+    const child = spawn(cmd!, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let seen = '';
+    let stopped = false;
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      fail(new Error(`${exe} did not log "agent running" within ${TIMEOUT_MS / 1000} s: ${seen.slice(-2000)}`));
+    }, TIMEOUT_MS);
+    const onData = (d: Buffer): void => {
+      seen += d.toString();
+      if (!stopped && seen.includes('agent running')) {
+        stopped = true;
+        child.kill('SIGINT');
+      }
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', fail);
+    child.on('exit', (code, signal) => {
+      clearTimeout(timer);
+      if (stopped && code === 0) done();
+      else fail(new Error(`${exe} run exited (${code ?? signal}) ${stopped ? 'after SIGINT' : 'before "agent running"'}: ${seen.slice(-2000)}`));
+    });
+  });
+}
+
+/**
+ * Returns the code cache of a gateway's usual start, a restart: a first start writes the keys, the queue file
+ * and the addon (what only a gateway's very first start does), the second, measured one writes the cache.
+ */
+export async function makeCodeCache(exe: string, runner: string[]): Promise<Buffer> {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-agent-code-cache-'));
+  try {
+    writeFileSync(join(dir, 'run.yaml'), CONFIG);
+    const out = join(dir, 'main.cache');
+    const env: NodeJS.ProcessEnv = { ...process.env, EDGE_AGENT_NATIVE_CACHE: join(dir, 'native') };
+    // Options that change V8's flags would make a cache V8 rejects at every start.
+    delete env.NODE_OPTIONS;
+    delete env.EDGE_AGENT_CODE_CACHE_OUT;
+    await startAndStop(exe, runner, dir, env);
+    await startAndStop(exe, runner, dir, { ...env, EDGE_AGENT_CODE_CACHE_OUT: out });
+    return readFileSync(out);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
