@@ -4,6 +4,8 @@
  * sources catching up at once ran a 32 MB heap out of memory. With it, a source's emit waits (its promise
  * does not resolve) while the source or the agent as a whole holds more than its share, so a source that
  * awaits its emits, or calls `room()` before making more records, stops producing instead of growing.
+ * An emit is charged the bytes it holds while it waits: its records written as CBOR (`writtenBytes`; the
+ * queue writes them when the emit is handed over), no longer an estimate of the records as objects.
  */
 import { getHeapStatistics } from 'node:v8';
 import type { AgentRecord } from '../domain/record.ts';
@@ -29,6 +31,14 @@ export function emitBudgetLimits(sources: number, heapLimit = getHeapStatistics(
   const perSourceBytes = Math.max(64 * KiB, Math.floor(totalBytes / 4));
   const perEmitBytes = Math.max(16 * KiB, Math.min(Math.floor(perSourceBytes / 2), Math.floor(totalBytes / (2 * Math.max(1, sources)))));
   return { totalBytes, perSourceBytes, perEmitBytes };
+}
+
+/**
+ * What an emit charges: its records written as CBOR (the queue writes them when they are handed over, so
+ * only these bytes wait for the commit; record-writer.ts), their end offsets, and a fixed cost for the rest.
+ */
+export function writtenBytes(written: { records: { bytes: Uint8Array; ends: Uint32Array } }): number {
+  return 128 + written.records.bytes.byteLength + written.records.ends.byteLength;
 }
 
 /**
