@@ -44,14 +44,20 @@ const INITIAL_BYTES = 64 * 1024;
 const KEPT_BYTES = 1024 * 1024;
 
 const TWO_32 = 0x100000000;
+const MAX_KEPT_KEYS = 4096;
+const MAX_KEPT_KEY = 32;
 
 export class RecordWriter {
   private buf = Buffer.allocUnsafeSlow(INITIAL_BYTES);
   private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
   private pos = 0;
   private repairedInRecord = false;
-  /** Keys already seen well-formed (see codec.ts): bounded, so ever-new keys cannot grow it. */
-  private readonly wellFormedKeys = new Set<string>();
+  /**
+   * Keys already written, with their CBOR: records of a stream share a few keys, and copying a key's bytes
+   * costs about half of writing it (the writer's largest part is text). Bounded in count and key length, so
+   * records with ever-new keys cannot grow it (≤ 4096 × 100 B).
+   */
+  private readonly keys = new Map<string, Uint8Array>();
 
   /**
    * Writes `records` (plain objects; `ts` already stamped). A record that cannot be written, or whose CBOR
@@ -290,13 +296,22 @@ export class RecordWriter {
     this.pos += 3;
     let size = 0;
     for (const key in record) {
-      if (!this.wellFormedKeys.has(key)) {
+      const known = this.keys.get(key);
+      if (known !== undefined) {
+        this.room(known.length);
+        const buf = this.buf;
+        for (let i = 0, at = this.pos; i < known.length; i++) buf[at + i] = known[i]!;
+        this.pos += known.length;
+      } else {
         // A key to repair may merge with another: the general path knows how.
         if (!key.isWellFormed()) throw HAND_OVER;
-        if (this.wellFormedKeys.size >= 4096) this.wellFormedKeys.clear();
-        this.wellFormedKeys.add(key);
+        const at = this.pos;
+        this.string(key);
+        if (key.length <= MAX_KEPT_KEY) {
+          if (this.keys.size >= MAX_KEPT_KEYS) this.keys.clear();
+          this.keys.set(key, this.buf.slice(at, this.pos));
+        }
       }
-      this.string(key);
       this.value(record[key], depth + 1);
       size++;
     }
