@@ -219,10 +219,8 @@ export class RecordWriter {
   /** As cbor-x writes a string (its header sized from the UTF-16 length first), lone surrogates repaired. */
   private string(text: string): void {
     let value = text;
-    if (!value.isWellFormed()) {
-      value = value.toWellFormed();
-      this.repairedInRecord = true;
-    }
+    // A short string is checked for lone surrogates as it is written (below); a long one first.
+    if (value.length >= 0x40 && !value.isWellFormed()) value = this.repaired(value);
     const strLength = value.length;
     const headerSize = strLength < 0x20 ? 1 : strLength < 0x100 ? 2 : strLength < 0x10000 ? 3 : 5;
     this.room(headerSize + strLength * 3 + 5);
@@ -237,9 +235,15 @@ export class RecordWriter {
         else if (c1 < 0x800) {
           buf[at++] = (c1 >> 6) | 0xc0;
           buf[at++] = (c1 & 0x3f) | 0x80;
-        } else if ((c1 & 0xfc00) === 0xd800) {
-          // Well-formed by now: a high surrogate is followed by its low one.
-          c1 = 0x10000 + ((c1 & 0x03ff) << 10) + (value.charCodeAt(++i) & 0x03ff);
+        } else if ((c1 & 0xf800) === 0xd800) {
+          const c2 = value.charCodeAt(i + 1);
+          // A lone surrogate: the string is written again, repaired (its place is not taken yet).
+          if (c1 > 0xdbff || (c2 & 0xfc00) !== 0xdc00) {
+            this.string(this.repaired(value));
+            return;
+          }
+          i++;
+          c1 = 0x10000 + ((c1 & 0x03ff) << 10) + (c2 & 0x03ff);
           buf[at++] = (c1 >> 18) | 0xf0;
           buf[at++] = ((c1 >> 12) & 0x3f) | 0x80;
           buf[at++] = ((c1 >> 6) & 0x3f) | 0x80;
@@ -272,6 +276,12 @@ export class RecordWriter {
       pos += 4;
     }
     this.pos = pos + length;
+  }
+
+  /** `text` with each lone surrogate replaced by U+FFFD, noted for the record being written. */
+  private repaired(text: string): string {
+    this.repairedInRecord = true;
+    return text.toWellFormed();
   }
 
   private container(v: object, depth: number): void {
