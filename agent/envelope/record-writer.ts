@@ -319,7 +319,8 @@ export class RecordWriter {
         this.string(key);
         if (key.length <= MAX_KEPT_KEY) {
           if (this.keys.size >= MAX_KEPT_KEYS) this.keys.clear();
-          this.keys.set(key, this.buf.slice(at, this.pos));
+          // A copy: the working buffer is written over by the next emit.
+          this.keys.set(key, Uint8Array.prototype.slice.call(this.buf, at, this.pos));
         }
       }
       this.value(record[key], depth + 1);

@@ -157,3 +157,14 @@ test('a writer reused for many emits, one of them large, writes each one right',
     assert.equal(out.records.ends[size - 1], expected.length);
   }
 });
+
+test('a reused writer writes records of changing shapes and sizes right, emit after emit', () => {
+  const writer = new RecordWriter();
+  for (let emit = 0; emit < 30; emit++) {
+    const records: AgentRecord[] = Array.from({ length: 1 + (emit % 7) }, (_, i) =>
+      (emit + i) % 3 === 0 ? { n: emit * 1000 + i, text: 'x'.repeat((emit * 13 + i) % 90) } : { [`k${(emit + i) % 5}`]: i, ts: 1767225600000 + i, n: emit },
+    );
+    const expected = Buffer.from(encodeRecords(structuredClone(records))).subarray(arrayHeadBytes(records.length));
+    assert.ok(writer.write(records, 1 << 20).records.bytes.equals(expected), `emit ${emit}`);
+  }
+});
