@@ -8,7 +8,6 @@
  * queue writes them when the emit is handed over), no longer an estimate of the records as objects.
  */
 import { getHeapStatistics } from 'node:v8';
-import type { AgentRecord } from '../domain/record.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -39,47 +38,6 @@ export function emitBudgetLimits(sources: number, heapLimit = getHeapStatistics(
  */
 export function writtenBytes(written: { records: { bytes: Uint8Array; ends: Uint32Array } }): number {
   return 128 + written.records.bytes.byteLength + written.records.ends.byteLength;
-}
-
-/**
- * The bytes a record holds in memory, roughly: what its values take plus a fixed cost per field and per
- * record. Cheap (no encoding); exact enough to bound memory, not to account for it.
- */
-export function recordBytes(record: AgentRecord): number {
-  let bytes = 64;
-  for (const key in record) bytes += 24 + key.length + valueBytes(record[key], 0);
-  return bytes;
-}
-
-function valueBytes(value: unknown, depth: number): number {
-  switch (typeof value) {
-    case 'string':
-      return 16 + value.length * 2;
-    case 'number':
-    case 'boolean':
-    case 'undefined':
-      return 8;
-    case 'bigint':
-      return 24;
-    case 'object': {
-      if (value === null) return 8;
-      if (ArrayBuffer.isView(value)) return 64 + value.byteLength;
-      if (value instanceof ArrayBuffer) return 64 + value.byteLength;
-      if (depth > 32) return 64; // deeper nesting than a record carries: not worth walking
-      let bytes = 32;
-      if (Array.isArray(value)) {
-        // A number is counted here, not passed on: passing an element of an array of floats to a call boxes
-        // it (a heap number per reading: a sixth of what 500 B records with 30 readings allocated end to end).
-        for (let i = 0; i < value.length; i++) {
-          const item: unknown = value[i];
-          bytes += typeof item === 'number' ? 16 : 8 + valueBytes(item, depth + 1);
-        }
-      } else for (const key in value) bytes += 24 + key.length + valueBytes((value as Record<string, unknown>)[key], depth + 1);
-      return bytes;
-    }
-    default:
-      return 16;
-  }
 }
 
 /** One source's account in the budget. */
