@@ -7,7 +7,8 @@
 import type { Logger } from '../log.ts';
 import type { AgentRecord } from '../domain/record.ts';
 import { compress, type CodecSettings } from '../envelope/codec.ts';
-import { arrayHeadBytes, type EncodedRecords, type RecordWriter, writeArrayHead } from '../envelope/record-writer.ts';
+import { arrayHeadBytes, writeArrayHead } from '../envelope/cbor-head.ts';
+import type { EncodedRecords, RecordWriter } from '../envelope/record-writer.ts';
 import type { Ledger } from './ledger.ts';
 
 export interface EncodedChunk {

@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { decodeRecords, encodeRecords, type EncodeStats } from '../../agent/envelope/codec.ts';
 import { MAX_NESTING } from '../../agent/envelope/cbor-decode.ts';
-import { RecordWriter, writeArrayHead, arrayHeadBytes } from '../../agent/envelope/record-writer.ts';
+import { RecordWriter } from '../../agent/envelope/record-writer.ts';
+import { arrayHeadBytes, writeArrayHead } from '../../agent/envelope/cbor-head.ts';
 import type { AgentRecord } from '../../agent/domain/record.ts';
 import { recordMaker } from '../../drivers/sources/synthetic/shapes.ts';
 
