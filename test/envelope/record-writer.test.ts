@@ -75,6 +75,12 @@ function cases(): AgentRecord[] {
   for (const v of edgeNumbers) out.push({ v, list: [v, 'x', v] });
   const texts = [
     '',
+    'é'.repeat(12),
+    '€'.repeat(9),
+    '😀'.repeat(6),
+    'x'.repeat(20) + 'é'.repeat(3),
+    'é'.repeat(200),
+    '€'.repeat(22000),
     'a',
     'é',
     '€',
