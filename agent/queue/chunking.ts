@@ -1,13 +1,15 @@
 /**
- * Turning records into stored chunks: the CBOR encoding and compression done once, at ingest, so a full
- * chunk can later leave as a batch body as it is. Kept out of the queue's commit so the commit only orders
- * writes; the cost of encoding is here.
+ * Turning an emit's records into stored chunks. Records are written as CBOR when they are handed to the
+ * queue (record-writer.ts), so only bytes wait for the commit; here a commit cuts a stream's waiting records
+ * into chunks (the batch array's head, then the records' bytes as written) and compresses each, so a full
+ * chunk can later leave as a batch body as it is.
  */
+import type { Logger } from '../log.ts';
 import type { AgentRecord } from '../domain/record.ts';
-import { compress, encodeRecords, type CodecSettings, type EncodeStats } from '../envelope/codec.ts';
-import { AgentError } from '../errors.ts';
+import { compress, type CodecSettings } from '../envelope/codec.ts';
+import { arrayHeadBytes, writeArrayHead } from '../envelope/cbor-head.ts';
+import type { EncodedRecords, RecordWriter } from '../envelope/record-writer.ts';
 import type { Ledger } from './ledger.ts';
-import type { QueueOptions } from './types.ts';
 
 export interface EncodedChunk {
   count: number;
@@ -16,116 +18,98 @@ export interface EncodedChunk {
   cborBytes: number;
 }
 
-/**
- * Encodes slices of at most `maxRecords` records as chunks, halving a slice whose CBOR exceeds `maxBytes`,
- * and compresses each. A record larger than `maxBytes` on its own throws (encodeByStream drops it). Records whose
- * text was repaired to well-formed UTF-8 are counted in `stats` (once: the repair is in place, so a halved
- * chunk's second encoding finds nothing left to repair).
- */
-export function encodeChunks(slices: readonly (readonly AgentRecord[])[], maxBytes: number, codec: CodecSettings, stats?: EncodeStats): EncodedChunk[] {
-  const out: EncodedChunk[] = [];
-  const add = (slice: readonly AgentRecord[]) => {
-    const cbor = encodeRecords(slice, stats);
-    if (cbor.length > maxBytes && slice.length > 1) {
-      const half = Math.ceil(slice.length / 2);
-      add(slice.slice(0, half));
-      add(slice.slice(half));
-      return;
-    }
-    if (cbor.length > maxBytes) throw new AgentError('RECORD_INVALID', `record of ${cbor.length} bytes of CBOR exceeds batch.max_bytes (${maxBytes})`);
-    out.push({ count: slice.length, payload: compress(cbor, codec), cborBytes: cbor.length });
-  };
-  for (const slice of slices) add(slice);
-  return out;
+/** An emit's records, written, with the number whose text was repaired (counted when committed). */
+export interface WrittenEmit {
+  records: EncodedRecords;
+  repaired: number;
 }
 
 /**
- * The records of a stream's emits, in order, cut every `maxRecords`: each slice is one array made at its
- * size, and an emit that is a whole slice on its own is used as it is (the queue owns the records by now).
- * Joining the emits first and slicing that (as before) copied every record's reference twice.
+ * Writes an emit's records as CBOR. A record that cannot be encoded is dropped (counted as `invalid` in the
+ * ledger), one too large for any batch likewise (counted as `too_large`: the centre could never take it,
+ * docs/wire-format.md "Limits"), and the rest of the emit goes on: a source must never stall on one bad row.
  */
-export function sliceEmits(lists: readonly (readonly AgentRecord[])[], maxRecords: number): (readonly AgentRecord[])[] {
-  let left = 0;
-  for (const list of lists) left += list.length;
-  const out: (readonly AgentRecord[])[] = [];
-  let current: AgentRecord[] | undefined;
-  let filled = 0;
-  for (const list of lists) {
-    if (current === undefined && list.length === maxRecords) {
-      out.push(list);
-      left -= list.length;
-      continue;
+export function writeEmit(
+  writer: RecordWriter,
+  stream: string,
+  records: readonly AgentRecord[],
+  batchMaxBytes: number,
+  ledger: Ledger,
+  log: Logger,
+): WrittenEmit {
+  const out = writer.write(records, batchMaxBytes);
+  if (out.invalid > 0) {
+    ledger.countDrop(stream, 'invalid', out.invalid);
+    log.error({ stream, records: out.invalid, err: (out.invalidExample as Error)?.message }, 'records that cannot be encoded were dropped');
+  }
+  if (out.tooLarge > 0) {
+    ledger.countDrop(stream, 'too_large', out.tooLarge);
+    log.error({ stream, records: out.tooLarge, maxBytes: batchMaxBytes }, 'records larger than batch.max_bytes were dropped: no batch can carry them');
+  }
+  return { records: out.records, repaired: out.repaired };
+}
+
+/**
+ * Cuts a stream's waiting records, in order, into chunks of at most `maxRecords` records and `maxBytes` of
+ * CBOR (each record fits on its own: `writeEmit` dropped the rest), and compresses each. Each record is
+ * encoded once: a chunk over `maxBytes` used to be encoded again as two halves.
+ */
+export function chunkRecords(emits: readonly EncodedRecords[], maxRecords: number, maxBytes: number, codec: CodecSettings): EncodedChunk[] {
+  const out: EncodedChunk[] = [];
+  // The current chunk: spans [from, to) of emits' bytes, flattened as emit index, from, to.
+  const spans: number[] = [];
+  let count = 0;
+  let bytes = 0;
+  const close = () => {
+    const total = arrayHeadBytes(count) + bytes;
+    const cbor = Buffer.allocUnsafe(total);
+    let at = writeArrayHead(cbor, 0, count);
+    for (let s = 0; s < spans.length; s += 3) {
+      const from = spans[s + 1]!;
+      const to = spans[s + 2]!;
+      emits[spans[s]!]!.bytes.copy(cbor, at, from, to);
+      at += to - from;
     }
-    for (let i = 0; i < list.length; i++) {
-      if (current === undefined) {
-        current = new Array<AgentRecord>(Math.min(maxRecords, left));
-        filled = 0;
-      }
-      current[filled++] = list[i]!;
-      left--;
-      if (filled === current.length) {
-        out.push(current);
-        current = undefined;
-      }
+    out.push({ count, payload: compress(cbor, codec), cborBytes: total });
+    spans.length = 0;
+    count = 0;
+    bytes = 0;
+  };
+  for (let e = 0; e < emits.length; e++) {
+    const { ends } = emits[e]!;
+    let start = 0;
+    for (let i = 0; i < ends.length; i++) {
+      const end = ends[i]!;
+      const length = end - start;
+      if (count > 0 && (count === maxRecords || arrayHeadBytes(count + 1) + bytes + length > maxBytes)) close();
+      const last = spans.length - 3;
+      if (count > 0 && spans[last] === e && spans[last + 2] === start) spans[last + 2] = end;
+      else spans.push(e, start, end);
+      count++;
+      bytes += length;
+      start = end;
     }
   }
+  if (count > 0) close();
   return out;
 }
 
-/**
- * Encodes what waits for a commit, all of a stream's records together. A record that cannot be encoded is
- * dropped (counted as `invalid` in the ledger), one too large for any batch likewise (counted as
- * `too_large`: the centre could never take it, docs/wire-format.md "Limits"), and the rest of its stream goes on. `repaired` is the number of
- * the stream's records kept with lone UTF-16 surrogates replaced by U+FFFD (docs/wire-format.md, "Decisions").
- */
-export function encodeByStream(
-  emits: readonly { stream: string; records: AgentRecord[] }[],
-  opts: QueueOptions,
-  ledger: Ledger,
+/** The waiting emits' chunks and repaired-record counts, by stream (a stream's emits in the order made). */
+export function chunkByStream(
+  emits: readonly { stream: string; written: WrittenEmit }[],
+  maxRecords: number,
+  maxBytes: number,
+  codec: CodecSettings,
 ): Map<string, { chunks: EncodedChunk[]; repaired: number }> {
-  const byStream = new Map<string, { stream: string; records: AgentRecord[] }[]>();
-  for (const e of emits) {
-    let list = byStream.get(e.stream);
-    if (!list) byStream.set(e.stream, (list = []));
-    list.push(e);
+  const byStream = new Map<string, { records: EncodedRecords[]; repaired: number }>();
+  for (let i = 0; i < emits.length; i++) {
+    const { stream, written } = emits[i]!;
+    let entry = byStream.get(stream);
+    if (!entry) byStream.set(stream, (entry = { records: [], repaired: 0 }));
+    entry.records.push(written.records);
+    entry.repaired += written.repaired;
   }
   const out = new Map<string, { chunks: EncodedChunk[]; repaired: number }>();
-  const { batchMaxRecords, batchMaxBytes, codec } = opts;
-  for (const [stream, list] of byStream) {
-    const stats: EncodeStats = { repaired: 0 };
-    try {
-      const slices = sliceEmits(
-        list.map((e) => e.records),
-        batchMaxRecords,
-      );
-      out.set(stream, { chunks: encodeChunks(slices, batchMaxBytes, codec, stats), repaired: stats.repaired });
-    } catch {
-      const records = list.flatMap((e) => e.records);
-      // Some record holds a value CBOR cannot carry (a function, a symbol…): that record alone is dropped
-      // and counted; the rest, and the source's cursor, go on. A source must never stall on one bad row.
-      const good: AgentRecord[] = [];
-      let bad = 0;
-      let tooLarge = 0;
-      let example: unknown;
-      for (const record of records) {
-        try {
-          if (encodeRecords([record], stats).length > batchMaxBytes) tooLarge++;
-          else good.push(record);
-        } catch (err) {
-          bad++;
-          example ??= err;
-        }
-      }
-      if (bad > 0) {
-        ledger.countDrop(stream, 'invalid', bad);
-        opts.log.error({ stream, records: bad, err: (example as Error)?.message }, 'records that cannot be encoded were dropped');
-      }
-      if (tooLarge > 0) {
-        ledger.countDrop(stream, 'too_large', tooLarge);
-        opts.log.error({ stream, records: tooLarge, maxBytes: batchMaxBytes }, 'records larger than batch.max_bytes were dropped: no batch can carry them');
-      }
-      out.set(stream, { chunks: encodeChunks(sliceEmits([good], batchMaxRecords), batchMaxBytes, codec, stats), repaired: stats.repaired });
-    }
-  }
+  for (const [stream, { records, repaired }] of byStream) out.set(stream, { chunks: chunkRecords(records, maxRecords, maxBytes, codec), repaired });
   return out;
 }

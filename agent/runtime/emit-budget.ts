@@ -4,9 +4,10 @@
  * sources catching up at once ran a 32 MB heap out of memory. With it, a source's emit waits (its promise
  * does not resolve) while the source or the agent as a whole holds more than its share, so a source that
  * awaits its emits, or calls `room()` before making more records, stops producing instead of growing.
+ * An emit is charged the bytes it holds while it waits: its records written as CBOR (`writtenBytes`; the
+ * queue writes them when the emit is handed over), no longer an estimate of the records as objects.
  */
 import { getHeapStatistics } from 'node:v8';
-import type { AgentRecord } from '../domain/record.ts';
 
 const KiB = 1024;
 const MiB = 1024 * KiB;
@@ -32,44 +33,11 @@ export function emitBudgetLimits(sources: number, heapLimit = getHeapStatistics(
 }
 
 /**
- * The bytes a record holds in memory, roughly: what its values take plus a fixed cost per field and per
- * record. Cheap (no encoding); exact enough to bound memory, not to account for it.
+ * What an emit charges: its records written as CBOR (the queue writes them when they are handed over, so
+ * only these bytes wait for the commit; record-writer.ts), their end offsets, and a fixed cost for the rest.
  */
-export function recordBytes(record: AgentRecord): number {
-  let bytes = 64;
-  for (const key in record) bytes += 24 + key.length + valueBytes(record[key], 0);
-  return bytes;
-}
-
-function valueBytes(value: unknown, depth: number): number {
-  switch (typeof value) {
-    case 'string':
-      return 16 + value.length * 2;
-    case 'number':
-    case 'boolean':
-    case 'undefined':
-      return 8;
-    case 'bigint':
-      return 24;
-    case 'object': {
-      if (value === null) return 8;
-      if (ArrayBuffer.isView(value)) return 64 + value.byteLength;
-      if (value instanceof ArrayBuffer) return 64 + value.byteLength;
-      if (depth > 32) return 64; // deeper nesting than a record carries: not worth walking
-      let bytes = 32;
-      if (Array.isArray(value)) {
-        // A number is counted here, not passed on: passing an element of an array of floats to a call boxes
-        // it (a heap number per reading: a sixth of what 500 B records with 30 readings allocated end to end).
-        for (let i = 0; i < value.length; i++) {
-          const item: unknown = value[i];
-          bytes += typeof item === 'number' ? 16 : 8 + valueBytes(item, depth + 1);
-        }
-      } else for (const key in value) bytes += 24 + key.length + valueBytes((value as Record<string, unknown>)[key], depth + 1);
-      return bytes;
-    }
-    default:
-      return 16;
-  }
+export function writtenBytes(written: { records: { bytes: Uint8Array; ends: Uint32Array } }): number {
+  return 128 + written.records.bytes.byteLength + written.records.ends.byteLength;
 }
 
 /** One source's account in the budget. */

@@ -1,6 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { EmitBudget, emitBudgetLimits, recordBytes } from '../../agent/runtime/emit-budget.ts';
+import { EmitBudget, emitBudgetLimits, writtenBytes } from '../../agent/runtime/emit-budget.ts';
+import { RecordWriter } from '../../agent/envelope/record-writer.ts';
 
 const MiB = 1024 * 1024;
 
@@ -14,10 +15,11 @@ describe('emit budget', () => {
     assert.equal(emitBudgetLimits(1, 16 * 1024 * MiB).totalBytes, 64 * MiB, 'at most 64 MiB on a big heap');
   });
 
-  it('counts the bytes a record holds, byte values by their length', () => {
-    assert.ok(recordBytes({ payload: new Uint8Array(65_536) }) > 65_536);
-    assert.ok(recordBytes({ s: 'x'.repeat(1000) }) >= 2000);
-    assert.ok(recordBytes({ n: 1 }) < 200);
+  it('charges an emit the bytes it holds until its commit: its records as CBOR and their ends', () => {
+    const big = new RecordWriter().write([{ payload: new Uint8Array(65_536) }, { s: 'x'.repeat(1000) }], 1 << 20);
+    assert.ok(writtenBytes(big) > 65_536 + 1000);
+    assert.ok(writtenBytes(big) < 65_536 + 1000 + 256);
+    assert.ok(writtenBytes(new RecordWriter().write([{ n: 1 }], 1 << 20)) < 200);
   });
 
   it('holds emits beyond a source share until bytes are released, admits them in order, and never admits past the limits', async () => {

@@ -99,16 +99,21 @@ export class QueueModel {
     return this.pendingRecords >= this.config.commitEveryRecords;
   }
 
+  /**
+   * A commit's records of a stream, cut in order: a chunk takes the next record while it holds fewer than
+   * batchMaxRecords and its CBOR with that record stays within batchMaxBytes.
+   */
   private chunk(records: readonly TestRecord[]): TestRecord[][] {
     const out: TestRecord[][] = [];
-    const add = (slice: TestRecord[]): void => {
-      if (slice.length > 1 && payloadBytes(slice) > this.config.batchMaxBytes) {
-        const half = Math.ceil(slice.length / 2);
-        add(slice.slice(0, half));
-        add(slice.slice(half));
-      } else out.push(slice);
-    };
-    for (let i = 0; i < records.length; i += this.config.batchMaxRecords) add(records.slice(i, i + this.config.batchMaxRecords));
+    let current: TestRecord[] = [];
+    for (const record of records) {
+      if (current.length > 0 && (current.length === this.config.batchMaxRecords || payloadBytes([...current, record]) > this.config.batchMaxBytes)) {
+        out.push(current);
+        current = [];
+      }
+      current.push(record);
+    }
+    if (current.length > 0) out.push(current);
     return out;
   }
 

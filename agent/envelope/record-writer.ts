@@ -1,0 +1,380 @@
+/**
+ * Ingest's encoder: each record of an emit is readied for the wire and written as CBOR in one walk, into one
+ * buffer per emit, so that only bytes wait for the commit. Before, a record was walked four times (the emit
+ * budget's size estimate, the ingest repair, cbor-x, and the SQL sources' own) and waited for its commit as
+ * objects, which a 1 MB young generation promoted to old space: a quarter of the CPU went to the collector.
+ *
+ * The bytes are those `encodeRecords` (cbor-x) writes for the same records, byte for byte (the tests compare
+ * them), so a chunk is the batch array's head followed by its records' bytes as they are. Values this walk
+ * does not handle itself (a Date, a Map, a typed array other than bytes, an integer beyond 64 bits…) send
+ * their record through `encodeRecords`, as every record went before.
+ */
+import type { AgentRecord } from '../domain/record.ts';
+import { AgentError } from '../errors.ts';
+import { MAX_NESTING } from './cbor-decode.ts';
+import { encodeRecords } from './codec.ts';
+
+/** An emit's records as CBOR: record i is `bytes[ends[i-1] ?? 0, ends[i])`. */
+export interface EncodedRecords {
+  readonly bytes: Buffer;
+  readonly ends: Uint32Array;
+  readonly count: number;
+}
+
+/** What writing an emit found: records dropped (and why) and records kept after a repair of their text. */
+export interface WriteOutcome {
+  readonly records: EncodedRecords;
+  /** Records CBOR cannot carry (a function, a symbol, nesting beyond MAX_NESTING), with the first error. */
+  readonly invalid: number;
+  readonly invalidExample: unknown;
+  /** Records larger than `maxRecordBytes` on their own: no batch could carry them. */
+  readonly tooLarge: number;
+  /** Records kept with lone UTF-16 surrogates replaced by U+FFFD (docs/wire-format.md, "Decisions"). */
+  readonly repaired: number;
+}
+
+/** Thrown inside the walk for a value it leaves to cbor-x; never escapes this module. */
+const HAND_OVER = Symbol('hand over to cbor-x');
+
+const INITIAL_BYTES = 64 * 1024;
+/**
+ * The working buffer is kept between emits up to this size; one grown past it (an emit of large records) is
+ * let go after that emit, so an occasional large emit does not pin its buffer for the life of the process.
+ */
+const KEPT_BYTES = 1024 * 1024;
+
+const TWO_32 = 0x100000000;
+const MAX_KEPT_KEYS = 4096;
+const MAX_KEPT_KEY = 32;
+
+export class RecordWriter {
+  private buf = Buffer.allocUnsafeSlow(INITIAL_BYTES);
+  private view = new DataView(this.buf.buffer, this.buf.byteOffset, this.buf.byteLength);
+  private pos = 0;
+  private repairedInRecord = false;
+  /**
+   * Keys already written, with their CBOR: records of a stream share a few keys, and copying a key's bytes
+   * costs about half of writing it (the writer's largest part is text). Bounded in count and key length, so
+   * records with ever-new keys cannot grow it (≤ 4096 × 100 B).
+   */
+  private readonly keys = new Map<string, Uint8Array>();
+
+  /**
+   * Writes `records` (plain objects; `ts` already stamped). A record that cannot be written, or whose CBOR
+   * with the one-element batch array around it exceeds `maxRecordBytes`, is left out and counted.
+   */
+  write(records: readonly AgentRecord[], maxRecordBytes: number): WriteOutcome {
+    this.pos = 0;
+    const ends = new Uint32Array(records.length);
+    let kept = 0;
+    let invalid = 0;
+    let invalidExample: unknown;
+    let tooLarge = 0;
+    let repaired = 0;
+    for (let i = 0; i < records.length; i++) {
+      const record = records[i]!;
+      const start = this.pos;
+      this.repairedInRecord = false;
+      try {
+        try {
+          this.object(record, 2);
+        } catch (err) {
+          if (err !== HAND_OVER) throw err;
+          this.pos = start;
+          this.repairedInRecord = false;
+          this.handOver(record);
+        }
+      } catch (err) {
+        this.pos = start;
+        invalid++;
+        invalidExample ??= err;
+        continue;
+      }
+      // The one-element batch array's head is one byte: the record alone must fit a batch.
+      if (this.pos - start + 1 > maxRecordBytes) {
+        this.pos = start;
+        tooLarge++;
+        continue;
+      }
+      if (this.repairedInRecord) repaired++;
+      ends[kept++] = this.pos;
+    }
+    // One copy of exactly what was written: the working buffer is reused by the next emit.
+    const bytes = Buffer.allocUnsafe(this.pos);
+    this.buf.copy(bytes, 0, 0, this.pos);
+    if (this.buf.length > KEPT_BYTES) this.resize(INITIAL_BYTES);
+    return { records: { bytes, ends: kept === ends.length ? ends : ends.slice(0, kept), count: kept }, invalid, invalidExample, tooLarge, repaired };
+  }
+
+  /** The record through the general path (the ingest repair in place, then cbor-x), its bytes appended. */
+  private handOver(record: AgentRecord): void {
+    const stats = { repaired: 0 };
+    const body = encodeRecords([record], stats);
+    // encodeRecords wrote a one-element array: its head is the byte 0x81.
+    this.room(body.length);
+    this.buf.set(body.subarray(1), this.pos);
+    this.pos += body.length - 1;
+    if (stats.repaired > 0) this.repairedInRecord = true;
+  }
+
+  private resize(size: number): void {
+    const next = Buffer.allocUnsafeSlow(size);
+    if (size > this.pos) this.buf.copy(next, 0, 0, this.pos);
+    this.buf = next;
+    this.view = new DataView(next.buffer, next.byteOffset, next.byteLength);
+  }
+
+  /** Makes room for `n` more bytes. */
+  private room(n: number): void {
+    if (this.pos + n <= this.buf.length) return;
+    let size = this.buf.length * 2;
+    while (size < this.pos + n) size *= 2;
+    this.resize(size);
+  }
+
+  private value(v: unknown, depth: number): void {
+    switch (typeof v) {
+      case 'number':
+        this.number(v);
+        return;
+      case 'string':
+        this.string(v);
+        return;
+      case 'boolean':
+        this.room(1);
+        this.buf[this.pos++] = v ? 0xf5 : 0xf4;
+        return;
+      case 'undefined':
+        this.room(1);
+        this.buf[this.pos++] = 0xf7;
+        return;
+      case 'object':
+        if (v === null) {
+          this.room(1);
+          this.buf[this.pos++] = 0xf6;
+          return;
+        }
+        this.container(v, depth);
+        return;
+      default:
+        throw HAND_OVER;
+    }
+  }
+
+  /**
+   * As cbor-x writes a number, except that an integer beyond ±2^32 goes out as a CBOR integer (major type
+   * 0/1, 8 bytes) rather than a float64: what the ingest repair did by turning it into a BigInt first.
+   */
+  private number(v: number): void {
+    this.room(9);
+    const buf = this.buf;
+    let pos = this.pos;
+    if (v >>> 0 === v) {
+      if (v < 0x18) buf[pos++] = v;
+      else if (v < 0x100) {
+        buf[pos++] = 0x18;
+        buf[pos++] = v;
+      } else if (v < 0x10000) {
+        buf[pos++] = 0x19;
+        buf[pos++] = v >> 8;
+        buf[pos++] = v & 0xff;
+      } else {
+        buf[pos++] = 0x1a;
+        this.view.setUint32(pos, v);
+        pos += 4;
+      }
+    } else if (v >> 0 === v) {
+      if (v >= -0x18) buf[pos++] = 0x1f - v;
+      else if (v >= -0x100) {
+        buf[pos++] = 0x38;
+        buf[pos++] = ~v;
+      } else if (v >= -0x10000) {
+        buf[pos++] = 0x39;
+        this.view.setUint16(pos, ~v);
+        pos += 2;
+      } else {
+        buf[pos++] = 0x3a;
+        this.view.setUint32(pos, ~v);
+        pos += 4;
+      }
+    } else if (v < 0 && v >= -TWO_32 && Math.floor(v) === v) {
+      buf[pos++] = 0x3a;
+      this.view.setUint32(pos, -1 - v);
+      pos += 4;
+    } else if (Number.isSafeInteger(v)) {
+      // Beyond ±2^32 (the branches above took the rest): a millisecond timestamp, say.
+      const magnitude = v > 0 ? v : -1 - v;
+      buf[pos++] = v > 0 ? 0x1b : 0x3b;
+      this.view.setUint32(pos, Math.floor(magnitude / TWO_32));
+      this.view.setUint32(pos + 4, magnitude >>> 0);
+      pos += 8;
+    } else {
+      buf[pos++] = 0xfb;
+      this.view.setFloat64(pos, v);
+      pos += 8;
+    }
+    this.pos = pos;
+  }
+
+  /** As cbor-x writes a string (its header sized from the UTF-16 length first), lone surrogates repaired. */
+  private string(text: string): void {
+    let value = text;
+    // A short string is checked for lone surrogates as it is written (below); a long one first.
+    if (value.length >= 0x40 && !value.isWellFormed()) value = this.repaired(value);
+    const strLength = value.length;
+    const headerSize = strLength < 0x20 ? 1 : strLength < 0x100 ? 2 : strLength < 0x10000 ? 3 : 5;
+    this.room(headerSize + strLength * 3 + 5);
+    const buf = this.buf;
+    const position = this.pos;
+    let length: number;
+    if (strLength < 0x40) {
+      let at = position + headerSize;
+      for (let i = 0; i < strLength; i++) {
+        let c1 = value.charCodeAt(i);
+        if (c1 < 0x80) buf[at++] = c1;
+        else if (c1 < 0x800) {
+          buf[at++] = (c1 >> 6) | 0xc0;
+          buf[at++] = (c1 & 0x3f) | 0x80;
+        } else if ((c1 & 0xf800) === 0xd800) {
+          const c2 = value.charCodeAt(i + 1);
+          // A lone surrogate: the string is written again, repaired (its place is not taken yet).
+          if (c1 > 0xdbff || (c2 & 0xfc00) !== 0xdc00) {
+            this.string(this.repaired(value));
+            return;
+          }
+          i++;
+          c1 = 0x10000 + ((c1 & 0x03ff) << 10) + (c2 & 0x03ff);
+          buf[at++] = (c1 >> 18) | 0xf0;
+          buf[at++] = ((c1 >> 12) & 0x3f) | 0x80;
+          buf[at++] = ((c1 >> 6) & 0x3f) | 0x80;
+          buf[at++] = (c1 & 0x3f) | 0x80;
+        } else {
+          buf[at++] = (c1 >> 12) | 0xe0;
+          buf[at++] = ((c1 >> 6) & 0x3f) | 0x80;
+          buf[at++] = (c1 & 0x3f) | 0x80;
+        }
+      }
+      length = at - position - headerSize;
+    } else {
+      length = buf.write(value, position + headerSize, strLength * 3, 'utf8');
+    }
+    let pos = position;
+    if (length < 0x18) buf[pos++] = 0x60 | length;
+    else if (length < 0x100) {
+      if (headerSize < 2) buf.copyWithin(pos + 2, pos + 1, pos + 1 + length);
+      buf[pos++] = 0x78;
+      buf[pos++] = length;
+    } else if (length < 0x10000) {
+      if (headerSize < 3) buf.copyWithin(pos + 3, pos + headerSize, pos + headerSize + length);
+      buf[pos++] = 0x79;
+      buf[pos++] = length >> 8;
+      buf[pos++] = length & 0xff;
+    } else {
+      if (headerSize < 5) buf.copyWithin(pos + 5, pos + headerSize, pos + headerSize + length);
+      buf[pos++] = 0x7a;
+      this.view.setUint32(pos, length);
+      pos += 4;
+    }
+    this.pos = pos + length;
+  }
+
+  /** `text` with each lone surrogate replaced by U+FFFD, noted for the record being written. */
+  private repaired(text: string): string {
+    this.repairedInRecord = true;
+    return text.toWellFormed();
+  }
+
+  private container(v: object, depth: number): void {
+    const made = (v as { constructor?: unknown }).constructor;
+    if (made === Object) this.object(v as Record<string, unknown>, depth);
+    else if (made === Array) this.array(v as unknown[], depth);
+    else if (made === Uint8Array || made === Buffer) this.bytes(v as Uint8Array);
+    else throw HAND_OVER;
+  }
+
+  private tooDeep(depth: number): void {
+    if (depth > MAX_NESTING) throw new AgentError('RECORD_INVALID', `record nested deeper than ${MAX_NESTING - 1} levels`);
+  }
+
+  /** As cbor-x writes a plain object: a map with a 16-bit count, filled in after the entries. */
+  private object(record: Record<string, unknown>, depth: number): void {
+    this.tooDeep(depth);
+    if ((record as { constructor?: unknown }).constructor !== Object) throw HAND_OVER;
+    this.room(3);
+    const head = this.pos;
+    this.buf[head] = 0xb9;
+    this.pos += 3;
+    let size = 0;
+    for (const key in record) {
+      const known = this.keys.get(key);
+      if (known !== undefined) {
+        this.room(known.length);
+        const buf = this.buf;
+        for (let i = 0, at = this.pos; i < known.length; i++) buf[at + i] = known[i]!;
+        this.pos += known.length;
+      } else {
+        // A key to repair may merge with another: the general path knows how.
+        if (!key.isWellFormed()) throw HAND_OVER;
+        const at = this.pos;
+        this.string(key);
+        if (key.length <= MAX_KEPT_KEY) {
+          if (this.keys.size >= MAX_KEPT_KEYS) this.keys.clear();
+          // A copy: the working buffer is written over by the next emit.
+          this.keys.set(key, Uint8Array.prototype.slice.call(this.buf, at, this.pos));
+        }
+      }
+      this.value(record[key], depth + 1);
+      size++;
+    }
+    if (size > 0xffff) throw HAND_OVER;
+    this.buf[head + 1] = size >> 8;
+    this.buf[head + 2] = size & 0xff;
+  }
+
+  private array(list: unknown[], depth: number): void {
+    this.tooDeep(depth);
+    const length = list.length;
+    this.room(5);
+    const buf = this.buf;
+    if (length < 0x18) buf[this.pos++] = 0x80 | length;
+    else if (length < 0x100) {
+      buf[this.pos++] = 0x98;
+      buf[this.pos++] = length;
+    } else if (length < 0x10000) {
+      buf[this.pos++] = 0x99;
+      buf[this.pos++] = length >> 8;
+      buf[this.pos++] = length & 0xff;
+    } else {
+      buf[this.pos++] = 0x9a;
+      this.view.setUint32(this.pos, length);
+      this.pos += 4;
+    }
+    // Numbers are written here, not passed through `value`: that keeps an array of floats unboxed.
+    for (let i = 0; i < length; i++) {
+      const item: unknown = list[i];
+      if (typeof item === 'number') this.number(item);
+      else this.value(item, depth + 1);
+    }
+  }
+
+  private bytes(data: Uint8Array): void {
+    const length = data.byteLength;
+    this.room(5 + length);
+    const buf = this.buf;
+    if (length < 0x18) buf[this.pos++] = 0x40 + length;
+    else if (length < 0x100) {
+      buf[this.pos++] = 0x58;
+      buf[this.pos++] = length;
+    } else if (length < 0x10000) {
+      buf[this.pos++] = 0x59;
+      buf[this.pos++] = length >> 8;
+      buf[this.pos++] = length & 0xff;
+    } else {
+      buf[this.pos++] = 0x5a;
+      this.view.setUint32(this.pos, length);
+      this.pos += 4;
+    }
+    buf.set(data, this.pos);
+    this.pos += length;
+  }
+}
