@@ -11,12 +11,14 @@
  *
  *   node scripts/bench/memory.ts [--rate 1000] [--seconds 60] [--record-bytes 120] [--tree] [--executable PATH]
  *                                [--arenas default] [--all-in-one] [--env NAME=VALUE] [--node-options="FLAGS"]
+ *                                [--agent-stdout FILE]
  *
  * `--node-options` hands the agent (not the broker or the centre) runtime flags, e.g. `--heapsnapshot-signal=SIGUSR2
- * --diagnostic-dir=DIR` to look at its heap while it runs (the executable ignores NODE_OPTIONS).
+ * --diagnostic-dir=DIR` to look at its heap while it runs (the executable ignores NODE_OPTIONS); `--agent-stdout`
+ * keeps what the agent's runtime prints there (`--trace-gc`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { writeGatewayConfigs } from '../lib/gateway-configs.ts';
@@ -62,8 +64,8 @@ function agentWithOptions(flags: string): string[] {
   return tree ? [first!, ...flags.split(' '), ...rest] : [first!, `--node-options=${flags}`, ...rest];
 }
 
-function start(argv: string[], extraEnv: Record<string, string> = {}): ChildProcess {
-  return spawn(argv[0]!, argv.slice(1), { cwd: dir, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
+function start(argv: string[], extraEnv: Record<string, string> = {}, stdout: 'ignore' | number = 'ignore'): ChildProcess {
+  return spawn(argv[0]!, argv.slice(1), { cwd: dir, env: { ...process.env, ...extraEnv }, stdio: ['ignore', stdout, 'pipe'] });
 }
 
 /** Resolves once `child` logged `marker` on stderr; rejects if it exits first. */
@@ -108,7 +110,12 @@ receiver:
 `,
     );
   }
-  agent = start(nodeOptions === undefined ? command('run', '--config', 'run.yaml') : agentWithOptions(nodeOptions), env);
+  const agentStdout = args.get('agent-stdout');
+  agent = start(
+    nodeOptions === undefined ? command('run', '--config', 'run.yaml') : agentWithOptions(nodeOptions),
+    env,
+    agentStdout === undefined ? 'ignore' : openSync(agentStdout, 'w'),
+  );
   const running = logged(agent, 'agent running');
   const died = new Promise<never>((_, failed) => running.catch(failed));
   await Promise.race([running, died]);
