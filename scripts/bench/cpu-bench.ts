@@ -13,7 +13,7 @@
  *
  *   node scripts/bench/cpu-bench.ts [--records 200000] [--repeat 2] [--only real-120,sqlite-500]
  *        [--profile DIR]   also write a --cpu-prof profile per scenario into DIR and print its top functions
- *        [--no-caps]       run the workers without heap caps
+ *        [--no-caps]       run the workers without heap caps (and without the executable's MEMORY_FLAGS)
  *        [--old-space 48] [--semi-space 1]   the heap caps in MB (the executable's defaults)
  *        [--v8-flags="FLAGS"]   more runtime flags for this checkout's workers (say, one the executable may bake in)
  *        [--against DIR]   before/after, pair by pair: each run of this checkout's worker follows one of the
@@ -23,7 +23,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DEFAULT_HEAP_CAPS } from '../../agent/cli/heap-caps.ts';
+import { DEFAULT_HEAP_CAPS, MEMORY_FLAGS } from '../../agent/cli/heap-caps.ts';
 import { openSqlite } from '../../agent/sdk/index.ts';
 import { recordMaker } from '../../drivers/sources/synthetic/shapes.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
@@ -150,6 +150,7 @@ function runWorker(extra: string[], count: number, url: string, profile: string 
     : [
         `--max-old-space-size=${numberArg(args, 'old-space', DEFAULT_HEAP_CAPS.oldSpaceMb)}`,
         `--max-semi-space-size=${numberArg(args, 'semi-space', DEFAULT_HEAP_CAPS.semiSpaceMb)}`,
+        ...MEMORY_FLAGS,
       ];
   const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
   const command = [

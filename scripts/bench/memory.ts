@@ -22,6 +22,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DEFAULT_HEAP_CAPS, heapCapArgs } from '../../agent/cli/heap-caps.ts';
 import { writeGatewayConfigs } from '../lib/gateway-configs.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
 import { numberArg, parseArgs, readCpuSeconds } from './proc.ts';
@@ -56,7 +57,7 @@ if (!tree && !existsSync(executable)) throw new Error(`${executable} is missing:
 
 /** The agent's command line: the executable, or the tree under the executable's shipped caps (agent/cli/heap-caps.ts). */
 function command(...rest: string[]): string[] {
-  return tree ? [process.execPath, '--max-old-space-size=48', '--max-semi-space-size=1', join(ROOT, 'agent/cli/main.ts'), ...rest] : [executable, ...rest];
+  return tree ? [process.execPath, ...heapCapArgs(DEFAULT_HEAP_CAPS), join(ROOT, 'agent/cli/main.ts'), ...rest] : [executable, ...rest];
 }
 
 /** The agent's command line with runtime flags: the executable takes them as `--node-options`, node directly. */
