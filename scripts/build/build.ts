@@ -18,7 +18,7 @@ import { chmodSync, copyFileSync, mkdirSync, readFileSync, readdirSync, rmSync, 
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { DEFAULT_HEAP_CAPS, heapCapArgs } from '../../agent/cli/heap-caps.ts';
+import { DEFAULT_HEAP_CAPS, heapCapArgs, MEMORY_FLAGS } from '../../agent/cli/heap-caps.ts';
 import { bundle } from './bundle.ts';
 import { type Arch, npmNodeBinary } from './node-binaries.ts';
 
@@ -120,7 +120,9 @@ function writeBlob(arch: Arch, assets: Record<string, string>, blob: string): vo
     assets,
   };
   writeFileSync(config, `${JSON.stringify(seaConfig, null, 2)}\n`);
-  execFileSync(HOST_NODE, ['--experimental-sea-config', config], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
+  // The code cache is made under the V8 flags the executable runs with: V8 rejects, at every start, a cache
+  // made under flags that change code generation (MEMORY_FLAGS' --optimize-for-size does).
+  execFileSync(HOST_NODE, [...MEMORY_FLAGS, '--experimental-sea-config', config], { cwd: REPO, stdio: ['ignore', 'ignore', 'inherit'] });
 }
 
 /** Copies the target's Node binary to `out`, strips it and injects the blob. */
