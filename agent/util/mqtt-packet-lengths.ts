@@ -7,8 +7,9 @@
  * not seen before, up to 16,384 slabs (1 GiB). Here the encodings are carved from one 32 KiB block of our
  * own, a fixed slot per length: the cache holds that block and nothing else.
  *
- * writeToStream.js copies the function when it is evaluated, so this module must be evaluated before
- * MQTT.js: agent/util/mqtt-client.ts, the one place that loads MQTT.js's code, imports it first.
+ * writeToStream.js copies the function when it is evaluated, so this module must be evaluated before it:
+ * agent/util/mqtt-client.ts (the one place that loads MQTT.js's code) and agent/broker/embedded.ts (aedes,
+ * in the source tree) import it first.
  */
 import numbers from 'mqtt-packet/numbers.js';
 
