@@ -21,8 +21,8 @@ export const DEFAULT_HEAP_CAPS: HeapCaps = { oldSpaceMb: 48, semiSpaceMb: 1 };
 /**
  * V8 sizes the heap for memory rather than speed: after a full collection the old generation may grow by
  * 2 MB before the next (8 MB otherwise), and it is compacted and given back sooner. Measured on the
- * executable (docs/benchmarks.md, "Memory goals, third pass"): anonymous memory at 1k rec/s ≈27–29 MiB
- * instead of ≈32–33, at full speed ≈35–41 instead of ≈51–54, for ≈10–20 % more CPU per record at full speed.
+ * executable (docs/benchmarks.md, "Memory goals, third pass"): anonymous memory at 1k rec/s ≈27 MiB (peak
+ * 29) instead of ≈34, at full speed ≈35–39 (peak 42) instead of ≈48–56, for ≈10 % more CPU per record.
  */
 export const MEMORY_FLAGS: readonly string[] = ['--optimize-for-size'];
 
