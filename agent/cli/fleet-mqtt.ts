@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
-import mqtt, { type MqttClient } from 'mqtt';
+import type { MqttClient } from 'mqtt';
 import { AgentError } from '../errors.ts';
+import { connectMqttAsync } from '../util/mqtt-client.ts';
 import { mqttConnectOptions } from '../util/mqtt-url.ts';
 import { describeTlsFailure, type TlsConnectionOptions, tlsConnectionOptions } from '../util/tls.ts';
 
@@ -63,7 +64,7 @@ export async function connectOperator(o: OperatorBrokerOptions): Promise<MqttCli
   if (version !== 4 && version !== 5) throw new AgentError('USAGE', `--mqtt-version must be 4 or 5, not ${o.mqttVersion}`);
   const tlsOptions = tls(o);
   try {
-    return await mqtt.connectAsync(
+    return await connectMqttAsync(
       mqttConnectOptions(o.broker, {
         clientId: `edge-agent-operator-${randomBytes(4).toString('hex')}`,
         protocolVersion: version,

@@ -18,8 +18,17 @@ export interface HeapCaps {
  */
 export const DEFAULT_HEAP_CAPS: HeapCaps = { oldSpaceMb: 48, semiSpaceMb: 1 };
 
+/**
+ * V8 sizes the heap for memory rather than speed: after a full collection the old generation may grow by
+ * 2 MB before the next (8 MB otherwise), and it is compacted and given back sooner. Measured on the
+ * executable (docs/benchmarks.md, "Memory goals, third pass"): anonymous memory at 1k rec/s ≈27 MiB (peak
+ * 29) instead of ≈34, at full speed ≈35–39 (peak 42) instead of ≈48–56, for ≈10 % more CPU per record.
+ */
+export const MEMORY_FLAGS: readonly string[] = ['--optimize-for-size'];
+
+/** The caps as flags, with MEMORY_FLAGS: what the executable bakes in and a restart passes on. */
 export function heapCapArgs(caps: HeapCaps): string[] {
-  return [`--max-old-space-size=${caps.oldSpaceMb}`, `--max-semi-space-size=${caps.semiSpaceMb}`];
+  return [`--max-old-space-size=${caps.oldSpaceMb}`, `--max-semi-space-size=${caps.semiSpaceMb}`, ...MEMORY_FLAGS];
 }
 
 const FLAG = /^--max[-_](old|semi)[-_]space[-_]size=(\d+)$/;

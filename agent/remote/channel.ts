@@ -3,10 +3,11 @@
  * sink's connection off), reconnecting with jittered backoff, subscribing again on every connect, and handing
  * each inbound message on only once its size is under `fleet.max_message_bytes`.
  */
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt';
+import type { IClientOptions, IPublishPacket, MqttClient } from 'mqtt';
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import { backoffDelay, type BackoffPolicy } from '../util/backoff.ts';
+import { connectMqtt } from '../util/mqtt-client.ts';
 import { mqttConnectOptions } from '../util/mqtt-url.ts';
 import { describeTlsFailure, type TlsConnectionOptions } from '../util/tls.ts';
 import { meterMqttClient, type WireMeter } from '../util/wire.ts';
@@ -81,7 +82,7 @@ export class ControlChannel {
       will: { topic: options.will.topic, payload: Buffer.from(options.will.payload), qos: 1, retain: true },
       ...(options.protocolVersion === 5 ? { properties: { maximumPacketSize: options.maxMessageBytes + OVERSIZE_MARGIN } } : {}),
     };
-    this.client = mqtt.connect(mqttConnectOptions(options.url, { ...clientOptions, manualConnect: options.wire !== undefined }));
+    this.client = connectMqtt(mqttConnectOptions(options.url, { ...clientOptions, manualConnect: options.wire !== undefined }));
     if (options.wire) {
       meterMqttClient(this.client, options.wire); // every socket it opens is counted, TLS records included
       this.client.connect();

@@ -9,6 +9,7 @@ export type { AgentRecord, Cursor } from '../domain/record.ts';
 export type { DriverEnv, DriverInfo, MeteredSocket, WireMeter } from '../contracts/driver.ts';
 export { meterMqttClient } from '../util/wire.ts';
 export { mqttConnectOptions } from '../util/mqtt-url.ts';
+export { connectMqtt, MqttStore } from '../util/mqtt-client.ts';
 export type { CentreAcks, Consumer, ConsumerEnv, Sink, SinkDriver } from '../contracts/sink.ts';
 export type { CommonSourceConfig, EmitOptions, PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../contracts/source.ts';
 export { defineSinkDriver, defineSourceDriver } from './define.ts';

@@ -13,8 +13,9 @@
  *
  *   node scripts/bench/cpu-bench.ts [--records 200000] [--repeat 2] [--only real-120,sqlite-500]
  *        [--profile DIR]   also write a --cpu-prof profile per scenario into DIR and print its top functions
- *        [--no-caps]       run the workers without heap caps
+ *        [--no-caps]       run the workers without heap caps (and without the executable's MEMORY_FLAGS)
  *        [--old-space 48] [--semi-space 1]   the heap caps in MB (the executable's defaults)
+ *        [--v8-flags="FLAGS"]   more runtime flags for this checkout's workers (say, one the executable may bake in)
  *        [--against DIR]   before/after, pair by pair: each run of this checkout's worker follows one of the
  *                          checkout at DIR (another `git worktree` with node_modules), so both see the same load
  */
@@ -22,7 +23,7 @@ import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { DEFAULT_HEAP_CAPS } from '../../agent/cli/heap-caps.ts';
+import { DEFAULT_HEAP_CAPS, MEMORY_FLAGS } from '../../agent/cli/heap-caps.ts';
 import { openSqlite } from '../../agent/sdk/index.ts';
 import { recordMaker } from '../../drivers/sources/synthetic/shapes.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
@@ -140,12 +141,16 @@ interface WorkerResult {
   peakRss: number;
 }
 
-function runWorker(extra: string[], count: number, url: string, profile: string | undefined, cwd = root): Promise<WorkerResult> {
+/** `--v8-flags`, for this checkout's workers only: `--against` runs the other side as it is (it may be this checkout too). */
+const ownFlags = args.get('v8-flags')?.split(' ').filter(Boolean) ?? [];
+
+function runWorker(extra: string[], count: number, url: string, profile: string | undefined, cwd = root, flags = ownFlags): Promise<WorkerResult> {
   const caps = args.has('no-caps')
     ? []
     : [
         `--max-old-space-size=${numberArg(args, 'old-space', DEFAULT_HEAP_CAPS.oldSpaceMb)}`,
         `--max-semi-space-size=${numberArg(args, 'semi-space', DEFAULT_HEAP_CAPS.semiSpaceMb)}`,
+        ...MEMORY_FLAGS,
       ];
   const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
   const command = [
@@ -153,6 +158,7 @@ function runWorker(extra: string[], count: number, url: string, profile: string 
     '0',
     process.execPath,
     ...caps,
+    ...flags,
     ...prof,
     'scripts/bench/e2e-worker.ts',
     '--url',
@@ -203,7 +209,7 @@ try {
     const before: WorkerResult[] = [];
     for (let i = 0; i < repeat; i++) {
       if (against) {
-        const b = await runWorker(s.worker, s.records, broker.url, undefined, against);
+        const b = await runWorker(s.worker, s.records, broker.url, undefined, against, []);
         if (!b.complete) throw new Error(`${s.name} (${against}): not every record was acknowledged within 600 s`);
         before.push(b);
       }

@@ -5,20 +5,24 @@
  * (0: as fast as it goes) into the MQTT sink; the broker (a Mosquitto of the script's own) and the centre (the
  * `receive` command, counting what arrives) are separate processes, as they are outside a gateway.
  * MALLOC_ARENA_MAX=1 is in the agent's environment, as the systemd unit `edge-agent install` writes sets it
- * (`--arenas default` leaves glibc's default). Anonymous from /proc/PID/smaps_rollup is sampled every second;
- * the last and highest are printed with the CPU seconds per record. Targets: ≤ 32 MB at 1k rec/s, ≤ 48 MB at
- * full speed. `--all-in-one` measures the earlier setup instead: broker and receiver inside the agent.
+ * (`--arenas default` leaves glibc's default), and NODE_EXTRA_CA_CERTS is not (`--env` may set it again).
+ * Anonymous from /proc/PID/smaps_rollup is sampled every second; the last and highest are printed with the
+ * CPU seconds per record. Targets: ≤ 32 MB at 1k rec/s, ≤ 48 MB at full speed. `--all-in-one` measures the
+ * earlier setup instead: broker and receiver inside the agent.
  *
  *   node scripts/bench/memory.ts [--rate 1000] [--seconds 60] [--record-bytes 120] [--tree] [--executable PATH]
  *                                [--arenas default] [--all-in-one] [--env NAME=VALUE] [--node-options="FLAGS"]
+ *                                [--agent-stdout FILE]
  *
  * `--node-options` hands the agent (not the broker or the centre) runtime flags, e.g. `--heapsnapshot-signal=SIGUSR2
- * --diagnostic-dir=DIR` to look at its heap while it runs (the executable ignores NODE_OPTIONS).
+ * --diagnostic-dir=DIR` to look at its heap while it runs (the executable ignores NODE_OPTIONS); `--agent-stdout`
+ * keeps what the agent's runtime prints there (`--trace-gc`).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { DEFAULT_HEAP_CAPS, heapCapArgs } from '../../agent/cli/heap-caps.ts';
 import { writeGatewayConfigs } from '../lib/gateway-configs.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
 import { numberArg, parseArgs, readCpuSeconds } from './proc.ts';
@@ -53,7 +57,7 @@ if (!tree && !existsSync(executable)) throw new Error(`${executable} is missing:
 
 /** The agent's command line: the executable, or the tree under the executable's shipped caps (agent/cli/heap-caps.ts). */
 function command(...rest: string[]): string[] {
-  return tree ? [process.execPath, '--max-old-space-size=48', '--max-semi-space-size=1', join(ROOT, 'agent/cli/main.ts'), ...rest] : [executable, ...rest];
+  return tree ? [process.execPath, ...heapCapArgs(DEFAULT_HEAP_CAPS), join(ROOT, 'agent/cli/main.ts'), ...rest] : [executable, ...rest];
 }
 
 /** The agent's command line with runtime flags: the executable takes them as `--node-options`, node directly. */
@@ -62,8 +66,15 @@ function agentWithOptions(flags: string): string[] {
   return tree ? [first!, ...flags.split(' '), ...rest] : [first!, `--node-options=${flags}`, ...rest];
 }
 
-function start(argv: string[], extraEnv: Record<string, string> = {}): ChildProcess {
-  return spawn(argv[0]!, argv.slice(1), { cwd: dir, env: { ...process.env, ...extraEnv }, stdio: ['ignore', 'ignore', 'pipe'] });
+/**
+ * This shell's environment without NODE_EXTRA_CA_CERTS: a developer's machine may set it, the systemd unit
+ * does not, and with it Node parses its bundled root certificates and the extra ones at every start (≈1.7 MB
+ * of malloc heap kept, measured with heaptrack) though the agent opens no TLS connection here.
+ */
+const { NODE_EXTRA_CA_CERTS: _extraCaCerts, ...shellEnv } = process.env;
+
+function start(argv: string[], extraEnv: Record<string, string> = {}, stdout: 'ignore' | number = 'ignore'): ChildProcess {
+  return spawn(argv[0]!, argv.slice(1), { cwd: dir, env: { ...shellEnv, ...extraEnv }, stdio: ['ignore', stdout, 'pipe'] });
 }
 
 /** Resolves once `child` logged `marker` on stderr; rejects if it exits first. */
@@ -108,7 +119,12 @@ receiver:
 `,
     );
   }
-  agent = start(nodeOptions === undefined ? command('run', '--config', 'run.yaml') : agentWithOptions(nodeOptions), env);
+  const agentStdout = args.get('agent-stdout');
+  agent = start(
+    nodeOptions === undefined ? command('run', '--config', 'run.yaml') : agentWithOptions(nodeOptions),
+    env,
+    agentStdout === undefined ? 'ignore' : openSync(agentStdout, 'w'),
+  );
   const running = logged(agent, 'agent running');
   const died = new Promise<never>((_, failed) => running.catch(failed));
   await Promise.race([running, died]);

@@ -1,6 +1,6 @@
-import mqtt from 'mqtt';
 import type { MqttClient, IClientOptions, IDisconnectPacket } from 'mqtt';
 import {
+  connectMqtt,
   describeError,
   type BackoffPolicy,
   type Logger,
@@ -42,7 +42,7 @@ export class MqttConnection {
     this.reconnector = new Reconnector(reconnect);
     this.log = log;
     this.twin = new TwinClientWatch(options.clientId ?? '', problems, twinHint);
-    this.client = mqtt.connect(mqttConnectOptions(url, { ...options, manualConnect: wire !== undefined || options.manualConnect }));
+    this.client = connectMqtt(mqttConnectOptions(url, { ...options, manualConnect: wire !== undefined || options.manualConnect }));
     if (wire) {
       meterMqttClient(this.client, wire); // every socket it opens is counted, TLS records included
       this.client.connect();

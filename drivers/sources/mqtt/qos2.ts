@@ -1,5 +1,5 @@
-import { Store, type IPublishPacket, type Packet } from 'mqtt';
-import type { Cursor } from '../../../agent/sdk/index.ts';
+import type { IPublishPacket, Packet } from 'mqtt';
+import { type Cursor, MqttStore } from '../../../agent/sdk/index.ts';
 
 /**
  * Inbound QoS 2, exactly once across crashes: the packet ids of the session's messages that are committed
@@ -90,7 +90,7 @@ export function isRelease(packet: IPublishPacket): packet is ReleasePacket {
  *   handles the release there, and holds the PUBCOMP) and forgets the id in its own bookkeeping. mqtt.js's
  *   default store would instead deliver the message only now, and after a restart not at all.
  */
-export class Qos2IncomingStore extends Store {
+export class Qos2IncomingStore extends MqttStore {
   private readonly onPublish: (packet: IPublishPacket, sendPubrec: () => void) => void;
 
   constructor(onPublish: (packet: IPublishPacket, sendPubrec: () => void) => void) {

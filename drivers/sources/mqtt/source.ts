@@ -1,7 +1,7 @@
-import mqtt from 'mqtt';
 import type { IPublishPacket, MqttClient } from 'mqtt';
 import {
   AgentError,
+  connectMqtt,
   describeError,
   type AgentRecord,
   type Cursor,
@@ -94,7 +94,7 @@ export class MqttSource implements ServiceSource {
     this.qos2 = new Qos2Ledger(`${url} ${clientId}`, ctx.cursor);
     if (this.config.dedup) this.dedup = new DedupWindow(this.config.dedup, ctx.cursor);
     const incomingStore = new Qos2IncomingStore((packet, sendPubrec) => this.onQos2Publish(packet, sendPubrec));
-    const client = mqtt.connect(mqttConnectOptions(url, { ...subscriberClientOptions(this.config, this.env.baseDir, clientId), incomingStore }));
+    const client = connectMqtt(mqttConnectOptions(url, { ...subscriberClientOptions(this.config, this.env.baseDir, clientId), incomingStore }));
     this.client = client;
     // mqtt.js reconnects on its own only when given a period; it is given none, and the one shared policy
     // drives it instead, at the fixed reconnect_delay this source's config promises.
