@@ -1,6 +1,5 @@
-// Before aedes, which shares mqtt-packet with MQTT.js in the source tree. (The executable's broker script, aedes
-// alone, carries a copy of its own that this does not reach: scripts/build/bundle.ts LAZY_SCRIPTS.)
-import '../util/mqtt-packet-lengths.ts';
+// Before aedes: the packet writer it uses set up (in the executable, its lazy script does the same first).
+import './packet-writer.ts';
 import { timingSafeEqual, createHash } from 'node:crypto';
 import { createServer, isIP, type AddressInfo, type Server } from 'node:net';
 import { Aedes, type AedesOptions, type Client } from 'aedes';

@@ -118,6 +118,13 @@ export const LAZY_SCRIPTS: Readonly<Record<string, readonly string[]>> = {
   broker: ['aedes'],
   ws: ['ws'],
 };
+/**
+ * Modules a lazy script evaluates before the libraries it carries, by script name: set-up that must precede a
+ * library's own evaluation and reach the library's copy of a dependency (the main script's copy is another).
+ */
+const LAZY_SCRIPT_PRELUDES: Readonly<Record<string, readonly string[]>> = {
+  broker: [fileURLToPath(new URL('../../agent/broker/packet-writer.ts', import.meta.url))],
+};
 const SCRIPT_OF = new Map(Object.entries(LAZY_SCRIPTS).flatMap(([name, specs]) => specs.map((spec) => [spec, name] as const)));
 const PACKED_SCRIPT = fileURLToPath(new URL('../../agent/util/packed-script.ts', import.meta.url));
 const escapeRegExp = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
@@ -201,7 +208,8 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
   for (const [name, specs] of Object.entries(LAZY_SCRIPTS)) {
     const file = join(dirname(outfile), 'lazy', `${name}.cjs`);
     // `require()` of each specifier, as the main script's import site expects (see fromLazyScripts).
-    const contents = `module.exports = {${specs.map((s) => `${JSON.stringify(s)}: require(${JSON.stringify(s)})`).join(', ')}};`;
+    const prelude = (LAZY_SCRIPT_PRELUDES[name] ?? []).map((m) => `require(${JSON.stringify(m)});\n`).join('');
+    const contents = `${prelude}module.exports = {${specs.map((s) => `${JSON.stringify(s)}: require(${JSON.stringify(s)})`).join(', ')}};`;
     const r = await build({
       ...COMMON,
       stdin: { contents, resolveDir: dirname(entry), sourcefile: `lazy-${name}.cjs`, loader: 'js' },
