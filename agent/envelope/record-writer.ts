@@ -13,6 +13,7 @@ import type { AgentRecord } from '../domain/record.ts';
 import { AgentError } from '../errors.ts';
 import { MAX_NESTING } from './cbor-decode.ts';
 import { encodeRecords } from './codec.ts';
+import { EmitBuffers } from './emit-buffers.ts';
 
 /** An emit's records as CBOR: record i is `bytes[ends[i-1] ?? 0, ends[i])`. */
 export interface EncodedRecords {
@@ -43,6 +44,9 @@ const INITIAL_BYTES = 64 * 1024;
  */
 const KEPT_BYTES = 1024 * 1024;
 
+/** Record ends of the scratch array kept between emits (16 KiB); a larger emit's is let go after it. */
+const KEPT_ENDS = 4096;
+
 const TWO_32 = 0x100000000;
 const MAX_KEPT_KEYS = 4096;
 const MAX_KEPT_KEY = 32;
@@ -58,6 +62,8 @@ export class RecordWriter {
    * records with ever-new keys cannot grow it (≤ 4096 × 100 B).
    */
   private readonly keys = new Map<string, Uint8Array>();
+  private readonly blocks = new EmitBuffers();
+  private scratchEnds = new Uint32Array(KEPT_ENDS);
 
   /**
    * Writes `records` (plain objects; `ts` already stamped). A record that cannot be written, or whose CBOR
@@ -65,7 +71,9 @@ export class RecordWriter {
    */
   write(records: readonly AgentRecord[], maxRecordBytes: number): WriteOutcome {
     this.pos = 0;
-    const ends = new Uint32Array(records.length);
+    // The ends as written, in a scratch array reused by every emit; copied into the emit's block below.
+    if (this.scratchEnds.length < records.length) this.scratchEnds = new Uint32Array(records.length);
+    const ends = this.scratchEnds;
     let kept = 0;
     let invalid = 0;
     let invalidExample: unknown;
@@ -99,11 +107,22 @@ export class RecordWriter {
       if (this.repairedInRecord) repaired++;
       ends[kept++] = this.pos;
     }
-    // One copy of exactly what was written: the working buffer is reused by the next emit.
-    const bytes = Buffer.allocUnsafe(this.pos);
-    this.buf.copy(bytes, 0, 0, this.pos);
+    // One copy of exactly what was written, into a block recycled after the commit (emit-buffers.ts): the
+    // working buffer is reused by the next emit.
+    const block = this.blocks.take(this.pos, kept);
+    this.buf.copy(block.bytes, 0, 0, this.pos);
+    block.ends.set(ends.subarray(0, kept));
     if (this.buf.length > KEPT_BYTES) this.resize(INITIAL_BYTES);
-    return { records: { bytes, ends: kept === ends.length ? ends : ends.slice(0, kept), count: kept }, invalid, invalidExample, tooLarge, repaired };
+    if (this.scratchEnds.length > KEPT_ENDS) this.scratchEnds = new Uint32Array(KEPT_ENDS);
+    return { records: { bytes: block.bytes, ends: block.ends, count: kept }, invalid, invalidExample, tooLarge, repaired };
+  }
+
+  /**
+   * Takes back the memory of written records once nothing reads them any more (their commit copied them into
+   * chunks): the next emits reuse it. Records given back must not be read again.
+   */
+  release(records: EncodedRecords): void {
+    this.blocks.give(records.bytes);
   }
 
   /** The record through the general path (the ingest repair in place, then cbor-x), its bytes appended. */

@@ -272,6 +272,9 @@ export class Queue {
     this.pendingRecords = 0;
     this.pendingAcks = [];
     const encoded = chunkByStream(emits, this.opts.batchMaxRecords, this.opts.batchMaxBytes, this.opts.codec);
+    // The chunks hold copies: the emits' memory goes back to the writer for the next emits, whatever the
+    // transaction's outcome (a failed commit rejects its emits; their records are not read again).
+    for (let i = 0; i < emits.length; i++) this.writer.release(emits[i]!.written.records);
     const demand = this.batchDemand;
     this.batchDemand = 0;
     let recorded = 0;
