@@ -1,0 +1,82 @@
+/**
+ * CPU of the statements the SQLite source could read a batch with, alone (no poller, no queue): the cpu-bench's
+ * `sqlite-120` table (id, ts, sensor, value, unit, status) read in batches of `--batch-size` rows by each way of
+ * sizing and reading it. Shows where a batch's reading CPU goes: walking the rows, sizing them with
+ * `octet_length` (what bounds a batch in bytes), and making the row objects.
+ *
+ *   node scripts/bench/sqlite-read-bench.ts [--rows 200000] [--repeat 3] [--batch-size 1000]
+ *
+ * Prints CPU seconds per 100k rows for each way (the median of the runs), the ways alternated run by run.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type Database from 'better-sqlite3';
+import { recordMaker } from '../../drivers/sources/synthetic/shapes.ts';
+import { openSqlite } from '../../agent/sdk/index.ts';
+import { numberArg, parseArgs } from './proc.ts';
+
+const args = parseArgs(process.argv.slice(2));
+const rows = numberArg(args, 'rows', 200_000);
+const repeat = numberArg(args, 'repeat', 3);
+const batchSize = numberArg(args, 'batch-size', 1000);
+
+const COLUMNS = ['id', 'ts', 'sensor', 'value', 'unit', 'status'];
+const SIZE = `(${COLUMNS.map((c) => `COALESCE(octet_length("${c}"), 0)`).join(' + ')})`;
+const RANGE = `FROM readings WHERE id > ? AND id <= ${rows} ORDER BY id LIMIT ${batchSize}`;
+/** Each row's content NULL when it is above a bound (a guard that never loads an oversized row). */
+const GUARDED = COLUMNS.map((c) => (c === 'id' ? '"id"' : `CASE WHEN ${SIZE} > 1000000 THEN NULL ELSE "${c}" END AS "${c}"`)).join(', ');
+
+const WAYS: Record<string, { text: string; iterate?: boolean }> = {
+  'walk only (COUNT of the batch)': { text: `SELECT COUNT(*) FROM (SELECT id ${RANGE})` },
+  'size totals (today, first step)': { text: `SELECT COUNT(*), MAX(b), SUM(b) FROM (SELECT id, ${SIZE} AS b ${RANGE})` },
+  'rows, all() (today, second step)': { text: `SELECT * ${RANGE}` },
+  'rows, iterate()': { text: `SELECT * ${RANGE}`, iterate: true },
+  'rows + size column, all()': { text: `SELECT *, ${SIZE} AS b ${RANGE}` },
+  'rows + size column, iterate()': { text: `SELECT *, ${SIZE} AS b ${RANGE}`, iterate: true },
+  'guarded rows + size column, iterate()': { text: `SELECT ${GUARDED}, ${SIZE} AS b ${RANGE}`, iterate: true },
+};
+
+function makeTable(path: string): void {
+  const make = recordMaker({ shape: 'realistic', sensors: 400, record_bytes: 120 });
+  const db = openSqlite(path, {});
+  db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, ts INTEGER, sensor TEXT, value REAL, unit TEXT, status TEXT)');
+  const insert = db.prepare('INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)');
+  db.transaction(() => {
+    for (let n = 1; n <= rows; n++) {
+      const r = make(n, 1767225600000 + n * 2, 0);
+      insert.run(n, r.ts, r.sensor, r.value, r.unit, r.status);
+    }
+  })();
+  db.close();
+}
+
+function once(statement: Database.Statement, iterate: boolean): number {
+  const start = process.cpuUsage();
+  let seen = 0;
+  for (let after = 0; after < rows; after += batchSize) {
+    if (iterate) for (const _ of statement.iterate(after)) seen++;
+    else seen += statement.all(after).length;
+  }
+  const used = process.cpuUsage(start);
+  if (seen === 0) throw new Error('no rows read');
+  return ((used.user + used.system) / 1e6) * (100_000 / rows);
+}
+
+const dir = mkdtempSync(join(tmpdir(), 'edge-sqlite-read-'));
+try {
+  const path = join(dir, 'rows.db');
+  makeTable(path);
+  const db = openSqlite(path, { readonly: true });
+  const statements = Object.entries(WAYS).map(([name, way]) => ({ name, way, statement: db.prepare(way.text) }));
+  for (const s of statements) once(s.statement, s.way.iterate === true); // warm-up
+  const runs = new Map<string, number[]>(statements.map((s) => [s.name, []]));
+  for (let i = 0; i < repeat; i++) for (const s of statements) runs.get(s.name)!.push(once(s.statement, s.way.iterate === true));
+  for (const [name, r] of runs) {
+    const sorted = [...r].sort((a, b) => a - b);
+    console.log(`${name.padEnd(40)} CPU-s per 100k rows ${sorted[Math.floor(sorted.length / 2)]!.toFixed(3)} (runs ${r.map((x) => x.toFixed(3)).join(', ')})`);
+  }
+  db.close();
+} finally {
+  rmSync(dir, { recursive: true, force: true });
+}
