@@ -15,25 +15,12 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { numberArg, parseArgs, readCpuSeconds } from './proc.ts';
+import { plainGatewayYaml } from '../lib/gateway-configs.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const NODE = process.execPath;
 
-const CONFIG = `device:
-  id: gw-startup
-data_dir: data
-keys:
-  device_private: keys/device.key
-  centre_public: keys/centre.pub
-  generate_if_missing: true
-sources:
-  - type: synthetic
-    name: load
-    rate: 10
-sink:
-  type: mqtt
-  url: mqtt://127.0.0.1:1883
-`;
+const CONFIG = plainGatewayYaml('gw-startup', 'mqtt://127.0.0.1:1883');
 
 interface Timed {
   ms: number;

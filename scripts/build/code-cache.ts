@@ -13,27 +13,14 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Arch } from './node-binaries.ts';
+import { plainGatewayYaml } from '../lib/gateway-configs.ts';
 
 /**
  * A gateway's plain config (as scripts/bench/startup.ts measures): a synthetic source, the MQTT sink. The
  * sink's broker is a port nothing listens on, so the start is the same whether or not the build machine
  * runs a broker (the sink need not connect for "agent running").
  */
-const CONFIG = `device:
-  id: gw-code-cache
-data_dir: data
-keys:
-  device_private: keys/device.key
-  centre_public: keys/centre.pub
-  generate_if_missing: true
-sources:
-  - type: synthetic
-    name: load
-    rate: 10
-sink:
-  type: mqtt
-  url: mqtt://127.0.0.1:9
-`;
+const CONFIG = plainGatewayYaml('gw-code-cache', 'mqtt://127.0.0.1:9');
 
 /** Generous: arm64 under qemu-user starts in seconds, not milliseconds. */
 const TIMEOUT_MS = 120_000;

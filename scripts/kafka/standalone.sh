@@ -59,8 +59,15 @@ EOF
 
 # ---------------------------------------------------------------- helpers
 # A KRaft cluster id: 16 random bytes, base64url without padding (what `kafka-storage random-uuid` prints).
+# Never one starting with '-', as Kafka's own Uuid.randomUuid() makes sure: `format -t -x…` reads it as an
+# option ("argument --cluster-id/-t: expected one argument"), which failed one broker start in 64.
 random_cluster_id() {
-  head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n'
+  local id
+  while :; do
+    id=$(head -c 16 /dev/urandom | base64 | tr '+/' '-_' | tr -d '=\n')
+    [[ $id == -* ]] || break
+  done
+  echo "$id"
 }
 
 read_env() { # DIR -> STORED_* vars from DIR/ports.env

@@ -30,3 +30,26 @@ receiver:
 `,
   );
 }
+
+/**
+ * A gateway's plain config, for measuring and making a start: one synthetic source at 10 rec/s into the MQTT
+ * sink of `brokerUrl` (it need not connect for "agent running"), keys generated at the first start, no
+ * embedded broker, no receiver. The start-up benchmark, the build's code cache and its test start this.
+ */
+export function plainGatewayYaml(deviceId: string, brokerUrl: string): string {
+  return `device:
+  id: ${deviceId}
+data_dir: data
+keys:
+  device_private: keys/device.key
+  centre_public: keys/centre.pub
+  generate_if_missing: true
+sources:
+  - type: synthetic
+    name: load
+    rate: 10
+sink:
+  type: mqtt
+  url: ${brokerUrl}
+`;
+}

@@ -5,27 +5,14 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtExecutable } from '../helpers/executable.ts';
+import { plainGatewayYaml } from '../../scripts/lib/gateway-configs.ts';
 
 // The executable's main script is a loader (agent/util/packed-main.ts) that compiles the application with
 // the V8 code cache the build made from a real start of the same executable (scripts/build/code-cache.ts).
 // NODE_DEBUG=edge-agent-start makes it say whether V8 accepted the cache. An executable whose cache V8
 // rejects still starts, compiling from source as every start did before.
 
-const CONFIG = `device:
-  id: cache-test-gw
-data_dir: data
-keys:
-  device_private: keys/device.key
-  centre_public: keys/centre.pub
-  generate_if_missing: true
-sources:
-  - type: synthetic
-    name: load
-    rate: 10
-sink:
-  type: mqtt
-  url: mqtt://127.0.0.1:1
-`;
+const CONFIG = plainGatewayYaml('cache-test-gw', 'mqtt://127.0.0.1:1');
 
 const ACCEPTED = /EDGE-AGENT-START \d+: code cache accepted \((\d+) bytes, [\d.]+ ms\)/;
 
