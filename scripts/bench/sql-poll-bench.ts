@@ -12,31 +12,16 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sqliteSource } from '../../drivers/sources/sqlite/index.ts';
-import { recordMaker } from '../../drivers/sources/synthetic/shapes.ts';
-import { openSqlite, type AgentRecord, type Cursor, type PolledSource, type SourceContext } from '../../agent/sdk/index.ts';
+import { type AgentRecord, type Cursor, type PolledSource, type SourceContext } from '../../agent/sdk/index.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { driverEnv, problemReporter } from '../../agent/hosting/driver-env.ts';
 import { numberArg, parseArgs } from './proc.ts';
+import { makeReadingsTable } from './readings-table.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const rows = numberArg(args, 'rows', 200_000);
 const repeat = numberArg(args, 'repeat', 5);
 const batchSize = numberArg(args, 'batch-size', 1000);
-
-function makeTable(path: string): void {
-  const make = recordMaker({ shape: 'realistic', sensors: 400, record_bytes: 120 });
-  const db = openSqlite(path, {});
-  db.pragma('journal_mode = WAL');
-  db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, ts INTEGER, sensor TEXT, value REAL, unit TEXT, status TEXT)');
-  const insert = db.prepare('INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)');
-  db.transaction(() => {
-    for (let n = 1; n <= rows; n++) {
-      const r = make(n, 1767225600000 + n * 2, 0);
-      insert.run(n, r.ts, r.sensor, r.value, r.unit, r.status);
-    }
-  })();
-  db.close();
-}
 
 async function once(path: string): Promise<number> {
   const config = sqliteSource.options.parse({ path, table: 'readings', batch_size: batchSize, max_rows_per_poll: rows });
@@ -70,7 +55,7 @@ async function once(path: string): Promise<number> {
 const dir = mkdtempSync(join(tmpdir(), 'edge-bench-sqlpoll-'));
 try {
   const path = join(dir, 'rows120.db');
-  makeTable(path);
+  makeReadingsTable(path, rows, { wal: true });
   const runs: number[] = [];
   for (let i = 0; i < repeat; i++) runs.push(await once(path));
   const sorted = [...runs].sort((a, b) => a - b);

@@ -12,9 +12,9 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type Database from 'better-sqlite3';
-import { recordMaker } from '../../drivers/sources/synthetic/shapes.ts';
 import { openSqlite } from '../../agent/sdk/index.ts';
 import { numberArg, parseArgs } from './proc.ts';
+import { makeReadingsTable } from './readings-table.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const rows = numberArg(args, 'rows', 200_000);
@@ -37,20 +37,6 @@ const WAYS: Record<string, { text: string; iterate?: boolean }> = {
   'guarded rows + size column, iterate()': { text: `SELECT ${GUARDED}, ${SIZE} AS b ${RANGE}`, iterate: true },
 };
 
-function makeTable(path: string): void {
-  const make = recordMaker({ shape: 'realistic', sensors: 400, record_bytes: 120 });
-  const db = openSqlite(path, {});
-  db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, ts INTEGER, sensor TEXT, value REAL, unit TEXT, status TEXT)');
-  const insert = db.prepare('INSERT INTO readings VALUES (?, ?, ?, ?, ?, ?)');
-  db.transaction(() => {
-    for (let n = 1; n <= rows; n++) {
-      const r = make(n, 1767225600000 + n * 2, 0);
-      insert.run(n, r.ts, r.sensor, r.value, r.unit, r.status);
-    }
-  })();
-  db.close();
-}
-
 function once(statement: Database.Statement, iterate: boolean): number {
   const start = process.cpuUsage();
   let seen = 0;
@@ -66,7 +52,7 @@ function once(statement: Database.Statement, iterate: boolean): number {
 const dir = mkdtempSync(join(tmpdir(), 'edge-sqlite-read-'));
 try {
   const path = join(dir, 'rows.db');
-  makeTable(path);
+  makeReadingsTable(path, rows);
   const db = openSqlite(path, { readonly: true });
   const statements = Object.entries(WAYS).map(([name, way]) => ({ name, way, statement: db.prepare(way.text) }));
   for (const s of statements) once(s.statement, s.way.iterate === true); // warm-up
