@@ -73,7 +73,7 @@ export async function runCommand(values: RunOptions): Promise<number> {
   for (;;) {
     const startedAt = Date.now();
     const started = await startWithRemoteConfig(loaded, log, { localPath: values.config });
-    // After "agent running": a start with them costs 30–50 ms more (agent/cli/heap-caps.ts, MEMORY_FLAGS).
+    // After "agent running": a start with them costs 35–55 ms more (agent/util/running-flags.ts).
     applyRunningFlags();
     const agent = started.agent;
     const dataDir = configPaths(agent.loaded).dataDir;

@@ -16,7 +16,7 @@ import { setFlagsFromString } from 'node:v8';
  * ≈27 MiB (peak 29) instead of ≈34, at full speed ≈35–39 (peak 42) instead of ≈48–56, for ≈10 % more CPU
  * per record.
  *
- * Not a start flag: during the start it cost 30–50 ms of CPU (earlier and more full collections while the
+ * Not a start flag: during the start it cost 35–55 ms of CPU (earlier and more full collections while the
  * start allocates its ≈15 MB), a large part of what the executable's start takes beyond a bare `node -e 0`.
  * V8 reads it while it runs (at each collection, for the heap's growth), so set after the start it shapes
  * the running heap as before: anonymous memory at 1k rec/s stayed as it was (docs/benchmarks.md, "Start:
