@@ -4,7 +4,6 @@
  * completes with the config's `tls:` block and the certificate is inside its validity period (a warning when
  * it ends within CERT_WARN_DAYS). Each step is its own line, so an operator sees where it breaks.
  */
-import { lookup } from 'node:dns/promises';
 import { connect as tcpConnect, type Socket } from 'node:net';
 import { connect as tlsConnect, type PeerCertificate, type TLSSocket } from 'node:tls';
 import { describeTlsFailure, type TlsOptions, tlsConnectionOptions } from '../util/tls.ts';
@@ -25,6 +24,9 @@ export interface Endpoint {
 }
 
 export const CERT_WARN_DAYS = 14;
+
+/** Node's resolver module, loaded by the first check that resolves a name: not at every start of the executable. */
+const resolveAll = (host: string) => process.getBuiltinModule('node:dns/promises').lookup(host, { all: true });
 const TIMEOUT_MS = 5_000;
 const TLS_SCHEMES = new Set(['mqtts', 'ssl', 'tls', 'wss', 'https', 'pulsar+ssl']);
 const DEFAULT_PORTS: Record<string, number> = {
@@ -122,7 +124,7 @@ export async function probeEndpoint(endpoint: Endpoint, baseDir: string, now: nu
   for (const { host, port } of parsed.hosts) {
     const at = `${host}:${port}`;
     try {
-      const addresses = await withTimeout(lookup(host, { all: true }), `resolving ${host}`);
+      const addresses = await withTimeout(resolveAll(host), `resolving ${host}`);
       lines.push({ check: label('dns'), status: 'ok', message: `${host} → ${addresses.map((a) => a.address).join(', ')}` });
     } catch (err) {
       lines.push({ check: label('dns'), status: 'fail', message: `${host} does not resolve: ${(err as Error).message}` });

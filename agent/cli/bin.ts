@@ -17,7 +17,6 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { isSea } from 'node:sea';
 import { getHeapStatistics } from 'node:v8';
-import { receiveHeapMbFromArgs } from '../receiver/heap.ts';
 import { VERSION } from '../version.ts';
 import { holdHangups } from './early-hangup.ts';
 import { DEFAULT_HEAP_CAPS, type HeapCaps, heapCapArgs, heapCapsOf, sameHeapCaps, setsHeapCaps } from './heap-caps.ts';
@@ -39,10 +38,14 @@ function sizeFromEnv(name: string, fallback: number): number {
 
 /**
  * Old space when the environment does not say: `receive` fits the largest batch its config's limits allow
- * (agent/receiver/limits.ts; 176 MB for the defaults), every other command 32 MB.
+ * (agent/receiver/limits.ts; 176 MB for the defaults), every other command DEFAULT_HEAP_CAPS.
  */
-function defaultOldSpaceMb(command: string | undefined): number {
-  return command === 'receive' ? receiveHeapMbFromArgs(process.argv.slice(3)) : DEFAULT_HEAP_CAPS.oldSpaceMb;
+async function defaultOldSpaceMb(command: string | undefined): Promise<number> {
+  if (command !== 'receive') return DEFAULT_HEAP_CAPS.oldSpaceMb;
+  // Loaded for `receive` only: it reads the config with yaml and zod's units, which `--version` (and every
+  // other command before its own modules load) need not evaluate.
+  const { receiveHeapMbFromArgs } = await import('../receiver/heap.ts');
+  return receiveHeapMbFromArgs(process.argv.slice(3));
 }
 
 const KERNEL_ARCH: Record<string, string> = { x86_64: 'x64', aarch64: 'arm64' };
@@ -71,20 +74,20 @@ function whyNoReexec(): string | undefined {
 }
 
 /** The caps this start should run with. */
-function wantedHeapCaps(nodeOptions: string): HeapCaps {
+async function wantedHeapCaps(nodeOptions: string): Promise<HeapCaps> {
   const fromEnv = process.env.EDGE_AGENT_MAX_OLD_SPACE_MB !== undefined || process.env.EDGE_AGENT_MAX_SEMI_SPACE_MB !== undefined;
   if (!fromEnv && setsHeapCaps(nodeOptions)) {
     // The operator's caps; a semi-space it leaves out stays at the default (V8's own is 16 MB or more).
     const caps = heapCapsOf(nodeOptions.split(/\s+/));
     return /--max[-_]semi[-_]space[-_]size=/.test(nodeOptions) ? caps : { ...caps, semiSpaceMb: DEFAULT_HEAP_CAPS.semiSpaceMb };
   }
-  const oldSpaceMb = sizeFromEnv('EDGE_AGENT_MAX_OLD_SPACE_MB', defaultOldSpaceMb(process.argv[2]));
+  const oldSpaceMb = sizeFromEnv('EDGE_AGENT_MAX_OLD_SPACE_MB', await defaultOldSpaceMb(process.argv[2]));
   if (oldSpaceMb === 0) return { oldSpaceMb: 0, semiSpaceMb: 0 };
   return { oldSpaceMb, semiSpaceMb: sizeFromEnv('EDGE_AGENT_MAX_SEMI_SPACE_MB', DEFAULT_HEAP_CAPS.semiSpaceMb) };
 }
 
 /** Returns only when the wanted caps are in force or cannot be applied; otherwise the process image is replaced. */
-function applyHeapCaps(): void {
+async function applyHeapCaps(): Promise<void> {
   if (process.env[MARKER] !== undefined) {
     delete process.env[MARKER]; // second start: the caps are in force, and child processes start afresh
     return;
@@ -92,7 +95,7 @@ function applyHeapCaps(): void {
   // Only the long-running commands: the short ones (--version, keygen, check-config) keep the defaults.
   if (!LONG_RUNNING.has(process.argv[2] ?? '')) return;
   const nodeOptions = process.env.NODE_OPTIONS ?? '';
-  const wanted = wantedHeapCaps(nodeOptions);
+  const wanted = await wantedHeapCaps(nodeOptions);
   // Node applies NODE_OPTIONS first, then its command line (for the executable: the baked execArgv).
   if (sameHeapCaps(wanted, heapCapsOf([...nodeOptions.split(/\s+/), ...process.execArgv]))) return;
   const why = whyNoReexec();
@@ -111,19 +114,24 @@ function applyHeapCaps(): void {
   process.execve!(process.execPath, [process.execPath, ...args], env); // presence checked in whyNoReexec
 }
 
+/** The caps settled (or this process image replaced), then the command. */
+async function start(): Promise<void> {
+  await applyHeapCaps();
+  if (process.env.EDGE_AGENT_HEAP_REPORT === '1') {
+    // For checking the caps (test/build/binary.test.ts, docs/packaging.md): one line on stderr.
+    process.stderr.write(`edge-agent: heap_size_limit=${getHeapStatistics().heap_size_limit} pid=${process.pid}\n`);
+  }
+  const argv = process.argv.slice(2);
+  if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
+    // What main.ts would print, without loading the command line, the config schemas and every driver
+    // (≈0.1 s of the executable's start): health checks and fleet tools call --version often.
+    process.stdout.write(`${VERSION}\n`);
+  } else {
+    // Loaded only after the caps are settled: nothing heavy is allocated before a re-exec.
+    (await import('./main.ts')).runCli(argv);
+  }
+}
+
 // First thing (and again after a re-exec, which resets signal handlers): see agent/cli/early-hangup.ts.
 if (LONG_RUNNING.has(process.argv[2] ?? '')) holdHangups();
-applyHeapCaps();
-if (process.env.EDGE_AGENT_HEAP_REPORT === '1') {
-  // For checking the caps (test/build/binary.test.ts, docs/packaging.md): one line on stderr.
-  process.stderr.write(`edge-agent: heap_size_limit=${getHeapStatistics().heap_size_limit} pid=${process.pid}\n`);
-}
-const argv = process.argv.slice(2);
-if (argv.length === 1 && (argv[0] === '--version' || argv[0] === '-v')) {
-  // What main.ts would print, without loading the command line, the config schemas and every driver
-  // (≈0.1 s of the executable's start): health checks and fleet tools call --version often.
-  process.stdout.write(`${VERSION}\n`);
-} else {
-  // Loaded only after the caps are settled: nothing heavy is allocated before a re-exec.
-  import('./main.ts').then((m) => m.runCli(argv));
-}
+void start();

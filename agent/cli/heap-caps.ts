@@ -1,7 +1,7 @@
 /**
  * V8 heap caps of the long-running commands, as flags. Shared by the executable's build (which bakes the
  * defaults into it as execArgv) and agent/cli/bin.ts (which restarts once when other caps are wanted).
- * Imports nothing: bin.ts runs it before anything else is loaded.
+ * Imports nothing heavy (node:v8, through running-flags.ts): bin.ts runs it before anything else is loaded.
  */
 export interface HeapCaps {
   /** MB; 0 leaves V8's own limit (uncapped). */
@@ -18,17 +18,12 @@ export interface HeapCaps {
  */
 export const DEFAULT_HEAP_CAPS: HeapCaps = { oldSpaceMb: 48, semiSpaceMb: 1 };
 
-/**
- * V8 sizes the heap for memory rather than speed: after a full collection the old generation may grow by
- * 2 MB before the next (8 MB otherwise), and it is compacted and given back sooner. Measured on the
- * executable (docs/benchmarks.md, "Memory goals, third pass"): anonymous memory at 1k rec/s ≈27 MiB (peak
- * 29) instead of ≈34, at full speed ≈35–39 (peak 42) instead of ≈48–56, for ≈10 % more CPU per record.
- */
-export const MEMORY_FLAGS: readonly string[] = ['--optimize-for-size'];
+/** Set once the agent runs, not baked in with the caps: agent/util/running-flags.ts says why. */
+export { MEMORY_FLAGS } from '../util/running-flags.ts';
 
-/** The caps as flags, with MEMORY_FLAGS: what the executable bakes in and a restart passes on. */
+/** The caps as flags: what the executable bakes in and a restart passes on (MEMORY_FLAGS come later). */
 export function heapCapArgs(caps: HeapCaps): string[] {
-  return [`--max-old-space-size=${caps.oldSpaceMb}`, `--max-semi-space-size=${caps.semiSpaceMb}`, ...MEMORY_FLAGS];
+  return [`--max-old-space-size=${caps.oldSpaceMb}`, `--max-semi-space-size=${caps.semiSpaceMb}`];
 }
 
 const FLAG = /^--max[-_](old|semi)[-_]space[-_]size=(\d+)$/;

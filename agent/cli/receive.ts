@@ -6,6 +6,7 @@ import { createLogger, type LogFormat } from '../log.ts';
 import { checkHeapFits, limitsOf } from '../receiver/heap.ts';
 import type { startReceiver } from '../receiver/start.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
+import { applyRunningFlags } from '../util/running-flags.ts';
 import { untilSignal } from './signals.ts';
 
 export const receive: DefineCommand = (parent: Command, exit) => {
@@ -47,6 +48,7 @@ export async function receiveCommand(values: ReceiveOptions): Promise<number> {
     return 0;
   }
   log.info('receiver running');
+  applyRunningFlags(); // after the start, as in `run` (agent/cli/heap-caps.ts, MEMORY_FLAGS)
   const statusTimer = setInterval(() => log.info({ stats: running.receiver.stats() }, 'status'), 60_000).unref();
   // An output that fails (the reader of stdout exited, the disk is full) stops the receiver: it has logged
   // why, and acknowledged nothing it did not write.

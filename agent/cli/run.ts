@@ -15,6 +15,7 @@ import { type TrialAgent, watchTrial } from '../update/trial.ts';
 import { RESTART_INTO_TRIAL_EXIT, updateDeliveryFactory } from '../update/transfer-setup.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
 import { watchConfigFile } from './config-watch.ts';
+import { applyRunningFlags } from '../util/running-flags.ts';
 import { untilSignal } from './signals.ts';
 import { configPaths } from '../config/paths.ts';
 import { recordExit, recordStart } from '../observe/exit-reason.ts';
@@ -72,6 +73,8 @@ export async function runCommand(values: RunOptions): Promise<number> {
   for (;;) {
     const startedAt = Date.now();
     const started = await startWithRemoteConfig(loaded, log, { localPath: values.config });
+    // After "agent running": a start with them costs 35–55 ms more (agent/util/running-flags.ts).
+    applyRunningFlags();
     const agent = started.agent;
     const dataDir = configPaths(agent.loaded).dataDir;
     lastExit ??= recordStart(dataDir);

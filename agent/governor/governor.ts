@@ -5,7 +5,6 @@
  * counted by the queue as `expired`): the governor never drops anything.
  */
 import { join } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import type { GovernorConfig, PriorityClass } from '../config/governor-schema.ts';
 import type { Logger } from '../log.ts';
 import type { Counter, Telemetry } from '../telemetry/registry.ts';

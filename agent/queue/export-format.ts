@@ -11,7 +11,6 @@
  *   the unit's records as one CBOR array, exactly as the queue encodes a batch body. Lossless.
  */
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
 import { DecoderStream, Encoder } from 'cbor-x';
 import type { AgentRecord } from '../domain/record.ts';
 import { CborSimple } from '../envelope/cbor-decode.ts';
@@ -128,7 +127,8 @@ export async function readExport(file: string): Promise<ExportReader> {
 
 async function* ndjsonItems(file: string): AsyncGenerator<unknown> {
   let lineNo = 0;
-  for await (const line of createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY })) {
+  // node:readline is loaded by the import that reads a file, not at every start of the executable.
+  for await (const line of process.getBuiltinModule('node:readline').createInterface({ input: createReadStream(file), crlfDelay: Number.POSITIVE_INFINITY })) {
     lineNo++;
     if (line.trim() === '') continue;
     try {

@@ -23,6 +23,7 @@ import { dirname } from 'node:path';
 import { getAsset, getRawAsset } from 'node:sea';
 import { debuglog } from 'node:util';
 import { constants, Script } from 'node:vm';
+import { startFlagsAgain } from './running-flags.ts';
 
 const trace = debuglog('edge-agent-start');
 
@@ -56,7 +57,11 @@ if (out !== undefined && cachedData === undefined) {
   // would only make the cache, and every start's deserialising, larger). Prepended, so it runs before the
   // agent's own handler begins the shutdown.
   delete process.env.EDGE_AGENT_CODE_CACHE_OUT;
-  process.prependOnceListener('SIGINT', () => writeFileSync(out, script.createCachedData()));
+  // The running agent has set MEMORY_FLAGS by now; the cache must carry the flags of a start.
+  process.prependOnceListener('SIGINT', () => {
+    startFlagsAgain();
+    writeFileSync(out, script.createCachedData());
+  });
 }
 
 const filename = process.execPath;

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { createServer as createHttpServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { createServer as createHttpsServer } from 'node:https';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { resolve } from 'node:path';
 import { AgentError, type DriverEnv, type ServiceSource, type SourceContext, describeError } from '../../../agent/sdk/index.ts';
@@ -56,8 +55,10 @@ export class HttpSource implements ServiceSource {
     this.tokens = o.auth === 'token' ? Tokens.read(o, this.env.baseDir, what) : undefined;
     this.allowed = new Set(o.streams ?? [o.stream]);
     const listener = (req: IncomingMessage, res: ServerResponse) => void this.answer(req, res);
+    // Node's HTTP modules are loaded when a server starts, not when the driver list is: every agent's start
+    // evaluated them (≈3–5 ms), though few configs have an http source.
     const server: Server = o.tls
-      ? createHttpsServer(
+      ? process.getBuiltinModule('node:https').createServer(
           {
             cert: this.readPem(o.tls.cert, 'TLS certificate'),
             key: this.readPem(o.tls.key, 'TLS private key'),
@@ -65,7 +66,7 @@ export class HttpSource implements ServiceSource {
           },
           listener,
         )
-      : createHttpServer(listener);
+      : process.getBuiltinModule('node:http').createServer(listener);
     server.requestTimeout = o.request_timeout;
     server.headersTimeout = Math.min(o.request_timeout, 60_000);
     server.maxConnections = o.max_connections;
