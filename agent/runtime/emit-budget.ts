@@ -36,8 +36,8 @@ export function emitBudgetLimits(sources: number, heapLimit = getHeapStatistics(
 /**
  * What an emit charges: the memory its written records hold until the commit (the queue writes them as CBOR
  * when they are handed over; record-writer.ts), and a fixed cost for the rest. Records and their end offsets
- * share one recycled block (emit-buffers.ts) whose capacity is a power of two: the block is what stays in
- * memory, up to twice the bytes written, so it is what is charged. Bytes and ends that are not views of one
+ * share one recycled block (emit-buffers.ts) whose capacity is rounded up (a power of two up to 64 KiB, a
+ * multiple of 64 KiB above): the block is what stays in memory, so it is what is charged. Bytes and ends that are not views of one
  * block are charged as their lengths.
  */
 export function writtenBytes(written: { records: { bytes: Uint8Array; ends: Uint32Array } }): number {
