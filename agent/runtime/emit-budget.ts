@@ -4,9 +4,8 @@
  * sources catching up at once ran a 32 MB heap out of memory. With it, a source's emit waits (its promise
  * does not resolve) while the source or the agent as a whole holds more than its share, so a source that
  * awaits its emits, or calls `room()` before making more records, stops producing instead of growing.
- * An emit is charged the bytes it holds while it waits: the block holding its records written as CBOR
- * (`writtenBytes`; the queue writes them when the emit is handed over), no longer an estimate of the records
- * as objects.
+ * An emit is charged the bytes it holds while it waits: its records written as CBOR (`writtenBytes`; the
+ * queue writes them when the emit is handed over), no longer an estimate of the records as objects.
  */
 import { getHeapStatistics } from 'node:v8';
 
@@ -34,16 +33,15 @@ export function emitBudgetLimits(sources: number, heapLimit = getHeapStatistics(
 }
 
 /**
- * What an emit charges: the memory its written records hold until the commit (the queue writes them as CBOR
- * when they are handed over; record-writer.ts), and a fixed cost for the rest. Records and their end offsets
- * share one recycled block (emit-buffers.ts) whose capacity is rounded up (a power of two up to 64 KiB, a
- * multiple of 64 KiB above): the block is what stays in memory, so it is what is charged. Bytes and ends that are not views of one
- * block are charged as their lengths.
+ * What an emit charges: its records written as CBOR (the queue writes them when they are handed over, so
+ * only these bytes wait for the commit; record-writer.ts), their end offsets, and a fixed cost for the rest.
+ * The block holding them (emit-buffers.ts) is larger by at most 64 KiB, or up to twice for emits under
+ * 64 KiB: charging the block's capacity instead was measured to cost a SQL source 3–8 % more CPU per record
+ * (fewer of its emits in flight) for no change in memory at full speed (docs/benchmarks.md, "Full-speed
+ * memory"), so the bytes written are charged.
  */
 export function writtenBytes(written: { records: { bytes: Uint8Array; ends: Uint32Array } }): number {
-  const { bytes, ends } = written.records;
-  const sameBlock = bytes.buffer === ends.buffer;
-  return 128 + (sameBlock ? bytes.buffer.byteLength : bytes.byteLength + ends.byteLength);
+  return 128 + written.records.bytes.byteLength + written.records.ends.byteLength;
 }
 
 /** One source's account in the budget. */

@@ -15,15 +15,11 @@ describe('emit budget', () => {
     assert.equal(emitBudgetLimits(1, 16 * 1024 * MiB).totalBytes, 64 * MiB, 'at most 64 MiB on a big heap');
   });
 
-  it('charges an emit the memory it holds until its commit: the block of its records as CBOR and their ends', () => {
-    // 65,536 + 1000 bytes of CBOR and two ends need a block of 128 KiB (blocks are powers of two).
+  it('charges an emit the bytes it holds until its commit: its records as CBOR and their ends', () => {
     const big = new RecordWriter().write([{ payload: new Uint8Array(65_536) }, { s: 'x'.repeat(1000) }], 1 << 20);
-    assert.equal(big.records.bytes.buffer.byteLength, 128 * 1024);
-    assert.equal(writtenBytes(big), 128 + 128 * 1024);
-    // The smallest block is 4 KiB, whatever the emit.
-    assert.equal(writtenBytes(new RecordWriter().write([{ n: 1 }], 1 << 20)), 128 + 4096);
-    // Bytes and ends of their own (not one block) are charged as their lengths.
-    assert.equal(writtenBytes({ records: { bytes: new Uint8Array(100), ends: new Uint32Array(3) } }), 128 + 100 + 12);
+    assert.ok(writtenBytes(big) > 65_536 + 1000);
+    assert.ok(writtenBytes(big) < 65_536 + 1000 + 256);
+    assert.ok(writtenBytes(new RecordWriter().write([{ n: 1 }], 1 << 20)) < 200);
   });
 
   it('holds emits beyond a source share until bytes are released, admits them in order, and never admits past the limits', async () => {
