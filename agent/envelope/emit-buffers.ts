@@ -21,8 +21,7 @@ const BLOCK_STEP = 64 * 1024;
 /**
  * The capacity of a new block for `need` bytes: a power of two up to 64 KiB (small emits of a steady source
  * then fit each other's blocks), a multiple of 64 KiB above, so a large emit holds at most 64 KiB more than
- * it needs instead of up to twice it (a SQL source's emits of ≈350 KB took 512 KiB blocks, not kept for
- * reuse above 256 KiB).
+ * it needs instead of up to twice it (a 350 KB emit, as a SQL source's may be: 384 KiB instead of 512).
  */
 export function blockCapacity(need: number): number {
   if (need > BLOCK_STEP) return Math.ceil(need / BLOCK_STEP) * BLOCK_STEP;

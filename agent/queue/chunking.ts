@@ -56,8 +56,8 @@ let assembly = Buffer.allocUnsafeSlow(64 * 1024);
 /**
  * A buffer of at least `size` bytes to assemble one chunk's CBOR in, reused chunk after chunk: compression
  * reads it synchronously and returns bytes of its own. A fresh buffer per chunk (≈80 KB for 1000 records of
- * 120 B) was garbage outside V8's heap until the next collection: at full speed ≈2.5 MB of malloc heap at
- * its peak (docs/benchmarks.md, "Full-speed memory").
+ * 120 B) was garbage outside V8's heap until the next collection: 2.5 MB of malloc heap at its peak in the
+ * same run (docs/benchmarks.md, "Full-speed memory").
  */
 function assemblyBuffer(size: number): Buffer {
   if (assembly.length < size) assembly = Buffer.allocUnsafeSlow(Math.max(size, assembly.length * 2));
@@ -68,10 +68,10 @@ function assemblyBuffer(size: number): Buffer {
  * `compress`, with Node's shared Buffer pool out of its reach. zlib's synchronous calls take their output
  * (a 16 KiB buffer, then the joined result) from the pool when they are under half its size (64 KiB slabs in
  * Node 24), so every payload was a view of a pool slab; a slab stays the pool's until it is used up, which at
- * full speed outlives two scavenges, so every slab was promoted and freed only by a full collection: ≈8 MB of
- * malloc heap at its peak at full speed, measured (docs/benchmarks.md, "Full-speed memory"). Out of the pool
- * a payload is a buffer of its own, young garbage once committed. Compression runs synchronously: nothing
- * else allocates while the pool is set aside.
+ * full speed outlives two scavenges, so every slab was promoted and freed only by a full collection: 9.6 MB
+ * of malloc heap at its peak in a full-speed run under heaptrack (docs/benchmarks.md, "Full-speed memory").
+ * Out of the pool a payload is a buffer of its own, young garbage once committed. Compression runs
+ * synchronously: nothing else allocates while the pool is set aside.
  */
 function compressOutsidePool(bytes: Buffer, codec: CodecSettings): Uint8Array {
   const poolSize = Buffer.poolSize;
