@@ -56,8 +56,8 @@ let assembly = Buffer.allocUnsafeSlow(64 * 1024);
 /**
  * A buffer of at least `size` bytes to assemble one chunk's CBOR in, reused chunk after chunk: compression
  * reads it synchronously and returns bytes of its own. A fresh buffer per chunk (≈80 KB for 1000 records of
- * 120 B) was garbage outside V8's heap until the next collection: 2.5 MB of malloc heap at its peak in the
- * same run (docs/benchmarks.md, "Full-speed memory").
+ * 120 B) was garbage outside V8's heap until the next collection: 2.5 MB of malloc heap at its peak in a
+ * full-speed run under heaptrack (docs/benchmarks.md, "Full-speed memory").
  */
 function assemblyBuffer(size: number): Buffer {
   if (assembly.length < size) assembly = Buffer.allocUnsafeSlow(Math.max(size, assembly.length * 2));
