@@ -15,6 +15,21 @@ const MAX_KEPT_BLOCK = 256 * 1024;
 /** Bytes of blocks kept for reuse, in all. */
 const MAX_KEPT_BYTES = 1024 * 1024;
 
+/** Above this, blocks grow in steps of it rather than doubling. */
+const BLOCK_STEP = 64 * 1024;
+
+/**
+ * The capacity of a new block for `need` bytes: a power of two up to 64 KiB (small emits of a steady source
+ * then fit each other's blocks), a multiple of 64 KiB above, so a large emit holds at most 64 KiB more than
+ * it needs instead of up to twice it (a 350 KB emit, as a SQL source's may be: 384 KiB instead of 512).
+ */
+export function blockCapacity(need: number): number {
+  if (need > BLOCK_STEP) return Math.ceil(need / BLOCK_STEP) * BLOCK_STEP;
+  let capacity = MIN_BLOCK;
+  while (capacity < need) capacity *= 2;
+  return capacity;
+}
+
 export interface EmitBlock {
   /** The emit's CBOR: `size` bytes. */
   readonly bytes: Buffer;
@@ -40,11 +55,7 @@ export class EmitBuffers {
         break;
       }
     }
-    if (block === undefined) {
-      let capacity = MIN_BLOCK;
-      while (capacity < need) capacity *= 2;
-      block = new ArrayBuffer(capacity);
-    }
+    if (block === undefined) block = new ArrayBuffer(blockCapacity(need));
     this.lent.add(block);
     return { bytes: Buffer.from(block, 0, size), ends: new Uint32Array(block, endsAt, count) };
   }

@@ -49,6 +49,40 @@ export function writeEmit(
   return { records: out.records, repaired: out.repaired };
 }
 
+/** A chunk's CBOR is assembled here before compression; a buffer grown past this is let go after the chunk. */
+const KEPT_ASSEMBLY_BYTES = 512 * 1024;
+let assembly = Buffer.allocUnsafeSlow(64 * 1024);
+
+/**
+ * A buffer of at least `size` bytes to assemble one chunk's CBOR in, reused chunk after chunk: compression
+ * reads it synchronously and returns bytes of its own. A fresh buffer per chunk (≈80 KB for 1000 records of
+ * 120 B) was garbage outside V8's heap until the next collection: 2.5 MB of malloc heap at its peak in a
+ * full-speed run under heaptrack (docs/benchmarks.md, "Full-speed memory").
+ */
+function assemblyBuffer(size: number): Buffer {
+  if (assembly.length < size) assembly = Buffer.allocUnsafeSlow(Math.max(size, assembly.length * 2));
+  return assembly;
+}
+
+/**
+ * `compress`, with Node's shared Buffer pool out of its reach. zlib's synchronous calls take their output
+ * (a 16 KiB buffer, then the joined result) from the pool when they are under half its size (64 KiB slabs in
+ * Node 24), so every payload was a view of a pool slab; a slab stays the pool's until it is used up, which at
+ * full speed outlives two scavenges, so every slab was promoted and freed only by a full collection: 9.6 MB
+ * of malloc heap at its peak in a full-speed run under heaptrack (docs/benchmarks.md, "Full-speed memory").
+ * Out of the pool a payload is a buffer of its own, young garbage once committed. Compression runs
+ * synchronously: nothing else allocates while the pool is set aside.
+ */
+function compressOutsidePool(bytes: Buffer, codec: CodecSettings): Uint8Array {
+  const poolSize = Buffer.poolSize;
+  Buffer.poolSize = 0;
+  try {
+    return compress(bytes, codec);
+  } finally {
+    Buffer.poolSize = poolSize;
+  }
+}
+
 /**
  * Cuts a stream's waiting records, in order, into chunks of at most `maxRecords` records and `maxBytes` of
  * CBOR (each record fits on its own: `writeEmit` dropped the rest), and compresses each. Each record is
@@ -62,7 +96,7 @@ export function chunkRecords(emits: readonly EncodedRecords[], maxRecords: numbe
   let bytes = 0;
   const close = () => {
     const total = arrayHeadBytes(count) + bytes;
-    const cbor = Buffer.allocUnsafe(total);
+    const cbor = assemblyBuffer(total).subarray(0, total);
     let at = writeArrayHead(cbor, 0, count);
     for (let s = 0; s < spans.length; s += 3) {
       const from = spans[s + 1]!;
@@ -70,7 +104,9 @@ export function chunkRecords(emits: readonly EncodedRecords[], maxRecords: numbe
       emits[spans[s]!]!.bytes.copy(cbor, at, from, to);
       at += to - from;
     }
-    out.push({ count, payload: compress(cbor, codec), cborBytes: total });
+    const compressed = compressOutsidePool(cbor, codec);
+    // Without compression the payload is the assembly buffer itself, which the next chunk overwrites.
+    out.push({ count, payload: compressed === cbor ? Buffer.from(cbor) : compressed, cborBytes: total });
     spans.length = 0;
     count = 0;
     bytes = 0;
@@ -91,6 +127,7 @@ export function chunkRecords(emits: readonly EncodedRecords[], maxRecords: numbe
     }
   }
   if (count > 0) close();
+  if (assembly.length > KEPT_ASSEMBLY_BYTES) assembly = Buffer.allocUnsafeSlow(64 * 1024);
   return out;
 }
 

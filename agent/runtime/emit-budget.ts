@@ -35,6 +35,10 @@ export function emitBudgetLimits(sources: number, heapLimit = getHeapStatistics(
 /**
  * What an emit charges: its records written as CBOR (the queue writes them when they are handed over, so
  * only these bytes wait for the commit; record-writer.ts), their end offsets, and a fixed cost for the rest.
+ * The block holding them (emit-buffers.ts) is larger by at most 64 KiB, or up to twice for emits under
+ * 64 KiB: charging the block's capacity instead was measured to cost a SQL source 3–8 % more CPU per record
+ * (fewer of its emits in flight) for no change in memory at full speed (docs/benchmarks.md, "Full-speed
+ * memory"), so the bytes written are charged.
  */
 export function writtenBytes(written: { records: { bytes: Uint8Array; ends: Uint32Array } }): number {
   return 128 + written.records.bytes.byteLength + written.records.ends.byteLength;

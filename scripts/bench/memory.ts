@@ -12,11 +12,12 @@
  *
  *   node scripts/bench/memory.ts [--rate 1000] [--seconds 60] [--record-bytes 120] [--tree] [--executable PATH]
  *                                [--arenas default] [--all-in-one] [--env NAME=VALUE] [--node-options="FLAGS"]
- *                                [--agent-stdout FILE]
+ *                                [--agent-stdout FILE] [--breakdown]
  *
  * `--node-options` hands the agent (not the broker or the centre) runtime flags, e.g. `--heapsnapshot-signal=SIGUSR2
  * --diagnostic-dir=DIR` to look at its heap while it runs (the executable ignores NODE_OPTIONS); `--agent-stdout`
- * keeps what the agent's runtime prints there (`--trace-gc`).
+ * keeps what the agent's runtime prints there (`--trace-gc`). `--breakdown` also reads /proc/PID/smaps at every
+ * sample and prints, at the last and the highest, how much was malloc's heap, V8's pages and other mappings.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,7 +26,7 @@ import { join, resolve } from 'node:path';
 import { DEFAULT_HEAP_CAPS, heapCapArgs } from '../../agent/cli/heap-caps.ts';
 import { writeGatewayConfigs } from '../lib/gateway-configs.ts';
 import { startMosquitto } from '../lib/mosquitto.ts';
-import { numberArg, parseArgs, readCpuSeconds } from './proc.ts';
+import { type AnonymousByMapping, numberArg, parseArgs, readAnonymousByMapping, readCpuSeconds } from './proc.ts';
 
 const ROOT = resolve(import.meta.dirname, '../..');
 const MiB = 1024 * 1024;
@@ -48,6 +49,7 @@ const allInOne = args.has('all-in-one');
 const executable = args.get('executable') ?? join(ROOT, 'dist/edge-agent-linux-x64');
 const env: Record<string, string> = args.get('arenas') === 'default' ? {} : { MALLOC_ARENA_MAX: '1' };
 const nodeOptions = args.get('node-options');
+const breakdown = args.has('breakdown');
 const envArg = args.get('env');
 if (envArg !== undefined) {
   const [name, ...value] = envArg.split('=');
@@ -131,11 +133,17 @@ receiver:
   const pid = agent.pid!;
   let peak = 0;
   let last = 0;
+  let peakParts: AnonymousByMapping | undefined;
+  let lastParts: AnonymousByMapping | undefined;
   for (let s = 0; s < seconds; s++) {
     await new Promise((r) => setTimeout(r, 1000));
     if (agent.exitCode !== null || agent.signalCode !== null) throw new Error(`the agent exited (${agent.exitCode ?? agent.signalCode})`);
     last = anonymousBytes(pid);
-    peak = Math.max(peak, last);
+    if (breakdown) lastParts = readAnonymousByMapping(pid);
+    if (last > peak) {
+      peak = last;
+      peakParts = lastParts;
+    }
   }
   const cpu = readCpuSeconds(pid);
   agent.kill('SIGTERM');
@@ -153,6 +161,9 @@ receiver:
   process.stdout.write(
     `${setup}: anonymous last ${(last / MiB).toFixed(1)} MiB, peak ${(peak / MiB).toFixed(1)} MiB (target ≤ ${target} MB); ${records} records delivered, ${records > 0 ? ((cpu / records) * 1e6).toFixed(1) : '?'} CPU µs/record\n`,
   );
+  const parts = (p: AnonymousByMapping | undefined) =>
+    p ? `malloc heap ${(p.mallocHeap / MiB).toFixed(1)}, V8 pages ${(p.v8Pages / MiB).toFixed(1)}, other ${(p.other / MiB).toFixed(1)} MiB` : '';
+  if (breakdown) process.stdout.write(`  last: ${parts(lastParts)}\n  peak: ${parts(peakParts)}\n`);
 } finally {
   agent?.kill('SIGKILL');
   centre?.kill('SIGKILL');

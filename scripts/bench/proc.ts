@@ -102,3 +102,42 @@ export function numberArg(args: Map<string, string>, name: string, fallback: num
 export function report(result: unknown): void {
   process.stdout.write(`${JSON.stringify(result)}\n`);
 }
+
+/** Anonymous memory of a process by kind of mapping, in bytes (from /proc/<pid>/smaps). */
+export interface AnonymousByMapping {
+  /** glibc's main arena (`[heap]`): malloc'd memory, freed chunks it keeps included. */
+  mallocHeap: number;
+  /** V8's heap pages: anonymous read-write mappings of exactly 256 KiB. */
+  v8Pages: number;
+  /** Every other anonymous mapping: V8's code reservation, large objects, malloc's mmapped chunks, stacks. */
+  other: number;
+}
+
+const V8_PAGE_BYTES = 256 * 1024;
+
+/**
+ * Groups a process's anonymous memory by mapping, to tell V8's heap from malloc's. A heuristic: V8 maps its
+ * pages one by one at 256 KiB, which no other part of the agent does; with MALLOC_ARENA_MAX=1 malloc has one
+ * arena, the `[heap]`, and maps larger chunks on their own (counted under `other`).
+ */
+export function readAnonymousByMapping(pid: number): AnonymousByMapping {
+  const out: AnonymousByMapping = { mallocHeap: 0, v8Pages: 0, other: 0 };
+  let text: string;
+  try {
+    text = readFileSync(`/proc/${pid}/smaps`, 'utf8');
+  } catch {
+    return out;
+  }
+  let kind: keyof AnonymousByMapping = 'other';
+  for (const line of text.split('\n')) {
+    const head = /^([0-9a-f]+)-([0-9a-f]+) (\S+) \S+ \S+ \d+\s*(.*)$/.exec(line);
+    if (head) {
+      const size = Number.parseInt(head[2]!, 16) - Number.parseInt(head[1]!, 16);
+      const name = head[4]!.trim();
+      kind = name === '[heap]' ? 'mallocHeap' : name === '' && head[3] === 'rw-p' && size === V8_PAGE_BYTES ? 'v8Pages' : 'other';
+      continue;
+    }
+    if (line.startsWith('Anonymous:')) out[kind] += Number(/(\d+) kB/.exec(line)?.[1] ?? 0) * 1024;
+  }
+  return out;
+}

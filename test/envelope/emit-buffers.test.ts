@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { EmitBuffers } from '../../agent/envelope/emit-buffers.ts';
+import { blockCapacity, EmitBuffers } from '../../agent/envelope/emit-buffers.ts';
 import { RecordWriter } from '../../agent/envelope/record-writer.ts';
 
 describe('emit buffers', () => {
@@ -27,6 +27,16 @@ describe('emit buffers', () => {
     for (const b of blocks) pool.give(b.bytes);
     assert.ok(pool.keptStats.bytes <= 1024 * 1024, `${pool.keptStats.bytes} bytes kept`);
     assert.equal(pool.keptStats.blocks, 4);
+  });
+
+  it('sizes new blocks in powers of two up to 64 KiB, in steps of 64 KiB above', () => {
+    assert.equal(blockCapacity(1), 4096);
+    assert.equal(blockCapacity(4097), 8192);
+    assert.equal(blockCapacity(65_536), 65_536);
+    assert.equal(blockCapacity(65_537), 131_072);
+    assert.equal(blockCapacity(350_000), 393_216, 'a 350 KB emit holds 384 KiB, not 512');
+    const pool = new EmitBuffers();
+    assert.equal(pool.take(350_000, 1000).bytes.buffer.byteLength, 393_216);
   });
 
   it('a block from elsewhere is not taken', () => {
