@@ -49,7 +49,7 @@ export interface ShapeOptions {
 /** Builds the record numbered `n`; `now` is the emit's wall clock (ms), `offset` the record's place in it. */
 export type RecordMaker = (n: number, now: number, offset: number) => AgentRecord;
 
-/** Sensor ids kept made (≈40 B each): above this many sensors an id is made for each record. */
+/** Sensor ids are made once up to this many sensors (≈40 B each); above, an id is made for each record. */
 const KEPT_IDS = 4096;
 
 /**
