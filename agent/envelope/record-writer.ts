@@ -50,6 +50,8 @@ const KEPT_ENDS = 4096;
 const TWO_32 = 0x100000000;
 const MAX_KEPT_KEYS = 4096;
 const MAX_KEPT_KEY = 32;
+/** Keys of a record compared by place with the last record's (the rest are looked up). */
+const KEYS_BY_PLACE = 64;
 
 export class RecordWriter {
   private buf = Buffer.allocUnsafeSlow(INITIAL_BYTES);
@@ -62,6 +64,9 @@ export class RecordWriter {
    * records with ever-new keys cannot grow it (≤ 4096 × 100 B).
    */
   private readonly keys = new Map<string, Uint8Array>();
+  /** The last record's first keys by place, with their CBOR (entries of `keys`). */
+  private readonly lastKeys: string[] = [];
+  private readonly lastKeyBytes: Uint8Array[] = [];
   private readonly blocks = new EmitBuffers();
   private scratchEnds = new Uint32Array(KEPT_ENDS);
 
@@ -151,33 +156,23 @@ export class RecordWriter {
     this.resize(size);
   }
 
+  // `typeof v === '…'` tests, not a switch over `typeof v`: the optimising compiler turns each test into a
+  // check of the value's kind, where a switch calls the typeof builtin and compares the strings.
   private value(v: unknown, depth: number): void {
-    switch (typeof v) {
-      case 'number':
-        this.number(v);
-        return;
-      case 'string':
-        this.string(v);
-        return;
-      case 'boolean':
+    if (typeof v === 'number') this.number(v);
+    else if (typeof v === 'string') this.string(v);
+    else if (typeof v === 'object') {
+      if (v === null) {
         this.room(1);
-        this.buf[this.pos++] = v ? 0xf5 : 0xf4;
-        return;
-      case 'undefined':
-        this.room(1);
-        this.buf[this.pos++] = 0xf7;
-        return;
-      case 'object':
-        if (v === null) {
-          this.room(1);
-          this.buf[this.pos++] = 0xf6;
-          return;
-        }
-        this.container(v, depth);
-        return;
-      default:
-        throw HAND_OVER;
-    }
+        this.buf[this.pos++] = 0xf6;
+      } else this.container(v, depth);
+    } else if (typeof v === 'boolean') {
+      this.room(1);
+      this.buf[this.pos++] = v ? 0xf5 : 0xf4;
+    } else if (v === undefined) {
+      this.room(1);
+      this.buf[this.pos++] = 0xf7;
+    } else throw HAND_OVER;
   }
 
   /**
@@ -241,7 +236,10 @@ export class RecordWriter {
     // A short string is checked for lone surrogates as it is written (below); a long one first.
     if (value.length >= 0x40 && !value.isWellFormed()) value = this.repaired(value);
     const strLength = value.length;
-    const headerSize = strLength < 0x20 ? 1 : strLength < 0x100 ? 2 : strLength < 0x10000 ? 3 : 5;
+    // The head's size from the UTF-16 length, never more than the UTF-8 length needs (that is at least as
+    // long), so the text is moved only when it turns out longer. cbor-x guesses one byte up to 31 characters:
+    // every 24–31 character string (a sensor path, an ISO timestamp) would then be moved by one byte.
+    const headerSize = strLength < 0x18 ? 1 : strLength < 0x100 ? 2 : strLength < 0x10000 ? 3 : 5;
     this.room(headerSize + strLength * 3 + 5);
     const buf = this.buf;
     const position = this.pos;
@@ -324,8 +322,20 @@ export class RecordWriter {
     this.buf[head] = 0xb9;
     this.pos += 3;
     let size = 0;
+    // A record's keys are compared first with the last record's, place by place (the same string, in a
+    // stream's records, whose keys come from one hidden class or one statement): a hit costs a comparison
+    // of two references instead of a hash lookup, which was a quarter of the walk.
+    const byPlace = depth === 2;
     for (const key in record) {
-      const known = this.keys.get(key);
+      let known: Uint8Array | undefined;
+      if (byPlace && size < KEYS_BY_PLACE && this.lastKeys[size] === key) known = this.lastKeyBytes[size];
+      else {
+        known = this.keys.get(key);
+        if (known !== undefined && byPlace && size < KEYS_BY_PLACE) {
+          this.lastKeys[size] = key;
+          this.lastKeyBytes[size] = known;
+        }
+      }
       if (known !== undefined) {
         this.room(known.length);
         const buf = this.buf;

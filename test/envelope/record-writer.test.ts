@@ -175,3 +175,32 @@ test('a reused writer writes records of changing shapes and sizes right, emit af
     assert.ok(writer.write(records, 1 << 20).records.bytes.equals(expected), `emit ${emit}`);
   }
 });
+
+test('keys kept by place from the last record: reordered, renamed, fewer or more keys, nested, 24–31 characters', () => {
+  // The writer compares a record's keys with the last record's by place before it looks them up: every way
+  // the places can change must still write each key's own bytes. Text of 24–31 UTF-16 units is written
+  // with a two-byte head at once; multi-byte text of that length, and one-byte text of 23, must come out as
+  // cbor-x writes them.
+  const writer = new RecordWriter();
+  const long = 'plant-3/line-11/sensor-123'; // 26 characters
+  const records: AgentRecord[][] = [
+    [{ a: 1, b: 'x', c: long }],
+    [
+      { a: 2, b: 'y', c: long },
+      { b: 'z', a: 3, c: 'é'.repeat(24) },
+    ],
+    [{ a: 4, x: 'w', c: long.slice(0, 23) }, { a: 5 }, { a: 6, b: 'v', c: '€'.repeat(31), d: { a: 7, c: 8 } }],
+    [
+      { [long]: 1, a: 2 },
+      { a: 3, [long]: 4 },
+      { c: '😀'.repeat(12), b: 1, a: 2 },
+    ],
+    [Object.fromEntries(Array.from({ length: 70 }, (_, i) => [`k${i}`, i])), Object.fromEntries(Array.from({ length: 70 }, (_, i) => [`k${69 - i}`, i]))],
+  ];
+  for (const [emit, emitted] of records.entries()) {
+    const expected = Buffer.from(encodeRecords(structuredClone(emitted))).subarray(arrayHeadBytes(emitted.length));
+    const written = writer.write(emitted, 1 << 20).records;
+    assert.ok(written.bytes.equals(expected), `emit ${emit}`);
+    assert.deepEqual(decodeRecords(Buffer.concat([Buffer.from([0x80 | emitted.length]), written.bytes])), emitted);
+  }
+});

@@ -211,16 +211,15 @@ export class SqlPolledSource<Fence> implements PolledSource {
         await ctx.room?.();
         const limit = Math.min(batch_size, max_rows_per_poll - passed);
         if (wholeBatches) {
-          const fitting = await this.dialect.readIfFits!(after, upTo, limit, max_row_bytes, max_batch_bytes);
-          if (fitting !== undefined) {
-            const { rows } = fitting;
-            if (rows.length === 0) break;
-            after = this.deliver(ctx, rows, where, emit);
-            total += rows.length;
-            bytesRead += fitting.bytes;
-            passed += rows.length;
+          const whole = await this.deliverWhole(ctx, after, upTo, limit, max_row_bytes, max_batch_bytes, where, emit);
+          if (whole !== undefined) {
+            if (whole.rows === 0) break;
+            after = whole.last;
+            total += whole.rows;
+            bytesRead += whole.bytes;
+            passed += whole.rows;
             if (pending.length >= MAX_PENDING_EMITS) await pending.shift();
-            if (rows.length < limit) break;
+            if (whole.rows < limit) break;
             continue;
           }
           wholeBatches = false;
@@ -244,12 +243,12 @@ export class SqlPolledSource<Fence> implements PolledSource {
             take++;
             bytes += row.bytes;
           }
-          const rows = await this.dialect.read(after, sizes[take - 1]!.position, take);
-          if (rows.length === 0) break;
-          after = this.deliver(ctx, rows, where, emit);
-          total += rows.length;
+          const read = await this.deliverRead(ctx, after, sizes[take - 1]!.position, take, where, emit);
+          if (read.rows === 0) break;
+          after = read.last;
+          total += read.rows;
           bytesRead += bytes;
-          consumed = rows.length;
+          consumed = read.rows;
         }
         passed += consumed;
         if (pending.length >= MAX_PENDING_EMITS) await pending.shift();
@@ -263,6 +262,44 @@ export class SqlPolledSource<Fence> implements PolledSource {
     if (emitError !== undefined) throw emitError;
     if (total > 0) ctx.counters.add('rows', total);
     if (bytesRead > 0) ctx.counters.add('bytes', bytesRead);
+  }
+
+  /*
+   * The two steps below read rows and deliver them, and return only counts: rows held by `readUpTo`'s frame
+   * would stay reachable across its awaits (the next batch's room, an earlier emit's commit), long enough for
+   * the young generation to promote them to old space, where only a full collection frees them. The queue
+   * writes them as bytes at once (queue.ts, `write`), so they need not live past `deliver`.
+   */
+
+  /** The next rows read whole and delivered if all of them fit (`readIfFits`); undefined if they do not. */
+  private async deliverWhole(
+    ctx: SourceContext,
+    after: Position | undefined,
+    upTo: Position,
+    limit: number,
+    maxRowBytes: number,
+    maxBatchBytes: number,
+    where: string,
+    emit: (rows: Record<string, unknown>[], last: Position) => void,
+  ): Promise<{ rows: number; bytes: number; last: Position | undefined } | undefined> {
+    const fitting = await this.dialect.readIfFits!(after, upTo, limit, maxRowBytes, maxBatchBytes);
+    if (fitting === undefined) return undefined;
+    if (fitting.rows.length === 0) return { rows: 0, bytes: 0, last: after };
+    return { rows: fitting.rows.length, bytes: fitting.bytes, last: this.deliver(ctx, fitting.rows, where, emit) };
+  }
+
+  /** The rows after `after` up to `upTo` (at most `limit`) read and delivered. */
+  private async deliverRead(
+    ctx: SourceContext,
+    after: Position | undefined,
+    upTo: Position,
+    limit: number,
+    where: string,
+    emit: (rows: Record<string, unknown>[], last: Position) => void,
+  ): Promise<{ rows: number; last: Position | undefined }> {
+    const rows = await this.dialect.read(after, upTo, limit);
+    if (rows.length === 0) return { rows: 0, last: after };
+    return { rows: rows.length, last: this.deliver(ctx, rows, where, emit) };
   }
 
   /** Parses the rows' JSON columns, emits them with the last one's position as cursor, and returns that position. */

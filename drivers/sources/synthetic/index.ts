@@ -1,7 +1,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { z, delay, AgentError, type AgentRecord, type ServiceSource, type SourceContext, defineSourceDriver } from '../../../agent/sdk/index.ts';
-import { recordMaker, SHAPES } from './shapes.ts';
+import { type RecordMaker, recordMaker, SHAPES } from './shapes.ts';
 
 const options = () =>
   z.strictObject({
@@ -37,6 +37,19 @@ const options = () =>
         "Test and diagnostic use: a file (relative to the config file; keep it off the queue's disk) to which the last record number of each emit is appended as a line, synced, once the emit is committed: what the source was told is durable, for power-loss tests to compare the queue against.",
       ),
   });
+
+/**
+ * Makes the records numbered `after + 1` … `after + size` and emits them. Not inlined in `run`: an async
+ * function keeps what its frame holds alive across its awaits, so records made there would stay reachable
+ * while it waits for an emit's commit, long enough for the young generation to promote them to old space,
+ * where only a full collection frees them (the queue holds emits as bytes for that reason: queue.ts, `write`).
+ */
+function emitRecords(ctx: SourceContext, make: RecordMaker, after: number, size: number): Promise<void> {
+  const records: AgentRecord[] = new Array(size);
+  const now = Date.now();
+  for (let i = 0; i < size; i++) records[i] = make(after + i + 1, now, size - 1 - i);
+  return ctx.emit(records, after + size);
+}
 
 /**
  * A generator of typical sensor records for load tests. Its cursor is the number of the last record
@@ -91,13 +104,8 @@ class SyntheticSource implements ServiceSource {
         count === 0 ? batch : count - n,
         rate > 0 ? Math.max(1, startN + Math.floor(((performance.now() - startedAt) / 1000) * rate) - n) : batch,
       );
-      const records: AgentRecord[] = new Array(size);
-      const now = Date.now();
-      for (let i = 0; i < size; i++) {
-        n++;
-        records[i] = make(n, now, size - 1 - i);
-      }
-      const emitted = ctx.emit(records, n);
+      const emitted = emitRecords(ctx, make, n, size);
+      n += size;
       const last = n;
       pending.add(emitted);
       emitted.then(

@@ -49,24 +49,41 @@ export interface ShapeOptions {
 /** Builds the record numbered `n`; `now` is the emit's wall clock (ms), `offset` the record's place in it. */
 export type RecordMaker = (n: number, now: number, offset: number) => AgentRecord;
 
+/** Sensor ids are made once up to this many sensors (≈40 B each); above, an id is made for each record. */
+const KEPT_IDS = 4096;
+
+/**
+ * The id of sensor `s` by `name`: kept for `sensors` ≤ KEPT_IDS, made anew otherwise (a huge `sensors` must
+ * not hold memory). A template string made per record is a chain of pieces that the agent's writer must then
+ * flatten: two allocations per record for the same few hundred values.
+ */
+function idsOf(sensors: number, name: (s: number) => string): (s: number) => string {
+  if (sensors > KEPT_IDS) return name;
+  const ids = Array.from({ length: sensors }, (_, s) => name(s));
+  return (s) => ids[s]!;
+}
+
 export function recordMaker({ shape, sensors, record_bytes }: ShapeOptions): RecordMaker {
   if (shape === 'classic') {
-    return (n, now) => ({ n, ts: now, sensor: `sensor-${n % sensors}`, value: Math.round((20 + Math.sin(n / 50) * 5 + (n % 7) / 10) * 100) / 100, unit: 'C' });
+    const classicId = idsOf(sensors, (s) => `sensor-${s}`);
+    return (n, now) => ({ n, ts: now, sensor: classicId(n % sensors), value: Math.round((20 + Math.sin(n / 50) * 5 + (n % 7) / 10) * 100) / 100, unit: 'C' });
   }
   // Sensor ids are spread over `sensors` in a scrambled order, as interleaved devices report.
   const sensorOf = (n: number) => mix(n, 1) % sensors;
   // Records of one emit are a few ms apart with jitter, each stamped on its own.
   const tsOf = (n: number, now: number, offset: number) => now - 2 * offset + (mix(n, 2) & 1);
   if (record_bytes < COMPACT_BELOW) {
-    return (n, now, offset) => ({ n, ts: tsOf(n, now, offset), id: `s${sensorOf(n)}`, v: Math.round(reading(n, sensorOf(n)) * 1000) / 1000 });
+    const id = idsOf(sensors, (s) => `s${s}`);
+    return (n, now, offset) => ({ n, ts: tsOf(n, now, offset), id: id(sensorOf(n)), v: Math.round(reading(n, sensorOf(n)) * 1000) / 1000 });
   }
   const readings = Math.max(0, Math.round((record_bytes - BASE_BYTES - 13) / BYTES_PER_READING));
+  const sensorId = idsOf(sensors, (s) => `plant-${s % 7}/line-${s % 13}/sensor-${s}`);
   return (n, now, offset) => {
     const s = sensorOf(n);
     const record: AgentRecord = {
       n,
       ts: tsOf(n, now, offset),
-      sensor: `plant-${s % 7}/line-${s % 13}/sensor-${s}`,
+      sensor: sensorId(s),
       value: reading(n, s),
       unit: UNITS[s & 7],
       status: STATUSES[mix(n, 3) & 15],
