@@ -8,6 +8,10 @@
  * them), so a chunk is the batch array's head followed by its records' bytes as they are. Values this walk
  * does not handle itself (a Date, a Map, a typed array other than bytes, an integer beyond 64 bits…) send
  * their record through `encodeRecords`, as every record went before.
+ *
+ * Why this file is long: it is one class, the per-value hot loop of ingest, whose methods share the working
+ * buffer and its write position as fields; split into modules they would pass that state per value, on the
+ * path that CPU per record is measured on (docs/benchmarks.md, "CPU per record, third/fourth pass").
  */
 import type { AgentRecord } from '../domain/record.ts';
 import { AgentError } from '../errors.ts';
