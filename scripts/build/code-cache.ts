@@ -8,12 +8,13 @@
  * executable: natively for the build machine's architecture, under qemu-user (with an aarch64 sysroot) for
  * arm64 on an x64 machine.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Arch } from './node-binaries.ts';
 import { plainGatewayYaml } from '../lib/gateway-configs.ts';
+import { runUntilAgentRunning } from '../lib/run-until-running.ts';
 
 /**
  * A gateway's plain config (as scripts/bench/startup.ts measures): a synthetic source, the MQTT sink. The
@@ -48,32 +49,12 @@ export function runnerFor(arch: Arch): string[] | string {
 }
 
 /** Runs `exe` (via `runner`) in `dir` with `env` until it logs "agent running", then stops it with SIGINT. */
-function startAndStop(exe: string, runner: string[], dir: string, env: NodeJS.ProcessEnv): Promise<void> {
-  const [cmd, ...args] = [...runner, exe, 'run', '--config', 'run.yaml'];
-  return new Promise<void>((done, fail) => {
-    const child = spawn(cmd!, args, { cwd: dir, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let seen = '';
-    let stopped = false;
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      fail(new Error(`${exe} did not log "agent running" within ${TIMEOUT_MS / 1000} s: ${seen.slice(-2000)}`));
-    }, TIMEOUT_MS);
-    const onData = (d: Buffer): void => {
-      seen += d.toString();
-      if (!stopped && seen.includes('agent running')) {
-        stopped = true;
-        child.kill('SIGINT');
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    child.on('error', fail);
-    child.on('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (stopped && code === 0) done();
-      else fail(new Error(`${exe} run exited (${code ?? signal}) ${stopped ? 'after SIGINT' : 'before "agent running"'}: ${seen.slice(-2000)}`));
-    });
-  });
+async function startAndStop(exe: string, runner: string[], dir: string, env: NodeJS.ProcessEnv): Promise<void> {
+  const r = await runUntilAgentRunning([...runner, exe, 'run', '--config', 'run.yaml'], { cwd: dir, env, timeoutMs: TIMEOUT_MS });
+  if (r.timedOut) throw new Error(`${exe} did not log "agent running" within ${TIMEOUT_MS / 1000} s: ${r.output.slice(-2000)}`);
+  if (!r.stopped || r.code !== 0) {
+    throw new Error(`${exe} run exited (${r.code ?? r.signal}) ${r.stopped ? 'after SIGINT' : 'before "agent running"'}: ${r.output.slice(-2000)}`);
+  }
 }
 
 /**

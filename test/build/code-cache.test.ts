@@ -1,11 +1,12 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFile, execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { builtExecutable } from '../helpers/executable.ts';
 import { plainGatewayYaml } from '../../scripts/lib/gateway-configs.ts';
+import { runUntilAgentRunning } from '../../scripts/lib/run-until-running.ts';
 
 // The executable's main script is a loader (agent/util/packed-main.ts) that compiles the application with
 // the V8 code cache the build made from a real start of the same executable (scripts/build/code-cache.ts).
@@ -59,30 +60,15 @@ describe('code cache of the executable', () => {
   });
 
   it('run reaches "agent running" from the cache and stops on SIGINT', { skip: x64 }, async () => {
-    const child = spawn(builtExecutable('linux-x64'), ['run', '--config', 'run.yaml'], {
+    // Killed if it never logs "agent running", so a hung start fails the test instead of holding the run.
+    const r = await runUntilAgentRunning([builtExecutable('linux-x64'), 'run', '--config', 'run.yaml'], {
       cwd: dir,
       env: { ...process.env, NODE_OPTIONS: '', NODE_DEBUG: 'edge-agent-start', EDGE_AGENT_NATIVE_CACHE: join(dir, 'native') },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      timeoutMs: 120_000,
     });
-    let output = '';
-    let signalled = false;
-    const exited = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
-    const onData = (d: Buffer): void => {
-      output += d.toString();
-      if (!signalled && output.includes('"agent running"')) {
-        signalled = true;
-        child.kill('SIGINT');
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    try {
-      assert.equal(await exited, 0, output);
-      assert.ok(signalled, output);
-      assert.match(output, ACCEPTED);
-    } finally {
-      child.kill('SIGKILL');
-    }
+    assert.ok(r.stopped, r.output);
+    assert.equal(r.code, 0, r.output);
+    assert.match(r.output, ACCEPTED);
   });
 
   it('a cache V8 rejects (other V8 flags): the executable still starts, and says so', { skip: x64 }, async () => {

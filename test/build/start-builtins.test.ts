@@ -7,11 +7,11 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { plainGatewayYaml } from '../../scripts/lib/gateway-configs.ts';
+import { runUntilAgentRunning } from '../../scripts/lib/run-until-running.ts';
 import { builtExecutable } from '../helpers/executable.ts';
 
 const ON_DEMAND = ['http', 'https', '_http_server', 'dns/promises', 'readline'];
@@ -34,23 +34,10 @@ describe('built-in modules of a start', { skip: process.arch === 'x64' && proces
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('a plain run (synthetic source, MQTT sink) reaches "agent running" without the built-ins only some configs use', async () => {
-    const child = spawn(bin, [`--node-options=--require ${join(dir, 'report.cjs')}`, 'run', '--config', 'run.yaml'], {
+    const { stopped, code, output } = await runUntilAgentRunning([bin, `--node-options=--require ${join(dir, 'report.cjs')}`, 'run', '--config', 'run.yaml'], {
       cwd: dir,
       env: { ...process.env, EDGE_AGENT_NATIVE_CACHE: join(dir, 'native-cache') },
-      stdio: ['ignore', 'pipe', 'pipe'],
     });
-    let output = '';
-    let stopped = false;
-    const onData = (d: Buffer): void => {
-      output += d.toString();
-      if (!stopped && output.includes('agent running')) {
-        stopped = true;
-        child.kill('SIGINT');
-      }
-    };
-    child.stdout.on('data', onData);
-    child.stderr.on('data', onData);
-    const code = await new Promise<number | null>((done) => child.on('exit', done));
     assert.ok(stopped, `no "agent running" (exit ${code}): ${output.slice(-2000)}`);
     const line = /^BUILTINS (.*)$/m.exec(output);
     assert.ok(line, `no list of built-ins: ${output.slice(-2000)}`);
