@@ -68,9 +68,16 @@ export interface Effective {
   version: string;
 }
 
-/** Merge → the schema → what `run` needs: the effective configuration, or a refusal (schema_invalid, forbidden_setting). */
-export function buildEffective(local: LocalLayer, state: CommittedState, drivers: DriverCatalog): Effective {
-  const groups = groupsOf(local, drivers);
+/**
+ * Merge → the schema → what `run` needs: the effective configuration, or a refusal (schema_invalid, forbidden_setting).
+ *
+ * `validatedLocal`, when given, is the local layer already validated (its `data` the very object of
+ * `local.data`, as `run` loaded it): its groups are read from it, and when no other layer is in effect it is
+ * the effective configuration. Validating the same document again cost ≈ 6 ms of every start (profiled).
+ */
+export function buildEffective(local: LocalLayer, state: CommittedState, drivers: DriverCatalog, validatedLocal?: LoadedConfig): Effective {
+  const known = validatedLocal !== undefined && validatedLocal.data === local.data ? validatedLocal : undefined;
+  const groups = known ? known.config.fleet.groups : groupsOf(local, drivers);
   const layers = orderedLayers(local, state, groups);
   const merged = mergeLayers(layers);
   const version = effectiveVersion(local, state, groups);
@@ -83,7 +90,7 @@ export function buildEffective(local: LocalLayer, state: CommittedState, drivers
           .join(' + ')}`;
   let loaded: LoadedConfig;
   try {
-    loaded = parseConfigObject(drivers, merged.data, origin, local.baseDir);
+    loaded = known !== undefined && layers.length === 1 ? known : parseConfigObject(drivers, merged.data, origin, local.baseDir);
     requireRunnable(loaded);
   } catch (err) {
     throw new Refusal('schema_invalid', describeError(err), { cause: err });

@@ -92,7 +92,8 @@ export class ConfigPipeline {
     this.committedState = opts.committed;
     this.refused = opts.agent.telemetry.counter('edge_remote_refused_total', 'Remote documents and commands refused, by kind and reason', ['kind', 'reason']);
     try {
-      this.effective = buildEffective(this.local, this.committedState, this.drivers);
+      // The agent runs on a validated configuration: when it is the local file alone, it is reused as is.
+      this.effective = buildEffective(this.local, this.committedState, this.drivers, opts.agent.loaded);
     } catch {
       // The agent runs on the local file alone (config-start.ts): nothing remote is in effect.
       this.effective = undefined;
