@@ -213,26 +213,21 @@ export class Sender {
         await this.wakeup.wait();
         continue;
       }
-      let batch: LeasedBatch | undefined;
-      try {
-        const governor = this.opts.governor;
-        batch = this.queue.nextBatch(this.inFlight, this.opts.maxInFlight - this.inFlight.size, governor?.allows(), governor?.batchBytes());
-      } catch (err) {
-        this.log.error({ err: describeError(err) }, 'cannot read next batch from the queue');
+      const next = this.sendNext();
+      if (next === 'unreadable') {
         await delay(backoffDelay(this.opts.retry, this.failures++), signal);
         continue;
       }
-      if (!batch && this.opts.governor && this.queue.hasUnsent()) {
+      if (next === 'held') {
         // Held by the governor (or all in flight): ask again at its next check or bucket refill, or on news.
-        await Promise.race([delay(this.opts.governor.retryInMs(), signal), this.wakeup.wait()]);
+        await Promise.race([delay(this.opts.governor!.retryInMs(), signal), this.wakeup.wait()]);
         continue;
       }
-      if (!batch) {
+      if (next === 'none') {
         this.drained?.();
         await this.wakeup.wait();
         continue;
       }
-      this.send(batch);
       if (this.failures > 0) {
         // After a failure, probe with one batch at a time until the sink works again.
         await this.wakeup.wait();
@@ -240,29 +235,50 @@ export class Sender {
     }
   }
 
-  private send(batch: LeasedBatch): void {
-    this.inFlight.add(batch.key);
+  /**
+   * Leases the next batch and hands it to the sink. Not part of `run`: a batch in a local of that async loop
+   * would stay in its suspended frame, body and all, until the next batch replaced it.
+   */
+  private sendNext(): 'sent' | 'held' | 'none' | 'unreadable' {
+    let batch: LeasedBatch | undefined;
+    try {
+      const governor = this.opts.governor;
+      batch = this.queue.nextBatch(this.inFlight, this.opts.maxInFlight - this.inFlight.size, governor?.allows(), governor?.batchBytes());
+    } catch (err) {
+      this.log.error({ err: describeError(err) }, 'cannot read next batch from the queue');
+      return 'unreadable';
+    }
+    if (!batch) return this.opts.governor && this.queue.hasUnsent() ? 'held' : 'none';
+    this.send(batch);
+    return 'sent';
+  }
+
+  private send(leased: LeasedBatch): void {
+    this.inFlight.add(leased.key);
     let bytes: Uint8Array;
     try {
-      bytes = this.seal(batch);
+      bytes = this.seal(leased);
     } catch (err) {
-      this.inFlight.delete(batch.key);
-      this.log.error({ err: describeError(err), stream: batch.stream, seq: batch.seq }, 'cannot seal batch; set aside');
-      this.queue.reject(batch);
+      this.inFlight.delete(leased.key);
+      this.log.error({ err: describeError(err), stream: leased.stream, seq: leased.seq }, 'cannot seal batch; set aside');
+      this.queue.reject(leased);
       this.metrics.rejected.inc();
       return;
     }
     const size = bytes.length;
-    if (this.opts.governor && !this.opts.governor.admit(batch.stream, size)) {
-      this.inFlight.delete(batch.key); // not written: the queue hands it out again once the governor allows
+    if (this.opts.governor && !this.opts.governor.admit(leased.stream, size)) {
+      this.inFlight.delete(leased.key); // not written: the queue hands it out again once the governor allows
       return;
     }
     this.inFlightBytes += size;
-    const outgoing: OutgoingBatch = { device: this.opts.device, stream: batch.stream, epoch: this.opts.epoch, seq: batch.seq, count: batch.count, bytes };
+    const outgoing: OutgoingBatch = { device: this.opts.device, stream: leased.stream, epoch: this.opts.epoch, seq: leased.seq, count: leased.count, bytes };
+    // Until its acknowledgement only the batch's identity is kept: the body read from the queue is garbage once
+    // sealed, and the sealed bytes are the sink's (a re-send reads and seals the batch again). At full speed an
+    // acknowledgement outlasts two scavenges, so whatever the closures below hold is promoted and freed only by
+    // a full collection; holding the body and the envelope too kept three copies of every batch in flight.
+    const batch: LeasedBatch = { ...leased, body: new Uint8Array(0) };
     const writingId = `${batch.stream}\u0000${batch.seq}`;
-    // Awaiting the centre, only the batch's identity is kept: a re-send reads and seals it again.
-    const slim: LeasedBatch = { ...batch, body: new Uint8Array(0) };
-    if (this.awaiting) this.writing.set(writingId, slim);
+    if (this.awaiting) this.writing.set(writingId, batch);
     const centreAcked = () => {
       this.writing.delete(writingId);
       return this.ackedWhileWriting.delete(batch.key);
@@ -276,7 +292,7 @@ export class Sender {
         }
         // The broker has it: flow control only. The rows stay until the centre says it holds the batch.
         this.failures = 0;
-        this.awaiting.add(slim, size);
+        this.awaiting.add(batch, size);
         this.wakeup.notify();
       },
       async (err: unknown) => {
@@ -303,16 +319,13 @@ export class Sender {
     );
   }
 
+  /** Hands the batch to the sink; what waits for the answer keeps its name, not its bytes. */
   private writeWithTimeout(batch: OutgoingBatch): Promise<void> {
+    const name = `${batch.stream}#${batch.seq}`;
+    const timeoutMs = this.opts.writeTimeoutMs;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(
-        () =>
-          reject(
-            new AgentError('SINK_TIMEOUT', `no acknowledgement for ${batch.stream}#${batch.seq} within ${this.opts.writeTimeoutMs} ms`, { retryable: true }),
-          ),
-        this.opts.writeTimeoutMs,
-      );
+      timer = setTimeout(() => reject(new AgentError('SINK_TIMEOUT', `no acknowledgement for ${name} within ${timeoutMs} ms`, { retryable: true })), timeoutMs);
     });
     return Promise.race([this.sink.write(batch), timeout]).finally(() => clearTimeout(timer));
   }

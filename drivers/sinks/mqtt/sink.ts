@@ -109,15 +109,25 @@ export class MqttSink implements Sink {
     return this.connection?.waitConnected(signal) ?? Promise.resolve();
   }
 
+  /**
+   * Publishes the sealed batch at QoS 1; settles on the broker's PUBACK. Nothing here holds the envelope
+   * while the acknowledgement is awaited: mqtt.js keeps its own copy in its outgoing store until the PUBACK (it
+   * is what a reconnect sends again), and a second copy kept alive as long would only wait for a full collection.
+   * No `await` here: the function's frame, and `batch` with it, is let go as soon as the publish is handed over.
+   */
   async write(batch: OutgoingBatch): Promise<void> {
     const connection = this.connection;
     if (!connection?.connected) throw new AgentError('SINK_UNAVAILABLE', 'MQTT broker not connected', { retryable: true });
     const topic = `${this.options.topic_prefix}/${batch.device}/${batch.stream}`;
+    const payload = Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength);
+    return this.acknowledged(publish(connection, topic, payload), topic, `${batch.stream}#${batch.seq}`);
+  }
+
+  /** The broker's answer to one publish (`name`: the batch's stream and sequence, for the errors). */
+  private async acknowledged(published: Promise<IPublishPacket | undefined>, topic: string, name: string): Promise<void> {
     let sent: IPublishPacket | undefined;
     try {
-      sent = (await connection.client.publishAsync(topic, Buffer.from(batch.bytes.buffer, batch.bytes.byteOffset, batch.bytes.byteLength), { qos: 1 })) as
-        | IPublishPacket
-        | undefined;
+      sent = await published;
     } catch (cause) {
       const reason = (cause as { code?: unknown }).code;
       if (typeof reason === 'number' && reason >= 0x80) {
@@ -134,9 +144,9 @@ export class MqttSink implements Sink {
             { key: String(reason) },
           );
         }
-        throw new AgentError('SINK_NOT_DELIVERED', `broker answered ${batch.stream}#${batch.seq} with reason ${code}`, { cause, retryable: true });
+        throw new AgentError('SINK_NOT_DELIVERED', `broker answered ${name} with reason ${code}`, { cause, retryable: true });
       }
-      throw new AgentError('SINK_UNAVAILABLE', `publish of ${batch.stream}#${batch.seq} failed`, { cause, retryable: true });
+      throw new AgentError('SINK_UNAVAILABLE', `publish of ${name} failed`, { cause, retryable: true });
     }
     const id = sent?.messageId;
     const reason = id === undefined ? undefined : this.pubackReasons.get(id);
@@ -144,7 +154,7 @@ export class MqttSink implements Sink {
     if (reason === NO_MATCHING_SUBSCRIBERS) {
       // The broker took the batch and threw it away: nobody (no receiver, no persistent session) subscribes.
       this.env.problems.report('puback_no_subscribers', 'broker has no subscriber for the batch topic (PUBACK 0x10); it will be sent again', { topic });
-      throw new AgentError('SINK_NOT_DELIVERED', `broker acknowledged ${batch.stream}#${batch.seq} with "no matching subscribers" (0x10): not delivered`, {
+      throw new AgentError('SINK_NOT_DELIVERED', `broker acknowledged ${name} with "no matching subscribers" (0x10): not delivered`, {
         retryable: true,
       });
     }
@@ -153,4 +163,14 @@ export class MqttSink implements Sink {
   async close(): Promise<void> {
     await this.connection?.close();
   }
+}
+
+/**
+ * mqtt.js's `publishAsync` without its closure over the payload: that one keeps the caller's buffer alive until
+ * the PUBACK, beside the copy in mqtt.js's outgoing store. Here the callback holds only the promise's settlers.
+ */
+function publish(connection: MqttConnection, topic: string, payload: Buffer): Promise<IPublishPacket | undefined> {
+  const { promise, resolve, reject } = Promise.withResolvers<IPublishPacket | undefined>();
+  connection.client.publish(topic, payload, { qos: 1 }, (err, packet) => (err ? reject(err) : resolve(packet as IPublishPacket | undefined)));
+  return promise;
 }
