@@ -74,8 +74,11 @@ export function redactUrlPasswords(text: string): string {
   return text.includes('@') ? text.replace(URL_PASSWORD, '$1:[redacted]@') : text;
 }
 
-/** A logger that drops everything: for tests and for library use. */
-export const silentLogger: Logger = pino({ level: 'silent' });
+/**
+ * A logger that drops everything: for tests and for library use. Given a stream that writes nothing, not
+ * pino's default: that opens an asynchronous writer on stdout, with its exit hook, at every start.
+ */
+export const silentLogger: Logger = pino({ level: 'silent' }, { write() {} });
 
 /** One of the JSON lines createLogger's pino writes, as a line of text; a line it cannot read passes unchanged. */
 export function textLine(json: string): string {

@@ -4,12 +4,14 @@
  * the running executable as the committed release, and the systemd unit. `root` prefixes every path written
  * (tests install into a temporary directory); the unit names the paths as they are on the device.
  */
-import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic-file.ts';
 import { makeDirs } from '../util/make-dirs.ts';
 import { ReleaseStore } from './releases.ts';
+
+// Loaded by the install only: every start evaluates this module (the command line lists `install`).
+const childProcess = () => process.getBuiltinModule('node:child_process');
 import { TRIAL_TIMER, trialTimerUnits, UNIT_NAME, type UnitOptions, unitText } from './unit.ts';
 
 export interface InstallOptions extends UnitOptions {
@@ -36,7 +38,8 @@ export function installSteps(o: InstallOptions): InstallStep[] {
     steps.push({
       what: `create the system user ${o.user} (member of ${o.serialGroup}) unless it exists: useradd ${[...prefix, ...args, o.user].join(' ')}`,
       run: () => {
-        if (userId(at('/etc/passwd'), o.user) === undefined) execFileSync('useradd', [...prefix, ...args, o.user], { stdio: ['ignore', 'ignore', 'pipe'] });
+        if (userId(at('/etc/passwd'), o.user) === undefined)
+          childProcess().execFileSync('useradd', [...prefix, ...args, o.user], { stdio: ['ignore', 'ignore', 'pipe'] });
       },
     });
   }
@@ -88,5 +91,5 @@ function userId(passwd: string, user: string): { uid: number; gid: number } | un
 }
 
 function chownTree(dir: string, uid: number, gid: number): void {
-  execFileSync('chown', ['-R', '--no-dereference', `${uid}:${gid}`, dir]);
+  childProcess().execFileSync('chown', ['-R', '--no-dereference', `${uid}:${gid}`, dir]);
 }

@@ -4,8 +4,6 @@
  * because the message comes from the child, not the main process. WATCHDOG_USEC (set by systemd when the unit
  * has WatchdogSec=) decides the ping period: half of it, so one late ping is not fatal.
  */
-import { spawn } from 'node:child_process';
-
 export interface Notifier {
   ready(status?: string): void;
   status(text: string): void;
@@ -18,6 +16,8 @@ const NONE: Notifier = { ready() {}, status() {}, stopping() {}, close() {} };
 export function systemdNotifier(env: NodeJS.ProcessEnv = process.env, onError: (err: Error) => void = () => {}): Notifier {
   if (!env.NOTIFY_SOCKET) return NONE;
   const binary = env.EDGE_AGENT_SYSTEMD_NOTIFY || 'systemd-notify';
+  // Loaded here, under systemd only: every start evaluates this module, most not under a notify unit.
+  const { spawn } = process.getBuiltinModule('node:child_process');
   const send = (...args: string[]) => {
     const child = spawn(binary, args, { stdio: 'ignore', env });
     child.on('error', onError);

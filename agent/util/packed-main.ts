@@ -35,7 +35,8 @@ function codeCache(): Uint8Array | undefined {
   }
 }
 
-const started = performance.now();
+// Timed only when traced: the global `performance` loads Node's perf_hooks (≈1 ms of every start).
+const started = trace.enabled ? process.hrtime.bigint() : 0n;
 const cachedData = codeCache();
 // The bundle as the build wrapped it (scripts/build/build.ts, wrapAsFunction): a function of the CommonJS
 // module's variables, so that it runs as the main script did, with no copy of its 2.4 MB made here.
@@ -45,7 +46,7 @@ const script = new Script(getAsset('main.cjs', 'utf8'), {
   // The application imports built-in modules with import() (node:http, …).
   importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
 });
-const ms = (performance.now() - started).toFixed(1);
+const ms = trace.enabled ? (Number(process.hrtime.bigint() - started) / 1e6).toFixed(1) : '';
 if (cachedData === undefined) trace('no code cache: compiling from source (%s ms)', ms);
 else if (script.cachedDataRejected === true) trace('code cache rejected (%d bytes): compiling from source (%s ms)', cachedData.byteLength, ms);
 else trace('code cache accepted (%d bytes, %s ms)', cachedData.byteLength, ms);

@@ -9,10 +9,10 @@
  *    (scripts/stubs/cbor-extract); the plugin keeps the executable free of the addon whatever is installed.
  */
 import { rmSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
+import { loadOnUse } from './load-on-use.ts';
 
 const withoutCborExtract: Plugin = {
   name: 'without-cbor-extract',
@@ -46,28 +46,6 @@ const serialportBindingFromAssets: Plugin = {
 };
 
 /**
- * MQTT.js requires its WebSocket transport (and with it the `ws` library) at its first connect, whatever the
- * URL's scheme: every agent with an MQTT sink or source evaluated `ws` at start. Here the two WebSocket
- * entries of its protocol table require it when a ws:// or wss:// URL is actually used. The build fails if
- * MQTT.js no longer has those lines, rather than shipping without the change unnoticed.
- */
-const MQTT_CONNECT = /mqtt[\\/]build[\\/]lib[\\/]connect[\\/]index\.js$/;
-const MQTT_WS_EAGER = /protocols\.(wss?) = require\('\.\/ws'\)\.streamBuilder;/g;
-const mqttWebSocketOnDemand: Plugin = {
-  name: 'mqtt-websocket-on-demand',
-  setup(b) {
-    b.onLoad({ filter: MQTT_CONNECT }, async (args) => {
-      const text = await readFile(args.path, 'utf8');
-      const patched = text.replace(MQTT_WS_EAGER, "protocols.$1 = (...a) => require('./ws').streamBuilder(...a);");
-      if ((text.match(MQTT_WS_EAGER) ?? []).length !== 2) {
-        return { errors: [{ text: `${args.path}: the two eager require('./ws') lines this build makes lazy are not there (MQTT.js changed)` }] };
-      }
-      return { contents: patched, loader: 'js' };
-    });
-  },
-};
-
-/**
  * The executable runs the bundle as its main script, whose `require` loads only Node's built-in modules.
  * The bundle replaces it at the top with a full one, so that the native addons load from the files
  * packed-addon.ts writes and optional dependencies that are absent (bufferutil, pg-native, …) fail with
@@ -80,26 +58,6 @@ const FULL_REQUIRE = 'require = require("node:module").createRequire(__filename)
  * bundle's own file URL.
  */
 const IMPORT_META_URL = 'var __edgeImportMetaUrl = require("node:url").pathToFileURL(__filename).href;';
-
-/**
- * MQTT.js's TCP and TLS transports require its SOCKS proxy support at load (and with it the `socks` and
- * `ip-address` libraries, which build their tables at evaluation): every MQTT sink or source paid for them
- * at start. Here they are required when a `socksProxy` is actually used. The build fails if the lines changed.
- */
-const MQTT_TRANSPORT = /mqtt[\\/]build[\\/]lib[\\/]connect[\\/](tcp|tls)\.js$/;
-const MQTT_SOCKS_EAGER = 'const socks_1 = __importDefault(require("./socks"));';
-const mqttSocksOnDemand: Plugin = {
-  name: 'mqtt-socks-on-demand',
-  setup(b) {
-    b.onLoad({ filter: MQTT_TRANSPORT }, async (args) => {
-      const text = await readFile(args.path, 'utf8');
-      if (!text.includes(MQTT_SOCKS_EAGER)) {
-        return { errors: [{ text: `${args.path}: the eager require("./socks") line this build makes lazy is not there (MQTT.js changed)` }] };
-      }
-      return { contents: text.replace(MQTT_SOCKS_EAGER, 'const socks_1 = { get default() { return require("./socks").default; } };'), loader: 'js' };
-    });
-  },
-};
 
 /**
  * Optional heavy libraries, each built into a script of its own (dist/bundle/lazy/NAME.cjs, an asset of the
@@ -194,7 +152,7 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
     ...COMMON,
     entryPoints: [entry],
     outfile,
-    plugins: [withoutCborExtract, serialportBindingFromAssets, mqttWebSocketOnDemand, mqttSocksOnDemand, fromLazyScripts],
+    plugins: [withoutCborExtract, serialportBindingFromAssets, loadOnUse, fromLazyScripts],
   });
   const meta: Metafile = result.metafile;
   const out = Object.values(meta.outputs)[0];

@@ -14,7 +14,9 @@ import { plainGatewayYaml } from '../../scripts/lib/gateway-configs.ts';
 import { runUntilAgentRunning } from '../../scripts/lib/run-until-running.ts';
 import { builtExecutable } from '../helpers/executable.ts';
 
-const ON_DEMAND = ['http', 'https', '_http_server', 'dns/promises', 'readline'];
+// child_process: commander's executable subcommands, the systemd notifier, `install`; worker_threads and
+// assert: the logger's transports (scripts/build/load-on-use.ts).
+const ON_DEMAND = ['http', 'https', '_http_server', 'dns/promises', 'readline', 'child_process', 'worker_threads', 'assert'];
 // Prepended to the agent's own SIGINT handler: the built-ins loaded so far, as one line on stderr.
 // (The executable, not the source tree: there the lazy scripts' libraries, `ws` and the SQL clients, are plain
 // imports that load node:http themselves.)
