@@ -59,6 +59,10 @@ export interface SinkDriver<O extends z.ZodObject = z.ZodObject> extends DriverI
    * that is not installed, say). Throws an AgentError with a message that says what to do instead.
    */
   preflight?(config: z.output<O>): Promise<void>;
-  create(config: z.output<O>, env: DriverEnv & { device: string }): Sink;
-  createConsumer(config: z.output<O>, env: ConsumerEnv): Consumer;
+  /**
+   * Makes a sink, or the consumer that reads what it wrote. Asynchronous so that a driver loads its
+   * implementation with `import()` here, when a config uses it, rather than at every start (see SourceDriver).
+   */
+  create(config: z.output<O>, env: DriverEnv & { device: string }): Promise<Sink>;
+  createConsumer(config: z.output<O>, env: ConsumerEnv): Promise<Consumer>;
 }

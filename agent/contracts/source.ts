@@ -89,5 +89,10 @@ export interface CommonSourceConfig {
 
 export interface SourceDriver<O extends z.ZodObject = z.ZodObject> extends DriverInfo<O> {
   readonly mode: 'polled' | 'service';
-  create(config: z.output<O> & CommonSourceConfig, env: DriverEnv): Source;
+  /**
+   * Makes an instance. Asynchronous so that a driver loads its implementation (its class and the libraries
+   * it needs) with `import()` here, when a config uses it, rather than at every start: a driver's index.ts is
+   * its declaration only. A rejection is a start error of the source (its `on_start_error` decides).
+   */
+  create(config: z.output<O> & CommonSourceConfig, env: DriverEnv): Promise<Source>;
 }

@@ -92,7 +92,7 @@ export async function startReceiver(
     { kind: 'receiver_input', name: inputConfig.type },
     telemetry,
   );
-  consumer = loaded.drivers.sink(inputConfig.type).createConsumer(inputConfig, {
+  consumer = await loaded.drivers.sink(inputConfig.type).createConsumer(inputConfig, {
     ...inputEnv,
     clientName: 'edge-receiver',
     maxMessageBytes: limits.maxEnvelopeBytes,

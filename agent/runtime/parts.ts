@@ -159,7 +159,7 @@ export async function startDelivery(core: Core, loaded: LoadedConfig, log: Logge
     { kind: 'sink', name: sinkConfig.type },
     telemetry,
   );
-  const sink: Sink = drivers
+  const sink: Sink = await drivers
     .sink(sinkConfig.type)
     .create(sinkConfig, { ...sinkEnv, device, wire: governor?.sinkWire ?? ungovernedSinkWire(telemetry), centreOnline: governor?.centreOnline });
   try {

@@ -142,7 +142,7 @@ export class SourceRunner {
       let failure: ((err: unknown) => void) | undefined;
       const failed = new Promise<unknown>((resolve) => (failure = resolve));
       try {
-        const source = this.driver.create(this.config as never, this.env);
+        const source = await this.driver.create(this.config as never, this.env);
         this.current = source;
         const ctx = this.context((err) => failure?.(err));
         if (isService(source)) await source.start(ctx);

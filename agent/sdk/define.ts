@@ -7,14 +7,31 @@
  * A driver may give its options as a function that builds the schema: it is then built on the first read of
  * `options` and kept. Building a zod schema costs time at start (every driver's together were a large part of
  * the executable's start-up), and a config names only a few of the drivers, so the others never pay it.
+ *
+ * Likewise `create` may return its instance or a promise of it, and the defined driver's `create` always
+ * returns a promise: a driver's index.ts is only its declaration, and its `create` loads the implementation
+ * (the class and the libraries it needs) with `import()`, so that a start evaluates the implementations of
+ * the drivers its config names only (every driver's declaration is evaluated: the registry lists them all).
  */
 import type { z } from 'zod';
 import type { Consumer, ConsumerEnv, Sink, SinkDriver } from '../contracts/sink.ts';
 import type { CommonSourceConfig, Source, SourceDriver } from '../contracts/source.ts';
 import type { DriverEnv } from '../contracts/driver.ts';
 
+/** What a declaration's `create` may return: the instance, or a promise of it (its module loaded on demand). */
+type Made<T> = T | Promise<T>;
+
 /** A driver's declaration as written: its options schema, or a function building it on first use. */
 type Declared<D extends { options: z.ZodObject }> = Omit<D, 'options'> & { readonly options: D['options'] | (() => D['options']) };
+
+type DeclaredSource<O extends z.ZodObject> = Omit<Declared<SourceDriver<O>>, 'create'> & {
+  create(config: z.output<O> & CommonSourceConfig, env: DriverEnv): Made<Source>;
+};
+
+type DeclaredSink<O extends z.ZodObject> = Omit<Declared<SinkDriver<O>>, 'create' | 'createConsumer'> & {
+  create(config: z.output<O>, env: DriverEnv & { device: string }): Made<Sink>;
+  createConsumer(config: z.output<O>, env: ConsumerEnv): Made<Consumer>;
+};
 
 function once<O extends z.ZodObject>(options: O | (() => O)): () => O {
   if (typeof options !== 'function') return () => options;
@@ -25,7 +42,7 @@ function once<O extends z.ZodObject>(options: O | (() => O)): () => O {
   };
 }
 
-export function defineSourceDriver<O extends z.ZodObject>(driver: Declared<SourceDriver<O>>): SourceDriver {
+export function defineSourceDriver<O extends z.ZodObject>(driver: DeclaredSource<O>): SourceDriver {
   const options = once(driver.options);
   return {
     type: driver.type,
@@ -34,11 +51,12 @@ export function defineSourceDriver<O extends z.ZodObject>(driver: Declared<Sourc
     get options() {
       return options();
     },
-    create: (config: CommonSourceConfig, env: DriverEnv): Source => driver.create(config as z.output<O> & CommonSourceConfig, env),
+    // async: a declaration's synchronous throw (a start error) reaches the runtime as a rejection, like a failed import.
+    create: async (config: CommonSourceConfig, env: DriverEnv): Promise<Source> => driver.create(config as z.output<O> & CommonSourceConfig, env),
   };
 }
 
-export function defineSinkDriver<O extends z.ZodObject>(driver: Declared<SinkDriver<O>>): SinkDriver {
+export function defineSinkDriver<O extends z.ZodObject>(driver: DeclaredSink<O>): SinkDriver {
   const preflight = driver.preflight;
   const options = once(driver.options);
   return {
@@ -47,8 +65,8 @@ export function defineSinkDriver<O extends z.ZodObject>(driver: Declared<SinkDri
     get options() {
       return options();
     },
-    ...(preflight ? { preflight: (config: unknown) => preflight.call(driver as SinkDriver<O>, config as z.output<O>) } : {}),
-    create: (config: unknown, env: DriverEnv & { device: string }): Sink => driver.create(config as z.output<O>, env),
-    createConsumer: (config: unknown, env: ConsumerEnv): Consumer => driver.createConsumer(config as z.output<O>, env),
+    ...(preflight ? { preflight: (config: unknown) => preflight.call(driver, config as z.output<O>) } : {}),
+    create: async (config: unknown, env: DriverEnv & { device: string }): Promise<Sink> => driver.create(config as z.output<O>, env),
+    createConsumer: async (config: unknown, env: ConsumerEnv): Promise<Consumer> => driver.createConsumer(config as z.output<O>, env),
   };
 }

@@ -40,7 +40,7 @@ async function measure(label: string, driver: SourceDriver, options: Record<stri
   const results: { ms: number; cpu: number }[] = [];
   for (let run = 0; run < RUNS; run++) {
     await table.empty();
-    const src = polledSource(driver, { ...options, batch_size: 1000, max_rows_per_poll: ROWS });
+    const src = await polledSource(driver, { ...options, batch_size: 1000, max_rows_per_poll: ROWS });
     const { ctx, records } = recordingContext();
     await src.gather(ctx); // connects; the table is empty
     await table.fill();

@@ -74,7 +74,7 @@ async function run(dir: string, driver: SourceDriver, options: Record<string, un
   const queue = Queue.open(queueOptions(loaded, join(dir, `${name}.db`), silentLogger));
   const env = driverEnv({ log: silentLogger, baseDir: dir });
   const config = driver.options.parse(options) as Record<string, unknown>;
-  const source = driver.create({ ...config, type: driver.type, name, stream: name, interval: 10_000, on_start_error: 'fail' }, env) as ServiceSource;
+  const source = (await driver.create({ ...config, type: driver.type, name, stream: name, interval: 10_000, on_start_error: 'fail' }, env)) as ServiceSource;
   const state: Run = { committed: 0, latencies: [], source, stop: async () => {} };
   const abort = new AbortController();
   const ctx: SourceContext = {

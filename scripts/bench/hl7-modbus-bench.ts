@@ -65,10 +65,10 @@ async function hl7Gateway(): Promise<void> {
   const queue = openQueue(dir);
   const port = await freePort();
   const options = hl7Source.options.parse({ listen: `127.0.0.1:${port}` });
-  const source = hl7Source.create(
+  const source = (await hl7Source.create(
     { ...options, type: 'hl7', name: 'lab', stream: 'lab', interval: 1000, on_start_error: 'fail' },
     driverEnv({ log: silentLogger, baseDir: '.' }),
-  ) as ServiceSource;
+  )) as ServiceSource;
   await source.start(context(queue, 'lab'));
   const cpu = process.cpuUsage();
   process.send!({ port });
@@ -135,10 +135,10 @@ async function modbusRun(): Promise<void> {
   const queue = openQueue(dir);
   const points = Array.from({ length: 50 }, (_, i) => ({ name: `t${i}`, address: i * 2, type: 'float32', scale: 0.1 }));
   const options = modbusSource.options.parse({ transport: { type: 'tcp', host: '127.0.0.1', port }, points });
-  const source = modbusSource.create(
+  const source = (await modbusSource.create(
     { ...options, type: 'modbus', name: 'plc', stream: 'plc', interval: 0, on_start_error: 'fail' },
     driverEnv({ log: silentLogger, baseDir: '.' }),
-  ) as PolledSource;
+  )) as PolledSource;
   // Each poll's read and decode, up to the emit (the commit after it waits for queue.commit_interval, which
   // bounds a polled source's rate, not its cost).
   let emittedAt = 0;

@@ -45,10 +45,10 @@ const dbPath = keptQueue === undefined ? join(dir, 'queue.db') : resolve(keptQue
 
 try {
   const queue = Queue.open(queueOptions(loaded, dbPath, silentLogger));
-  const source = syntheticSource.create(
+  const source = (await syntheticSource.create(
     { ...sourceOptions, name: 'synthetic', interval: 10_000, on_start_error: 'fail' } as never,
     driverEnv({ log: silentLogger, baseDir: dir }),
-  ) as ServiceSource;
+  )) as ServiceSource;
   const json = new JsonSizeSampler();
   let committed = 0;
   let finish!: () => void;

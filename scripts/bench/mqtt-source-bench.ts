@@ -59,10 +59,10 @@ async function worker(args: Map<string, string>): Promise<void> {
     topics: [{ filter: TOPIC, qos: Number(args.get('qos')) }],
     payload: 'json',
   });
-  const source = mqttSource.create(
+  const source = (await mqttSource.create(
     { ...config, type: 'mqtt', name: 'bench', stream: 'bench', interval: 1000, on_start_error: 'fail' },
     driverEnv({ log: silentLogger, baseDir: '.' }),
-  ) as ServiceSource;
+  )) as ServiceSource;
   const expected = Number(args.get('expect'));
   const lags: number[] = [];
   let committed = 0;

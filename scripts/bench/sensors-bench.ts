@@ -63,7 +63,7 @@ try {
     interval: 1000,
     on_start_error: 'retry' as const,
   };
-  const source = sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: root })) as SensorsSource;
+  const source = (await sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: root }))) as SensorsSource;
   let records = 0;
   const problems = new Map<string, number>();
   const ctx: SourceContext = {

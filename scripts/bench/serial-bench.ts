@@ -57,10 +57,10 @@ try {
   const loaded = parseBenchConfig('data_dir: .\nqueue:\n  path: queue.db\n', dir);
   const queue = Queue.open(queueOptions(loaded, join(dir, 'queue.db'), silentLogger));
   const config = serialSource.options.parse({ path: pair.device, baud_rate: 115200, framing: { mode: 'nmea' } });
-  const source = serialSource.create(
+  const source = (await serialSource.create(
     { ...config, type: 'serial', name: 'gps', stream: 'gps', interval: 10_000, on_start_error: 'fail' },
     driverEnv({ log: silentLogger, baseDir: dir }),
-  ) as ServiceSource;
+  )) as ServiceSource;
   const counters = driverEnv({ log: silentLogger, baseDir: dir }).counters;
   let committed = 0;
   const ctx: SourceContext = {

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sqliteSource } from '../../drivers/sources/sqlite/index.ts';
-import { type AgentRecord, type Cursor, type PolledSource, type SourceContext } from '../../agent/sdk/index.ts';
+import type { AgentRecord, Cursor, PolledSource, SourceContext } from '../../agent/sdk/index.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { driverEnv, problemReporter } from '../../agent/hosting/driver-env.ts';
 import { numberArg, parseArgs } from './proc.ts';
@@ -26,7 +26,7 @@ const batchSize = numberArg(args, 'batch-size', 1000);
 async function once(path: string): Promise<number> {
   const config = sqliteSource.options.parse({ path, table: 'readings', batch_size: batchSize, max_rows_per_poll: rows });
   const common = { type: 'sqlite', name: 'bench', stream: 'bench', interval: 1000, on_start_error: 'retry' as const };
-  const source = sqliteSource.create({ ...config, ...common } as never, driverEnv({ log: silentLogger, baseDir: process.cwd() })) as PolledSource;
+  const source = (await sqliteSource.create({ ...config, ...common } as never, driverEnv({ log: silentLogger, baseDir: process.cwd() }))) as PolledSource;
   let last = 0;
   let read = 0;
   const ctx: SourceContext = {

@@ -72,9 +72,9 @@ export function sinkContract(driver: SinkDriver, startBroker: () => Promise<Cont
     await ready;
     const options = driver.options.parse(broker.options);
     const inbox = new Inbox();
-    const consumer = driver.createConsumer(options, { ...env, clientName });
+    const consumer = await driver.createConsumer(options, { ...env, clientName });
     await consumer.start(inbox.handler);
-    const sink = driver.create(options, { ...env, device: 'gw-contract' });
+    const sink = await driver.create(options, { ...env, device: 'gw-contract' });
     await sink.connect();
     await sink.waitConnected(AbortSignal.timeout(10_000));
     assert.equal(sink.connected, true);
@@ -110,7 +110,7 @@ export function sinkContract(driver: SinkDriver, startBroker: () => Promise<Cont
     const options = driver.options.parse(broker.options);
     // Counters of its own: the reconnect is this sink's (edge_sink_events_total{event="reconnects"}).
     const own = driverEnv({ log: silentLogger, baseDir: process.cwd() });
-    const sink = driver.create(options, { ...own, device: 'gw-contract' });
+    const sink = await driver.create(options, { ...own, device: 'gw-contract' });
     // Closed whatever happens: a sink left open keeps probing, and the test process with it.
     try {
       await sink.connect();
@@ -136,7 +136,7 @@ export function sinkContract(driver: SinkDriver, startBroker: () => Promise<Cont
   test(`contract(${driver.type}): close returns even while the broker is unreachable`, async () => {
     await ready;
     const options = driver.options.parse(broker.options);
-    const sink = driver.create(options, { ...env, device: 'gw-contract' });
+    const sink = await driver.create(options, { ...env, device: 'gw-contract' });
     await sink.connect();
     await sink.waitConnected(AbortSignal.timeout(10_000));
     await broker.stop();

@@ -84,7 +84,7 @@ describe('kafka sink with SASL/PLAIN (real broker, SASL_PLAINTEXT listener)', { 
   });
   after(async () => broker?.close());
 
-  const sinkWith = (passwordEnv: string) => {
+  const sinkWith = async (passwordEnv: string) => {
     const options = kafkaOptions().parse({
       brokers: [broker.bootstrap],
       topic: 'edge-sasl',
@@ -94,13 +94,13 @@ describe('kafka sink with SASL/PLAIN (real broker, SASL_PLAINTEXT listener)', { 
       retries: 2,
       reconnect: { initial_delay: '20ms', max_delay: '300ms' },
     });
-    return kafkaSink.create(options, { ...env, device: 'gw-sasl' });
+    return await kafkaSink.create(options, { ...env, device: 'gw-sasl' });
   };
   const batch = { device: 'gw-sasl', stream: 's', epoch: '00000000000000aa', seq: 1, count: 1, bytes: new Uint8Array([1, 2, 3]) };
 
   test('the right password: connected and a write is acknowledged', async () => {
     process.env.EDGE_TEST_KAFKA_GOOD = 'gw-secret';
-    const sink = sinkWith('EDGE_TEST_KAFKA_GOOD');
+    const sink = await sinkWith('EDGE_TEST_KAFKA_GOOD');
     await sink.connect();
     await sink.waitConnected(AbortSignal.timeout(15_000));
     await sink.write(batch);
@@ -109,7 +109,7 @@ describe('kafka sink with SASL/PLAIN (real broker, SASL_PLAINTEXT listener)', { 
 
   test('a wrong password: never connected, the write fails as retryable (the batch stays queued)', async () => {
     process.env.EDGE_TEST_KAFKA_BAD = 'not-the-password';
-    const sink = sinkWith('EDGE_TEST_KAFKA_BAD');
+    const sink = await sinkWith('EDGE_TEST_KAFKA_BAD');
     await sink.connect();
     assert.equal(sink.connected, false);
     const err = await sink.write(batch).then(

@@ -26,7 +26,11 @@ async function deliveredSizes(protocol: 4 | 5, maxMessageBytes: number): Promise
   const got: IncomingMessage[] = [];
   let lastArrived!: () => void;
   const last = new Promise<void>((resolve) => (lastArrived = resolve));
-  const consumer = mqttSink.createConsumer(options, { ...driverEnv({ log: silentLogger, baseDir: '/' }), clientName: `limit-${protocol}`, maxMessageBytes });
+  const consumer = await mqttSink.createConsumer(options, {
+    ...driverEnv({ log: silentLogger, baseDir: '/' }),
+    clientName: `limit-${protocol}`,
+    maxMessageBytes,
+  });
   await consumer.start(async (m) => {
     got.push(m);
     if (m.bytes.length === 3) lastArrived();

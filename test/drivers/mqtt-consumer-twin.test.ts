@@ -36,7 +36,7 @@ test('two consumers with one client id: reported as two receivers sharing a clie
     reconnect: { initial_delay: '20ms', max_delay: '100ms' },
   });
   const env = { ...driverEnv({ log: silentLogger, baseDir: '/' }), problems, clientName: 'edge-receiver' };
-  const consumers: Consumer[] = [mqttSink.createConsumer(options, env), mqttSink.createConsumer(options, env)];
+  const consumers: Consumer[] = [await mqttSink.createConsumer(options, env), await mqttSink.createConsumer(options, env)];
   try {
     for (const c of consumers) await c.start(async () => {});
     await reported;

@@ -35,12 +35,12 @@ test('mqtt sink over TLS with a client certificate: the batch is acknowledged an
   const got: IncomingMessage[] = [];
   let arrived!: () => void;
   const arrival = new Promise<void>((resolve) => (arrived = resolve));
-  const consumer = mqttSink.createConsumer(options, { ...env, clientName: 'tls-consumer' });
+  const consumer = await mqttSink.createConsumer(options, { ...env, clientName: 'tls-consumer' });
   await consumer.start(async (m) => {
     got.push(m);
     arrived();
   });
-  const sink = mqttSink.create(options, { ...env, device: 'gw-tls' });
+  const sink = await mqttSink.create(options, { ...env, device: 'gw-tls' });
   await sink.connect();
   await sink.waitConnected(AbortSignal.timeout(10_000));
   assert.equal(sink.connected, true);
@@ -56,7 +56,7 @@ test('mqtt sink over TLS with a client certificate: the batch is acknowledged an
 
 test('mqtt sink over TLS without a client certificate never connects, and writes fail as retryable', async () => {
   const options = mqttSink.options.parse({ url: url(), tls: { ca: certs.ca }, reconnect: { initial_delay: '20ms', max_delay: '100ms' } });
-  const sink = mqttSink.create(options, { ...env, device: 'gw-tls' });
+  const sink = await mqttSink.create(options, { ...env, device: 'gw-tls' });
   await sink.connect();
   await sink.waitConnected(AbortSignal.timeout(1_500)); // gives the handshake time to be refused
   assert.equal(sink.connected, false);
@@ -70,7 +70,7 @@ test('mqtt sink over TLS without a client certificate never connects, and writes
 test('mqtt sink over TLS refuses a broker certificate from an unknown CA', async () => {
   const other = makeCertificates(join(dir, 'other'));
   const options = mqttSink.options.parse({ url: url(), tls: { ca: other.ca, cert: certs.clientCert, key: certs.clientKey } });
-  const sink = mqttSink.create(options, { ...env, device: 'gw-tls' });
+  const sink = await mqttSink.create(options, { ...env, device: 'gw-tls' });
   await sink.connect();
   await sink.waitConnected(AbortSignal.timeout(1_500));
   assert.equal(sink.connected, false, 'must not talk to a broker it cannot verify');
@@ -85,7 +85,7 @@ test('mqtt sink over TLS verifies the host name by default: a certificate of the
     const log = { ...silentLogger, warn: (fields: unknown) => errors.push(JSON.stringify(fields)) } as typeof silentLogger;
     const parse = (tls: object) =>
       mqttSink.options.parse({ url: `mqtts://127.0.0.1:${named.port}`, tls, reconnect: { initial_delay: '20ms', max_delay: '100ms' } });
-    const refused = mqttSink.create(parse({ ca: elsewhere.ca }), { ...driverEnv({ log, baseDir: '/' }), device: 'gw-tls' });
+    const refused = await mqttSink.create(parse({ ca: elsewhere.ca }), { ...driverEnv({ log, baseDir: '/' }), device: 'gw-tls' });
     await refused.connect();
     await refused.waitConnected(AbortSignal.timeout(1_500));
     assert.equal(refused.connected, false, 'must not talk to a broker whose certificate names another host');
@@ -95,7 +95,7 @@ test('mqtt sink over TLS verifies the host name by default: a certificate of the
       errors.join('\n'),
     );
     // The same broker under the name its certificate carries (servername): connected, so the name was the only fault.
-    const accepted = mqttSink.create(parse({ ca: elsewhere.ca, servername: 'elsewhere.test' }), { ...env, device: 'gw-tls' });
+    const accepted = await mqttSink.create(parse({ ca: elsewhere.ca, servername: 'elsewhere.test' }), { ...env, device: 'gw-tls' });
     await accepted.connect();
     await accepted.waitConnected(AbortSignal.timeout(10_000));
     assert.equal(accepted.connected, true);

@@ -57,7 +57,7 @@ test('pulsar (websocket): one reconnect per loss of the broker, however many pro
   const broker = await fakeBroker();
   after(() => broker.close());
   const env = driverEnv({ log: silentLogger, baseDir: process.cwd() });
-  const sink = pulsarSink.create(pulsarSink.options.parse({ url: broker.url, reconnect: { initial_delay: '20ms', max_delay: '100ms' } }), {
+  const sink = await pulsarSink.create(pulsarSink.options.parse({ url: broker.url, reconnect: { initial_delay: '20ms', max_delay: '100ms' } }), {
     ...env,
     device: 'gw',
   });

@@ -26,7 +26,7 @@ test("the centre gate: bulk waits until the receiver's retained online state say
   governor.start();
   cleanups.push(() => governor.stop());
   const env = driverEnv({ log: silentLogger, baseDir: dir });
-  const sink = mqttSink.create(mqttSink.options.parse({ url: mosquitto.url }), { ...env, device: 'gw-c', centreOnline: governor.centreOnline });
+  const sink = await mqttSink.create(mqttSink.options.parse({ url: mosquitto.url }), { ...env, device: 'gw-c', centreOnline: governor.centreOnline });
   await sink.connect();
   cleanups.push(() => sink.close());
   await until(() => sink.connected, 'sink connected');
@@ -36,7 +36,7 @@ test("the centre gate: bulk waits until the receiver's retained online state say
   assert.equal(held.value({ reason: 'centre' }), 1);
 
   const consumerOptions = mqttSink.options.parse({ url: mosquitto.url, announce_online: true });
-  const consumer = mqttSink.createConsumer(consumerOptions, { ...env, clientName: 'receiver-c' });
+  const consumer = await mqttSink.createConsumer(consumerOptions, { ...env, clientName: 'receiver-c' });
   await consumer.start(async () => {});
   await until(() => governor.hold('backlog') === undefined, 'the gate opened on the retained "1"');
   assert.equal(held.value({ reason: 'centre' }), 0);
@@ -50,10 +50,10 @@ test("the centre gate: bulk waits until the receiver's retained online state say
     telemetry: new Telemetry(),
     log: silentLogger,
   });
-  const consumer2 = mqttSink.createConsumer(consumerOptions, { ...env, clientName: 'receiver-c' });
+  const consumer2 = await mqttSink.createConsumer(consumerOptions, { ...env, clientName: 'receiver-c' });
   await consumer2.start(async () => {});
   cleanups.push(() => consumer2.close());
-  const sink2 = mqttSink.create(mqttSink.options.parse({ url: mosquitto.url, client_id: 'gw-c2' }), {
+  const sink2 = await mqttSink.create(mqttSink.options.parse({ url: mosquitto.url, client_id: 'gw-c2' }), {
     ...env,
     device: 'gw-c2',
     centreOnline: governor2.centreOnline,

@@ -91,7 +91,7 @@ export async function startPipeline(
   );
   const { type: _type, ...sinkOptions0 } = sinkConfig;
   const sinkOptions = mqttSink.options.parse(sinkOptions0);
-  const sink = mqttSink.create(sinkOptions, { ...driverEnv({ log: silentLogger, baseDir: dir }), device: 'gw-gov', wire: governor.sinkWire });
+  const sink = await mqttSink.create(sinkOptions, { ...driverEnv({ log: silentLogger, baseDir: dir }), device: 'gw-gov', wire: governor.sinkWire });
   await sink.connect();
   const sender = new Sender(
     queue,

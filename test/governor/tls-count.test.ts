@@ -35,7 +35,7 @@ test('over TLS the agent counts the encrypted bytes (handshake, records), not th
   const telemetry = new Telemetry();
   const governor = new Governor(governorSchema.parse({})!, { dataDir: dir, telemetry, log: silentLogger });
   const options = mqttSink.options.parse({ url: `mqtts://127.0.0.1:${proxy.port}`, tls: { ca: certs.ca } });
-  const sink = mqttSink.create(options, { ...driverEnv({ log: silentLogger, baseDir: '/' }), device: 'gw-tls', wire: governor.sinkWire });
+  const sink = await mqttSink.create(options, { ...driverEnv({ log: silentLogger, baseDir: '/' }), device: 'gw-tls', wire: governor.sinkWire });
   await sink.connect();
   await until(() => sink.connected, 'connected over TLS');
   for (let seq = 1; seq <= 5; seq++) {

@@ -127,10 +127,17 @@ export function recordingContext(cursor?: Cursor) {
 }
 
 /** Builds a polled source through the driver's schema, so defaults apply as in a config file. */
-export function polledSource(driver: SourceDriver, options: Record<string, unknown>, env: { baseDir?: string; log?: Logger } = {}): PolledSource {
+export async function polledSource(
+  driver: SourceDriver,
+  options: Record<string, unknown>,
+  env: { baseDir?: string; log?: Logger } = {},
+): Promise<PolledSource> {
   const config = driver.options.parse(options) as Record<string, unknown>;
   const common = { type: driver.type, name: 'db', stream: 'db', interval: 1000, on_start_error: 'retry' as const };
-  return driver.create({ ...config, ...common } as never, driverEnv({ log: env.log ?? silentLogger, baseDir: env.baseDir ?? process.cwd() })) as PolledSource;
+  return (await driver.create(
+    { ...config, ...common } as never,
+    driverEnv({ log: env.log ?? silentLogger, baseDir: env.baseDir ?? process.cwd() }),
+  )) as PolledSource;
 }
 
 /** A logger whose every line is kept as text, to check what is (and is not) logged. */

@@ -42,7 +42,7 @@ after(async () => {
 
 it('a batch awaiting its PUBACK keeps neither its body nor its sealed envelope alive, and is delivered once the broker answers', async () => {
   const queue = Queue.open(testQueueOptions(join(dir, 'queue.db'), { batchMaxBytes: 64 * 1024 }));
-  const sink = mqttSink.create(mqttSink.options.parse({ url: mosquitto.url, topic_prefix: 'in-flight' }), {
+  const sink = await mqttSink.create(mqttSink.options.parse({ url: mosquitto.url, topic_prefix: 'in-flight' }), {
     ...driverEnv({ log: silentLogger, baseDir: dir }),
     device: 'gw-1',
   });

@@ -60,7 +60,7 @@ describe('mysql source', { skip: unavailable }, () => {
     await admin.query(`INSERT INTO types VALUES (1, '2024-03-01 12:34:56.789123', '2024-03-01 12:34:56.789123', '2024-03-01', 12345678901234567890.123456789,
       9223372036854775807, 18446744073709551615, -42, 0.1, x'00ff10', x'0102', '{"b":[1,"x",null]}', 'héllo', '12:34:56', NULL)`);
     await admin.query(`SET time_zone = SYSTEM`);
-    const src = polledSource(driver, { ...base, table: 'types' });
+    const src = await polledSource(driver, { ...base, table: 'types' });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
     await src.close!();
@@ -88,7 +88,7 @@ describe('mysql source', { skip: unavailable }, () => {
   it('a row whose transaction commits after a higher id is emitted exactly once (two real concurrent transactions)', async () => {
     await admin.query('CREATE TABLE late (id bigint AUTO_INCREMENT PRIMARY KEY, v varchar(10))');
     await admin.query(`INSERT INTO late (v) VALUES ('a'), ('b')`);
-    const src = polledSource(driver, { ...base, table: 'late' });
+    const src = await polledSource(driver, { ...base, table: 'late' });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
     assert.deepEqual(
@@ -137,7 +137,7 @@ describe('mysql source', { skip: unavailable }, () => {
     try {
       writeFileSync(join(dir, 'pw'), `${secret}\n`);
       const { log, lines } = capturingLogger();
-      const src = polledSource(driver, { ...base, user, password_file: 'pw', table: 'lagged', late_commit_lag: '400ms' }, { baseDir: dir, log });
+      const src = await polledSource(driver, { ...base, user, password_file: 'pw', table: 'lagged', late_commit_lag: '400ms' }, { baseDir: dir, log });
       const { ctx, records } = recordingContext();
       await t1.beginTransaction();
       await t1.query(`INSERT INTO lagged (v) VALUES ('late')`);
@@ -159,7 +159,7 @@ describe('mysql source', { skip: unavailable }, () => {
       );
       // A wrong password: a clear, retryable error that does not carry the password.
       writeFileSync(join(dir, 'pw'), 'wrong\n');
-      const denied = polledSource(driver, { ...base, user, password_file: 'pw', table: 'lagged' }, { baseDir: dir, log });
+      const denied = await polledSource(driver, { ...base, user, password_file: 'pw', table: 'lagged' }, { baseDir: dir, log });
       const err = await denied.gather(recordingContext().ctx).then(
         () => undefined,
         (e: unknown) => e,
@@ -182,7 +182,7 @@ describe('mysql source', { skip: unavailable }, () => {
       return new Set((procs as { id: number }[]).map((p) => Number(p.id)));
     };
     const before = await connectionIds();
-    const src = polledSource(driver, { ...base, table: 'lost' });
+    const src = await polledSource(driver, { ...base, table: 'lost' });
     const { ctx, counts, records } = recordingContext();
     try {
       await src.gather(ctx);
@@ -215,7 +215,7 @@ describe('mysql source', { skip: unavailable }, () => {
   });
 
   it('query_timeout cancels a slow query on the server: a retryable SOURCE_FAILED naming it, counted', async () => {
-    const src = polledSource(driver, { ...base, query: 'SELECT id, v FROM lost WHERE SLEEP(0.3) = 0', query_timeout: '100ms' });
+    const src = await polledSource(driver, { ...base, query: 'SELECT id, v FROM lost WHERE SLEEP(0.3) = 0', query_timeout: '100ms' });
     const { ctx, counts } = recordingContext();
     await assert.rejects(src.gather(ctx), (err) => {
       assert.ok(isAgentError(err, 'SOURCE_FAILED'));
@@ -230,7 +230,7 @@ describe('mysql source', { skip: unavailable }, () => {
   it('rows with a NULL cursor value (id, or timestamp) are skipped and counted; the rows after them still come', async () => {
     await admin.query('CREATE TABLE nullable_id (id bigint, v text)');
     await admin.query("INSERT INTO nullable_id VALUES (1, 'a'), (NULL, 'lost'), (2, 'b')");
-    const src = polledSource(driver, { ...base, table: 'nullable_id' });
+    const src = await polledSource(driver, { ...base, table: 'nullable_id' });
     const { ctx, counts, records } = recordingContext();
     await pollUntil(src, ctx, () => records().length >= 2, 'the rows with an id');
     await admin.query("INSERT INTO nullable_id VALUES (3, 'c')");
@@ -244,7 +244,7 @@ describe('mysql source', { skip: unavailable }, () => {
 
     await admin.query('CREATE TABLE nullable_ts (id bigint AUTO_INCREMENT PRIMARY KEY, at datetime(6) NULL, v text)');
     await admin.query("INSERT INTO nullable_ts (at, v) VALUES ('2024-01-01 00:00:00', 'a'), (NULL, 'lost'), ('2024-01-01 00:00:01', 'b')");
-    const byTime = polledSource(driver, { ...base, table: 'nullable_ts', timestamp_column: 'at' });
+    const byTime = await polledSource(driver, { ...base, table: 'nullable_ts', timestamp_column: 'at' });
     const t = recordingContext();
     await pollUntil(byTime, t.ctx, () => t.records().length >= 2, 'the rows with a timestamp');
     await byTime.close!();
@@ -258,7 +258,7 @@ describe('mysql source', { skip: unavailable }, () => {
   it('a dropped table is a retryable SOURCE_FAILED naming database and table; polling resumes once it is back', async () => {
     await admin.query('CREATE TABLE dropped (id bigint AUTO_INCREMENT PRIMARY KEY, v int)');
     await admin.query('INSERT INTO dropped (v) VALUES (1)');
-    const src = polledSource(driver, { ...base, table: 'dropped' });
+    const src = await polledSource(driver, { ...base, table: 'dropped' });
     const { ctx, counts, records } = recordingContext();
     await src.gather(ctx);
     await admin.query('DROP TABLE dropped');
@@ -282,7 +282,7 @@ describe('mysql source', { skip: unavailable }, () => {
   it('timestamp cursor over DATETIME(6): ties resume by id', async () => {
     await admin.query('CREATE TABLE ev (id bigint PRIMARY KEY, at datetime(6) NOT NULL, v int)');
     await admin.query(`INSERT INTO ev VALUES (5, '2024-01-01 00:00:01.5', 5), (2, '2024-01-01 00:00:01.5', 2), (9, '2024-01-01 00:00:00', 9)`);
-    const src = polledSource(driver, { ...base, table: 'ev', timestamp_column: 'at', batch_size: 2 });
+    const src = await polledSource(driver, { ...base, table: 'ev', timestamp_column: 'at', batch_size: 2 });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
     assert.deepEqual(

@@ -68,7 +68,7 @@ describe('postgres source', { skip: unavailable }, () => {
       12345678901234567890.123456789, 9223372036854775807, -42, 7, 0.1, '\\x00ff10', '{"a":1}', '{"b":[1,"x",null]}',
       '1 year 2 months 3 days 04:05:06.5', '0b6e7a2c-52d6-4b3f-9f5e-6a7d8c9e0f11', true, '{1,9007199254740993}',
       '{"2024-01-01 00:00:00+00"}', 'héllo', NULL)`);
-    const src = polledSource(driver, { ...base, table: 'types' });
+    const src = await polledSource(driver, { ...base, table: 'types' });
     const { ctx, records } = recordingContext();
     await pollUntil(src, ctx, () => records().length >= 1, 'the row');
     await src.close!();
@@ -100,7 +100,7 @@ describe('postgres source', { skip: unavailable }, () => {
   it('a row whose transaction commits after a higher id is emitted exactly once (two real concurrent transactions)', async () => {
     await admin.query('CREATE TABLE late (id bigserial PRIMARY KEY, v text)');
     await admin.query(`INSERT INTO late (v) VALUES ('a'), ('b')`);
-    const src = polledSource(driver, { ...base, table: 'late' });
+    const src = await polledSource(driver, { ...base, table: 'late' });
     const { ctx, records } = recordingContext();
     await pollUntil(src, ctx, () => records().length >= 2, 'the first two rows');
     assert.deepEqual(
@@ -139,7 +139,7 @@ describe('postgres source', { skip: unavailable }, () => {
 
   it('the same holds for a (timestamp, id) cursor; a read-only open transaction does not hold the source back', async () => {
     await admin.query('CREATE TABLE late_ts (id bigserial PRIMARY KEY, at timestamptz NOT NULL, v text)');
-    const src = polledSource(driver, { ...base, table: 'late_ts', timestamp_column: 'at' });
+    const src = await polledSource(driver, { ...base, table: 'late_ts', timestamp_column: 'at' });
     const { ctx, records } = recordingContext();
     const t1 = await pgClient(name);
     const t2 = await pgClient(name);
@@ -175,7 +175,7 @@ describe('postgres source', { skip: unavailable }, () => {
   it('a terminated connection is a retryable SOURCE_FAILED, counted; the next poll reconnects and loses nothing', async () => {
     await admin.query('CREATE TABLE lost (id bigserial PRIMARY KEY, v int)');
     await admin.query('INSERT INTO lost (v) SELECT generate_series(1, 10)');
-    const src = polledSource(driver, { ...base, table: 'lost' });
+    const src = await polledSource(driver, { ...base, table: 'lost' });
     const { ctx, counts, records } = recordingContext();
     await pollUntil(src, ctx, () => records().length >= 10, 'the first ten rows');
     assert.equal(records().length, 10);
@@ -207,7 +207,7 @@ describe('postgres source', { skip: unavailable }, () => {
   });
 
   it('query_timeout cancels a slow query on the server: a retryable SOURCE_FAILED naming it, counted', async () => {
-    const src = polledSource(driver, { ...base, query: 'SELECT id, v FROM lost WHERE pg_sleep(0.3) IS NOT NULL', query_timeout: '100ms' });
+    const src = await polledSource(driver, { ...base, query: 'SELECT id, v FROM lost WHERE pg_sleep(0.3) IS NOT NULL', query_timeout: '100ms' });
     const { ctx, counts } = recordingContext();
     await assert.rejects(src.gather(ctx), (err) => {
       assert.ok(isAgentError(err, 'SOURCE_FAILED'));
@@ -222,7 +222,7 @@ describe('postgres source', { skip: unavailable }, () => {
   it('rows with a NULL cursor value (id, or timestamp) are skipped and counted; the rows after them still come', async () => {
     await admin.query('CREATE TABLE nullable_id (id bigint, v text)');
     await admin.query("INSERT INTO nullable_id VALUES (1, 'a'), (NULL, 'lost'), (2, 'b')");
-    const src = polledSource(driver, { ...base, table: 'nullable_id' });
+    const src = await polledSource(driver, { ...base, table: 'nullable_id' });
     const { ctx, counts, records } = recordingContext();
     await pollUntil(src, ctx, () => records().length >= 2, 'the rows with an id');
     await admin.query("INSERT INTO nullable_id VALUES (3, 'c')");
@@ -236,7 +236,7 @@ describe('postgres source', { skip: unavailable }, () => {
 
     await admin.query('CREATE TABLE nullable_ts (id bigserial PRIMARY KEY, at timestamptz, v text)');
     await admin.query("INSERT INTO nullable_ts (at, v) VALUES ('2024-01-01T00:00:00Z', 'a'), (NULL, 'lost'), ('2024-01-01T00:00:01Z', 'b')");
-    const byTime = polledSource(driver, { ...base, table: 'nullable_ts', timestamp_column: 'at' });
+    const byTime = await polledSource(driver, { ...base, table: 'nullable_ts', timestamp_column: 'at' });
     const t = recordingContext();
     await pollUntil(byTime, t.ctx, () => t.records().length >= 2, 'the rows with a timestamp');
     await byTime.close!();
@@ -250,7 +250,7 @@ describe('postgres source', { skip: unavailable }, () => {
   it('a dropped table is a retryable SOURCE_FAILED naming database and table; polling resumes once it is back', async () => {
     await admin.query('CREATE TABLE dropped (id bigserial PRIMARY KEY, v int)');
     await admin.query('INSERT INTO dropped (v) VALUES (1)');
-    const src = polledSource(driver, { ...base, table: 'dropped' });
+    const src = await polledSource(driver, { ...base, table: 'dropped' });
     const { ctx, counts, records } = recordingContext();
     await pollUntil(src, ctx, () => records().length >= 1, 'the first row');
     await admin.query('DROP TABLE dropped');
@@ -278,14 +278,18 @@ describe('postgres source', { skip: unavailable }, () => {
       writeFileSync(join(dir, 'pw'), `${secret}\n`);
       const { log, lines } = capturingLogger();
       // Trust authentication accepts any password: this proves the file is read and the password not leaked.
-      let src: PolledSource = polledSource(driver, { ...base, table: 'readings', password_file: 'pw', max_rows_per_poll: 1 }, { baseDir: dir, log });
+      let src: PolledSource = await polledSource(driver, { ...base, table: 'readings', password_file: 'pw', max_rows_per_poll: 1 }, { baseDir: dir, log });
       const ok = recordingContext();
       await src.gather(ok.ctx);
       await src.close!();
       assert.equal(ok.records().length, 1);
       // A refused connection (nothing listens on port 1) with the password from the environment.
       process.env.EDGE_TEST_PG_PASSWORD = secret;
-      src = polledSource(driver, { ...base, port: 1, table: 'readings', password_env: 'EDGE_TEST_PG_PASSWORD', connect_timeout: '2s' }, { baseDir: dir, log });
+      src = await polledSource(
+        driver,
+        { ...base, port: 1, table: 'readings', password_env: 'EDGE_TEST_PG_PASSWORD', connect_timeout: '2s' },
+        { baseDir: dir, log },
+      );
       const refused = recordingContext();
       const err = await src.gather(refused.ctx).then(
         () => undefined,
@@ -293,7 +297,7 @@ describe('postgres source', { skip: unavailable }, () => {
       );
       assert.ok(isAgentError(err, 'SOURCE_FAILED') && err.retryable, String(err));
       assert.match(err.message, /PostgreSQL database edge_test_\w+ at 127\.0\.0\.1:1: connection lost or refused/);
-      const missing = polledSource(driver, { ...base, table: 'readings', password_env: 'EDGE_TEST_NO_SUCH_VARIABLE' }, { baseDir: dir, log });
+      const missing = await polledSource(driver, { ...base, table: 'readings', password_env: 'EDGE_TEST_NO_SUCH_VARIABLE' }, { baseDir: dir, log });
       await assert.rejects(missing.gather(recordingContext().ctx), /environment variable EDGE_TEST_NO_SUCH_VARIABLE \(password_env\) is not set/);
       const text = [...lines, String(err), JSON.stringify(err, Object.getOwnPropertyNames(err))].join('\n');
       assert.ok(!text.includes(secret), 'the password appears nowhere');

@@ -39,7 +39,7 @@ function blob(id: number): Buffer {
 
 /** The same checks for every database: bounded emits, oversized rows skipped and counted, nothing else lost. */
 async function readAndCheck(driver: SourceDriver, options: Record<string, unknown>): Promise<void> {
-  const src = polledSource(driver, { ...OPTIONS, ...options });
+  const src = await polledSource(driver, { ...OPTIONS, ...options });
   const { ctx, emits, counts, records } = recordingContext();
   try {
     await pollUntil(src, ctx, () => (ctx.committed as { id?: unknown } | undefined)?.id === ROWS, 'the cursor at the last row');

@@ -48,7 +48,7 @@ describe('sqlite source', () => {
     db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, big INTEGER, small INTEGER, r REAL, s TEXT, b BLOB, j TEXT, bad TEXT, n TEXT)');
     db.prepare("INSERT INTO t VALUES (1, ?, 7, 1.25, 'héllo', x'00ff', '{\"a\":[1,2.5,null]}', '{not json', NULL)").run(9007199254740993n);
     db.close();
-    const src = polledSource(driver, { path, table: 't', json_columns: ['j', 'bad'] });
+    const src = await polledSource(driver, { path, table: 't', json_columns: ['j', 'bad'] });
     const { ctx, emits, counts } = recordingContext();
     await src.gather(ctx);
     await src.close!();
@@ -98,13 +98,13 @@ describe('sqlite source', () => {
     try {
       const options = { path, table: 'readings', batch_size: 100, json_columns: ['payload'] };
       const first = recordingContext();
-      let src = polledSource(driver, options);
+      let src = await polledSource(driver, options);
       // Poll until a part has arrived, then "crash": a new source resumes from the committed cursor.
       await pollUntil(src, first.ctx, () => first.records().length >= total / 3, 'a third of the rows');
       await src.close!();
       writer.stdin!.write('+');
       const second = recordingContext(first.ctx.committed);
-      src = polledSource(driver, options);
+      src = await polledSource(driver, options);
       await pollUntil(src, second.ctx, () => first.records().length + second.records().length >= total, 'all rows', 30_000);
       await src.close!();
       assert.equal(await writerExit, 0, 'the writer finished cleanly');
@@ -137,7 +137,7 @@ describe('sqlite source', () => {
       insert.run(id, at, id);
     const options = { path, table: 'events', timestamp_column: 'at', batch_size: 2 };
     const first = recordingContext();
-    let src = polledSource(driver, options);
+    let src = await polledSource(driver, options);
     await src.gather(first.ctx);
     await src.close!();
     assert.deepEqual(
@@ -151,7 +151,7 @@ describe('sqlite source', () => {
     insert.run(3, '2024-01-01T00:00:03', 3);
     db.close();
     const second = recordingContext(first.ctx.committed);
-    src = polledSource(driver, options);
+    src = await polledSource(driver, options);
     await src.gather(second.ctx);
     await src.close!();
     assert.deepEqual(
@@ -164,7 +164,7 @@ describe('sqlite source', () => {
     const path = join(dir, 'drop.db');
     const db = writerDb(path);
     db.prepare("INSERT INTO readings (ts, device, value) VALUES ('t', 'a', 1)").run();
-    const src = polledSource(driver, { path, table: 'readings' });
+    const src = await polledSource(driver, { path, table: 'readings' });
     const { ctx, counts, records } = recordingContext();
     await src.gather(ctx);
     db.exec('DROP TABLE readings');
@@ -188,7 +188,7 @@ describe('sqlite source', () => {
 
   it('a missing file is a retryable SOURCE_FAILED naming the file (the source never creates it)', async () => {
     const path = join(dir, 'nope', 'missing.db');
-    const src = polledSource(driver, { path, table: 'readings' });
+    const src = await polledSource(driver, { path, table: 'readings' });
     const { ctx, counts } = recordingContext();
     await assert.rejects(src.gather(ctx), (err) => isAgentError(err, 'SOURCE_FAILED') && err.retryable && err.message.includes(path));
     assert.equal(counts.get('open_errors'), 1);
@@ -200,7 +200,7 @@ describe('sqlite source', () => {
     const insert = db.prepare("INSERT INTO readings (ts, device, value) VALUES ('t', ?, 0)");
     insert.run('old-1');
     insert.run('old-2');
-    const src = polledSource(driver, { path, table: 'readings', start: 'end' });
+    const src = await polledSource(driver, { path, table: 'readings', start: 'end' });
     const { ctx, emits, records } = recordingContext();
     await src.gather(ctx);
     assert.deepEqual(emits, [{ records: [], cursor: { id: 2 } }]);
@@ -218,12 +218,12 @@ describe('sqlite source', () => {
    * The source built as the runtime does: the driver's counters and problem reports are the context's, and
    * both log to `lines`.
    */
-  function sourceCountingInto(options: Record<string, unknown>, recording: ReturnType<typeof recordingContext>['ctx']) {
+  async function sourceCountingInto(options: Record<string, unknown>, recording: ReturnType<typeof recordingContext>['ctx']) {
     const { log, lines } = capturingLogger();
     const ctx = { ...recording, problems: problemReporter(() => recording.counters, log) };
     const config = sqliteSource.options.parse(options);
     const common = { type: 'sqlite', name: 'db', stream: 'db', interval: 1000, on_start_error: 'retry' as const };
-    const src = sqliteSource.create({ ...config, ...common }, { log, baseDir: dir, counters: ctx.counters, problems: ctx.problems }) as PolledSource;
+    const src = (await sqliteSource.create({ ...config, ...common }, { log, baseDir: dir, counters: ctx.counters, problems: ctx.problems })) as PolledSource;
     return { src, ctx, lines };
   }
 
@@ -234,7 +234,7 @@ describe('sqlite source', () => {
     first.close();
     const recording = recordingContext();
     const { counts, records } = recording;
-    const { src, ctx, lines } = sourceCountingInto({ path, table: 'readings' }, recording.ctx);
+    const { src, ctx, lines } = await sourceCountingInto({ path, table: 'readings' }, recording.ctx);
     await src.gather(ctx);
     assert.deepEqual(
       records().map((r) => r.device),
@@ -285,7 +285,7 @@ describe('sqlite source', () => {
     db.close();
     const recording = recordingContext({ id: 50 });
     const { counts, emits } = recording;
-    const { src, ctx, lines } = sourceCountingInto({ path, table: 'readings' }, recording.ctx);
+    const { src, ctx, lines } = await sourceCountingInto({ path, table: 'readings' }, recording.ctx);
     await src.gather(ctx);
     await src.close!();
     assert.equal(emits.length, 0);
@@ -300,7 +300,7 @@ describe('sqlite source', () => {
     db.exec("INSERT INTO t VALUES (1, 'a'), (NULL, 'lost'), (2, 'b')");
     const recording = recordingContext();
     const { counts, records } = recording;
-    const { src, ctx, lines } = sourceCountingInto({ path, table: 't' }, recording.ctx);
+    const { src, ctx, lines } = await sourceCountingInto({ path, table: 't' }, recording.ctx);
     await src.gather(ctx);
     db.exec("INSERT INTO t VALUES (3, 'c')");
     db.close();
@@ -314,8 +314,8 @@ describe('sqlite source', () => {
     assert.ok(lines.some((l) => l.includes('NULL cursor value') && l.includes('table t') && l.includes('"columns":"id"') && l.includes('"rows":1')));
   });
 
-  it('rejects a config with both or neither of table and query', () => {
-    assert.throws(() => polledSource(driver, { path: 'x.db' }), /exactly one of table or query/);
-    assert.throws(() => polledSource(driver, { path: 'x.db', table: 't', query: 'SELECT 1' }), /exactly one of table or query/);
+  it('rejects a config with both or neither of table and query', async () => {
+    await assert.rejects(polledSource(driver, { path: 'x.db' }), /exactly one of table or query/);
+    await assert.rejects(polledSource(driver, { path: 'x.db', table: 't', query: 'SELECT 1' }), /exactly one of table or query/);
   });
 });

@@ -32,7 +32,7 @@ after(async () => {
 });
 
 async function pollFails(options: Record<string, unknown>): Promise<{ message: string; retryable: boolean; counts: Map<string, number> }> {
-  const src = polledSource(driver, { ...base, ...options });
+  const src = await polledSource(driver, { ...base, ...options });
   const { ctx, counts, emits } = recordingContext();
   const err = await src.gather(ctx).then(
     () => assert.fail('the poll must fail'),
@@ -46,7 +46,7 @@ async function pollFails(options: Record<string, unknown>): Promise<{ message: s
 
 describe('mysql source over TLS (a private MariaDB requiring secure transport)', { skip: unavailable }, () => {
   it('reads rows with tls.ca, the certificate checked against host 127.0.0.1, over TLS', async () => {
-    const src = polledSource(driver, { ...base, tls: { ca: 'certs/ca.crt' } }, { baseDir: server.dir });
+    const src = await polledSource(driver, { ...base, tls: { ca: 'certs/ca.crt' } }, { baseDir: server.dir });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
     await src.close?.();
@@ -80,7 +80,7 @@ describe('mysql source over TLS (a private MariaDB requiring secure transport)',
   });
 
   it('reject_unauthorized: false encrypts without verifying', async () => {
-    const src = polledSource(driver, { ...base, tls: { reject_unauthorized: false } });
+    const src = await polledSource(driver, { ...base, tls: { reject_unauthorized: false } });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
     await src.close?.();

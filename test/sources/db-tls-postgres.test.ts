@@ -33,7 +33,7 @@ after(async () => {
 
 /** The error of one poll: a SOURCE_FAILED AgentError, with the counter it added. */
 async function pollFails(options: Record<string, unknown>): Promise<{ message: string; retryable: boolean; counts: Map<string, number> }> {
-  const src = polledSource(driver, { ...base, ...options });
+  const src = await polledSource(driver, { ...base, ...options });
   const { ctx, counts, emits } = recordingContext();
   const err = await src.gather(ctx).then(
     () => assert.fail('the poll must fail'),
@@ -47,7 +47,7 @@ async function pollFails(options: Record<string, unknown>): Promise<{ message: s
 
 describe('postgres source over TLS (a private TLS-only server)', { skip: unavailable }, () => {
   it('reads rows with tls.ca, the server name verified against host 127.0.0.1', async () => {
-    const src = polledSource(driver, { ...base, tls: { ca: server.certs.ca } });
+    const src = await polledSource(driver, { ...base, tls: { ca: server.certs.ca } });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
     await src.close?.();
@@ -58,7 +58,7 @@ describe('postgres source over TLS (a private TLS-only server)', { skip: unavail
   });
 
   it('reads rows with a relative tls.ca, resolved against the config folder, and servername localhost', async () => {
-    const src = polledSource(driver, { ...base, tls: { ca: 'certs/ca.crt', servername: 'localhost' } }, { baseDir: server.dir });
+    const src = await polledSource(driver, { ...base, tls: { ca: 'certs/ca.crt', servername: 'localhost' } }, { baseDir: server.dir });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
     await src.close?.();
@@ -93,7 +93,7 @@ describe('postgres source over TLS (a private TLS-only server)', { skip: unavail
   });
 
   it('reject_unauthorized: false encrypts without verifying (any CA, any name)', async () => {
-    const src = polledSource(driver, { ...base, tls: { reject_unauthorized: false, servername: 'db.example.net' } });
+    const src = await polledSource(driver, { ...base, tls: { reject_unauthorized: false, servername: 'db.example.net' } });
     const { ctx, records } = recordingContext();
     await src.gather(ctx);
     await src.close?.();
@@ -101,7 +101,7 @@ describe('postgres source over TLS (a private TLS-only server)', { skip: unavail
   });
 
   it('an unreadable tls.ca is a clear configuration error naming the file', async () => {
-    const src = polledSource(driver, { ...base, tls: { ca: 'no-such-ca.pem' } }, { baseDir: server.dir });
+    const src = await polledSource(driver, { ...base, tls: { ca: 'no-such-ca.pem' } }, { baseDir: server.dir });
     await assert.rejects(src.gather(recordingContext().ctx), /cannot read TLS CA file no-such-ca\.pem/);
     await src.close?.();
   });

@@ -104,7 +104,7 @@ describe('emitted records are not kept by the source while it waits', () => {
 
   it('the synthetic source', async () => {
     const config = syntheticSource.options.parse({ rate: 0, count: 5000, batch: 500, shape: 'realistic' });
-    const source = syntheticSource.create(
+    const source = await syntheticSource.create(
       { ...config, type: 'synthetic', name: 'src', stream: 'src', on_start_error: 'retry' } as never,
       driverEnv({ log: silentLogger, baseDir: process.cwd() }),
     );

@@ -22,7 +22,7 @@ class Harness {
   async start(options: Record<string, unknown>, dir: string): Promise<void> {
     const config = fileSource.options.parse({ poll_interval: '20ms', ...options });
     this.abort = new AbortController();
-    this.source = fileSource.create(
+    this.source = (await fileSource.create(
       { ...config, type: 'file', name: 'f', stream: 'f', interval: 1000, on_start_error: 'fail' },
       {
         log: silentLogger,
@@ -30,7 +30,7 @@ class Harness {
         counters: { add() {} },
         problems: { report: (kind) => this.problems.push(kind) },
       },
-    ) as ServiceSource;
+    )) as ServiceSource;
     const ctx: SourceContext = {
       name: 'f',
       log: silentLogger,

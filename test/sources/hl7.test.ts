@@ -41,10 +41,10 @@ async function worker(): Promise<void> {
     }),
   );
   const options = hl7Source.options.parse({ listen: `127.0.0.1:${process.env.PORT}`, dedup_window: Number(process.env.DEDUP_WINDOW) });
-  const source = hl7Source.create(
+  const source = (await hl7Source.create(
     { ...options, type: 'hl7', name: 'lab', stream: 'lab', interval: 1000, on_start_error: 'fail' },
     driverEnv({ log: silentLogger, baseDir: '.' }),
-  ) as ServiceSource;
+  )) as ServiceSource;
   const send = (m: WorkerMessage) => process.send!(m);
   let duplicates = 0;
   const proceed: (() => void)[] = [];

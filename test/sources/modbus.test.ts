@@ -87,12 +87,12 @@ interface Poller {
   poll(): Promise<AgentRecord[]>;
 }
 
-function poller(options: Record<string, unknown>): Poller {
+async function poller(options: Record<string, unknown>): Promise<Poller> {
   const config = modbusSource.options.parse(options);
-  const source = modbusSource.create(
+  const source = (await modbusSource.create(
     { ...config, type: 'modbus', name: 'plc', stream: 'plc', interval: 1000, on_start_error: 'fail' },
     driverEnv({ log: silentLogger, baseDir: '.' }),
-  ) as PolledSource;
+  )) as PolledSource;
   const records: AgentRecord[] = [];
   const counts = new Map<string, number>();
   const add = (name: string, n = 1) => counts.set(name, (counts.get(name) ?? 0) + n);
@@ -136,7 +136,7 @@ if (!pymodbusAvailable()) {
     });
 
     it('decodes every type, word order, byte order, scale, list and table exactly, in as few reads as the map allows', async () => {
-      const p = poller({ transport: { type: 'tcp', host: '127.0.0.1', port }, points: POINTS });
+      const p = await poller({ transport: { type: 'tcp', host: '127.0.0.1', port }, points: POINTS });
       const [unit1, unit7] = await p.poll();
       assert.deepEqual(unit1, EXPECTED_UNIT_1);
       assert.deepEqual(unit7, { unit_id: 7, outdoor: -40.25 });
@@ -146,7 +146,7 @@ if (!pymodbusAvailable()) {
     });
 
     it('an illegal address is a counted exception: that value is missing with the reason, the others still come', async () => {
-      const p = poller({
+      const p = await poller({
         transport: { type: 'tcp', host: '127.0.0.1', port },
         points: [
           { name: 'ok', address: 1 },
@@ -164,7 +164,7 @@ if (!pymodbusAvailable()) {
     });
 
     it('a unit that does not answer is a counted timeout; a server that dies and comes back is reconnected', async () => {
-      const p = poller({
+      const p = await poller({
         transport: { type: 'tcp', host: '127.0.0.1', port },
         timeout: '1s',
         points: [
@@ -205,7 +205,7 @@ if (!pymodbusAvailable()) {
     });
 
     it('decodes the same register map exactly', async () => {
-      const p = poller({ transport: { type: 'rtu', path: join(dir, 'rtu-dev'), baud_rate: 19200 }, points: POINTS });
+      const p = await poller({ transport: { type: 'rtu', path: join(dir, 'rtu-dev'), baud_rate: 19200 }, points: POINTS });
       const records = await p.poll();
       assert.deepEqual(records[0], EXPECTED_UNIT_1);
       assert.deepEqual(records[1], { unit_id: 7, outdoor: -40.25 });

@@ -52,10 +52,10 @@ type WorkerMessage = { started: true } | { received: number[] } | { committed: n
 async function worker(): Promise<void> {
   const queue = openQueue(process.env.QUEUE_DIR!);
   const config = mqttSource.options.parse({ url: process.env.BROKER_URL!, client_id: 'crash-test', topics: [{ filter: TOPIC, qos: 1 }] });
-  const source = mqttSource.create(
+  const source = (await mqttSource.create(
     { ...config, type: 'mqtt', name: 'crash', stream: 'crash', interval: 1000, on_start_error: 'fail' },
     driverEnv({ log: silentLogger, baseDir: '.' }),
-  ) as ServiceSource;
+  )) as ServiceSource;
   const abort = new AbortController();
   const send = (m: WorkerMessage) => process.send!(m);
   await source.start({

@@ -27,7 +27,7 @@ interface Running {
 async function startSource(broker: Mosquitto, options: Record<string, unknown>): Promise<Running> {
   const config = mqttSource.options.parse({ url: broker.url, topics: [{ filter: 'cap/#', qos: 1 }], ...options });
   const common = { type: 'mqtt', name: 'cap', stream: 'cap', interval: 10_000, on_start_error: 'retry' as const };
-  const source = mqttSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir: process.cwd() })) as MqttSource;
+  const source = (await mqttSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir: process.cwd() }))) as MqttSource;
   const records: AgentRecord[] = [];
   const counts = new Map<string, number>();
   const publishes: number[] = [];

@@ -42,10 +42,10 @@ async function worker(): Promise<void> {
     topics: [{ filter: TOPIC, qos }],
     ...(qos === 1 ? { dedup: { key: 'json_field', field: 'id' } } : {}),
   });
-  const source = mqttSource.create(
+  const source = (await mqttSource.create(
     { ...config, type: 'mqtt', name: 'qos2', stream: 'qos2', interval: 1000, on_start_error: 'fail' },
     driverEnv({ log: silentLogger, baseDir: '.' }),
-  ) as ServiceSource;
+  )) as ServiceSource;
   const abort = new AbortController();
   const send = (m: WorkerMessage) => process.send!(m);
   await source.start({

@@ -35,7 +35,7 @@ async function start(reports: Report[], onReport: () => void): Promise<{ source:
     topics: [{ filter: 'twin/#', qos: 1 }],
   });
   const common = { type: 'mqtt', name: 'site', stream: 'site', interval: 10_000, on_start_error: 'retry' as const };
-  const source = mqttSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir: process.cwd() })) as MqttSource;
+  const source = (await mqttSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir: process.cwd() }))) as MqttSource;
   const problems: ProblemReporter = {
     report: (kind, message, fields = {}) => {
       reports.push({ kind, message, fields });

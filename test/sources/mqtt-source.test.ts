@@ -79,7 +79,7 @@ async function startSource(
 ): Promise<Running> {
   const config = mqttSource.options.parse({ url: broker.url, topics: [{ filter: 'site/#' }], ...options });
   const common = { type: 'mqtt', name: 'devices', stream: 'devices', interval: 10_000, on_start_error: 'retry' as const };
-  const source = mqttSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir: process.cwd() })) as MqttSource;
+  const source = (await mqttSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir: process.cwd() }))) as MqttSource;
   const abort = new AbortController();
   const failures: unknown[] = [];
   const ctx: SourceContext = {
@@ -517,7 +517,7 @@ async function qos2WithCuts(target: 'mosquitto' | 'embedded'): Promise<{ ids: nu
         reconnect_delay: 10,
       });
       const common = { type: 'mqtt', name: 'alarms', stream: 'alarms', interval: 10_000, on_start_error: 'retry' as const };
-      const source = mqttSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir: process.cwd() })) as MqttSource;
+      const source = (await mqttSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir: process.cwd() }))) as MqttSource;
       const abort = new AbortController();
       const ctx: SourceContext = {
         name: 'alarms',
@@ -673,10 +673,10 @@ describe('mqtt source: persistent session', () => {
 describe('mqtt source: start-up', () => {
   it('no broker: start fails with a retryable SOURCE_FAILED naming the URL', async () => {
     const config = mqttSource.options.parse({ url: 'mqtt://127.0.0.1:1', topics: [{ filter: 'a' }], connect_timeout: '2s' });
-    const source = mqttSource.create(
+    const source = (await mqttSource.create(
       { ...config, type: 'mqtt', name: 'nobroker', stream: 's', interval: 1000, on_start_error: 'retry' },
       driverEnv({ log: silentLogger, baseDir: '.' }),
-    ) as MqttSource;
+    )) as MqttSource;
     const ctx = {
       name: 'nobroker',
       log: silentLogger,
@@ -695,7 +695,7 @@ describe('mqtt source: start-up', () => {
 
   it('`embedded` that the runtime did not replace is a configuration error, not a connection attempt', async () => {
     const config = mqttSource.options.parse({ url: 'embedded', topics: [{ filter: 'a' }] });
-    const source = mqttSource.create(
+    const source = await mqttSource.create(
       { ...config, type: 'mqtt', name: 'emb', stream: 's', interval: 1000, on_start_error: 'retry' },
       driverEnv({ log: silentLogger, baseDir: '.' }),
     );

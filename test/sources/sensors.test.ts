@@ -44,7 +44,7 @@ function fakeContext() {
 }
 
 /** Through the options schema so defaults apply, and through the driver's create unless an io is injected. */
-function source(opts: Record<string, unknown> = {}, io?: SysfsIo): SensorsSource {
+async function source(opts: Record<string, unknown> = {}, io?: SysfsIo): Promise<SensorsSource> {
   const config = {
     ...sensorsOptions().parse({ sys_root: root, ...opts }),
     type: 'sensors',
@@ -54,11 +54,12 @@ function source(opts: Record<string, unknown> = {}, io?: SysfsIo): SensorsSource
     on_start_error: 'retry' as const,
   };
   if (io) return new SensorsSource(config, io);
-  return sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: root })) as SensorsSource;
+  return (await sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: root }))) as SensorsSource;
 }
 
 /** One poll: checks every record has the poll's single timestamp, then returns them without it. */
-async function poll(src: SensorsSource, ctx: SourceContext, emits: AgentRecord[][]): Promise<AgentRecord[]> {
+async function poll(made: SensorsSource | Promise<SensorsSource>, ctx: SourceContext, emits: AgentRecord[][]): Promise<AgentRecord[]> {
+  const src = await made;
   const before = Date.now();
   const n = emits.length;
   await src.gather(ctx);
@@ -268,10 +269,10 @@ describe('sensors source: readings', () => {
     };
     writeTree(join(root, 'fixture-sys'), { 'class/thermal/thermal_zone0/type': 'soc-thermal\n', 'class/thermal/thermal_zone0/temp': '61000\n' });
     assert.notEqual(process.cwd(), root);
-    const src = sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: root })) as SensorsSource;
+    const src = (await sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: root }))) as SensorsSource;
     assert.deepEqual(await poll(src, ctx, emits), [r('temperature', 'thermal/soc-thermal', 61, 'celsius')]);
-    assert.throws(
-      () => sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: join(root, 'class') })),
+    await assert.rejects(
+      sensorsSource.create(config, driverEnv({ log: silentLogger, baseDir: join(root, 'class') })),
       (err) => isAgentError(err, 'SOURCE_FAILED') && err.retryable && err.message.includes(join(root, 'class', 'fixture-sys')),
     );
   });
@@ -378,7 +379,7 @@ describe('sensors source: bad input', () => {
     const log = pino({ level: 'debug' }, sink);
     // The source warns through its problem reporter and notes persisting and cleared problems on its logger.
     const logged: SourceContext = { ...ctx, log, problems: problemReporter(() => ctx.counters, log) };
-    const src = source({ include: ['thermal'] });
+    const src = await source({ include: ['thermal'] });
     const file = join(root, 'class/thermal/thermal_zone1/temp');
     writeFileSync(file, 'abc\n');
     await poll(src, logged, emits);
@@ -410,7 +411,7 @@ describe('sensors source: bad input', () => {
 describe('sensors source: devices that come and go', () => {
   it('a device removed between polls is counted once as lost; when it comes back it is read again', async () => {
     const { ctx, emits, counts } = fakeContext();
-    const src = source({ include: ['hwmon', 'w1'] });
+    const src = await source({ include: ['hwmon', 'w1'] });
     assert.deepEqual(await poll(src, ctx, emits), [...HWMON, ...W1]);
 
     const parked = join(root, 'parked');
@@ -434,7 +435,7 @@ describe('sensors source: devices that come and go', () => {
 
   it('a device that appears after the first poll is picked up', async () => {
     const { ctx, emits } = fakeContext();
-    const src = source({ include: ['w1'] });
+    const src = await source({ include: ['w1'] });
     assert.deepEqual(await poll(src, ctx, emits), W1);
     writeTree(root, { 'bus/w1/devices/28-ff16b9080a01/w1_slave': w1Slave(18062) });
     assert.deepEqual(await poll(src, ctx, emits), [...W1, r('temperature', 'w1/28-ff16b9080a01', 18.062, 'celsius')]);
@@ -458,7 +459,7 @@ describe('sensors source: devices that come and go', () => {
 
   it('every subsystem directory gone: nothing emitted, no throw; the devices are counted lost', async () => {
     const { ctx, emits, counts } = fakeContext();
-    const src = source({ include: ['thermal', 'power_supply'] });
+    const src = await source({ include: ['thermal', 'power_supply'] });
     await poll(src, ctx, emits);
     rmSync(join(root, 'class'), { recursive: true });
     const n = emits.length;
@@ -492,7 +493,7 @@ describe('sensors source: devices that come and go', () => {
         rmSync(join(root, 'class/hwmon/hwmon1'), { recursive: true });
       }
     });
-    const src = source({ include: ['hwmon'] }, io);
+    const src = await source({ include: ['hwmon'] }, io);
     assert.deepEqual(await poll(src, ctx, emits), HWMON);
     armed = true;
     const rest = HWMON.filter((x) => !x.sensor.startsWith('hwmon/nct6775/'));

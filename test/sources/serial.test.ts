@@ -96,7 +96,7 @@ function config(driverOptions: Record<string, unknown>): SourceConfig {
 }
 
 async function started(driverOptions: Record<string, unknown>, cursor?: Cursor) {
-  const source = serialSource.create(config(driverOptions) as never, driverEnv({ log: silentLogger, baseDir: dir })) as ServiceSource;
+  const source = (await serialSource.create(config(driverOptions) as never, driverEnv({ log: silentLogger, baseDir: dir }))) as ServiceSource;
   const fake = fakeContext(cursor);
   await source.start(fake.ctx);
   sources.add(source);
@@ -358,7 +358,10 @@ describe('serial source: unplug and replug', () => {
 
 describe('serial source: start errors and configuration', () => {
   it('start() throws a retryable SOURCE_FAILED naming the device when it cannot open at all', async () => {
-    const source = serialSource.create(config({ path: join(dir, 'no-such-tty') }) as never, driverEnv({ log: silentLogger, baseDir: dir })) as ServiceSource;
+    const source = (await serialSource.create(
+      config({ path: join(dir, 'no-such-tty') }) as never,
+      driverEnv({ log: silentLogger, baseDir: dir }),
+    )) as ServiceSource;
     await assert.rejects(source.start(fakeContext().ctx), (err: unknown) => {
       assert.ok(isAgentError(err, 'SOURCE_FAILED'));
       assert.equal(err.retryable, true);
@@ -373,7 +376,7 @@ describe('serial source: start errors and configuration', () => {
     await assert.rejects(source.start(fakeContext().ctx), /no serial port with USB 0403:6001/);
   });
 
-  it('needs exactly one of path and vendor_id + product_id (a config error, so check-config reports it)', () => {
+  it('needs exactly one of path and vendor_id + product_id (a config error, so check-config reports it)', async () => {
     const issues = (entry: Record<string, unknown>) => {
       const r = sourceSchema.safeParse({ type: 'serial', name: 'x', ...entry });
       return r.success ? [] : r.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`);
@@ -384,9 +387,8 @@ describe('serial source: start errors and configuration', () => {
     assert.deepEqual(issues({ vendor_id: '0403', product_id: '6001' }), []);
     // The driver still refuses such a config if it is handed one without validation.
     const unvalidated = { ...config({ path: '/dev/x' }), path: undefined };
-    assert.throws(
-      () => serialSource.create(unvalidated as never, driverEnv({ log: silentLogger, baseDir: dir })),
-      (err) => isAgentError(err, 'CONFIG_INVALID'),
+    await assert.rejects(serialSource.create(unvalidated as never, driverEnv({ log: silentLogger, baseDir: dir })), (err) =>
+      isAgentError(err, 'CONFIG_INVALID'),
     );
     assert.equal(sourceSchema.safeParse({ type: 'serial', name: 'x', path: '/dev/x', framing: { mode: 'morse' } }).success, false);
     assert.equal(sourceSchema.safeParse({ type: 'serial', name: 'x', vendor_id: 'xyz', product_id: '6001' }).success, false);

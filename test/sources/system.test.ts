@@ -89,14 +89,15 @@ function fakeContext() {
 }
 
 /** Builds the source through its options schema so the documented defaults apply. */
-function source(options: Record<string, unknown> = {}, baseDir = root): PolledSource {
+async function source(options: Record<string, unknown> = {}, baseDir = root): Promise<PolledSource> {
   const config = systemSource.options.parse({ proc_root: proc, sys_root: sys, include: ['cpu', 'load', 'memory', 'network', 'thermal', 'hwmon'], ...options });
   const common = { type: 'system', name: 'sys', stream: 'sys', interval: 10_000, on_start_error: 'retry' as const };
-  return systemSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir })) as PolledSource;
+  return (await systemSource.create({ ...config, ...common }, driverEnv({ log: silentLogger, baseDir }))) as PolledSource;
 }
 
 /** One poll's records, all stamped with one time taken during the poll; the stamp is checked and removed. */
-async function poll(src: PolledSource, ctx: SourceContext, emits: { records: AgentRecord[] }[]): Promise<AgentRecord[]> {
+async function poll(made: PolledSource | Promise<PolledSource>, ctx: SourceContext, emits: { records: AgentRecord[] }[]): Promise<AgentRecord[]> {
+  const src = await made;
   const before = Date.now();
   const n = emits.length;
   await src.gather(ctx);
@@ -123,7 +124,7 @@ const EXPECTED_REST = [
 describe('system source', () => {
   it('emits exact records; CPU use is the delta between two polls', async () => {
     const { ctx, emits, counts } = fakeContext();
-    const src = source();
+    const src = await source();
 
     // First poll: no previous sample, so CPU use is the average since boot (150 busy of 1000 jiffies).
     assert.deepEqual(await poll(src, ctx, emits), [{ metric: 'cpu', usage_pct: 15, iowait_pct: 5 }, ...EXPECTED_REST]);
@@ -136,7 +137,7 @@ describe('system source', () => {
 
   it('no CPU record when the counters did not move between polls', async () => {
     const { ctx, emits } = fakeContext();
-    const src = source({ include: ['cpu', 'load'] });
+    const src = await source({ include: ['cpu', 'load'] });
     await poll(src, ctx, emits);
     assert.deepEqual(await poll(src, ctx, emits), [{ metric: 'load', load1: 0.52, load5: 0.58, load15: 0.59 }]);
   });
@@ -157,7 +158,7 @@ describe('system source', () => {
     const { ctx, emits, counts } = fakeContext();
     rmSync(proc, { recursive: true });
     rmSync(sys, { recursive: true });
-    await source().gather(ctx);
+    await (await source()).gather(ctx);
     assert.equal(emits.length, 0);
     assert.deepEqual(Object.fromEntries(counts), { unreadable_cpu: 1, unreadable_load: 1, unreadable_memory: 1, unreadable_network: 1 });
   });
@@ -180,7 +181,7 @@ describe('system source', () => {
     put(join(sys, 'class/hwmon/hwmon1/name'), 'nvme\n');
     put(join(sys, 'class/hwmon/hwmon1/temp1_input'), '38850\n'); // no label: the file name stands in
     put(join(sys, 'class/thermal/thermal_zone1/temp'), '40000\n'); // no type: the zone name stands in
-    const src = source({ include: ['thermal', 'hwmon'] });
+    const src = await source({ include: ['thermal', 'hwmon'] });
     assert.deepEqual(await poll(src, ctx, emits), [
       { metric: 'temperature', source: 'thermal', sensor: 'cpu-thermal', celsius: 45.5 },
       { metric: 'temperature', source: 'thermal', sensor: 'thermal_zone1', celsius: 40 },
@@ -212,7 +213,7 @@ describe('system source', () => {
 
   it('relative roots are resolved against the config directory, not the working directory', async () => {
     const { ctx, emits, counts } = fakeContext();
-    const src = source({ proc_root: 'proc', sys_root: 'sys', include: ['load', 'thermal'] }, root);
+    const src = await source({ proc_root: 'proc', sys_root: 'sys', include: ['load', 'thermal'] }, root);
     assert.notEqual(process.cwd(), root);
     assert.deepEqual(await poll(src, ctx, emits), [
       { metric: 'load', load1: 0.52, load5: 0.58, load15: 0.59 },

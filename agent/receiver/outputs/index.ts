@@ -19,7 +19,7 @@ export interface OutputContext {
   baseDir: string;
   log: Logger;
   /** Makes a sink of the config's driver catalog, for `topic_output`. */
-  makeSink(config: SinkConfig): Sink;
+  makeSink(config: SinkConfig): Promise<Sink>;
   /** The receiver's name in the records topic's series (its input's client name). */
   name: string;
   /** Aborted when a stop is requested while an output still waits for its server at start. */
@@ -28,7 +28,9 @@ export interface OutputContext {
 
 export async function createOutput(section: ReceiverSection, context: OutputContext): Promise<RecordOutput> {
   const primary = await primaryOutput(section, context.baseDir, context.log, context.signal);
-  const topics = section.topic_output ? [await topicOutput(context.makeSink(section.topic_output), context.name, context.log.child({ output: 'topic' }))] : [];
+  const topics = section.topic_output
+    ? [await topicOutput(await context.makeSink(section.topic_output), context.name, context.log.child({ output: 'topic' }))]
+    : [];
   return withTopics(primary, topics);
 }
 

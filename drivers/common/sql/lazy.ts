@@ -2,9 +2,9 @@ import { AgentError } from '../../../agent/sdk/index.ts';
 import type { Failure, SqlDialect } from './poller.ts';
 
 /**
- * A dialect whose module (and database client library) loads at the first connect. The registry imports
- * every driver for its config schema; the client libraries themselves weigh megabytes of heap that an agent
- * without a database source should not carry.
+ * A dialect whose module (and database client library, megabytes of heap) loads at the first connect. The
+ * source's implementation is itself loaded only when a config names its driver (the driver's `create`); the
+ * client library waits one step more, for the first connect.
  */
 export function lazyDialect<Fence>(where: string, load: () => Promise<SqlDialect<Fence>>): SqlDialect<Fence> {
   let inner: SqlDialect<Fence> | undefined;

@@ -1,12 +1,11 @@
 import { defineSinkDriver } from '../../../agent/sdk/index.ts';
 import { mqttOptions } from './options.ts';
-import { MqttSink } from './sink.ts';
-import { MqttConsumer } from './consumer.ts';
 
 export const mqttSink = defineSinkDriver({
   type: 'mqtt',
   summary: 'Publishes each sealed batch with QoS 1 to <topic_prefix>/<device>/<stream>; deletes it from the queue on PUBACK.',
   options: mqttOptions,
-  create: (config, env) => new MqttSink(config, env),
-  createConsumer: (config, env) => new MqttConsumer(config, env),
+  // The implementation is loaded when a config uses it (agent/sdk/define.ts).
+  create: async (config, env) => new (await import('./sink.ts')).MqttSink(config, env),
+  createConsumer: async (config, env) => new (await import('./consumer.ts')).MqttConsumer(config, env),
 });

@@ -1,6 +1,5 @@
 import { defineSourceDriver } from '../../../agent/sdk/index.ts';
 import { options } from './options.ts';
-import { FileSource } from './source.ts';
 
 export const fileSource = defineSourceDriver({
   type: 'file',
@@ -8,5 +7,6 @@ export const fileSource = defineSourceDriver({
     'Tails files (paths or globs) as JSON lines, CSV or plain lines; follows rotation by rename and copytruncate and truncation; the position in each file commits with its records, so a restart neither skips nor repeats a line.',
   mode: 'service',
   options,
-  create: (config, env) => new FileSource(config, env),
+  // The implementation is loaded when a config uses it (agent/sdk/define.ts).
+  create: async (config, env) => new (await import('./source.ts')).FileSource(config, env),
 });

@@ -1,6 +1,5 @@
 import { defineSourceDriver } from '../../../agent/sdk/index.ts';
 import { hl7SourceOptions } from './options.ts';
-import { Hl7Source } from './source.ts';
 
 export const hl7Source = defineSourceDriver({
   type: 'hl7',
@@ -8,5 +7,6 @@ export const hl7Source = defineSourceDriver({
     'Listens for HL7 v2 messages over MLLP (hospital information, lab and device systems); each message is one record with its key fields, patient and observations structured, and is acknowledged (AA) only after its commit.',
   mode: 'service',
   options: hl7SourceOptions,
-  create: (config, env) => new Hl7Source(config, env),
+  // The implementation is loaded when a config uses it (agent/sdk/define.ts).
+  create: async (config, env) => new (await import('./source.ts')).Hl7Source(config, env),
 });

@@ -1,6 +1,5 @@
 import { defineSourceDriver } from '../../../agent/sdk/index.ts';
 import { mqttSourceOptions } from './options.ts';
-import { MqttSource } from './source.ts';
 
 export const mqttSource = defineSourceDriver({
   type: 'mqtt',
@@ -8,5 +7,6 @@ export const mqttSource = defineSourceDriver({
     'Subscribes on a local MQTT broker (or the embedded one) so site devices can publish to the gateway; QoS 1 messages are acknowledged only after their commit; QoS 2 messages are committed exactly once.',
   mode: 'service',
   options: mqttSourceOptions,
-  create: (config, env) => new MqttSource(config, env),
+  // The implementation is loaded when a config uses it (agent/sdk/define.ts).
+  create: async (config, env) => new (await import('./source.ts')).MqttSource(config, env),
 });
