@@ -8,7 +8,7 @@
  * configuration error, exit 2 at its line, not a connection that fails at every retry).
  */
 import { closeSync, openSync, readSync, statSync } from 'node:fs';
-import type { z } from 'zod';
+import type { z } from '../util/zod.ts';
 import type { LoadedConfig } from '../config/load.ts';
 import { configPaths } from '../config/paths.ts';
 import { fleetBrokerSchema } from '../config/schema.ts';

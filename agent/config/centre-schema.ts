@@ -2,7 +2,7 @@
  * `receiver.postgres`: the centre's output and dedup state in PostgreSQL, committed together (docs/centre.md).
  * Its own file because it is a feature of its own; schema.ts composes it into the receiver section.
  */
-import { z } from 'zod';
+import { z } from '../util/zod.ts';
 import { envOption } from '../util/env-option.ts';
 import { fileOption } from '../util/file-option.ts';
 import { urlOption } from '../util/url.ts';

@@ -2,7 +2,7 @@
  * The `fleet` section: remote control over MQTT (docs/remote.md). Its own file because schema.ts is the whole
  * file's shape, and this section is a feature of its own.
  */
-import { z } from 'zod';
+import { z } from '../util/zod.ts';
 import { envOption } from '../util/env-option.ts';
 import { fleetUpdateSchema } from './fleet-update-schema.ts';
 import { fileOption } from '../util/file-option.ts';

@@ -2,7 +2,7 @@
  * `fleet.update`: how this device takes a new executable over the control connection (docs/update.md,
  * "Delivery"). Its own file because it is a feature of its own; fleet-schema.ts adds it in one line.
  */
-import { z } from 'zod';
+import { z } from '../util/zod.ts';
 import { duration, size } from '../util/units.ts';
 
 const WINDOW = /^([01]\d|2[0-3]):([0-5]\d)-([01]\d|2[0-3]):([0-5]\d)$/;

@@ -4,7 +4,7 @@
  * Absent: nothing is held, as before.
  */
 import { Cron } from 'croner';
-import { z } from 'zod';
+import { z } from '../util/zod.ts';
 import { duration, size } from '../util/units.ts';
 
 export const PRIORITY_CLASSES = ['critical', 'control', 'normal', 'bulk'] as const;

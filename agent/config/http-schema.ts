@@ -6,7 +6,7 @@
  * and a fixed default port would collide between several agents on one host. Loopback by default when on: a
  * status page on every interface of a gateway is a decision the operator writes down, not one we make.
  */
-import { z } from 'zod';
+import { z } from '../util/zod.ts';
 import { duration, size } from '../util/units.ts';
 
 const LISTEN = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9.-]+):(\d{1,5})$/;

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, type Document } from 'yaml';
-import type { z } from 'zod';
+import type { z } from '../util/zod.ts';
 import { AgentError } from '../errors.ts';
 import type { DriverCatalog } from './catalog.ts';
 import type { Config } from './schema.ts';

@@ -3,7 +3,7 @@
  * record) instead of JSON lines (docs/delivery.md#kafka). Its own file because schema.ts is the whole file's
  * shape, and this output is a feature of its own.
  */
-import { z } from 'zod';
+import { z } from '../util/zod.ts';
 import { envOption } from '../util/env-option.ts';
 import { fileOption } from '../util/file-option.ts';
 import { tlsOptions } from '../util/tls.ts';

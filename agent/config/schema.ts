@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from '../util/zod.ts';
 import { COMPRESSIONS } from '../envelope/codec.ts';
 import { MOST_NESTING } from '../envelope/cbor-decode.ts';
 import { duration, size } from '../util/units.ts';

@@ -2,7 +2,7 @@
  * What the runtime hands every driver when it creates one, and what every driver declares about itself.
  * The runtime knows drivers only through these contracts and the catalog the composition root gives it.
  */
-import type { z } from 'zod';
+import type { z } from '../util/zod.ts';
 import type { Logger } from '../log.ts';
 import type { WireMeter } from '../util/wire.ts';
 

@@ -1,5 +1,5 @@
 /** The sink contract, and the matching consumer the centre's receiver reads what the sink wrote with. */
-import type { z } from 'zod';
+import type { z } from '../util/zod.ts';
 import type { IncomingMessage, OutgoingBatch } from '../domain/batch.ts';
 import type { DriverEnv, DriverInfo } from './driver.ts';
 

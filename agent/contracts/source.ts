@@ -1,5 +1,5 @@
 /** The source contract: polled (`gather` on an interval) or service (`start`/`stop`, pushes records). */
-import type { z } from 'zod';
+import type { z } from '../util/zod.ts';
 import type { AgentRecord, Cursor } from '../domain/record.ts';
 import type { Logger } from '../log.ts';
 import type { Counters } from '../telemetry/counters.ts';

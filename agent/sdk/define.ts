@@ -13,7 +13,7 @@
  * (the class and the libraries it needs) with `import()`, so that a start evaluates the implementations of
  * the drivers its config names only (every driver's declaration is evaluated: the registry lists them all).
  */
-import type { z } from 'zod';
+import type { z } from '../util/zod.ts';
 import type { Consumer, ConsumerEnv, Sink, SinkDriver } from '../contracts/sink.ts';
 import type { CommonSourceConfig, Source, SourceDriver } from '../contracts/source.ts';
 import type { DriverEnv } from '../contracts/driver.ts';

@@ -3,7 +3,7 @@
  * helpers live in their own layers (domain, contracts, telemetry, util), which the core imports directly.
  * Drivers never reach past this file, so the core can change behind it.
  */
-export { z } from 'zod';
+export { z } from '../util/zod.ts';
 export type { IncomingMessage, OutgoingBatch } from '../domain/batch.ts';
 export type { AgentRecord, Cursor } from '../domain/record.ts';
 export type { DriverEnv, DriverInfo, MeteredSocket, WireMeter } from '../contracts/driver.ts';

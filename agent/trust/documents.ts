@@ -2,7 +2,7 @@
  * The documents a DSSE payload carries (docs/remote.md, "Trust"): their shapes and their time windows. A
  * document that does not fit is `malformed`, with the path of the first field that is wrong.
  */
-import { z } from 'zod';
+import { z } from '../util/zod.ts';
 import type { DocumentKind } from './dsse.ts';
 import { decodeKey } from './ed25519.ts';
 import { Refusal, type RefusalReason } from './refusal.ts';

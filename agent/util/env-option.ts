@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod.ts';
 
 export interface EnvOptionMeta {
   /** What the variable holds, for messages: "password", "token". */

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod.ts';
 
 export interface FileOptionMeta {
   /** What the file holds, for messages: "TLS CA", "password". */

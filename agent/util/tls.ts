@@ -5,7 +5,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { z } from 'zod';
+import { z } from './zod.ts';
 import { AgentError } from '../errors.ts';
 import { fileOption } from './file-option.ts';
 

@@ -1,4 +1,4 @@
-import { z } from 'zod';
+import { z } from './zod.ts';
 
 export interface UrlOptionSpec {
   /** The schemes the driver's client speaks, without `://`: `['mqtt', 'mqtts']`. */

@@ -73,3 +73,10 @@ test('no core file above 400 lines without a reason at its top', () => {
   });
   assert.deepEqual(long, []);
 });
+
+test('zod is imported by agent/util/zod.ts only (its configuration must precede every schema made)', () => {
+  const direct = [...core, ...driverFiles].filter(
+    (f) => f !== 'agent/util/zod.ts' && /^\s*(?:import|export)\s[^;]*?from\s+['"]zod(?:\/[^'"]*)?['"]/m.test(readFileSync(join(ROOT, f), 'utf8')),
+  );
+  assert.deepEqual(direct, []);
+});
