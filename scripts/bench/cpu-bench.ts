@@ -18,6 +18,10 @@
  *        [--v8-flags="FLAGS"]   more runtime flags for this checkout's workers (say, one the executable may bake in)
  *        [--against DIR]   before/after, pair by pair: each run of this checkout's worker follows one of the
  *                          checkout at DIR (another `git worktree` with node_modules), so both see the same load
+ *        [--wrap "CMD ARGS"]   run each worker under CMD (say `valgrind --tool=callgrind --callgrind-out-file=/tmp/cg.%p`:
+ *                          instruction counts, which the machine's load does not move), both sides alike
+ *        [--core 0]        the core the workers are pinned to (another one for a long --wrap run beside timed ones)
+ *        [--json]          also print each worker's own JSON line (commits, batches, user/system CPU, …)
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -143,6 +147,8 @@ interface WorkerResult {
 
 /** `--v8-flags`, for this checkout's workers only: `--against` runs the other side as it is (it may be this checkout too). */
 const ownFlags = args.get('v8-flags')?.split(' ').filter(Boolean) ?? [];
+/** `--wrap`: a command the workers of both sides run under (a profiler counting instructions). */
+const wrap = args.get('wrap')?.split(' ').filter(Boolean) ?? [];
 
 function runWorker(extra: string[], count: number, url: string, profile: string | undefined, cwd = root, flags = ownFlags): Promise<WorkerResult> {
   const caps = args.has('no-caps')
@@ -155,7 +161,8 @@ function runWorker(extra: string[], count: number, url: string, profile: string 
   const prof = profile ? ['--cpu-prof', `--cpu-prof-dir=${profile}`] : [];
   const command = [
     '-c',
-    '0',
+    args.get('core') ?? '0',
+    ...wrap,
     process.execPath,
     ...caps,
     ...flags,
@@ -178,7 +185,9 @@ function runWorker(extra: string[], count: number, url: string, profile: string 
     child.on('error', reject);
     child.on('close', (code) => {
       if (code !== 0) return reject(new Error(`e2e-worker exited with ${code}:\n${stderr.trim()}`));
-      resolvePromise(JSON.parse(stdout.trim().split('\n').pop()!) as WorkerResult);
+      const line = stdout.trim().split('\n').pop()!;
+      if (args.has('json')) console.log(`  ${cwd === root ? 'this checkout' : cwd}: ${line}`);
+      resolvePromise(JSON.parse(line) as WorkerResult);
     });
   });
 }

@@ -61,6 +61,43 @@ describe('sqlite source', () => {
     assert.equal(counts.get('json_invalid'), 1);
   });
 
+  it('sizing a row far above max_row_bytes does not read it into memory (only its stored length)', async () => {
+    // A cheaper size expression was tried that compared each value with '' to tell numbers apart: SQLite then
+    // loaded every text and BLOB value whole to compare it, so a 96 MiB row grew the process by 96 MiB before
+    // it was skipped. Measured in a process of its own: its peak RSS is not raised by earlier tests.
+    const path = join(dir, 'huge.db');
+    const db = writerDb(path);
+    db.exec('CREATE TABLE h (id INTEGER PRIMARY KEY, note TEXT, b BLOB)');
+    const insert = db.prepare('INSERT INTO h VALUES (?, ?, ?)');
+    insert.run(1, 'small', Buffer.alloc(10, 1));
+    insert.run(2, 'huge', Buffer.alloc(96 * 1024 * 1024, 2));
+    insert.run(3, 'small', Buffer.alloc(10, 3));
+    db.close();
+    const root = join(import.meta.dirname, '../..');
+    const script = `
+      const { sqliteSource } = await import(${JSON.stringify(join(root, 'drivers/sources/sqlite/index.ts'))});
+      const { polledSource, recordingContext } = await import(${JSON.stringify(join(root, 'test/helpers/db.ts'))});
+      const src = await polledSource(sqliteSource, { path: ${JSON.stringify(path)}, table: 'h', max_row_bytes: '1MiB' });
+      const { ctx, counts, records } = recordingContext();
+      const before = process.resourceUsage().maxRSS;
+      await src.gather(ctx);
+      await src.close();
+      const grownKiB = process.resourceUsage().maxRSS - before;
+      console.log(JSON.stringify({ grownKiB, ids: records().map((r) => r.id), skipped: counts.get('row_too_large') ?? 0 }));
+    `;
+    const out = await new Promise<string>((resolve, reject) => {
+      const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let text = '';
+      child.stdout.on('data', (d: Buffer) => (text += d));
+      child.on('error', reject);
+      child.on('close', (code) => (code === 0 ? resolve(text) : reject(new Error(`child exited with ${code}`))));
+    });
+    const result = JSON.parse(out.trim().split('\n').pop()!) as { grownKiB: number; ids: number[]; skipped: number };
+    assert.deepEqual(result.ids, [1, 3], 'the rows around it are read');
+    assert.equal(result.skipped, 1, 'the huge row is skipped and counted');
+    assert.ok(result.grownKiB < 32 * 1024, `the peak RSS grew by ${result.grownKiB} KiB while sizing a 96 MiB row`);
+  });
+
   it('reads every row exactly once while another process writes the file (WAL), across a restart from the committed cursor', async () => {
     const path = join(dir, 'live.db');
     writerDb(path).close();

@@ -25,11 +25,20 @@ const syntax: SqlSyntax = {
   },
 };
 
-/** octet_length of a BLOB or TEXT reads its stored length, not its content. */
+/**
+ * octet_length of a BLOB or TEXT reads its stored length, not its content. A number is formatted as text first
+ * (for a REAL half of what sizing a batch costs), but every cheaper test of "is this a number" either loads a
+ * text or BLOB value whole (a comparison: a row far above max_row_bytes would be read into memory to be sized,
+ * docs/benchmarks.md, "CPU per record, fifth pass") or costs more than the formatting (typeof and a string
+ * comparison).
+ */
 const octetLength = (quoted: string) => `octet_length(${quoted})`;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
+/** Module constants: `Number.…` inside the per-value loop is a global load each time until it is optimised. */
+const MAX_SAFE_NUMBER = Number.MAX_SAFE_INTEGER;
+const MIN_SAFE_NUMBER = Number.MIN_SAFE_INTEGER;
 
 /** A row read with safe integers: INTEGER beyond 2^53 stays a BigInt, the rest become numbers; BLOB becomes a plain Uint8Array. */
 function mapSafeRow(row: Record<string, unknown>): Record<string, unknown> {
@@ -53,8 +62,10 @@ function mapFastRows(rows: Record<string, unknown>[]): boolean {
     for (const key in row) {
       const v = row[key];
       if (typeof v === 'number') {
-        if ((v > Number.MAX_SAFE_INTEGER || v < Number.MIN_SAFE_INTEGER) && Number.isInteger(v)) return false;
-      } else if (Buffer.isBuffer(v)) row[key] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+        if ((v > MAX_SAFE_NUMBER || v < MIN_SAFE_NUMBER) && Number.isInteger(v)) return false;
+        // Only a BLOB is an object here: text (most values) skips the Buffer check, a global load and a call
+        // per value (half of this walk's cost for 120 B rows).
+      } else if (typeof v === 'object' && v !== null && Buffer.isBuffer(v)) row[key] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
     }
   }
   return true;
