@@ -10,6 +10,9 @@
  * Prints the medians and the median of the per-pair ratios, and the CPU seconds the executable used up to
  * "agent running" (user + system from /proc, read before the kill). Also `--version` pair by pair.
  *
+ * `--against OTHER`: then OTHER (another build of the executable) and EXE to "agent running" in the same
+ * rounds, in alternating order, each round with its own `node -e 0`: both ratios and EXE/OTHER per round.
+ *
  * `--without-extra-ca`: both commands run without NODE_EXTRA_CA_CERTS. Some machines set it to the whole
  * system bundle; Node then reads and decodes every certificate in it (on a thread of its own) once crypto is
  * loaded, which the agent's start does and `node -e 0` never does: ≈ 50M instructions, 8 % of a start, that
@@ -84,6 +87,36 @@ async function pairs(label: string, runs: number, measure: () => Promise<Timed>,
   );
 }
 
+/** EXE against OTHER in the same rounds (order alternating), each round with its own `node -e 0`. */
+async function against(runs: number, exe: () => Promise<Timed>, other: () => Promise<Timed>, cwd: string, nodeEnv: NodeJS.ProcessEnv): Promise<void> {
+  const a: number[] = [];
+  const b: number[] = [];
+  const ra: number[] = [];
+  const rb: number[] = [];
+  const ab: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const base = await time(NODE, ['-e', '0'], cwd, nodeEnv);
+    let x: Timed;
+    let y: Timed;
+    if (i % 2) {
+      x = await exe();
+      y = await other();
+    } else {
+      y = await other();
+      x = await exe();
+    }
+    a.push(x.ms);
+    b.push(y.ms);
+    ra.push(x.ms / base.ms);
+    rb.push(y.ms / base.ms);
+    ab.push(x.ms / y.ms);
+  }
+  process.stdout.write(
+    `against, ${runs} rounds: EXE ${median(a).toFixed(0)} ms (${median(ra).toFixed(2)}× node -e 0), OTHER ${median(b).toFixed(0)} ms (${median(rb).toFixed(2)}×); ` +
+      `EXE/OTHER per round, median ${median(ab).toFixed(3)} (${Math.min(...ab).toFixed(2)}–${Math.max(...ab).toFixed(2)})\n`,
+  );
+}
+
 async function main(): Promise<void> {
   const args = parseArgs(process.argv.slice(2));
   const exe = resolve(args.get('executable') ?? join(ROOT, 'dist', 'edge-agent-linux-x64'));
@@ -100,6 +133,20 @@ async function main(): Promise<void> {
     process.stdout.write(`${exe}, ${runs} pairs, load average ${(await import('node:os')).loadavg()[0]!.toFixed(2)}\n`);
     await pairs('--version', runs, () => time(exe, ['--version'], dir, env), dir, base);
     await pairs('run to "agent running"', runs, () => time(exe, ['run', '--config', 'run.yaml'], dir, env, running), dir, base);
+    const otherExe = args.get('against');
+    if (otherExe !== undefined) {
+      // Its own data directory: each executable unpacks its own addon and keeps its own queue file.
+      const otherDir = mkdtempSync(join(tmpdir(), 'edge-agent-startup-other-'));
+      try {
+        writeFileSync(join(otherDir, 'run.yaml'), CONFIG);
+        const otherEnv = { ...base, EDGE_AGENT_NATIVE_CACHE: join(otherDir, 'native'), PKG_NATIVE_CACHE_PATH: join(otherDir, 'native') };
+        const runOther = () => time(resolve(otherExe), ['run', '--config', 'run.yaml'], otherDir, otherEnv, running);
+        await runOther(); // keys, addon, queue file
+        await against(runs, () => time(exe, ['run', '--config', 'run.yaml'], dir, env, running), runOther, dir, base);
+      } finally {
+        rmSync(otherDir, { recursive: true, force: true });
+      }
+    }
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
