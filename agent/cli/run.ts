@@ -73,8 +73,6 @@ export async function runCommand(values: RunOptions): Promise<number> {
   for (;;) {
     const startedAt = Date.now();
     const started = await startWithRemoteConfig(loaded, log, { localPath: values.config });
-    // After "agent running": a start with them costs 35–55 ms more (agent/util/running-flags.ts).
-    applyRunningFlags();
     const agent = started.agent;
     const dataDir = configPaths(agent.loaded).dataDir;
     lastExit ??= recordStart(dataDir);
@@ -89,6 +87,9 @@ export async function runCommand(values: RunOptions): Promise<number> {
       recordExit(dataDir, 'start failed');
       throw err;
     }
+    // After "agent running" and the endpoint's start: from here on Node's built-ins no longer match their
+    // code cache and are compiled from source when loaded (agent/util/running-flags.ts says why).
+    applyRunningFlags();
     current = agent;
     pipeline = started.pipeline;
     let restartRequested!: () => void;

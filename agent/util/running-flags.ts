@@ -16,11 +16,15 @@ import { setFlagsFromString } from 'node:v8';
  * ≈27 MiB (peak 29) instead of ≈34, at full speed ≈35–39 (peak 42) instead of ≈48–56, for ≈10 % more CPU
  * per record.
  *
- * Not a start flag: during the start it cost 35–55 ms of CPU (earlier and more full collections while the
- * start allocates its ≈15 MB), a large part of what the executable's start takes beyond a bare `node -e 0`.
- * V8 reads it while it runs (at each collection, for the heap's growth), so set after the start it shapes
- * the running heap as before: anonymous memory at 1k rec/s stayed as it was (docs/benchmarks.md, "Start:
- * the memory flag after the start, built-ins on first use").
+ * Not a start flag: during the start it cost 35–55 ms of CPU. Mostly not its effect on the heap: it is one
+ * of the V8 flags that enter the hash a code cache must match, so with it Node's own code cache of its
+ * built-in modules (made with V8's defaults) is rejected and every built-in a start loads is compiled from
+ * source (a bare `node -e 0` compiles 25 times as much source with it; the heap caps are flags outside the
+ * hash: docs/benchmarks.md, "Start: libraries' eager loads deferred…"). V8 reads it while it runs (at each
+ * collection, for the heap's growth), so set after the start it shapes the running heap as before: anonymous
+ * memory at 1k rec/s stayed as it was (docs/benchmarks.md, "Start: the memory flag after the start, built-ins
+ * on first use"). Built-ins first loaded after it is set are compiled from source, so it is set once what a
+ * start loads is loaded (`run`: after the endpoint's HTTP server).
  */
 export const MEMORY_FLAGS: readonly string[] = ['--optimize-for-size'];
 
