@@ -26,10 +26,13 @@ export const LOAD_ON_USE: readonly LoadOnUse[] = [
     // MQTT.js's protocol table requires its WebSocket transport (and the `ws` library) at its first connect,
     // whatever the URL's scheme.
     file: /mqtt[\\/]build[\\/]lib[\\/]connect[\\/]index\.js$/,
-    why: 'the WebSocket transport when a ws:// or wss:// URL is used',
+    why: 'the WebSocket and TLS transports when a ws://, wss:// or mqtts:// URL is used',
     edits: [
       ["protocols.ws = require('./ws').streamBuilder;", "protocols.ws = (...a) => require('./ws').streamBuilder(...a);"],
       ["protocols.wss = require('./ws').streamBuilder;", "protocols.wss = (...a) => require('./ws').streamBuilder(...a);"],
+      // The TLS transport (and node:tls) when an mqtts:// URL is used.
+      ["protocols.ssl = require('./tls').default;", "protocols.ssl = (...a) => require('./tls').default(...a);"],
+      ["protocols.mqtts = require('./tls').default;", "protocols.mqtts = (...a) => require('./tls').default(...a);"],
     ],
   },
   {

@@ -17,7 +17,11 @@ export interface StoppedRun {
  * either stream, then sends SIGINT and waits for its exit. The build's code cache (scripts/build/code-cache.ts)
  * and the tests of a start use it; each decides what its outcome must be.
  */
-export function runUntilAgentRunning(argv: readonly string[], options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number }): Promise<StoppedRun> {
+export function runUntilAgentRunning(
+  argv: readonly string[],
+  options: { cwd: string; env: NodeJS.ProcessEnv; timeoutMs?: number /** Another line to stop at. */; until?: string },
+): Promise<StoppedRun> {
+  const until = options.until ?? 'agent running';
   const [cmd, ...args] = argv;
   return new Promise((done, fail) => {
     const child = spawn(cmd!, args, { cwd: options.cwd, env: options.env, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -33,7 +37,7 @@ export function runUntilAgentRunning(argv: readonly string[], options: { cwd: st
           }, options.timeoutMs);
     const onData = (d: Buffer): void => {
       output += d.toString();
-      if (!stopped && output.includes('agent running')) {
+      if (!stopped && output.includes(until)) {
         stopped = true;
         child.kill('SIGINT');
       }

@@ -15,8 +15,9 @@ import { runUntilAgentRunning } from '../../scripts/lib/run-until-running.ts';
 import { builtExecutable } from '../helpers/executable.ts';
 
 // child_process: commander's executable subcommands, the systemd notifier, `install`; worker_threads and
-// assert: the logger's transports (scripts/build/load-on-use.ts).
-const ON_DEMAND = ['http', 'https', '_http_server', 'dns/promises', 'readline', 'child_process', 'worker_threads', 'assert'];
+// assert: the logger's transports; tls: MQTT.js's mqtts:// transport, the SQL sources' and `check`'s TLS
+// (scripts/build/load-on-use.ts).
+const ON_DEMAND = ['http', 'https', '_http_server', 'dns/promises', 'readline', 'child_process', 'worker_threads', 'assert', 'tls'];
 // Prepended to the agent's own SIGINT handler: the built-ins loaded so far, as one line on stderr.
 // (The executable, not the source tree: there the lazy scripts' libraries, `ws` and the SQL clients, are plain
 // imports that load node:http themselves.)
@@ -45,7 +46,7 @@ describe('built-in modules of a start', { skip: process.arch === 'x64' && proces
     assert.ok(line, `no list of built-ins: ${output.slice(-2000)}`);
     const loaded = new Set(JSON.parse(line[1]!) as string[]);
     // What the run does need is there (the list is the real one): the MQTT sink's sockets, the keys' crypto.
-    for (const needed of ['net', 'tls', 'crypto']) assert.ok(loaded.has(needed), `${needed} not loaded: ${[...loaded].join(' ')}`);
+    for (const needed of ['net', 'crypto']) assert.ok(loaded.has(needed), `${needed} not loaded: ${[...loaded].join(' ')}`);
     assert.deepEqual(
       ON_DEMAND.filter((m) => loaded.has(m)),
       [],

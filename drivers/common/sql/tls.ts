@@ -1,4 +1,4 @@
-import { checkServerIdentity, type ConnectionOptions, type PeerCertificate } from 'node:tls';
+import type { ConnectionOptions, PeerCertificate } from 'node:tls';
 import { tlsConnectionOptions, tlsOptions, type TlsOptions } from '../tls.ts';
 
 /**
@@ -24,6 +24,9 @@ export function sqlTlsOptions(database: string, servername: boolean) {
 export function sqlTlsConnectionOptions(tls: TlsOptions, baseDir: string, where: string): ConnectionOptions {
   const options: ConnectionOptions = tlsConnectionOptions(tls, baseDir, where);
   const name = tls.servername;
-  if (name !== undefined) options.checkServerIdentity = (_host: string, cert: PeerCertificate) => checkServerIdentity(name, cert);
+  // node:tls taken when a connection checks its server: the SQL sources' declarations import this file, and a
+  // start that uses no TLS need not load it.
+  if (name !== undefined)
+    options.checkServerIdentity = (_host: string, cert: PeerCertificate) => process.getBuiltinModule('node:tls').checkServerIdentity(name, cert);
   return options;
 }
