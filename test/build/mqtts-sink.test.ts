@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
 import { runUntilAgentRunning } from '../../scripts/lib/run-until-running.ts';
-import { makeCertificates } from '../helpers/certs.ts';
+import { makeCertificates, mutualTlsListener } from '../helpers/certs.ts';
 import { builtExecutable } from '../helpers/executable.ts';
 
 let dir: string;
@@ -23,7 +23,7 @@ describe('the executable over mqtts://', { skip: process.arch === 'x64' && proce
     dir = mkdtempSync(join(tmpdir(), 'edge-agent-mqtts-'));
     certs = makeCertificates(dir);
     broker = await startMosquitto({
-      extra: [`cafile ${certs.ca}`, `certfile ${certs.serverCert}`, `keyfile ${certs.serverKey}`, 'require_certificate true', 'use_identity_as_username true'],
+      extra: mutualTlsListener(certs),
     });
   });
   after(async () => {

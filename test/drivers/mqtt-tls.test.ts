@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { mqttSink } from '../../drivers/sinks/mqtt/index.ts';
 import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { makeCertificates } from '../helpers/certs.ts';
+import { makeCertificates, mutualTlsListener } from '../helpers/certs.ts';
 import type { IncomingMessage } from '../../agent/sdk/index.ts';
 import { driverEnv } from '../../agent/hosting/driver-env.ts';
 
@@ -19,7 +19,7 @@ before(async () => {
   dir = mkdtempSync(join(tmpdir(), 'edge-tls-'));
   certs = makeCertificates(dir);
   broker = await startMosquitto({
-    extra: [`cafile ${certs.ca}`, `certfile ${certs.serverCert}`, `keyfile ${certs.serverKey}`, 'require_certificate true', 'use_identity_as_username true'],
+    extra: mutualTlsListener(certs),
   });
 });
 after(async () => {

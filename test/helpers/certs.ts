@@ -46,3 +46,8 @@ export function makeCertificates(
     clientKey: join(dir, 'client.key'),
   };
 }
+
+/** Mosquitto's settings for a TLS listener that demands a client certificate signed by `certs.ca` and takes its name as the user. */
+export function mutualTlsListener(certs: ReturnType<typeof makeCertificates>): string[] {
+  return [`cafile ${certs.ca}`, `certfile ${certs.serverCert}`, `keyfile ${certs.serverKey}`, 'require_certificate true', 'use_identity_as_username true'];
+}
