@@ -8,7 +8,6 @@
  * Memory is one read block plus one chunk, whatever the file's size.
  */
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
 
 export const CDC_MIN_BYTES = 4 * 1024;
 export const CDC_AVG_BYTES = 16 * 1024;
@@ -63,7 +62,8 @@ export function cutPoint(data: Uint8Array, start: number, end: number, eof: bool
 
 /** The chunks of a file, in order, read block by block (the event loop runs between blocks). */
 export async function* cdcChunksOfFile(path: string): AsyncGenerator<CdcChunk> {
-  const handle = await open(path, 'r');
+  // node:fs/promises on use: every start evaluates this module (remote control's update delivery).
+  const handle = await process.getBuiltinModule('node:fs/promises').open(path, 'r');
   try {
     const buffer = Buffer.allocUnsafe(READ_BYTES + CDC_MAX_BYTES);
     let filled = 0;

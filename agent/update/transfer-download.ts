@@ -14,7 +14,6 @@
  */
 import { createHash } from 'node:crypto';
 import { closeSync, fdatasyncSync, ftruncateSync, openSync, readFileSync, readSync, rmSync, writeSync } from 'node:fs';
-import { open } from 'node:fs/promises';
 import type { Logger } from '../log.ts';
 import { Refusal, type UpdateManifestDocument } from '../trust/index.ts';
 import { writeFileAtomic } from '../util/atomic-file.ts';
@@ -141,7 +140,8 @@ export class Download {
       const key = c.sha256.toString('hex');
       wanted.set(key, [...(wanted.get(key) ?? []), i]);
     });
-    const local = await open(path, 'r');
+    // node:fs/promises on use: every start evaluates this module (remote control's update delivery).
+    const local = await process.getBuiltinModule('node:fs/promises').open(path, 'r');
     const buffer = Buffer.allocUnsafe(LIST_SLICE_BYTES);
     try {
       for await (const chunk of cdcChunksOfFile(path)) {

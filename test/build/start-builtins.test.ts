@@ -16,8 +16,8 @@ import { builtExecutable } from '../helpers/executable.ts';
 
 // child_process: commander's executable subcommands, the systemd notifier, `install`; worker_threads and
 // assert: the logger's transports; tls: MQTT.js's mqtts:// transport, the SQL sources' and `check`'s TLS
-// (scripts/build/load-on-use.ts).
-const ON_DEMAND = ['http', 'https', '_http_server', 'dns/promises', 'readline', 'child_process', 'worker_threads', 'assert', 'tls'];
+// (scripts/build/load-on-use.ts); fs/promises: the update delivery's file reads.
+const ON_DEMAND = ['http', 'https', '_http_server', 'dns/promises', 'readline', 'child_process', 'worker_threads', 'assert', 'tls', 'fs/promises'];
 // Prepended to the agent's own SIGINT handler: the built-ins loaded so far, as one line on stderr.
 // (The executable, not the source tree: there the lazy scripts' libraries, `ws` and the SQL clients, are plain
 // imports that load node:http themselves.)
