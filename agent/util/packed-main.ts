@@ -22,7 +22,7 @@ import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { getAsset, getRawAsset } from 'node:sea';
 import { debuglog } from 'node:util';
-import { constants, Script } from 'node:vm';
+import { Script } from 'node:vm';
 import { startFlagsAgain } from './running-flags.ts';
 
 const trace = debuglog('edge-agent-start');
@@ -43,8 +43,8 @@ const cachedData = codeCache();
 const script = new Script(getAsset('main.cjs', 'utf8'), {
   filename: 'edge-agent.cjs',
   cachedData,
-  // The application imports built-in modules with import() (node:http, …).
-  importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  // No loader for `import()`: the bundle has none (scripts/build/bundle.ts refuses them), and Node's only one
+  // (vm's USE_MAIN_CONTEXT_DEFAULT_LOADER) printed an ExperimentalWarning into the agent's log.
 });
 const ms = trace.enabled ? (Number(process.hrtime.bigint() - started) / 1e6).toFixed(1) : '';
 if (cachedData === undefined) trace('no code cache: compiling from source (%s ms)', ms);

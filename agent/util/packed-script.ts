@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { getAsset, isSea } from 'node:sea';
 import { debuglog } from 'node:util';
-import { compileFunction, constants } from 'node:vm';
+import { compileFunction } from 'node:vm';
 
 /** `NODE_DEBUG=edge-agent-scripts` prints each lazy script as it is evaluated (what a start paid for). */
 const trace = debuglog('edge-agent-scripts');
@@ -30,7 +30,6 @@ export function packedScript(name: string, mainFilename: string): LazyScript {
   const module = { exports: {} as LazyScript };
   const wrapper = compileFunction(source, ['exports', 'require', 'module', '__filename', '__dirname'], {
     filename: `edge-agent-${name}.cjs`,
-    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
   });
   trace('evaluating %s (%d bytes)', name, source.length);
   wrapper(module.exports, createRequire(mainFilename), module, mainFilename, dirname(mainFilename));

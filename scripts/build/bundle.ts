@@ -8,7 +8,7 @@
  *    catches and then decodes in JavaScript. package.json already overrides it with such a stub
  *    (scripts/stubs/cbor-extract); the plugin keeps the executable free of the addon whatever is installed.
  */
-import { rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build, type BuildOptions, type Metafile, type Plugin } from 'esbuild';
@@ -147,6 +147,25 @@ export async function bundleLoader(entry: string, outfile: string): Promise<numb
   return Object.values(r.metafile.outputs)[0]?.bytes ?? 0;
 }
 
+/**
+ * The executable compiles its scripts without a loader for dynamic imports (agent/util/packed-main.ts,
+ * packed-script.ts): Node's only one for them (vm's USE_MAIN_CONTEXT_DEFAULT_LOADER) printed an
+ * ExperimentalWarning into the agent's log at the first `import()`. An `import()` of a bundled module is
+ * inlined by the bundler; one it leaves as is (a built-in module, a package kept outside the bundle) would fail
+ * at run time, so the build fails here instead: take a built-in with `process.getBuiltinModule`, a package with
+ * `createRequire`.
+ */
+function refuseDynamicImports(meta: Metafile, outfile: string): void {
+  const left: string[] = [];
+  for (const [input, { imports }] of Object.entries(meta.inputs)) {
+    for (const i of imports) if (i.kind === 'dynamic-import' && i.external === true) left.push(`${input}: import(${JSON.stringify(i.path)})`);
+  }
+  // One whose specifier is not a literal (`import(name)`) is in no metafile: look for the expression itself.
+  const output = left.length > 0 ? '' : readFileSync(outfile, 'utf8');
+  for (const m of output.matchAll(/(?<![\w$.])import\s*\(/g)) left.push(`…${output.slice(Math.max(0, m.index - 60), m.index + 40)}…`);
+  if (left.length > 0) throw new Error(`${outfile}: dynamic imports the executable cannot load:\n  ${left.join('\n  ')}`);
+}
+
 export async function bundle(entry: string, outfile: string): Promise<BundleResult> {
   const result = await build({
     ...COMMON,
@@ -155,6 +174,7 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
     plugins: [withoutCborExtract, serialportBindingFromAssets, loadOnUse, fromLazyScripts],
   });
   const meta: Metafile = result.metafile;
+  refuseDynamicImports(meta, outfile);
   const out = Object.values(meta.outputs)[0];
   const byPackage = new Map<string, number>();
   for (const [input, { bytesInOutput }] of Object.entries(out?.inputs ?? {})) {
@@ -174,6 +194,7 @@ export async function bundle(entry: string, outfile: string): Promise<BundleResu
       outfile: file,
       plugins: [withoutCborExtract],
     });
+    refuseDynamicImports(r.metafile, file);
     lazy[name] = { file, bytes: Object.values(r.metafile.outputs)[0]?.bytes ?? 0 };
   }
   return {

@@ -65,6 +65,17 @@ describe('lazy scripts of the executable', { skip: process.arch === 'x64' && pro
     assert.doesNotMatch(output, /EDGE-AGENT-SCRIPTS \d+: evaluating/, output);
   });
 
+  it('a Pulsar sink over WebSocket probes its broker with no warning of Node in the log', async () => {
+    // The probe takes Node's HTTP client on first use; as an `import()` it made Node print an
+    // ExperimentalWarning (not a JSON line) into the agent's log. No broker on port 1: the probe fails and says so.
+    const config = `${HEAD.slice(0, HEAD.indexOf('sink:'))}sink:\n  type: pulsar\n  url: ws://127.0.0.1:1\n  topic: edge\nsources:\n  - { type: synthetic, name: load, rate: 10 }\n`;
+    const { output, child } = await runUntilRunning(config, /pulsar not reachable/);
+    child.kill('SIGKILL');
+    assert.doesNotMatch(output, /Warning|\(node:\d+\)/, output);
+    const notJson = output.split('\n').filter((line) => line !== '' && !line.startsWith('{') && !line.startsWith('EDGE-AGENT-SCRIPTS'));
+    assert.deepEqual(notJson, [], 'every line of the log is a JSON line');
+  });
+
   it('the embedded broker evaluates the broker script at its start, and the sink delivers through it', async () => {
     const config = `${HEAD.replace('url: mqtt://127.0.0.1:1', 'url: embedded\n  protocol_version: 4')}broker: { embedded: true }
 receiver:

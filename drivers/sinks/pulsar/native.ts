@@ -49,7 +49,8 @@ export function assertNativeInstalled(): void {
 /** Loads the package (and with it the native library); the one clear error if that fails. */
 export async function loadNative(): Promise<Loose> {
   try {
-    const module: Loose = await import(PACKAGE);
+    // require, not `import()`: the package is CommonJS, and the executable has no loader for dynamic imports.
+    const module: Loose = createRequire(import.meta.url)(PACKAGE);
     return module.default ?? module;
   } catch (cause) {
     throw nativeUnavailable(cause);

@@ -143,8 +143,9 @@ export interface ProbeResult {
 /** Whether the broker's web service answers HTTP at all (any status): it is reachable. `signal` aborts it. */
 export async function probe(endpoint: WsEndpoint, signal?: AbortSignal): Promise<ProbeResult> {
   const url = new URL('/admin/v2/clusters', endpoint.base.replace(/^ws/, 'http'));
-  // Loaded on the first probe: an agent without a Pulsar sink never loads Node's HTTP(S) client for it.
-  const { request } = url.protocol === 'https:' ? await import('node:https') : await import('node:http');
+  // Taken on the first probe: an agent without a Pulsar sink never loads Node's HTTP(S) client for it. Not
+  // `import()`: the executable has no loader for dynamic imports (scripts/build/bundle.ts refuses them).
+  const { request } = url.protocol === 'https:' ? process.getBuiltinModule('node:https') : process.getBuiltinModule('node:http');
   return new Promise((resolve) => {
     const req = request(url, { method: 'GET', headers: endpoint.headers, ...endpoint.tls, timeout: endpoint.timeoutMs, signal }, (response) => {
       response.destroy(); // the status is all a probe needs; the body (any size) is not read
