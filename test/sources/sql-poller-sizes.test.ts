@@ -100,6 +100,10 @@ describe('SQL poller: sizes, then rows', () => {
     const source = new SqlPolledSource(options, dialect, 'table t');
     const { ctx, emits, records } = recordingContext();
     await pollUntil(source, ctx, () => (ctx.committed as { id?: number } | undefined)?.id === 600, 'the last row');
+    // Row by row, each read takes as many rows as fit: the count is a bound value, not part of the statement's
+    // text, so the prepared statements kept (one per text) do not grow with every count seen.
+    const prepared = (dialect as unknown as { statements: Map<string, unknown> }).statements;
+    assert.ok(prepared.size <= 8, `${prepared.size} statements prepared:\n${[...prepared.keys()].join('\n')}`);
     await source.close();
 
     const ids = records().map((r) => Number(r.id));

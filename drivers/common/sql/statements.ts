@@ -44,7 +44,10 @@ export function readStatement(config: SqlCursorConfig, syntax: SqlSyntax, after:
   const conditions = [];
   if (after) conditions.push(compare(config, syntax, after, true, values));
   conditions.push(compare(config, syntax, upTo, false, values));
-  return { text: `SELECT * FROM ${source(config, syntax)} WHERE ${conditions.join(' AND ')} ORDER BY ${order(config, syntax, '')} LIMIT ${limit}`, values };
+  // The limit is bound, not written into the text: it varies read by read (as many rows as fit), and SQLite
+  // keeps one prepared statement per text.
+  const bound = syntax.bind(limit, values);
+  return { text: `SELECT * FROM ${source(config, syntax)} WHERE ${conditions.join(' AND ')} ORDER BY ${order(config, syntax, '')} LIMIT ${bound}`, values };
 }
 
 function cursorColumns(config: SqlCursorConfig, syntax: SqlSyntax): string[] {
