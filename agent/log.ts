@@ -45,6 +45,19 @@ export function createLogger(level: LogLevel = 'info', options: LoggerOptions = 
   );
 }
 
+/**
+ * Node's own warnings (ExperimentalWarning, DeprecationWarning, MaxListenersExceededWarning, a library's
+ * `process.emitWarning`) go into the agent's log as `warn` lines, instead of the plain-text lines Node writes
+ * on stderr: a log read as JSON lines (journald's, a collector's) would hold lines it cannot parse. Called by
+ * the long-running commands once their logger exists; Node's printing listener is the only one then.
+ */
+export function logProcessWarnings(log: Logger): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning: Error & { code?: string }) => {
+    log.warn({ kind: 'node_warning', name: warning.name, ...(warning.code === undefined ? {} : { code: warning.code }) }, warning.message);
+  });
+}
+
 const PROBLEM_LINE = /^\{"level":"(warn|error|fatal)"/;
 const RECENT_PROBLEMS = 20;
 const RECENT_PROBLEM_CHARS = 500;

@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { loadConfigFile } from '../app.ts';
 import { startupChecks } from '../checks/index.ts';
 import { x25519 } from '../keys/x25519.ts';
-import { createLogger, type LogFormat } from '../log.ts';
+import { createLogger, type LogFormat, logProcessWarnings } from '../log.ts';
 import { checkHeapFits, limitsOf } from '../receiver/heap.ts';
 import type { startReceiver } from '../receiver/start.ts';
 import { type DefineCommand, logFormatOption } from './command.ts';
@@ -33,6 +33,7 @@ export async function receiveCommand(values: ReceiveOptions): Promise<number> {
   // The heap must fit the largest batch the limits allow (`run` with receiver.enabled, a demo, is not checked).
   checkHeapFits(limitsOf(loaded.config.receiver), loaded.origin);
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
+  logProcessWarnings(log);
   const stopRequested = untilSignal(log); // before the start, as in `run`
   // A stop requested while the output still waits for its database at start ends the wait.
   const stopping = new AbortController();

@@ -3,7 +3,7 @@ import { EMBEDDED_DEFAULTS } from '../config/defaults.ts';
 import { loadConfigFile, parseConfig } from '../app.ts';
 import { requireRunnable } from '../config/load.ts';
 import { startupKeyCheck } from '../checks/index.ts';
-import { createLogger, type LogFormat } from '../log.ts';
+import { createLogger, type LogFormat, logProcessWarnings } from '../log.ts';
 import { startWithRemoteConfig } from '../remote/config-start.ts';
 import type { ConfigPipeline } from '../remote/config-pipeline.ts';
 import { PipelineAdapter } from '../remote/pipeline-adapter.ts';
@@ -45,6 +45,7 @@ export async function runCommand(values: RunOptions): Promise<number> {
   // Key files are configuration: a missing or open one is exit 2 naming the setting, before anything starts.
   await startupKeyCheck(loaded, 'run');
   const log = createLogger(loaded.config.log.level, { format: values.logFormat ?? loaded.config.log.format });
+  logProcessWarnings(log);
   if (!values.config) log.info('no --config given: running the embedded demo defaults (system source → queue → embedded broker → receiver on stdout)');
   // Listening before the start: a SIGTERM that comes while sources start must still stop the agent cleanly.
   let pipeline: ConfigPipeline | undefined;
