@@ -4,6 +4,7 @@
  * and totals together. It is separate so the accounting the bounds and the planner rely on has one owner,
  * and so every drop is counted through one method (`countDrop`).
  */
+import { crc32 } from 'node:zlib';
 import type Database from 'better-sqlite3';
 import type { Cursor } from '../domain/record.ts';
 import type { Salvage } from './recovery.ts';
@@ -202,7 +203,7 @@ export class Ledger {
   /** Stores one encoded chunk (inside a transaction) and counts it in. */
   addChunk(stream: StreamState, count: number, created: number, codecId: number, payload: Uint8Array, cborBytes: number): void {
     const size = payload.length + CHUNK_OVERHEAD;
-    this.stmt.insertChunk.run(stream.id, count, created, codecId, payload, cborBytes);
+    this.stmt.insertChunk.run(stream.id, count, created, codecId, payload, cborBytes, crc32(payload));
     stream.records += count;
     stream.bytes += size;
     this.totalBytes += size;
@@ -264,7 +265,8 @@ export class Ledger {
     this.db.transaction(() => {
       for (const chunk of saved.chunks) {
         const stream = this.stream(chunk.stream);
-        this.stmt.insertChunk.run(stream.id, chunk.count, Math.min(chunk.created, now), chunk.codec, chunk.payload, null);
+        // No checksum: what was salvaged is not known to be what was written.
+        this.stmt.insertChunk.run(stream.id, chunk.count, Math.min(chunk.created, now), chunk.codec, chunk.payload, null, null);
       }
       for (const c of saved.cursors) this.stmt.upsertCursor.run(c.source, c.value);
       // Carried-over counters are history, not new drops: restored as they were, not counted again.

@@ -4,6 +4,7 @@
  * a batch's body. Separate because the drain order is the queue's most intricate logic and depends only on
  * the ledger's view, not on when commits happen.
  */
+import { crc32 } from 'node:zlib';
 import type Database from 'better-sqlite3';
 import { AgentError } from '../errors.ts';
 import type { AgentRecord } from '../domain/record.ts';
@@ -148,9 +149,16 @@ export class BatchPlanner {
     return out;
   }
 
-  /** Reads a batch's body. A single chunk in the current codec is used as stored: no re-encoding. */
+  /**
+   * Reads a batch's body. A single chunk in the current codec is used as stored: no re-encoding. A chunk whose
+   * payload is not what was written (its CRC-32 differs, or it does not decode) throws QUEUE_CORRUPT, which
+   * the queue answers by setting the batch aside (queue.ts, `pickBatch`).
+   */
   materialise(stream: StreamState, batch: BatchRow): LeasedBatch {
-    const rows = this.stmt.payloads.all(stream.id, batch.firstChunk, batch.lastChunk) as { codec: number; payload: Buffer; created: number }[];
+    const rows = this.stmt.payloads.all(stream.id, batch.firstChunk, batch.lastChunk) as PayloadRow[];
+    for (const row of rows) {
+      if (row.crc32 !== null && crc32(row.payload) !== row.crc32) throw corrupt(stream, batch, row, 'its checksum differs from the one written with it');
+    }
     const current = this.opts.codec;
     let body: Uint8Array;
     const only = rows[0];
@@ -161,7 +169,14 @@ export class BatchPlanner {
       for (const row of rows) {
         const compression = compressionFromId(row.codec);
         if (!compression) throw new AgentError('QUEUE_OPEN_FAILED', `chunk of ${stream.name} has unknown codec ${row.codec}`);
-        for (const r of decodeRecords(decompress(row.payload, compression, Number.MAX_SAFE_INTEGER), { text: 'replace' })) records.push(r);
+        let decoded: AgentRecord[];
+        try {
+          // Bounded by what was written when that is known (an older build's chunk: by nothing but its count).
+          decoded = decodeRecords(decompress(row.payload, compression, row.cbor ?? Number.MAX_SAFE_INTEGER), { text: 'replace' });
+        } catch (cause) {
+          throw corrupt(stream, batch, row, 'it does not decode', cause);
+        }
+        for (const r of decoded) records.push(r);
       }
       body = compress(encodeRecords(records), current);
     }
@@ -201,4 +216,22 @@ function withinCap(groups: ChunkRow[][], capBytes: number): ChunkRow[][] {
  */
 export function mergeBelowBytes(batchMaxBytes: number): number {
   return Math.max(1, Math.floor(batchMaxBytes / 64));
+}
+
+interface PayloadRow {
+  id: number;
+  codec: number;
+  payload: Buffer;
+  created: number;
+  /** CBOR bytes before compression; null when not recorded. */
+  cbor: number | null;
+  /** CRC-32 of the payload as written; null when not recorded (an older build's chunk, a salvaged one). */
+  crc32: number | null;
+}
+
+function corrupt(stream: StreamState, batch: BatchRow, row: PayloadRow, why: string, cause?: unknown): AgentError {
+  return new AgentError('QUEUE_CORRUPT', `chunk ${row.id} of stream ${stream.name} (batch ${batch.seq}) is damaged: ${why}`, {
+    cause,
+    details: { stream: stream.name, seq: batch.seq, chunk: row.id },
+  });
 }

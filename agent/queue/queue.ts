@@ -10,13 +10,13 @@
  */
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
-import { AgentError } from '../errors.ts';
+import { AgentError, describeError, isAgentError } from '../errors.ts';
 import type { AgentRecord, Cursor } from '../domain/record.ts';
 import { COMPRESSION_ID } from '../envelope/codec.ts';
 import { chunkByStream, writeEmit, type WrittenEmit } from './chunking.ts';
 import { RecordWriter } from '../envelope/record-writer.ts';
 import { quarantine, salvage, checkWalHeader, type RecoveryReport } from './recovery.ts';
-import { checkpointWal, corruptionOf, markClean, openStore, prepareStatements } from './storage.ts';
+import { type BatchRow, checkpointWal, corruptionOf, markClean, openStore, prepareStatements } from './storage.ts';
 import { queueMetrics, type QueueMetrics } from './metrics.ts';
 import { Telemetry } from '../telemetry/registry.ts';
 import { Ledger, type StreamState } from './ledger.ts';
@@ -79,6 +79,8 @@ export class Queue {
   private damaged = false;
   /** Batches the sender asked for while a commit was due: recorded inside that commit. */
   private batchDemand = 0;
+  /** Damaged batches set aside so far (readOrSetAside): pickBatch looks again after one. */
+  private setAside = 0;
   /** The last `maxBytes` the sender passed: bounds the batches the next commit records for it. */
   private batchCap: ((stream: string) => number) | undefined;
   private syncTimer: NodeJS.Timeout | undefined;
@@ -478,11 +480,22 @@ export class Queue {
   }
 
   private pickBatch(busy: ReadonlySet<string>, room: number, allows: ((stream: string) => boolean) | undefined): LeasedBatch | undefined {
+    // Again after a damaged batch was set aside: what was behind it goes now. Each turn removes a batch.
+    for (;;) {
+      const setAside = this.setAside;
+      const batch = this.pickOnce(busy, room, allows);
+      if (batch || this.setAside === setAside) return batch;
+    }
+  }
+
+  private pickOnce(busy: ReadonlySet<string>, room: number, allows: ((stream: string) => boolean) | undefined): LeasedBatch | undefined {
     for (const stream of this.planner.byPriority()) {
       if (allows && !allows(stream.name)) continue; // held by the governor: its data waits
       for (const batch of stream.batches.values()) {
         const key = `${stream.name}:${batch.seq}`;
-        if (!busy.has(key) && !this.ackedKeys.has(key)) return this.planner.materialise(stream, batch);
+        if (busy.has(key) || this.ackedKeys.has(key)) continue;
+        const leased = this.readOrSetAside(stream, batch);
+        if (leased) return leased;
       }
       if (stream.records > stream.batchedRecords) {
         if (this.pending.length > 0) {
@@ -492,10 +505,38 @@ export class Queue {
           return undefined;
         }
         const batch = this.space.recordBatch(this.planner, stream, Math.max(1, room), this.batchCap?.(stream.name));
-        if (batch) return this.planner.materialise(stream, batch);
+        const leased = batch && this.readOrSetAside(stream, batch);
+        if (leased) return leased;
       }
     }
     return undefined;
+  }
+
+  /**
+   * The batch's body, or undefined when a chunk of it is damaged (queue/planner.ts, `materialise`): the batch is
+   * then set aside, its records counted as dropped (`corrupt`) and the damage logged with the stream, batch and
+   * chunk, and the next batch goes. Sending it would give the centre a body that is not what was written; not
+   * sending it would stop every batch behind it. A multi-chunk batch loses its sound chunks with it: only small
+   * chunks are merged, so at most batch.max_bytes of records.
+   */
+  private readOrSetAside(stream: StreamState, batch: BatchRow): LeasedBatch | undefined {
+    try {
+      return this.planner.materialise(stream, batch);
+    } catch (err) {
+      if (!isAgentError(err) || err.code !== 'QUEUE_CORRUPT') throw err;
+      this.setAside++;
+      this.space.write(() => {
+        const removed = this.ledger.removeBatch(stream, batch.seq);
+        this.ledger.countDrop(stream.name, 'corrupt', removed);
+        this.ledger.persistDrops();
+      });
+      this.opts.log.error(
+        { err: describeError(err), stream: stream.name, seq: batch.seq, records: batch.count },
+        'damaged batch set aside; its records are lost',
+      );
+      this.wakeSpaceWaiters();
+      return undefined;
+    }
   }
 
   /** True while some record is neither acknowledged nor waiting for its acknowledgement to be committed. */

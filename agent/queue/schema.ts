@@ -23,7 +23,8 @@ CREATE TABLE IF NOT EXISTS chunks (
   created   INTEGER NOT NULL,               -- commit time, ms; drives max_age
   codec     INTEGER NOT NULL,               -- compression id of payload (see envelope/codec.ts)
   payload   BLOB NOT NULL,                  -- compressed CBOR array of records
-  cbor_bytes INTEGER                        -- CBOR bytes before compression; NULL: not known (older build, salvage)
+  cbor_bytes INTEGER,                       -- CBOR bytes before compression; NULL: not known (older build, salvage)
+  crc32     INTEGER                         -- CRC-32 of payload as written; NULL: not known (older build, salvage)
 );
 CREATE INDEX IF NOT EXISTS chunks_by_stream ON chunks (stream_id, id);
 CREATE TABLE IF NOT EXISTS batches (
@@ -61,6 +62,9 @@ export function migrate(db: Database.Database, newEpoch: () => Uint8Array): Uint
     // before (its chunks get NULL, which the planner never merges), so a rollback can still open the file.
     const columns = db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('chunks') as string[];
     if (!columns.includes('cbor_bytes')) db.exec('ALTER TABLE chunks ADD COLUMN cbor_bytes INTEGER');
+    // The payload's checksum, checked when a batch is read (planner.ts): SQLite checks its own structure, not
+    // the bytes of a BLOB, and a payload changed on the card would otherwise leave as another batch body.
+    if (!columns.includes('crc32')) db.exec('ALTER TABLE chunks ADD COLUMN crc32 INTEGER');
     // Nothing is written that is already so: after a crash on a full disk the open must need no space.
     if (version !== SCHEMA_VERSION) db.pragma(`user_version = ${SCHEMA_VERSION}`);
     // Cleared while running, set by a clean close: the next open checks the whole file after a crash.

@@ -36,7 +36,7 @@ export type Statements = ReturnType<typeof prepareStatements>;
 export function prepareStatements(db: Database.Database) {
   return {
     insertStream: db.prepare('INSERT INTO streams (name) VALUES (?) RETURNING id, next_seq'),
-    insertChunk: db.prepare('INSERT INTO chunks (stream_id, count, created, codec, payload, cbor_bytes) VALUES (?, ?, ?, ?, ?, ?)'),
+    insertChunk: db.prepare('INSERT INTO chunks (stream_id, count, created, codec, payload, cbor_bytes, crc32) VALUES (?, ?, ?, ?, ?, ?, ?)'),
     upsertCursor: db.prepare('INSERT INTO cursors (source, value) VALUES (?, ?) ON CONFLICT(source) DO UPDATE SET value = excluded.value'),
     deleteRange: db.prepare('DELETE FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ?'),
     deleteBatch: db.prepare('DELETE FROM batches WHERE stream_id = ? AND seq = ?'),
@@ -53,7 +53,7 @@ export function prepareStatements(db: Database.Database) {
     ),
     insertBatch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created) VALUES (?, ?, ?, ?, ?, ?)'),
     updateStream: db.prepare('UPDATE streams SET next_seq = ? WHERE id = ?'),
-    payloads: db.prepare('SELECT codec, payload, created FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
+    payloads: db.prepare('SELECT id, codec, payload, created, cbor_bytes AS cbor, crc32 FROM chunks WHERE stream_id = ? AND id BETWEEN ? AND ? ORDER BY id'),
     upsertDrops: db.prepare(
       'INSERT INTO drops (stream, reason, records) VALUES (?, ?, ?) ON CONFLICT(stream, reason) DO UPDATE SET records = excluded.records',
     ),

@@ -11,6 +11,8 @@
  *   were never sent, so they go in as new records. A recorded batch cannot keep its identity in another
  *   epoch: it is refused unless `renumber` (then the centre may hold its records twice).
  */
+import { crc32 } from 'node:zlib';
+import type Database from 'better-sqlite3';
 import type { AgentRecord } from '../domain/record.ts';
 import { COMPRESSION_ID, type CodecSettings, compress, encodeRecords } from '../envelope/codec.ts';
 import { AgentError } from '../errors.ts';
@@ -43,6 +45,8 @@ export class Replayer {
   private readonly file: ToolFile;
   private readonly opts: ReplayOptions;
   private readonly sameEpoch: boolean;
+  /** Whether the file's chunks table has the crc32 column. */
+  private readonly checksums: boolean;
   private readonly stmt;
   readonly tally: ReplayTally = { units: 0, records: 0, skipped: 0, skippedRecords: 0, renumbered: 0, longestWriteMs: 0 };
   private slice: QueueUnit[] = [];
@@ -52,13 +56,18 @@ export class Replayer {
     this.opts = opts;
     this.sameEpoch = file.epoch !== '' && file.epoch === opts.epoch;
     const db = file.db;
+    this.checksums = hasChecksums(db);
     if (!opts.dryRun) ensurePurgeLog(db);
     const hasLog = (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'tool_purged'").get() as unknown) !== undefined;
     this.stmt = {
       logged: hasLog ? db.prepare('SELECT seq FROM tool_purged WHERE stream = ? AND first_chunk = ?') : undefined,
       unlog: hasLog ? db.prepare('DELETE FROM tool_purged WHERE stream = ? AND first_chunk = ?') : undefined,
       stream: db.prepare('INSERT INTO streams (name) VALUES (?) ON CONFLICT(name) DO UPDATE SET name = excluded.name RETURNING id'),
-      chunk: db.prepare('INSERT INTO chunks (stream_id, count, created, codec, payload, cbor_bytes) VALUES (?, ?, ?, ?, ?, ?)'),
+      // With its checksum when the file has the column (a queue an older build made and this one never opened
+      // has not): the agent checks it when it reads the batch.
+      chunk: this.checksums
+        ? db.prepare('INSERT INTO chunks (stream_id, count, created, codec, payload, cbor_bytes, crc32) VALUES (?, ?, ?, ?, ?, ?, ?)')
+        : db.prepare('INSERT INTO chunks (stream_id, count, created, codec, payload, cbor_bytes) VALUES (?, ?, ?, ?, ?, ?)'),
       batch: db.prepare('INSERT INTO batches (stream_id, seq, first_chunk, last_chunk, count, created) VALUES (?, ?, ?, ?, ?, ?)'),
       batchExists: db.prepare('SELECT 1 FROM batches WHERE stream_id = ? AND seq = ?'),
       // A sequence is never given twice: the stream's counter stays above every batch put back.
@@ -135,7 +144,8 @@ export class Replayer {
     }
     // Counted from now: a record put back must not expire at once for the time it spent outside the queue.
     const now = Date.now();
-    const row = this.stmt.chunk.run(streamId, unit.records.length, now, COMPRESSION_ID[this.opts.codec.compression], payload, cborBytes);
+    const columns = [streamId, unit.records.length, now, COMPRESSION_ID[this.opts.codec.compression], payload, cborBytes];
+    const row = this.stmt.chunk.run(...(this.checksums ? [...columns, crc32(payload)] : columns));
     const chunkId = Number(row.lastInsertRowid);
     if (keepSeq && unit.seq !== null) {
       this.stmt.batch.run(streamId, unit.seq, chunkId, chunkId, unit.records.length, now);
@@ -144,4 +154,8 @@ export class Replayer {
     if (this.sameEpoch) this.stmt.unlog?.run(unit.stream, unit.firstChunk);
     this.count(unit);
   }
+}
+
+function hasChecksums(db: Database.Database): boolean {
+  return (db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('chunks') as string[]).includes('crc32');
 }
