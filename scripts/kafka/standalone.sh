@@ -13,7 +13,7 @@
 # Environment:
 #   KAFKA_VERSION         (default 4.4.0)
 #   EDGE_KAFKA_HOME       cache dir (default $HOME/.cache/edge-agent/kafka)
-#   KAFKA_PORT            PLAINTEXT listener port (default: free port, or the one stored in DIR/ports.env)
+#   KAFKA_PORT            client listener port (default: free port, or the one stored in DIR/ports.env)
 #   KAFKA_CONTROLLER_PORT KRaft controller port (same defaulting)
 #   KAFKA_START_TIMEOUT   seconds to wait for readiness (default 120)
 #   KAFKA_STOP_TIMEOUT    seconds between SIGTERM and SIGKILL (default 30)
@@ -24,6 +24,13 @@
 #   KAFKA_LOG_LEVEL       (default info); log goes to DIR/logs/kafka.log
 #   KAFKA_SASL_PLAIN_USERS  if set ("user:password user2:password2"): the client listener takes SASL/PLAIN
 #                         (SASL_PLAINTEXT) with these users; the broker talks to itself as user `admin`
+#   KAFKA_SCRAM_USERS     if set ("user:password user2:password2"; no spaces, ',', '=' or ']' in them): the client
+#                         listener takes SASL/SCRAM with these users, created when the storage is formatted (KRaft
+#                         keeps SCRAM credentials in its metadata log, so only a fresh DIR takes new ones)
+#   KAFKA_SCRAM_MECHANISM SCRAM-SHA-512 (default) or SCRAM-SHA-256
+#   KAFKA_TLS_DIR         if set: a directory with server.key (PKCS#8 PEM), server.crt and ca.crt; the client
+#                         listener takes TLS (SSL, or SASL_SSL with KAFKA_SCRAM_USERS)
+#   KAFKA_INTERNAL_PORT   with KAFKA_SCRAM_USERS or KAFKA_TLS_DIR: the inter-broker PLAINTEXT listener's port
 #   KAFKA_EXTRA_CONF      extra "key=value" lines appended to the broker config
 set -euo pipefail
 
@@ -71,10 +78,11 @@ random_cluster_id() {
 }
 
 read_env() { # DIR -> STORED_* vars from DIR/ports.env
-  STORED_PORT="" STORED_CONTROLLER=""
+  STORED_PORT="" STORED_CONTROLLER="" STORED_INTERNAL=""
   if [[ -f "$1/ports.env" ]]; then
     STORED_PORT=$(sed -n 's/^KAFKA_PORT=//p' "$1/ports.env")
     STORED_CONTROLLER=$(sed -n 's/^KAFKA_CONTROLLER_PORT=//p' "$1/ports.env")
+    STORED_INTERNAL=$(sed -n 's/^KAFKA_INTERNAL_PORT=//p' "$1/ports.env")
   fi
 }
 
@@ -100,12 +108,20 @@ cmd_start() {
   cmd_fetch
 
   read_env "$dir"
-  local fresh_port fresh_controller
-  read -r fresh_port fresh_controller < <(free_ports 2)
+  local fresh_port fresh_controller fresh_internal
+  read -r fresh_port fresh_controller fresh_internal < <(free_ports 3)
   local port="${KAFKA_PORT:-${STORED_PORT:-$fresh_port}}"
   local controller="${KAFKA_CONTROLLER_PORT:-${STORED_CONTROLLER:-$fresh_controller}}"
-  [[ "$port" != "$controller" ]] || die "port clash"
-  for p in "$port" "$controller"; do
+  # With TLS or SCRAM on the client listener, the broker talks to itself on a separate PLAINTEXT listener on
+  # 127.0.0.1: it then needs neither to trust the CA nor SCRAM credentials of its own, and the client
+  # listener is exactly what a gateway meets (no admin user that a test could log in as by mistake).
+  local internal=""
+  if [[ -n "${KAFKA_SCRAM_USERS:-}" || -n "${KAFKA_TLS_DIR:-}" ]]; then
+    [[ -z "${KAFKA_SASL_PLAIN_USERS:-}" ]] || die "KAFKA_SASL_PLAIN_USERS cannot be combined with KAFKA_SCRAM_USERS or KAFKA_TLS_DIR"
+    internal="${KAFKA_INTERNAL_PORT:-${STORED_INTERNAL:-$fresh_internal}}"
+  fi
+  [[ "$port" != "$controller" && "$internal" != "$port" && "$internal" != "$controller" ]] || die "port clash"
+  for p in "$port" "$controller" $internal; do
     if ss -Hltn "sport = :$p" 2>/dev/null | grep -q .; then die "port $p already in use"; fi
   done
 
@@ -121,16 +137,55 @@ cmd_start() {
 sasl.mechanism.inter.broker.protocol=PLAIN
 listener.name.plaintext.plain.sasl.jaas.config=org.apache.kafka.common.security.plain.PlainLoginModule required username=\"admin\" password=\"$admin_password\" user_admin=\"$admin_password\"$users;"
   fi
+  # The client listener keeps its name PLAINTEXT whatever its protocol (the map below says which), so the
+  # listener.name.plaintext.* settings and ports.env look the same in every mode.
+  local scram_args=() inter_broker=PLAINTEXT listeners_extra="" protocol_extra=""
+  if [[ -n "$internal" ]]; then
+    inter_broker=INTERNAL
+    listeners_extra=",INTERNAL://127.0.0.1:$internal"
+    protocol_extra=",INTERNAL:PLAINTEXT"
+  fi
+  if [[ -n "${KAFKA_SCRAM_USERS:-}" ]]; then
+    local mechanism="${KAFKA_SCRAM_MECHANISM:-SCRAM-SHA-512}" pair name secret
+    [[ "$mechanism" == SCRAM-SHA-512 || "$mechanism" == SCRAM-SHA-256 ]] || die "KAFKA_SCRAM_MECHANISM: SCRAM-SHA-512 or SCRAM-SHA-256"
+    for pair in $KAFKA_SCRAM_USERS; do
+      name=${pair%%:*} secret=${pair#*:}
+      [[ "$pair" == *:* && -n "$name" && -n "$secret" && "$pair" != *[,=\]]* ]] || die "KAFKA_SCRAM_USERS: user:password pairs, without ',', '=' or ']'"
+      # On the format command line for the second it runs (the tool takes them no other way): test brokers only.
+      scram_args+=(--add-scram "$mechanism=[name=$name,password=$secret]")
+    done
+    local lower
+    lower=$(tr '[:upper:]' '[:lower:]' <<<"$mechanism")
+    # The server side of SCRAM needs a login module but no credentials of its own (inter-broker is INTERNAL).
+    sasl_conf="sasl.enabled.mechanisms=$mechanism
+listener.name.plaintext.$lower.sasl.jaas.config=org.apache.kafka.common.security.scram.ScramLoginModule required;"
+    client_protocol=SASL_PLAINTEXT
+  fi
+  if [[ -n "${KAFKA_TLS_DIR:-}" ]]; then
+    local tls_dir f
+    tls_dir=$(cd "$KAFKA_TLS_DIR" && pwd) || die "KAFKA_TLS_DIR $KAFKA_TLS_DIR: no such directory"
+    for f in server.key server.crt ca.crt; do [[ -f "$tls_dir/$f" ]] || die "KAFKA_TLS_DIR: $tls_dir/$f missing"; done
+    grep -q -- '-----BEGIN PRIVATE KEY-----' "$tls_dir/server.key" \
+      || die "KAFKA_TLS_DIR: server.key must be an unencrypted PKCS#8 PEM (openssl pkcs8 -topk8 -nocrypt)"
+    # A PEM keystore is one file: the private key, then the certificate chain.
+    (umask 077 && cat "$tls_dir/server.key" "$tls_dir/server.crt" >"$dir/conf/keystore.pem")
+    if [[ "$client_protocol" == SASL_PLAINTEXT ]]; then client_protocol=SASL_SSL; else client_protocol=SSL; fi
+    sasl_conf+="
+listener.name.plaintext.ssl.keystore.type=PEM
+listener.name.plaintext.ssl.keystore.location=$dir/conf/keystore.pem
+listener.name.plaintext.ssl.truststore.type=PEM
+listener.name.plaintext.ssl.truststore.location=$tls_dir/ca.crt"
+  fi
   cat >"$dir/conf/server.properties" <<EOF
 # generated by scripts/kafka/standalone.sh
 process.roles=broker,controller
 node.id=1
 controller.quorum.voters=1@127.0.0.1:$controller
-listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller
-advertised.listeners=PLAINTEXT://127.0.0.1:$port
+listeners=PLAINTEXT://127.0.0.1:$port,CONTROLLER://127.0.0.1:$controller$listeners_extra
+advertised.listeners=PLAINTEXT://127.0.0.1:$port$listeners_extra
 controller.listener.names=CONTROLLER
-inter.broker.listener.name=PLAINTEXT
-listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:$client_protocol
+inter.broker.listener.name=$inter_broker
+listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:$client_protocol$protocol_extra
 log.dirs=$dir/data/kafka
 num.partitions=${KAFKA_PARTITIONS:-4}
 auto.create.topics.enable=true
@@ -163,7 +218,7 @@ EOF
     cluster_id=$(random_cluster_id)
     # shellcheck disable=SC2046
     $(java_cmd "$dir/conf") kafka.tools.StorageTool format --ignore-formatted -t "$cluster_id" \
-      -c "$dir/conf/server.properties" >>"$dir/logs/format.log" 2>&1 \
+      -c "$dir/conf/server.properties" "${scram_args[@]}" >>"$dir/logs/format.log" 2>&1 \
       || { tail -n 20 "$dir/logs/format.log" >&2; die "storage format failed (see $dir/logs/format.log)"; }
     log "formatted $dir/data/kafka (cluster id $cluster_id)"
   fi
@@ -179,10 +234,11 @@ EOF
 KAFKA_DIR=$dir
 KAFKA_PORT=$port
 KAFKA_CONTROLLER_PORT=$controller
+KAFKA_INTERNAL_PORT=$internal
 KAFKA_PID=$pid
 KAFKA_BOOTSTRAP=127.0.0.1:$port
 EOF
-  log "starting pid $pid in $dir (broker $port, controller $controller)"
+  log "starting pid $pid in $dir (broker $port, controller $controller${internal:+, inter-broker $internal})"
 
   wait_ready "$dir" "$pid" "${KAFKA_START_TIMEOUT:-120}" 0.2 "$t0" is_ready "$dir"
   echo "$dir/ports.env"

@@ -27,6 +27,19 @@ export interface KafkaStartOptions {
   extraConf?: string[];
   /** SASL/PLAIN on the client listener with these users (name → password). */
   saslPlainUsers?: Record<string, string>;
+  /**
+   * SASL/SCRAM on the client listener with these users (name → password), created when the storage is
+   * formatted. Names and passwords without spaces, ',', '=' or ']'. Not with `saslPlainUsers`.
+   */
+  scramUsers?: Record<string, string>;
+  /** The SCRAM mechanism of `scramUsers` (default SCRAM-SHA-512). */
+  scramMechanism?: 'SCRAM-SHA-256' | 'SCRAM-SHA-512';
+  /**
+   * TLS on the client listener: a directory holding server.key (unencrypted PKCS#8 PEM), server.crt and ca.crt.
+   * With `scramUsers` the listener is SASL_SSL, else SSL. Inter-broker traffic then uses a PLAINTEXT listener
+   * of its own on 127.0.0.1.
+   */
+  tlsDir?: string;
 }
 
 /**
@@ -65,6 +78,13 @@ export async function startKafka(options: KafkaStartOptions = {}): Promise<Kafka
       .map(([user, password]) => `${user}:${password}`)
       .join(' ');
   }
+  if (options.scramUsers) {
+    env.KAFKA_SCRAM_USERS = Object.entries(options.scramUsers)
+      .map(([user, password]) => `${user}:${password}`)
+      .join(' ');
+  }
+  if (options.scramMechanism) env.KAFKA_SCRAM_MECHANISM = options.scramMechanism;
+  if (options.tlsDir) env.KAFKA_TLS_DIR = options.tlsDir;
   const broker = await startScriptedBroker('kafka', env);
   const port = Number(broker.ports().KAFKA_PORT);
   return {

@@ -55,7 +55,7 @@ export function mapProduceError(err: unknown, what: string): MappedFailure {
   if (codes.includes('PLT_KFK_USER')) {
     return { error: new AgentError('SINK_REJECTED', `${what} cannot be sent: ${firstMessage(err)}`, { cause: err, retryable: false }) };
   }
-  const configuration = codes.find((c) => CONFIGURATION_FAULTS.has(c));
+  const configuration = configurationFault(codes);
   if (configuration) {
     const reason = CONFIGURATION_FAULTS.get(configuration)!;
     return { error: new AgentError('SINK_REJECTED', `${what} not stored: ${reason}`, { cause: err, retryable: true }), configuration: reason };
@@ -66,6 +66,32 @@ export function mapProduceError(err: unknown, what: string): MappedFailure {
   const timedOut = codes.includes('PLT_KFK_TIMEOUT');
   const code = timedOut ? 'SINK_TIMEOUT' : 'SINK_UNAVAILABLE';
   return { error: new AgentError(code, `${what} not sent: ${firstMessage(err)}`, { cause: err, retryable: true }) };
+}
+
+/**
+ * The most specific configuration fault: the last one found, as each chain is walked from the outer error to
+ * its cause. A wrong SCRAM/PLAIN password nests the broker's SASL_AUTHENTICATION_FAILED ("check the password")
+ * under the client's PLT_KFK_AUTHENTICATION ("check `sasl` and `tls`"); the first found named the vaguer one.
+ */
+function configurationFault(codes: string[]): string | undefined {
+  return codes.findLast((c) => CONFIGURATION_FAULTS.has(c));
+}
+
+/**
+ * Why the sink could not connect (a failed metadata probe), for its log and for the writes it refuses
+ * meanwhile. The client reports only "metadata failed 3 times." at the top: the reason (a refused password,
+ * a certificate the CA did not sign) is deep in the chain, and without it the operator sees a broker that
+ * looks merely unreachable. Always SINK_UNAVAILABLE, whatever the reason: the code of a write refused for
+ * want of a connection (SINK_REJECTED says the broker refused this batch, and callers act on that).
+ */
+export function mapConnectError(err: unknown): MappedFailure {
+  const fault = configurationFault(kafkaCodes(err));
+  const configuration = fault ? CONFIGURATION_FAULTS.get(fault) : describeTlsFailure(findTls(err));
+  const reason = configuration ?? firstMessage(err);
+  return {
+    error: new AgentError('SINK_UNAVAILABLE', `Kafka not connected: ${reason}`, { cause: err, retryable: true }),
+    ...(configuration ? { configuration } : {}),
+  };
 }
 
 function findTls(err: unknown): unknown {

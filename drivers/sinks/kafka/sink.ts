@@ -1,11 +1,11 @@
 // The client is loaded when a Kafka sink connects: an agent without one never pays its start-up or memory.
 import type { Broker, ConnectionPoolEventPayload, MessageToProduce, Producer } from '@platformatic/kafka';
-import { AgentError, describeError, type DriverEnv, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
+import { AgentError, type DriverEnv, type OutgoingBatch, type Sink } from '../../../agent/sdk/index.ts';
 import { ConnectionWaiters } from '../../common/connection-waiters.ts';
 import { backoffPolicy, Reconnector } from '../../common/reconnect.ts';
 import { ByteWindow } from './byte-window.ts';
 import { clientOptions } from './client-options.ts';
-import { firstMessage, mapProduceError } from './errors.ts';
+import { mapConnectError, mapProduceError, type MappedFailure } from './errors.ts';
 import { batchHeaders, batchKey } from './naming.ts';
 import type { KafkaOptions } from './options.ts';
 
@@ -43,7 +43,8 @@ export class KafkaSink implements Sink {
   private readonly closing = new AbortController();
   private brokersUp = 0;
   private probing = false;
-  private lastProbeError: string | undefined;
+  /** Why the last probe failed (cleared once a broker answers): logged once, and named by refused writes. */
+  private lastProbeFailure: MappedFailure | undefined;
   private readonly pending: PendingWrite[] = [];
   /** Brokers (host:port) whose connection closed: the next connection to one is a reconnect. */
   private readonly lostBrokers = new Set<string>();
@@ -94,12 +95,22 @@ export class KafkaSink implements Sink {
     this.probing = true;
     try {
       await producer.metadata({ topics: [this.options.topic], autocreateTopics: true, forceUpdate: true });
-      this.lastProbeError = undefined;
+      this.lastProbeFailure = undefined;
       this.env.log.info({ brokers: this.options.brokers, topic: this.options.topic }, 'kafka connected');
     } catch (err) {
-      const message = firstMessage(err);
-      if (message !== this.lastProbeError) this.env.log.warn({ err: describeError(err), brokers: this.options.brokers }, 'kafka not reachable; retrying');
-      this.lastProbeError = message;
+      // The reason is mapped, not the top of the client's error ("metadata failed 3 times."): a wrong password
+      // or an untrusted broker certificate must read as such, and be reported as the configuration problem it is.
+      const failure = mapConnectError(err);
+      if (failure.error.message !== this.lastProbeFailure?.error.message) {
+        if (failure.configuration !== undefined) {
+          this.env.problems.report('kafka_refused_by_configuration', `cannot connect (${failure.configuration}); batches stay queued`, {
+            brokers: this.options.brokers,
+          });
+        } else {
+          this.env.log.warn({ err: failure.error.message, brokers: this.options.brokers }, 'kafka not reachable; retrying');
+        }
+      }
+      this.lastProbeFailure = failure;
       this.probing = false;
       this.scheduleProbe();
       return;
@@ -123,7 +134,11 @@ export class KafkaSink implements Sink {
   async write(batch: OutgoingBatch): Promise<void> {
     const producer = this.producer;
     const what = `${batch.stream}#${batch.seq}`;
-    if (!producer || !this.connected) throw new AgentError('SINK_UNAVAILABLE', 'Kafka not connected', { retryable: true });
+    if (!producer || !this.connected) {
+      // Named with the probe's reason, so a batch held back by a wrong password does not read as a network outage.
+      const failure = this.lastProbeFailure?.error;
+      throw new AgentError(failure?.code ?? 'SINK_UNAVAILABLE', `${what} not sent: ${failure?.message ?? 'Kafka not connected'}`, { retryable: true });
+    }
     const bytes = batch.bytes.byteLength;
     try {
       await this.window.acquire(bytes, this.closing.signal);
