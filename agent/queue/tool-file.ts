@@ -80,3 +80,15 @@ export function ensurePurgeLog(db: Database.Database): void {
     PRIMARY KEY (stream, first_chunk)
   ) WITHOUT ROWID`);
 }
+
+/**
+ * Whether the file's chunks carry their CRC-32 (agent/queue/schema.ts): a queue an older build made, and this
+ * one never opened, has no such column. A file too damaged to say has none either (nothing is checked).
+ */
+export function hasChunkChecksums(db: Database.Database): boolean {
+  try {
+    return (db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('chunks') as string[]).includes('crc32');
+  } catch {
+    return false;
+  }
+}

@@ -12,12 +12,11 @@
  *   epoch: it is refused unless `renumber` (then the centre may hold its records twice).
  */
 import { crc32 } from 'node:zlib';
-import type Database from 'better-sqlite3';
 import type { AgentRecord } from '../domain/record.ts';
 import { COMPRESSION_ID, type CodecSettings, compress, encodeRecords } from '../envelope/codec.ts';
 import { AgentError } from '../errors.ts';
 import type { ToolFile } from './tool-file.ts';
-import { ensurePurgeLog, syncWrites, WRITE_SLICE } from './tool-file.ts';
+import { ensurePurgeLog, hasChunkChecksums, syncWrites, WRITE_SLICE } from './tool-file.ts';
 import type { QueueUnit } from './tool-units.ts';
 
 export interface ReplayTally {
@@ -56,7 +55,7 @@ export class Replayer {
     this.opts = opts;
     this.sameEpoch = file.epoch !== '' && file.epoch === opts.epoch;
     const db = file.db;
-    this.checksums = hasChecksums(db);
+    this.checksums = hasChunkChecksums(db);
     if (!opts.dryRun) ensurePurgeLog(db);
     const hasLog = (db.prepare("SELECT 1 FROM sqlite_master WHERE name = 'tool_purged'").get() as unknown) !== undefined;
     this.stmt = {
@@ -154,8 +153,4 @@ export class Replayer {
     if (this.sameEpoch) this.stmt.unlog?.run(unit.stream, unit.firstChunk);
     this.count(unit);
   }
-}
-
-function hasChecksums(db: Database.Database): boolean {
-  return (db.prepare('SELECT name FROM pragma_table_info(?)').pluck().all('chunks') as string[]).includes('crc32');
 }

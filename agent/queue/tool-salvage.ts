@@ -9,10 +9,12 @@
  * records counted as lost; a row that cannot be read at all is counted as a lost chunk of unknown size.
  */
 import { rmSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
 import type Database from 'better-sqlite3';
 import type { AgentRecord } from '../domain/record.ts';
 import { openDatabase } from '../util/sqlite.ts';
 import { paddedCopy } from './recovery.ts';
+import { hasChunkChecksums } from './tool-file.ts';
 import { decodeChunk, type QueueUnit } from './tool-units.ts';
 
 export interface SalvageTally {
@@ -123,9 +125,9 @@ function* walk(db: Database.Database, tally: SalvageTally): Generator<QueueUnit>
     tally.notes.push(`ids span ${lowest}…${highest}: only the last ${MAX_PROBE_SPAN} are probed`);
     lowest = highest - MAX_PROBE_SPAN;
   }
-  const row = db.prepare('SELECT stream_id, count, created, codec, payload FROM chunks WHERE id = ?');
+  const row = db.prepare(`SELECT stream_id, count, created, codec, payload${hasChunkChecksums(db) ? ', crc32' : ''} FROM chunks WHERE id = ?`);
   const countOnly = db.prepare('SELECT stream_id, count FROM chunks WHERE id = ?');
-  type Row = { stream_id: number; count: number; created: number; codec: number; payload: Buffer };
+  type Row = { stream_id: number; count: number; created: number; codec: number; payload: Buffer; crc32?: number | null };
   // Batches being gathered, by stream (streams' chunks interleave in id order): their chunks so far.
   type Open = { batch: (typeof batches)[0]; units: QueueUnit[] };
   const opens = new Map<number, Open>();
@@ -178,6 +180,8 @@ function* walk(db: Database.Database, tally: SalvageTally): Generator<QueueUnit>
     if (!r) continue; // deleted long ago (acknowledged): not a loss
     let records: AgentRecord[];
     try {
+      // A payload that is not what was written may still decode, into other records: its checksum says so.
+      if (r.crc32 != null && crc32(r.payload) !== r.crc32) throw new Error('its checksum differs');
       records = decodeChunk(r.codec, r.payload);
       if (records.length !== r.count) throw new Error(`holds ${records.length} records, its row says ${r.count}`);
     } catch {

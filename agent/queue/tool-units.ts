@@ -5,10 +5,11 @@
  * bytes, each page one short read, so memory stays bounded however large the file and the agent's
  * checkpoints are held back by one page at most.
  */
+import { crc32 } from 'node:zlib';
 import type { AgentRecord } from '../domain/record.ts';
 import { compressionFromId, decodeRecords, decompress } from '../envelope/codec.ts';
 import { AgentError } from '../errors.ts';
-import type { ToolFile } from './tool-file.ts';
+import { hasChunkChecksums, type ToolFile } from './tool-file.ts';
 
 export interface QueueUnit {
   stream: string;
@@ -57,6 +58,8 @@ interface ChunkRow {
   size: number;
   /** Absent when read with `decode: false`. */
   payload?: Buffer;
+  /** The payload's CRC-32 as written; null or absent when not known (an older build's chunk or file). */
+  crc32?: number | null;
 }
 
 interface BatchRange {
@@ -83,7 +86,7 @@ export function decodeChunk(codec: number, payload: Uint8Array): AgentRecord[] {
  * delivered.
  */
 export function* readUnits(file: ToolFile, selection: Selection, options: { decode: boolean } = { decode: true }): Generator<QueueUnit> {
-  const columns = options.decode ? 'payload, length(payload) AS size' : 'length(payload) AS size';
+  const columns = options.decode ? `payload, length(payload) AS size${hasChunkChecksums(file.db) ? ', crc32' : ''}` : 'length(payload) AS size';
   const page = file.db.prepare(`SELECT id, count, created, codec, ${columns} FROM chunks WHERE stream_id = ? AND id > ? ORDER BY id`);
   const batchesOf = file.db.prepare('SELECT seq, first_chunk AS first, last_chunk AS last FROM batches WHERE stream_id = ? ORDER BY first_chunk');
   for (const [streamId, stream] of file.streams) {
@@ -131,6 +134,9 @@ function toUnit(stream: string, seq: number | null, chunks: ChunkRow[]): QueueUn
     storedBytes += c.size;
     count += c.count;
     if (!c.payload) continue;
+    if (c.crc32 != null && crc32(c.payload) !== c.crc32) {
+      throw new AgentError('QUEUE_CORRUPT', `chunk ${c.id} of stream ${stream} is damaged (its checksum differs); read the file with edge-agent queue salvage`);
+    }
     let decoded: AgentRecord[];
     try {
       decoded = decodeChunk(c.codec, c.payload);

@@ -16,6 +16,8 @@ import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import { createLogger } from '../../agent/log.ts';
 import { Queue } from '../../agent/queue/queue.ts';
 import { testQueueOptions } from '../helpers/queue-options.ts';
+import { queueCli } from '../helpers/queue-tools.ts';
+import { readExport } from '../../agent/queue/export-format.ts';
 
 /** Records that do not compress to nothing: each commit's chunk is large enough not to be merged with others. */
 const record = (n: number) => ({ n, noise: randomBytes(600).toString('base64') });
@@ -116,6 +118,36 @@ test(
     const queue = Queue.open(options);
     assert.deepEqual(drain(queue), [1, 2]);
     assert.equal(queue.stats().drops.s?.corrupt, undefined);
+    queue.close();
+  }),
+);
+
+test(
+  'a changed payload that still decodes (stored uncompressed) is caught by its checksum: not sent, not exported, not salvaged',
+  withDir('crc-tools', async (dir) => {
+    const path = join(dir, 'q.db');
+    // Uncompressed, a byte changed inside a record's text still decodes, as another record: only the checksum tells.
+    const options = testQueueOptions(path, { batchMaxBytes: 16 * 1024, codec: { compression: 'none' } });
+    const first = Queue.open(options);
+    for (let n = 1; n <= 3; n++) await first.enqueue('s', [record(n)], undefined);
+    first.close();
+    damage(path, 2);
+
+    const exported = await queueCli(['export', '--file', path, '--format', 'cbor', '--out', join(dir, 'export.cbor')]);
+    assert.notEqual(exported.code, 0, 'export refuses the file');
+    assert.match(exported.stderr, /chunk 2 of stream s is damaged \(its checksum differs\)/);
+
+    const out = join(dir, 'salvaged.cbor');
+    const salvaged = await queueCli(['salvage', path, '--out', out, '--format', 'cbor', '--json']);
+    const report = JSON.parse(salvaged.stdout) as { chunks: number; damagedChunks: number; damagedRecords: number };
+    assert.deepEqual([report.chunks, report.damagedChunks, report.damagedRecords], [2, 1, 1]);
+    const kept: number[] = [];
+    for await (const unit of (await readExport(out)).units) for (const r of unit.records) kept.push(r.n as number);
+    assert.deepEqual(kept, [1, 3]);
+
+    const queue = Queue.open(options);
+    assert.deepEqual(drain(queue), [1, 3]);
+    assert.equal(queue.stats().drops.s?.corrupt, 1);
     queue.close();
   }),
 );
