@@ -127,7 +127,7 @@ test(
   withDir('crc-tools', async (dir) => {
     const path = join(dir, 'q.db');
     // Uncompressed, a byte changed inside a record's text still decodes, as another record: only the checksum tells.
-    const options = testQueueOptions(path, { batchMaxBytes: 16 * 1024, codec: { compression: 'none' } });
+    const options = testQueueOptions(path, { batchMaxBytes: 16 * 1024, codec: { compression: 'none', level: undefined } });
     const first = Queue.open(options);
     for (let n = 1; n <= 3; n++) await first.enqueue('s', [record(n)], undefined);
     first.close();
