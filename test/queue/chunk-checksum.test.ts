@@ -14,7 +14,8 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { decodeRecords, decompress } from '../../agent/envelope/codec.ts';
 import { createLogger } from '../../agent/log.ts';
-import { Queue } from '../../agent/queue/queue.ts';
+import { Queue, type QueueOptions } from '../../agent/queue/queue.ts';
+import type { AgentRecord } from '../../agent/domain/record.ts';
 import { testQueueOptions } from '../helpers/queue-options.ts';
 import { queueCli } from '../helpers/queue-tools.ts';
 import { readExport } from '../../agent/queue/export-format.ts';
@@ -52,14 +53,22 @@ function damage(path: string, chunkId: number): void {
   db.close();
 }
 
+/** A queue file at `path` holding `records`, each committed alone (one chunk each), then closed. */
+async function queueOf(options: QueueOptions, records: AgentRecord[]): Promise<void> {
+  const queue = Queue.open(options);
+  for (const r of records) await queue.enqueue('s', [r], undefined);
+  queue.close();
+}
+
 test(
   'a chunk changed on disk is set aside as corrupt, counted durably and logged; the batches behind it go',
   withDir('crc', async (dir) => {
     const path = join(dir, 'q.db');
     const options = testQueueOptions(path, { batchMaxBytes: 16 * 1024 });
-    const first = Queue.open(options);
-    for (let n = 1; n <= 3; n++) await first.enqueue('s', [record(n)], undefined);
-    first.close();
+    await queueOf(
+      options,
+      Array.from({ length: 3 }, (_, i) => record(i + 1)),
+    );
     damage(path, 2);
 
     const logFile = join(dir, 'log.jsonl');
@@ -90,9 +99,10 @@ test(
     const path = join(dir, 'q.db');
     // Chunks below 1/64 of batch.max_bytes stored are merged into one batch (queue/planner.ts).
     const options = testQueueOptions(path, { batchMaxBytes: 64 * 1024, batchMaxRecords: 5 });
-    const first = Queue.open(options);
-    for (let n = 1; n <= 10; n++) await first.enqueue('s', [{ n, text: 'a'.repeat(50) }], undefined);
-    first.close();
+    await queueOf(
+      options,
+      Array.from({ length: 10 }, (_, i) => ({ n: i + 1, text: 'a'.repeat(50) })),
+    );
     damage(path, 3);
 
     const queue = Queue.open(options);
@@ -107,9 +117,10 @@ test(
   withDir('crc-none', async (dir) => {
     const path = join(dir, 'q.db');
     const options = testQueueOptions(path, { batchMaxBytes: 16 * 1024 });
-    const first = Queue.open(options);
-    for (let n = 1; n <= 2; n++) await first.enqueue('s', [record(n)], undefined);
-    first.close();
+    await queueOf(
+      options,
+      Array.from({ length: 2 }, (_, i) => record(i + 1)),
+    );
     const db = new Database(path);
     assert.equal(db.prepare('SELECT count(*) FROM chunks WHERE crc32 IS NOT NULL').pluck().get(), 2, 'written with their checksums');
     db.prepare('UPDATE chunks SET crc32 = NULL').run();
@@ -128,9 +139,10 @@ test(
     const path = join(dir, 'q.db');
     // Uncompressed, a byte changed inside a record's text still decodes, as another record: only the checksum tells.
     const options = testQueueOptions(path, { batchMaxBytes: 16 * 1024, codec: { compression: 'none', level: undefined } });
-    const first = Queue.open(options);
-    for (let n = 1; n <= 3; n++) await first.enqueue('s', [record(n)], undefined);
-    first.close();
+    await queueOf(
+      options,
+      Array.from({ length: 3 }, (_, i) => record(i + 1)),
+    );
     damage(path, 2);
 
     const exported = await queueCli(['export', '--file', path, '--format', 'cbor', '--out', join(dir, 'export.cbor')]);
