@@ -6,29 +6,20 @@
  */
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
 import { runUntilAgentRunning } from '../../scripts/lib/run-until-running.ts';
-import { makeCertificates, mutualTlsListener } from '../helpers/certs.ts';
+import { type MutualTlsBroker, startMutualTlsBroker } from '../helpers/certs.ts';
 import { builtExecutable } from '../helpers/executable.ts';
 
-let dir: string;
-let broker: Mosquitto;
-let certs: ReturnType<typeof makeCertificates>;
+let tls: MutualTlsBroker;
 
 describe('the executable over mqtts://', { skip: process.arch === 'x64' && process.platform === 'linux' ? false : 'the host is not linux-x64' }, () => {
   before(async () => {
-    dir = mkdtempSync(join(tmpdir(), 'edge-agent-mqtts-'));
-    certs = makeCertificates(dir);
-    broker = await startMosquitto({
-      extra: mutualTlsListener(certs),
-    });
+    tls = await startMutualTlsBroker('edge-agent-mqtts-');
   });
   after(async () => {
-    await broker?.stop();
-    rmSync(dir, { recursive: true, force: true });
+    await tls?.stop();
   });
 
   it('the MQTT sink connects with a client certificate (the TLS transport loaded on use)', async () => {
@@ -41,14 +32,14 @@ describe('the executable over mqtts://', { skip: process.arch === 'x64' && proce
       '  - { type: synthetic, name: load, rate: 10 }',
       'sink:',
       '  type: mqtt',
-      `  url: mqtts://127.0.0.1:${broker.port}`,
-      `  tls: { ca: ${certs.ca}, cert: ${certs.clientCert}, key: ${certs.clientKey} }`,
+      `  url: mqtts://127.0.0.1:${tls.broker.port}`,
+      `  tls: { ca: ${tls.certs.ca}, cert: ${tls.certs.clientCert}, key: ${tls.certs.clientKey} }`,
       '',
     ].join('\n');
-    writeFileSync(join(dir, 'run.yaml'), config);
+    writeFileSync(join(tls.dir, 'run.yaml'), config);
     const r = await runUntilAgentRunning([builtExecutable('linux-x64'), 'run', '--config', 'run.yaml'], {
-      cwd: dir,
-      env: { ...process.env, EDGE_AGENT_NATIVE_CACHE: join(dir, 'native-cache') },
+      cwd: tls.dir,
+      env: { ...process.env, EDGE_AGENT_NATIVE_CACHE: join(tls.dir, 'native-cache') },
       until: 'mqtt connected',
       timeoutMs: 60_000,
     });

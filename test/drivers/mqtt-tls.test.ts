@@ -1,37 +1,28 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { mqttSink } from '../../drivers/sinks/mqtt/index.ts';
-import { startMosquitto, type Mosquitto } from '../../scripts/lib/mosquitto.ts';
+import { startMosquitto } from '../../scripts/lib/mosquitto.ts';
 import { silentLogger } from '../../agent/log.ts';
-import { makeCertificates, mutualTlsListener } from '../helpers/certs.ts';
+import { makeCertificates, type MutualTlsBroker, startMutualTlsBroker } from '../helpers/certs.ts';
 import type { IncomingMessage } from '../../agent/sdk/index.ts';
 import { driverEnv } from '../../agent/hosting/driver-env.ts';
 
-let dir: string;
-let broker: Mosquitto;
-let certs: ReturnType<typeof makeCertificates>;
+let tls: MutualTlsBroker;
 
 // A real Mosquitto with a TLS listener that demands a client certificate signed by our CA.
 before(async () => {
-  dir = mkdtempSync(join(tmpdir(), 'edge-tls-'));
-  certs = makeCertificates(dir);
-  broker = await startMosquitto({
-    extra: mutualTlsListener(certs),
-  });
+  tls = await startMutualTlsBroker('edge-tls-');
 });
 after(async () => {
-  await broker?.stop();
-  rmSync(dir, { recursive: true, force: true });
+  await tls?.stop();
 });
 
 const env = driverEnv({ log: silentLogger, baseDir: '/' });
-const url = () => `mqtts://127.0.0.1:${broker.port}`;
+const url = () => `mqtts://127.0.0.1:${tls.broker.port}`;
 
 test('mqtt sink over TLS with a client certificate: the batch is acknowledged and read back over TLS', async () => {
-  const options = mqttSink.options.parse({ url: url(), tls: { ca: certs.ca, cert: certs.clientCert, key: certs.clientKey } });
+  const options = mqttSink.options.parse({ url: url(), tls: { ca: tls.certs.ca, cert: tls.certs.clientCert, key: tls.certs.clientKey } });
   const got: IncomingMessage[] = [];
   let arrived!: () => void;
   const arrival = new Promise<void>((resolve) => (arrived = resolve));
@@ -55,7 +46,7 @@ test('mqtt sink over TLS with a client certificate: the batch is acknowledged an
 });
 
 test('mqtt sink over TLS without a client certificate never connects, and writes fail as retryable', async () => {
-  const options = mqttSink.options.parse({ url: url(), tls: { ca: certs.ca }, reconnect: { initial_delay: '20ms', max_delay: '100ms' } });
+  const options = mqttSink.options.parse({ url: url(), tls: { ca: tls.certs.ca }, reconnect: { initial_delay: '20ms', max_delay: '100ms' } });
   const sink = await mqttSink.create(options, { ...env, device: 'gw-tls' });
   await sink.connect();
   await sink.waitConnected(AbortSignal.timeout(1_500)); // gives the handshake time to be refused
@@ -68,8 +59,8 @@ test('mqtt sink over TLS without a client certificate never connects, and writes
 });
 
 test('mqtt sink over TLS refuses a broker certificate from an unknown CA', async () => {
-  const other = makeCertificates(join(dir, 'other'));
-  const options = mqttSink.options.parse({ url: url(), tls: { ca: other.ca, cert: certs.clientCert, key: certs.clientKey } });
+  const other = makeCertificates(join(tls.dir, 'other'));
+  const options = mqttSink.options.parse({ url: url(), tls: { ca: other.ca, cert: tls.certs.clientCert, key: tls.certs.clientKey } });
   const sink = await mqttSink.create(options, { ...env, device: 'gw-tls' });
   await sink.connect();
   await sink.waitConnected(AbortSignal.timeout(1_500));
@@ -78,7 +69,7 @@ test('mqtt sink over TLS refuses a broker certificate from an unknown CA', async
 });
 
 test('mqtt sink over TLS verifies the host name by default: a certificate of the right CA for another name is refused', async () => {
-  const elsewhere = makeCertificates(join(dir, 'elsewhere'), 'DNS:elsewhere.test');
+  const elsewhere = makeCertificates(join(tls.dir, 'elsewhere'), 'DNS:elsewhere.test');
   const named = await startMosquitto({ extra: [`certfile ${elsewhere.serverCert}`, `keyfile ${elsewhere.serverKey}`] });
   try {
     const errors: string[] = [];

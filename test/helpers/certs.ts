@@ -1,6 +1,8 @@
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { type Mosquitto, startMosquitto } from '../../scripts/lib/mosquitto.ts';
 
 /**
  * A throwaway PKI made with the openssl command: a CA, a server certificate for 127.0.0.1/localhost (or the
@@ -50,4 +52,28 @@ export function makeCertificates(
 /** Mosquitto's settings for a TLS listener that demands a client certificate signed by `certs.ca` and takes its name as the user. */
 export function mutualTlsListener(certs: ReturnType<typeof makeCertificates>): string[] {
   return [`cafile ${certs.ca}`, `certfile ${certs.serverCert}`, `keyfile ${certs.serverKey}`, 'require_certificate true', 'use_identity_as_username true'];
+}
+
+/** A temporary folder with certificates and a real Mosquitto listening with `mutualTlsListener` on them. */
+export interface MutualTlsBroker {
+  readonly dir: string;
+  readonly certs: ReturnType<typeof makeCertificates>;
+  readonly broker: Mosquitto;
+  /** Stops the broker by its PID and removes the folder. */
+  stop(): Promise<void>;
+}
+
+export async function startMutualTlsBroker(prefix: string): Promise<MutualTlsBroker> {
+  const dir = mkdtempSync(join(tmpdir(), prefix));
+  const certs = makeCertificates(dir);
+  const broker = await startMosquitto({ extra: mutualTlsListener(certs) });
+  return {
+    dir,
+    certs,
+    broker,
+    stop: async () => {
+      await broker.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
 }
