@@ -88,9 +88,12 @@ export class LiveAgent implements RunningAgent {
     const core = await openCore(loaded, this.log, this.telemetry, this.receiverOutput);
     this.core = core;
     this.lastCore = core;
+    // Sources first: they need only the queue, and collecting must not wait for the uplink. A sink's connect
+    // waits for its first attempt, which against a broker that does not answer lasts its connect_timeout (for
+    // Kafka, once per retry): tens of seconds in which a serial line or a pushing device would not be read.
+    for (const source of loaded.config.sources) this.sources.set(source.name, await startSource(core, loaded, source, this.log, this.telemetry));
     this.delivery = await startDelivery(core, loaded, this.log, this.telemetry);
     this.lastDelivery = this.delivery;
-    for (const source of loaded.config.sources) this.sources.set(source.name, await startSource(core, loaded, source, this.log, this.telemetry));
     this.log.info({ device: core.device, sources: this.sources.size, sink: loaded.config.sink!.type, queue: core.queuePath }, 'agent running');
   }
 
