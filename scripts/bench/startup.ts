@@ -22,6 +22,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { median } from './format.ts';
 import { numberArg, parseArgs, readCpuSeconds } from './proc.ts';
 import { plainGatewayYaml } from '../lib/gateway-configs.ts';
 
@@ -60,12 +61,6 @@ function time(cmd: string, args: string[], cwd: string, env: NodeJS.ProcessEnv, 
     });
   });
 }
-
-const median = (xs: number[]): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-};
 
 async function pairs(label: string, runs: number, measure: () => Promise<Timed>, cwd: string, nodeEnv: NodeJS.ProcessEnv): Promise<void> {
   const a: number[] = [];
