@@ -9,7 +9,7 @@ import type { Writable } from 'node:stream';
 import { type Command, Option } from 'commander';
 import { loadConfigFile } from '../app.ts';
 import { configPaths } from '../config/paths.ts';
-import type { CodecSettings } from '../envelope/codec.ts';
+import { type CodecSettings, DEFAULT_COMPRESSION } from '../envelope/codec.ts';
 import { AgentError } from '../errors.ts';
 import type { Selection } from '../queue/tool-units.ts';
 
@@ -49,7 +49,7 @@ export function resolveTarget(options: TargetOptions): Target {
   if ((options.config === undefined) === (options.file === undefined)) {
     throw new AgentError('USAGE', "give either --config FILE (the agent's queue) or --file PATH (a queue file)");
   }
-  if (options.file !== undefined) return { path: options.file, device: null, codec: { compression: 'deflate', level: undefined } };
+  if (options.file !== undefined) return { path: options.file, device: null, codec: { compression: DEFAULT_COMPRESSION, level: undefined } };
   const loaded = loadConfigFile(options.config!);
   return {
     path: configPaths(loaded).queue,

@@ -1,5 +1,5 @@
 import { z } from '../util/zod.ts';
-import { COMPRESSIONS } from '../envelope/codec.ts';
+import { COMPRESSIONS, DEFAULT_COMPRESSION } from '../envelope/codec.ts';
 import { MOST_NESTING } from '../envelope/cbor-decode.ts';
 import { duration, size } from '../util/units.ts';
 import type { SinkDriver } from '../contracts/sink.ts';
@@ -116,8 +116,8 @@ export function buildConfigSchemas(drivers: { sources: readonly SourceDriver[]; 
             .describe(
               "Upper bound of a batch's CBOR before compression. A record larger than this alone is dropped at ingest, counted as too_large: no batch could carry it. A centre with default limits takes up to 512KiB (receiver.max_batch_bytes); check-config warns above.",
             ),
-          compression: z.enum(COMPRESSIONS).default('deflate'),
-          level: z.number().int().optional().describe('Compression level; default deflate 1, brotli 4, zstd 3. Ranges: deflate 0–9, brotli 0–11, zstd 1–22.'),
+          compression: z.enum(COMPRESSIONS).default(DEFAULT_COMPRESSION),
+          level: z.number().int().optional().describe('Compression level; default deflate 1, brotli 4, zstd 1. Ranges: deflate 0–9, brotli 0–11, zstd 1–22.'),
         })
         .superRefine((batch, ctx) => {
           const range: readonly [number, number] = ({ none: [0, 0], deflate: [0, 9], brotli: [0, 11], zstd: [1, 22] } as const)[batch.compression];

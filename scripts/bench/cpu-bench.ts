@@ -3,7 +3,7 @@
  * process, from process.cpuUsage, so other work on a shared machine does not inflate them the way it
  * inflates wall-clock rates), wire bytes per record, and the records' mean JSON size. Each scenario is one
  * `scripts/bench/e2e-worker.ts` run, pinned to core 0 with the executable's heap caps (DEFAULT_HEAP_CAPS:
- * 48 MB old space, 1 MB semi-space), into a Mosquitto of this script's own (CBOR ▸ deflate ▸ XChaCha20-Poly1305, QoS 1).
+ * 48 MB old space, 1 MB semi-space), into a Mosquitto of this script's own (CBOR ▸ zstd ▸ XChaCha20-Poly1305, QoS 1).
  *
  * Scenarios:
  * - `classic`: the synthetic source's original {n, ts, sensor, value, unit} record (the old benchmark);

@@ -1,6 +1,6 @@
 /**
  * End to end: the real agent (startAgent from a YAML config) with the synthetic source (count N, rate 0)
- * and the MQTT sink (CBOR ▸ deflate ▸ XChaCha20-Poly1305, QoS 1) publishing to the broker at --url. The clock
+ * and the MQTT sink (CBOR ▸ zstd ▸ XChaCha20-Poly1305, QoS 1) publishing to the broker at --url. The clock
  * runs from the startAgent call until every record is acknowledged: all N committed, the queue empty (the
  * acks' deletions committed too) and nothing in flight. Run pinned to one core by scripts/bench/run.ts.
  * Prints one JSON line.

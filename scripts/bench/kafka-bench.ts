@@ -1,6 +1,6 @@
 /**
  * The end-to-end scenario of scripts/bench/pulsar-bench.ts (real agent from YAML, synthetic source at rate 0,
- * count N, CBOR ▸ deflate ▸ XChaCha20-Poly1305 batches) with the Kafka sink to a real single-node Kafka 4
+ * count N, CBOR ▸ zstd ▸ XChaCha20-Poly1305 batches) with the Kafka sink to a real single-node Kafka 4
  * broker (KRaft) instead. The clock runs from startAgent until every record is acknowledged (acks=all) and
  * deleted from the queue. The agent runs in a child pinned to core 0; the broker runs on the other core.
  * Wire bytes: what the agent's sockets wrote (Kafka protocol, envelopes included). Prints one JSON line.

@@ -1,6 +1,6 @@
 /**
  * The end-to-end scenario of scripts/bench/e2e-worker.ts (real agent from YAML, synthetic source at rate 0,
- * count N, CBOR ▸ deflate ▸ XChaCha20-Poly1305 batches) with the Pulsar sink's WebSocket transport to a real
+ * count N, CBOR ▸ zstd ▸ XChaCha20-Poly1305 batches) with the Pulsar sink's WebSocket transport to a real
  * Pulsar standalone broker instead of MQTT. The clock runs from startAgent until every record is
  * acknowledged (send receipts) and deleted from the queue. The agent runs in a child pinned to core 0;
  * the broker runs on the other core. Prints one JSON line.

@@ -79,7 +79,7 @@ describe('config errors name the path, the line and the column', () => {
     assert.match(oneIssue('sender:\n  max_in_flight: -1\n', 'sender.max_in_flight', 2, 18), />=\s*1/);
     assert.match(oneIssue('broker:\n  port: 70000\n', 'broker.port', 2, 9), /<=\s*65535/);
     assert.match(oneIssue('queue:\n  commit_interval: -5\n', 'queue.commit_interval', 2, 20), /duration/);
-    assert.match(oneIssue('batch:\n  level: 23\n', 'batch.level', 2, 10), /deflate takes a level from 0 to 9, got 23/);
+    assert.match(oneIssue('batch:\n  level: 23\n', 'batch.level', 2, 10), /zstd takes a level from 1 to 22, got 23/);
   });
 
   it('unknown source type lists the known types', () => {
@@ -212,7 +212,7 @@ describe('defaults', () => {
       full_policy: 'drop_oldest',
       cache_size: 2 * 1024 * 1024,
     });
-    assert.deepEqual(config.batch, { max_records: 1000, max_bytes: 256 * 1024, compression: 'deflate' });
+    assert.deepEqual(config.batch, { max_records: 1000, max_bytes: 256 * 1024, compression: 'zstd' });
     assert.deepEqual(config.sender, {
       max_in_flight: 16,
       max_in_flight_bytes: 8 * 1024 * 1024,
