@@ -16,6 +16,7 @@ import {
   nullCursorStatement,
 } from '../../common/sql/statements.ts';
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
+import { columnSize, columnSizings, type ColumnSizing } from './sizing.ts';
 
 const syntax: SqlSyntax = {
   quote: (identifier) => `"${identifier.replaceAll('"', '""')}"`,
@@ -24,15 +25,6 @@ const syntax: SqlSyntax = {
     return '?';
   },
 };
-
-/**
- * octet_length of a BLOB or TEXT reads its stored length, not its content. A number is formatted as text first
- * (for a REAL half of what sizing a batch costs), but every cheaper test of "is this a number" either loads a
- * text or BLOB value whole (a comparison: a row far above max_row_bytes would be read into memory to be sized,
- * docs/benchmarks.md, "CPU per record, fifth pass") or costs more than the formatting (typeof and a string
- * comparison).
- */
-const octetLength = (quoted: string) => `octet_length(${quoted})`;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
@@ -84,6 +76,10 @@ export class SqliteDialect implements SqlDialect<null> {
   /** Prepared statements by text: one reading plain numbers, one reading INTEGER as BigInt. */
   private readonly statements = new Map<string, { fast: Database.Statement; safe: Database.Statement }>();
   private columns: string[] | undefined;
+  /** How each column is sized (sizing.ts), read from the schema with `columns`. */
+  private sizings = new Map<string, ColumnSizing>();
+  /** The size expression of a column, as the sizes statements take it. */
+  private readonly sizeOf = (quoted: string, column: string) => columnSize(this.sizings.get(column) ?? 'any', quoted);
   /** The file the open handle reads (device and inode), to notice when the path names another file. */
   private identity: { dev: number; ino: number } | undefined;
   private readonly env: Pick<DriverEnv, 'log' | 'counters'>;
@@ -163,7 +159,7 @@ export class SqliteDialect implements SqlDialect<null> {
   }
 
   async sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]> {
-    const { text, values } = sizesStatement(this.config, syntax, this.columnNames(), octetLength, after, upTo, limit);
+    const { text, values } = sizesStatement(this.config, syntax, this.columnNames(), this.sizeOf, after, upTo, limit);
     return rowSizes(this.all(text, values), this.config, this.where);
   }
 
@@ -175,7 +171,7 @@ export class SqliteDialect implements SqlDialect<null> {
   async readIfFits(after: Position | undefined, upTo: Position, limit: number, maxRowBytes: number, maxBatchBytes: number): Promise<FittingRows | undefined> {
     const db = this.db;
     if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
-    const totalsStatement = sizeTotalsStatement(this.config, syntax, this.columnNames(), octetLength, after, upTo, limit);
+    const totalsStatement = sizeTotalsStatement(this.config, syntax, this.columnNames(), this.sizeOf, after, upTo, limit);
     const read = readStatement(this.config, syntax, after, upTo, limit);
     return db.transaction((): FittingRows | undefined => {
       const totals = sizeTotals(this.all(totalsStatement.text, totalsStatement.values)[0]);
@@ -189,10 +185,11 @@ export class SqliteDialect implements SqlDialect<null> {
   private columnNames(): string[] {
     const db = this.db;
     if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
-    this.columns ??= db
-      .prepare(columnsStatement(this.config, syntax))
-      .columns()
-      .map((c) => c.name);
+    if (this.columns === undefined) {
+      const statement = db.prepare(columnsStatement(this.config, syntax));
+      this.sizings = columnSizings(db, statement, this.config.table);
+      this.columns = [...this.sizings.keys()];
+    }
     return this.columns;
   }
 
