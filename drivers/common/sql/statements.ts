@@ -104,8 +104,12 @@ export function sizesStatement(
 ): Statement {
   const read = readStatement(config, syntax, after, upTo, limit);
   const keys = [config.id_column, ...(config.timestamp_column === undefined ? [] : [config.timestamp_column])].map((c) => syntax.quote(c));
-  const total = columns.length === 0 ? '0' : columns.map((c) => `COALESCE(${sizeOf(syntax.quote(c), c)}, 0)`).join(' + ');
-  return { text: read.text.replace(/^SELECT \*/, `SELECT ${keys.join(', ')}, ${total} AS ${ROW_BYTES}`), values: read.values };
+  return { text: read.text.replace(/^SELECT \*/, `SELECT ${keys.join(', ')}, ${rowBytes(syntax, columns, sizeOf)} AS ${ROW_BYTES}`), values: read.values };
+}
+
+/** A row's size: its columns' sizes added up, NULL counted as 0. */
+function rowBytes(syntax: SqlSyntax, columns: readonly string[], sizeOf: (quoted: string, column: string) => string): string {
+  return columns.length === 0 ? '0' : columns.map((c) => `COALESCE(${sizeOf(syntax.quote(c), c)}, 0)`).join(' + ');
 }
 
 /** The sizes statement's rows as positions and byte counts (a database may hand a sum back as BigInt or text). */
@@ -135,10 +139,12 @@ export function sizeTotalsStatement(
   upTo: Position,
   limit: number,
 ): Statement {
-  const sizes = sizesStatement(config, syntax, columns, sizeOf, after, upTo, limit);
+  // Sizes alone, without the keys `sizesStatement` adds: one column fewer to read per row.
+  const read = readStatement(config, syntax, after, upTo, limit);
+  const sizes = read.text.replace(/^SELECT \*/, `SELECT ${rowBytes(syntax, columns, sizeOf)} AS ${ROW_BYTES}`);
   return {
-    text: `SELECT COUNT(*) AS ${TOTAL_ROWS}, MAX(${ROW_BYTES}) AS ${LARGEST_ROW_BYTES}, SUM(${ROW_BYTES}) AS ${TOTAL_BYTES} FROM (${sizes.text}) AS edge_sizes`,
-    values: sizes.values,
+    text: `SELECT COUNT(*) AS ${TOTAL_ROWS}, MAX(${ROW_BYTES}) AS ${LARGEST_ROW_BYTES}, SUM(${ROW_BYTES}) AS ${TOTAL_BYTES} FROM (${sizes}) AS edge_sizes`,
+    values: read.values,
   };
 }
 
