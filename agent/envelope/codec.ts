@@ -19,8 +19,8 @@ export type Compression = (typeof COMPRESSIONS)[number];
 
 /**
  * `batch.compression` when the config names none. zstd at level 1 against deflate at level 1, on 1000-record
- * chunks of the benchmark's realistic records: half the CPU (120 B records: 178 against 340 µs a chunk; 500 B:
- * 0.98 against 2.46 ms) and 10–19 % fewer bytes on the wire (docs/benchmarks.md, "Session 11: zstd by default").
+ * chunks of the benchmark's realistic records: 40–60 % less CPU and 10–19 % fewer bytes on the wire
+ * (scripts/bench/codec-bench.ts; docs/benchmarks.md, "Session 11: zstd by default; sizing SQLite rows by type").
  */
 export const DEFAULT_COMPRESSION: Compression = 'zstd';
 

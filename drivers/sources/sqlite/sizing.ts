@@ -11,10 +11,11 @@ import type Database from 'better-sqlite3';
  * - `number`: the column is the table's rowid (INTEGER PRIMARY KEY of a rowid table), or an INTEGER, INT or
  *   REAL column of a STRICT table: it holds only numbers (or NULL), counted as 8 bytes with no work per row.
  * - `any`: anything else (INTEGER, REAL or NUMERIC affinity in an ordinary table, no declared type, a query's
- *   expression). `octet_length` of a number formats it as text first, which for a REAL cost ≈ 400 of the
- *   totals statement's ≈ 3,850 instructions per 120 B row; `typeof` reads only the type from the record
- *   header, so numbers are counted as 8 bytes and only text and BLOBs are measured (docs/benchmarks.md,
- *   "Session 11: sizing SQLite rows by type").
+ *   expression). `octet_length` of a number formats it as text first: for the benchmark's table (an INTEGER
+ *   and a REAL beside the rowid) ≈ 480 of the totals statement's ≈ 3,850 instructions per 120 B row, the
+ *   rowid another ≈ 350. `typeof` reads only the type from the record header, so numbers are counted as
+ *   8 bytes and only text and BLOBs are measured (docs/benchmarks.md, "Session 11: zstd by default; sizing
+ *   SQLite rows by type").
  */
 export type ColumnSizing = 'text' | 'number' | 'any';
 
