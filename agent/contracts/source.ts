@@ -36,7 +36,9 @@ export interface SourceContext {
    *
    * Commits are grouped (queue.commit_every_records or queue.commit_interval, whichever comes first), so a
    * source that awaits each emit before producing the next gets at most one emit per commit interval.
-   * A fast source keeps several emits in flight (they commit in order) and awaits them for backpressure.
+   * A fast source keeps several emits in flight (they commit in order) and awaits them for backpressure;
+   * the emit that fills its window, the one it will wait on, asks `commitWithinMs: 0`, or a window of fewer
+   * records than commit_every_records waits out the interval every time. A source being stopped commits at once.
    *
    * The records are handed over: the queue stamps and normalises them in place (large integers become
    * BigInt for encoding), so a source must not read or reuse them after the call.

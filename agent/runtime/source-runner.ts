@@ -128,7 +128,8 @@ export class SourceRunner {
     const bytes = writtenBytes(written);
     await this.account.charge(bytes);
     try {
-      await this.queue.enqueueWritten(to, written, cursor, commitWithinMs);
+      // A source being stopped commits at once: its last emits must not wait out queue.commit_interval.
+      await this.queue.enqueueWritten(to, written, cursor, this.abort.signal.aborted ? 0 : commitWithinMs);
       if (tapped) this.tap.publish(to, tapped);
     } finally {
       this.account.release(bytes);
@@ -179,6 +180,16 @@ export class SourceRunner {
     }
   }
 
+  /**
+   * Aborts the source and commits what it emitted at once: a polled source finishes its gather only when its
+   * emits are committed, and with a long queue.commit_interval (minutes, to spare the flash) waiting for the
+   * timer would hold a stop, a pause or a config change that long.
+   */
+  private stopping(): void {
+    this.abort.abort();
+    void this.queue.flush();
+  }
+
   private stopped(): Promise<undefined> {
     return new Promise((resolve) => this.abort.signal.addEventListener('abort', () => resolve(undefined), { once: true }));
   }
@@ -220,7 +231,7 @@ export class SourceRunner {
    */
   async pause(): Promise<boolean> {
     if (this.state === 'paused' || this.state === 'stopped') return false;
-    this.abort.abort();
+    this.stopping();
     await this.running;
     if (this.current) await this.close(this.current);
     this.current = undefined;
@@ -246,7 +257,7 @@ export class SourceRunner {
   }
 
   async stop(): Promise<void> {
-    this.abort.abort();
+    this.stopping();
     await this.running;
     if (this.current) await this.close(this.current);
     this.state = 'stopped';

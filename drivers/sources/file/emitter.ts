@@ -1,5 +1,7 @@
 import type { AgentRecord, Cursor, SourceContext } from '../../../agent/sdk/index.ts';
 
+const COMMIT_NOW = { commitWithinMs: 0 } as const;
+
 export interface EmitterSettings {
   batchRecords: number;
   maxPending: number;
@@ -51,7 +53,10 @@ export class Emitter {
     const bytes = this.groupBytes;
     this.records = [];
     this.groupBytes = 0;
-    const emitted = this.ctx.emit(records, cursor);
+    // The emit that fills the window is one `room` waits on: it is committed at once, not after
+    // queue.commit_interval (a window of fewer records than commit_every_records would wait that long).
+    const fillsWindow = this.inFlight.size + 1 >= this.settings.maxPending || this.heldBytes >= this.settings.maxPendingBytes;
+    const emitted = this.ctx.emit(records, cursor, fillsWindow ? COMMIT_NOW : undefined);
     this.inFlight.set(emitted, bytes);
     emitted.then(
       () => this.settle(emitted),
