@@ -22,9 +22,18 @@
  *                          instruction counts, which the machine's load does not move), both sides alike
  *        [--core 0]        the core the workers are pinned to (another one for a long --wrap run beside timed ones)
  *        [--json]          also print each worker's own JSON line (commits, batches, user/system CPU, …)
+ *        [--worker-args "--batch 250"]   more flags for every scenario's worker (e2e-worker.ts), say a source setting
+ *        [--executable [PATH]]   run the shipped executable (PATH, else dist/edge-agent-linux-x64, built when
+ *                          missing or stale) with the same config instead of the in-process worker: the agent
+ *                          as a gateway runs it (bundled, with its code cache and its own heap caps), its CPU
+ *                          read from /proc and its records counted by the subscriber as they arrive. With
+ *                          --against, DIR's executable is built and measured the same way. The worker's
+ *                          run pays for what the product does not: type stripping of the .ts sources (and
+ *                          compiling that stripper, a WebAssembly module, in the background) and polling
+ *                          the agent's status every 2 ms.
  */
 import { spawn } from 'node:child_process';
-import { mkdirSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { DEFAULT_HEAP_CAPS, MEMORY_FLAGS } from '../../agent/cli/heap-caps.ts';
@@ -34,6 +43,8 @@ import { startMosquitto } from '../lib/mosquitto.ts';
 import { numberArg, parseArgs } from './proc.ts';
 import { summariseProfile } from './profile.ts';
 import { Subscriber } from './subscriber.ts';
+import { e2eConfigYaml } from './e2e-config.ts';
+import { AgentProcess, ensureExecutable } from './executable.ts';
 
 const args = parseArgs(process.argv.slice(2));
 const records = numberArg(args, 'records', 200_000);
@@ -192,7 +203,65 @@ function runWorker(extra: string[], count: number, url: string, profile: string 
   });
 }
 
+let executableRuns = 0;
+
+/**
+ * One scenario on the shipped executable: the worker's config (e2e-config.ts) with a device id of its own,
+ * `edge-agent run` pinned to the core, done when the subscriber has counted every record. Steady CPU: from
+ * the moment a tenth had arrived to the last, as the worker counts it.
+ */
+async function runExecutable(executable: string, extra: string[], count: number, url: string): Promise<WorkerResult> {
+  const device = `cpu-${process.pid}-${++executableRuns}`;
+  const runDir = mkdtempSync(join(dir, 'exe-'));
+  const config = join(runDir, 'agent.yaml');
+  writeFileSync(config, e2eConfigYaml(parseArgs(extra), { device, url, records: count }));
+  const agent = new AgentProcess(executable, config, args.get('core') ?? '0');
+  try {
+    let warm: { cpu: number; records: number } | undefined;
+    const complete = await subscriber.until(
+      () => {
+        const arrived = subscriber.device(device).records;
+        if (warm === undefined && arrived >= count / 10) warm = { cpu: agent.cpuSeconds(), records: arrived };
+        return arrived >= count;
+      },
+      600_000,
+      () => !agent.running,
+    );
+    const seconds = (performance.now() - agent.spawnedAt) / 1000;
+    if (!agent.running) throw new Error(`${executable} exited during the run (${agent.failure})`);
+    const cpuSeconds = agent.cpuSeconds();
+    const peakRss = agent.memory().hwm;
+    const arrived = subscriber.device(device);
+    if (args.has('json'))
+      console.log(
+        `  ${executable}: ${JSON.stringify({ records: arrived.records, seconds, recordsPerSecond: arrived.records / seconds, cpuSeconds, peakRss })}`,
+      );
+    return {
+      complete,
+      records: arrived.records,
+      seconds,
+      cpuSeconds,
+      cpuSecondsPer100k: (cpuSeconds / arrived.records) * 100_000,
+      steadyCpuSecondsPer100k: warm ? ((cpuSeconds - warm.cpu) / (arrived.records - warm.records)) * 100_000 : null,
+      envelopeBytesPerRecord: arrived.bytes / arrived.records,
+      // The subscriber sees MQTT payloads, not the socket: the envelope bytes stand for both here.
+      socketBytesPerRecord: arrived.bytes / arrived.records,
+      peakRss,
+    };
+  } finally {
+    await agent.stop();
+    rmSync(runDir, { recursive: true, force: true });
+  }
+}
+
 const dir = mkdtempSync(join(tmpdir(), 'edge-bench-cpu-'));
+/** `--executable`: the executables measured, this checkout's and (with --against) DIR's. */
+const executables = args.has('executable')
+  ? {
+      own: ensureExecutable(root, dir, args.get('executable') === 'true' ? undefined : args.get('executable')).path,
+      against: against ? ensureExecutable(against, dir).path : undefined,
+    }
+  : undefined;
 const broker = await startMosquitto();
 // A counting subscriber stands for the centre: without one, an MQTT 5 broker answers every batch "no matching
 // subscribers" (PUBACK 0x10), which the sender rightly treats as not delivered and sends again.
@@ -206,11 +275,14 @@ try {
     synthetic('real-5k', 'realistic', 5000, Math.ceil(records / 10)),
   ].filter((s) => !only || only.includes(s.name));
   scenarios.push(...sqliteScenarios(dir));
+  const workerArgs = args.get('worker-args')?.split(' ').filter(Boolean) ?? [];
+  for (const s of scenarios) s.worker.push(...workerArgs);
   console.log(
     `node ${process.version}, load average ${loadavg()
       .map((l) => l.toFixed(1))
       .join(' ')} at start (the machine is shared: CPU seconds, not rates, are the figures to compare)`,
   );
+  if (executables) console.log(`the executable: ${executables.own}${executables.against ? ` against ${executables.against}` : ''}`);
   console.log('CPU-s per 100k: after the first tenth of the records was acknowledged (start-up left out); "whole" includes start-up');
   console.log('scenario     | JSON B/rec | records | CPU-s per 100k (runs)         | whole | µs CPU per KB JSON | wire B/rec (envelope) | peak RSS MiB');
   for (const s of scenarios) {
@@ -218,7 +290,9 @@ try {
     const before: WorkerResult[] = [];
     for (let i = 0; i < repeat; i++) {
       if (against) {
-        const b = await runWorker(s.worker, s.records, broker.url, undefined, against, []);
+        const b = executables
+          ? await runExecutable(executables.against!, s.worker, s.records, broker.url)
+          : await runWorker(s.worker, s.records, broker.url, undefined, against, []);
         if (!b.complete) throw new Error(`${s.name} (${against}): not every record was acknowledged within 600 s`);
         before.push(b);
       }
@@ -228,7 +302,7 @@ try {
         rmSync(profile, { recursive: true, force: true });
         mkdirSync(profile, { recursive: true });
       }
-      const r = await runWorker(s.worker, s.records, broker.url, profile);
+      const r = executables ? await runExecutable(executables.own, s.worker, s.records, broker.url) : await runWorker(s.worker, s.records, broker.url, profile);
       if (!r.complete) throw new Error(`${s.name}: not every record was acknowledged within 600 s`);
       runs.push(r);
       if (profile) {

@@ -21,6 +21,7 @@ import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createLogger } from '../../agent/log.ts';
 import { startAgent } from '../../agent/runtime/agent.ts';
+import { e2eConfigYaml } from './e2e-config.ts';
 import { ioDelta, numberArg, parseArgs, readIo, readMemory, report } from './proc.ts';
 import { describeSettings, parseBenchConfig, sqliteVersion } from './settings.ts';
 
@@ -32,44 +33,7 @@ const seconds = numberArg(args, 'seconds', 60);
 const device = args.get('device') ?? 'bench';
 
 const dir = mkdtempSync(join(args.get('dir') ?? tmpdir(), 'edge-bench-e2e-'));
-const opt = (flag: string, key: string, indent: string) => (args.has(flag) ? [`${indent}${key}: ${args.get(flag)}`] : []);
-const yaml = [
-  `device: { id: ${device} }`,
-  'data_dir: data',
-  'log: { level: warn }',
-  'keys: { device_private: keys/device.key, centre_public: keys/centre.pub, generate_if_missing: true }',
-  'queue:',
-  '  path: queue.db',
-  ...opt('synchronous', 'synchronous', '  '),
-  ...opt('commit-every', 'commit_every_records', '  '),
-  ...opt('commit-interval', 'commit_interval', '  '),
-  'sources:',
-  ...(args.has('sqlite')
-    ? [
-        '  - type: sqlite',
-        '    name: table',
-        `    path: ${JSON.stringify(args.get('sqlite'))}`,
-        `    table: ${args.get('table') ?? 'readings'}`,
-        '    interval: 50ms',
-        ...(args.has('json-columns') ? [`    json_columns: [${args.get('json-columns')}]`] : []),
-      ]
-    : [
-        '  - type: synthetic',
-        '    name: synthetic',
-        '    rate: 0',
-        `    count: ${records}`,
-        ...opt('batch', 'batch', '    '),
-        ...opt('max-pending', 'max_pending', '    '),
-        ...opt('shape', 'shape', '    '),
-        ...opt('record-bytes', 'record_bytes', '    '),
-        ...opt('sensors', 'sensors', '    '),
-      ]),
-  'sink:',
-  '  type: mqtt',
-  `  url: ${url}`,
-  ...(args.has('max-in-flight') ? ['sender:', `  max_in_flight: ${args.get('max-in-flight')}`] : []),
-  '',
-].join('\n');
+const yaml = e2eConfigYaml(args, { device, url, records });
 
 // Every TCP client socket the agent opens (the MQTT connection): its byte counts are the MQTT-level wire bytes.
 const sockets: Socket[] = [];
@@ -88,6 +52,8 @@ try {
   // The steady state: CPU from the moment a tenth of the records was acknowledged (start-up, key loading and
   // the first compilations behind) to the end, per record acknowledged in between.
   let warm: { cpu: NodeJS.CpuUsage; acked: number } | undefined;
+  // CPU at each tenth of the records acknowledged: where the warm-up ends, in CPU-s per 100k per tenth.
+  const tenths: { cpu: number; acked: number }[] = [{ cpu: 0, acked: 0 }];
   const done = await new Promise<boolean>((resolve) => {
     const deadline = setTimeout(() => {
       clearInterval(poll);
@@ -96,6 +62,10 @@ try {
     const poll = setInterval(() => {
       const { queue, sender } = agent.status();
       if (warm === undefined && sender.recordsSent >= records / 10) warm = { cpu: process.cpuUsage(), acked: sender.recordsSent };
+      if (sender.recordsSent >= (records * tenths.length) / 10) {
+        const used = process.cpuUsage(cpu0);
+        tenths.push({ cpu: used.user + used.system, acked: sender.recordsSent });
+      }
       if (queue.committed >= records && queue.records === 0 && sender.inFlight === 0) {
         clearInterval(poll);
         clearTimeout(deadline);
@@ -132,6 +102,7 @@ try {
     steadyCpuSecondsPer100k: warm
       ? (((cpu.user + cpu.system - (warm.cpu.user + warm.cpu.system) + (cpu0.user + cpu0.system)) / 1e6) * 100_000) / (acked - warm.acked)
       : null,
+    cpuSecondsPer100kByTenth: tenths.slice(1).map((t, i) => Number(((((t.cpu - tenths[i]!.cpu) / 1e6) * 100_000) / (t.acked - tenths[i]!.acked)).toFixed(3))),
     cpuUser: cpu.user / 1e6,
     cpuSystem: cpu.system / 1e6,
     eventLoopUtilization: elu.utilization,
