@@ -73,6 +73,23 @@ test('a file source with small emits catches up without waiting for the commit i
   }
 });
 
+test('the synthetic source with a small window catches up without waiting for the commit interval', async () => {
+  const ws = await workspace('edge-synthetic-commit-');
+  const count = 3000;
+  const yaml = config('unused', 1).replace(
+    /sources: .*\n/,
+    `sources: [ { type: synthetic, name: gen, rate: 0, count: ${count}, batch: 10, max_pending: 4 } ]\n`,
+  );
+  const agent = await startAgent(parseConfig(yaml, 'synthetic-commit.yaml', ws.dir), silentLogger);
+  try {
+    await until(() => agent.status().queue.committed >= count, `all ${count} records committed (committed: ${agent.status().queue.committed})`, 60_000);
+    assert.equal(agent.status().queue.committed, count, 'each record once');
+  } finally {
+    await agent.stop();
+    ws.cleanup();
+  }
+});
+
 // The rows of one poll (fewer than a window) wait for the ten-minute commit; stopping the agent must commit
 // them at once, not wait it out (SIGTERM under systemd would end in SIGKILL).
 test('stopping a source commits what it emitted at once, whatever the commit interval', async () => {

@@ -27,7 +27,7 @@ export const options = () =>
       .min(1)
       .default(16)
       .describe(
-        'Emits awaiting their commit at once. Keep batch × max_pending above queue.commit_every_records, or every commit waits for queue.commit_interval.',
+        'Emits awaiting their commit at once; the one that fills this window is committed at once (not after queue.commit_interval), and the source waits for the oldest.',
       ),
     commit_log: z
       .string()

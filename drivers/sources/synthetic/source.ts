@@ -10,12 +10,15 @@ import { type RecordMaker, recordMaker } from './shapes.ts';
  * while it waits for an emit's commit, long enough for the young generation to promote them to old space,
  * where only a full collection frees them (the queue holds emits as bytes for that reason: queue.ts, `write`).
  */
-function emitRecords(ctx: SourceContext, make: RecordMaker, after: number, size: number): Promise<void> {
+function emitRecords(ctx: SourceContext, make: RecordMaker, after: number, size: number, commitNow: boolean): Promise<void> {
   const records: AgentRecord[] = new Array(size);
   const now = Date.now();
   for (let i = 0; i < size; i++) records[i] = make(after + i + 1, now, size - 1 - i);
-  return ctx.emit(records, after + size);
+  return ctx.emit(records, after + size, commitNow ? COMMIT_NOW : undefined);
 }
+
+/** For the emit that fills the window of max_pending: the loop waits on it next, so it need not wait for the interval. */
+const COMMIT_NOW = { commitWithinMs: 0 } as const;
 
 /**
  * A generator of typical sensor records for load tests. Its cursor is the number of the last record
@@ -70,7 +73,7 @@ export class SyntheticSource implements ServiceSource {
         count === 0 ? batch : count - n,
         rate > 0 ? Math.max(1, startN + Math.floor(((performance.now() - startedAt) / 1000) * rate) - n) : batch,
       );
-      const emitted = emitRecords(ctx, make, n, size);
+      const emitted = emitRecords(ctx, make, n, size, pending.size + 1 >= max_pending);
       n += size;
       const last = n;
       pending.add(emitted);
