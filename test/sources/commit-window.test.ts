@@ -27,65 +27,63 @@ function readingsTable(dir: string, rows: number): string {
   return table;
 }
 
-/** An agent whose queue commits only every ten minutes (or 100k records), its sink unreachable. */
-const config = (table: string, batchSize: number) => `
-device: { id: gw-sql-commit }
+/** An agent with `source` (one YAML flow mapping) whose queue commits only every ten minutes (or 100k records), its sink unreachable. */
+const config = (source: string) => `
+device: { id: gw-commit-window }
 data_dir: data
 keys: { device_private: keys/device.key, centre_public: keys/centre.pub }
 queue: { commit_interval: 10m, commit_every_records: 100000 }
-sources: [ { type: sqlite, name: table, path: ${JSON.stringify(table)}, table: readings, batch_size: ${batchSize}, interval: 100ms } ]
+sources: [ ${source} ]
 sink: { type: mqtt, url: 'mqtt://127.0.0.1:1', reconnect: { initial_delay: 1s, max_delay: 5s } }
 `;
 
-test('a SQL source with a small batch_size catches up without waiting for the commit interval', async () => {
-  const ws = await workspace('edge-sql-commit-');
-  const rows = 3000;
-  const agent = await startAgent(parseConfig(config(readingsTable(ws.dir, rows), 50), 'sql-commit.yaml', ws.dir), silentLogger);
+const sqliteSourceYaml = (table: string, batchSize: number) =>
+  `{ type: sqlite, name: table, path: ${JSON.stringify(table)}, table: readings, batch_size: ${batchSize}, interval: 100ms }`;
+
+/** Runs the agent until `total` records are committed (failing after a minute); returns the queue's commits. */
+async function catchUp(dir: string, source: string, total: number): Promise<number> {
+  const agent = await startAgent(parseConfig(config(source), 'commit-window.yaml', dir), silentLogger);
   try {
-    await until(() => agent.status().queue.committed >= rows, `all ${rows} rows committed (committed: ${agent.status().queue.committed})`, 60_000);
+    await until(() => agent.status().queue.committed >= total, `all ${total} records committed (committed: ${agent.status().queue.committed})`, 60_000);
     const { queue } = agent.status();
-    assert.equal(queue.committed, rows, 'each row once');
-    // 50 rows per emit, 4 emits per window: a commit per window, not one per emit and not one in all.
-    assert.ok(queue.commits >= rows / 200 && queue.commits <= rows / 50, `${queue.commits} commits for ${rows} rows`);
+    assert.equal(queue.committed, total, 'each record once');
+    return queue.commits;
   } finally {
     await agent.stop();
+  }
+}
+
+test('a SQL source with a small batch_size catches up without waiting for the commit interval', async () => {
+  const ws = await workspace('edge-sql-commit-');
+  try {
+    const rows = 3000;
+    const commits = await catchUp(ws.dir, sqliteSourceYaml(readingsTable(ws.dir, rows), 50), rows);
+    // 50 rows per emit, 4 emits per window: a commit per window, not one per emit and not one in all.
+    assert.ok(commits >= rows / 200 && commits <= rows / 50, `${commits} commits for ${rows} rows`);
+  } finally {
     ws.cleanup();
   }
 });
 
-// The file source keeps a window of emits too (max_pending, max_pending_bytes): the same holds for it.
+// The file source keeps a window of emits too (max_pending, max_pending_bytes), and so does the synthetic one.
 test('a file source with small emits catches up without waiting for the commit interval', async () => {
   const ws = await workspace('edge-file-commit-');
-  const lines = 3000;
-  const file = join(ws.dir, 'readings.jsonl');
-  writeFileSync(file, Array.from({ length: lines }, (_, i) => `{"n":${i + 1},"sensor":"s-${i % 17}"}\n`).join(''));
-  const yaml = config('unused', 1).replace(
-    /sources: .*\n/,
-    `sources: [ { type: file, name: lines, paths: [${JSON.stringify(file)}], format: { type: json_lines }, start_at: beginning, batch_records: 50, max_pending: 4 } ]\n`,
-  );
-  const agent = await startAgent(parseConfig(yaml, 'file-commit.yaml', ws.dir), silentLogger);
   try {
-    await until(() => agent.status().queue.committed >= lines, `all ${lines} lines committed (committed: ${agent.status().queue.committed})`, 60_000);
-    assert.equal(agent.status().queue.committed, lines, 'each line once');
+    const lines = 3000;
+    const file = join(ws.dir, 'readings.jsonl');
+    writeFileSync(file, Array.from({ length: lines }, (_, i) => `{"n":${i + 1},"sensor":"s-${i % 17}"}\n`).join(''));
+    const source = `{ type: file, name: lines, paths: [${JSON.stringify(file)}], format: { type: json_lines }, start_at: beginning, batch_records: 50, max_pending: 4 }`;
+    await catchUp(ws.dir, source, lines);
   } finally {
-    await agent.stop();
     ws.cleanup();
   }
 });
 
 test('the synthetic source with a small window catches up without waiting for the commit interval', async () => {
   const ws = await workspace('edge-synthetic-commit-');
-  const count = 3000;
-  const yaml = config('unused', 1).replace(
-    /sources: .*\n/,
-    `sources: [ { type: synthetic, name: gen, rate: 0, count: ${count}, batch: 10, max_pending: 4 } ]\n`,
-  );
-  const agent = await startAgent(parseConfig(yaml, 'synthetic-commit.yaml', ws.dir), silentLogger);
   try {
-    await until(() => agent.status().queue.committed >= count, `all ${count} records committed (committed: ${agent.status().queue.committed})`, 60_000);
-    assert.equal(agent.status().queue.committed, count, 'each record once');
+    await catchUp(ws.dir, '{ type: synthetic, name: gen, rate: 0, count: 3000, batch: 10, max_pending: 4 }', 3000);
   } finally {
-    await agent.stop();
     ws.cleanup();
   }
 });
@@ -95,7 +93,7 @@ test('the synthetic source with a small window catches up without waiting for th
 test('stopping a source commits what it emitted at once, whatever the commit interval', async () => {
   const ws = await workspace('edge-sql-stop-');
   const rows = 30;
-  const agent = await startAgent(parseConfig(config(readingsTable(ws.dir, rows), 1000), 'sql-stop.yaml', ws.dir), silentLogger);
+  const agent = await startAgent(parseConfig(config(sqliteSourceYaml(readingsTable(ws.dir, rows), 1000)), 'sql-stop.yaml', ws.dir), silentLogger);
   try {
     await until(() => (agent.status().sources.table?.counters.records ?? 0) >= rows, 'the source emitted every row', 60_000);
     assert.equal(agent.status().queue.committed, 0, 'nothing committed before the stop: the interval holds them');
