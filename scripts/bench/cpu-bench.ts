@@ -30,7 +30,8 @@
  *                          --against, DIR's executable is built and measured the same way. The worker's
  *                          run pays for what the product does not: type stripping of the .ts sources (and
  *                          compiling that stripper, a WebAssembly module, in the background) and polling
- *                          the agent's status every 2 ms.
+ *                          the agent's status every 2 ms. --wrap, --profile, --v8-flags and the heap-cap
+ *                          options apply to the worker only and are refused with --executable.
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -254,6 +255,9 @@ async function runExecutable(executable: string, extra: string[], count: number,
   }
 }
 
+for (const workerOnly of ['wrap', 'profile', 'v8-flags', 'no-caps', 'old-space', 'semi-space']) {
+  if (args.has('executable') && args.has(workerOnly)) throw new Error(`--${workerOnly} applies to the worker only; leave out --executable`);
+}
 const dir = mkdtempSync(join(tmpdir(), 'edge-bench-cpu-'));
 /** `--executable`: the executables measured, this checkout's and (with --against) DIR's. */
 const executables = args.has('executable')
