@@ -8,9 +8,8 @@
  *
  * Divide "Collected" by --rows. --mode:
  * - `dialect`: batches of 1000 read as the SQLite source reads them (its dialect's `readIfFits`: totals, then rows);
- * - `totals-octet`, `totals-rowid`, `totals-typeof`, `totals-order`, `totals-none`: the totals statement alone, each column sized
- *   by `octet_length`; the rowid as a constant; also the INTEGER and REAL columns by `typeof`; those by their
- *   order against '' instead (sizing.ts); nothing sized;
+ * - `totals-octet`, `totals-rowid`, `totals-typeof`, `totals-none`: the totals statement alone, each column sized
+ *   by `octet_length`; the rowid as a constant; also the INTEGER and REAL columns by `typeof`; nothing sized;
  * - `rows`, `rows-raw`: `SELECT *` alone, rows as objects or as arrays (better-sqlite3's `raw`), counted whole
  *   (run without --toggle-collect, and take the difference between two --rows).
  */
@@ -33,13 +32,10 @@ if (rows > 200_000) throw new Error('--rows: at most 200000 (the table made once
 
 const octet = (c: string) => `COALESCE(octet_length("${c}"), 0)`;
 const byType = (c: string) => `COALESCE(CASE typeof("${c}") WHEN 'integer' THEN 8 WHEN 'real' THEN 8 ELSE octet_length("${c}") END, 0)`;
-/** A number sorts below any text or BLOB, so `x < ''` holds for numbers only (sizing.ts). */
-const byOrder = (c: string) => `COALESCE(CASE WHEN "${c}" COLLATE BINARY < '' THEN 8 ELSE octet_length("${c}") END, 0)`;
 const TOTALS: Record<string, string> = {
   'totals-octet': ['id', 'ts', 'sensor', 'value', 'unit', 'status'].map(octet).join(' + '),
   'totals-rowid': ['8', ...['ts', 'sensor', 'value', 'unit', 'status'].map(octet)].join(' + '),
   'totals-typeof': ['8', byType('ts'), octet('sensor'), byType('value'), octet('unit'), octet('status')].join(' + '),
-  'totals-order': ['8', byOrder('ts'), octet('sensor'), byOrder('value'), octet('unit'), octet('status')].join(' + '),
   'totals-none': '0',
 };
 

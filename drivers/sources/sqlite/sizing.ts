@@ -13,13 +13,9 @@ import type Database from 'better-sqlite3';
  * - `any`: anything else (INTEGER, REAL or NUMERIC affinity in an ordinary table, no declared type, a query's
  *   expression). `octet_length` of a number formats it as text first: for the benchmark's table (an INTEGER
  *   and a REAL beside the rowid) ≈ 480 of the totals statement's ≈ 3,850 instructions per 120 B row, the
- *   rowid another ≈ 350. So numbers are counted as 8 bytes and only text and BLOBs are measured. A number
- *   sorts below every text and BLOB, so `x < ''` tells them apart with one comparison; it costs less than
- *   `typeof` and two string comparisons (3,018 → 2,643 instructions per row of the totals statement for the
- *   benchmark's table; docs/benchmarks.md, "Session 12"). NULL compares as NULL and falls through to
- *   `octet_length`, NULL. `COLLATE BINARY` keeps a collation declared on the column out of the comparison (a
- *   writer's own collation would not exist on this connection), and leaves the column's affinity as it is: a
- *   number column compares with '' as text, which no number equals.
+ *   rowid another ≈ 350. `typeof` reads only the type from the record header, so numbers are counted as
+ *   8 bytes and only text and BLOBs are measured (docs/benchmarks.md, "Session 11: zstd by default; sizing
+ *   SQLite rows by type").
  */
 export type ColumnSizing = 'text' | 'number' | 'any';
 
@@ -34,7 +30,7 @@ export function columnSize(sizing: ColumnSizing, quoted: string): string {
     case 'number':
       return '8';
     case 'any':
-      return `CASE WHEN ${quoted} COLLATE BINARY < '' THEN 8 ELSE octet_length(${quoted}) END`;
+      return `CASE typeof(${quoted}) WHEN 'integer' THEN 8 WHEN 'real' THEN 8 ELSE octet_length(${quoted}) END`;
   }
 }
 
