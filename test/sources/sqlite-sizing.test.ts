@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import type { SourceDriver } from '../../agent/sdk/index.ts';
 import { sqliteSource } from '../../drivers/sources/sqlite/index.ts';
-import { columnSizings } from '../../drivers/sources/sqlite/sizing.ts';
+import { columnSize, columnSizings } from '../../drivers/sources/sqlite/sizing.ts';
 import { pollUntil, polledSource, recordingContext } from '../helpers/db.ts';
 
 // The SQLite source sizes numbers by their type rather than by formatting them, and skips sizing altogether
@@ -55,6 +55,28 @@ describe('sqlite source: sizing rows by the schema', () => {
       // A view or a query: nothing assumed beyond each column's declared type.
       assert.deepEqual(sizingsOf(db, 'recent', 'recent'), { id: 'any', sensor: 'text' });
       assert.deepEqual(sizingsOf(db, undefined, '(SELECT id, sensor, v * 2 AS twice FROM plain)'), { id: 'any', sensor: 'text', twice: 'any' });
+    }));
+
+  it('sizes a value of any type in a column of any affinity or collation: numbers 8, text and BLOBs by length, NULL 0', () =>
+    withDatabase((db) => {
+      db.exec('CREATE TABLE t (n NUMERIC COLLATE NOCASE, r REAL COLLATE RTRIM, loose)');
+      const insert = db.prepare('INSERT INTO t VALUES (?, ?, ?)');
+      insert.run(42, 1.5, 'héllo');
+      insert.run('abc', 'text in a real', Buffer.from([1, 2]));
+      insert.run(null, null, null);
+      insert.run('', '   ', '12');
+      insert.run(2n ** 62n, -0.0, 1e308);
+      const types = db.prepare('SELECT typeof(n) || typeof(r) || typeof(loose) FROM t ORDER BY rowid').pluck().all();
+      assert.deepEqual(types, ['integerrealtext', 'texttextblob', 'nullnullnull', 'texttexttext', 'integerrealreal'], 'what SQLite stored');
+      const size = (c: string) => `COALESCE(${columnSize('any', `"${c}"`)}, 0) AS ${c}`;
+      const sizes = db.prepare(`SELECT ${size('n')}, ${size('r')}, ${size('loose')} FROM t ORDER BY rowid`).all();
+      assert.deepEqual(sizes, [
+        { n: 8, r: 8, loose: 6 },
+        { n: 3, r: 14, loose: 2 },
+        { n: 0, r: 0, loose: 0 },
+        { n: 0, r: 3, loose: 2 },
+        { n: 8, r: 8, loose: 8 },
+      ]);
     }));
 
   it('never fetches a row whose bytes hide in a REAL, INTEGER or untyped column, and bounds each read', () =>

@@ -15,7 +15,9 @@ import type Database from 'better-sqlite3';
  *   and a REAL beside the rowid) ≈ 480 of the totals statement's ≈ 3,850 instructions per 120 B row, the
  *   rowid another ≈ 350. `typeof` reads only the type from the record header, so numbers are counted as
  *   8 bytes and only text and BLOBs are measured (docs/benchmarks.md, "Session 11: zstd by default; sizing
- *   SQLite rows by type").
+ *   SQLite rows by type"). Telling numbers apart by comparing with '' costs fewer instructions but makes
+ *   SQLite load every text and BLOB value whole to compare it: tried twice, refused both times by
+ *   test/sources/db-sqlite.test.ts (a 96 MiB row raised the peak RSS by 96 MiB).
  */
 export type ColumnSizing = 'text' | 'number' | 'any';
 
