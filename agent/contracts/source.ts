@@ -21,6 +21,12 @@ export interface EmitOptions {
   readonly stream?: string;
 }
 
+/**
+ * The options of the emit that fills a source's window of emits in flight, the one it waits on next: committed
+ * at once, since waiting out queue.commit_interval would bound catching up by the clock (see `emit`).
+ */
+export const COMMIT_NOW: EmitOptions = Object.freeze({ commitWithinMs: 0 });
+
 export interface SourceContext {
   readonly name: string;
   readonly log: Logger;

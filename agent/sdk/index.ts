@@ -12,6 +12,7 @@ export { mqttConnectOptions } from '../util/mqtt-url.ts';
 export { connectMqtt, MqttStore } from '../util/mqtt-client.ts';
 export type { CentreAcks, Consumer, ConsumerEnv, Sink, SinkDriver } from '../contracts/sink.ts';
 export type { CommonSourceConfig, EmitOptions, PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../contracts/source.ts';
+export { COMMIT_NOW } from '../contracts/source.ts';
 export { defineSinkDriver, defineSourceDriver } from './define.ts';
 export type { Counters } from '../telemetry/counters.ts';
 export type { ProblemLevel, ProblemOptions, ProblemReporter } from '../telemetry/problems.ts';

@@ -1,4 +1,4 @@
-import { AgentError, isAgentError, type AgentRecord, type PolledSource, type SourceContext } from '../../../agent/sdk/index.ts';
+import { AgentError, COMMIT_NOW, isAgentError, type AgentRecord, type PolledSource, type SourceContext } from '../../../agent/sdk/index.ts';
 import type { SqlCursorConfig } from './options.ts';
 import { decodePosition, encodePosition, positionOf, type Position } from './position.ts';
 
@@ -60,8 +60,6 @@ export interface FittingRows {
 const MAX_WAITING = 64;
 /** Emits of one poll awaiting their commit at once. */
 const MAX_PENDING_EMITS = 4;
-/** For the emit a full window waits on: catching up is then bound by the database and the disk, not the clock. */
-const COMMIT_NOW = { commitWithinMs: 0 } as const;
 /** Waiting this long for open writers is worth a warning (a transaction left open holds the source back). */
 const SLOW_SETTLE_MS = 60_000;
 /** How often rows with a NULL cursor value are counted (a COUNT over the cursor columns' index). */

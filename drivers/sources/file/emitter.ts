@@ -1,6 +1,4 @@
-import type { AgentRecord, Cursor, SourceContext } from '../../../agent/sdk/index.ts';
-
-const COMMIT_NOW = { commitWithinMs: 0 } as const;
+import { type AgentRecord, COMMIT_NOW, type Cursor, type SourceContext } from '../../../agent/sdk/index.ts';
 
 export interface EmitterSettings {
   batchRecords: number;

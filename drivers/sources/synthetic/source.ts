@@ -1,6 +1,6 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { delay, AgentError, type AgentRecord, type ServiceSource, type SourceContext } from '../../../agent/sdk/index.ts';
+import { delay, AgentError, COMMIT_NOW, type AgentRecord, type ServiceSource, type SourceContext } from '../../../agent/sdk/index.ts';
 import type { Options } from './options.ts';
 import { type RecordMaker, recordMaker } from './shapes.ts';
 
@@ -16,9 +16,6 @@ function emitRecords(ctx: SourceContext, make: RecordMaker, after: number, size:
   for (let i = 0; i < size; i++) records[i] = make(after + i + 1, now, size - 1 - i);
   return ctx.emit(records, after + size, commitNow ? COMMIT_NOW : undefined);
 }
-
-/** For the emit that fills the window of max_pending: the loop waits on it next, so it need not wait for the interval. */
-const COMMIT_NOW = { commitWithinMs: 0 } as const;
 
 /**
  * A generator of typical sensor records for load tests. Its cursor is the number of the last record
