@@ -193,18 +193,24 @@ export class SqlPolledSource<Fence> implements PolledSource {
     let passed = 0;
     let bytesRead = 0;
     const pending: Promise<void>[] = [];
+    /** Emits not yet committed (or failed): `pending` keeps settled ones until the loop shifts them. */
+    let unsettled = 0;
     let emitError: unknown;
     let wholeBatches = this.dialect.readIfFits !== undefined;
     const emit = (records: Record<string, unknown>[], last: Position) => {
       // The emit that fills the window is the one the loop waits on next: it is committed at once, not after
       // queue.commit_interval. Otherwise a window holding fewer than commit_every_records (4 emits of
       // batch_size 100) waits for the interval every time: 400 rows per 500 ms, whatever the database gives.
-      const commitNow = pending.length + 1 >= MAX_PENDING_EMITS;
+      // Counted among the emits not yet committed: asking for every emit once the array is full would commit
+      // each one alone (one commit per 100 rows instead of per window).
+      const commitNow = ++unsettled >= MAX_PENDING_EMITS;
       const emitted = ctx.emit(records as AgentRecord[], encodePosition(last), commitNow ? COMMIT_NOW : undefined).then(
         () => {
+          unsettled--;
           this.committed = last;
         },
         (err: unknown) => {
+          unsettled--;
           emitError ??= err;
         },
       );
