@@ -1,6 +1,6 @@
 /** The source contract: polled (`gather` on an interval) or service (`start`/`stop`, pushes records). */
 import type { z } from '../util/zod.ts';
-import type { AgentRecord, Cursor } from '../domain/record.ts';
+import type { AgentRecord, Cursor, RecordRows } from '../domain/record.ts';
 import type { Logger } from '../log.ts';
 import type { Counters } from '../telemetry/counters.ts';
 import type { ProblemReporter } from '../telemetry/problems.ts';
@@ -50,6 +50,12 @@ export interface SourceContext {
    * BigInt for encoding), so a source must not read or reuse them after the call.
    */
   emit(records: AgentRecord[], cursor?: Cursor, options?: EmitOptions): Promise<void>;
+  /**
+   * `emit` for rows that share their keys (a SQL result read as arrays): the queue writes the same bytes as
+   * for the records they stand for (`asRecords`), without making an object per row. Optional so a test may
+   * hand a bare context: a source calls `emit(asRecords(rows), …)` when it is missing.
+   */
+  emitRows?(rows: RecordRows, cursor?: Cursor, options?: EmitOptions): Promise<void>;
   /**
    * True while the queue would not take new records for `stream` (default: the source's own) at once: full
    * under `block` (an emit would wait) or `drop_newest` (it would be dropped). A source that answers a sender

@@ -13,7 +13,7 @@
  * buffer and its write position as fields; split into modules they would pass that state per value, on the
  * path that CPU per record is measured on (docs/benchmarks.md, "CPU per record, third/fourth pass").
  */
-import type { AgentRecord } from '../domain/record.ts';
+import { asRecords, ordinaryColumns, rowAsRecord, type AgentRecord, type RecordRows } from '../domain/record.ts';
 import { AgentError } from '../errors.ts';
 import { MAX_NESTING } from './cbor-decode.ts';
 import { encodeRecords } from './codec.ts';
@@ -75,47 +75,117 @@ export class RecordWriter {
   private scratchEnds = new Uint32Array(KEPT_ENDS);
 
   /**
-   * Writes `records` (plain objects; `ts` already stamped). A record that cannot be written, or whose CBOR
-   * with the one-element batch array around it exceeds `maxRecordBytes`, is left out and counted.
+   * Writes `records` (plain objects, `ts` already stamped; or rows that share their keys, with `stampTs`
+   * added as `ts` to each when the columns have none). A record that cannot be written, or whose CBOR with
+   * the one-element batch array around it exceeds `maxRecordBytes`, is left out and counted.
    */
-  write(records: readonly AgentRecord[], maxRecordBytes: number): WriteOutcome {
-    this.pos = 0;
-    // The ends as written, in a scratch array reused by every emit; copied into the emit's block below.
-    if (this.scratchEnds.length < records.length) this.scratchEnds = new Uint32Array(records.length);
-    const ends = this.scratchEnds;
-    let kept = 0;
-    let invalid = 0;
-    let invalidExample: unknown;
-    let tooLarge = 0;
-    let repaired = 0;
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!;
+  write(records: readonly AgentRecord[] | RecordRows, maxRecordBytes: number, stampTs?: number): WriteOutcome {
+    if (!Array.isArray(records)) return this.writeRows(records as RecordRows, maxRecordBytes, stampTs);
+    const list = records as readonly AgentRecord[];
+    this.begin(list.length, maxRecordBytes);
+    for (let i = 0; i < list.length; i++) {
+      const record = list[i]!;
       const start = this.pos;
       this.repairedInRecord = false;
       try {
-        try {
-          this.object(record, 2);
-        } catch (err) {
-          if (err !== HAND_OVER) throw err;
-          this.pos = start;
-          this.repairedInRecord = false;
-          this.handOver(record);
-        }
+        this.object(record, 2);
       } catch (err) {
-        this.pos = start;
-        invalid++;
-        invalidExample ??= err;
+        this.recover(err, start, record);
         continue;
       }
-      // The one-element batch array's head is one byte: the record alone must fit a batch.
-      if (this.pos - start + 1 > maxRecordBytes) {
-        this.pos = start;
-        tooLarge++;
-        continue;
-      }
-      if (this.repairedInRecord) repaired++;
-      ends[kept++] = this.pos;
+      this.written(start);
     }
+    return this.finish();
+  }
+
+  /**
+   * Rows as the records `rowAsRecord` makes of them, byte for byte: each row's map has the columns' keys,
+   * written once per emit, and the row's values in their order. Columns whose object would differ (a name
+   * twice, an array index, which an object puts first, `__proto__`, a key to repair) are made into records.
+   */
+  private writeRows(rows: RecordRows, maxRecordBytes: number, stampTs: number | undefined): WriteOutcome {
+    const keys = this.columnKeys(rows.columns);
+    if (keys === undefined) {
+      const records = asRecords(rows);
+      if (stampTs !== undefined) for (const record of records) if (record.ts === undefined) record.ts = stampTs;
+      return this.write(records, maxRecordBytes);
+    }
+    const stampKey = stampTs === undefined ? undefined : this.keyBytes('ts')!;
+    const list = rows.rows;
+    this.begin(list.length, maxRecordBytes);
+    for (let i = 0; i < list.length; i++) {
+      const values = list[i]!;
+      const start = this.pos;
+      this.repairedInRecord = false;
+      try {
+        this.row(keys, values, stampKey, stampTs!);
+      } catch (err) {
+        const record = rowAsRecord(rows.columns, values);
+        if (stampTs !== undefined && record.ts === undefined) record.ts = stampTs;
+        this.recover(err, start, record);
+        continue;
+      }
+      this.written(start);
+    }
+    return this.finish();
+  }
+
+  // The outcome of the emit being written: reset by `begin`, read by `finish`.
+  private maxRecordBytes = 0;
+  private emitKept = 0;
+  private emitInvalid = 0;
+  private emitInvalidExample: unknown;
+  private emitTooLarge = 0;
+  private emitRepaired = 0;
+
+  private begin(count: number, maxRecordBytes: number): void {
+    this.pos = 0;
+    this.maxRecordBytes = maxRecordBytes;
+    // The ends as written, in a scratch array reused by every emit; copied into the emit's block by `finish`.
+    if (this.scratchEnds.length < count) this.scratchEnds = new Uint32Array(count);
+    this.emitKept = 0;
+    this.emitInvalid = 0;
+    this.emitInvalidExample = undefined;
+    this.emitTooLarge = 0;
+    this.emitRepaired = 0;
+  }
+
+  /**
+   * After a record's walk threw: a value the walk leaves to cbor-x sends the record through it (`handOver`),
+   * anything else leaves the record out as invalid.
+   */
+  private recover(err: unknown, start: number, record: AgentRecord): void {
+    this.pos = start;
+    this.repairedInRecord = false;
+    if (err === HAND_OVER) {
+      try {
+        this.handOver(record);
+        this.written(start);
+        return;
+      } catch (handOverErr) {
+        this.pos = start;
+        err = handOverErr;
+      }
+    }
+    this.emitInvalid++;
+    this.emitInvalidExample ??= err;
+  }
+
+  /** The record written from `start` is kept, or left out when the record alone would not fit a batch. */
+  private written(start: number): void {
+    // The one-element batch array's head is one byte: the record alone must fit a batch.
+    if (this.pos - start + 1 > this.maxRecordBytes) {
+      this.pos = start;
+      this.emitTooLarge++;
+      return;
+    }
+    if (this.repairedInRecord) this.emitRepaired++;
+    this.scratchEnds[this.emitKept++] = this.pos;
+  }
+
+  private finish(): WriteOutcome {
+    const kept = this.emitKept;
+    const ends = this.scratchEnds;
     // One copy of exactly what was written, into a block recycled after the commit (emit-buffers.ts): the
     // working buffer is reused by the next emit.
     const block = this.blocks.take(this.pos, kept);
@@ -123,7 +193,15 @@ export class RecordWriter {
     block.ends.set(ends.subarray(0, kept));
     if (this.buf.length > KEPT_BYTES) this.resize(INITIAL_BYTES);
     if (this.scratchEnds.length > KEPT_ENDS) this.scratchEnds = new Uint32Array(KEPT_ENDS);
-    return { records: { bytes: block.bytes, ends: block.ends, count: kept }, invalid, invalidExample, tooLarge, repaired };
+    const invalidExample = this.emitInvalidExample;
+    this.emitInvalidExample = undefined;
+    return {
+      records: { bytes: block.bytes, ends: block.ends, count: kept },
+      invalid: this.emitInvalid,
+      invalidExample,
+      tooLarge: this.emitTooLarge,
+      repaired: this.emitRepaired,
+    };
   }
 
   /**
@@ -362,6 +440,71 @@ export class RecordWriter {
     if (size > 0xffff) throw HAND_OVER;
     this.buf[head + 1] = size >> 8;
     this.buf[head + 2] = size & 0xff;
+  }
+
+  /**
+   * The CBOR of each column's key for an emit of rows; undefined when the rows' records as objects would not
+   * have exactly these keys in this order (`ordinaryColumns`), or a key has a lone surrogate to repair.
+   */
+  private columnKeys(columns: readonly string[]): Uint8Array[] | undefined {
+    if (!ordinaryColumns(columns)) return undefined;
+    const keys: Uint8Array[] = [];
+    for (let j = 0; j < columns.length; j++) {
+      const bytes = this.keyBytes(columns[j]!);
+      if (bytes === undefined) return undefined;
+      keys.push(bytes);
+    }
+    return keys;
+  }
+
+  /** A key's CBOR, from the kept keys or written now (and kept); undefined for a key with a lone surrogate. */
+  private keyBytes(key: string): Uint8Array | undefined {
+    const known = this.keys.get(key);
+    if (known !== undefined) return known;
+    if (!key.isWellFormed()) return undefined;
+    // Written past what the emit holds so far, copied, and the place given back.
+    const at = this.pos;
+    this.string(key);
+    const bytes = Uint8Array.prototype.slice.call(this.buf, at, this.pos);
+    this.pos = at;
+    if (key.length <= MAX_KEPT_KEY) {
+      if (this.keys.size >= MAX_KEPT_KEYS) this.keys.clear();
+      this.keys.set(key, bytes);
+    }
+    return bytes;
+  }
+
+  /** One row as `object` writes the record `rowAsRecord` makes of it, `ts` appended when stamped. */
+  private row(keys: readonly Uint8Array[], values: readonly unknown[], stampKey: Uint8Array | undefined, stampTs: number): void {
+    const count = keys.length;
+    const size = stampKey === undefined ? count : count + 1;
+    if (size > 0xffff) throw HAND_OVER;
+    this.room(3);
+    const head = this.pos;
+    this.buf[head] = 0xb9;
+    this.buf[head + 1] = size >> 8;
+    this.buf[head + 2] = size & 0xff;
+    this.pos += 3;
+    for (let j = 0; j < count; j++) {
+      this.key(keys[j]!);
+      // Numbers written here, not passed through `value`, as `array` does: the row's numbers stay unboxed.
+      const v = values[j];
+      if (typeof v === 'number') this.number(v);
+      else this.value(v, 3);
+    }
+    if (stampKey !== undefined) {
+      this.key(stampKey);
+      this.number(stampTs);
+    }
+  }
+
+  /** A key's CBOR copied in: a loop, since most keys are a few bytes and `set` costs a call. */
+  private key(bytes: Uint8Array): void {
+    const length = bytes.length;
+    this.room(length);
+    const buf = this.buf;
+    for (let i = 0, at = this.pos; i < length; i++) buf[at + i] = bytes[i]!;
+    this.pos += length;
   }
 
   private array(list: unknown[], depth: number): void {

@@ -5,7 +5,7 @@
  * chunk can later leave as a batch body as it is.
  */
 import type { Logger } from '../log.ts';
-import type { AgentRecord } from '../domain/record.ts';
+import type { AgentRecord, RecordRows } from '../domain/record.ts';
 import { compress, type CodecSettings } from '../envelope/codec.ts';
 import { arrayHeadBytes, writeArrayHead } from '../envelope/cbor-head.ts';
 import type { EncodedRecords, RecordWriter } from '../envelope/record-writer.ts';
@@ -32,12 +32,13 @@ export interface WrittenEmit {
 export function writeEmit(
   writer: RecordWriter,
   stream: string,
-  records: readonly AgentRecord[],
+  records: readonly AgentRecord[] | RecordRows,
   batchMaxBytes: number,
   ledger: Ledger,
   log: Logger,
+  stampTs?: number,
 ): WrittenEmit {
-  const out = writer.write(records, batchMaxBytes);
+  const out = writer.write(records, batchMaxBytes, stampTs);
   if (out.invalid > 0) {
     ledger.countDrop(stream, 'invalid', out.invalid);
     log.error({ stream, records: out.invalid, err: (out.invalidExample as Error)?.message }, 'records that cannot be encoded were dropped');

@@ -11,7 +11,7 @@
 import { dirname } from 'node:path';
 import type Database from 'better-sqlite3';
 import { AgentError, describeError, isAgentError } from '../errors.ts';
-import type { AgentRecord, Cursor } from '../domain/record.ts';
+import { isRecordRows, type Cursor, type EmittedRecords, type RecordRows } from '../domain/record.ts';
 import { COMPRESSION_ID } from '../envelope/codec.ts';
 import { chunkByStream, writeEmit, type WrittenEmit } from './chunking.ts';
 import { RecordWriter } from '../envelope/record-writer.ts';
@@ -203,7 +203,7 @@ export class Queue {
    * forward for a source whose peer waits for the acknowledgement (a request/response protocol): waiting
    * longer would only add latency, since such a peer sends nothing more until it is answered.
    */
-  enqueue(stream: string, records: AgentRecord[], cursor?: { source: string; value: Cursor }, commitWithinMs?: number): Promise<void> {
+  enqueue(stream: string, records: EmittedRecords, cursor?: { source: string; value: Cursor }, commitWithinMs?: number): Promise<void> {
     if (this.closed) return Promise.reject(new AgentError('QUEUE_CLOSED', 'queue is closed'));
     return this.enqueueWritten(stream, this.write(stream, records), cursor, commitWithinMs);
   }
@@ -214,8 +214,9 @@ export class Queue {
    * the CPU end to end went to the collector). Records that cannot be sent are dropped and counted here.
    * The emit budget charges the written bytes (source-runner.ts).
    */
-  write(stream: string, records: AgentRecord[]): WrittenEmit {
+  write(stream: string, records: EmittedRecords): WrittenEmit {
     const now = this.now();
+    if (isRecordRows(records)) return this.writeRows(stream, records, now);
     for (let i = 0; i < records.length; i++) {
       const r = records[i];
       if (typeof r !== 'object' || r === null || Array.isArray(r)) {
@@ -228,6 +229,22 @@ export class Queue {
       if (r.ts === undefined) r.ts = now;
     }
     return writeEmit(this.writer, stream, records, this.opts.batchMaxBytes, this.ledger, this.opts.log);
+  }
+
+  /** `write` for rows that share their keys: `ts` stamped as on records (appended, or where a row has none). */
+  private writeRows(stream: string, records: RecordRows, now: number): WrittenEmit {
+    const rows = records.rows;
+    for (let i = 0; i < rows.length; i++) {
+      if (!Array.isArray(rows[i])) {
+        const kept = rows.filter((row) => Array.isArray(row));
+        this.ledger.countDrop(stream, 'invalid', rows.length - kept.length);
+        this.opts.log.error({ stream, records: rows.length - kept.length }, 'rows that are not arrays were dropped');
+        return this.writeRows(stream, { columns: records.columns, rows: kept }, now);
+      }
+    }
+    const at = records.columns.indexOf('ts');
+    if (at !== -1) for (let i = 0; i < rows.length; i++) if (rows[i]![at] === undefined) rows[i]![at] = now;
+    return writeEmit(this.writer, stream, records, this.opts.batchMaxBytes, this.ledger, this.opts.log, at === -1 ? now : undefined);
   }
 
   /** `enqueue` for records already written (`write`). */

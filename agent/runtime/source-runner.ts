@@ -1,7 +1,7 @@
 import { describeError } from '../errors.ts';
 import type { Logger } from '../log.ts';
 import type { Queue, WrittenEmit } from '../queue/queue.ts';
-import type { AgentRecord, Cursor } from '../domain/record.ts';
+import { asRecords, isRecordRows, recordCount, type AgentRecord, type Cursor, type EmittedRecords, type RecordRows } from '../domain/record.ts';
 import type { DriverEnv } from '../contracts/driver.ts';
 import type { EmitOptions, PolledSource, ServiceSource, Source, SourceContext, SourceDriver } from '../contracts/source.ts';
 import type { SourceConfig } from '../config/schema.ts';
@@ -91,27 +91,36 @@ export class SourceRunner {
       signal: this.abort.signal,
       counters: this.counters,
       problems: this.problems,
-      // Not async: the records are written as CBOR here, at once, and only the bytes wait for the budget and
-      // the commit (an async function would keep its `records` argument alive until it returns).
-      emit: (records: AgentRecord[], cursor?: Cursor, options?: EmitOptions) => {
-        this.counters.add('records', records.length);
-        this.recordsIn.inc({ stream }, records.length);
-        const to = options?.stream ?? stream;
-        let written: WrittenEmit;
-        try {
-          written = this.queue.write(to, records);
-        } catch (err) {
-          return Promise.reject(err);
-        }
-        // The tap (rarely on) shows committed emits: only then are the records kept until the commit.
-        const tapped = this.tap.listening > 0 ? records : undefined;
-        return this.admit(to, written, cursor === undefined ? undefined : { source: name, value: cursor }, options?.commitWithinMs, tapped);
-      },
+      emit: (records: AgentRecord[], cursor?: Cursor, options?: EmitOptions) => this.emit(stream, records, cursor, options),
+      // The tap (rarely on) shows records as objects: rows are then made into records first, and written so.
+      emitRows: (rows: RecordRows, cursor?: Cursor, options?: EmitOptions) =>
+        this.emit(stream, this.tap.listening > 0 ? asRecords(rows) : rows, cursor, options),
       room: () => this.account.room(),
       queueRefuses: (to?: string) => this.queue.refusesNew(to ?? stream),
       maxEmitBytes: this.account.perEmitBytes,
       fail: failed,
     };
+  }
+
+  /**
+   * Writes an emit's records as CBOR at once, so only the bytes wait for the budget and the commit. Not
+   * async: an async function would keep its `records` argument alive until it returns.
+   */
+  private emit(stream: string, records: EmittedRecords, cursor: Cursor | undefined, options: EmitOptions | undefined): Promise<void> {
+    const count = recordCount(records);
+    this.counters.add('records', count);
+    this.recordsIn.inc({ stream }, count);
+    const to = options?.stream ?? stream;
+    let written: WrittenEmit;
+    try {
+      written = this.queue.write(to, records);
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    // The tap (rarely on) shows committed emits: only then are the records kept until the commit.
+    const tapped = this.tap.listening > 0 && !isRecordRows(records) ? records : undefined;
+    const source = this.config.name;
+    return this.admit(to, written, cursor === undefined ? undefined : { source, value: cursor }, options?.commitWithinMs, tapped);
   }
 
   /**

@@ -5,7 +5,8 @@
  */
 export { z } from '../util/zod.ts';
 export type { IncomingMessage, OutgoingBatch } from '../domain/batch.ts';
-export type { AgentRecord, Cursor } from '../domain/record.ts';
+export type { AgentRecord, Cursor, EmittedRecords, RecordRows } from '../domain/record.ts';
+export { asRecords, ordinaryColumns, recordCount } from '../domain/record.ts';
 export type { DriverEnv, DriverInfo, MeteredSocket, WireMeter } from '../contracts/driver.ts';
 export { meterMqttClient } from '../util/wire.ts';
 export { mqttConnectOptions } from '../util/mqtt-url.ts';

@@ -12,7 +12,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sqliteSource } from '../../drivers/sources/sqlite/index.ts';
-import type { AgentRecord, Cursor, PolledSource, SourceContext } from '../../agent/sdk/index.ts';
+import type { AgentRecord, Cursor, PolledSource, RecordRows, SourceContext } from '../../agent/sdk/index.ts';
 import { silentLogger } from '../../agent/log.ts';
 import { driverEnv, problemReporter } from '../../agent/hosting/driver-env.ts';
 import { numberArg, parseArgs } from './proc.ts';
@@ -38,6 +38,11 @@ async function once(path: string): Promise<number> {
     problems: problemReporter(() => ctx.counters, silentLogger),
     emit: async (records: AgentRecord[], cursor?: Cursor) => {
       read += records.length;
+      if (cursor !== undefined) last = Number((cursor as { id: number }).id);
+    },
+    // As the agent takes them: rows read as arrays stay arrays.
+    emitRows: async (records: RecordRows, cursor?: Cursor) => {
+      read += records.rows.length;
       if (cursor !== undefined) last = Number((cursor as { id: number }).id);
     },
     fail: (err) => {

@@ -18,6 +18,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { openSqlite } from '../../agent/sdk/index.ts';
 import type { SqlCursorConfig } from '../../drivers/common/sql/options.ts';
+import { lastPosition, rowCount } from '../../drivers/common/sql/rows.ts';
 import { SqliteDialect } from '../../drivers/sources/sqlite/dialect.ts';
 import { numberArg, parseArgs } from './proc.ts';
 import { makeReadingsTable } from './readings-table.ts';
@@ -58,9 +59,10 @@ if (mode === 'dialect') {
   for (;;) {
     const fitting = await dialect.readIfFits(after, { id: rows }, BATCH, config.max_row_bytes, config.max_batch_bytes);
     if (fitting === undefined) throw new Error('a batch did not fit: the table is not the benchmark one');
-    if (fitting.rows.length === 0) break;
-    read += fitting.rows.length;
-    after = { id: fitting.rows[fitting.rows.length - 1]!.id as number };
+    const count = rowCount(fitting.rows);
+    if (count === 0) break;
+    read += count;
+    after = lastPosition(fitting.rows, config, 'bench') as { id: number };
   }
   await dialect.disconnect();
 } else {

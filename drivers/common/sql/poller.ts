@@ -1,6 +1,7 @@
-import { AgentError, COMMIT_NOW, isAgentError, type AgentRecord, type PolledSource, type SourceContext } from '../../../agent/sdk/index.ts';
+import { AgentError, COMMIT_NOW, isAgentError, type PolledSource, type SourceContext } from '../../../agent/sdk/index.ts';
 import type { SqlCursorConfig } from './options.ts';
-import { decodePosition, encodePosition, positionOf, type Position } from './position.ts';
+import { decodePosition, encodePosition, type Position } from './position.ts';
+import { emitSqlRows, lastPosition, parseJsonColumns, rowCount, type SqlRows } from './rows.ts';
 
 /**
  * What the source saw at one instant: the highest cursor position visible, and the dialect's evidence of which
@@ -35,7 +36,7 @@ export interface SqlDialect<Fence> {
   observe(): Promise<Observation<Fence>>;
   /** True when no writer that was open at `earlier` can still commit (it finished, or none was open). */
   settled(earlier: Observation<Fence>, now: Observation<Fence>): boolean;
-  read(after: Position | undefined, upTo: Position, limit: number): Promise<Record<string, unknown>[]>;
+  read(after: Position | undefined, upTo: Position, limit: number): Promise<SqlRows>;
   /** The positions and sizes (bytes of their column values) of the rows `read` would return, not the rows. */
   sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]>;
   /**
@@ -52,7 +53,7 @@ export interface SqlDialect<Fence> {
 
 /** Rows read whole by `readIfFits`, and the bytes their column values hold. */
 export interface FittingRows {
-  readonly rows: Record<string, unknown>[];
+  readonly rows: SqlRows;
   readonly bytes: number;
 }
 
@@ -197,14 +198,14 @@ export class SqlPolledSource<Fence> implements PolledSource {
     let unsettled = 0;
     let emitError: unknown;
     let wholeBatches = this.dialect.readIfFits !== undefined;
-    const emit = (records: Record<string, unknown>[], last: Position) => {
+    const emit = (records: SqlRows, last: Position) => {
       // The emit that fills the window is the one the loop waits on next: it is committed at once, not after
       // queue.commit_interval. Otherwise a window holding fewer than commit_every_records (4 emits of
       // batch_size 100) waits for the interval every time: 400 rows per 500 ms, whatever the database gives.
       // Counted among the emits not yet committed: asking for every emit once the array is full would commit
       // each one alone (one commit per 100 rows instead of per window).
       const commitNow = ++unsettled >= MAX_PENDING_EMITS;
-      const emitted = ctx.emit(records as AgentRecord[], encodePosition(last), commitNow ? COMMIT_NOW : undefined).then(
+      const emitted = emitSqlRows(ctx, records, encodePosition(last), commitNow ? COMMIT_NOW : undefined).then(
         () => {
           unsettled--;
           this.committed = last;
@@ -290,12 +291,13 @@ export class SqlPolledSource<Fence> implements PolledSource {
     maxRowBytes: number,
     maxBatchBytes: number,
     where: string,
-    emit: (rows: Record<string, unknown>[], last: Position) => void,
+    emit: (rows: SqlRows, last: Position) => void,
   ): Promise<{ rows: number; bytes: number; last: Position | undefined } | undefined> {
     const fitting = await this.dialect.readIfFits!(after, upTo, limit, maxRowBytes, maxBatchBytes);
     if (fitting === undefined) return undefined;
-    if (fitting.rows.length === 0) return { rows: 0, bytes: 0, last: after };
-    return { rows: fitting.rows.length, bytes: fitting.bytes, last: this.deliver(ctx, fitting.rows, where, emit) };
+    const rows = rowCount(fitting.rows);
+    if (rows === 0) return { rows: 0, bytes: 0, last: after };
+    return { rows, bytes: fitting.bytes, last: this.deliver(ctx, fitting.rows, where, emit) };
   }
 
   /** The rows after `after` up to `upTo` (at most `limit`) read and delivered. */
@@ -305,24 +307,19 @@ export class SqlPolledSource<Fence> implements PolledSource {
     upTo: Position,
     limit: number,
     where: string,
-    emit: (rows: Record<string, unknown>[], last: Position) => void,
+    emit: (rows: SqlRows, last: Position) => void,
   ): Promise<{ rows: number; last: Position | undefined }> {
     const rows = await this.dialect.read(after, upTo, limit);
-    if (rows.length === 0) return { rows: 0, last: after };
-    return { rows: rows.length, last: this.deliver(ctx, rows, where, emit) };
+    const count = rowCount(rows);
+    if (count === 0) return { rows: 0, last: after };
+    return { rows: count, last: this.deliver(ctx, rows, where, emit) };
   }
 
   /** Parses the rows' JSON columns, emits them with the last one's position as cursor, and returns that position. */
-  private deliver(
-    ctx: SourceContext,
-    rows: Record<string, unknown>[],
-    where: string,
-    emit: (rows: Record<string, unknown>[], last: Position) => void,
-  ): Position {
+  private deliver(ctx: SourceContext, rows: SqlRows, where: string, emit: (rows: SqlRows, last: Position) => void): Position {
     const json = this.config.json_columns;
-    // Indexed, and only for JSON columns: an unoptimised for-of allocates an iterator result per row.
-    if (json.length > 0) for (let i = 0; i < rows.length; i++) parseJsonColumns(rows[i]!, json, ctx);
-    const last = positionOf(rows[rows.length - 1]!, this.config.id_column, this.config.timestamp_column, where);
+    if (json.length > 0) parseJsonColumns(rows, json, ctx);
+    const last = lastPosition(rows, this.config, where);
     emit(rows, last);
     return last;
   }
@@ -356,21 +353,6 @@ function isBefore(a: Position, b: Position): boolean {
 
 function printable(p: Position): string {
   return JSON.stringify(encodePosition(p));
-}
-
-function parseJsonColumns(row: Record<string, unknown>, columns: string[], ctx: SourceContext): void {
-  // Indexed: once per row, and an unoptimised for-of allocates an iterator and its results every time.
-  for (let i = 0; i < columns.length; i++) {
-    const column = columns[i]!;
-    const text = row[column];
-    if (typeof text !== 'string') continue;
-    try {
-      row[column] = JSON.parse(text) as unknown;
-    } catch {
-      // Counted every time, logged at a bounded rate per column: one bad writer must not flood the log.
-      ctx.problems.report('json_invalid', 'SQL source: a json_columns value is not JSON; delivered as text', { column }, { key: column });
-    }
-  }
 }
 
 /** The config check a schema-level refinement cannot carry (driver options are merged by shape). */

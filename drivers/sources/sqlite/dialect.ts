@@ -1,8 +1,9 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { AgentError, openSqlite, type DriverEnv } from '../../../agent/sdk/index.ts';
+import { AgentError, openSqlite, ordinaryColumns, type DriverEnv } from '../../../agent/sdk/index.ts';
 import type { Failure, FittingRows, Observation, RowSize, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
+import type { SqlRows } from '../../common/sql/rows.ts';
 import {
   columnsStatement,
   maxStatement,
@@ -43,6 +44,31 @@ function mapSafeRow(row: Record<string, unknown>): Record<string, unknown> {
   return row;
 }
 
+/** `mapSafeRow` for a row read as an array. */
+function mapSafeValues(values: unknown[]): unknown[] {
+  for (let j = 0; j < values.length; j++) {
+    const v = values[j];
+    if (typeof v === 'bigint') {
+      if (v <= MAX_SAFE && v >= MIN_SAFE) values[j] = Number(v);
+    } else if (Buffer.isBuffer(v)) values[j] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+  }
+  return values;
+}
+
+/** `mapFastRows` for rows read as arrays. */
+function mapFastValues(rows: unknown[][]): boolean {
+  for (let i = 0; i < rows.length; i++) {
+    const values = rows[i]!;
+    for (let j = 0; j < values.length; j++) {
+      const v = values[j];
+      if (typeof v === 'number') {
+        if ((v > MAX_SAFE_NUMBER || v < MIN_SAFE_NUMBER) && Number.isInteger(v)) return false;
+      } else if (typeof v === 'object' && v !== null && Buffer.isBuffer(v)) values[j] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+    }
+  }
+  return true;
+}
+
 /**
  * Maps rows read with plain numbers in place (BLOB to a plain Uint8Array); false when a value is an integral
  * number beyond 2^53, which an INTEGER may have been rounded to: the rows must then be read again with safe
@@ -75,6 +101,11 @@ export class SqliteDialect implements SqlDialect<null> {
   private readonly config: SqlCursorConfig;
   /** Prepared statements by text: one reading plain numbers, one reading INTEGER as BigInt. */
   private readonly statements = new Map<string, { fast: Database.Statement; safe: Database.Statement }>();
+  /**
+   * The read statements, prepared to give rows as arrays, by text, with their columns; `ordinary` false when
+   * rows as arrays would not stand for the same records (a column name twice…): those are read as objects.
+   */
+  private readonly rowStatements = new Map<string, { fast: Database.Statement; safe: Database.Statement; columns: string[]; ordinary: boolean }>();
   private columns: string[] | undefined;
   /** How each column is sized (sizing.ts), read from the schema with `columns`. */
   private sizings = new Map<string, ColumnSizing>();
@@ -138,6 +169,28 @@ export class SqliteDialect implements SqlDialect<null> {
     return (statement.safe.all(...values) as Record<string, unknown>[]).map(mapSafeRow);
   }
 
+  /**
+   * A read statement's rows as arrays under their column names: better-sqlite3 makes each row with one call
+   * either way, and an array of the values costs less than an object (whose numbers V8 then boxes again at
+   * every read by key): docs/benchmarks.md, "Session 13: SQL rows as arrays".
+   */
+  private rows(text: string, values: unknown[]): SqlRows {
+    const db = this.db;
+    if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
+    let statement = this.rowStatements.get(text);
+    if (!statement) {
+      const fast = db.prepare(text).safeIntegers(false).raw(true);
+      const columns = fast.columns().map((c) => c.name);
+      statement = { fast, safe: db.prepare(text).safeIntegers(true).raw(true), columns, ordinary: ordinaryColumns(columns) };
+      this.rowStatements.set(text, statement);
+    }
+    if (!statement.ordinary) return this.all(text, values);
+    const rows = statement.fast.all(...values) as unknown[][];
+    if (mapFastValues(rows)) return { columns: statement.columns, rows };
+    // As in `all`: a value may have lost digits as a number; the same rows again, exactly.
+    return { columns: statement.columns, rows: (statement.safe.all(...values) as unknown[][]).map(mapSafeValues) };
+  }
+
   async observe(): Promise<Observation<null>> {
     await this.followReplacement();
     const [row] = this.all(maxStatement(this.config, syntax));
@@ -153,9 +206,9 @@ export class SqliteDialect implements SqlDialect<null> {
     return Number(row?.[NULL_ROWS] ?? 0);
   }
 
-  async read(after: Position | undefined, upTo: Position, limit: number): Promise<Record<string, unknown>[]> {
+  async read(after: Position | undefined, upTo: Position, limit: number): Promise<SqlRows> {
     const { text, values } = readStatement(this.config, syntax, after, upTo, limit);
-    return this.all(text, values);
+    return this.rows(text, values);
   }
 
   async sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]> {
@@ -177,7 +230,7 @@ export class SqliteDialect implements SqlDialect<null> {
       const totals = sizeTotals(this.all(totalsStatement.text, totalsStatement.values)[0]);
       if (totals.rows === 0) return { rows: [], bytes: 0 };
       if (totals.largest > maxRowBytes || (totals.rows > 1 && totals.bytes > maxBatchBytes)) return undefined;
-      return { rows: this.all(read.text, read.values), bytes: totals.bytes };
+      return { rows: this.rows(read.text, read.values), bytes: totals.bytes };
     })();
   }
 
@@ -199,6 +252,7 @@ export class SqliteDialect implements SqlDialect<null> {
     const db = this.db;
     this.db = undefined;
     this.statements.clear();
+    this.rowStatements.clear();
     db?.close();
   }
 
