@@ -9,7 +9,7 @@ export type AgentRecord = { [field: string]: unknown };
 /**
  * Records that share their keys, as a SQL result holds them: row `i` is the record whose key `columns[j]`
  * has the value `rows[i][j]`. A source that reads rows as arrays emits them so, and the queue writes them
- * as the records `rowsAsRecords` makes, byte for byte, without making them: a row as an object cost more
+ * as the records `asRecords` makes of them, byte for byte, without making them: a row as an object cost more
  * than its values (docs/benchmarks.md, "Session 13: SQL rows as arrays").
  */
 export interface RecordRows {
