@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { sqliteSource } from '../../drivers/sources/sqlite/index.ts';
 import { sourceContract } from '../contract/source-contract.ts';
-import { isAgentError, type PolledSource, type SourceDriver } from '../../agent/sdk/index.ts';
+import { asRecords, isAgentError, type PolledSource, type SourceDriver } from '../../agent/sdk/index.ts';
 import { capturingLogger, pollUntil, polledSource, recordingContext } from '../helpers/db.ts';
 import { problemReporter } from '../../agent/hosting/driver-env.ts';
 
@@ -59,6 +59,80 @@ describe('sqlite source', () => {
     assert.equal(Object.getPrototypeOf(emits[0]!.records[0]!.b), Uint8Array.prototype, 'a plain Uint8Array, not a Buffer');
     assert.deepEqual(emits[0]!.cursor, { id: 1 });
     assert.equal(counts.get('json_invalid'), 1);
+  });
+
+  it('rows read after the writer adds a column carry it under its name', async () => {
+    // Rows are read as arrays under the statement's column names; SQLite prepares `SELECT *` again when the
+    // schema changes, so the names must follow, or values would go out under the old ones (or be cut off).
+    const path = join(dir, 'altered.db');
+    const db = writerDb(path);
+    db.exec('CREATE TABLE a (id INTEGER PRIMARY KEY, x TEXT)');
+    db.exec("INSERT INTO a VALUES (1, 'one')");
+    const src = await polledSource(driver, { path, table: 'a' });
+    const { ctx, records } = recordingContext();
+    await src.gather(ctx);
+    // The second poll prepares the statement the third one runs again, across the change.
+    db.exec("INSERT INTO a VALUES (2, 'two')");
+    await src.gather(ctx);
+    db.exec("ALTER TABLE a ADD COLUMN y REAL; INSERT INTO a VALUES (3, 'three', 3.5)");
+    await src.gather(ctx);
+    await src.close!();
+    db.close();
+    assert.deepEqual(records(), [
+      { id: 1, x: 'one' },
+      { id: 2, x: 'two' },
+      { id: 3, x: 'three', y: 3.5 },
+    ]);
+  });
+
+  it('a column named like an array index goes out as an object of its row would have it: first', async () => {
+    const path = join(dir, 'index-named.db');
+    const db = writerDb(path);
+    db.exec("CREATE TABLE d (id INTEGER PRIMARY KEY, v TEXT); INSERT INTO d VALUES (1, 'a'), (2, 'b')");
+    db.close();
+    const src = await polledSource(driver, { path, query: 'SELECT id, v AS "7" FROM d' });
+    const { ctx, records } = recordingContext();
+    let rowsEmitted = 0;
+    ctx.emitRows = async (rows, cursor) => {
+      rowsEmitted++;
+      await ctx.emit(asRecords(rows), cursor);
+    };
+    await src.gather(ctx);
+    await src.close!();
+    assert.equal(rowsEmitted, 0, 'not emitted as rows: their records would order the keys otherwise');
+    assert.deepEqual(
+      records().map((r) => Object.keys(r)),
+      [
+        ['7', 'id'],
+        ['7', 'id'],
+      ],
+    );
+    assert.deepEqual(records(), [
+      { id: 1, 7: 'a' },
+      { id: 2, 7: 'b' },
+    ]);
+  });
+
+  it('ordinary columns go out as rows where the context takes them, as the same records', async () => {
+    const path = join(dir, 'as-rows.db');
+    const db = writerDb(path);
+    db.exec("CREATE TABLE r (id INTEGER PRIMARY KEY, v TEXT, n REAL); INSERT INTO r VALUES (1, 'a', 1.5), (2, 'b', NULL)");
+    db.close();
+    const src = await polledSource(driver, { path, table: 'r' });
+    const { ctx, records } = recordingContext();
+    let rowsEmitted = 0;
+    ctx.emitRows = async (rows, cursor) => {
+      rowsEmitted++;
+      assert.deepEqual(rows.columns, ['id', 'v', 'n']);
+      await ctx.emit(asRecords(rows), cursor);
+    };
+    await src.gather(ctx);
+    await src.close!();
+    assert.equal(rowsEmitted, 1);
+    assert.deepEqual(records(), [
+      { id: 1, v: 'a', n: 1.5 },
+      { id: 2, v: 'b', n: null },
+    ]);
   });
 
   it('sizing a row far above max_row_bytes does not read it into memory (only its stored length)', async () => {

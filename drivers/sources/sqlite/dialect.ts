@@ -1,6 +1,6 @@
 import { statSync } from 'node:fs';
 import type Database from 'better-sqlite3';
-import { AgentError, openSqlite, ordinaryColumns, type DriverEnv } from '../../../agent/sdk/index.ts';
+import { AgentError, asRecords, openSqlite, ordinaryColumns, type DriverEnv, type RecordRows } from '../../../agent/sdk/index.ts';
 import type { Failure, FittingRows, Observation, RowSize, SqlDialect } from '../../common/sql/poller.ts';
 import { positionOf, type Position } from '../../common/sql/position.ts';
 import type { SqlRows } from '../../common/sql/rows.ts';
@@ -33,18 +33,10 @@ const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
 const MAX_SAFE_NUMBER = Number.MAX_SAFE_INTEGER;
 const MIN_SAFE_NUMBER = Number.MIN_SAFE_INTEGER;
 
-/** A row read with safe integers: INTEGER beyond 2^53 stays a BigInt, the rest become numbers; BLOB becomes a plain Uint8Array. */
-function mapSafeRow(row: Record<string, unknown>): Record<string, unknown> {
-  for (const key in row) {
-    const v = row[key];
-    if (typeof v === 'bigint') {
-      if (v <= MAX_SAFE && v >= MIN_SAFE) row[key] = Number(v);
-    } else if (Buffer.isBuffer(v)) row[key] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-  }
-  return row;
-}
-
-/** `mapSafeRow` for a row read as an array. */
+/**
+ * Maps a row read with safe integers in place: INTEGER beyond 2^53 stays a BigInt, the rest become numbers;
+ * BLOB becomes a plain Uint8Array.
+ */
 function mapSafeValues(values: unknown[]): unknown[] {
   for (let j = 0; j < values.length; j++) {
     const v = values[j];
@@ -55,7 +47,11 @@ function mapSafeValues(values: unknown[]): unknown[] {
   return values;
 }
 
-/** `mapFastRows` for rows read as arrays. */
+/**
+ * Maps rows read with plain numbers in place (BLOB to a plain Uint8Array); false when a value is an integral
+ * number beyond 2^53, which an INTEGER may have been rounded to: the rows must then be read again with safe
+ * integers. Reading BigInts only then saves an allocation per INTEGER value of every row (ids, timestamps).
+ */
 function mapFastValues(rows: unknown[][]): boolean {
   for (let i = 0; i < rows.length; i++) {
     const values = rows[i]!;
@@ -63,27 +59,9 @@ function mapFastValues(rows: unknown[][]): boolean {
       const v = values[j];
       if (typeof v === 'number') {
         if ((v > MAX_SAFE_NUMBER || v < MIN_SAFE_NUMBER) && Number.isInteger(v)) return false;
-      } else if (typeof v === 'object' && v !== null && Buffer.isBuffer(v)) values[j] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
-    }
-  }
-  return true;
-}
-
-/**
- * Maps rows read with plain numbers in place (BLOB to a plain Uint8Array); false when a value is an integral
- * number beyond 2^53, which an INTEGER may have been rounded to: the rows must then be read again with safe
- * integers. Reading BigInts only then saves an allocation per INTEGER value of every row (ids, timestamps).
- */
-function mapFastRows(rows: Record<string, unknown>[]): boolean {
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]!;
-    for (const key in row) {
-      const v = row[key];
-      if (typeof v === 'number') {
-        if ((v > MAX_SAFE_NUMBER || v < MIN_SAFE_NUMBER) && Number.isInteger(v)) return false;
         // Only a BLOB is an object here: text (most values) skips the Buffer check, a global load and a call
         // per value (half of this walk's cost for 120 B rows).
-      } else if (typeof v === 'object' && v !== null && Buffer.isBuffer(v)) row[key] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
+      } else if (typeof v === 'object' && v !== null && Buffer.isBuffer(v)) values[j] = new Uint8Array(v.buffer, v.byteOffset, v.byteLength);
     }
   }
   return true;
@@ -99,13 +77,13 @@ export class SqliteDialect implements SqlDialect<null> {
   private db: Database.Database | undefined;
   private readonly path: string;
   private readonly config: SqlCursorConfig;
-  /** Prepared statements by text: one reading plain numbers, one reading INTEGER as BigInt. */
-  private readonly statements = new Map<string, { fast: Database.Statement; safe: Database.Statement }>();
   /**
-   * The read statements, prepared to give rows as arrays, by text, with their columns; `ordinary` false when
-   * rows as arrays would not stand for the same records (a column name twice…): those are read as objects.
+   * Prepared statements by text, giving rows as arrays (better-sqlite3's `raw`), with their columns: one
+   * reading plain numbers, one reading INTEGER as BigInt.
    */
-  private readonly rowStatements = new Map<string, { fast: Database.Statement; safe: Database.Statement; columns: string[]; ordinary: boolean }>();
+  private readonly statements = new Map<string, { fast: Database.Statement; safe: Database.Statement; columns: string[] }>();
+  /** The statements' column lists whose rows as arrays stand for the same records (`ordinaryColumns`), checked once. */
+  private readonly ordinary = new WeakSet<readonly string[]>();
   private columns: string[] | undefined;
   /** How each column is sized (sizing.ts), read from the schema with `columns`. */
   private sizings = new Map<string, ColumnSizing>();
@@ -154,41 +132,45 @@ export class SqliteDialect implements SqlDialect<null> {
     await this.connect();
   }
 
-  private all(text: string, values: unknown[] = []): Record<string, unknown>[] {
+  /**
+   * A statement's rows as arrays under their column names: better-sqlite3 makes each row with one call
+   * either way, and an array of the values costs less than an object (whose numbers V8 then boxes again at
+   * every read by key): docs/benchmarks.md, "Session 13: SQL rows as arrays".
+   */
+  private rows(text: string, values: unknown[] = []): RecordRows {
     const db = this.db;
     if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
     let statement = this.statements.get(text);
     if (!statement) {
-      statement = { fast: db.prepare(text).safeIntegers(false), safe: db.prepare(text).safeIntegers(true) };
-      this.statements.set(text, statement);
-    }
-    const rows = statement.fast.all(...values) as Record<string, unknown>[];
-    if (mapFastRows(rows)) return rows;
-    // A value may have lost digits as a number: read the same rows again, exactly (the read is repeatable: the
-    // statement's bounds are fixed positions).
-    return (statement.safe.all(...values) as Record<string, unknown>[]).map(mapSafeRow);
-  }
-
-  /**
-   * A read statement's rows as arrays under their column names: better-sqlite3 makes each row with one call
-   * either way, and an array of the values costs less than an object (whose numbers V8 then boxes again at
-   * every read by key): docs/benchmarks.md, "Session 13: SQL rows as arrays".
-   */
-  private rows(text: string, values: unknown[]): SqlRows {
-    const db = this.db;
-    if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
-    let statement = this.rowStatements.get(text);
-    if (!statement) {
       const fast = db.prepare(text).safeIntegers(false).raw(true);
       const columns = fast.columns().map((c) => c.name);
-      statement = { fast, safe: db.prepare(text).safeIntegers(true).raw(true), columns, ordinary: ordinaryColumns(columns) };
-      this.rowStatements.set(text, statement);
+      if (ordinaryColumns(columns)) this.ordinary.add(columns);
+      statement = { fast, safe: db.prepare(text).safeIntegers(true).raw(true), columns };
+      this.statements.set(text, statement);
     }
-    if (!statement.ordinary) return this.all(text, values);
-    const rows = statement.fast.all(...values) as unknown[][];
-    if (mapFastValues(rows)) return { columns: statement.columns, rows };
-    // As in `all`: a value may have lost digits as a number; the same rows again, exactly.
-    return { columns: statement.columns, rows: (statement.safe.all(...values) as unknown[][]).map(mapSafeValues) };
+    let rows = statement.fast.all(...values) as unknown[][];
+    // A value may have lost digits as a number: read the same rows again, exactly (the read is repeatable: the
+    // statement's bounds are fixed positions).
+    if (!mapFastValues(rows)) rows = (statement.safe.all(...values) as unknown[][]).map(mapSafeValues);
+    // SQLite prepares `SELECT *` again when the writer alters the table (a column added, dropped, renamed):
+    // the names are read again after each run, or values would go out under the old ones.
+    const columns = statement.fast.columns();
+    if (columns.length !== statement.columns.length || columns.some((c, j) => c.name !== statement.columns[j])) {
+      statement.columns = columns.map((c) => c.name);
+      if (ordinaryColumns(statement.columns)) this.ordinary.add(statement.columns);
+    }
+    return { columns: statement.columns, rows };
+  }
+
+  /** The rows of a read as arrays where they stand for the same records (`ordinaryColumns`), else as records. */
+  private readRows(text: string, values: unknown[]): SqlRows {
+    const rows = this.rows(text, values);
+    return this.ordinary.has(rows.columns) ? rows : asRecords(rows);
+  }
+
+  /** A statement's rows as records, for the few-row statements (the maximum, counts, sizes). */
+  private all(text: string, values: unknown[] = []): Record<string, unknown>[] {
+    return asRecords(this.rows(text, values));
   }
 
   async observe(): Promise<Observation<null>> {
@@ -208,7 +190,7 @@ export class SqliteDialect implements SqlDialect<null> {
 
   async read(after: Position | undefined, upTo: Position, limit: number): Promise<SqlRows> {
     const { text, values } = readStatement(this.config, syntax, after, upTo, limit);
-    return this.rows(text, values);
+    return this.readRows(text, values);
   }
 
   async sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]> {
@@ -230,7 +212,7 @@ export class SqliteDialect implements SqlDialect<null> {
       const totals = sizeTotals(this.all(totalsStatement.text, totalsStatement.values)[0]);
       if (totals.rows === 0) return { rows: [], bytes: 0 };
       if (totals.largest > maxRowBytes || (totals.rows > 1 && totals.bytes > maxBatchBytes)) return undefined;
-      return { rows: this.rows(read.text, read.values), bytes: totals.bytes };
+      return { rows: this.readRows(read.text, read.values), bytes: totals.bytes };
     })();
   }
 
@@ -252,7 +234,6 @@ export class SqliteDialect implements SqlDialect<null> {
     const db = this.db;
     this.db = undefined;
     this.statements.clear();
-    this.rowStatements.clear();
     db?.close();
   }
 
