@@ -19,13 +19,19 @@ import {
 import type { SqlCursorConfig } from '../../common/sql/options.ts';
 import { columnSize, columnSizings, type ColumnSizing } from './sizing.ts';
 
-const syntax: SqlSyntax = {
+/**
+ * A bound value is written `+?`: SQLite would otherwise plan with it (the LIMIT most of all) and prepare the
+ * statement again at every run after a new binding (agent/queue/storage.ts, `prepareStatements`, says how
+ * much that cost). Unary plus changes neither the value, its affinity, nor the index a comparison uses.
+ */
+export const sqliteSyntax: SqlSyntax = {
   quote: (identifier) => `"${identifier.replaceAll('"', '""')}"`,
   bind: (value, values) => {
     values.push(value);
-    return '?';
+    return '+?';
   },
 };
+const syntax = sqliteSyntax;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
