@@ -101,9 +101,10 @@ describe('SQL poller: sizes, then rows', () => {
     const { ctx, emits, records } = recordingContext();
     await pollUntil(source, ctx, () => (ctx.committed as { id?: number } | undefined)?.id === 600, 'the last row');
     // Row by row, each read takes as many rows as fit: the count is a bound value, not part of the statement's
-    // text, so the prepared statements kept (one per text) do not grow with every count seen.
+    // text, so the prepared statements kept (one per text) do not grow with every count seen: the maximum, the
+    // NULL count, and the sum, totals, sizes and read for a first batch and for one after a cursor.
     const prepared = (dialect as unknown as { statements: Map<string, unknown> }).statements;
-    assert.ok(prepared.size <= 8, `${prepared.size} statements prepared:\n${[...prepared.keys()].join('\n')}`);
+    assert.ok(prepared.size <= 10, `${prepared.size} statements prepared:\n${[...prepared.keys()].join('\n')}`);
     await source.close();
 
     const ids = records().map((r) => Number(r.id));
@@ -144,5 +145,46 @@ describe('SQL poller: sizes, then rows', () => {
     await source.close();
     assert.equal(records().length, 1000);
     assert.equal(sized, 0, 'no per-row sizes query');
+  });
+
+  it('SQLite: rows whose sum passes max_row_bytes but none of them, and all within max_batch_bytes, are still read whole', async (t) => {
+    // The sum alone is asked first; above max_row_bytes it cannot tell one large row from many small ones,
+    // so the totals are asked: 3 rows of 1500 B (4500 B) under max_row_bytes 4000 and max_batch_bytes 6000 fit.
+    const dir = mkdtempSync(join(tmpdir(), 'edge-sql-fits-'));
+    t.after(() => rmSync(dir, { recursive: true, force: true }));
+    const path = join(dir, 'rows.db');
+    const db = openSqlite(path, {});
+    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
+    const insert = db.prepare('INSERT INTO t VALUES (?, ?)');
+    db.transaction(() => {
+      for (let id = 1; id <= 30; id++) insert.run(id, 'y'.repeat(1500));
+    })();
+    db.close();
+    const options = config({ batch_size: 3, max_batch_bytes: 6000, max_row_bytes: 4000 });
+    const dialect = new SqliteDialect(path, options, { log: silentLogger, counters: { add: () => {} } });
+    const calls = { sizes: 0, whole: 0, fitted: 0 };
+    const sizes = dialect.sizes.bind(dialect);
+    const readIfFits = dialect.readIfFits.bind(dialect);
+    dialect.sizes = async (...a) => (calls.sizes++, sizes(...a));
+    dialect.readIfFits = async (...a) => {
+      calls.whole++;
+      const fitting = await readIfFits(...a);
+      if (fitting !== undefined && fitting.bytes > 0) calls.fitted++;
+      return fitting;
+    };
+    const source = new SqlPolledSource(options, dialect, 'table t');
+    const { ctx, emits, records } = recordingContext();
+    await pollUntil(source, ctx, () => (ctx.committed as { id?: number } | undefined)?.id === 30, 'the last row');
+    await source.close();
+    assert.deepEqual(
+      records().map((r) => Number(r.id)),
+      Array.from({ length: 30 }, (_, i) => i + 1),
+    );
+    assert.equal(calls.sizes, 0, 'no batch went row by row');
+    assert.equal(calls.fitted, 10, 'ten batches of three read whole');
+    assert.ok(
+      emits.every((e) => e.records.length === 3),
+      `emits of ${emits.map((e) => e.records.length).join(', ')} rows`,
+    );
   });
 });

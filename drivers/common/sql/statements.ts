@@ -135,8 +135,8 @@ export interface SizeTotals {
   readonly bytes: number;
 }
 
-/** One row of totals over the rows `readStatement` would return (see `sizesStatement`). */
-export function sizeTotalsStatement(
+/** The rows `readStatement` would return as their sizes alone, one column, for the statements below to add up. */
+function sizesOnly(
   config: SqlCursorConfig,
   syntax: SqlSyntax,
   columns: readonly string[],
@@ -147,11 +147,49 @@ export function sizeTotalsStatement(
 ): Statement {
   // Sizes alone, without the keys `sizesStatement` adds: one column fewer to read per row.
   const read = readStatement(config, syntax, after, upTo, limit);
-  const sizes = read.text.replace(/^SELECT \*/, `SELECT ${rowBytes(syntax, columns, sizeOf)} AS ${ROW_BYTES}`);
+  return { text: read.text.replace(/^SELECT \*/, `SELECT ${rowBytes(syntax, columns, sizeOf)} AS ${ROW_BYTES}`), values: read.values };
+}
+
+/** One row of totals over the rows `readStatement` would return (see `sizesStatement`). */
+export function sizeTotalsStatement(
+  config: SqlCursorConfig,
+  syntax: SqlSyntax,
+  columns: readonly string[],
+  sizeOf: (quoted: string, column: string) => string,
+  after: Position | undefined,
+  upTo: Position,
+  limit: number,
+): Statement {
+  const sizes = sizesOnly(config, syntax, columns, sizeOf, after, upTo, limit);
   return {
-    text: `SELECT COUNT(*) AS ${TOTAL_ROWS}, MAX(${ROW_BYTES}) AS ${LARGEST_ROW_BYTES}, SUM(${ROW_BYTES}) AS ${TOTAL_BYTES} FROM (${sizes}) AS edge_sizes`,
-    values: read.values,
+    text: `SELECT COUNT(*) AS ${TOTAL_ROWS}, MAX(${ROW_BYTES}) AS ${LARGEST_ROW_BYTES}, SUM(${ROW_BYTES}) AS ${TOTAL_BYTES} FROM (${sizes.text}) AS edge_sizes`,
+    values: sizes.values,
   };
+}
+
+/**
+ * The sum alone of the sizes `sizeTotalsStatement` totals (its one value NULL when there is no row). A sum
+ * within both max_row_bytes and max_batch_bytes says the rows fit, since no row is larger than the sum: the
+ * count and the largest row are then not needed, and adding them up cost ≈ 300 of the ≈ 3,000 instructions
+ * per row the totals take (docs/benchmarks.md, "Session 13: SQL rows as arrays").
+ */
+export function sizeSumStatement(
+  config: SqlCursorConfig,
+  syntax: SqlSyntax,
+  columns: readonly string[],
+  sizeOf: (quoted: string, column: string) => string,
+  after: Position | undefined,
+  upTo: Position,
+  limit: number,
+): Statement {
+  const sizes = sizesOnly(config, syntax, columns, sizeOf, after, upTo, limit);
+  return { text: `SELECT SUM(${ROW_BYTES}) AS ${TOTAL_BYTES} FROM (${sizes.text}) AS edge_sizes`, values: sizes.values };
+}
+
+/** The sum statement's one value as a number, undefined when there is no row (a database may hand a sum back as BigInt or text). */
+export function sizeSum(row: Record<string, unknown> | undefined): number | undefined {
+  const sum = row?.[TOTAL_BYTES];
+  return sum === null || sum === undefined ? undefined : Number(sum);
 }
 
 /** The totals statement's row as numbers (a database may hand a sum back as BigInt or text; NULL for no rows). */
