@@ -7,7 +7,7 @@ import type BetterSqlite3 from 'better-sqlite3';
 import { migrate } from '../../agent/queue/schema.ts';
 import { prepareStatements } from '../../agent/queue/storage.ts';
 import { sqliteSyntax } from '../../drivers/sources/sqlite/dialect.ts';
-import { readStatement, sizeTotalsStatement, sizesStatement } from '../../drivers/common/sql/statements.ts';
+import { readStatement, rowBytesStatement, sizeSumStatement, sizeTotalsStatement, sizesStatement } from '../../drivers/common/sql/statements.ts';
 import { sqlCursorOptions } from '../../drivers/common/sql/options.ts';
 import { z } from '../../agent/sdk/index.ts';
 
@@ -86,7 +86,7 @@ describe('SQLite statements run again with new values are not prepared again', (
     assert.deepEqual(counts, { oldestCreated: 1, oldestChunk: 1, rangeSizes: 1, chunksBetween: 1, newestAfter: 1, payloads: 1 });
   });
 
-  it("the SQLite source's reads, sizes and totals, by id and by (timestamp, id)", () => {
+  it("the SQLite source's reads, sizes, totals and sums, by id and by (timestamp, id)", () => {
     db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, ts INTEGER, sensor TEXT, value REAL); CREATE INDEX readings_by_ts ON readings (ts, id)');
     const insert = db.prepare('INSERT INTO readings VALUES (?, ?, ?, ?)');
     db.transaction(() => {
@@ -111,15 +111,19 @@ describe('SQLite statements run again with new values are not prepared again', (
       const by = cursor.timestamp_column ? 'by (ts, id)' : 'by id';
       counts[`read ${by}`] = statement((b) => readStatement(config, sqliteSyntax, b.after, b.upTo, b.limit));
       counts[`sizes ${by}`] = statement((b) => sizesStatement(config, sqliteSyntax, columns, sizeOf, b.after, b.upTo, b.limit));
-      counts[`totals ${by}`] = statement((b) => sizeTotalsStatement(config, sqliteSyntax, columns, sizeOf, b.after, b.upTo, b.limit));
+      const rowBytes = (b: (typeof batches)[number]) => rowBytesStatement(config, sqliteSyntax, columns, sizeOf, b.after, b.upTo, b.limit);
+      counts[`totals ${by}`] = statement((b) => sizeTotalsStatement(rowBytes(b)));
+      counts[`sum ${by}`] = statement((b) => sizeSumStatement(rowBytes(b)));
     }
     assert.deepEqual(counts, {
       'read by id': 1,
       'sizes by id': 1,
       'totals by id': 1,
+      'sum by id': 1,
       'read by (ts, id)': 1,
       'sizes by (ts, id)': 1,
       'totals by (ts, id)': 1,
+      'sum by (ts, id)': 1,
     });
   });
 });

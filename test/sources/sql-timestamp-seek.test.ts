@@ -2,7 +2,7 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { openSqlite, z } from '../../agent/sdk/index.ts';
 import { sqliteSyntax } from '../../drivers/sources/sqlite/dialect.ts';
-import { readStatement, sizeTotalsStatement, sizesStatement } from '../../drivers/common/sql/statements.ts';
+import { readStatement, rowBytesStatement, sizeSumStatement, sizeTotalsStatement, sizesStatement } from '../../drivers/common/sql/statements.ts';
 import { sqlCursorOptions } from '../../drivers/common/sql/options.ts';
 
 // A (timestamp, id) cursor's reads must seek an index on (timestamp, id) to where the batch starts: written as
@@ -11,7 +11,7 @@ import { sqlCursorOptions } from '../../drivers/common/sql/options.ts';
 // are checked against the real databases in db-sqlite, db-postgres and db-mysql.test.ts.
 
 describe('SQL source: a (timestamp, id) cursor seeks its index', () => {
-  it('the read, the sizes and the totals search the index on (ts, id) from the batch start, by both bounds', () => {
+  it('the read, the sizes, the totals and the sum search the index on (ts, id) from the batch start, by both bounds', () => {
     const db = openSqlite(':memory:');
     db.exec('CREATE TABLE readings (id INTEGER PRIMARY KEY, ts TEXT, value REAL); CREATE INDEX readings_by_ts ON readings (ts, id)');
     const config = z.strictObject(sqlCursorOptions()).parse({ table: 'readings', timestamp_column: 'ts' });
@@ -21,7 +21,8 @@ describe('SQL source: a (timestamp, id) cursor seeks its index', () => {
     const statements = {
       read: readStatement(config, sqliteSyntax, after, upTo, 1000),
       sizes: sizesStatement(config, sqliteSyntax, ['id', 'ts', 'value'], size, after, upTo, 1000),
-      totals: sizeTotalsStatement(config, sqliteSyntax, ['id', 'ts', 'value'], size, after, upTo, 1000),
+      totals: sizeTotalsStatement(rowBytesStatement(config, sqliteSyntax, ['id', 'ts', 'value'], size, after, upTo, 1000)),
+      sum: sizeSumStatement(rowBytesStatement(config, sqliteSyntax, ['id', 'ts', 'value'], size, after, upTo, 1000)),
       'first read': readStatement(config, sqliteSyntax, undefined, upTo, 1000),
     };
     const plans = Object.fromEntries(
@@ -35,6 +36,7 @@ describe('SQL source: a (timestamp, id) cursor seeks its index', () => {
       read: 'SEARCH readings USING INDEX readings_by_ts (ts>? AND ts<?)',
       sizes: 'SEARCH readings USING INDEX readings_by_ts (ts>? AND ts<?)',
       totals: 'CO-ROUTINE edge_sizes; SEARCH readings USING INDEX readings_by_ts (ts>? AND ts<?); SCAN edge_sizes',
+      sum: 'CO-ROUTINE edge_sizes; SEARCH readings USING INDEX readings_by_ts (ts>? AND ts<?); SCAN edge_sizes',
       'first read': 'SEARCH readings USING INDEX readings_by_ts (ts<?)',
     });
   });

@@ -135,8 +135,11 @@ export interface SizeTotals {
   readonly bytes: number;
 }
 
-/** The rows `readStatement` would return as their sizes alone, one column, for the statements below to add up. */
-function sizesOnly(
+/**
+ * The rows `readStatement` would return as their sizes alone, one column, for `sizeTotalsStatement` and
+ * `sizeSumStatement` to add up (without the keys `sizesStatement` adds: one column fewer to read per row).
+ */
+export function rowBytesStatement(
   config: SqlCursorConfig,
   syntax: SqlSyntax,
   columns: readonly string[],
@@ -145,22 +148,12 @@ function sizesOnly(
   upTo: Position,
   limit: number,
 ): Statement {
-  // Sizes alone, without the keys `sizesStatement` adds: one column fewer to read per row.
   const read = readStatement(config, syntax, after, upTo, limit);
   return { text: read.text.replace(/^SELECT \*/, `SELECT ${rowBytes(syntax, columns, sizeOf)} AS ${ROW_BYTES}`), values: read.values };
 }
 
-/** One row of totals over the rows `readStatement` would return (see `sizesStatement`). */
-export function sizeTotalsStatement(
-  config: SqlCursorConfig,
-  syntax: SqlSyntax,
-  columns: readonly string[],
-  sizeOf: (quoted: string, column: string) => string,
-  after: Position | undefined,
-  upTo: Position,
-  limit: number,
-): Statement {
-  const sizes = sizesOnly(config, syntax, columns, sizeOf, after, upTo, limit);
+/** One row of totals over the rows `readStatement` would return, from their sizes (`rowBytesStatement`). */
+export function sizeTotalsStatement(sizes: Statement): Statement {
   return {
     text: `SELECT COUNT(*) AS ${TOTAL_ROWS}, MAX(${ROW_BYTES}) AS ${LARGEST_ROW_BYTES}, SUM(${ROW_BYTES}) AS ${TOTAL_BYTES} FROM (${sizes.text}) AS edge_sizes`,
     values: sizes.values,
@@ -170,19 +163,10 @@ export function sizeTotalsStatement(
 /**
  * The sum alone of the sizes `sizeTotalsStatement` totals (its one value NULL when there is no row). A sum
  * within both max_row_bytes and max_batch_bytes says the rows fit, since no row is larger than the sum: the
- * count and the largest row are then not needed, and adding them up cost ≈ 300 of the ≈ 3,000 instructions
- * per row the totals take (docs/benchmarks.md, "Session 13: SQL rows as arrays").
+ * count and the largest row are then not needed, and adding them up cost ≈ 280 of the totals' ≈ 3,000
+ * instructions per row (docs/benchmarks.md, "Session 14: statements prepared again at every run; the sum alone").
  */
-export function sizeSumStatement(
-  config: SqlCursorConfig,
-  syntax: SqlSyntax,
-  columns: readonly string[],
-  sizeOf: (quoted: string, column: string) => string,
-  after: Position | undefined,
-  upTo: Position,
-  limit: number,
-): Statement {
-  const sizes = sizesOnly(config, syntax, columns, sizeOf, after, upTo, limit);
+export function sizeSumStatement(sizes: Statement): Statement {
   return { text: `SELECT SUM(${ROW_BYTES}) AS ${TOTAL_BYTES} FROM (${sizes.text}) AS edge_sizes`, values: sizes.values };
 }
 

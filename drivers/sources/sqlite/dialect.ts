@@ -8,6 +8,7 @@ import {
   columnsStatement,
   maxStatement,
   readStatement,
+  rowBytesStatement,
   rowSizes,
   sizesStatement,
   sizeSum,
@@ -216,14 +217,14 @@ export class SqliteDialect implements SqlDialect<null> {
   async readIfFits(after: Position | undefined, upTo: Position, limit: number, maxRowBytes: number, maxBatchBytes: number): Promise<FittingRows | undefined> {
     const db = this.db;
     if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
-    const columns = this.columnNames();
-    const sumStatement = sizeSumStatement(this.config, syntax, columns, this.sizeOf, after, upTo, limit);
+    const sizes = rowBytesStatement(this.config, syntax, this.columnNames(), this.sizeOf, after, upTo, limit);
+    const sumStatement = sizeSumStatement(sizes);
     const read = readStatement(this.config, syntax, after, upTo, limit);
     return db.transaction((): FittingRows | undefined => {
       const sum = sizeSum(this.all(sumStatement.text, sumStatement.values)[0]);
       if (sum === undefined) return { rows: [], bytes: 0 };
       if (sum > Math.min(maxRowBytes, maxBatchBytes)) {
-        const totalsStatement = sizeTotalsStatement(this.config, syntax, columns, this.sizeOf, after, upTo, limit);
+        const totalsStatement = sizeTotalsStatement(sizes);
         const totals = sizeTotals(this.all(totalsStatement.text, totalsStatement.values)[0]);
         if (totals.largest > maxRowBytes || (totals.rows > 1 && totals.bytes > maxBatchBytes)) return undefined;
       }
