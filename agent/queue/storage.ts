@@ -40,8 +40,8 @@ export type Statements = ReturnType<typeof prepareStatements>;
  * after each new binding: at every run, since every run binds. Unary plus keeps the value out of the plan
  * and changes neither the value (it is a no-op on every type), its affinity, nor the index used (the
  * column stays bare). Measured: the payloads read 13 µs → 4 µs per run; 2.5 % of the agent's CPU went to
- * preparing statements again (docs/benchmarks.md, "Session 14"). test/queue/statements-prepared-once.test.ts
- * counts the prepares.
+ * preparing statements again (docs/benchmarks.md, "Session 14: statements prepared again at every run; the
+ * sum alone"). test/queue/statements-prepared-once.test.ts counts the prepares.
  */
 export function prepareStatements(db: Database.Database) {
   return {
