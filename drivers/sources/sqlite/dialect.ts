@@ -34,7 +34,6 @@ export const sqliteSyntax: SqlSyntax = {
     return '+?';
   },
 };
-const syntax = sqliteSyntax;
 
 const MAX_SAFE = BigInt(Number.MAX_SAFE_INTEGER);
 const MIN_SAFE = BigInt(Number.MIN_SAFE_INTEGER);
@@ -184,7 +183,7 @@ export class SqliteDialect implements SqlDialect<null> {
 
   async observe(): Promise<Observation<null>> {
     await this.followReplacement();
-    const [row] = this.all(maxStatement(this.config, syntax));
+    const [row] = this.all(maxStatement(this.config, sqliteSyntax));
     return { max: row ? positionOf(row, this.config.id_column, this.config.timestamp_column, this.where) : undefined, fence: null, at: Date.now() };
   }
 
@@ -193,17 +192,17 @@ export class SqliteDialect implements SqlDialect<null> {
   }
 
   async countNullCursor(): Promise<number> {
-    const [row] = this.all(nullCursorStatement(this.config, syntax));
+    const [row] = this.all(nullCursorStatement(this.config, sqliteSyntax));
     return Number(row?.[NULL_ROWS] ?? 0);
   }
 
   async read(after: Position | undefined, upTo: Position, limit: number): Promise<SqlRows> {
-    const { text, values } = readStatement(this.config, syntax, after, upTo, limit);
+    const { text, values } = readStatement(this.config, sqliteSyntax, after, upTo, limit);
     return this.readRows(text, values);
   }
 
   async sizes(after: Position | undefined, upTo: Position, limit: number): Promise<RowSize[]> {
-    const { text, values } = sizesStatement(this.config, syntax, this.columnNames(), this.sizeOf, after, upTo, limit);
+    const { text, values } = sizesStatement(this.config, sqliteSyntax, this.columnNames(), this.sizeOf, after, upTo, limit);
     return rowSizes(this.all(text, values), this.config, this.where);
   }
 
@@ -217,9 +216,9 @@ export class SqliteDialect implements SqlDialect<null> {
   async readIfFits(after: Position | undefined, upTo: Position, limit: number, maxRowBytes: number, maxBatchBytes: number): Promise<FittingRows | undefined> {
     const db = this.db;
     if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
-    const sizes = rowBytesStatement(this.config, syntax, this.columnNames(), this.sizeOf, after, upTo, limit);
+    const sizes = rowBytesStatement(this.config, sqliteSyntax, this.columnNames(), this.sizeOf, after, upTo, limit);
     const sumStatement = sizeSumStatement(sizes);
-    const read = readStatement(this.config, syntax, after, upTo, limit);
+    const read = readStatement(this.config, sqliteSyntax, after, upTo, limit);
     return db.transaction((): FittingRows | undefined => {
       const sum = sizeSum(this.all(sumStatement.text, sumStatement.values)[0]);
       if (sum === undefined) return { rows: [], bytes: 0 };
@@ -237,7 +236,7 @@ export class SqliteDialect implements SqlDialect<null> {
     const db = this.db;
     if (!db) throw new AgentError('SOURCE_FAILED', `${this.where}: not open`, { retryable: true });
     if (this.columns === undefined) {
-      const statement = db.prepare(columnsStatement(this.config, syntax));
+      const statement = db.prepare(columnsStatement(this.config, sqliteSyntax));
       this.sizings = columnSizings(db, statement, this.config.table);
       this.columns = [...this.sizings.keys()];
     }
