@@ -1,4 +1,4 @@
-import { describe, it } from 'node:test';
+import { describe, it, type TestContext } from 'node:test';
 import assert from 'node:assert/strict';
 import { SqlPolledSource, type SqlDialect, type RowSize } from '../../drivers/common/sql/poller.ts';
 import { SqliteDialect } from '../../drivers/sources/sqlite/dialect.ts';
@@ -49,6 +49,31 @@ function memoryDialect(rows: Row[]) {
 
 const config = (options: Record<string, unknown>) => z.strictObject(sqlCursorOptions()).parse({ table: 't', ...options });
 
+/** A SQLite file in a directory of the test's own holding table `t` (`id` and one more column) with `rows`. */
+function tableFile(t: TestContext, column: string, rows: Iterable<[number, unknown]>, options: { wal?: boolean } = {}): string {
+  const dir = mkdtempSync(join(tmpdir(), 'edge-sql-fits-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const path = join(dir, 'rows.db');
+  const db = openSqlite(path, {});
+  if (options.wal) db.pragma('journal_mode = WAL');
+  db.exec(`CREATE TABLE t (id INTEGER PRIMARY KEY, ${column})`);
+  const insert = db.prepare('INSERT INTO t VALUES (?, ?)');
+  db.transaction(() => {
+    for (const [id, value] of rows) insert.run(id, value);
+  })();
+  db.close();
+  return path;
+}
+
+/** `count` rows with ids from 1, each value made from its id. */
+function* numbered(count: number, value: (id: number) => unknown): Iterable<[number, unknown]> {
+  for (let id = 1; id <= count; id++) yield [id, value(id)];
+}
+
+/** The SQLite dialect over `path`, silent. */
+const sqliteDialect = (path: string, options: ReturnType<typeof config>) =>
+  new SqliteDialect(path, options, { log: silentLogger, counters: { add: () => {} } });
+
 describe('SQL poller: sizes, then rows', () => {
   it('rows deleted between the sizes query and the read: the sizes are asked again, nothing is skipped or repeated', async () => {
     const rows = Array.from({ length: 600 }, (_, i) => ({ id: i + 1, bytes: 50 }));
@@ -75,23 +100,18 @@ describe('SQL poller: sizes, then rows', () => {
   });
 
   it('SQLite reads a batch that fits whole, without per-row sizes; one that does not goes row by row within the bounds', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'edge-sql-fits-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'rows.db');
-    const db = openSqlite(path, {});
-    db.pragma('journal_mode = WAL');
-    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
     // 600 rows of 50 B text, but row 250 above max_row_bytes and rows 400–405 of 1500 B (a batch of 100 holds
     // 5 KB of small rows, within max_batch_bytes; with them it does not fit).
-    const insert = db.prepare('INSERT INTO t VALUES (?, ?)');
     const sizeOf = (id: number) => (id === 250 ? 5000 : id >= 400 && id <= 405 ? 1500 : 50);
-    db.transaction(() => {
-      for (let id = 1; id <= 600; id++) insert.run(id, 'x'.repeat(sizeOf(id)));
-    })();
-    db.close();
+    const path = tableFile(
+      t,
+      'payload TEXT',
+      numbered(600, (id) => 'x'.repeat(sizeOf(id))),
+      { wal: true },
+    );
 
     const options = config({ batch_size: 100, max_batch_bytes: 6000, max_row_bytes: 4000 });
-    const dialect = new SqliteDialect(path, options, { log: silentLogger, counters: { add: () => {} } });
+    const dialect = sqliteDialect(path, options);
     const calls = { sizes: 0, whole: 0 };
     const sizes = dialect.sizes.bind(dialect);
     const readIfFits = dialect.readIfFits.bind(dialect);
@@ -124,18 +144,13 @@ describe('SQL poller: sizes, then rows', () => {
   });
 
   it('SQLite: a table of small rows is polled without the per-row sizes query', async (t) => {
-    const dir = mkdtempSync(join(tmpdir(), 'edge-sql-fits-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'rows.db');
-    const db = openSqlite(path, {});
-    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, v REAL)');
-    const insert = db.prepare('INSERT INTO t VALUES (?, ?)');
-    db.transaction(() => {
-      for (let id = 1; id <= 1000; id++) insert.run(id, id / 3);
-    })();
-    db.close();
+    const path = tableFile(
+      t,
+      'v REAL',
+      numbered(1000, (id) => id / 3),
+    );
     const options = config({ batch_size: 300 });
-    const dialect = new SqliteDialect(path, options, { log: silentLogger, counters: { add: () => {} } });
+    const dialect = sqliteDialect(path, options);
     let sized = 0;
     const sizes = dialect.sizes.bind(dialect);
     dialect.sizes = async (...a) => (sized++, sizes(...a));
@@ -150,18 +165,13 @@ describe('SQL poller: sizes, then rows', () => {
   it('SQLite: rows whose sum passes max_row_bytes but none of them, and all within max_batch_bytes, are still read whole', async (t) => {
     // The sum alone is asked first; above max_row_bytes it cannot tell one large row from many small ones,
     // so the totals are asked: 3 rows of 1500 B (4500 B) under max_row_bytes 4000 and max_batch_bytes 6000 fit.
-    const dir = mkdtempSync(join(tmpdir(), 'edge-sql-fits-'));
-    t.after(() => rmSync(dir, { recursive: true, force: true }));
-    const path = join(dir, 'rows.db');
-    const db = openSqlite(path, {});
-    db.exec('CREATE TABLE t (id INTEGER PRIMARY KEY, payload TEXT)');
-    const insert = db.prepare('INSERT INTO t VALUES (?, ?)');
-    db.transaction(() => {
-      for (let id = 1; id <= 30; id++) insert.run(id, 'y'.repeat(1500));
-    })();
-    db.close();
+    const path = tableFile(
+      t,
+      'payload TEXT',
+      numbered(30, () => 'y'.repeat(1500)),
+    );
     const options = config({ batch_size: 3, max_batch_bytes: 6000, max_row_bytes: 4000 });
-    const dialect = new SqliteDialect(path, options, { log: silentLogger, counters: { add: () => {} } });
+    const dialect = sqliteDialect(path, options);
     const calls = { sizes: 0, whole: 0, fitted: 0 };
     const sizes = dialect.sizes.bind(dialect);
     const readIfFits = dialect.readIfFits.bind(dialect);
